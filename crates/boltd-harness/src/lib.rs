@@ -1,0 +1,18 @@
+//! Regtest lab for boltd: a real `bitcoind` on loopback and real boltd nodes (in-process or as child processes of the real binary), for
+//! tests, benchmarks and the playground.
+//!
+//! Start a chain with [`Bitcoind::start`]; it is stopped and its data deleted on drop.
+#![deny(missing_docs)]
+
+pub mod bitcoind;
+pub mod error;
+pub mod node;
+pub mod wait;
+
+pub use bdk_bitcoind_rpc::bitcoincore_rpc;
+pub use bitcoind::{bitcoind_exe, op_true_script, Bitcoind};
+pub use error::HarnessError;
+pub use node::{
+    free_port, fund, mine_and_sync, open_channel, regtest_config, ApiFailure, ChainAccess, TestNode,
+};
+pub use wait::wait_until;

@@ -1,0 +1,504 @@
+//! boltd nodes for the lab: in-process ([`TestNode::start_in_process`]) or as child processes
+//! of the real binary ([`TestNode::spawn`]), so a test can SIGKILL one and restart it on the same
+//! data directory. Both are driven the same way, through the node's HTTP API.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use boltd_node::config::Config;
+use boltd_node::deps::bitcoin::{Address, Network};
+use boltd_node::Node;
+use serde_json::{json, Value};
+
+use crate::{wait_until, Bitcoind, HarnessError};
+
+/// How long the helpers wait by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(100);
+
+/// A failed API call: HTTP status and body.
+#[derive(Debug, Clone)]
+pub struct ApiFailure {
+    /// HTTP status (0 when the request did not reach the node).
+    pub status: u16,
+    /// The response body (JSON where the node answered).
+    pub body: Value,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.body)
+    }
+}
+
+enum Kind {
+    InProcess {
+        runtime: tokio::runtime::Runtime,
+        node: Arc<Node>,
+        stop: tokio::sync::watch::Sender<bool>,
+    },
+    Child {
+        child: Child,
+    },
+    Stopped,
+}
+
+/// A running boltd node in the lab.
+pub struct TestNode {
+    /// A name for messages ("alice").
+    pub name: String,
+    /// Base URL of its API.
+    pub api_url: String,
+    /// Its node id (hex).
+    pub node_id: String,
+    /// Its P2P address.
+    pub p2p_addr: SocketAddr,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    kind: Kind,
+    agent: ureq::Agent,
+}
+
+/// Where to find bitcoind for a node.
+#[derive(Debug, Clone)]
+pub struct ChainAccess {
+    /// RPC URL.
+    pub rpc_url: String,
+    /// RPC user.
+    pub rpc_user: String,
+    /// RPC password.
+    pub rpc_password: String,
+}
+
+impl From<&Bitcoind> for ChainAccess {
+    fn from(b: &Bitcoind) -> Self {
+        Self {
+            rpc_url: b.rpc_url(),
+            rpc_user: b.rpc_user().to_string(),
+            rpc_password: b.rpc_password().to_string(),
+        }
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> Result<u16, HarnessError> {
+    let l =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::io("finding a free port", e))?;
+    Ok(l.local_addr().map_err(|e| HarnessError::io("finding a free port", e))?.port())
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build()
+}
+
+/// A regtest configuration for a lab node.
+pub fn regtest_config(data_dir: &Path, chain: &ChainAccess, p2p_port: u16) -> Config {
+    let args = boltd_node::config::ConfigArgs {
+        network: Some(Network::Regtest),
+        data_dir: Some(data_dir.to_path_buf()),
+        p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_port))),
+        api_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        bitcoind_rpc_url: Some(chain.rpc_url.clone()),
+        bitcoind_rpc_user: Some(chain.rpc_user.clone()),
+        bitcoind_rpc_password: Some(chain.rpc_password.clone()),
+        chain_poll_interval_ms: Some(100),
+        wallet_sync_interval_ms: Some(200),
+        ..Default::default()
+    };
+    Config::load(&args, std::iter::empty()).expect("lab config is valid")
+}
+
+impl TestNode {
+    /// Starts a node inside this process (its own tokio runtime) with its API on loopback.
+    pub fn start_in_process(
+        name: &str,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+    ) -> Result<Self, HarnessError> {
+        let config = regtest_config(data_dir, chain, p2p_port);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| HarnessError::io("starting a tokio runtime", e))?;
+        let (node, listener) = runtime.block_on(async {
+            let listener = boltd_api::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .map_err(|e| HarnessError::io("binding the API", e))?;
+            let node = Node::start(config)
+                .await
+                .map_err(|e| HarnessError::Other(format!("{name}: {e}")))?;
+            Ok::<_, HarnessError>((Arc::new(node), listener))
+        })?;
+        let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        runtime.spawn(boltd_api::serve(listener, Arc::clone(&node), async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        Ok(Self {
+            name: name.into(),
+            api_url,
+            node_id: node.node_id().to_string(),
+            p2p_addr: node.p2p_addr(),
+            data_dir: data_dir.to_path_buf(),
+            kind: Kind::InProcess { runtime, node, stop },
+            agent: agent(),
+        })
+    }
+
+    /// Starts the real `boltd` binary `exe` as a child process and waits for its ready line.
+    pub fn spawn(
+        name: &str,
+        exe: &Path,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+    ) -> Result<Self, HarnessError> {
+        let mut cmd = Command::new(exe);
+        cmd.arg("serve")
+            .args(["--network", "regtest"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--p2p-listen", &format!("127.0.0.1:{p2p_port}")])
+            .args(["--api-listen", "127.0.0.1:0"])
+            .args(["--bitcoind-rpc-url", &chain.rpc_url])
+            .args(["--bitcoind-rpc-user", &chain.rpc_user])
+            .args(["--bitcoind-rpc-password", &chain.rpc_password])
+            .args(["--chain-poll-interval-ms", "100", "--wallet-sync-interval-ms", "200"])
+            .arg("--insecure-no-auth")
+            .env_remove("BOLTD_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data_dir.with_extension("log"))
+                    .map_err(|e| HarnessError::io("opening the node's log file", e))?,
+            ));
+        #[cfg(target_os = "linux")]
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            // Die with the test process, so no node outlives a crashed test.
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child =
+            cmd.spawn().map_err(|e| HarnessError::io(format!("starting {}", exe.display()), e))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(DEFAULT_TIMEOUT) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().ok();
+                let log =
+                    std::fs::read_to_string(data_dir.with_extension("log")).unwrap_or_default();
+                let tail: Vec<_> = log.lines().rev().take(15).collect();
+                return Err(HarnessError::Other(format!(
+                    "{name}: boltd did not report ready (exit: {status:?}); log tail:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )));
+            }
+        };
+        let ready: Value = serde_json::from_str(&line)
+            .map_err(|e| HarnessError::Other(format!("{name}: bad ready line `{line}`: {e}")))?;
+        Ok(Self {
+            name: name.into(),
+            api_url: ready["api_url"].as_str().unwrap_or_default().to_string(),
+            node_id: ready["node_id"].as_str().unwrap_or_default().to_string(),
+            p2p_addr: ready["p2p_addr"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .map_err(|_| HarnessError::Other(format!("{name}: bad p2p_addr in `{line}`")))?,
+            data_dir: data_dir.to_path_buf(),
+            kind: Kind::Child { child },
+            agent: agent(),
+        })
+    }
+
+    /// The in-process node, if this is one.
+    pub fn node(&self) -> Option<&Arc<Node>> {
+        match &self.kind {
+            Kind::InProcess { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+
+    /// The child's process id, if this is a child process.
+    pub fn pid(&self) -> Option<u32> {
+        match &self.kind {
+            Kind::Child { child } => Some(child.id()),
+            _ => None,
+        }
+    }
+
+    /// SIGKILLs a child-process node (no clean shutdown) and waits for it to die.
+    pub fn kill(&mut self) -> Result<(), HarnessError> {
+        if let Kind::Child { child } = &mut self.kind {
+            child.kill().map_err(|e| HarnessError::io("killing the node", e))?;
+            child.wait().map_err(|e| HarnessError::io("waiting for the node", e))?;
+        }
+        self.kind = Kind::Stopped;
+        Ok(())
+    }
+
+    /// Stops the node cleanly (SIGTERM for a child) and waits; returns the child's exit code.
+    pub fn stop(&mut self) -> Result<Option<i32>, HarnessError> {
+        match std::mem::replace(&mut self.kind, Kind::Stopped) {
+            Kind::InProcess { runtime, node, stop } => {
+                let _ = stop.send(true);
+                runtime
+                    .block_on(node.stop())
+                    .map_err(|e| HarnessError::Other(format!("{}: stop failed: {e}", self.name)))?;
+                drop(node);
+                runtime.shutdown_timeout(Duration::from_secs(5));
+                Ok(None)
+            }
+            Kind::Child { mut child } => {
+                unsafe {
+                    libc::kill(child.id() as i32, libc::SIGTERM);
+                }
+                let status = wait_until(
+                    &format!("{} to exit after SIGTERM", self.name),
+                    DEFAULT_TIMEOUT,
+                    POLL,
+                    || child.try_wait().map_err(|e| HarnessError::io("waiting for the node", e)),
+                );
+                match status {
+                    Ok(s) => Ok(s.code()),
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        Err(e)
+                    }
+                }
+            }
+            Kind::Stopped => Ok(None),
+        }
+    }
+
+    // ---- HTTP ----
+
+    fn handle(&self, res: Result<ureq::Response, ureq::Error>) -> Result<Value, ApiFailure> {
+        match res {
+            Ok(r) => r
+                .into_json::<Value>()
+                .map_err(|e| ApiFailure { status: 0, body: json!(e.to_string()) }),
+            Err(ureq::Error::Status(code, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                Err(ApiFailure { status: code, body })
+            }
+            Err(e) => Err(ApiFailure { status: 0, body: json!(e.to_string()) }),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.handle(self.agent.get(&format!("{}{path}", self.api_url)).call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: Value) -> Result<Value, ApiFailure> {
+        self.handle(self.agent.post(&format!("{}{path}", self.api_url)).send_json(body))
+    }
+
+    fn ok<T>(&self, what: &str, r: Result<T, ApiFailure>) -> Result<T, HarnessError> {
+        r.map_err(|e| HarnessError::Other(format!("{}: {what}: {e}", self.name)))
+    }
+
+    // ---- helpers ----
+
+    /// Node info.
+    pub fn info(&self) -> Result<Value, HarnessError> {
+        self.ok("node info", self.get("/api/v1/node/info"))
+    }
+
+    /// A new wallet address.
+    pub fn new_address(&self) -> Result<Address, HarnessError> {
+        let v = self.ok("new address", self.post("/api/v1/onchain/addresses/next", json!({})))?;
+        let s = v["address"].as_str().unwrap_or_default();
+        s.parse::<Address<_>>()
+            .map_err(|e| HarnessError::Other(format!("bad address {s}: {e}")))?
+            .require_network(Network::Regtest)
+            .map_err(|e| HarnessError::Other(e.to_string()))
+    }
+
+    /// Confirmed on-chain balance in sat.
+    pub fn onchain_confirmed_sat(&self) -> Result<u64, HarnessError> {
+        let v = self.ok("balance", self.get("/api/v1/onchain/balance"))?;
+        Ok(v["confirmed_sat"].as_u64().unwrap_or(0))
+    }
+
+    /// Total on-chain balance (all states) in sat.
+    pub fn onchain_total_sat(&self) -> Result<u64, HarnessError> {
+        let v = self.ok("balance", self.get("/api/v1/onchain/balance"))?;
+        Ok(v["total_sat"].as_u64().unwrap_or(0))
+    }
+
+    /// Channels as the API lists them.
+    pub fn channels(&self) -> Result<Vec<Value>, HarnessError> {
+        let v = self.ok("list channels", self.get("/api/v1/node/channels"))?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+
+    /// Waits until LDK and the wallet have processed `height`.
+    pub fn wait_synced(&self, height: u32) -> Result<(), HarnessError> {
+        wait_until(
+            &format!("{} to sync to height {height}", self.name),
+            DEFAULT_TIMEOUT,
+            POLL,
+            || {
+                let i = self.info()?;
+                let ldk = i["block_height"].as_u64().unwrap_or(0);
+                let wallet = i["wallet_height"].as_u64().unwrap_or(0);
+                Ok((ldk >= height as u64 && wallet >= height as u64).then_some(()))
+            },
+        )
+    }
+
+    /// Waits until this node's graph knows at least `channels` channels.
+    pub fn wait_for_gossip(&self, channels: usize) -> Result<(), HarnessError> {
+        wait_until(
+            &format!("{} to learn {channels} channels by gossip", self.name),
+            DEFAULT_TIMEOUT,
+            POLL,
+            || {
+                let i = self.info()?;
+                Ok((i["graph_channels"].as_u64().unwrap_or(0) as usize >= channels).then_some(()))
+            },
+        )
+    }
+
+    /// Connects to `other`.
+    pub fn connect(&self, other: &TestNode) -> Result<(), HarnessError> {
+        let body = json!({ "node_id": other.node_id, "address": other.p2p_addr.to_string() });
+        self.ok("connect", self.post("/api/v1/node/peers/connect", body)).map(|_| ())
+    }
+
+    /// Waits until a channel with `peer` is in `state` and returns it.
+    pub fn wait_channel_state(&self, peer: &TestNode, state: &str) -> Result<Value, HarnessError> {
+        let what = format!("{}'s channel with {} to be {state}", self.name, peer.name);
+        wait_until(&what, DEFAULT_TIMEOUT, POLL, || {
+            Ok(self
+                .channels()?
+                .into_iter()
+                .find(|c| c["peer_node_id"] == peer.node_id.as_str() && c["state"] == state))
+        })
+    }
+
+    /// Creates an invoice; returns (invoice, payment hash).
+    pub fn invoice(
+        &self,
+        amount_sat: u64,
+        description: &str,
+    ) -> Result<(String, String), HarnessError> {
+        let v = self.ok(
+            "create invoice",
+            self.post(
+                "/api/v1/lightning/receives/invoice",
+                json!({ "amount_sat": amount_sat, "description": description }),
+            ),
+        )?;
+        Ok((
+            v["invoice"].as_str().unwrap_or_default().into(),
+            v["payment_hash"].as_str().unwrap_or_default().into(),
+        ))
+    }
+
+    /// Pays an invoice and waits for the final result (the response body).
+    pub fn pay(&self, invoice: &str) -> Result<Value, HarnessError> {
+        self.ok(
+            "pay",
+            self.post("/api/v1/lightning/pay", json!({ "destination": invoice, "wait_secs": 60 })),
+        )
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        match &mut self.kind {
+            Kind::Child { .. } => {
+                let _ = self.kill();
+            }
+            Kind::InProcess { .. } => {
+                let _ = self.stop();
+            }
+            Kind::Stopped => {}
+        }
+    }
+}
+
+/// Mines `n` blocks and waits until every node has processed them.
+pub fn mine_and_sync(
+    bitcoind: &Bitcoind,
+    n: u32,
+    nodes: &[&TestNode],
+) -> Result<u32, HarnessError> {
+    bitcoind.mine(n)?;
+    let h = bitcoind.height()?;
+    for node in nodes {
+        node.wait_synced(h)?;
+    }
+    Ok(h)
+}
+
+/// Funds a node's wallet with one mature coinbase (50 BTC on a young regtest chain) and waits
+/// until the wallet sees it confirmed. Returns the confirmed balance.
+pub fn fund(
+    bitcoind: &Bitcoind,
+    node: &TestNode,
+    others: &[&TestNode],
+) -> Result<u64, HarnessError> {
+    let before = node.onchain_confirmed_sat()?;
+    let addr = node.new_address()?;
+    bitcoind.fund_address(&addr, 1)?;
+    let h = bitcoind.height()?;
+    node.wait_synced(h)?;
+    for o in others {
+        o.wait_synced(h)?;
+    }
+    wait_until(&format!("{}'s wallet to see its funds", node.name), DEFAULT_TIMEOUT, POLL, || {
+        let now = node.onchain_confirmed_sat()?;
+        Ok((now > before).then_some(now))
+    })
+}
+
+/// Opens a channel from `from` to `to` and waits until both see it usable. Mines the blocks the
+/// channel needs (6, so it can be announced). Returns the opener's view of the channel.
+pub fn open_channel(
+    bitcoind: &Bitcoind,
+    from: &TestNode,
+    to: &TestNode,
+    amount_sat: u64,
+    push_msat: u64,
+    all: &[&TestNode],
+) -> Result<Value, HarnessError> {
+    from.connect(to)?;
+    let body = json!({ "node_id": to.node_id, "amount_sat": amount_sat, "push_msat": push_msat, "public": true });
+    from.ok("open channel", from.post("/api/v1/node/channels/open", body))?;
+    from.wait_channel_state(to, "pending_confirmation")?;
+    // The funding transaction must be in the mempool before mining.
+    wait_until("the funding transaction to reach the mempool", DEFAULT_TIMEOUT, POLL, || {
+        Ok((!bitcoind.get_raw_mempool()?.is_empty()).then_some(()))
+    })?;
+    mine_and_sync(bitcoind, 6, all)?;
+    to.wait_channel_state(from, "ready")?;
+    from.wait_channel_state(to, "ready")
+}

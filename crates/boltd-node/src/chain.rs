@@ -1,0 +1,274 @@
+//! Access to bitcoind: blocks for LDK (through `lightning-block-sync`), fee estimates from
+//! `estimatesmartfee`, and broadcasting through `sendrawtransaction`.
+//!
+//! # Fee estimation
+//! Each LDK [`ConfirmationTarget`] maps to an `estimatesmartfee` call (table below), refreshed
+//! every [`FEE_REFRESH_INTERVAL`]. When bitcoind has no estimate (always the case on a fresh
+//! regtest chain), the configured fallback `fee_rate_fallback_sat_per_kwu` is used, scaled per
+//! target as the table says, and never below LDK's floor of 253 sat/kwu.
+//!
+//! | target | blocks | mode | fallback multiplier |
+//! |---|---|---|---|
+//! | MaximumFeeEstimate | 1 | CONSERVATIVE | 4 |
+//! | UrgentOnChainSweep | 6 | CONSERVATIVE | 2 |
+//! | MinAllowedAnchorChannelRemoteFee | 1008 | ECONOMICAL | 1 (then -250, floor 253) |
+//! | MinAllowedNonAnchorChannelRemoteFee | 1008 | ECONOMICAL | 1 (then -250, floor 253) |
+//! | AnchorChannelFee | 1008 | ECONOMICAL | 1 |
+//! | NonAnchorChannelFee | 12 | ECONOMICAL | 1 |
+//! | ChannelCloseMinimum | 144 | ECONOMICAL | 1 |
+//! | OutputSpendingFee | 12 | ECONOMICAL | 1 |
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine;
+use bdk_bitcoind_rpc::bitcoincore_rpc::{self, RpcApi};
+use bitcoin::{Network, Transaction};
+use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator};
+use lightning_block_sync::http::HttpEndpoint;
+use lightning_block_sync::rpc::RpcClient;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::error::{NodeError, NodeResult};
+
+/// How often fee estimates are refreshed from bitcoind.
+pub const FEE_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// LDK's minimum fee rate (1 sat/vB rounded up).
+pub const FEERATE_FLOOR_SAT_PER_KWU: u32 = 253;
+
+/// How to reach bitcoind's RPC interface.
+#[derive(Clone)]
+pub struct BitcoindAuth {
+    url: String,
+    host: String,
+    port: u16,
+    path: String,
+    user_pass: Option<(String, String)>,
+    cookie: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for BitcoindAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BitcoindAuth").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl BitcoindAuth {
+    /// From the resolved configuration.
+    pub fn from_config(config: &Config) -> NodeResult<Self> {
+        let url = config.bitcoind_rpc_url.clone();
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| {
+                NodeError::Config(format!("bitcoind_rpc_url `{url}` must start with http://"))
+            })?
+            .to_string();
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], rest[i..].to_string()),
+            None => (rest.as_str(), "/".to_string()),
+        };
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| NodeError::Config(format!("bitcoind_rpc_url `{url}` needs a port")))?;
+        let port: u16 =
+            port.parse().map_err(|_| NodeError::Config(format!("bad port in `{url}`")))?;
+        let user_pass = match (&config.bitcoind_rpc_user, &config.bitcoind_rpc_password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            _ => None,
+        };
+        Ok(Self {
+            url,
+            host: host.to_string(),
+            port,
+            path,
+            user_pass,
+            cookie: config.bitcoind_rpc_cookie.clone(),
+        })
+    }
+
+    fn user_pass(&self) -> NodeResult<(String, String)> {
+        if let Some(up) = &self.user_pass {
+            return Ok(up.clone());
+        }
+        let cookie = self.cookie.as_ref().ok_or_else(|| {
+            NodeError::Config(
+                "bitcoind credentials: set user and password, or a cookie file".into(),
+            )
+        })?;
+        let text = std::fs::read_to_string(cookie).map_err(|e| {
+            NodeError::Chain(format!("cannot read cookie file {}: {e}", cookie.display()))
+        })?;
+        let (u, p) = text.trim().split_once(':').ok_or_else(|| {
+            NodeError::Chain(format!("malformed cookie file {}", cookie.display()))
+        })?;
+        Ok((u.to_string(), p.to_string()))
+    }
+
+    /// A blocking JSON-RPC client (used off the async workers).
+    pub fn blocking_client(&self) -> NodeResult<bitcoincore_rpc::Client> {
+        let (u, p) = self.user_pass()?;
+        bitcoincore_rpc::Client::new(&self.url, bitcoincore_rpc::Auth::UserPass(u, p))
+            .map_err(|e| NodeError::Chain(e.to_string()))
+    }
+
+    /// The async client `lightning-block-sync` polls blocks with.
+    pub fn block_source(&self) -> NodeResult<RpcClient> {
+        let (u, p) = self.user_pass()?;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+        let endpoint = HttpEndpoint::for_host(self.host.clone())
+            .with_port(self.port)
+            .with_path(self.path.clone());
+        Ok(RpcClient::new(&creds, endpoint))
+    }
+}
+
+/// Checks bitcoind answers and runs the expected chain. Called at start so that a wrong URL,
+/// bad credentials or a network mismatch stop the daemon with a clear message.
+pub fn check_bitcoind(client: &bitcoincore_rpc::Client, network: Network) -> NodeResult<u32> {
+    let info = client
+        .get_blockchain_info()
+        .map_err(|e| NodeError::Chain(format!("getblockchaininfo failed: {e}")))?;
+    if info.chain != network {
+        return Err(NodeError::Config(format!(
+            "bitcoind runs {} but boltd is configured for {}",
+            info.chain, network
+        )));
+    }
+    Ok(info.blocks as u32)
+}
+
+fn targets() -> [(ConfirmationTarget, u16, bool, u32); 8] {
+    use ConfirmationTarget::*;
+    [
+        (MaximumFeeEstimate, 1, true, 4),
+        (UrgentOnChainSweep, 6, true, 2),
+        (MinAllowedAnchorChannelRemoteFee, 1008, false, 1),
+        (MinAllowedNonAnchorChannelRemoteFee, 1008, false, 1),
+        (AnchorChannelFee, 1008, false, 1),
+        (NonAnchorChannelFee, 12, false, 1),
+        (ChannelCloseMinimum, 144, false, 1),
+        (OutputSpendingFee, 12, false, 1),
+    ]
+}
+
+fn adjust(target: ConfirmationTarget, rate: u32) -> u32 {
+    let rate = match target {
+        ConfirmationTarget::MinAllowedAnchorChannelRemoteFee
+        | ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee => rate.saturating_sub(250),
+        _ => rate,
+    };
+    rate.max(FEERATE_FLOOR_SAT_PER_KWU)
+}
+
+/// Fee estimates for LDK and the wallet, cached and refreshed in the background.
+#[derive(Debug)]
+pub struct FeeEstimates {
+    rates: RwLock<HashMap<ConfirmationTarget, u32>>,
+    fallback_sat_per_kwu: u32,
+}
+
+impl FeeEstimates {
+    /// Estimates that answer the fallback until the first refresh.
+    pub fn new(fallback_sat_per_kwu: u32) -> Self {
+        Self { rates: RwLock::new(HashMap::new()), fallback_sat_per_kwu }
+    }
+
+    /// Queries bitcoind for every target (blocking; call off the async workers).
+    pub fn refresh(&self, client: &bitcoincore_rpc::Client) {
+        let mut new = HashMap::new();
+        for (target, blocks, conservative, mult) in targets() {
+            let mode = if conservative {
+                bitcoincore_rpc::json::EstimateMode::Conservative
+            } else {
+                bitcoincore_rpc::json::EstimateMode::Economical
+            };
+            let estimate = client
+                .estimate_smart_fee(blocks, Some(mode))
+                .ok()
+                .and_then(|r| r.fee_rate)
+                // BTC/kvB -> sat/kwu: sat per 1000 vbytes / 4.
+                .map(|amount| (amount.to_sat() / 4) as u32);
+            let rate = estimate.unwrap_or(self.fallback_sat_per_kwu.saturating_mul(mult));
+            new.insert(target, adjust(target, rate));
+        }
+        *self.rates.write().unwrap() = new;
+    }
+
+    /// The fee rate for a target in sat per kilo-weight-unit.
+    pub fn sat_per_kwu(&self, target: ConfirmationTarget) -> u32 {
+        let cached = self.rates.read().unwrap().get(&target).copied();
+        cached.unwrap_or_else(|| {
+            let mult = targets().iter().find(|t| t.0 == target).map(|t| t.3).unwrap_or(1);
+            adjust(target, self.fallback_sat_per_kwu.saturating_mul(mult))
+        })
+    }
+}
+
+impl FeeEstimator for FeeEstimates {
+    fn get_est_sat_per_1000_weight(&self, target: ConfirmationTarget) -> u32 {
+        self.sat_per_kwu(target)
+    }
+}
+
+/// Hands transactions to a background task that sends them with `sendrawtransaction`, so LDK
+/// never blocks on bitcoind. LDK rebroadcasts what does not confirm.
+#[derive(Debug)]
+pub struct Broadcaster {
+    queue: mpsc::UnboundedSender<Transaction>,
+}
+
+impl Broadcaster {
+    /// The broadcaster and the receiving end its task drains.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Transaction>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { queue: tx }, rx)
+    }
+
+    /// Runs until the node stops: sends each queued transaction to bitcoind.
+    pub async fn run(mut rx: mpsc::UnboundedReceiver<Transaction>, auth: BitcoindAuth) {
+        while let Some(tx) = rx.recv().await {
+            let auth = auth.clone();
+            let txid = tx.compute_txid();
+            let res = tokio::task::spawn_blocking(move || {
+                auth.blocking_client()?
+                    .send_raw_transaction(&tx)
+                    .map_err(|e| NodeError::Chain(e.to_string()))
+            })
+            .await;
+            match res {
+                Ok(Ok(_)) => tracing::info!(%txid, "broadcast transaction"),
+                Ok(Err(e)) => tracing::warn!(%txid, "broadcast failed (LDK retries): {e}"),
+                Err(e) => tracing::warn!(%txid, "broadcast task failed: {e}"),
+            }
+        }
+    }
+}
+
+impl BroadcasterInterface for Broadcaster {
+    fn broadcast_transactions(&self, txs: &[&Transaction]) {
+        for tx in txs {
+            let _ = self.queue.send((*tx).clone());
+        }
+    }
+}
+
+/// Shared handle type.
+pub type SharedFees = Arc<FeeEstimates>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fallback_is_scaled_and_floored() {
+        let f = FeeEstimates::new(253);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 253);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MaximumFeeEstimate), 1012);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee), 253);
+        let f = FeeEstimates::new(1000);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee), 750);
+    }
+}

@@ -1,0 +1,28 @@
+//! boltd's Lightning node: LDK (`lightning` 0.2) composed with a BDK on-chain wallet, bitcoind
+//! for chain data, fees and broadcasting, and boltd's SQLite store.
+//!
+//! The entry point is [`Node::start`], configured by [`Config`].
+
+#![deny(missing_docs)]
+
+pub mod chain;
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod keys;
+pub mod logger;
+pub mod node;
+pub mod payments;
+pub mod types;
+pub mod wallet;
+
+pub use config::Config;
+pub use error::{NodeError, NodeResult};
+pub use node::Node;
+
+/// Re-exports of the crates in the node's public API.
+pub mod deps {
+    pub use bitcoin;
+    pub use lightning;
+    pub use lightning_invoice;
+}

@@ -1,0 +1,1152 @@
+//! The node: LDK's channel manager, chain monitor, peer manager, gossip, onion messenger and
+//! sweeper, composed with the BDK wallet, bitcoind and the SQLite store.
+//!
+//! # Start-up
+//! 1. Lock the data directory (one daemon per directory).
+//! 2. Read the seed and the store. Only "not found" for both makes a new node; anything that
+//!    exists but cannot be read stops the start with a message saying what and where.
+//! 3. Check bitcoind (reachable, right chain).
+//! 4. Read channel monitors, the channel manager, graph, scorer and sweeper; replay the blocks
+//!    they missed; hand the monitors to the chain monitor.
+//! 5. Start the background processor (events, persistence, timers), the block poller, the
+//!    wallet sync, the P2P listener and the reconnection loop.
+//!
+//! # Shutdown
+//! [`Node::stop`] stops the background processor (which persists the channel manager, graph and
+//! scorer), disconnects peers, stops every task and persists the wallet.
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bitcoin::hashes::Hash;
+use bitcoin::secp256k1::PublicKey;
+use bitcoin::BlockHash;
+use boltd_store::{DataDirLock, Store};
+use lightning::chain::{BestBlock, Listen, Watch};
+use lightning::ln::channelmanager::{
+    Bolt11InvoiceParameters, ChainParameters, ChannelManagerReadArgs, PaymentId, Retry,
+};
+use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
+use lightning::ln::types::ChannelId;
+use lightning::routing::gossip::NodeAlias;
+use lightning::routing::router::RouteParametersConfig;
+use lightning::routing::scoring::{
+    ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
+};
+use lightning::sign::{EntropySource, KeysManager, NodeSigner};
+use lightning::types::payment::PaymentHash;
+use lightning::util::config::UserConfig;
+use lightning::util::persist::{
+    read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
+    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+    NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+    NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_KEY,
+    OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+    SCORER_PERSISTENCE_KEY, SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+    SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+};
+use lightning::util::ser::{ReadableArgs, Writeable};
+use lightning_background_processor::{BackgroundProcessor, GossipSync};
+use lightning_block_sync::init::{synchronize_listeners, validate_best_block_header};
+use lightning_block_sync::poll::ChainPoller;
+use lightning_block_sync::rpc::RpcClient;
+use lightning_block_sync::{SpvClient, UnboundedCache};
+use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
+use serde::Serialize;
+use tokio::task::JoinHandle;
+
+use crate::chain::{check_bitcoind, BitcoindAuth, Broadcaster, FeeEstimates, FEE_REFRESH_INTERVAL};
+use crate::config::Config;
+use crate::error::{NodeError, NodeResult};
+use crate::events::NodeEventHandler;
+use crate::keys::Seed;
+use crate::logger::LdkLogger;
+use crate::payments::{OutgoingStatus, PaymentTracker, Received};
+use crate::types::*;
+use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
+
+/// KV namespace of the addresses of peers we have channels with (for reconnection).
+const PEERS_NAMESPACE: &str = "boltd_peers";
+/// KV namespace of boltd's own small values.
+const BOLTD_NAMESPACE: &str = "boltd";
+/// Key (in [`BOLTD_NAMESPACE`]) of the height the wallet was created at.
+const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
+
+/// How often the node reconnects to channel peers that are offline.
+pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the node re-broadcasts its node announcement when it has public channels.
+pub const NODE_ANNOUNCEMENT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// A connected peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerInfo {
+    /// The peer's node id.
+    pub node_id: String,
+    /// The address of the connection, if known.
+    pub address: Option<String>,
+    /// Whether the peer connected to us.
+    pub inbound: bool,
+}
+
+/// A channel, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelInfo {
+    /// Channel id (hex).
+    pub channel_id: String,
+    /// The peer.
+    pub peer_node_id: String,
+    /// `opening`, `pending_confirmation`, `ready` (usable) or `offline` (ready, peer away).
+    pub state: &'static str,
+    /// Short channel id once confirmed, as `BLOCKxTXxOUT`.
+    pub short_channel_id: Option<String>,
+    /// Funding outpoint `txid:vout`.
+    pub funding_outpoint: Option<String>,
+    /// Channel capacity.
+    pub capacity_sat: u64,
+    /// What we can send now.
+    pub outbound_msat: u64,
+    /// What we can receive now.
+    pub inbound_msat: u64,
+    /// Whether the channel is announced to the network.
+    pub public: bool,
+    /// Whether we opened it.
+    pub outbound: bool,
+    /// Confirmations of the funding transaction.
+    pub confirmations: Option<u32>,
+    /// Confirmations required before the channel is ready.
+    pub confirmations_required: Option<u32>,
+}
+
+/// Balances of the node.
+#[derive(Debug, Clone, Serialize)]
+pub struct Balances {
+    /// On-chain wallet.
+    pub onchain: OnchainBalance,
+    /// What we would get on chain for our channels now (claimable, in satoshis).
+    pub lightning_sat: u64,
+    /// What we can send over Lightning now, in msat.
+    pub lightning_spendable_msat: u64,
+}
+
+/// Node identity and sync state.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeInfo {
+    /// Our node id.
+    pub node_id: String,
+    /// The network.
+    pub network: String,
+    /// Where we accept P2P connections.
+    pub p2p_addr: String,
+    /// Height LDK has processed.
+    pub block_height: u32,
+    /// Height the on-chain wallet has processed.
+    pub wallet_height: u32,
+    /// Number of channels.
+    pub num_channels: usize,
+    /// Number of connected peers.
+    pub num_peers: usize,
+    /// Channels and nodes in our network graph.
+    pub graph_channels: usize,
+    /// Nodes in our network graph.
+    pub graph_nodes: usize,
+}
+
+/// A created invoice.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedInvoice {
+    /// The BOLT11 string.
+    pub invoice: String,
+    /// Its payment hash (hex).
+    pub payment_hash: String,
+    /// Amount, if fixed.
+    pub amount_msat: Option<u64>,
+    /// Expiry in seconds.
+    pub expiry_secs: u64,
+}
+
+/// The listeners LDK's chain data goes to.
+struct ChainListeners {
+    channel_manager: Arc<ChannelManager>,
+    chain_monitor: Arc<ChainMonitor>,
+    sweeper: Arc<Sweeper>,
+    height: Arc<AtomicU32>,
+}
+
+impl Listen for ChainListeners {
+    fn filtered_block_connected(
+        &self,
+        header: &bitcoin::block::Header,
+        txdata: &lightning::chain::transaction::TransactionData,
+        height: u32,
+    ) {
+        self.channel_manager.filtered_block_connected(header, txdata, height);
+        self.chain_monitor.filtered_block_connected(header, txdata, height);
+        self.sweeper.filtered_block_connected(header, txdata, height);
+        self.height.store(height, Ordering::Release);
+    }
+
+    fn blocks_disconnected(&self, fork_point: BestBlock) {
+        self.channel_manager.blocks_disconnected(fork_point);
+        self.chain_monitor.blocks_disconnected(fork_point);
+        self.sweeper.blocks_disconnected(fork_point);
+        self.height.store(fork_point.height, Ordering::Release);
+    }
+}
+
+/// A running Lightning node.
+pub struct Node {
+    config: Config,
+    store: Arc<Store>,
+    keys_manager: Arc<KeysManager>,
+    wallet: Arc<OnchainWallet>,
+    chain_monitor: Arc<ChainMonitor>,
+    channel_manager: Arc<ChannelManager>,
+    graph: Arc<Graph>,
+    peer_manager: Arc<PeerManager>,
+    payments: Arc<PaymentTracker>,
+    p2p_addr: SocketAddr,
+    ldk_height: Arc<AtomicU32>,
+    stop_flag: Arc<AtomicBool>,
+    background: Mutex<Option<BackgroundProcessor>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    wallet_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    _lock: DataDirLock,
+}
+
+fn now() -> Duration {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+fn unreadable(what: &'static str, store: &Store, e: impl std::fmt::Display) -> NodeError {
+    NodeError::UnreadableState { what, path: store.path().to_path_buf(), reason: e.to_string() }
+}
+
+fn kv_read(
+    store: &Store,
+    what: &'static str,
+    ns: &str,
+    sub: &str,
+    key: &str,
+) -> NodeResult<Option<Vec<u8>>> {
+    match KVStoreSync::read(store, ns, sub, key) {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unreadable(what, store, e)),
+    }
+}
+
+/// LDK's configuration for boltd's channels.
+pub fn user_config(config: &Config) -> UserConfig {
+    let mut c = UserConfig::default();
+    // Anchor channels need a fee-bumping wallet; boltd uses static-remote-key channels for now.
+    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
+    // Let a peer open public or private channels to us, whatever our own default.
+    c.channel_handshake_limits.force_announced_channel_preference = false;
+    // Allow the whole channel to be in flight (payments as large as the channel).
+    c.channel_handshake_config.max_inbound_htlc_value_in_flight_percent_of_channel = 100;
+    c.manually_accept_inbound_channels = !config.accept_inbound_channels;
+    c
+}
+
+impl Node {
+    /// Starts the node described by `config`. See the module docs for the sequence.
+    pub async fn start(config: Config) -> NodeResult<Node> {
+        let network = config.network;
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        let lock = DataDirLock::acquire(&data_dir)?;
+
+        // Seed and store: only "not found" for both means a new node.
+        let store_existed = Store::exists(&data_dir);
+        let seed = match Seed::read(&data_dir)? {
+            Some(s) => s,
+            None if store_existed => {
+                return Err(NodeError::UnreadableState {
+                    what: "seed",
+                    path: Seed::path(&data_dir),
+                    reason: "missing, but the node's database exists; restore the seed file".into(),
+                })
+            }
+            None => {
+                tracing::info!("creating a new node in {}", data_dir.display());
+                Seed::create(&data_dir)?
+            }
+        };
+        let store = Arc::new(Store::open(&data_dir)?);
+        let logger = Arc::new(LdkLogger);
+
+        // bitcoind.
+        let auth = BitcoindAuth::from_config(&config)?;
+        let fees = Arc::new(FeeEstimates::new(config.fee_rate_fallback_sat_per_kwu));
+        {
+            let auth = auth.clone();
+            let fees = Arc::clone(&fees);
+            tokio::task::spawn_blocking(move || -> NodeResult<()> {
+                let client = auth.blocking_client()?;
+                check_bitcoind(&client, network)?;
+                fees.refresh(&client);
+                Ok(())
+            })
+            .await
+            .map_err(|e| NodeError::Chain(e.to_string()))??;
+        }
+        let block_source = Arc::new(auth.block_source()?);
+        let tip = validate_best_block_header(&*block_source)
+            .await
+            .map_err(|e| NodeError::Chain(format!("cannot read the chain tip: {e:?}")))?;
+        let (broadcaster, broadcast_rx) = Broadcaster::new();
+        let broadcaster = Arc::new(broadcaster);
+
+        // Keys.
+        let ldk_seed = seed.ldk_seed(network)?;
+        let t = now();
+        let keys_manager =
+            Arc::new(KeysManager::new(&ldk_seed, t.as_secs(), t.subsec_nanos(), true));
+
+        // The channel manager's presence tells whether this node ever had Lightning state.
+        let cm_bytes = kv_read(
+            &store,
+            "channel manager",
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+        )?;
+
+        // Wallet.
+        let birthday =
+            match kv_read(&store, "wallet birthday", BOLTD_NAMESPACE, "", WALLET_BIRTHDAY_KEY)? {
+                Some(b) => {
+                    let s = String::from_utf8(b)
+                        .map_err(|e| unreadable("wallet birthday", &store, e))?;
+                    s.parse::<u32>().map_err(|e| unreadable("wallet birthday", &store, e))?
+                }
+                None => {
+                    let h = tip.height;
+                    KVStoreSync::write(
+                        &*store,
+                        BOLTD_NAMESPACE,
+                        "",
+                        WALLET_BIRTHDAY_KEY,
+                        h.to_string().into_bytes(),
+                    )?;
+                    h
+                }
+            };
+        let wallet = Arc::new(OnchainWallet::open(
+            store.open_connection()?,
+            &seed,
+            network,
+            Arc::clone(&fees),
+            auth.clone(),
+            cm_bytes.is_none(),
+        )?);
+
+        // Channel monitors.
+        let mut monitors = read_channel_monitors(
+            Arc::clone(&store),
+            Arc::clone(&keys_manager),
+            Arc::clone(&keys_manager),
+        )
+        .map_err(|e| unreadable("channel monitors", &store, e))?;
+        let chain_monitor = Arc::new(ChainMonitor::new(
+            None,
+            Arc::clone(&broadcaster),
+            Arc::clone(&logger),
+            Arc::clone(&fees),
+            Arc::clone(&store),
+            Arc::clone(&keys_manager),
+            keys_manager.get_peer_storage_key(),
+        ));
+
+        // Graph and scorer.
+        let graph = match kv_read(
+            &store,
+            "network graph",
+            NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+            NETWORK_GRAPH_PERSISTENCE_KEY,
+        )? {
+            Some(b) => Graph::read(&mut Cursor::new(b), Arc::clone(&logger))
+                .map_err(|e| unreadable("network graph", &store, format!("{e:?}")))?,
+            None => Graph::new(network, Arc::clone(&logger)),
+        };
+        let graph = Arc::new(graph);
+        let decay = ProbabilisticScoringDecayParameters::default();
+        let scorer = match kv_read(
+            &store,
+            "scorer",
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+        )? {
+            Some(b) => ProbabilisticScorer::read(
+                &mut Cursor::new(b),
+                (decay, Arc::clone(&graph), Arc::clone(&logger)),
+            )
+            .map_err(|e| unreadable("scorer", &store, format!("{e:?}")))?,
+            None => ProbabilisticScorer::new(decay, Arc::clone(&graph), Arc::clone(&logger)),
+        };
+        let scorer = Arc::new(RwLock::new(scorer));
+        let router = Arc::new(Router::new(
+            Arc::clone(&graph),
+            Arc::clone(&logger),
+            Arc::clone(&keys_manager),
+            Arc::clone(&scorer),
+            ProbabilisticScoringFeeParameters::default(),
+        ));
+        let message_router =
+            Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys_manager)));
+
+        // Channel manager.
+        let ucfg = user_config(&config);
+        let restarting = cm_bytes.is_some();
+        let (cm_block_hash, channel_manager) = match cm_bytes {
+            Some(bytes) => {
+                let read_args = ChannelManagerReadArgs::new(
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&fees),
+                    Arc::clone(&chain_monitor),
+                    Arc::clone(&broadcaster),
+                    Arc::clone(&router),
+                    Arc::clone(&message_router),
+                    Arc::clone(&logger),
+                    ucfg,
+                    monitors.iter().map(|(_, m)| m).collect(),
+                );
+                <(BlockHash, ChannelManager)>::read(&mut Cursor::new(bytes), read_args)
+                    .map_err(|e| unreadable("channel manager", &store, format!("{e:?}")))?
+            }
+            None => {
+                let best_block = BestBlock::new(tip.header.block_hash(), tip.height);
+                let cm = ChannelManager::new(
+                    Arc::clone(&fees),
+                    Arc::clone(&chain_monitor),
+                    Arc::clone(&broadcaster),
+                    Arc::clone(&router),
+                    Arc::clone(&message_router),
+                    Arc::clone(&logger),
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&keys_manager),
+                    ucfg,
+                    ChainParameters { network, best_block },
+                    t.as_secs() as u32,
+                );
+                (best_block.block_hash, cm)
+            }
+        };
+        let channel_manager = Arc::new(channel_manager);
+
+        // Sweeper.
+        let sweeper = match kv_read(
+            &store,
+            "output sweeper",
+            OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
+            OUTPUT_SWEEPER_PERSISTENCE_KEY,
+        )? {
+            Some(b) => {
+                let args = (
+                    Arc::clone(&broadcaster),
+                    Arc::clone(&fees),
+                    None::<ChainFilter>,
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&wallet),
+                    Arc::clone(&store),
+                    Arc::clone(&logger),
+                );
+                <(BestBlock, Sweeper)>::read(&mut Cursor::new(b), args)
+                    .map_err(|e| unreadable("output sweeper", &store, format!("{e:?}")))?
+            }
+            None => {
+                let best = channel_manager.current_best_block();
+                let s = Sweeper::new(
+                    best,
+                    Arc::clone(&broadcaster),
+                    Arc::clone(&fees),
+                    None,
+                    Arc::clone(&keys_manager),
+                    Arc::clone(&wallet),
+                    Arc::clone(&store),
+                    Arc::clone(&logger),
+                );
+                (best, s)
+            }
+        };
+        let (sweeper_best, sweeper) = sweeper;
+        let sweeper = Arc::new(sweeper);
+
+        // Replay the blocks the stored state missed. LDK's monitor listener owns the monitor, so
+        // the monitors move into the listener tuples and out again afterwards.
+        let mut cache = UnboundedCache::new();
+        let mut monitor_listeners: Vec<_> = monitors
+            .drain(..)
+            .map(|(_, m)| {
+                let hash = m.current_best_block().block_hash;
+                (hash, (m, Arc::clone(&broadcaster), Arc::clone(&fees), Arc::clone(&logger)))
+            })
+            .collect();
+        let chain_tip = if restarting {
+            let mut listeners: Vec<(BlockHash, &(dyn Listen + Send + Sync))> =
+                vec![(cm_block_hash, &*channel_manager as &(dyn Listen + Send + Sync))];
+            listeners.push((sweeper_best.block_hash, &*sweeper as &(dyn Listen + Send + Sync)));
+            for (hash, l) in monitor_listeners.iter() {
+                listeners.push((*hash, l as &(dyn Listen + Send + Sync)));
+            }
+            synchronize_listeners(Arc::clone(&block_source), network, &mut cache, listeners)
+                .await
+                .map_err(|e| NodeError::Chain(format!("cannot replay blocks: {e:?}")))?
+        } else {
+            tip
+        };
+        for (_, (monitor, ..)) in monitor_listeners.drain(..) {
+            let channel_id = monitor.channel_id();
+            chain_monitor.watch_channel(channel_id, monitor).map_err(|_| {
+                unreadable("channel monitor", &store, format!("channel {channel_id} rejected"))
+            })?;
+        }
+
+        // P2P.
+        let onion_messenger = Arc::new(OnionMessenger::new(
+            Arc::clone(&keys_manager),
+            Arc::clone(&keys_manager),
+            Arc::clone(&logger),
+            Arc::clone(&channel_manager),
+            Arc::clone(&message_router),
+            Arc::clone(&channel_manager),
+            Arc::clone(&channel_manager),
+            IgnoringMessageHandler {},
+            IgnoringMessageHandler {},
+        ));
+        let gossip = Arc::new(P2PGossipSync::new(
+            Arc::clone(&graph),
+            None::<GossipUtxoLookup>,
+            Arc::clone(&logger),
+        ));
+        let peer_manager = Arc::new(PeerManager::new(
+            MessageHandler {
+                chan_handler: Arc::clone(&channel_manager),
+                route_handler: Arc::clone(&gossip),
+                onion_message_handler: Arc::clone(&onion_messenger),
+                custom_message_handler: IgnoringMessageHandler {},
+                send_only_message_handler: Arc::clone(&chain_monitor),
+            },
+            t.as_secs() as u32,
+            &keys_manager.get_secure_random_bytes(),
+            Arc::clone(&logger),
+            Arc::clone(&keys_manager),
+        ));
+
+        let listener = tokio::net::TcpListener::bind(config.p2p_listen).await.map_err(|e| {
+            NodeError::Config(format!("cannot listen for peers on {}: {e}", config.p2p_listen))
+        })?;
+        let p2p_addr = listener.local_addr()?;
+
+        // Background processor: events, persistence, timers.
+        let payments = Arc::new(PaymentTracker::default());
+        let handler = NodeEventHandler {
+            channel_manager: Arc::clone(&channel_manager),
+            wallet: Arc::clone(&wallet),
+            sweeper: Arc::clone(&sweeper),
+            payments: Arc::clone(&payments),
+            peer_manager: std::sync::OnceLock::new(),
+            _keys_manager: Arc::clone(&keys_manager),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let _ = handler.peer_manager.set(Arc::clone(&peer_manager));
+        let background = BackgroundProcessor::start(
+            Arc::clone(&store),
+            handler,
+            Arc::clone(&chain_monitor),
+            Arc::clone(&channel_manager),
+            Some(Arc::clone(&onion_messenger)),
+            GossipSync::p2p(Arc::clone(&gossip)),
+            Arc::clone(&peer_manager),
+            None::<NoLiquidityManager>,
+            Some(Arc::clone(&sweeper)),
+            Arc::clone(&logger),
+            Some(Arc::clone(&scorer)),
+        );
+
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
+        let mut tasks = Vec::new();
+
+        // Broadcasting.
+        tasks.push(tokio::spawn(Broadcaster::run(broadcast_rx, auth.clone())));
+
+        // Block polling for LDK.
+        {
+            let listeners = ChainListeners {
+                channel_manager: Arc::clone(&channel_manager),
+                chain_monitor: Arc::clone(&chain_monitor),
+                sweeper: Arc::clone(&sweeper),
+                height: Arc::clone(&ldk_height),
+            };
+            let poll_every = Duration::from_millis(config.chain_poll_interval_ms);
+            let block_source: Arc<RpcClient> = Arc::clone(&block_source);
+            tasks.push(tokio::spawn(async move {
+                let poller = ChainPoller::new(block_source, network);
+                let mut spv = SpvClient::new(chain_tip, poller, &mut cache, &listeners);
+                loop {
+                    if let Err(e) = spv.poll_best_tip().await {
+                        tracing::warn!("polling bitcoind for blocks failed: {e:?}");
+                    }
+                    tokio::time::sleep(poll_every).await;
+                }
+            }));
+        }
+
+        // Fee estimates.
+        {
+            let fees = Arc::clone(&fees);
+            let auth = auth.clone();
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(FEE_REFRESH_INTERVAL).await;
+                    let fees = Arc::clone(&fees);
+                    let auth = auth.clone();
+                    let _ = tokio::task::spawn_blocking(move || match auth.blocking_client() {
+                        Ok(c) => fees.refresh(&c),
+                        Err(e) => tracing::warn!("fee refresh failed: {e}"),
+                    })
+                    .await;
+                }
+            }));
+        }
+
+        // Incoming peer connections.
+        {
+            let pm = Arc::clone(&peer_manager);
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            let pm = Arc::clone(&pm);
+                            match stream.into_std() {
+                                Ok(std_stream) => {
+                                    tokio::spawn(lightning_net_tokio::setup_inbound(
+                                        pm, std_stream,
+                                    ));
+                                }
+                                Err(e) => tracing::warn!("inbound connection: {e}"),
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("accepting a peer failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }));
+        }
+
+        // Reconnect to channel peers, and announce ourselves when we have public channels.
+        {
+            let pm = Arc::clone(&peer_manager);
+            let cm = Arc::clone(&channel_manager);
+            let store = Arc::clone(&store);
+            let alias = config.alias.clone();
+            let announce: Vec<_> = config.announce_addrs.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut last_announcement: Option<tokio::time::Instant> = None;
+                loop {
+                    reconnect_channel_peers(&pm, &cm, &store).await;
+                    let has_public =
+                        cm.list_channels().iter().any(|c| c.is_announced && c.is_usable);
+                    let due =
+                        last_announcement.is_none_or(|t| t.elapsed() >= NODE_ANNOUNCEMENT_INTERVAL);
+                    if has_public && due {
+                        let addrs =
+                            announce.iter().filter_map(|a| parse_socket_address(a)).collect();
+                        pm.broadcast_node_announcement([0; 3], node_alias(&alias), addrs);
+                        last_announcement = Some(tokio::time::Instant::now());
+                    }
+                    tokio::time::sleep(RECONNECT_INTERVAL).await;
+                }
+            }));
+        }
+
+        // Wallet sync on its own thread (blocking RPC and SQLite).
+        let wallet_thread = {
+            let wallet = Arc::clone(&wallet);
+            let stop = Arc::clone(&stop_flag);
+            let interval = Duration::from_millis(config.wallet_sync_interval_ms);
+            std::thread::Builder::new()
+                .name("boltd-wallet-sync".into())
+                .spawn(move || wallet.sync_loop(birthday, interval, &stop))?
+        };
+
+        tracing::info!(node_id = %channel_manager.get_our_node_id(), %p2p_addr, "node started");
+        Ok(Node {
+            config,
+            store,
+            keys_manager,
+            wallet,
+            chain_monitor,
+            channel_manager,
+            graph,
+            peer_manager,
+            payments,
+            p2p_addr,
+            ldk_height,
+            stop_flag,
+            background: Mutex::new(Some(background)),
+            tasks: Mutex::new(tasks),
+            wallet_thread: Mutex::new(Some(wallet_thread)),
+            _lock: lock,
+        })
+    }
+
+    /// Stops the node cleanly: persists the channel manager, graph and scorer, disconnects
+    /// peers, stops tasks and persists the wallet. Safe to call more than once.
+    pub async fn stop(&self) -> NodeResult<()> {
+        self.stop_flag.store(true, Ordering::Release);
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        self.peer_manager.disconnect_all_peers();
+        let bg = self.background.lock().unwrap().take();
+        if let Some(bg) = bg {
+            tokio::task::spawn_blocking(move || bg.stop())
+                .await
+                .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))??;
+        }
+        let wt = self.wallet_thread.lock().unwrap().take();
+        if let Some(wt) = wt {
+            let _ = tokio::task::spawn_blocking(move || wt.join()).await;
+        }
+        self.wallet.persist()?;
+        tracing::info!("node stopped");
+        Ok(())
+    }
+
+    /// Our node id.
+    pub fn node_id(&self) -> PublicKey {
+        self.channel_manager.get_our_node_id()
+    }
+
+    /// The address we accept peers on (the real port when configured with port 0).
+    pub fn p2p_addr(&self) -> SocketAddr {
+        self.p2p_addr
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store (for the layers above the node).
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The channel manager (for the payment engine).
+    pub fn channel_manager(&self) -> &Arc<ChannelManager> {
+        &self.channel_manager
+    }
+
+    /// The network graph.
+    pub fn network_graph(&self) -> &Arc<Graph> {
+        &self.graph
+    }
+
+    /// The keys manager.
+    pub fn keys_manager(&self) -> &Arc<KeysManager> {
+        &self.keys_manager
+    }
+
+    /// Identity and sync state.
+    pub fn info(&self) -> NodeInfo {
+        let graph = self.graph.read_only();
+        NodeInfo {
+            node_id: self.node_id().to_string(),
+            network: self.config.network.to_string(),
+            p2p_addr: self.p2p_addr.to_string(),
+            block_height: self.ldk_height.load(Ordering::Acquire),
+            wallet_height: self.wallet.synced_height(),
+            num_channels: self.channel_manager.list_channels().len(),
+            num_peers: self.peer_manager.list_peers().len(),
+            graph_channels: graph.channels().len(),
+            graph_nodes: graph.nodes().len(),
+        }
+    }
+
+    // ---- peers ----
+
+    /// Connects to a peer and waits for the handshake; remembers the address for reconnection.
+    pub async fn connect_peer(&self, node_id: PublicKey, addr: &str) -> NodeResult<()> {
+        let socket: SocketAddr = tokio::net::lookup_host(addr)
+            .await
+            .map_err(|e| NodeError::InvalidInput(format!("bad peer address `{addr}`: {e}")))?
+            .next()
+            .ok_or_else(|| {
+                NodeError::InvalidInput(format!("peer address `{addr}` resolves to nothing"))
+            })?;
+        if node_id == self.node_id() {
+            return Err(NodeError::InvalidInput("cannot connect to ourselves".into()));
+        }
+        KVStoreSync::write(
+            &*self.store,
+            PEERS_NAMESPACE,
+            "",
+            &node_id.to_string(),
+            socket.to_string().into_bytes(),
+        )?;
+        if self.peer_manager.peer_by_node_id(&node_id).is_some() {
+            return Ok(());
+        }
+        let fut =
+            lightning_net_tokio::connect_outbound(Arc::clone(&self.peer_manager), node_id, socket)
+                .await
+                .ok_or_else(|| {
+                    NodeError::Connection(format!("cannot reach {node_id} at {socket}"))
+                })?;
+        let mut conn = Box::pin(fut);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if self.peer_manager.peer_by_node_id(&node_id).is_some() {
+                tokio::spawn(conn);
+                return Ok(());
+            }
+            tokio::select! {
+                _ = &mut conn => return Err(NodeError::Connection(format!("{node_id} at {socket} closed the connection"))),
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {},
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(NodeError::Connection(format!(
+                    "handshake with {node_id} at {socket} timed out"
+                )));
+            }
+        }
+    }
+
+    /// Disconnects a peer and forgets its address.
+    pub fn disconnect_peer(&self, node_id: PublicKey) -> NodeResult<()> {
+        KVStoreSync::remove(&*self.store, PEERS_NAMESPACE, "", &node_id.to_string(), false)?;
+        self.peer_manager.disconnect_by_node_id(node_id);
+        Ok(())
+    }
+
+    /// Connected peers.
+    pub fn list_peers(&self) -> Vec<PeerInfo> {
+        self.peer_manager
+            .list_peers()
+            .into_iter()
+            .map(|p| PeerInfo {
+                node_id: p.counterparty_node_id.to_string(),
+                address: p.socket_address.map(|a| a.to_string()),
+                inbound: p.is_inbound_connection,
+            })
+            .collect()
+    }
+
+    // ---- channels ----
+
+    /// Opens a channel of `amount_sat` to a connected (or connectable, if `addr` is given) peer,
+    /// pushing `push_msat` to it. Returns the temporary channel id; funding comes from the wallet.
+    pub async fn open_channel(
+        &self,
+        node_id: PublicKey,
+        addr: Option<&str>,
+        amount_sat: u64,
+        push_msat: u64,
+        public: bool,
+    ) -> NodeResult<String> {
+        if amount_sat == 0 {
+            return Err(NodeError::InvalidInput("channel amount must be positive".into()));
+        }
+        if push_msat > amount_sat.saturating_mul(1000) {
+            return Err(NodeError::InvalidInput("push amount exceeds the channel amount".into()));
+        }
+        if let Some(addr) = addr {
+            self.connect_peer(node_id, addr).await?;
+        } else if self.peer_manager.peer_by_node_id(&node_id).is_none() {
+            return Err(NodeError::InvalidInput(format!(
+                "peer {node_id} is not connected; give its address"
+            )));
+        }
+        let spendable = self.wallet.balance().confirmed_sat;
+        if spendable < amount_sat {
+            return Err(NodeError::InsufficientFunds {
+                needed_sat: amount_sat,
+                available_sat: spendable,
+            });
+        }
+        let mut cfg = user_config(&self.config);
+        cfg.channel_handshake_config.announce_for_forwarding = public;
+        let user_channel_id: u128 = rand::random();
+        let id = self
+            .channel_manager
+            .create_channel(node_id, amount_sat, push_msat, user_channel_id, None, Some(cfg))
+            .map_err(|e| NodeError::Lightning(format!("{e:?}")))?;
+        Ok(id.to_string())
+    }
+
+    /// Channels.
+    pub fn list_channels(&self) -> Vec<ChannelInfo> {
+        self.channel_manager
+            .list_channels()
+            .into_iter()
+            .map(|c| {
+                let state = if c.is_usable {
+                    "ready"
+                } else if c.is_channel_ready {
+                    "offline"
+                } else if c.funding_txo.is_some() {
+                    "pending_confirmation"
+                } else {
+                    "opening"
+                };
+                ChannelInfo {
+                    channel_id: c.channel_id.to_string(),
+                    peer_node_id: c.counterparty.node_id.to_string(),
+                    state,
+                    short_channel_id: c.short_channel_id.map(scid_string),
+                    funding_outpoint: c.funding_txo.map(|o| format!("{}:{}", o.txid, o.index)),
+                    capacity_sat: c.channel_value_satoshis,
+                    outbound_msat: c.outbound_capacity_msat,
+                    inbound_msat: c.inbound_capacity_msat,
+                    public: c.is_announced,
+                    outbound: c.is_outbound,
+                    confirmations: c.confirmations,
+                    confirmations_required: c.confirmations_required,
+                }
+            })
+            .collect()
+    }
+
+    /// Closes a channel cooperatively, or by broadcasting our latest commitment when `force`.
+    pub fn close_channel(&self, channel_id: &str, force: bool) -> NodeResult<()> {
+        let channel = self
+            .channel_manager
+            .list_channels()
+            .into_iter()
+            .find(|c| c.channel_id.to_string() == channel_id)
+            .ok_or_else(|| NodeError::NotFound(format!("channel {channel_id}")))?;
+        let id: ChannelId = channel.channel_id;
+        let peer = channel.counterparty.node_id;
+        let res = if force {
+            self.channel_manager.force_close_broadcasting_latest_txn(
+                &id,
+                &peer,
+                "closed by the operator".into(),
+            )
+        } else {
+            self.channel_manager.close_channel(&id, &peer)
+        };
+        res.map_err(|e| NodeError::Lightning(format!("{e:?}")))
+    }
+
+    // ---- wallet ----
+
+    /// A new on-chain receive address (persisted before it is returned).
+    pub async fn new_address(&self) -> NodeResult<String> {
+        let w = Arc::clone(&self.wallet);
+        blocking(move || w.new_address().map(|a| a.to_string())).await
+    }
+
+    /// On-chain and Lightning balances.
+    pub fn balances(&self) -> Balances {
+        let lightning_sat = self
+            .chain_monitor
+            .get_claimable_balances(&[])
+            .iter()
+            .map(|b| b.claimable_amount_satoshis())
+            .sum();
+        let spendable = self
+            .channel_manager
+            .list_usable_channels()
+            .iter()
+            .map(|c| c.outbound_capacity_msat)
+            .sum();
+        Balances {
+            onchain: self.wallet.balance(),
+            lightning_sat,
+            lightning_spendable_msat: spendable,
+        }
+    }
+
+    /// Sends on chain; `amount_sat: None` sends everything. Returns the txid.
+    pub async fn send_onchain(
+        &self,
+        address: String,
+        amount_sat: Option<u64>,
+        sat_per_vb: Option<u64>,
+    ) -> NodeResult<String> {
+        let w = Arc::clone(&self.wallet);
+        blocking(move || w.send(&address, amount_sat, sat_per_vb).map(|t| t.to_string())).await
+    }
+
+    /// Unspent outputs.
+    pub fn list_utxos(&self) -> Vec<Utxo> {
+        self.wallet.list_utxos()
+    }
+
+    /// Wallet transactions.
+    pub fn list_transactions(&self) -> Vec<WalletTransaction> {
+        self.wallet.list_transactions()
+    }
+
+    // ---- payments (node level) ----
+
+    /// Creates a BOLT11 invoice whose preimage LDK derives and claims automatically.
+    pub fn create_invoice(
+        &self,
+        amount_msat: Option<u64>,
+        description: &str,
+        expiry_secs: u32,
+    ) -> NodeResult<CreatedInvoice> {
+        if amount_msat == Some(0) {
+            return Err(NodeError::InvalidInput("amount must be positive".into()));
+        }
+        let description = Description::new(description.to_string())
+            .map_err(|e| NodeError::InvalidInput(format!("description: {e}")))?;
+        let params = Bolt11InvoiceParameters {
+            amount_msats: amount_msat,
+            description: Bolt11InvoiceDescription::Direct(description),
+            invoice_expiry_delta_secs: Some(expiry_secs),
+            ..Default::default()
+        };
+        let inv = self
+            .channel_manager
+            .create_bolt11_invoice(params)
+            .map_err(|e| NodeError::Lightning(format!("cannot create invoice: {e:?}")))?;
+        Ok(CreatedInvoice {
+            invoice: inv.to_string(),
+            payment_hash: hex::encode(inv.payment_hash().to_byte_array()),
+            amount_msat,
+            expiry_secs: inv.expiry_time().as_secs(),
+        })
+    }
+
+    /// Pays a BOLT11 invoice; returns its payment hash. Checks network, expiry and amount first.
+    pub fn pay_invoice(
+        &self,
+        invoice: &str,
+        amount_msat: Option<u64>,
+        retry_for: Duration,
+    ) -> NodeResult<PaymentHash> {
+        let inv: Bolt11Invoice = invoice
+            .trim()
+            .parse()
+            .map_err(|e| NodeError::InvalidInput(format!("not a BOLT11 invoice: {e}")))?;
+        if inv.network() != self.config.network {
+            return Err(NodeError::InvalidInput(format!(
+                "invoice is for {}, this node runs on {}",
+                inv.network(),
+                self.config.network
+            )));
+        }
+        if inv.duration_since_epoch() + inv.expiry_time() <= now() {
+            return Err(NodeError::InvalidInput("invoice has expired".into()));
+        }
+        match (inv.amount_milli_satoshis(), amount_msat) {
+            (None, None) => {
+                return Err(NodeError::InvalidInput("invoice has no amount; give one".into()))
+            }
+            (_, Some(0)) => return Err(NodeError::InvalidInput("amount must be positive".into())),
+            _ => {}
+        }
+        let hash = PaymentHash(inv.payment_hash().to_byte_array());
+        self.payments.pending(hash);
+        let amount = if inv.amount_milli_satoshis().is_some() { None } else { amount_msat };
+        self.channel_manager
+            .pay_for_bolt11_invoice(
+                &inv,
+                PaymentId(hash.0),
+                amount,
+                RouteParametersConfig::default(),
+                Retry::Timeout(retry_for),
+            )
+            .map_err(|e| {
+                self.payments.failed(hash, format!("{e:?}"));
+                NodeError::Lightning(format!("cannot pay: {e:?}"))
+            })?;
+        Ok(hash)
+    }
+
+    /// Waits for an outgoing payment to complete or fail, up to `timeout`.
+    pub async fn wait_payment(
+        &self,
+        hash: PaymentHash,
+        timeout: Duration,
+    ) -> Option<OutgoingStatus> {
+        self.payments.wait_final(hash, timeout).await
+    }
+
+    /// A payment we received, if claimed.
+    pub fn received_payment(&self, hash: &PaymentHash) -> Option<Received> {
+        self.payments.incoming(hash)
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> NodeResult<T> + Send + 'static,
+) -> NodeResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?
+}
+
+/// `BLOCKxTXxOUT` form of a short channel id.
+pub fn scid_string(scid: u64) -> String {
+    format!("{}x{}x{}", scid >> 40, (scid >> 16) & 0xff_ffff, scid & 0xffff)
+}
+
+fn node_alias(alias: &str) -> [u8; 32] {
+    let mut a = [0u8; 32];
+    let b = alias.as_bytes();
+    let n = b.len().min(32);
+    a[..n].copy_from_slice(&b[..n]);
+    let _ = NodeAlias(a);
+    a
+}
+
+fn parse_socket_address(s: &str) -> Option<lightning::ln::msgs::SocketAddress> {
+    s.parse().ok()
+}
+
+async fn reconnect_channel_peers(
+    pm: &Arc<PeerManager>,
+    cm: &Arc<ChannelManager>,
+    store: &Arc<Store>,
+) {
+    let mut wanted: Vec<PublicKey> =
+        cm.list_channels().iter().map(|c| c.counterparty.node_id).collect();
+    wanted.sort();
+    wanted.dedup();
+    for node_id in wanted {
+        if pm.peer_by_node_id(&node_id).is_some() {
+            continue;
+        }
+        let addr = match KVStoreSync::read(&**store, PEERS_NAMESPACE, "", &node_id.to_string()) {
+            Ok(a) => a,
+            Err(_) => continue,
+        };
+        let Some(addr) = String::from_utf8(addr).ok().and_then(|a| a.parse::<SocketAddr>().ok())
+        else {
+            continue;
+        };
+        if let Some(f) = lightning_net_tokio::connect_outbound(Arc::clone(pm), node_id, addr).await
+        {
+            tokio::spawn(f);
+        }
+    }
+}
+
+// Keep `Writeable` in scope for `encode` users in tests.
+#[allow(unused)]
+fn _encode_check(cm: &ChannelManager) -> Vec<u8> {
+    cm.encode()
+}

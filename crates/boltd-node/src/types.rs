@@ -1,0 +1,126 @@
+//! The concrete LDK types the node is composed of.
+
+use std::sync::{Arc, RwLock};
+
+use boltd_store::Store;
+use lightning::chain::{chainmonitor, Filter};
+use lightning::ln::peer_handler::IgnoringMessageHandler;
+use lightning::routing::gossip::{self, NetworkGraph};
+use lightning::routing::router::DefaultRouter;
+use lightning::routing::scoring::{ProbabilisticScorer, ProbabilisticScoringFeeParameters};
+use lightning::routing::utxo::UtxoLookup;
+use lightning::sign::{InMemorySigner, KeysManager};
+use lightning::util::sweep::OutputSweeperSync;
+use lightning_liquidity::utils::time::DefaultTimeProvider;
+use lightning_net_tokio::SocketDescriptor;
+
+use crate::chain::{Broadcaster, FeeEstimates};
+use crate::logger::LdkLogger;
+use crate::wallet::OnchainWallet;
+
+/// A chain filter. boltd reads full blocks from bitcoind, so none is installed; the type exists
+/// because LDK's generics ask for one.
+pub type ChainFilter = Arc<dyn Filter + Send + Sync>;
+
+/// Persists channel monitors through the SQLite store; each write is durable (synchronous=FULL)
+/// before the update is reported complete.
+pub type ChainMonitor = chainmonitor::ChainMonitor<
+    InMemorySigner,
+    ChainFilter,
+    Arc<Broadcaster>,
+    Arc<FeeEstimates>,
+    Arc<LdkLogger>,
+    Arc<Store>,
+    Arc<KeysManager>,
+>;
+
+/// The network graph.
+pub type Graph = NetworkGraph<Arc<LdkLogger>>;
+
+/// The payment scorer.
+pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
+
+/// The router.
+pub type Router = DefaultRouter<
+    Arc<Graph>,
+    Arc<LdkLogger>,
+    Arc<KeysManager>,
+    Arc<RwLock<Scorer>>,
+    ProbabilisticScoringFeeParameters,
+    Scorer,
+>;
+
+/// Routes onion messages (BOLT12).
+pub type MessageRouter = lightning::onion_message::messenger::DefaultMessageRouter<
+    Arc<Graph>,
+    Arc<LdkLogger>,
+    Arc<KeysManager>,
+>;
+
+/// The channel manager.
+pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<
+    Arc<ChainMonitor>,
+    Arc<Broadcaster>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<FeeEstimates>,
+    Arc<Router>,
+    Arc<MessageRouter>,
+    Arc<LdkLogger>,
+>;
+
+/// The onion messenger.
+pub type OnionMessenger = lightning::onion_message::messenger::OnionMessenger<
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<LdkLogger>,
+    Arc<ChannelManager>,
+    Arc<MessageRouter>,
+    Arc<ChannelManager>,
+    Arc<ChannelManager>,
+    IgnoringMessageHandler,
+    IgnoringMessageHandler,
+>;
+
+/// Gossip lookups of funding outputs (not verified against the chain yet).
+pub type GossipUtxoLookup = Arc<dyn UtxoLookup + Send + Sync>;
+
+/// P2P gossip sync.
+pub type P2PGossipSync = gossip::P2PGossipSync<Arc<Graph>, GossipUtxoLookup, Arc<LdkLogger>>;
+
+/// The peer manager.
+pub type PeerManager = lightning::ln::peer_handler::PeerManager<
+    SocketDescriptor,
+    Arc<ChannelManager>,
+    Arc<P2PGossipSync>,
+    Arc<OnionMessenger>,
+    Arc<LdkLogger>,
+    IgnoringMessageHandler,
+    Arc<KeysManager>,
+    Arc<ChainMonitor>,
+>;
+
+/// Sweeps outputs of closed channels back into the wallet.
+pub type Sweeper = OutputSweeperSync<
+    Arc<Broadcaster>,
+    Arc<OnchainWallet>,
+    Arc<FeeEstimates>,
+    ChainFilter,
+    Arc<Store>,
+    Arc<LdkLogger>,
+    Arc<KeysManager>,
+>;
+
+/// Not used; LDK's background processor needs a concrete type for "no liquidity manager".
+pub type NoLiquidityManager = Arc<
+    lightning_liquidity::LiquidityManagerSync<
+        Arc<KeysManager>,
+        Arc<KeysManager>,
+        Arc<ChannelManager>,
+        ChainFilter,
+        Arc<Store>,
+        Arc<DefaultTimeProvider>,
+        Arc<Broadcaster>,
+    >,
+>;

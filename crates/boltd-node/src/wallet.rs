@@ -1,0 +1,402 @@
+//! The on-chain wallet: BDK with BIP84 descriptors from the node's seed, persisted in the node's
+//! SQLite database (BDK's own `bdk_*` tables, through a second connection), synced from bitcoind
+//! with `bdk_bitcoind_rpc`.
+//!
+//! Every change is persisted before it is shown or sent: a new address is stored before it is
+//! returned, and a transaction we create is recorded as unconfirmed before it is broadcast (and
+//! marked evicted if bitcoind refuses it).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bdk_bitcoind_rpc::bitcoincore_rpc::RpcApi;
+use bdk_bitcoind_rpc::Emitter;
+use bdk_wallet::chain::ChainPosition;
+use bdk_wallet::error::CreateTxError;
+use bdk_wallet::template::Bip84;
+use bdk_wallet::{KeychainKind, PersistedWallet, SignOptions, Wallet};
+use bitcoin::{Address, Amount, FeeRate, Network, ScriptBuf, Transaction, Txid};
+use lightning::chain::chaininterface::ConfirmationTarget;
+use lightning::sign::ChangeDestinationSourceSync;
+use rusqlite::Connection;
+use serde::Serialize;
+
+use crate::chain::{BitcoindAuth, FeeEstimates};
+use crate::error::{NodeError, NodeResult};
+use crate::keys::Seed;
+
+/// On-chain balances in satoshis.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct OnchainBalance {
+    /// Confirmed and spendable.
+    pub confirmed_sat: u64,
+    /// Unconfirmed outputs of our own transactions (change).
+    pub trusted_pending_sat: u64,
+    /// Unconfirmed outputs from others.
+    pub untrusted_pending_sat: u64,
+    /// Coinbase outputs not yet mature.
+    pub immature_sat: u64,
+}
+
+/// One unspent output of the wallet.
+#[derive(Debug, Clone, Serialize)]
+pub struct Utxo {
+    /// `txid:vout`.
+    pub outpoint: String,
+    /// Value in satoshis.
+    pub amount_sat: u64,
+    /// Confirmation height, if confirmed.
+    pub confirmation_height: Option<u32>,
+}
+
+/// One wallet transaction.
+#[derive(Debug, Clone, Serialize)]
+pub struct WalletTransaction {
+    /// Transaction id.
+    pub txid: String,
+    /// What the wallet received in it, in satoshis.
+    pub received_sat: u64,
+    /// What the wallet spent in it, in satoshis.
+    pub sent_sat: u64,
+    /// Fee in satoshis, when all inputs are ours.
+    pub fee_sat: Option<u64>,
+    /// Confirmation height, if confirmed.
+    pub confirmation_height: Option<u32>,
+}
+
+struct Inner {
+    wallet: PersistedWallet<Connection>,
+    conn: Connection,
+}
+
+impl Inner {
+    fn persist(&mut self) -> NodeResult<()> {
+        self.wallet
+            .persist(&mut self.conn)
+            .map(|_| ())
+            .map_err(|e| NodeError::Wallet(format!("persisting wallet failed: {e}")))
+    }
+}
+
+/// The node's on-chain wallet.
+pub struct OnchainWallet {
+    inner: Mutex<Inner>,
+    network: Network,
+    fees: Arc<FeeEstimates>,
+    auth: BitcoindAuth,
+    synced_height: AtomicU32,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl OnchainWallet {
+    /// Loads the wallet from `conn`, or creates it when the database holds none yet
+    /// (`is_new_node`). A missing wallet in an existing node's database is an error.
+    pub fn open(
+        mut conn: Connection,
+        seed: &Seed,
+        network: Network,
+        fees: Arc<FeeEstimates>,
+        auth: BitcoindAuth,
+        is_new_node: bool,
+    ) -> NodeResult<Self> {
+        let master = seed.wallet_master(network)?;
+        let ext = Bip84(master, KeychainKind::External);
+        let int = Bip84(master, KeychainKind::Internal);
+        let loaded = Wallet::load()
+            .descriptor(KeychainKind::External, Some(ext.clone()))
+            .descriptor(KeychainKind::Internal, Some(int.clone()))
+            .extract_keys()
+            .check_network(network)
+            .load_wallet(&mut conn)
+            .map_err(|e| NodeError::Wallet(format!("cannot load the wallet: {e}")))?;
+        let wallet =
+            match loaded {
+                Some(w) => w,
+                None if is_new_node => Wallet::create(ext, int)
+                    .network(network)
+                    .create_wallet(&mut conn)
+                    .map_err(|e| NodeError::Wallet(format!("cannot create the wallet: {e}")))?,
+                None => return Err(NodeError::Wallet(
+                    "the database holds channel state but no wallet; refusing to create a new one"
+                        .into(),
+                )),
+            };
+        let height = wallet.latest_checkpoint().height();
+        Ok(Self {
+            inner: Mutex::new(Inner { wallet, conn }),
+            network,
+            fees,
+            auth,
+            synced_height: AtomicU32::new(height),
+        })
+    }
+
+    /// Height of the last block the wallet has applied.
+    pub fn synced_height(&self) -> u32 {
+        self.synced_height.load(Ordering::Acquire)
+    }
+
+    /// Runs the sync loop on the current thread until `stop` is set: applies new blocks and the
+    /// mempool, persisting after each round. `start_height` is where a new wallet starts scanning.
+    pub fn sync_loop(&self, start_height: u32, interval: Duration, stop: &AtomicBool) {
+        let client = match self.auth.blocking_client() {
+            Ok(c) => Box::new(c),
+            Err(e) => {
+                tracing::error!("wallet sync cannot start: {e}");
+                return;
+            }
+        };
+        let (cp, unconfirmed): (_, Vec<Arc<Transaction>>) = {
+            let inner = self.inner.lock().unwrap();
+            let unconfirmed = inner
+                .wallet
+                .transactions()
+                .filter(|t| !t.chain_position.is_confirmed())
+                .map(|t| t.tx_node.tx.clone())
+                .collect();
+            (inner.wallet.latest_checkpoint(), unconfirmed)
+        };
+        let start = if cp.height() == 0 { start_height } else { 0 };
+        let mut emitter = Emitter::new(&*client, cp, start, unconfirmed);
+        while !stop.load(Ordering::Acquire) {
+            if let Err(e) = self.sync_round(&mut emitter) {
+                tracing::warn!("wallet sync round failed (will retry): {e}");
+            }
+            let mut slept = Duration::ZERO;
+            while slept < interval && !stop.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(50));
+                slept += Duration::from_millis(50);
+            }
+        }
+    }
+
+    fn sync_round<C: RpcApi>(&self, emitter: &mut Emitter<&C>) -> NodeResult<()>
+    where
+        for<'a> &'a C: std::ops::Deref<Target = C>,
+    {
+        let err = |e: bdk_bitcoind_rpc::bitcoincore_rpc::Error| NodeError::Chain(e.to_string());
+        let mut applied = false;
+        while let Some(ev) = emitter.next_block().map_err(err)? {
+            let height = ev.block_height();
+            let mut inner = self.inner.lock().unwrap();
+            inner
+                .wallet
+                .apply_block_connected_to(&ev.block, height, ev.connected_to())
+                .map_err(|e| NodeError::Wallet(e.to_string()))?;
+            applied = true;
+            // Persist every 100 blocks during a long catch-up.
+            if height % 100 == 0 {
+                inner.persist()?;
+            }
+            drop(inner);
+            self.synced_height.store(height, Ordering::Release);
+        }
+        let mempool = emitter.mempool().map_err(err)?;
+        let mut inner = self.inner.lock().unwrap();
+        if applied || !mempool.update.is_empty() || !mempool.evicted.is_empty() {
+            inner.wallet.apply_unconfirmed_txs(mempool.update);
+            inner.wallet.apply_evicted_txs(mempool.evicted);
+            inner.persist()?;
+        }
+        let h = inner.wallet.latest_checkpoint().height();
+        self.synced_height.store(h, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reveals, persists and returns a new receive address.
+    pub fn new_address(&self) -> NodeResult<Address> {
+        let mut inner = self.inner.lock().unwrap();
+        let info = inner.wallet.reveal_next_address(KeychainKind::External);
+        inner.persist()?;
+        Ok(info.address)
+    }
+
+    /// Current balances.
+    pub fn balance(&self) -> OnchainBalance {
+        let b = self.inner.lock().unwrap().wallet.balance();
+        OnchainBalance {
+            confirmed_sat: b.confirmed.to_sat(),
+            trusted_pending_sat: b.trusted_pending.to_sat(),
+            untrusted_pending_sat: b.untrusted_pending.to_sat(),
+            immature_sat: b.immature.to_sat(),
+        }
+    }
+
+    /// Unspent outputs.
+    pub fn list_utxos(&self) -> Vec<Utxo> {
+        let inner = self.inner.lock().unwrap();
+        inner
+            .wallet
+            .list_unspent()
+            .map(|u| Utxo {
+                outpoint: u.outpoint.to_string(),
+                amount_sat: u.txout.value.to_sat(),
+                confirmation_height: confirmation_height(&u.chain_position),
+            })
+            .collect()
+    }
+
+    /// Transactions touching the wallet, newest first.
+    pub fn list_transactions(&self) -> Vec<WalletTransaction> {
+        let inner = self.inner.lock().unwrap();
+        let mut txs: Vec<_> = inner
+            .wallet
+            .transactions()
+            .map(|t| {
+                let (sent, received) = inner.wallet.sent_and_received(&t.tx_node.tx);
+                WalletTransaction {
+                    txid: t.tx_node.txid.to_string(),
+                    received_sat: received.to_sat(),
+                    sent_sat: sent.to_sat(),
+                    fee_sat: inner.wallet.calculate_fee(&t.tx_node.tx).ok().map(|a| a.to_sat()),
+                    confirmation_height: confirmation_height(&t.chain_position),
+                }
+            })
+            .collect();
+        txs.sort_by_key(|t| std::cmp::Reverse(t.confirmation_height.unwrap_or(u32::MAX)));
+        txs
+    }
+
+    fn parse_address(&self, address: &str) -> NodeResult<Address> {
+        let unchecked: Address<bitcoin::address::NetworkUnchecked> = address
+            .parse()
+            .map_err(|e| NodeError::InvalidInput(format!("`{address}` is not an address: {e}")))?;
+        unchecked.require_network(self.network).map_err(|_| {
+            NodeError::InvalidInput(format!("address `{address}` is not for {}", self.network))
+        })
+    }
+
+    /// Builds, signs and records a transaction paying `amount_sat` (or everything, if `None`)
+    /// to `script`. The transaction is persisted as unconfirmed before it is returned.
+    fn build_signed(
+        &self,
+        inner: &mut Inner,
+        script: ScriptBuf,
+        amount_sat: Option<u64>,
+        fee_rate: FeeRate,
+    ) -> NodeResult<Transaction> {
+        let mut builder = inner.wallet.build_tx();
+        match amount_sat {
+            Some(0) => return Err(NodeError::InvalidInput("amount must be positive".into())),
+            Some(a) => {
+                builder.add_recipient(script, Amount::from_sat(a));
+            }
+            None => {
+                builder.drain_wallet().drain_to(script);
+            }
+        }
+        builder.fee_rate(fee_rate);
+        let mut psbt = match builder.finish() {
+            Ok(p) => p,
+            Err(CreateTxError::CoinSelection(e)) => {
+                return Err(NodeError::InsufficientFunds {
+                    needed_sat: e.needed.to_sat(),
+                    available_sat: e.available.to_sat(),
+                })
+            }
+            Err(CreateTxError::NoUtxosSelected) | Err(CreateTxError::NoRecipients) => {
+                return Err(NodeError::InsufficientFunds { needed_sat: 1, available_sat: 0 })
+            }
+            Err(e) => return Err(NodeError::Wallet(format!("cannot build transaction: {e}"))),
+        };
+        let finalized = inner
+            .wallet
+            .sign(&mut psbt, SignOptions::default())
+            .map_err(|e| NodeError::Wallet(format!("signing failed: {e}")))?;
+        if !finalized {
+            return Err(NodeError::Wallet("transaction could not be fully signed".into()));
+        }
+        let tx = psbt.extract_tx().map_err(|e| NodeError::Wallet(e.to_string()))?;
+        inner.wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
+        inner.persist()?;
+        Ok(tx)
+    }
+
+    fn fee_rate(&self, sat_per_vb: Option<u64>) -> NodeResult<FeeRate> {
+        match sat_per_vb {
+            Some(0) => Err(NodeError::InvalidInput("fee rate must be at least 1 sat/vB".into())),
+            Some(r) => FeeRate::from_sat_per_vb(r)
+                .ok_or_else(|| NodeError::InvalidInput(format!("fee rate {r} sat/vB is too high"))),
+            None => Ok(FeeRate::from_sat_per_kwu(
+                self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
+            )),
+        }
+    }
+
+    /// Sends `amount_sat` (or the whole balance when `None`) to `address`, at `sat_per_vb` or the
+    /// estimated rate. Blocking: records, then broadcasts through bitcoind and returns the txid.
+    /// Nothing is broadcast when funds are insufficient or the address is wrong.
+    pub fn send(
+        &self,
+        address: &str,
+        amount_sat: Option<u64>,
+        sat_per_vb: Option<u64>,
+    ) -> NodeResult<Txid> {
+        let address = self.parse_address(address)?;
+        let fee_rate = self.fee_rate(sat_per_vb)?;
+        let tx = {
+            let mut inner = self.inner.lock().unwrap();
+            self.build_signed(&mut inner, address.script_pubkey(), amount_sat, fee_rate)?
+        };
+        let txid = tx.compute_txid();
+        let sent = self
+            .auth
+            .blocking_client()
+            .and_then(|c| c.send_raw_transaction(&tx).map_err(|e| NodeError::Chain(e.to_string())));
+        if let Err(e) = sent {
+            let mut inner = self.inner.lock().unwrap();
+            inner.wallet.apply_evicted_txs([(txid, now_secs())]);
+            inner.persist()?;
+            return Err(e);
+        }
+        Ok(txid)
+    }
+
+    /// Builds and signs a channel funding transaction (LDK broadcasts it). Its inputs are
+    /// recorded as spent before it is returned, so two fundings never share a coin.
+    pub fn funding_transaction(
+        &self,
+        script: ScriptBuf,
+        amount_sat: u64,
+    ) -> NodeResult<Transaction> {
+        let fee_rate = FeeRate::from_sat_per_kwu(
+            self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
+        );
+        let mut inner = self.inner.lock().unwrap();
+        self.build_signed(&mut inner, script, Some(amount_sat), fee_rate)
+    }
+
+    /// Marks a transaction of ours as abandoned (e.g. a funding that LDK refused).
+    pub fn abandon(&self, txid: Txid) -> NodeResult<()> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.wallet.apply_evicted_txs([(txid, now_secs())]);
+        inner.persist()
+    }
+
+    /// Persists any pending wallet change (called at shutdown).
+    pub fn persist(&self) -> NodeResult<()> {
+        self.inner.lock().unwrap().persist()
+    }
+}
+
+fn confirmation_height(
+    pos: &ChainPosition<bdk_wallet::chain::ConfirmationBlockTime>,
+) -> Option<u32> {
+    match pos {
+        ChainPosition::Confirmed { anchor, .. } => Some(anchor.block_id.height),
+        ChainPosition::Unconfirmed { .. } => None,
+    }
+}
+
+impl ChangeDestinationSourceSync for OnchainWallet {
+    fn get_change_destination_script(&self) -> Result<ScriptBuf, ()> {
+        let mut inner = self.inner.lock().unwrap();
+        let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
+        inner.persist().map_err(|e| tracing::error!("{e}"))?;
+        Ok(info.address.script_pubkey())
+    }
+}

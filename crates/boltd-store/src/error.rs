@@ -1,0 +1,101 @@
+//! The store's error type.
+
+use std::path::{Path, PathBuf};
+
+/// Why the store or the data-directory lock could not be used.
+///
+/// Messages are meant for operators: they name the file or directory involved and never
+/// contain stored values (keys material, preimages, ...).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Another process holds the data-directory lock.
+    #[error("data directory {} is in use by another boltd{}", path.display(), pid_suffix(*pid))]
+    Locked {
+        /// The data directory.
+        path: PathBuf,
+        /// The process id recorded in the lock file by the holder, if it could be read.
+        pid: Option<u32>,
+    },
+    /// The database file exists but is not a readable SQLite database. It was left untouched.
+    #[error(
+		"database {} is not a readable boltd database ({reason}); it was left untouched, \
+		 restore it from a backup or move it aside",
+		path.display()
+	)]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The database was written by a newer boltd whose schema this code does not know. It was
+    /// left untouched.
+    #[error(
+		"database {} has schema version {found}, but this boltd only knows versions up to \
+		 {supported}; it was written by a newer boltd and was left untouched",
+		path.display()
+	)]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version found in the file.
+        found: u32,
+        /// The newest schema version this code knows.
+        supported: u32,
+    },
+    /// A file-system operation failed.
+    #[error("i/o error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// SQLite reported an error.
+    #[error("database error on {}: {source}", path.display())]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+}
+
+fn pid_suffix(pid: Option<u32>) -> String {
+    match pid {
+        Some(pid) => format!(" (pid {pid})"),
+        None => String::new(),
+    }
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io { path: path.to_path_buf(), source }
+    }
+
+    /// Classifies a SQLite error: "not a database" and "corrupt" become [`StoreError::Corrupt`],
+    /// everything else [`StoreError::Sqlite`].
+    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match source.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
+                StoreError::Corrupt { path: path.to_path_buf(), reason: source.to_string() }
+            }
+            _ => StoreError::Sqlite { path: path.to_path_buf(), source },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locked_message_names_dir_and_pid() {
+        let e = StoreError::Locked { path: PathBuf::from("/x"), pid: Some(123) };
+        assert_eq!(e.to_string(), "data directory /x is in use by another boltd (pid 123)");
+        let e = StoreError::Locked { path: PathBuf::from("/x"), pid: None };
+        assert_eq!(e.to_string(), "data directory /x is in use by another boltd");
+    }
+}

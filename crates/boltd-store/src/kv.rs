@@ -1,0 +1,691 @@
+//! The SQLite database and LDK's key-value store on top of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lightning::io;
+use lightning::util::async_poll::AsyncResult;
+use lightning::util::persist::{
+    KVStore, KVStoreSync, MigratableKVStore, KVSTORE_NAMESPACE_KEY_ALPHABET,
+    KVSTORE_NAMESPACE_KEY_MAX_LEN,
+};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tracing::{info, warn};
+
+use crate::error::StoreError;
+use crate::schema;
+
+/// The name of the database file inside the data directory.
+pub const DB_FILE_NAME: &str = "boltd.sqlite";
+
+/// How long a connection waits for another connection's write lock before failing with
+/// `SQLITE_BUSY`.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SQL_READ: &str = "SELECT value FROM kv \
+	WHERE primary_namespace = ?1 AND secondary_namespace = ?2 AND key = ?3";
+const SQL_WRITE: &str = "INSERT INTO kv (primary_namespace, secondary_namespace, key, value) \
+	VALUES (?1, ?2, ?3, ?4) \
+	ON CONFLICT (primary_namespace, secondary_namespace, key) DO UPDATE SET value = excluded.value";
+const SQL_REMOVE: &str =
+    "DELETE FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2 AND key = ?3";
+const SQL_LIST: &str =
+    "SELECT key FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2";
+const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key FROM kv";
+
+/// boltd's SQLite database (`boltd.sqlite` in the data directory) and LDK's key-value store.
+///
+/// The database runs in WAL mode with `synchronous=FULL`, so every write is durable when the
+/// call returns. LDK's data lives in the `kv` table
+/// (`primary_namespace, secondary_namespace, key, value`).
+///
+/// `Store` implements both [`KVStoreSync`] and [`KVStore`]; since both have methods named
+/// `read`/`write`/`remove`/`list`, call them fully qualified (`KVStoreSync::read(&store, ..)`)
+/// when both traits are in scope.
+///
+/// The store does not lock the data directory itself: hold a [`DataDirLock`] for as long as
+/// the store is open.
+///
+/// [`DataDirLock`]: crate::DataDirLock
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens `<data_dir>/boltd.sqlite`, creating the directory and the database if needed, and
+    /// applies pending schema migrations (in one transaction).
+    ///
+    /// Fails with [`StoreError::Corrupt`] if the file is not a SQLite database, and with
+    /// [`StoreError::SchemaTooNew`] if it was written by a newer boltd; in both cases the file
+    /// is left untouched.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(data_dir, e))?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let existed = path.try_exists().map_err(|e| StoreError::io(&path, e))?;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn =
+            Connection::open_with_flags(&path, flags).map_err(|e| StoreError::sqlite(&path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StoreError::sqlite(&path, e))?;
+
+        // Validate before changing anything: reading the schema fails with SQLITE_NOTADB on a
+        // file that is not a database, and nothing has been written at that point.
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get::<_, i64>(0))
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        let version = schema::read_version(&conn, &path)?;
+        schema::check_not_newer(version, &path)?;
+
+        configure(&conn, &path)?;
+        if version < schema::SCHEMA_VERSION {
+            schema::migrate(&mut conn, &path)?;
+        }
+        if !existed {
+            sync_dir(data_dir)?;
+            info!(path = %path.display(), "created database");
+        }
+        Ok(Store { path, conn: Mutex::new(conn) })
+    }
+
+    /// Whether `<data_dir>/boltd.sqlite` exists (it may still be unreadable).
+    pub fn exists(data_dir: &Path) -> bool {
+        data_dir.join(DB_FILE_NAME).is_file()
+    }
+
+    /// The path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens a new connection to the same database file with the same settings (WAL,
+    /// `synchronous=FULL`, `foreign_keys=ON`, busy timeout). It does not run migrations; the
+    /// node uses it for the on-chain wallet's own tables.
+    pub fn open_connection(&self) -> Result<Connection, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        configure(&conn, &self.path)?;
+        Ok(conn)
+    }
+
+    /// The connection. A panic while it was held cannot leave it mid-transaction (every KV
+    /// operation is a single autocommit statement), so a poisoned lock is recovered.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Sets the per-connection pragmas.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sql = |e| StoreError::sqlite(path, e);
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        warn!(path = %path.display(), mode, "database could not switch to WAL journal mode");
+    }
+    conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
+    // Only has an effect on macOS, where a plain fsync does not reach the disk platter.
+    conn.pragma_update(None, "fullfsync", "ON").map_err(sql)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
+    Ok(())
+}
+
+/// Makes a newly created file's directory entry durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Checks namespaces and key against [`KVStoreSync`]'s rules. `key` is `None` for `list`.
+fn validate(primary: &str, secondary: &str, key: Option<&str>, op: &str) -> io::Result<()> {
+    let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+    let check = |what: &str, s: &str| -> io::Result<()> {
+        if s.len() > KVSTORE_NAMESPACE_KEY_MAX_LEN {
+            return invalid(format!(
+                "{op}: {what} is {} characters long, at most {KVSTORE_NAMESPACE_KEY_MAX_LEN} \
+				 are allowed",
+                s.len()
+            ));
+        }
+        if !s.chars().all(|c| KVSTORE_NAMESPACE_KEY_ALPHABET.contains(c)) {
+            return invalid(format!(
+                "{op}: {what} {s:?} contains characters outside [A-Za-z0-9_-]"
+            ));
+        }
+        Ok(())
+    };
+    check("primary namespace", primary)?;
+    check("secondary namespace", secondary)?;
+    if primary.is_empty() && !secondary.is_empty() {
+        return invalid(format!(
+            "{op}: secondary namespace {secondary:?} given with an empty primary namespace"
+        ));
+    }
+    if let Some(key) = key {
+        if key.is_empty() {
+            return invalid(format!("{op}: empty key in {primary:?}/{secondary:?}"));
+        }
+        check("key", key)?;
+    }
+    Ok(())
+}
+
+fn db_error(op: &str, primary: &str, secondary: &str, key: &str, e: rusqlite::Error) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Other,
+        format!("{op} {primary:?}/{secondary:?}/{key:?} failed: {e}"),
+    )
+}
+
+impl KVStoreSync for Store {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        validate(primary, secondary, Some(key), "read")?;
+        let err = |e| db_error("read", primary, secondary, key, e);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SQL_READ).map_err(err)?;
+        let value = stmt
+            .query_row(params![primary, secondary, key], |row| row.get::<_, Vec<u8>>(0))
+            .optional()
+            .map_err(err)?;
+        value.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("key {primary:?}/{secondary:?}/{key:?} not found"),
+            )
+        })
+    }
+
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
+        validate(primary, secondary, Some(key), "write")?;
+        let err = |e| db_error("write", primary, secondary, key, e);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SQL_WRITE).map_err(err)?;
+        stmt.execute(params![primary, secondary, key, buf]).map_err(err)?;
+        Ok(())
+    }
+
+    /// Always removes immediately and durably, whatever `lazy` says.
+    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> io::Result<()> {
+        validate(primary, secondary, Some(key), "remove")?;
+        let err = |e| db_error("remove", primary, secondary, key, e);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SQL_REMOVE).map_err(err)?;
+        stmt.execute(params![primary, secondary, key]).map_err(err)?;
+        Ok(())
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        validate(primary, secondary, None, "list")?;
+        let err = |e| db_error("list", primary, secondary, "", e);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SQL_LIST).map_err(err)?;
+        let keys = stmt
+            .query_map(params![primary, secondary], |row| row.get::<_, String>(0))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(keys)
+    }
+}
+
+impl MigratableKVStore for Store {
+    fn list_all_keys(&self) -> io::Result<Vec<(String, String, String)>> {
+        let err = |e| db_error("list all keys", "", "", "", e);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(SQL_LIST_ALL).map_err(err)?;
+        let keys = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .map_err(err)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(err)?;
+        Ok(keys)
+    }
+}
+
+/// The asynchronous interface runs each operation synchronously, before returning, and hands
+/// back an already-completed future.
+///
+/// SQLite writes are fast (one small statement plus an fsync) and durable when they return, so
+/// there is nothing to gain from deferring them; doing the work up front also trivially meets
+/// [`KVStore::write`]'s ordering requirement, because writes to a key complete in call order.
+impl KVStore for Store {
+    fn read(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+    ) -> AsyncResult<'static, Vec<u8>, io::Error> {
+        let res = KVStoreSync::read(self, primary, secondary, key);
+        Box::pin(async move { res })
+    }
+
+    fn write(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        buf: Vec<u8>,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let res = KVStoreSync::write(self, primary, secondary, key, buf);
+        Box::pin(async move { res })
+    }
+
+    fn remove(
+        &self,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        lazy: bool,
+    ) -> AsyncResult<'static, (), io::Error> {
+        let res = KVStoreSync::remove(self, primary, secondary, key, lazy);
+        Box::pin(async move { res })
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> AsyncResult<'static, Vec<String>, io::Error> {
+        let res = KVStoreSync::list(self, primary, secondary);
+        Box::pin(async move { res })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// The KV operations, so the same suite runs through the sync and the async trait.
+    trait Kv {
+        fn read(&self, p: &str, s: &str, k: &str) -> io::Result<Vec<u8>>;
+        fn write(&self, p: &str, s: &str, k: &str, v: &[u8]) -> io::Result<()>;
+        fn remove(&self, p: &str, s: &str, k: &str) -> io::Result<()>;
+        fn list(&self, p: &str, s: &str) -> io::Result<Vec<String>>;
+    }
+
+    struct SyncKv<'a>(&'a Store);
+    struct AsyncKv<'a>(&'a Store);
+
+    impl Kv for SyncKv<'_> {
+        fn read(&self, p: &str, s: &str, k: &str) -> io::Result<Vec<u8>> {
+            KVStoreSync::read(self.0, p, s, k)
+        }
+        fn write(&self, p: &str, s: &str, k: &str, v: &[u8]) -> io::Result<()> {
+            KVStoreSync::write(self.0, p, s, k, v.to_vec())
+        }
+        fn remove(&self, p: &str, s: &str, k: &str) -> io::Result<()> {
+            KVStoreSync::remove(self.0, p, s, k, false)
+        }
+        fn list(&self, p: &str, s: &str) -> io::Result<Vec<String>> {
+            KVStoreSync::list(self.0, p, s)
+        }
+    }
+
+    /// Polls a future once; the store's futures are always ready.
+    fn ready<T>(fut: impl Future<Output = T>) -> T {
+        let mut fut = std::pin::pin!(fut);
+        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("store future was not ready"),
+        }
+    }
+
+    impl Kv for AsyncKv<'_> {
+        fn read(&self, p: &str, s: &str, k: &str) -> io::Result<Vec<u8>> {
+            ready(KVStore::read(self.0, p, s, k))
+        }
+        fn write(&self, p: &str, s: &str, k: &str, v: &[u8]) -> io::Result<()> {
+            ready(KVStore::write(self.0, p, s, k, v.to_vec()))
+        }
+        fn remove(&self, p: &str, s: &str, k: &str) -> io::Result<()> {
+            ready(KVStore::remove(self.0, p, s, k, true))
+        }
+        fn list(&self, p: &str, s: &str) -> io::Result<Vec<String>> {
+            ready(KVStore::list(self.0, p, s))
+        }
+    }
+
+    fn sorted(mut v: Vec<String>) -> Vec<String> {
+        v.sort();
+        v
+    }
+
+    fn suite_round_trip(kv: &dyn Kv) {
+        kv.write("", "", "manager", b"cm").unwrap();
+        kv.write("monitors", "", "abc_1", b"m1").unwrap();
+        kv.write("monitors", "", "abc_2", b"m2").unwrap();
+        kv.write("monitor_updates", "abc_1", "1", b"u1").unwrap();
+        assert_eq!(kv.read("", "", "manager").unwrap(), b"cm");
+        assert_eq!(kv.read("monitors", "", "abc_2").unwrap(), b"m2");
+        assert_eq!(kv.read("monitor_updates", "abc_1", "1").unwrap(), b"u1");
+        assert_eq!(sorted(kv.list("monitors", "").unwrap()), ["abc_1", "abc_2"]);
+        assert_eq!(kv.list("", "").unwrap(), ["manager"]);
+        assert_eq!(kv.list("monitor_updates", "abc_1").unwrap(), ["1"]);
+
+        // Upsert overwrites.
+        kv.write("monitors", "", "abc_1", b"m1-new").unwrap();
+        assert_eq!(kv.read("monitors", "", "abc_1").unwrap(), b"m1-new");
+        assert_eq!(kv.list("monitors", "").unwrap().len(), 2);
+
+        // Empty values are values.
+        kv.write("monitors", "", "empty", b"").unwrap();
+        assert_eq!(kv.read("monitors", "", "empty").unwrap(), b"");
+        kv.remove("monitors", "", "empty").unwrap();
+
+        kv.remove("monitors", "", "abc_1").unwrap();
+        assert_eq!(kv.list("monitors", "").unwrap(), ["abc_2"]);
+        assert_eq!(kv.read("monitors", "", "abc_1").unwrap_err().kind(), io::ErrorKind::NotFound);
+        // Removing a missing key is fine.
+        kv.remove("monitors", "", "abc_1").unwrap();
+        kv.remove("nothing", "here", "x").unwrap();
+        // Unknown namespaces list as empty.
+        assert!(kv.list("unknown", "").unwrap().is_empty());
+        assert!(kv.list("monitors", "unknown").unwrap().is_empty());
+    }
+
+    fn suite_not_found(kv: &dyn Kv) {
+        let e = kv.read("monitors", "", "missing").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let e = kv.read("", "", "missing").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    fn suite_namespaces_are_isolated(kv: &dyn Kv) {
+        kv.write("a", "", "k", b"1").unwrap();
+        kv.write("a", "b", "k", b"2").unwrap();
+        kv.write("b", "", "k", b"3").unwrap();
+        kv.write("A", "", "k", b"4").unwrap();
+        assert_eq!(kv.read("a", "", "k").unwrap(), b"1");
+        assert_eq!(kv.read("a", "b", "k").unwrap(), b"2");
+        assert_eq!(kv.read("b", "", "k").unwrap(), b"3");
+        assert_eq!(kv.read("A", "", "k").unwrap(), b"4");
+        kv.remove("a", "", "k").unwrap();
+        assert_eq!(kv.read("a", "b", "k").unwrap(), b"2");
+        assert_eq!(kv.list("a", "").unwrap(), Vec::<String>::new());
+    }
+
+    fn suite_validation(kv: &dyn Kv) {
+        let invalid = |r: io::Result<()>| {
+            assert_eq!(r.unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        };
+        let long = "a".repeat(KVSTORE_NAMESPACE_KEY_MAX_LEN + 1);
+        let max = "a".repeat(KVSTORE_NAMESPACE_KEY_MAX_LEN);
+        // (primary, secondary, key) triples that must be refused by read/write/remove.
+        let bad: &[(&str, &str, &str)] = &[
+            ("ns", "", ""),
+            ("", "", ""),
+            ("", "sec", "k"),
+            ("ns/x", "", "k"),
+            ("ns", "s.x", "k"),
+            ("ns", "", "k y"),
+            ("ns", "", "é"),
+            ("ns", "", "k\n"),
+            ("ns", "", "../k"),
+            (&long, "", "k"),
+            ("ns", &long, "k"),
+            ("ns", "", &long),
+        ];
+        for &(p, s, k) in bad {
+            invalid(kv.write(p, s, k, b"v"));
+            invalid(kv.read(p, s, k).map(|_| ()));
+            invalid(kv.remove(p, s, k));
+        }
+        invalid(kv.list("", "sec").map(|_| ()));
+        invalid(kv.list("ns/x", "").map(|_| ()));
+        invalid(kv.list(&long, "").map(|_| ()));
+        // Nothing was written by the refused calls.
+        assert!(kv.list("ns", "").unwrap().is_empty());
+
+        // The limits themselves are fine.
+        kv.write(&max, &max, &max, b"v").unwrap();
+        assert_eq!(kv.read(&max, &max, &max).unwrap(), b"v");
+        kv.write("ns", "", KVSTORE_NAMESPACE_KEY_ALPHABET, b"v").unwrap();
+        assert_eq!(kv.list("ns", "").unwrap(), [KVSTORE_NAMESPACE_KEY_ALPHABET]);
+    }
+
+    fn run_suite(kv: impl Fn(&Store) -> Box<dyn Kv + '_>) {
+        let suites: &[fn(&dyn Kv)] =
+            &[suite_round_trip, suite_not_found, suite_namespaces_are_isolated, suite_validation];
+        for suite in suites {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            suite(&*kv(&store));
+        }
+    }
+
+    #[test]
+    fn kv_suite_sync() {
+        run_suite(|s| Box::new(SyncKv(s)));
+    }
+
+    #[test]
+    fn kv_suite_async() {
+        run_suite(|s| Box::new(AsyncKv(s)));
+    }
+
+    #[test]
+    fn store_is_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Store>();
+    }
+
+    #[test]
+    fn open_creates_db_with_schema_and_pragmas() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("nested").join("data");
+        assert!(!Store::exists(&data_dir));
+        let store = Store::open(&data_dir).unwrap();
+        assert!(Store::exists(&data_dir));
+        assert_eq!(store.path(), data_dir.join(DB_FILE_NAME));
+
+        let check = |conn: &Connection| {
+            let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+            let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
+            assert_eq!(fk, 1);
+            let busy: i64 = conn.pragma_query_value(None, "busy_timeout", |r| r.get(0)).unwrap();
+            assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
+            let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(v, schema::SCHEMA_VERSION);
+        };
+        check(&store.conn());
+        check(&store.open_connection().unwrap());
+    }
+
+    #[test]
+    fn open_connection_shares_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        KVStoreSync::write(&store, "ns", "", "k", b"v".to_vec()).unwrap();
+        let conn = store.open_connection().unwrap();
+        let v: Vec<u8> = conn
+            .query_row(
+                "SELECT value FROM kv WHERE primary_namespace = 'ns' AND key = 'k'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, b"v");
+        conn.execute_batch("CREATE TABLE other (x INTEGER)").unwrap();
+        drop(conn);
+        drop(store);
+        // Foreign tables do not disturb reopening.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "ns", "", "k").unwrap(), b"v");
+    }
+
+    #[test]
+    fn data_persists_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            KVStoreSync::write(&store, "", "", "manager", vec![1, 2, 3]).unwrap();
+            KVStoreSync::write(&store, "monitors", "", "m", vec![4]).unwrap();
+            KVStoreSync::write(&store, "gone", "", "g", vec![5]).unwrap();
+            KVStoreSync::remove(&store, "gone", "", "g", true).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2, 3]);
+        assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [4]);
+        assert!(KVStoreSync::list(&store, "gone", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn list_all_keys_returns_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.list_all_keys().unwrap().is_empty());
+        KVStoreSync::write(&store, "", "", "manager", vec![1]).unwrap();
+        KVStoreSync::write(&store, "monitors", "", "m", vec![2]).unwrap();
+        KVStoreSync::write(&store, "monitor_updates", "m", "7", vec![3]).unwrap();
+        let mut all = store.list_all_keys().unwrap();
+        all.sort();
+        let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(
+            all,
+            [t("", "", "manager"), t("monitor_updates", "m", "7"), t("monitors", "", "m")]
+        );
+    }
+
+    #[test]
+    fn garbage_file_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        let mut garbage = b"this is not a database, it is garbage".to_vec();
+        garbage.extend((0..8192u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
+        std::fs::write(&path, &garbage).unwrap();
+        for _ in 0..2 {
+            let err = Store::open(dir.path()).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            let msg = err.to_string();
+            assert!(msg.contains(&path.display().to_string()), "{msg}");
+            assert!(msg.contains("left untouched"), "{msg}");
+            assert_eq!(std::fs::read(&path).unwrap(), garbage);
+        }
+        assert!(Store::exists(dir.path()));
+        // No journal or WAL was created next to it either.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, [DB_FILE_NAME]);
+    }
+
+    #[test]
+    fn short_garbage_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        std::fs::write(&path, b"junk").unwrap();
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"junk");
+    }
+
+    #[test]
+    fn empty_file_is_initialized() {
+        // A zero-length file is an empty SQLite database (e.g. a crash right after creation).
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DB_FILE_NAME), b"").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        KVStoreSync::write(&store, "ns", "", "k", vec![1]).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "ns", "", "k").unwrap(), [1]);
+    }
+
+    #[test]
+    fn future_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            KVStoreSync::write(&store, "ns", "", "k", vec![9]).unwrap();
+            let conn = store.open_connection().unwrap();
+            conn.pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1).unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        match &err {
+            StoreError::SchemaTooNew { path: p, found, supported } => {
+                assert_eq!(p, &path);
+                assert_eq!(*found, schema::SCHEMA_VERSION + 1);
+                assert_eq!(*supported, schema::SCHEMA_VERSION);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(err.to_string().contains(&path.display().to_string()));
+        // Still there, still at the future version, data intact.
+        let conn = Connection::open(&path).unwrap();
+        let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, schema::SCHEMA_VERSION + 1);
+        let n: i64 = conn.query_row("SELECT count(*) FROM kv", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn concurrent_writes_all_land() {
+        const THREADS: usize = 8;
+        const PER_THREAD: usize = 50;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..PER_THREAD {
+                        let key = format!("t{t}_k{i}");
+                        KVStoreSync::write(&*store, "conc", "", &key, key.as_bytes().to_vec())
+                            .unwrap();
+                        // Interleave reads and lists with the writes.
+                        assert_eq!(
+                            KVStoreSync::read(&*store, "conc", "", &key).unwrap(),
+                            key.as_bytes()
+                        );
+                        KVStoreSync::list(&*store, "conc", "").unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let keys = KVStoreSync::list(&*store, "conc", "").unwrap();
+        assert_eq!(keys.len(), THREADS * PER_THREAD);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        for t in 0..THREADS {
+            for i in 0..PER_THREAD {
+                let key = format!("t{t}_k{i}");
+                assert_eq!(KVStoreSync::read(&store, "conc", "", &key).unwrap(), key.as_bytes());
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_writes_from_two_connections() {
+        // The store and a second connection (as the wallet uses) writing at the same time must
+        // wait for each other (busy timeout) rather than fail.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let conn = store.open_connection().unwrap();
+        conn.execute_batch("CREATE TABLE w (x INTEGER)").unwrap();
+        let writer = std::thread::spawn(move || {
+            for i in 0..100 {
+                conn.execute("INSERT INTO w (x) VALUES (?1)", [i]).unwrap();
+            }
+        });
+        for i in 0..100 {
+            KVStoreSync::write(&*store, "ns", "", &format!("k{i}"), vec![i as u8]).unwrap();
+        }
+        writer.join().unwrap();
+        assert_eq!(KVStoreSync::list(&*store, "ns", "").unwrap().len(), 100);
+    }
+}

@@ -1,0 +1,30 @@
+//! boltd's storage layer.
+//!
+//! Everything boltd persists lives in one SQLite database, `boltd.sqlite`, inside the data
+//! directory:
+//!
+//! * [`Store`] opens (or creates) that database, applies schema migrations and implements LDK's
+//!   key-value persistence traits ([`KVStoreSync`], [`KVStore`] and [`MigratableKVStore`]) over a
+//!   single `kv` table. Every write is durable when it returns (`synchronous=FULL`).
+//! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
+//! * [`StoreError`] describes what went wrong, naming the file involved and never containing
+//!   stored values.
+//!
+//! A database that is not a valid SQLite file, or whose schema is newer than this code knows,
+//! is refused with an error; it is never recreated or overwritten.
+//!
+//! [`KVStoreSync`]: lightning::util::persist::KVStoreSync
+//! [`KVStore`]: lightning::util::persist::KVStore
+//! [`MigratableKVStore`]: lightning::util::persist::MigratableKVStore
+
+#![deny(missing_docs)]
+
+mod error;
+mod kv;
+mod lock;
+mod schema;
+
+pub use error::StoreError;
+pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
+pub use lock::{DataDirLock, LOCK_FILE_NAME};
+pub use schema::SCHEMA_VERSION;

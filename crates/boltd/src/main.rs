@@ -1,0 +1,126 @@
+//! The `boltd` command: `boltd serve` runs the daemon.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use boltd_node::config::{Config, ConfigArgs};
+use boltd_node::Node;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "boltd", version, about = "A self-hosted Lightning payments daemon")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Serve the API without authentication. Only allowed when the API listens on a
+        /// loopback address. Token authentication is not implemented yet, so this is required.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, insecure_no_auth } => {
+            let config = match Config::load(&config, std::env::vars()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("boltd: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&config.log_level);
+            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("boltd: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match rt.block_on(serve(config, insecure_no_auth)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("boltd: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_env("BOLTD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},ldk=warn,hyper=warn")));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
+    if !insecure_no_auth {
+        return Err(
+            "API authentication (tokens) is not available yet: start with --insecure-no-auth \
+			and an api_listen on loopback"
+                .into(),
+        );
+    }
+    if !config.api_listen.ip().is_loopback() {
+        return Err(format!(
+            "--insecure-no-auth is only allowed when the API listens on loopback, not {}",
+            config.api_listen
+        ));
+    }
+    let api_listener = boltd_api::bind(config.api_listen).await.map_err(|e| e.to_string())?;
+    let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
+    let node = Arc::new(Node::start(config).await.map_err(|e| e.to_string())?);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut api_stop = stop_rx.clone();
+    let api = tokio::spawn(boltd_api::serve(api_listener, Arc::clone(&node), async move {
+        let _ = api_stop.wait_for(|s| *s).await;
+    }));
+
+    // One machine-readable line on stdout says the daemon is ready (tests and scripts wait for it).
+    println!(
+        "{}",
+        serde_json::json!({
+            "event": "ready",
+            "node_id": node.node_id().to_string(),
+            "api_url": format!("http://{api_addr}"),
+            "p2p_addr": node.p2p_addr().to_string(),
+        })
+    );
+    tracing::info!("API listening on http://{api_addr}");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    let _ = api.await;
+    node.stop().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+}

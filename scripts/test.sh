@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# boltd's whole test suite, with all its set-up, on a fresh machine:
+#   1. bitcoind: found ($BITCOIND_EXE, PATH, cache) or built once from the vendored source
+#      (installs the apt build packages when run as root);
+#   2. formatting and lints (rustfmt, clippy -D warnings);
+#   3. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+start=$(date +%s)
+BITCOIND_EXE="$(bash scripts/bitcoind.sh)"
+export BITCOIND_EXE
+echo "[test] bitcoind: $BITCOIND_EXE ($(( $(date +%s) - start )) s)"
+
+echo "[test] rustfmt"
+cargo fmt --all -- --check
+
+echo "[test] clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "[test] tests"
+cargo test --workspace --locked -- --test-threads=2
+echo "[test] done in $(( $(date +%s) - start )) s"
