@@ -240,10 +240,7 @@ impl Bitcoind {
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(status)) => {
-                let stderr = std::fs::read_to_string(self.datadir().join("stderr.log"))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
+                let stderr = self.stderr_text();
                 let log = self.log_tail(30);
                 let msg = format!(
                     "bitcoind exited ({status}) before its RPC answered; stderr: {stderr:?}; \
@@ -259,8 +256,11 @@ impl Bitcoind {
                 }
             }
             Err(HarnessError::Timeout { last_error, .. }) => {
+                let stderr = self.stderr_text();
+                let stderr =
+                    if stderr.is_empty() { String::new() } else { format!(", stderr: {stderr:?}") };
                 Err(StartFailure::Fatal(HarnessError::BitcoindStart(format!(
-                    "bitcoind RPC did not answer within {} s; last error: {}, log tail:\n{}",
+                    "bitcoind RPC did not answer within {} s; last error: {}{stderr}, log tail:\n{}",
                     RPC_READY_TIMEOUT.as_secs(),
                     last_error.as_deref().unwrap_or("none"),
                     self.log_tail(30)
@@ -311,6 +311,14 @@ impl Bitcoind {
         let log = std::fs::read_to_string(self.debug_log_path()).unwrap_or_default();
         let all: Vec<&str> = log.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// What bitcoind wrote on its stderr (start-up errors go there), trimmed.
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(self.datadir().join("stderr.log"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
 
     /// The process id, or `None` once the process has been stopped.
