@@ -1056,10 +1056,22 @@ impl Node {
                 return Err(NodeError::InvalidInput("invoice has no amount; give one".into()))
             }
             (_, Some(0)) => return Err(NodeError::InvalidInput("amount must be positive".into())),
+            (Some(fixed), Some(given)) if fixed != given => {
+                return Err(NodeError::InvalidInput(format!(
+                    "invoice fixes {fixed} msat; {given} msat was given"
+                )))
+            }
             _ => {}
         }
+        if inv.payee_pub_key().unwrap_or(&inv.recover_payee_pub_key()) == &self.node_id() {
+            return Err(NodeError::InvalidInput("this invoice is our own".into()));
+        }
         let hash = PaymentHash(inv.payment_hash().to_byte_array());
-        self.payments.pending(hash);
+        // Never send a second set of HTLCs for a payment hash this node is paying or has paid:
+        // the caller gets the existing payment to wait on.
+        if !self.payments.begin(hash) {
+            return Ok(hash);
+        }
         let amount = if inv.amount_milli_satoshis().is_some() { None } else { amount_msat };
         self.channel_manager
             .pay_for_bolt11_invoice(

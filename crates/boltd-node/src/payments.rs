@@ -47,10 +47,19 @@ pub struct PaymentTracker {
 }
 
 impl PaymentTracker {
-    /// Records that a payment was handed to LDK.
-    pub fn pending(&self, hash: PaymentHash) {
-        self.outgoing.lock().unwrap().entry(hash).or_insert(OutgoingStatus::Pending);
-        self.changed.notify_waiters();
+    /// Marks a payment as started unless one with this hash is pending or complete; returns
+    /// whether the caller may send it. A failed payment may be tried again.
+    pub fn begin(&self, hash: PaymentHash) -> bool {
+        let mut map = self.outgoing.lock().unwrap();
+        match map.get(&hash) {
+            Some(OutgoingStatus::Pending) | Some(OutgoingStatus::Complete { .. }) => false,
+            Some(OutgoingStatus::Failed { .. }) | None => {
+                map.insert(hash, OutgoingStatus::Pending);
+                drop(map);
+                self.changed.notify_waiters();
+                true
+            }
+        }
     }
 
     /// Records a success. Final: a later failure for the same hash is ignored.
@@ -107,6 +116,18 @@ impl PaymentTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn begin_refuses_pending_and_complete_but_allows_retry_after_failure() {
+        let t = PaymentTracker::default();
+        let h = PaymentHash([3; 32]);
+        assert!(t.begin(h));
+        assert!(!t.begin(h), "pending: no second send");
+        t.failed(h, "no route".into());
+        assert!(t.begin(h), "failed: may retry");
+        t.succeeded(h, PaymentPreimage([4; 32]), None);
+        assert!(!t.begin(h), "complete: never again");
+    }
 
     #[test]
     fn complete_is_final() {

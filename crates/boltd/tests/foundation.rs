@@ -73,6 +73,23 @@ fn three_nodes_pay_across_two_hops_survive_sigkill_and_close() -> Result<(), Har
     // C's new balance is below its channel reserve: claimable, not yet spendable.
     assert_eq!(lightning_claimable_sat(&c) - c_before, 10_000);
 
+    // Paying the same invoice again returns the first success and moves no money.
+    let a_after = lightning_spendable_msat(&a);
+    let again = a.pay(&invoice)?;
+    assert_eq!(again["status"], "complete", "{again}");
+    assert_eq!(again["preimage"], paid["preimage"]);
+    assert_eq!(lightning_spendable_msat(&a), a_after, "a second payment must not be sent");
+    // Bad input is refused before anything is sent.
+    let err = c.post("/api/v1/lightning/pay", json!({ "destination": invoice })).unwrap_err();
+    assert_eq!(err.status, 400, "paying our own invoice: {err}");
+    let (fixed, _) = c.invoice(1_000, "fixed amount")?;
+    let wrong = json!({ "destination": fixed, "amount_sat": 2_000 });
+    let err = a.post("/api/v1/lightning/pay", wrong).unwrap_err();
+    assert_eq!(err.status, 400, "amount contradicting the invoice: {err}");
+    let err =
+        a.post("/api/v1/lightning/pay", json!({ "destination": "lnbcrt1garbage" })).unwrap_err();
+    assert_eq!(err.status, 400, "malformed invoice: {err}");
+
     // A second daemon on B's data directory is refused while B runs.
     let second = TestNode::spawn("bob-again", &exe(), &b.data_dir, &chain, free_port()?);
     let err =
