@@ -133,7 +133,7 @@ mod tests {
     fn complete_is_final() {
         let t = PaymentTracker::default();
         let h = PaymentHash([1; 32]);
-        t.pending(h);
+        assert!(t.begin(h));
         t.succeeded(h, PaymentPreimage([2; 32]), Some(5));
         t.failed(h, "late failure".into());
         assert!(matches!(t.outgoing(&h), Some(OutgoingStatus::Complete { fee_msat: Some(5), .. })));
