@@ -7,14 +7,163 @@
 
 use std::sync::Arc;
 
-use lightning::events::{Event, PaymentPurpose, ReplayEvent};
+use lightning::events::{Event, PathFailure, PaymentFailureReason, PaymentPurpose, ReplayEvent};
+use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::SocketAddress;
+use lightning::routing::router::Path;
 use lightning::sign::KeysManager;
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use tokio::runtime::Handle;
 
 use crate::payments::PaymentTracker;
 use crate::types::{ChannelManager, PeerManager, Sweeper};
 use crate::wallet::OnchainWallet;
+
+/// A payment we may claim (`Event::PaymentClaimable`).
+#[derive(Debug, Clone)]
+pub struct ClaimableEvent {
+    /// Its hash.
+    pub payment_hash: PaymentHash,
+    /// Amount arriving, in msat.
+    pub amount_msat: u64,
+    /// The preimage, when LDK knows it (invoices LDK created, keysend); `None` for hold
+    /// invoices, whose preimage only the application knows.
+    pub known_preimage: Option<PaymentPreimage>,
+    /// Whether it is a spontaneous (keysend) payment.
+    pub keysend: bool,
+    /// A BOLT12 payer note, if any.
+    pub payer_note: Option<String>,
+    /// Custom TLV records sent by the payer (type, value).
+    pub custom_records: Vec<(u64, Vec<u8>)>,
+    /// Block height by which the payment must be claimed or it fails back.
+    pub claim_deadline: Option<u32>,
+}
+
+/// What to do with a claimable payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimDecision {
+    /// Claim it with this preimage.
+    Claim(PaymentPreimage),
+    /// Keep the HTLCs (hold invoice); settle or cancel later.
+    Hold,
+    /// Fail it back to the payer.
+    Fail,
+}
+
+/// A payment we claimed (`Event::PaymentClaimed`).
+#[derive(Debug, Clone)]
+pub struct ClaimedEvent {
+    /// Its hash.
+    pub payment_hash: PaymentHash,
+    /// Amount claimed, in msat.
+    pub amount_msat: u64,
+    /// The preimage, if LDK reports it.
+    pub preimage: Option<PaymentPreimage>,
+    /// Whether it was a spontaneous (keysend) payment.
+    pub keysend: bool,
+    /// A BOLT12 payer note, if any.
+    pub payer_note: Option<String>,
+    /// Custom TLV records sent by the payer.
+    pub custom_records: Vec<(u64, Vec<u8>)>,
+}
+
+/// An outgoing payment succeeded (`Event::PaymentSent`).
+#[derive(Debug, Clone)]
+pub struct SentEvent {
+    /// The id it was sent with.
+    pub payment_id: Option<PaymentId>,
+    /// Its hash.
+    pub payment_hash: PaymentHash,
+    /// Proof of payment.
+    pub preimage: PaymentPreimage,
+    /// Amount the recipient got, if known.
+    pub amount_msat: Option<u64>,
+    /// Routing fees paid.
+    pub fee_msat: Option<u64>,
+}
+
+/// An outgoing payment failed for good (`Event::PaymentFailed`).
+#[derive(Debug, Clone)]
+pub struct FailedEvent {
+    /// The id it was sent with.
+    pub payment_id: PaymentId,
+    /// Its hash, when known.
+    pub payment_hash: Option<PaymentHash>,
+    /// Why, when known.
+    pub reason: Option<PaymentFailureReason>,
+}
+
+/// Why one path of a payment failed.
+#[derive(Debug, Clone)]
+pub struct PathFailureInfo {
+    /// Whether the whole payment failed permanently with it (destination rejected).
+    pub permanent: bool,
+    /// LDK's description of the failure.
+    pub failure: PathFailure,
+    /// The channel that failed, if known.
+    pub short_channel_id: Option<u64>,
+}
+
+/// One path of an outgoing payment succeeded or failed.
+#[derive(Debug, Clone)]
+pub struct PathEvent {
+    /// The payment's id.
+    pub payment_id: Option<PaymentId>,
+    /// Its hash.
+    pub payment_hash: Option<PaymentHash>,
+    /// The path.
+    pub path: Path,
+    /// `None` when the path succeeded.
+    pub failure: Option<PathFailureInfo>,
+}
+
+/// What the payment layer above the node learns from LDK's events.
+///
+/// Called on the background processor's thread. The `Result` methods must persist what they
+/// record before returning `Ok`; `Err` makes LDK deliver the event again later, so each call
+/// must also be safe to repeat (LDK replays unhandled events after a restart).
+pub trait PaymentEvents: Send + Sync {
+    /// A payment can be claimed; decide what to do.
+    fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision;
+    /// A payment was claimed.
+    fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), ()>;
+    /// An outgoing payment completed.
+    fn payment_sent(&self, event: SentEvent) -> Result<(), ()>;
+    /// An outgoing payment failed for good.
+    fn payment_failed(&self, event: FailedEvent) -> Result<(), ()>;
+    /// One path of an outgoing payment resolved (for part counts and failure details).
+    fn payment_path(&self, event: PathEvent);
+}
+
+/// The node's behaviour without a payment layer: claim what LDK has a preimage for, record
+/// nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ClaimKnownPreimages;
+
+impl PaymentEvents for ClaimKnownPreimages {
+    fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision {
+        event.known_preimage.map(ClaimDecision::Claim).unwrap_or(ClaimDecision::Fail)
+    }
+    fn payment_claimed(&self, _: ClaimedEvent) -> Result<(), ()> {
+        Ok(())
+    }
+    fn payment_sent(&self, _: SentEvent) -> Result<(), ()> {
+        Ok(())
+    }
+    fn payment_failed(&self, _: FailedEvent) -> Result<(), ()> {
+        Ok(())
+    }
+    fn payment_path(&self, _: PathEvent) {}
+}
+
+fn payer_note(purpose: &PaymentPurpose) -> Option<String> {
+    match purpose {
+        PaymentPurpose::Bolt12OfferPayment { payment_context, .. } => {
+            payment_context.invoice_request.payer_note_truncated.as_ref().map(|n| n.0.clone())
+        }
+        _ => None,
+    }
+}
 
 /// Handles LDK events for the node.
 pub struct NodeEventHandler {
@@ -22,6 +171,7 @@ pub struct NodeEventHandler {
     pub(crate) wallet: Arc<OnchainWallet>,
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) payments: Arc<PaymentTracker>,
+    pub(crate) listener: Arc<dyn PaymentEvents>,
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
@@ -69,8 +219,15 @@ impl NodeEventHandler {
                 // Only emitted for splices/interactive funding, which boltd does not start.
                 tracing::warn!(%channel_id, "unexpected interactive funding signing request");
             }
-            Event::PaymentClaimable { payment_hash, purpose, amount_msat, .. } => {
-                let preimage = match &purpose {
+            Event::PaymentClaimable {
+                payment_hash,
+                purpose,
+                amount_msat,
+                onion_fields,
+                claim_deadline,
+                ..
+            } => {
+                let known_preimage = match &purpose {
                     PaymentPurpose::Bolt11InvoicePayment { payment_preimage, .. }
                     | PaymentPurpose::Bolt12OfferPayment { payment_preimage, .. }
                     | PaymentPurpose::Bolt12RefundPayment { payment_preimage, .. } => {
@@ -78,36 +235,108 @@ impl NodeEventHandler {
                     }
                     PaymentPurpose::SpontaneousPayment(p) => Some(*p),
                 };
-                match preimage {
-                    Some(p) => {
+                let claimable = ClaimableEvent {
+                    payment_hash,
+                    amount_msat,
+                    known_preimage,
+                    keysend: matches!(purpose, PaymentPurpose::SpontaneousPayment(_)),
+                    payer_note: payer_note(&purpose),
+                    custom_records: onion_fields
+                        .map(|f| f.custom_tlvs().to_vec())
+                        .unwrap_or_default(),
+                    claim_deadline,
+                };
+                match self.listener.payment_claimable(claimable) {
+                    ClaimDecision::Claim(p) => {
                         tracing::info!(%payment_hash, amount_msat, "claiming payment");
-                        self.channel_manager.claim_funds(p);
+                        self.channel_manager.claim_funds_with_known_custom_tlvs(p);
                     }
-                    None => {
-                        tracing::warn!(%payment_hash, "no preimage for claimable payment; failing it");
+                    ClaimDecision::Hold => {
+                        tracing::info!(%payment_hash, amount_msat, "holding payment");
+                    }
+                    ClaimDecision::Fail => {
+                        tracing::info!(%payment_hash, "failing claimable payment");
                         self.channel_manager.fail_htlc_backwards(&payment_hash);
                     }
                 }
             }
-            Event::PaymentClaimed { payment_hash, amount_msat, .. } => {
+            Event::PaymentClaimed { payment_hash, amount_msat, purpose, onion_fields, .. } => {
                 tracing::info!(%payment_hash, amount_msat, "payment received");
+                let claimed = ClaimedEvent {
+                    payment_hash,
+                    amount_msat,
+                    preimage: purpose.preimage(),
+                    keysend: matches!(purpose, PaymentPurpose::SpontaneousPayment(_)),
+                    payer_note: payer_note(&purpose),
+                    custom_records: onion_fields
+                        .map(|f| f.custom_tlvs().to_vec())
+                        .unwrap_or_default(),
+                };
+                if self.listener.payment_claimed(claimed).is_err() {
+                    return Err(ReplayEvent());
+                }
                 self.payments.received(payment_hash, amount_msat);
             }
-            Event::PaymentSent { payment_hash, payment_preimage, fee_paid_msat, .. } => {
+            Event::PaymentSent {
+                payment_id,
+                payment_hash,
+                payment_preimage,
+                fee_paid_msat,
+                amount_msat,
+                ..
+            } => {
                 tracing::info!(%payment_hash, ?fee_paid_msat, "payment sent");
+                let sent = SentEvent {
+                    payment_id,
+                    payment_hash,
+                    preimage: payment_preimage,
+                    amount_msat,
+                    fee_msat: fee_paid_msat,
+                };
+                if self.listener.payment_sent(sent).is_err() {
+                    return Err(ReplayEvent());
+                }
                 self.payments.succeeded(payment_hash, payment_preimage, fee_paid_msat);
             }
-            Event::PaymentFailed { payment_hash, reason, .. } => {
+            Event::PaymentFailed { payment_id, payment_hash, reason, .. } => {
                 tracing::info!(?payment_hash, ?reason, "payment failed");
+                let failed = FailedEvent { payment_id, payment_hash, reason };
+                if self.listener.payment_failed(failed).is_err() {
+                    return Err(ReplayEvent());
+                }
                 if let Some(h) = payment_hash {
                     self.payments.failed(h, format!("{reason:?}"));
                 }
             }
-            Event::PaymentPathSuccessful { payment_hash, .. } => {
+            Event::PaymentPathSuccessful { payment_id, payment_hash, path, .. } => {
                 tracing::debug!(?payment_hash, "payment path succeeded");
+                self.listener.payment_path(PathEvent {
+                    payment_id: Some(payment_id),
+                    payment_hash,
+                    path,
+                    failure: None,
+                });
             }
-            Event::PaymentPathFailed { payment_hash, payment_failed_permanently, .. } => {
+            Event::PaymentPathFailed {
+                payment_id,
+                payment_hash,
+                payment_failed_permanently,
+                failure,
+                path,
+                short_channel_id,
+                ..
+            } => {
                 tracing::debug!(%payment_hash, payment_failed_permanently, "payment path failed");
+                self.listener.payment_path(PathEvent {
+                    payment_id,
+                    payment_hash: Some(payment_hash),
+                    path,
+                    failure: Some(PathFailureInfo {
+                        permanent: payment_failed_permanently,
+                        failure,
+                        short_channel_id,
+                    }),
+                });
             }
             Event::ProbeSuccessful { .. } | Event::ProbeFailed { .. } => {}
             Event::InvoiceReceived { payment_id, .. } => {

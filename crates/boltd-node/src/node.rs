@@ -61,7 +61,7 @@ use tokio::task::JoinHandle;
 use crate::chain::{check_bitcoind, BitcoindAuth, Broadcaster, FeeEstimates, FEE_REFRESH_INTERVAL};
 use crate::config::Config;
 use crate::error::{NodeError, NodeResult};
-use crate::events::NodeEventHandler;
+use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::payments::{OutgoingStatus, PaymentTracker, Received};
@@ -79,6 +79,9 @@ const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the node re-broadcasts its node announcement when it has public channels.
 pub const NODE_ANNOUNCEMENT_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Builds the payment layer from the node's store (see [`Node::start_with_events`]).
+pub type EventsFactory = Box<dyn FnOnce(Arc<Store>) -> Arc<dyn PaymentEvents> + Send>;
 
 /// A connected peer.
 #[derive(Debug, Clone, Serialize)]
@@ -252,8 +255,16 @@ pub fn user_config(config: &Config) -> UserConfig {
 }
 
 impl Node {
-    /// Starts the node described by `config`. See the module docs for the sequence.
+    /// Starts the node described by `config`, claiming payments LDK knows the preimage of and
+    /// recording nothing beyond the in-memory tracker. See [`Node::start_with_events`].
     pub async fn start(config: Config) -> NodeResult<Node> {
+        Self::start_with_events(config, Box::new(|_| Arc::new(ClaimKnownPreimages))).await
+    }
+
+    /// Starts the node described by `config`. `events` builds, from the opened store, the
+    /// payment layer that receives LDK's payment events from the first one on (replayed events
+    /// after a restart included). See the module docs for the sequence.
+    pub async fn start_with_events(config: Config, events: EventsFactory) -> NodeResult<Node> {
         let network = config.network;
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)?;
@@ -281,6 +292,7 @@ impl Node {
             }
         };
         let store = Arc::new(Store::open(&data_dir)?);
+        let payment_events = events(Arc::clone(&store));
         let logger = Arc::new(LdkLogger);
 
         // bitcoind.
@@ -559,6 +571,7 @@ impl Node {
             wallet: Arc::clone(&wallet),
             sweeper: Arc::clone(&sweeper),
             payments: Arc::clone(&payments),
+            listener: payment_events,
             peer_manager: std::sync::OnceLock::new(),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
@@ -1086,6 +1099,11 @@ impl Node {
                 NodeError::Lightning(format!("cannot pay: {e:?}"))
             })?;
         Ok(hash)
+    }
+
+    /// The in-memory outcome tracker (wakes waiters when events arrive).
+    pub fn payment_tracker(&self) -> &Arc<PaymentTracker> {
+        &self.payments
     }
 
     /// Waits for an outgoing payment to complete or fail, up to `timeout`.

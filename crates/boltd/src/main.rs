@@ -80,6 +80,8 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
             config.api_listen
         ));
     }
+    // Signal handlers first, so a SIGTERM that follows the ready line is a clean shutdown.
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let api_listener = boltd_api::bind(config.api_listen).await.map_err(|e| e.to_string())?;
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
     let node = Arc::new(Node::start(config).await.map_err(|e| e.to_string())?);
@@ -102,7 +104,7 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     );
     tracing::info!("API listening on http://{api_addr}");
 
-    wait_for_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api.await;
@@ -110,17 +112,15 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Installs SIGTERM and SIGINT handlers now; the returned future resolves on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = tokio::signal::ctrl_c() => {},
-    }
+    })
 }
