@@ -117,6 +117,18 @@ pub struct PathEvent {
     pub failure: Option<PathFailureInfo>,
 }
 
+/// The payment layer could not record an event; LDK will deliver it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotRecorded;
+
+impl std::fmt::Display for NotRecorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the event could not be recorded")
+    }
+}
+
+impl std::error::Error for NotRecorded {}
+
 /// What the payment layer above the node learns from LDK's events.
 ///
 /// Called on the background processor's thread. The `Result` methods must persist what they
@@ -126,11 +138,11 @@ pub trait PaymentEvents: Send + Sync {
     /// A payment can be claimed; decide what to do.
     fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision;
     /// A payment was claimed.
-    fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), ()>;
+    fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), NotRecorded>;
     /// An outgoing payment completed.
-    fn payment_sent(&self, event: SentEvent) -> Result<(), ()>;
+    fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded>;
     /// An outgoing payment failed for good.
-    fn payment_failed(&self, event: FailedEvent) -> Result<(), ()>;
+    fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded>;
     /// One path of an outgoing payment resolved (for part counts and failure details).
     fn payment_path(&self, event: PathEvent);
 }
@@ -144,13 +156,13 @@ impl PaymentEvents for ClaimKnownPreimages {
     fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision {
         event.known_preimage.map(ClaimDecision::Claim).unwrap_or(ClaimDecision::Fail)
     }
-    fn payment_claimed(&self, _: ClaimedEvent) -> Result<(), ()> {
+    fn payment_claimed(&self, _: ClaimedEvent) -> Result<(), NotRecorded> {
         Ok(())
     }
-    fn payment_sent(&self, _: SentEvent) -> Result<(), ()> {
+    fn payment_sent(&self, _: SentEvent) -> Result<(), NotRecorded> {
         Ok(())
     }
-    fn payment_failed(&self, _: FailedEvent) -> Result<(), ()> {
+    fn payment_failed(&self, _: FailedEvent) -> Result<(), NotRecorded> {
         Ok(())
     }
     fn payment_path(&self, _: PathEvent) {}
