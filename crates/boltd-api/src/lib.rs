@@ -11,18 +11,18 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use boltd_engine::keysend::KeysendRequest;
+use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
+use boltd_engine::{Engine, PayError, PayRequest, PayResult};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
-use boltd_node::deps::lightning::types::payment::PaymentHash;
-use boltd_node::payments::OutgoingStatus;
-use boltd_node::{Node, NodeError};
+use boltd_node::NodeError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -81,7 +81,7 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult = Result<Json<Value>, ApiError>;
-type AppState = Arc<Node>;
+type AppState = Arc<Engine>;
 
 /// A JSON body whose parse errors become [`ApiError`]s (400 with a message, never a 500).
 struct Body<T>(T);
@@ -110,7 +110,7 @@ fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
 }
 
 /// The API's router over a running node.
-pub fn router(node: Arc<Node>) -> Router {
+pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/ping", get(|| async { Json(json!({ "message": "pong" })) }))
         .route("/api/v1/node/info", get(node_info))
@@ -129,9 +129,18 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/v1/onchain/utxos", get(utxos))
         .route("/api/v1/onchain/transactions", get(transactions))
         .route("/api/v1/lightning/receives/invoice", post(create_invoice))
-        .route("/api/v1/lightning/receives/{identifier}", get(receive_status))
+        .route("/api/v1/lightning/receives", get(pending_receives))
+        .route(
+            "/api/v1/lightning/receives/{identifier}",
+            get(receive_status).delete(cancel_receive),
+        )
+        .route("/api/v1/lightning/receives/settle", post(settle_hold))
         .route("/api/v1/lightning/pay", post(pay))
+        .route("/api/v1/wallet/send", post(pay))
+        .route("/api/v1/lightning/keysend", post(keysend))
+        .route("/api/v1/lightning/keysend/multi", post(multi_keysend))
         .route("/api/v1/lightning/sends/{identifier}", get(send_status))
+        .route("/v1/pay", post(cln_pay))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -140,16 +149,16 @@ pub fn router(node: Arc<Node>) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(node)
+        .with_state(engine)
 }
 
 /// Serves the API on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    node: Arc<Node>,
+    engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(node)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
 }
 
 /// Binds the API's listen address; an error names the address.
@@ -159,15 +168,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> 
     })
 }
 
-async fn node_info(State(node): State<AppState>) -> ApiResult {
+async fn node_info(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.info())
 }
 
-async fn tip(State(node): State<AppState>) -> ApiResult {
+async fn tip(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     Ok(Json(json!({ "tip_height": node.info().block_height })))
 }
 
-async fn list_peers(State(node): State<AppState>) -> ApiResult {
+async fn list_peers(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.list_peers())
 }
 
@@ -178,7 +190,8 @@ struct ConnectRequest {
     address: String,
 }
 
-async fn connect_peer(State(node): State<AppState>, Body(r): Body<ConnectRequest>) -> ApiResult {
+async fn connect_peer(State(engine): State<AppState>, Body(r): Body<ConnectRequest>) -> ApiResult {
+    let node = engine.node();
     let id = parse_pubkey(&r.node_id)?;
     node.connect_peer(id, &r.address).await?;
     Ok(Json(json!({ "message": "connected", "node_id": r.node_id })))
@@ -191,14 +204,16 @@ struct DisconnectRequest {
 }
 
 async fn disconnect_peer(
-    State(node): State<AppState>,
+    State(engine): State<AppState>,
     Body(r): Body<DisconnectRequest>,
 ) -> ApiResult {
+    let node = engine.node();
     node.disconnect_peer(parse_pubkey(&r.node_id)?)?;
     Ok(Json(json!({ "message": "disconnected" })))
 }
 
-async fn list_channels(State(node): State<AppState>) -> ApiResult {
+async fn list_channels(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.list_channels())
 }
 
@@ -218,7 +233,8 @@ fn yes() -> bool {
     true
 }
 
-async fn open_channel(State(node): State<AppState>, Body(r): Body<OpenRequest>) -> ApiResult {
+async fn open_channel(State(engine): State<AppState>, Body(r): Body<OpenRequest>) -> ApiResult {
+    let node = engine.node();
     let id = parse_pubkey(&r.node_id)?;
     let channel_id =
         node.open_channel(id, r.address.as_deref(), r.amount_sat, r.push_msat, r.public).await?;
@@ -233,16 +249,19 @@ struct CloseRequest {
     force: bool,
 }
 
-async fn close_channel(State(node): State<AppState>, Body(r): Body<CloseRequest>) -> ApiResult {
+async fn close_channel(State(engine): State<AppState>, Body(r): Body<CloseRequest>) -> ApiResult {
+    let node = engine.node();
     node.close_channel(&r.channel_id, r.force)?;
     Ok(Json(json!({ "message": if r.force { "force-closing" } else { "closing" } })))
 }
 
-async fn balance(State(node): State<AppState>) -> ApiResult {
+async fn balance(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.balances())
 }
 
-async fn onchain_balance(State(node): State<AppState>) -> ApiResult {
+async fn onchain_balance(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     let b = node.balances().onchain;
     Ok(Json(json!({
         "confirmed_sat": b.confirmed_sat,
@@ -254,7 +273,8 @@ async fn onchain_balance(State(node): State<AppState>) -> ApiResult {
     })))
 }
 
-async fn next_address(State(node): State<AppState>) -> ApiResult {
+async fn next_address(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     Ok(Json(json!({ "address": node.new_address().await? })))
 }
 
@@ -266,7 +286,8 @@ struct SendRequest {
     fee_rate_sat_per_vb: Option<u64>,
 }
 
-async fn onchain_send(State(node): State<AppState>, Body(r): Body<SendRequest>) -> ApiResult {
+async fn onchain_send(State(engine): State<AppState>, Body(r): Body<SendRequest>) -> ApiResult {
+    let node = engine.node();
     if r.amount_sat == 0 {
         return Err(ApiError::bad_request("amount_sat must be positive"));
     }
@@ -281,99 +302,283 @@ struct DrainRequest {
     fee_rate_sat_per_vb: Option<u64>,
 }
 
-async fn onchain_drain(State(node): State<AppState>, Body(r): Body<DrainRequest>) -> ApiResult {
+async fn onchain_drain(State(engine): State<AppState>, Body(r): Body<DrainRequest>) -> ApiResult {
+    let node = engine.node();
     let txid = node.send_onchain(r.destination, None, r.fee_rate_sat_per_vb).await?;
     Ok(Json(json!({ "txid": txid })))
 }
 
-async fn utxos(State(node): State<AppState>) -> ApiResult {
+async fn utxos(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.list_utxos())
 }
 
-async fn transactions(State(node): State<AppState>) -> ApiResult {
+async fn transactions(State(engine): State<AppState>) -> ApiResult {
+    let node = engine.node();
     to_json(node.list_transactions())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InvoiceRequest {
-    amount_sat: Option<u64>,
-    description: Option<String>,
-    expiry_secs: Option<u32>,
-}
+// ---- payments (engine) ----
 
-async fn create_invoice(State(node): State<AppState>, Body(r): Body<InvoiceRequest>) -> ApiResult {
-    let amount_msat = r.amount_sat.map(|a| a.saturating_mul(1000));
-    let inv = node.create_invoice(
-        amount_msat,
-        r.description.as_deref().unwrap_or(""),
-        r.expiry_secs.unwrap_or(3600),
-    )?;
-    to_json(inv)
-}
-
-fn parse_hash(s: &str) -> Result<PaymentHash, ApiError> {
-    let bytes = hex::decode(s).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-    bytes
-        .map(PaymentHash)
-        .ok_or_else(|| ApiError::bad_request(format!("`{s}` is not a payment hash")))
-}
-
-async fn receive_status(State(node): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let hash = parse_hash(&id)?;
-    match node.received_payment(&hash) {
-        Some(r) => Ok(Json(
-            json!({ "payment_hash": id, "status": "complete", "amount_msat": r.amount_msat }),
-        )),
-        None => Ok(Json(json!({ "payment_hash": id, "status": "pending" }))),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PayRequest {
-    destination: String,
-    amount_sat: Option<u64>,
-    comment: Option<String>,
-    /// Seconds to wait for the final result before answering `pending`.
-    wait_secs: Option<u64>,
-}
-
-fn status_json(hash: &str, status: Option<OutgoingStatus>) -> Value {
-    match status {
-        Some(OutgoingStatus::Complete { preimage, fee_msat }) => json!({
-            "message": "payment complete", "payment_hash": hash, "status": "complete",
-            "preimage": preimage, "fee_msat": fee_msat,
-        }),
-        Some(OutgoingStatus::Failed { reason }) => json!({
-            "message": "payment failed", "payment_hash": hash, "status": "failed", "reason": reason,
-        }),
-        Some(OutgoingStatus::Pending) | None => {
-            json!({ "message": "payment pending", "payment_hash": hash, "status": "pending" })
+/// The `Idempotency-Key` header, if any.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let k =
+                v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be ASCII"))?;
+            if k.is_empty() || k.len() > 255 {
+                return Err(ApiError::bad_request("Idempotency-Key must be 1 to 255 characters"));
+            }
+            Ok(Some(k.to_string()))
         }
     }
 }
 
-async fn pay(State(node): State<AppState>, Body(r): Body<PayRequest>) -> ApiResult {
+impl From<PayError> for ApiError {
+    fn from(e: PayError) -> Self {
+        let (status, code) = match &e {
+            PayError::InvalidParams(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            PayError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, "idempotency_conflict"),
+            PayError::AlreadyPaid { .. } => (StatusCode::CONFLICT, "already_paid"),
+            PayError::DestinationRejected { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "destination_rejected")
+            }
+            PayError::RouteNotFound { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "route_not_found"),
+            PayError::InsufficientBalance { .. } => {
+                (StatusCode::BAD_REQUEST, "insufficient_balance")
+            }
+            PayError::RouteTooExpensive { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "route_too_expensive")
+            }
+            PayError::InvoiceExpired { .. } => (StatusCode::BAD_REQUEST, "invoice_expired"),
+            PayError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "payment_timeout"),
+            PayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            PayError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
+            PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
+        };
+        Self { status, code, message: e.to_string() }
+    }
+}
+
+fn pay_json(r: &PayResult) -> Value {
+    let fee_msat = r.amount_sent_msat.saturating_sub(r.amount_msat);
+    json!({
+        "message": format!("payment {}", r.status),
+        "id": r.id,
+        "payment_hash": r.payment_hash,
+        "status": r.status,
+        "preimage": r.payment_preimage,
+        "amount_sat": r.amount_msat / 1000,
+        "fee_sat": fee_msat.div_ceil(1000),
+        "fee_msat": fee_msat,
+        "parts": r.parts,
+        "destination": r.destination,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BarkPayRequest {
+    destination: String,
+    amount_sat: Option<u64>,
+    comment: Option<String>,
+}
+
+async fn pay(
+    State(engine): State<AppState>,
+    headers: HeaderMap,
+    Body(r): Body<BarkPayRequest>,
+) -> ApiResult {
+    let key = idempotency_key(&headers)?;
     if r.comment.is_some() {
         return Err(ApiError::bad_request("comments are only supported for Lightning addresses"));
     }
-    let amount_msat = r.amount_sat.map(|a| a.saturating_mul(1000));
-    let hash = node.pay_invoice(&r.destination, amount_msat, Duration::from_secs(60))?;
-    let wait = Duration::from_secs(r.wait_secs.unwrap_or(0).min(300));
-    let status = node.wait_payment(hash, wait).await;
-    Ok(Json(status_json(&hex::encode(hash.0), status)))
+    let dest = r.destination.trim();
+    let lower = dest.to_ascii_lowercase();
+    if lower.starts_with("ark1") || lower.starts_with("tark1") {
+        return Err(ApiError::bad_request(
+            "Ark addresses are not supported: boltd is a Lightning node",
+        ));
+    }
+    if !lower.starts_with("ln") {
+        return Err(ApiError::bad_request(format!(
+            "`{dest}` is not a BOLT11 invoice (offers and Lightning addresses are not supported yet)"
+        )));
+    }
+    // barkd's amount is optional for invoices with an amount; it must then agree.
+    let invoice_amount = dest
+        .parse::<boltd_node::deps::lightning_invoice::Bolt11Invoice>()
+        .ok()
+        .and_then(|i| i.amount_milli_satoshis());
+    let amount_msat = match (invoice_amount, r.amount_sat) {
+        (Some(fixed), Some(a)) if fixed != a.saturating_mul(1000) => {
+            return Err(ApiError::bad_request(format!(
+                "the invoice fixes {fixed} msat; amount_sat {a} differs"
+            )))
+        }
+        (Some(_), _) => None,
+        (None, a) => a.map(|a| a.saturating_mul(1000)),
+    };
+    let req = PayRequest { bolt11: dest.to_string(), amount_msat, ..Default::default() };
+    let r = engine.pay(req, key, None).await?;
+    Ok(Json(pay_json(&r)))
 }
 
-async fn send_status(State(node): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let hash = parse_hash(&id)?;
-    let status = node.wait_payment(hash, Duration::ZERO).await;
-    if status.is_none() {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("no payment {id}"),
-        });
+async fn send_status(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let hash = hex::decode(&id)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a payment hash")))?;
+    let store = Arc::clone(engine.store());
+    let rec = tokio::task::spawn_blocking(move || {
+        store.payment_by_hash(boltd_store::Direction::Outgoing, &hash)
+    })
+    .await
+    .map_err(|e| ApiError::from(NodeError::Io(std::io::Error::other(e.to_string()))))?
+    .map_err(|e| ApiError::from(PayError::from(e)))?
+    .ok_or_else(|| ApiError::from(PayError::NotFound(format!("no payment {id}"))))?;
+    to_json(rec)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BarkInvoiceRequest {
+    amount_sat: Option<u64>,
+    description: Option<String>,
+    description_hash: Option<String>,
+    expiry_secs: Option<u32>,
+    /// Hold invoice: the payment hash whose preimage the caller keeps.
+    payment_hash: Option<String>,
+}
+
+async fn create_invoice(
+    State(engine): State<AppState>,
+    headers: HeaderMap,
+    Body(r): Body<BarkInvoiceRequest>,
+) -> ApiResult {
+    let key = idempotency_key(&headers)?;
+    let req = EngineInvoiceRequest {
+        amount_msat: r.amount_sat.map(|a| a.saturating_mul(1000)),
+        description: r.description,
+        description_hash: r.description_hash,
+        expiry_secs: r.expiry_secs,
+        payment_hash: r.payment_hash,
+    };
+    let rec = engine.create_invoice(req, key).await?;
+    to_json(rec)
+}
+
+async fn receive_status(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    to_json(engine.receive(&id).await?)
+}
+
+async fn pending_receives(State(engine): State<AppState>) -> ApiResult {
+    to_json(engine.pending_receives().await?)
+}
+
+async fn cancel_receive(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    to_json(engine.cancel_receive(&id).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettleRequest {
+    preimage: String,
+}
+
+async fn settle_hold(State(engine): State<AppState>, Body(r): Body<SettleRequest>) -> ApiResult {
+    to_json(engine.settle_hold(&r.preimage).await?)
+}
+
+async fn keysend(
+    State(engine): State<AppState>,
+    headers: HeaderMap,
+    Body(r): Body<KeysendRequest>,
+) -> ApiResult {
+    let key = idempotency_key(&headers)?;
+    let res = engine.keysend(r, key).await?;
+    Ok(Json(pay_json(&res)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultiKeysendRequest {
+    keysends: Vec<KeysendRequest>,
+}
+
+async fn multi_keysend(
+    State(engine): State<AppState>,
+    Body(r): Body<MultiKeysendRequest>,
+) -> ApiResult {
+    let results = engine.multi_keysend(r.keysends).await;
+    let items: Vec<Value> = results
+        .into_iter()
+        .map(|r| match r {
+            Ok(p) => json!({ "keysend": pay_json(&p) }),
+            Err(e) => {
+                let api = ApiError::from(e);
+                json!({ "error": { "code": api.code, "message": api.message } })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "keysends": items })))
+}
+
+// ---- Core Lightning dialect ----
+
+/// A Core Lightning error object: `{code, message, data}`.
+struct ClnError(PayError);
+
+impl IntoResponse for ClnError {
+    fn into_response(self) -> Response {
+        let status = match self.0 {
+            PayError::InvalidParams(_) | PayError::NotFound(_) => StatusCode::BAD_REQUEST,
+            PayError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        let body =
+            json!({ "code": self.0.code(), "message": self.0.to_string(), "data": self.0.data() });
+        (status, Json(body)).into_response()
     }
-    Ok(Json(status_json(&id, status)))
+}
+
+/// `amount_msat` as Core Lightning takes it: a number, or a string with a unit.
+fn cln_amount(v: &Value) -> Result<Option<u64>, PayError> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Number(n) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| PayError::InvalidParams("amount_msat must be a whole number".into())),
+        Value::String(s) => {
+            boltd_engine::amount::parse_msat(s).map(Some).map_err(PayError::InvalidParams)
+        }
+        _ => Err(PayError::InvalidParams("amount_msat must be a number or a string".into())),
+    }
+}
+
+async fn cln_pay(
+    State(engine): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ClnError> {
+    let key =
+        idempotency_key(&headers).map_err(|e| ClnError(PayError::InvalidParams(e.message)))?;
+    let Json(mut v) = body.map_err(|e| ClnError(PayError::InvalidParams(e.body_text())))?;
+    let amount = cln_amount(v.get("amount_msat").unwrap_or(&Value::Null)).map_err(ClnError)?;
+    for k in ["maxfee", "exemptfee"] {
+        if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
+            let msat = cln_amount(x).map_err(ClnError)?;
+            v[k] = json!(msat);
+        }
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.remove("amount_msat");
+    }
+    let mut req: PayRequest = serde_json::from_value(v)
+        .map_err(|e| ClnError(PayError::InvalidParams(format!("invalid parameters: {e}"))))?;
+    req.amount_msat = amount;
+    let r = engine.pay(req, key, None).await.map_err(ClnError)?;
+    serde_json::to_value(&r).map(Json).map_err(|e| ClnError(PayError::Other(e.to_string())))
 }

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use boltd_engine::Engine;
 use boltd_node::config::Config;
 use boltd_node::deps::bitcoin::{Address, Network};
-use boltd_node::Node;
 use serde_json::{json, Value};
 
 use crate::{wait_until, Bitcoind, HarnessError};
@@ -38,7 +38,7 @@ impl std::fmt::Display for ApiFailure {
 enum Kind {
     InProcess {
         runtime: tokio::runtime::Runtime,
-        node: Arc<Node>,
+        node: Arc<Engine>,
         stop: tokio::sync::watch::Sender<bool>,
     },
     Child {
@@ -130,10 +130,10 @@ impl TestNode {
             let listener = boltd_api::bind("127.0.0.1:0".parse().unwrap())
                 .await
                 .map_err(|e| HarnessError::io("binding the API", e))?;
-            let node = Node::start(config)
+            let engine = Engine::start(config)
                 .await
                 .map_err(|e| HarnessError::Other(format!("{name}: {e}")))?;
-            Ok::<_, HarnessError>((Arc::new(node), listener))
+            Ok::<_, HarnessError>((engine, listener))
         })?;
         let api_url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, mut rx) = tokio::sync::watch::channel(false);
@@ -143,8 +143,8 @@ impl TestNode {
         Ok(Self {
             name: name.into(),
             api_url,
-            node_id: node.node_id().to_string(),
-            p2p_addr: node.p2p_addr(),
+            node_id: node.node().node_id().to_string(),
+            p2p_addr: node.node().p2p_addr(),
             data_dir: data_dir.to_path_buf(),
             kind: Kind::InProcess { runtime, node, stop },
             agent: agent(),
@@ -232,8 +232,8 @@ impl TestNode {
         })
     }
 
-    /// The in-process node, if this is one.
-    pub fn node(&self) -> Option<&Arc<Node>> {
+    /// The in-process engine (and node), if this is one.
+    pub fn engine(&self) -> Option<&Arc<Engine>> {
         match &self.kind {
             Kind::InProcess { node, .. } => Some(node),
             _ => None,
@@ -422,12 +422,10 @@ impl TestNode {
         ))
     }
 
-    /// Pays an invoice and waits for the final result (the response body).
+    /// Pays an invoice through the barkd-dialect endpoint (which waits for the result) and
+    /// returns the response body.
     pub fn pay(&self, invoice: &str) -> Result<Value, HarnessError> {
-        self.ok(
-            "pay",
-            self.post("/api/v1/lightning/pay", json!({ "destination": invoice, "wait_secs": 60 })),
-        )
+        self.ok("pay", self.post("/api/v1/lightning/pay", json!({ "destination": invoice })))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod keys;
 pub mod logger;
 pub mod node;
 pub mod payments;
+pub mod router;
 pub mod types;
 pub mod wallet;
 

@@ -208,6 +208,7 @@ pub struct Node {
     chain_monitor: Arc<ChainMonitor>,
     channel_manager: Arc<ChannelManager>,
     graph: Arc<Graph>,
+    router: Arc<Router>,
     peer_manager: Arc<PeerManager>,
     payments: Arc<PaymentTracker>,
     p2p_addr: SocketAddr,
@@ -709,6 +710,7 @@ impl Node {
             chain_monitor,
             channel_manager,
             graph,
+            router,
             peer_manager,
             payments,
             p2p_addr,
@@ -772,6 +774,11 @@ impl Node {
     /// The network graph.
     pub fn network_graph(&self) -> &Arc<Graph> {
         &self.graph
+    }
+
+    /// The router (per-payment policies are registered here).
+    pub fn router(&self) -> &Arc<Router> {
+        &self.router
     }
 
     /// The keys manager.

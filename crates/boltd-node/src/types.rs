@@ -1,13 +1,12 @@
 //! The concrete LDK types the node is composed of.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use boltd_store::Store;
 use lightning::chain::{chainmonitor, Filter};
 use lightning::ln::peer_handler::IgnoringMessageHandler;
 use lightning::routing::gossip::{self, NetworkGraph};
-use lightning::routing::router::DefaultRouter;
-use lightning::routing::scoring::{ProbabilisticScorer, ProbabilisticScoringFeeParameters};
+use lightning::routing::scoring::ProbabilisticScorer;
 use lightning::routing::utxo::UtxoLookup;
 use lightning::sign::{InMemorySigner, KeysManager};
 use lightning::util::sweep::OutputSweeperSync;
@@ -40,15 +39,9 @@ pub type Graph = NetworkGraph<Arc<LdkLogger>>;
 /// The payment scorer.
 pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
 
-/// The router.
-pub type Router = DefaultRouter<
-    Arc<Graph>,
-    Arc<LdkLogger>,
-    Arc<KeysManager>,
-    Arc<RwLock<Scorer>>,
-    ProbabilisticScoringFeeParameters,
-    Scorer,
->;
+/// The router: LDK's route finding with a per-payment policy (exclusions, risk factor,
+/// randomization); see [`crate::router`].
+pub type Router = crate::router::NodeRouter;
 
 /// Routes onion messages (BOLT12).
 pub type MessageRouter = lightning::onion_message::messenger::DefaultMessageRouter<

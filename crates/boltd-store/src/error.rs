@@ -60,6 +60,13 @@ pub enum StoreError {
         /// The underlying error.
         source: rusqlite::Error,
     },
+    /// A caller passed a value the store refuses to record (a malformed JSON object, a
+    /// preimage that does not match the payment hash, ...). Nothing was written.
+    #[error("refused to record invalid data: {reason}")]
+    Invalid {
+        /// What is wrong, without the values themselves.
+        reason: String,
+    },
 }
 
 fn pid_suffix(pid: Option<u32>) -> String {
@@ -70,6 +77,10 @@ fn pid_suffix(pid: Option<u32>) -> String {
 }
 
 impl StoreError {
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        StoreError::Invalid { reason: reason.into() }
+    }
+
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         StoreError::Io { path: path.to_path_buf(), source }
     }
@@ -83,6 +94,35 @@ impl StoreError {
                 StoreError::Corrupt { path: path.to_path_buf(), reason: source.to_string() }
             }
             _ => StoreError::Sqlite { path: path.to_path_buf(), source },
+        }
+    }
+}
+
+/// The error of the body of a [`Store::transaction`](crate::Store): SQLite errors convert with
+/// `?` and are tagged with the database path afterwards; anything else is a [`StoreError`].
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Sql(rusqlite::Error),
+    Store(StoreError),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        TxError::Sql(e)
+    }
+}
+
+impl From<StoreError> for TxError {
+    fn from(e: StoreError) -> Self {
+        TxError::Store(e)
+    }
+}
+
+impl TxError {
+    pub(crate) fn into_store_error(self, path: &Path) -> StoreError {
+        match self {
+            TxError::Sql(e) => StoreError::sqlite(path, e),
+            TxError::Store(e) => e,
         }
     }
 }

@@ -10,10 +10,12 @@ use lightning::util::persist::{
     KVStore, KVStoreSync, MigratableKVStore, KVSTORE_NAMESPACE_KEY_ALPHABET,
     KVSTORE_NAMESPACE_KEY_MAX_LEN,
 };
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use tracing::{info, warn};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, TxError};
 use crate::schema;
 
 /// The name of the database file inside the data directory.
@@ -112,10 +114,49 @@ impl Store {
         Ok(conn)
     }
 
-    /// The connection. A panic while it was held cannot leave it mid-transaction (every KV
-    /// operation is a single autocommit statement), so a poisoned lock is recovered.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The connection. A panic while it was held cannot leave it mid-transaction (KV
+    /// operations are single autocommit statements, and [`Store::transaction`] rolls back when
+    /// its guard is dropped during unwinding), so a poisoned lock is recovered; an open
+    /// transaction found there anyway is rolled back.
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|poisoned| {
+            let conn = PoisonError::into_inner(poisoned);
+            if !conn.is_autocommit() {
+                warn!(path = %self.path.display(), "rolling back a transaction left open by a panic");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            conn
+        })
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction on the store's connection and commits it.
+    ///
+    /// `BEGIN IMMEDIATE` takes SQLite's write lock before the first read, so a check made in
+    /// `f` (does this key or hash exist?) still holds when `f` writes: no other connection, in
+    /// this process or another, can write in between. The store's own mutex serializes the
+    /// threads sharing this connection. If `f` fails, or the commit does, everything is rolled
+    /// back and nothing was written; when this returns `Ok`, the writes are durable.
+    pub(crate) fn transaction<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        let value = f(&tx).map_err(|e| e.into_store_error(&self.path))?;
+        tx.commit().map_err(|e| StoreError::sqlite(&self.path, e))?;
+        Ok(value)
+    }
+
+    /// Runs read-only queries on the store's connection (each statement sees a consistent
+    /// snapshot; use [`Store::transaction`] for anything that writes).
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn();
+        f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))
     }
 }
 

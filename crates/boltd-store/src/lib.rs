@@ -6,6 +6,12 @@
 //! * [`Store`] opens (or creates) that database, applies schema migrations and implements LDK's
 //!   key-value persistence traits ([`KVStoreSync`], [`KVStore`] and [`MigratableKVStore`]) over a
 //!   single `kv` table. Every write is durable when it returns (`synchronous=FULL`).
+//! * Payment records (schema version 2): [`Store::begin_outgoing`] and its siblings keep one
+//!   durable, truthful row per payment in either direction (`payments`), idempotent by payment
+//!   hash and by client key, and [`Store::insert_receive`] and its siblings the state machine of
+//!   every invoice we issue (`receives`). They are methods on [`Store`] (shared as
+//!   `Arc<Store>`), each one transaction on the store's connection; see the `payments` and
+//!   `receives` modules' documentation for the rules.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -22,9 +28,18 @@
 mod error;
 mod kv;
 mod lock;
+mod payments;
+mod receives;
 mod schema;
 
 pub use error::StoreError;
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
+pub use payments::{
+    BeginOutgoing, Direction, FailureCode, NewIncoming, NewOutgoing, PaymentCursor, PaymentFilter,
+    PaymentKind, PaymentRecord, PaymentStatus, RecordIncoming,
+};
+pub use receives::{
+    CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
+};
 pub use schema::SCHEMA_VERSION;

@@ -22,8 +22,90 @@ CREATE TABLE kv (
 ) WITHOUT ROWID;
 ";
 
-/// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1_KV];
+/// Version 2: payment records (`payments`) and the receive-side state machine (`receives`).
+///
+/// See `crate::payments` for the meaning of the columns and the rules the typed API keeps;
+/// the constraints here are the last line of defence (one outgoing BOLT11 row and one incoming
+/// row per payment hash, one row per idempotency key, well-formed hashes and JSON, a
+/// completed outgoing payment always has its preimage, a failed one its failure code).
+const V2_PAYMENTS: &str = "
+CREATE TABLE payments (
+	id INTEGER PRIMARY KEY,
+	direction TEXT NOT NULL CHECK (direction IN ('outgoing', 'incoming')),
+	kind TEXT NOT NULL CHECK (kind IN ('bolt11', 'bolt12', 'keysend', 'lnurl')),
+	status TEXT NOT NULL CHECK (status IN ('pending', 'complete', 'failed')),
+	payment_hash BLOB CHECK (payment_hash IS NULL OR length(payment_hash) = 32),
+	payment_id BLOB CHECK (payment_id IS NULL OR length(payment_id) = 32),
+	preimage BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+	amount_msat INTEGER NOT NULL CHECK (amount_msat >= 0),
+	fee_msat INTEGER CHECK (fee_msat >= 0),
+	amount_sent_msat INTEGER CHECK (amount_sent_msat >= 0),
+	parts INTEGER CHECK (parts >= 0),
+	destination TEXT,
+	invoice TEXT,
+	description TEXT,
+	label TEXT,
+	metadata TEXT CHECK (metadata IS NULL OR
+		CASE WHEN json_valid(metadata) THEN json_type(metadata) = 'object' ELSE 0 END),
+	custom_records TEXT CHECK (custom_records IS NULL OR
+		CASE WHEN json_valid(custom_records) THEN json_type(custom_records) = 'object' ELSE 0 END),
+	idempotency_key TEXT CHECK (idempotency_key IS NULL OR idempotency_key <> ''),
+	request_hash BLOB CHECK (request_hash IS NULL OR length(request_hash) = 32),
+	failure_code INTEGER CHECK (failure_code IN (-1, 201, 203, 205, 206, 207, 210)),
+	failure_reason TEXT,
+	retryable INTEGER CHECK (retryable IN (0, 1)),
+	attempts INTEGER NOT NULL DEFAULT 1 CHECK (attempts >= 1),
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL,
+	completed_at INTEGER,
+	expires_at INTEGER,
+	CHECK (direction = 'outgoing' OR payment_hash IS NOT NULL),
+	CHECK (direction = 'incoming' OR payment_id IS NOT NULL),
+	CHECK (kind NOT IN ('bolt11', 'keysend') OR payment_hash IS NOT NULL),
+	CHECK (direction = 'incoming' OR status <> 'complete' OR preimage IS NOT NULL),
+	CHECK (status <> 'failed' OR failure_code IS NOT NULL)
+);
+CREATE UNIQUE INDEX payments_outgoing_bolt11_hash ON payments (direction, payment_hash)
+	WHERE direction = 'outgoing' AND kind = 'bolt11';
+CREATE UNIQUE INDEX payments_incoming_hash ON payments (direction, payment_hash)
+	WHERE direction = 'incoming';
+CREATE UNIQUE INDEX payments_idempotency_key ON payments (direction, idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX payments_payment_id ON payments (payment_id) WHERE payment_id IS NOT NULL;
+CREATE INDEX payments_hash ON payments (payment_hash);
+CREATE INDEX payments_created ON payments (created_at, id);
+CREATE INDEX payments_status_created ON payments (status, created_at, id);
+
+CREATE TABLE receives (
+	id INTEGER PRIMARY KEY,
+	payment_hash BLOB NOT NULL UNIQUE CHECK (length(payment_hash) = 32),
+	state TEXT NOT NULL DEFAULT 'created' CHECK (state IN
+		('created', 'htlcs_arrived', 'preimage_revealed', 'settled', 'canceled', 'expired')),
+	invoice TEXT,
+	preimage BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+	hold INTEGER NOT NULL DEFAULT 0 CHECK (hold IN (0, 1)),
+	amount_msat INTEGER CHECK (amount_msat >= 0),
+	received_msat INTEGER CHECK (received_msat >= 0),
+	description TEXT,
+	description_hash BLOB CHECK (description_hash IS NULL OR length(description_hash) = 32),
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER,
+	htlcs_arrived_at INTEGER,
+	preimage_revealed_at INTEGER,
+	finished_at INTEGER,
+	payer_note TEXT,
+	custom_records TEXT CHECK (custom_records IS NULL OR
+		CASE WHEN json_valid(custom_records) THEN json_type(custom_records) = 'object' ELSE 0 END),
+	idempotency_key TEXT UNIQUE CHECK (idempotency_key IS NULL OR idempotency_key <> ''),
+	request_hash BLOB CHECK (request_hash IS NULL OR length(request_hash) = 32),
+	CHECK (state <> 'preimage_revealed' OR preimage IS NOT NULL)
+);
+CREATE INDEX receives_invoice ON receives (invoice);
+CREATE INDEX receives_state_created ON receives (state, created_at, id);
+";
+
+/// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
+const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -69,4 +151,81 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
     tx.commit().map_err(sql)?;
     info!(path = %path.display(), from, to = SCHEMA_VERSION, "database schema is up to date");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use lightning::util::persist::KVStoreSync;
+
+    use super::*;
+    use crate::{BeginOutgoing, NewOutgoing, PaymentKind, Store, DB_FILE_NAME};
+
+    fn schema_sql(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn v1_database_upgrades_in_place_and_keeps_kv_data() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // A database exactly as version 1 left it.
+            let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            conn.execute_batch(V1_KV).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO kv VALUES ('', '', 'manager', x'0102'), ('monitors', '', 'm', x'03')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
+        assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [3]);
+        let version =
+            store.read(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
+        assert_eq!(version.unwrap(), 2u32);
+        let started = store
+            .begin_outgoing(NewOutgoing::new(PaymentKind::Bolt11, Some([1; 32]), [1; 32], 1), 1)
+            .unwrap();
+        assert!(matches!(started, BeginOutgoing::Started(_)));
+
+        // The upgraded schema is exactly a new database's.
+        let fresh_dir = tempfile::tempdir().unwrap();
+        let fresh = Store::open(fresh_dir.path()).unwrap();
+        assert_eq!(schema_sql(&store.conn()), schema_sql(&fresh.conn()));
+        drop(store);
+        // Reopening an up-to-date database changes nothing.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
+        assert!(store.payment_by_payment_id(&[1; 32]).unwrap().is_some());
+    }
+
+    #[test]
+    fn failed_migration_leaves_v1_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE_NAME);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(V1_KV).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute("INSERT INTO kv VALUES ('', '', 'manager', x'01')", []).unwrap();
+            // A table in the way makes migration 2 fail halfway.
+            conn.execute_batch("CREATE TABLE receives (x INTEGER)").unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(read_version(&conn, &path).unwrap(), 1);
+        let payments: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'payments'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(payments, 0, "the payments table was rolled back");
+        let n: i64 = conn.query_row("SELECT count(*) FROM kv", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+    }
 }

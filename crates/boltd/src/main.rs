@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use boltd_engine::Engine;
 use boltd_node::config::{Config, ConfigArgs};
-use boltd_node::Node;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -84,11 +84,12 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let api_listener = boltd_api::bind(config.api_listen).await.map_err(|e| e.to_string())?;
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
-    let node = Arc::new(Node::start(config).await.map_err(|e| e.to_string())?);
+    let engine = Engine::start(config).await.map_err(|e| e.to_string())?;
+    let node = Arc::clone(engine.node());
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut api_stop = stop_rx.clone();
-    let api = tokio::spawn(boltd_api::serve(api_listener, Arc::clone(&node), async move {
+    let api = tokio::spawn(boltd_api::serve(api_listener, Arc::clone(&engine), async move {
         let _ = api_stop.wait_for(|s| *s).await;
     }));
 

@@ -66,7 +66,7 @@ fn three_nodes_pay_across_two_hops_survive_sigkill_and_close() -> Result<(), Har
         Duration::from_millis(100),
         || {
             let r = c.get(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
-            Ok((r["status"] == "complete").then_some(r))
+            Ok((r["state"] == "settled").then_some(r))
         },
     )?;
     assert_eq!(a_before - lightning_spendable_msat(&a), 10_000_000 + fee_msat);

@@ -1,0 +1,146 @@
+//! The engine's errors, with Core Lightning's `pay` error codes.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One failed attempt along a route, as Core Lightning reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoutingFailure {
+    /// Index of the node that reported the error: 0 is us, 1 the first hop, ...
+    pub erring_index: u32,
+    /// That node's id (hex).
+    pub erring_node: String,
+    /// The failing channel (`BLOCKxTXxOUT`), or `0x0x0` when the destination failed it.
+    pub erring_channel: String,
+    /// BOLT 4 failure code. LDK does not expose the onion's raw code in release builds, so this
+    /// is derived from the failure's network update: 0x400f (incorrect or unknown payment
+    /// details) at the destination, 0x1007/0x4008 (temporary/permanent channel failure) or
+    /// 0x2002/0x6002 (temporary/permanent node failure) on the way.
+    pub failcode: u32,
+}
+
+/// Why a payment request did not end in a completed payment.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PayError {
+    /// The request is malformed or contradictory; nothing was sent.
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The same idempotency key was used with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyConflict {
+        /// The original payment's record id.
+        payment_id: i64,
+    },
+    /// The invoice was already paid (or is being paid) with a different amount or destination.
+    #[error("already paid with this hash using different amount or destination")]
+    AlreadyPaid {
+        /// The earlier payment's record id.
+        payment_id: i64,
+    },
+    /// The destination refused the payment for good.
+    #[error("permanent failure at destination")]
+    DestinationRejected {
+        /// The attempts' failures.
+        failures: Vec<RoutingFailure>,
+    },
+    /// No route to the destination.
+    #[error("unable to find a route")]
+    RouteNotFound {
+        /// The attempts' failures.
+        failures: Vec<RoutingFailure>,
+    },
+    /// Our channels cannot carry the amount; nothing was sent.
+    #[error("insufficient balance: {needed_msat} msat needed, {available_msat} msat can be sent")]
+    InsufficientBalance {
+        /// The amount to send.
+        needed_msat: u64,
+        /// What the usable channels can send now.
+        available_msat: u64,
+    },
+    /// A route exists but costs more, or takes longer, than allowed.
+    #[error("route too expensive: fee {fee_msat} msat ({feepercent:.4}%), delay {delay} blocks")]
+    RouteTooExpensive {
+        /// The fee of the best route.
+        fee_msat: u64,
+        /// That fee as a percentage of the amount.
+        feepercent: f64,
+        /// The route's total CLTV delay.
+        delay: u32,
+    },
+    /// The invoice expired before or during the payment.
+    #[error("invoice expired")]
+    InvoiceExpired {
+        /// Now (unix seconds).
+        now: u64,
+        /// When the invoice expired (unix seconds).
+        expiry: u64,
+    },
+    /// retry_for elapsed without a successful attempt.
+    #[error("payment timed out without a payment in progress")]
+    Timeout {
+        /// The attempts' failures.
+        failures: Vec<RoutingFailure>,
+    },
+    /// The identified payment or receive does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The operation is not possible in the current state (e.g. canceling a settled receive).
+    #[error("{0}")]
+    WrongState(String),
+    /// Something else failed (the message says what; details are in the daemon's log).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl PayError {
+    /// Core Lightning's error code.
+    pub fn code(&self) -> i32 {
+        match self {
+            PayError::InvalidParams(_) => -32602,
+            PayError::IdempotencyConflict { .. } => -32602,
+            PayError::AlreadyPaid { .. } => 201,
+            PayError::DestinationRejected { .. } => 203,
+            PayError::RouteNotFound { .. } | PayError::InsufficientBalance { .. } => 205,
+            PayError::RouteTooExpensive { .. } => 206,
+            PayError::InvoiceExpired { .. } => 207,
+            PayError::Timeout { .. } => 210,
+            PayError::NotFound(_) | PayError::WrongState(_) => -32602,
+            PayError::Other(_) => -1,
+        }
+    }
+
+    /// Core Lightning's `data` object for the error.
+    pub fn data(&self) -> Value {
+        match self {
+            PayError::DestinationRejected { failures }
+            | PayError::RouteNotFound { failures }
+            | PayError::Timeout { failures } => {
+                let last = failures.last().cloned();
+                let mut v = serde_json::json!({ "failures": failures });
+                if let Some(f) = last {
+                    v["erring_index"] = f.erring_index.into();
+                    v["erring_node"] = f.erring_node.into();
+                    v["erring_channel"] = f.erring_channel.into();
+                    v["failcode"] = f.failcode.into();
+                }
+                v
+            }
+            PayError::RouteTooExpensive { fee_msat, feepercent, delay } => {
+                serde_json::json!({ "fee": fee_msat, "feepercent": feepercent, "delay": delay })
+            }
+            PayError::InvoiceExpired { now, expiry } => {
+                serde_json::json!({ "now": now, "expiry": expiry })
+            }
+            PayError::AlreadyPaid { payment_id } | PayError::IdempotencyConflict { payment_id } => {
+                serde_json::json!({ "payment_id": payment_id })
+            }
+            PayError::InsufficientBalance { needed_msat, available_msat } => {
+                serde_json::json!({ "needed_msat": needed_msat, "available_msat": available_msat })
+            }
+            PayError::InvalidParams(_)
+            | PayError::NotFound(_)
+            | PayError::WrongState(_)
+            | PayError::Other(_) => Value::Null,
+        }
+    }
+}

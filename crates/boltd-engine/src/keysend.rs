@@ -1,0 +1,160 @@
+//! Keysend (spontaneous payments) with custom TLV records, and multi-keysend batches whose
+//! items succeed or fail on their own, run concurrently, with results in request order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bitcoin::hashes::{sha256, Hash};
+use bitcoin::secp256k1::PublicKey;
+use boltd_node::router::fee_limit_msat;
+use boltd_store::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind};
+use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields, Retry};
+use lightning::routing::router::{PaymentParameters, RouteParameters};
+use lightning::types::payment::PaymentPreimage;
+use serde::{Deserialize, Serialize};
+
+use crate::error::PayError;
+use crate::ledger::now_secs;
+use crate::pay::{defaults, request_hash, PayResult};
+use crate::Engine;
+
+/// Final CLTV delta used for keysend payments.
+pub const KEYSEND_FINAL_CLTV_DELTA: u32 = 40;
+/// Custom records must use TLV types at or above this (BOLT 1 custom range, as LDK requires).
+pub const MIN_CUSTOM_RECORD_TYPE: u64 = 65536;
+/// The keysend preimage record type, set by LDK itself.
+pub const KEYSEND_RECORD_TYPE: u64 = 5482373484;
+
+/// A keysend request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct KeysendRequest {
+    /// The payee's node id (hex).
+    pub destination: String,
+    /// Amount in msat.
+    pub amount_msat: u64,
+    /// Custom TLV records: record type (decimal) to value (UTF-8 text, sent as its bytes).
+    #[serde(default)]
+    pub custom_records: BTreeMap<String, String>,
+    /// An internal memo, stored with the payment.
+    pub memo: Option<String>,
+    /// Absolute fee limit in msat (default: Core Lightning's 0.5% or 5000 msat).
+    pub maxfee_msat: Option<u64>,
+    /// Seconds to keep retrying (default 60).
+    pub retry_for: Option<u64>,
+}
+
+fn parse_records(records: &BTreeMap<String, String>) -> Result<Vec<(u64, Vec<u8>)>, PayError> {
+    let mut out = Vec::with_capacity(records.len());
+    for (k, v) in records {
+        let t: u64 = k.parse().map_err(|_| {
+            PayError::InvalidParams(format!("custom record type `{k}` is not a number"))
+        })?;
+        if t < MIN_CUSTOM_RECORD_TYPE || t == KEYSEND_RECORD_TYPE {
+            return Err(PayError::InvalidParams(format!(
+                "custom record type {t} is reserved: use {MIN_CUSTOM_RECORD_TYPE} or above (not {KEYSEND_RECORD_TYPE})"
+            )));
+        }
+        out.push((t, v.as_bytes().to_vec()));
+    }
+    Ok(out)
+}
+
+impl Engine {
+    /// Sends a keysend payment. A client idempotency key is the only protection against paying
+    /// twice here (every attempt has a new preimage), so callers should give one.
+    pub async fn keysend(
+        &self,
+        req: KeysendRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<PayResult, PayError> {
+        let payee: PublicKey = req.destination.trim().parse().map_err(|_| {
+            PayError::InvalidParams(format!("`{}` is not a node public key", req.destination))
+        })?;
+        if payee == self.node.node_id() {
+            return Err(PayError::InvalidParams("cannot keysend to this node".into()));
+        }
+        if req.amount_msat == 0 {
+            return Err(PayError::InvalidParams("amount must be positive".into()));
+        }
+        let records = parse_records(&req.custom_records)?;
+        let onion = RecipientOnionFields::spontaneous_empty()
+            .with_custom_tlvs(records.clone())
+            .map_err(|_| PayError::InvalidParams("invalid custom records".into()))?;
+        let preimage: [u8; 32] = rand::random();
+        let hash = sha256::Hash::hash(&preimage).to_byte_array();
+        let payment_id = PaymentId(rand::random());
+        let mut intent =
+            NewOutgoing::new(PaymentKind::Keysend, Some(hash), payment_id.0, req.amount_msat);
+        intent.destination = Some(payee.to_string());
+        intent.description = req.memo.clone();
+        if !records.is_empty() {
+            let map: serde_json::Map<String, serde_json::Value> =
+                records.iter().map(|(t, v)| (t.to_string(), hex::encode(v).into())).collect();
+            intent.custom_records = Some(serde_json::Value::Object(map).to_string());
+        }
+        intent.idempotency_key = idempotency_key;
+        intent.request_hash = Some(request_hash(&req));
+        let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
+        let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
+            BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
+            BeginOutgoing::Existing(r) => return self.await_result(r, retry_for).await,
+            BeginOutgoing::KeyConflict(r) => {
+                return Err(PayError::IdempotencyConflict { payment_id: r.id })
+            }
+            BeginOutgoing::AlreadyPaidDifferently(r) => {
+                return Err(PayError::AlreadyPaid { payment_id: r.id })
+            }
+        };
+        let fee_limit = fee_limit_msat(
+            req.amount_msat,
+            defaults::MAXFEEPERCENT,
+            defaults::EXEMPTFEE_MSAT,
+            req.maxfee_msat,
+        );
+        let pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
+        let mut rp = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
+        rp.max_total_routing_fee_msat = Some(fee_limit);
+        let sent = self.node.channel_manager().send_spontaneous_payment(
+            Some(PaymentPreimage(preimage)),
+            onion,
+            payment_id,
+            rp,
+            Retry::Timeout(retry_for),
+        );
+        if let Err(e) = sent {
+            let reason = format!("LDK refused the keysend: {e:?}");
+            let r = reason.clone();
+            self.blocking(move |s| {
+                s.fail_outgoing(&payment_id.0, FailureCode::Other, Some(&r), true, now_secs())
+            })
+            .await?;
+            return Err(PayError::Other(reason));
+        }
+        self.await_result(record, retry_for + Duration::from_secs(5)).await
+    }
+
+    /// Sends several keysend payments concurrently; each succeeds or fails on its own and the
+    /// results come back in request order.
+    pub async fn multi_keysend(
+        self: &Arc<Self>,
+        reqs: Vec<KeysendRequest>,
+    ) -> Vec<Result<PayResult, PayError>> {
+        let handles: Vec<_> = reqs
+            .into_iter()
+            .map(|r| {
+                let engine = Arc::clone(self);
+                tokio::spawn(async move { engine.keysend(r, None).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(
+                h.await
+                    .unwrap_or_else(|e| Err(PayError::Other(format!("keysend task failed: {e}")))),
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,136 @@
+//! boltd's payment engine: every API dialect calls it.
+//!
+//! It keeps one durable record per payment in either direction (in `boltd-store`), written
+//! before anything is sent and updated from LDK's events by the [`ledger::Ledger`]:
+//! - **Never twice**: an outgoing payment's intent row is written in the same SQLite
+//!   transaction that checks for an existing payment with the same hash or client
+//!   idempotency key; a duplicate gets the existing record, never a second set of HTLCs.
+//! - **Final states stay final**: complete and failed never change (except a failed record
+//!   that a later preimage proves complete, and an explicit retry of a failed invoice).
+//! - **Restart**: pending payments LDK does not know (the intent was recorded, the send never
+//!   reached LDK) are marked failed; the others finish through LDK's replayed events.
+
+#![deny(missing_docs)]
+
+pub mod amount;
+pub mod error;
+pub mod keysend;
+pub mod ledger;
+pub mod pay;
+pub mod receive;
+
+use std::sync::{Arc, OnceLock};
+
+use boltd_node::{Config, Node, NodeError};
+use boltd_store::{FailureCode, Store, StoreError};
+use lightning::ln::channelmanager::{PaymentId, RecentPaymentDetails};
+
+pub use error::{PayError, RoutingFailure};
+pub use ledger::Ledger;
+pub use pay::{PayRequest, PayResult};
+
+/// The payment engine over a running node.
+pub struct Engine {
+    node: Arc<Node>,
+    ledger: Arc<Ledger>,
+}
+
+impl From<StoreError> for PayError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        PayError::Other("storage error; see the daemon's log".into())
+    }
+}
+
+impl Engine {
+    /// Starts the node with the engine's ledger receiving its payment events, then reconciles
+    /// pending payments with LDK.
+    pub async fn start(config: Config) -> Result<Arc<Engine>, NodeError> {
+        let cell: Arc<OnceLock<Arc<Ledger>>> = Arc::new(OnceLock::new());
+        let c = Arc::clone(&cell);
+        let node = Node::start_with_events(
+            config,
+            Box::new(move |store| {
+                let ledger = Arc::new(Ledger::new(store));
+                let _ = c.set(Arc::clone(&ledger));
+                ledger
+            }),
+        )
+        .await?;
+        let ledger = cell.get().cloned().expect("the node built the ledger");
+        let engine = Arc::new(Engine { node: Arc::new(node), ledger });
+        engine
+            .reconcile()
+            .await
+            .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
+        Ok(engine)
+    }
+
+    /// The node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        self.ledger.store()
+    }
+
+    /// Stops the node.
+    pub async fn stop(&self) -> Result<(), NodeError> {
+        self.node.stop().await
+    }
+
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, PayError> {
+        let store = Arc::clone(self.ledger.store());
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| PayError::Other(format!("storage task failed: {e}")))?
+            .map_err(PayError::from)
+    }
+
+    /// Marks pending payments that LDK does not know as failed (the intent was recorded but
+    /// the payment never reached LDK, e.g. a crash in between: no HTLC left).
+    async fn reconcile(&self) -> Result<(), PayError> {
+        let pending = self.blocking(|s| s.pending_outgoing()).await?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<PaymentId> = self
+            .node
+            .channel_manager()
+            .list_recent_payments()
+            .into_iter()
+            .map(|p| match p {
+                RecentPaymentDetails::AwaitingInvoice { payment_id }
+                | RecentPaymentDetails::Pending { payment_id, .. }
+                | RecentPaymentDetails::Fulfilled { payment_id, .. }
+                | RecentPaymentDetails::Abandoned { payment_id, .. } => payment_id,
+            })
+            .collect();
+        for rec in pending {
+            let Some(pid) = rec.payment_id else { continue };
+            if known.contains(&PaymentId(pid)) {
+                continue;
+            }
+            tracing::warn!(
+                id = rec.id,
+                "pending payment unknown to LDK after restart: marking it failed"
+            );
+            self.blocking(move |s| {
+                s.fail_outgoing(
+                    &pid,
+                    FailureCode::Other,
+                    Some("the payment never reached the node (interrupted before sending)"),
+                    true,
+                    ledger::now_secs(),
+                )
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

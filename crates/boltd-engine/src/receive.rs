@@ -1,0 +1,178 @@
+//! Receiving: BOLT11 invoices (fixed or any amount, description or description hash, expiry),
+//! hold invoices (created for a payment hash, settled with the preimage or canceled), and the
+//! receive record's state machine: created → htlcs_arrived → preimage_revealed → settled, or
+//! canceled / expired.
+
+use bitcoin::hashes::{sha256, Hash};
+use boltd_store::{CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState};
+use lightning::ln::channelmanager::Bolt11InvoiceParameters;
+use lightning::types::payment::{PaymentHash, PaymentPreimage};
+use lightning_invoice::{Bolt11InvoiceDescription, Description, Sha256};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PayError;
+use crate::ledger::now_secs;
+use crate::pay::request_hash;
+use crate::Engine;
+
+/// Default invoice expiry.
+pub const DEFAULT_EXPIRY_SECS: u32 = 3600;
+
+/// A request for an invoice.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceRequest {
+    /// Amount in msat; `None` for an any-amount invoice.
+    pub amount_msat: Option<u64>,
+    /// Description shown to the payer.
+    pub description: Option<String>,
+    /// SHA-256 of a description (hex), committed to instead of a description.
+    pub description_hash: Option<String>,
+    /// Seconds until the invoice expires (default 3600).
+    pub expiry_secs: Option<u32>,
+    /// For a hold invoice: the payment hash (hex) whose preimage only the caller knows.
+    pub payment_hash: Option<String>,
+}
+
+fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
+    hex::decode(s)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| PayError::InvalidParams(format!("{what} must be 32 bytes of hex")))
+}
+
+impl Engine {
+    /// Creates an invoice and records the receive before returning it.
+    pub async fn create_invoice(
+        &self,
+        req: InvoiceRequest,
+        idempotency_key: Option<String>,
+    ) -> Result<ReceiveRecord, PayError> {
+        if req.amount_msat == Some(0) {
+            return Err(PayError::InvalidParams("amount must be positive".into()));
+        }
+        let (description, description_hash) = match (&req.description, &req.description_hash) {
+            (Some(_), Some(_)) => {
+                return Err(PayError::InvalidParams(
+                    "give either description or description_hash, not both".into(),
+                ))
+            }
+            (_, Some(h)) => {
+                let h = parse32("description_hash", h)?;
+                (Bolt11InvoiceDescription::Hash(Sha256(sha256::Hash::from_byte_array(h))), Some(h))
+            }
+            (d, None) => {
+                let d = Description::new(d.clone().unwrap_or_default())
+                    .map_err(|e| PayError::InvalidParams(format!("description: {e}")))?;
+                (Bolt11InvoiceDescription::Direct(d), None)
+            }
+        };
+        let hold_hash =
+            req.payment_hash.as_deref().map(|h| parse32("payment_hash", h)).transpose()?;
+        let expiry_secs = req.expiry_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
+        if expiry_secs == 0 {
+            return Err(PayError::InvalidParams("expiry_secs must be positive".into()));
+        }
+        let params = Bolt11InvoiceParameters {
+            amount_msats: req.amount_msat,
+            description,
+            invoice_expiry_delta_secs: Some(expiry_secs),
+            payment_hash: hold_hash.map(PaymentHash),
+            ..Default::default()
+        };
+        let invoice = self
+            .node
+            .channel_manager()
+            .create_bolt11_invoice(params)
+            .map_err(|e| PayError::Other(format!("cannot create invoice: {e:?}")))?;
+        let mut new = NewReceive::new(invoice.payment_hash().to_byte_array());
+        new.invoice = Some(invoice.to_string());
+        new.hold = hold_hash.is_some();
+        new.amount_msat = req.amount_msat;
+        new.description = req.description.clone();
+        new.description_hash = description_hash;
+        new.expires_at = Some((invoice.duration_since_epoch() + invoice.expiry_time()).as_secs());
+        new.idempotency_key = idempotency_key;
+        new.request_hash = Some(request_hash(&req));
+        match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {
+            InsertReceive::Created(r) | InsertReceive::Existing(r) => Ok(r),
+            InsertReceive::KeyConflict(r) => {
+                Err(PayError::IdempotencyConflict { payment_id: r.id })
+            }
+            InsertReceive::HashExists(_) => Err(PayError::InvalidParams(
+                "an invoice for this payment hash already exists".into(),
+            )),
+        }
+    }
+
+    /// A receive by payment hash, preimage (both 64 hex characters) or invoice string.
+    pub async fn receive(&self, identifier: &str) -> Result<ReceiveRecord, PayError> {
+        let id = identifier.trim().to_string();
+        let found = self
+            .blocking(move |s| {
+                if let Ok(bytes) = hex::decode(&id) {
+                    if let Ok(b) = <[u8; 32]>::try_from(bytes) {
+                        if let Some(r) = s.receive_by_hash(&b)? {
+                            return Ok(Some(r));
+                        }
+                        return s.receive_by_preimage(&b);
+                    }
+                }
+                s.receive_by_invoice(&id)
+            })
+            .await?;
+        found.ok_or_else(|| PayError::NotFound(format!("no receive for `{identifier}`")))
+    }
+
+    /// Receives not yet settled, canceled or expired, oldest first (expired ones are marked
+    /// first).
+    pub async fn pending_receives(&self) -> Result<Vec<ReceiveRecord>, PayError> {
+        self.blocking(|s| {
+            s.expire_receives(now_secs())?;
+            s.pending_receives()
+        })
+        .await
+    }
+
+    /// Cancels a receive: refused once the preimage is revealed. Held HTLCs are failed back.
+    pub async fn cancel_receive(&self, identifier: &str) -> Result<ReceiveRecord, PayError> {
+        let rec = self.receive(identifier).await?;
+        let hash = rec.payment_hash;
+        match self.blocking(move |s| s.receive_cancel(&hash, now_secs())).await? {
+            CancelOutcome::Canceled(r) => {
+                self.node.channel_manager().fail_htlc_backwards(&PaymentHash(hash));
+                Ok(r)
+            }
+            CancelOutcome::TooLate(r) | CancelOutcome::Expired(r) => Err(PayError::WrongState(
+                format!("receive is {}; it can no longer be canceled", r.state),
+            )),
+            CancelOutcome::NotFound => {
+                Err(PayError::NotFound(format!("no receive for `{identifier}`")))
+            }
+        }
+    }
+
+    /// Settles a hold invoice whose HTLCs have arrived, with the preimage of its hash.
+    pub async fn settle_hold(&self, preimage_hex: &str) -> Result<ReceiveRecord, PayError> {
+        let preimage = parse32("preimage", preimage_hex)?;
+        let hash = sha256::Hash::hash(&preimage).to_byte_array();
+        let rec = self
+            .blocking(move |s| s.receive_by_hash(&hash))
+            .await?
+            .ok_or_else(|| PayError::NotFound("no hold invoice for this preimage".into()))?;
+        if !rec.hold {
+            return Err(PayError::WrongState("not a hold invoice".into()));
+        }
+        match rec.state {
+            ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {}
+            s => return Err(PayError::WrongState(format!("receive is {s}; nothing to settle"))),
+        }
+        // Persist before revealing.
+        let r = self
+            .blocking(move |s| s.receive_preimage_revealed(&hash, &preimage, now_secs()))
+            .await?;
+        tracing::debug!(?r, "preimage recorded");
+        self.node.channel_manager().claim_funds(PaymentPreimage(preimage));
+        self.receive(&hex::encode(hash)).await
+    }
+}

@@ -1,0 +1,770 @@
+//! The receive side: one row per invoice (or offer invoice) we issue, keyed by payment hash,
+//! with its state machine.
+//!
+//! ```text
+//! created ──► htlcs_arrived ──► preimage_revealed ──► settled
+//!    │  │           │
+//!    │  └───────────┴──► canceled         (refused once the preimage is revealed)
+//!    └──► expired                         (only from created, once expires_at < now)
+//! ```
+//!
+//! States only move forward (a step may be skipped, e.g. created → settled when LDK claims a
+//! plain invoice by itself); settled, canceled and expired are final. A transition that is not
+//! allowed leaves the row unchanged and returns it ([`ReceiveUpdate::Unchanged`]), so event
+//! replays are harmless. The preimage of a hold invoice is unknown (NULL) until the engine
+//! reveals it ([`Store::receive_preimage_revealed`]); every preimage is checked against the
+//! payment hash. Like the payment methods, these are methods on [`Store`], take `now` (unix
+//! seconds) and run each read-check-write in one `BEGIN IMMEDIATE` transaction.
+
+use rusqlite::{params, Connection, OptionalExtension, Params, Row, Transaction};
+use serde::Serialize;
+
+use crate::error::{StoreError, TxError};
+use crate::payments::{check_custom_records, check_key, check_preimage, hex_opt, payment_hash_of};
+use crate::Store;
+
+/// Where a receive stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiveState {
+    /// Issued; nothing has arrived.
+    Created,
+    /// HTLCs paying it arrived and are held (LDK's `PaymentClaimable`).
+    HtlcsArrived,
+    /// We released the preimage (claiming the HTLCs); it can no longer be canceled.
+    PreimageRevealed,
+    /// The payment was claimed (LDK's `PaymentClaimed`). Final.
+    Settled,
+    /// Canceled by us before the preimage was revealed. Final.
+    Canceled,
+    /// Expired unpaid. Final.
+    Expired,
+}
+crate::payments::text_enum!(ReceiveState {
+    Created => "created",
+    HtlcsArrived => "htlcs_arrived",
+    PreimageRevealed => "preimage_revealed",
+    Settled => "settled",
+    Canceled => "canceled",
+    Expired => "expired",
+});
+
+impl ReceiveState {
+    /// Whether this is a final state (settled, canceled or expired).
+    pub fn is_final(self) -> bool {
+        matches!(self, ReceiveState::Settled | ReceiveState::Canceled | ReceiveState::Expired)
+    }
+}
+
+/// One invoice or offer invoice we issued, as stored in the `receives` table. Serializes to
+/// JSON with hashes and preimages as lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReceiveRecord {
+    /// The row id.
+    pub id: i64,
+    /// The payment hash (unique).
+    #[serde(serialize_with = "hex_opt_ref")]
+    pub payment_hash: [u8; 32],
+    /// Where it stands.
+    pub state: ReceiveState,
+    /// The invoice we issued.
+    pub invoice: Option<String>,
+    /// The preimage (NULL for a hold invoice until it is revealed).
+    #[serde(serialize_with = "hex_opt")]
+    pub preimage: Option<[u8; 32]>,
+    /// Whether this is a hold invoice (the engine decides when to settle or cancel).
+    pub hold: bool,
+    /// The amount requested (`None`: any amount).
+    pub amount_msat: Option<u64>,
+    /// The amount that arrived / was received.
+    pub received_msat: Option<u64>,
+    /// The description.
+    pub description: Option<String>,
+    /// The description hash, for invoices that commit to one.
+    #[serde(serialize_with = "hex_opt")]
+    pub description_hash: Option<[u8; 32]>,
+    /// When it was issued (unix seconds).
+    pub created_at: u64,
+    /// When it expires.
+    pub expires_at: Option<u64>,
+    /// When HTLCs arrived.
+    pub htlcs_arrived_at: Option<u64>,
+    /// When the preimage was revealed.
+    pub preimage_revealed_at: Option<u64>,
+    /// When it reached a final state.
+    pub finished_at: Option<u64>,
+    /// The payer's note (BOLT12).
+    pub payer_note: Option<String>,
+    /// Keysend-style TLV records (JSON object text, TLV type to hex value).
+    pub custom_records: Option<String>,
+    /// The client's idempotency key (unique).
+    pub idempotency_key: Option<String>,
+    /// The fingerprint of the request that created it.
+    #[serde(serialize_with = "hex_opt")]
+    pub request_hash: Option<[u8; 32]>,
+}
+
+fn hex_opt_ref<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    hex_opt(&Some(*v), s)
+}
+
+/// An invoice or offer invoice we are about to hand out, for [`Store::insert_receive`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewReceive {
+    /// The payment hash.
+    pub payment_hash: [u8; 32],
+    /// The invoice.
+    pub invoice: Option<String>,
+    /// The preimage; must be `None` for a hold invoice, and hash to `payment_hash` otherwise.
+    pub preimage: Option<[u8; 32]>,
+    /// Whether this is a hold invoice.
+    pub hold: bool,
+    /// The amount requested (`None`: any amount).
+    pub amount_msat: Option<u64>,
+    /// The description.
+    pub description: Option<String>,
+    /// The description hash.
+    pub description_hash: Option<[u8; 32]>,
+    /// When it expires.
+    pub expires_at: Option<u64>,
+    /// The payer's note (BOLT12).
+    pub payer_note: Option<String>,
+    /// TLV records (JSON object text, TLV type to hex value).
+    pub custom_records: Option<String>,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// The fingerprint of the request.
+    pub request_hash: Option<[u8; 32]>,
+}
+
+impl NewReceive {
+    /// A receive with the required fields; set the others directly.
+    pub fn new(payment_hash: [u8; 32]) -> NewReceive {
+        NewReceive {
+            payment_hash,
+            invoice: None,
+            preimage: None,
+            hold: false,
+            amount_msat: None,
+            description: None,
+            description_hash: None,
+            expires_at: None,
+            payer_note: None,
+            custom_records: None,
+            idempotency_key: None,
+            request_hash: None,
+        }
+    }
+}
+
+/// What [`Store::insert_receive`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertReceive {
+    /// The receive was recorded (state created): hand out the invoice.
+    Created(ReceiveRecord),
+    /// The same idempotency key with the same request: the original receive.
+    Existing(ReceiveRecord),
+    /// The idempotency key belongs to this receive, made by a different request.
+    KeyConflict(ReceiveRecord),
+    /// A receive with this payment hash exists already (under another key or none).
+    HashExists(ReceiveRecord),
+}
+
+impl InsertReceive {
+    /// The record, whatever the outcome.
+    pub fn record(&self) -> &ReceiveRecord {
+        match self {
+            InsertReceive::Created(r)
+            | InsertReceive::Existing(r)
+            | InsertReceive::KeyConflict(r)
+            | InsertReceive::HashExists(r) => r,
+        }
+    }
+}
+
+/// What a receive state transition did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiveUpdate {
+    /// The transition was made; the updated record.
+    Updated(ReceiveRecord),
+    /// The transition is not allowed from the current state (already there, later, or
+    /// final); the unchanged record.
+    Unchanged(ReceiveRecord),
+    /// No receive has this payment hash.
+    NotFound,
+}
+
+/// What [`Store::receive_cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The receive is canceled (now, or it already was).
+    Canceled(ReceiveRecord),
+    /// Refused: the preimage was revealed or the payment settled. Unchanged.
+    TooLate(ReceiveRecord),
+    /// It had already expired (final). Unchanged.
+    Expired(ReceiveRecord),
+    /// No receive has this payment hash.
+    NotFound,
+}
+
+const RECEIVE_COLUMNS: &str = "id, payment_hash, state, invoice, preimage, hold, amount_msat, \
+    received_msat, description, description_hash, created_at, expires_at, htlcs_arrived_at, \
+    preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash";
+
+fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
+    Ok(ReceiveRecord {
+        id: row.get(0)?,
+        payment_hash: row.get(1)?,
+        state: row.get(2)?,
+        invoice: row.get(3)?,
+        preimage: row.get(4)?,
+        hold: row.get(5)?,
+        amount_msat: row.get(6)?,
+        received_msat: row.get(7)?,
+        description: row.get(8)?,
+        description_hash: row.get(9)?,
+        created_at: row.get(10)?,
+        expires_at: row.get(11)?,
+        htlcs_arrived_at: row.get(12)?,
+        preimage_revealed_at: row.get(13)?,
+        finished_at: row.get(14)?,
+        payer_note: row.get(15)?,
+        custom_records: row.get(16)?,
+        idempotency_key: row.get(17)?,
+        request_hash: row.get(18)?,
+    })
+}
+
+/// The first receive matching `clause` (a `WHERE` condition, optionally with `ORDER BY`).
+pub(crate) fn find_receive(
+    conn: &Connection,
+    clause: &str,
+    params: impl Params,
+) -> rusqlite::Result<Option<ReceiveRecord>> {
+    let sql = format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE {clause} LIMIT 1");
+    conn.prepare_cached(&sql)?.query_row(params, receive_from_row).optional()
+}
+
+fn find_receives(
+    conn: &Connection,
+    clause: &str,
+    params: impl Params,
+) -> rusqlite::Result<Vec<ReceiveRecord>> {
+    let sql = format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE {clause}");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params, receive_from_row)?;
+    rows.collect()
+}
+
+fn receive_row(conn: &Connection, id: i64) -> rusqlite::Result<ReceiveRecord> {
+    conn.prepare_cached(&format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE id = ?1"))?
+        .query_row([id], receive_from_row)
+}
+
+impl Store {
+    /// Records an invoice we are about to hand out, in one transaction: first the idempotency
+    /// key is checked ([`InsertReceive::Existing`] for the same `request_hash`,
+    /// [`InsertReceive::KeyConflict`] otherwise), then the payment hash
+    /// ([`InsertReceive::HashExists`]), then the row is inserted in state created.
+    ///
+    /// Fails with [`StoreError::Invalid`] (writing nothing) if a hold invoice comes with a
+    /// preimage, a preimage does not match the hash, the key is empty or the custom records are
+    /// malformed.
+    pub fn insert_receive(
+        &self,
+        receive: NewReceive,
+        now: u64,
+    ) -> Result<InsertReceive, StoreError> {
+        check_key(receive.idempotency_key.as_deref())?;
+        if let Some(preimage) = &receive.preimage {
+            if receive.hold {
+                return Err(StoreError::invalid(
+                    "a hold invoice's preimage is only recorded when it is revealed",
+                ));
+            }
+            check_preimage(preimage, &receive.payment_hash)?;
+        }
+        self.transaction(|tx| {
+            check_custom_records(tx, receive.custom_records.as_deref())?;
+            if let Some(key) = &receive.idempotency_key {
+                if let Some(rec) = find_receive(tx, "idempotency_key = ?1", [key])? {
+                    return Ok(if rec.request_hash == receive.request_hash {
+                        InsertReceive::Existing(rec)
+                    } else {
+                        InsertReceive::KeyConflict(rec)
+                    });
+                }
+            }
+            if let Some(rec) = find_receive(tx, "payment_hash = ?1", [receive.payment_hash])? {
+                return Ok(InsertReceive::HashExists(rec));
+            }
+            tx.prepare_cached(
+                "INSERT INTO receives (payment_hash, state, invoice, preimage, hold, \
+                 amount_msat, description, description_hash, created_at, expires_at, \
+                 payer_note, custom_records, idempotency_key, request_hash) \
+                 VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                receive.payment_hash,
+                receive.invoice,
+                receive.preimage,
+                receive.hold,
+                receive.amount_msat,
+                receive.description,
+                receive.description_hash,
+                now,
+                receive.expires_at,
+                receive.payer_note,
+                receive.custom_records,
+                receive.idempotency_key,
+                receive.request_hash,
+            ])?;
+            Ok(InsertReceive::Created(receive_row(tx, tx.last_insert_rowid())?))
+        })
+    }
+
+    /// The receive with this payment hash.
+    pub fn receive_by_hash(
+        &self,
+        payment_hash: &[u8; 32],
+    ) -> Result<Option<ReceiveRecord>, StoreError> {
+        self.read(|c| find_receive(c, "payment_hash = ?1", [payment_hash]))
+    }
+
+    /// The receive with this invoice string (as it was stored).
+    pub fn receive_by_invoice(&self, invoice: &str) -> Result<Option<ReceiveRecord>, StoreError> {
+        self.read(|c| find_receive(c, "invoice = ?1", [invoice]))
+    }
+
+    /// The receive whose payment hash is the SHA-256 of `preimage`.
+    pub fn receive_by_preimage(
+        &self,
+        preimage: &[u8; 32],
+    ) -> Result<Option<ReceiveRecord>, StoreError> {
+        self.receive_by_hash(&payment_hash_of(preimage))
+    }
+
+    /// Receives that are not final (created, HTLCs arrived, preimage revealed), oldest first.
+    pub fn pending_receives(&self) -> Result<Vec<ReceiveRecord>, StoreError> {
+        self.read(|c| {
+            find_receives(
+                c,
+                "state IN ('created', 'htlcs_arrived', 'preimage_revealed') \
+                 ORDER BY created_at, id",
+                [],
+            )
+        })
+    }
+
+    /// Applies `update` to the receive with this hash if its state is one of `from`.
+    fn receive_transition(
+        &self,
+        payment_hash: &[u8; 32],
+        from: &[ReceiveState],
+        update: impl FnOnce(&Transaction<'_>, i64) -> rusqlite::Result<usize>,
+    ) -> Result<ReceiveUpdate, StoreError> {
+        self.transaction(|tx| {
+            let Some(rec) = find_receive(tx, "payment_hash = ?1", [payment_hash])? else {
+                return Ok(ReceiveUpdate::NotFound);
+            };
+            if !from.contains(&rec.state) {
+                return Ok(ReceiveUpdate::Unchanged(rec));
+            }
+            update(tx, rec.id)?;
+            Ok(ReceiveUpdate::Updated(receive_row(tx, rec.id)?))
+        })
+    }
+
+    /// created → htlcs_arrived (LDK's `PaymentClaimable`): records the amount that arrived in
+    /// `received_msat` and the time. From any other state: unchanged.
+    pub fn receive_htlcs_arrived(
+        &self,
+        payment_hash: &[u8; 32],
+        amount_msat: u64,
+        now: u64,
+    ) -> Result<ReceiveUpdate, StoreError> {
+        self.receive_transition(payment_hash, &[ReceiveState::Created], |tx, id| {
+            tx.prepare_cached(
+                "UPDATE receives SET state = 'htlcs_arrived', received_msat = ?2, \
+                 htlcs_arrived_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, amount_msat, now])
+        })
+    }
+
+    /// created or htlcs_arrived → preimage_revealed: records the preimage, which must be
+    /// recorded before it is handed to LDK (claiming); from then on the receive can no longer
+    /// be canceled. From any other state: unchanged. Fails with [`StoreError::Invalid`] if the
+    /// preimage does not match the hash.
+    pub fn receive_preimage_revealed(
+        &self,
+        payment_hash: &[u8; 32],
+        preimage: &[u8; 32],
+        now: u64,
+    ) -> Result<ReceiveUpdate, StoreError> {
+        check_preimage(preimage, payment_hash)?;
+        self.receive_transition(
+            payment_hash,
+            &[ReceiveState::Created, ReceiveState::HtlcsArrived],
+            |tx, id| {
+                tx.prepare_cached(
+                    "UPDATE receives SET state = 'preimage_revealed', preimage = ?2, \
+                     preimage_revealed_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, preimage, now])
+            },
+        )
+    }
+
+    /// created, htlcs_arrived or preimage_revealed → settled (the payment was claimed):
+    /// records `received_msat` and `finished_at`. From a final state: unchanged.
+    /// [`Store::record_incoming`] does this too, together with the payment record.
+    pub fn receive_settled(
+        &self,
+        payment_hash: &[u8; 32],
+        received_msat: u64,
+        now: u64,
+    ) -> Result<ReceiveUpdate, StoreError> {
+        self.receive_transition(
+            payment_hash,
+            &[ReceiveState::Created, ReceiveState::HtlcsArrived, ReceiveState::PreimageRevealed],
+            |tx, id| {
+                tx.prepare_cached(
+                    "UPDATE receives SET state = 'settled', received_msat = ?2, \
+                     finished_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, received_msat, now])
+            },
+        )
+    }
+
+    /// created or htlcs_arrived → canceled (the engine then fails any held HTLCs back).
+    /// Refused once the preimage was revealed or the payment settled
+    /// ([`CancelOutcome::TooLate`]); canceling twice returns the canceled record.
+    pub fn receive_cancel(
+        &self,
+        payment_hash: &[u8; 32],
+        now: u64,
+    ) -> Result<CancelOutcome, StoreError> {
+        self.transaction(|tx| {
+            let Some(rec) = find_receive(tx, "payment_hash = ?1", [payment_hash])? else {
+                return Ok(CancelOutcome::NotFound);
+            };
+            Ok(match rec.state {
+                ReceiveState::Created | ReceiveState::HtlcsArrived => {
+                    tx.prepare_cached(
+                        "UPDATE receives SET state = 'canceled', finished_at = ?2 WHERE id = ?1",
+                    )?
+                    .execute(params![rec.id, now])?;
+                    CancelOutcome::Canceled(receive_row(tx, rec.id)?)
+                }
+                ReceiveState::Canceled => CancelOutcome::Canceled(rec),
+                ReceiveState::PreimageRevealed | ReceiveState::Settled => {
+                    CancelOutcome::TooLate(rec)
+                }
+                ReceiveState::Expired => CancelOutcome::Expired(rec),
+            })
+        })
+    }
+
+    /// Moves every receive still in state created whose `expires_at` is before `now` to
+    /// expired (with `finished_at = now`) and returns them, oldest first. Receives with HTLCs
+    /// arrived are left to the engine (it settles or cancels them).
+    pub fn expire_receives(&self, now: u64) -> Result<Vec<ReceiveRecord>, StoreError> {
+        self.transaction(|tx| {
+            let expired = find_receives(
+                tx,
+                "state = 'created' AND expires_at IS NOT NULL AND expires_at < ?1 \
+                 ORDER BY created_at, id",
+                [now],
+            )?;
+            let mut stmt = tx.prepare_cached(
+                "UPDATE receives SET state = 'expired', finished_at = ?2 \
+                 WHERE id = ?1 AND state = 'created'",
+            )?;
+            let mut out = Vec::with_capacity(expired.len());
+            for rec in expired {
+                stmt.execute(params![rec.id, now])?;
+                out.push(receive_row(tx, rec.id)?);
+            }
+            Ok::<_, TxError>(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn secret(n: u8) -> ([u8; 32], [u8; 32]) {
+        let preimage = [n; 32];
+        (preimage, payment_hash_of(&preimage))
+    }
+
+    fn hold(n: u8, created_at: u64, expires_at: Option<u64>, store: &Store) -> ReceiveRecord {
+        let (_, hash) = secret(n);
+        let mut r = NewReceive::new(hash);
+        r.hold = true;
+        r.invoice = Some(format!("lnbcrt1hold{n}"));
+        r.amount_msat = Some(1000);
+        r.expires_at = expires_at;
+        match store.insert_receive(r, created_at).unwrap() {
+            InsertReceive::Created(rec) => rec,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn insert_is_idempotent_by_key_and_unique_by_hash() {
+        let (_d, store) = store();
+        let (preimage, hash) = secret(1);
+        let mut r = NewReceive::new(hash);
+        r.preimage = Some(preimage);
+        r.invoice = Some("lnbcrt1abc".into());
+        r.amount_msat = Some(2000);
+        r.description = Some("tea".into());
+        r.description_hash = Some([9; 32]);
+        r.expires_at = Some(3700);
+        r.payer_note = Some("thanks".into());
+        r.custom_records = Some("{\"65537\": \"01\"}".into());
+        r.idempotency_key = Some("k1".into());
+        r.request_hash = Some([7; 32]);
+        let InsertReceive::Created(rec) = store.insert_receive(r.clone(), 100).unwrap() else {
+            panic!()
+        };
+        assert_eq!(rec.state, ReceiveState::Created);
+        assert_eq!(rec.payment_hash, hash);
+        assert_eq!(rec.preimage, Some(preimage));
+        assert!(!rec.hold);
+        assert_eq!((rec.amount_msat, rec.received_msat), (Some(2000), None));
+        assert_eq!((rec.created_at, rec.expires_at), (100, Some(3700)));
+        assert_eq!(rec.description_hash, Some([9; 32]));
+        assert_eq!(rec.payer_note.as_deref(), Some("thanks"));
+
+        // Same key, same request: the original (even with another hash).
+        let (_, other_hash) = secret(2);
+        let mut again = r.clone();
+        again.payment_hash = other_hash;
+        again.preimage = None;
+        assert_eq!(
+            store.insert_receive(again.clone(), 101).unwrap(),
+            InsertReceive::Existing(rec.clone())
+        );
+        // Same key, different request.
+        again.request_hash = Some([8; 32]);
+        assert_eq!(
+            store.insert_receive(again, 102).unwrap(),
+            InsertReceive::KeyConflict(rec.clone())
+        );
+        // Same hash, another key or none.
+        let mut dup = NewReceive::new(hash);
+        assert_eq!(
+            store.insert_receive(dup.clone(), 103).unwrap(),
+            InsertReceive::HashExists(rec.clone())
+        );
+        dup.idempotency_key = Some("k2".into());
+        assert_eq!(store.insert_receive(dup, 103).unwrap(), InsertReceive::HashExists(rec.clone()));
+
+        // Refused before anything is written.
+        let invalid = |r: NewReceive| {
+            let err = store.insert_receive(r, 104).unwrap_err();
+            assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+        };
+        let (p3, h3) = secret(3);
+        let mut bad = NewReceive::new(h3);
+        bad.hold = true;
+        bad.preimage = Some(p3);
+        invalid(bad);
+        let mut bad = NewReceive::new(h3);
+        bad.preimage = Some(preimage);
+        invalid(bad);
+        let mut bad = NewReceive::new(h3);
+        bad.custom_records = Some("{\"x\": \"01\"}".into());
+        invalid(bad);
+        let mut bad = NewReceive::new(h3);
+        bad.idempotency_key = Some(String::new());
+        invalid(bad);
+        assert_eq!(store.receive_by_hash(&h3).unwrap(), None);
+
+        let json = serde_json::to_value(&rec).unwrap();
+        assert_eq!(json["state"], "created");
+        assert_eq!(json["payment_hash"], crate::payments::to_hex(&hash));
+        assert_eq!(json["preimage"], crate::payments::to_hex(&preimage));
+    }
+
+    #[test]
+    fn hold_invoice_walks_forward_and_lookups_find_it() {
+        let (_d, store) = store();
+        let (preimage, hash) = secret(1);
+        let rec = hold(1, 100, Some(4000), &store);
+        assert_eq!(rec.preimage, None);
+        assert_eq!(store.receive_by_hash(&hash).unwrap().as_ref(), Some(&rec));
+        assert_eq!(store.receive_by_invoice("lnbcrt1hold1").unwrap().as_ref(), Some(&rec));
+        assert_eq!(store.receive_by_invoice("lnbcrt1nope").unwrap(), None);
+        assert_eq!(store.receive_by_preimage(&preimage).unwrap().as_ref(), Some(&rec));
+        assert_eq!(store.receive_by_preimage(&[0; 32]).unwrap(), None);
+
+        let ReceiveUpdate::Updated(arrived) =
+            store.receive_htlcs_arrived(&hash, 1000, 200).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(arrived.state, ReceiveState::HtlcsArrived);
+        assert_eq!((arrived.received_msat, arrived.htlcs_arrived_at), (Some(1000), Some(200)));
+        // Replayed: unchanged.
+        assert_eq!(
+            store.receive_htlcs_arrived(&hash, 5, 201).unwrap(),
+            ReceiveUpdate::Unchanged(arrived.clone())
+        );
+
+        // A wrong preimage is refused.
+        let (wrong, _) = secret(2);
+        let err = store.receive_preimage_revealed(&hash, &wrong, 300).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
+        assert_eq!(store.receive_by_hash(&hash).unwrap().as_ref(), Some(&arrived));
+
+        let ReceiveUpdate::Updated(revealed) =
+            store.receive_preimage_revealed(&hash, &preimage, 300).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(revealed.state, ReceiveState::PreimageRevealed);
+        assert_eq!((revealed.preimage, revealed.preimage_revealed_at), (Some(preimage), Some(300)));
+        // No going back, and no cancel any more.
+        assert_eq!(
+            store.receive_htlcs_arrived(&hash, 1000, 301).unwrap(),
+            ReceiveUpdate::Unchanged(revealed.clone())
+        );
+        assert_eq!(
+            store.receive_cancel(&hash, 302).unwrap(),
+            CancelOutcome::TooLate(revealed.clone())
+        );
+        assert_eq!(store.receive_by_hash(&hash).unwrap().as_ref(), Some(&revealed));
+        assert_eq!(store.pending_receives().unwrap(), std::slice::from_ref(&revealed));
+
+        let ReceiveUpdate::Updated(settled) = store.receive_settled(&hash, 1000, 400).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(settled.state, ReceiveState::Settled);
+        assert_eq!((settled.received_msat, settled.finished_at), (Some(1000), Some(400)));
+        assert_eq!(
+            store.receive_cancel(&hash, 401).unwrap(),
+            CancelOutcome::TooLate(settled.clone())
+        );
+        assert!(store.pending_receives().unwrap().is_empty());
+    }
+
+    #[test]
+    fn cancel_before_the_preimage_is_revealed() {
+        let (_d, store) = store();
+        let a = hold(1, 100, Some(4000), &store);
+        let b = hold(2, 101, Some(4000), &store);
+        store.receive_htlcs_arrived(&b.payment_hash, 1000, 150).unwrap();
+
+        let CancelOutcome::Canceled(ca) = store.receive_cancel(&a.payment_hash, 200).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((ca.state, ca.finished_at), (ReceiveState::Canceled, Some(200)));
+        let CancelOutcome::Canceled(cb) = store.receive_cancel(&b.payment_hash, 201).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(cb.state, ReceiveState::Canceled);
+        assert_eq!(cb.htlcs_arrived_at, Some(150));
+        // Twice: the canceled record, unchanged.
+        assert_eq!(
+            store.receive_cancel(&a.payment_hash, 300).unwrap(),
+            CancelOutcome::Canceled(ca)
+        );
+        assert_eq!(store.receive_cancel(&[0; 32], 300).unwrap(), CancelOutcome::NotFound);
+    }
+
+    #[test]
+    fn final_states_and_backward_transitions_leave_the_row_unchanged() {
+        let (_d, store) = store();
+        // One receive in each final state, one in preimage_revealed.
+        let settled = hold(1, 100, Some(4000), &store);
+        store.receive_settled(&settled.payment_hash, 1000, 110).unwrap();
+        let canceled = hold(2, 100, Some(4000), &store);
+        store.receive_cancel(&canceled.payment_hash, 110).unwrap();
+        let expired = hold(3, 100, Some(105), &store);
+        assert_eq!(store.expire_receives(110).unwrap().len(), 1);
+        let revealed = hold(4, 100, Some(4000), &store);
+        store.receive_preimage_revealed(&revealed.payment_hash, &secret(4).0, 110).unwrap();
+
+        for (rec, n) in [(&settled, 1), (&canceled, 2), (&expired, 3), (&revealed, 4)] {
+            let hash = rec.payment_hash;
+            let before = store.receive_by_hash(&hash).unwrap().unwrap();
+            let unchanged = ReceiveUpdate::Unchanged(before.clone());
+            assert_eq!(store.receive_htlcs_arrived(&hash, 1, 500).unwrap(), unchanged);
+            assert_eq!(
+                store.receive_preimage_revealed(&hash, &secret(n).0, 500).unwrap(),
+                unchanged
+            );
+            if before.state.is_final() {
+                assert_eq!(store.receive_settled(&hash, 1, 500).unwrap(), unchanged);
+            }
+            let cancel = store.receive_cancel(&hash, 500).unwrap();
+            match before.state {
+                ReceiveState::Settled | ReceiveState::PreimageRevealed => {
+                    assert_eq!(cancel, CancelOutcome::TooLate(before.clone()))
+                }
+                ReceiveState::Canceled => {
+                    assert_eq!(cancel, CancelOutcome::Canceled(before.clone()))
+                }
+                ReceiveState::Expired => assert_eq!(cancel, CancelOutcome::Expired(before.clone())),
+                other => panic!("{other}"),
+            }
+            assert!(store.expire_receives(10_000).unwrap().is_empty());
+            // A claim recorded for a canceled/expired receive leaves it as is.
+            store
+                .record_incoming(crate::NewIncoming::new(crate::PaymentKind::Bolt11, hash, 1), 500)
+                .unwrap();
+            let after = store.receive_by_hash(&hash).unwrap().unwrap();
+            if before.state.is_final() {
+                assert_eq!(after, before, "{}", before.state);
+            } else {
+                assert_eq!(after.state, ReceiveState::Settled);
+            }
+        }
+        let unknown = [0; 32];
+        assert_eq!(store.receive_htlcs_arrived(&unknown, 1, 1).unwrap(), ReceiveUpdate::NotFound);
+        assert_eq!(store.receive_settled(&unknown, 1, 1).unwrap(), ReceiveUpdate::NotFound);
+    }
+
+    #[test]
+    fn expiry_only_moves_created_receives_past_their_expiry() {
+        let (_d, store) = store();
+        let old = hold(1, 100, Some(200), &store);
+        let at_limit = hold(2, 101, Some(300), &store);
+        let arrived = hold(3, 102, Some(200), &store);
+        store.receive_htlcs_arrived(&arrived.payment_hash, 1000, 150).unwrap();
+        let forever = hold(4, 103, None, &store);
+        let later = hold(5, 104, Some(1000), &store);
+
+        let expired = store.expire_receives(300).unwrap();
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].id, old.id);
+        assert_eq!((expired[0].state, expired[0].finished_at), (ReceiveState::Expired, Some(300)));
+        assert!(store.expire_receives(300).unwrap().is_empty());
+
+        let pending: Vec<i64> = store.pending_receives().unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(pending, [at_limit.id, arrived.id, forever.id, later.id], "oldest first");
+
+        let expired: Vec<i64> = store.expire_receives(301).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(expired, [at_limit.id]);
+        let expired: Vec<i64> =
+            store.expire_receives(u64::MAX >> 2).unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(expired, [later.id]);
+        let pending: Vec<i64> = store.pending_receives().unwrap().iter().map(|r| r.id).collect();
+        assert_eq!(pending, [arrived.id, forever.id]);
+    }
+}
