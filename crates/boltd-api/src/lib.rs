@@ -141,6 +141,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/lightning/keysend/multi", post(multi_keysend))
         .route("/api/v1/lightning/sends/{identifier}", get(send_status))
         .route("/v1/pay", post(cln_pay))
+        .route("/api/v1/history", get(history))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -581,4 +582,48 @@ async fn cln_pay(
     req.amount_msat = amount;
     let r = engine.pay(req, key, None).await.map_err(ClnError)?;
     serde_json::to_value(&r).map(Json).map_err(|e| ClnError(PayError::Other(e.to_string())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    direction: Option<String>,
+    status: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// Payments in both directions, newest first.
+async fn history(
+    State(engine): State<AppState>,
+    q: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let direction = match q.direction.as_deref() {
+        None => None,
+        Some("incoming") => Some(boltd_store::Direction::Incoming),
+        Some("outgoing") => Some(boltd_store::Direction::Outgoing),
+        Some(d) => {
+            return Err(ApiError::bad_request(format!("direction `{d}`: use incoming or outgoing")))
+        }
+    };
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(boltd_store::PaymentStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("status `{s}`: use pending, complete or failed"))
+        })?),
+    };
+    let filter = boltd_store::PaymentFilter {
+        direction,
+        status,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+        offset: q.offset,
+        ..Default::default()
+    };
+    let store = Arc::clone(engine.store());
+    let list = tokio::task::spawn_blocking(move || store.list_payments(&filter))
+        .await
+        .map_err(|e| ApiError::from(NodeError::Io(std::io::Error::other(e.to_string()))))?
+        .map_err(|e| ApiError::from(PayError::from(e)))?;
+    to_json(list)
 }

@@ -319,7 +319,23 @@ impl TestNode {
         self.handle(self.agent.post(&format!("{}{path}", self.api_url)).send_json(body))
     }
 
-    fn ok<T>(&self, what: &str, r: Result<T, ApiFailure>) -> Result<T, HarnessError> {
+    /// `POST path` with a JSON body and an `Idempotency-Key` header.
+    pub fn post_with_key(&self, path: &str, body: Value, key: &str) -> Result<Value, ApiFailure> {
+        self.handle(
+            self.agent
+                .post(&format!("{}{path}", self.api_url))
+                .set("Idempotency-Key", key)
+                .send_json(body),
+        )
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.handle(self.agent.delete(&format!("{}{path}", self.api_url)).call())
+    }
+
+    /// Turns an API failure into a harness error naming the node and the step.
+    pub fn ok<T>(&self, what: &str, r: Result<T, ApiFailure>) -> Result<T, HarnessError> {
         r.map_err(|e| HarnessError::Other(format!("{}: {what}: {e}", self.name)))
     }
 
