@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use boltd_engine::keysend::KeysendRequest;
+use boltd_engine::offer::{OfferPayRequest, OfferRequest};
 use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
 use boltd_engine::{Engine, PayError, PayRequest, PayResult};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
@@ -120,6 +121,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/node/channels", get(list_channels))
         .route("/api/v1/node/channels/open", post(open_channel))
         .route("/api/v1/node/channels/close", post(close_channel))
+        .route("/api/v1/node/channels/config", post(channel_config))
+        .route("/api/v1/node/graph/channels/{scid}", get(graph_channel))
         .route("/api/v1/bitcoin/tip", get(tip))
         .route("/api/v1/wallet/balance", get(balance))
         .route("/api/v1/onchain/addresses/next", post(next_address))
@@ -142,6 +145,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/lightning/sends/{identifier}", get(send_status))
         .route("/v1/pay", post(cln_pay))
         .route("/api/v1/history", get(history))
+        .route("/api/v1/lightning/offers", post(create_offer))
+        .route("/api/v1/lightning/offers/pay", post(pay_offer))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -254,6 +259,31 @@ async fn close_channel(State(engine): State<AppState>, Body(r): Body<CloseReques
     let node = engine.node();
     node.close_channel(&r.channel_id, r.force)?;
     Ok(Json(json!({ "message": if r.force { "force-closing" } else { "closing" } })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelConfigRequest {
+    fee_base_msat: Option<u32>,
+    fee_ppm: Option<u32>,
+    cltv_expiry_delta: Option<u16>,
+}
+
+async fn channel_config(
+    State(engine): State<AppState>,
+    Body(r): Body<ChannelConfigRequest>,
+) -> ApiResult {
+    let n = engine.node().update_forwarding(r.fee_base_msat, r.fee_ppm, r.cltv_expiry_delta)?;
+    Ok(Json(json!({ "channels_updated": n })))
+}
+
+async fn graph_channel(State(engine): State<AppState>, Path(scid): Path<String>) -> ApiResult {
+    let id = boltd_node::router::scid_from_str(&scid)
+        .ok_or_else(|| ApiError::bad_request(format!("`{scid}` is not a short channel id")))?;
+    let info = engine.node().graph_channel(id).ok_or_else(|| {
+        ApiError::from(NodeError::NotFound(format!("channel {scid} in the graph")))
+    })?;
+    Ok(Json(info))
 }
 
 async fn balance(State(engine): State<AppState>) -> ApiResult {
@@ -402,9 +432,17 @@ async fn pay(
             "Ark addresses are not supported: boltd is a Lightning node",
         ));
     }
+    if lower.starts_with("lno1") {
+        let req = OfferPayRequest {
+            offer: dest.to_string(),
+            amount_msat: r.amount_sat.map(|a| a.saturating_mul(1000)),
+            ..Default::default()
+        };
+        return Ok(Json(pay_json(&engine.pay_offer(req, key).await?)));
+    }
     if !lower.starts_with("ln") {
         return Err(ApiError::bad_request(format!(
-            "`{dest}` is not a BOLT11 invoice (offers and Lightning addresses are not supported yet)"
+            "`{dest}` is not a BOLT11 invoice or BOLT12 offer (Lightning addresses are not supported yet)"
         )));
     }
     // barkd's amount is optional for invoices with an amount; it must then agree.
@@ -626,4 +664,43 @@ async fn history(
         .map_err(|e| ApiError::from(NodeError::Io(std::io::Error::other(e.to_string()))))?
         .map_err(|e| ApiError::from(PayError::from(e)))?;
     to_json(list)
+}
+
+// ---- BOLT12 offers ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOfferRequest {
+    amount_sat: Option<u64>,
+    amount_msat: Option<u64>,
+    #[serde(default)]
+    description: String,
+    expiry_secs: Option<u64>,
+}
+
+/// Creates a BOLT12 offer (fixed amount, or any amount when none is given).
+async fn create_offer(
+    State(engine): State<AppState>,
+    Body(r): Body<CreateOfferRequest>,
+) -> ApiResult {
+    let amount_msat = match (r.amount_sat, r.amount_msat) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give either amount_sat or amount_msat, not both"))
+        }
+        (Some(sat), None) => Some(sat.saturating_mul(1000)),
+        (None, msat) => msat,
+    };
+    let req = OfferRequest { amount_msat, description: r.description, expiry_secs: r.expiry_secs };
+    to_json(engine.create_offer(req).await?)
+}
+
+/// Pays a BOLT12 offer; honours the `Idempotency-Key` header.
+async fn pay_offer(
+    State(engine): State<AppState>,
+    headers: HeaderMap,
+    Body(r): Body<OfferPayRequest>,
+) -> ApiResult {
+    let key = idempotency_key(&headers)?;
+    let res = engine.pay_offer(r, key).await?;
+    Ok(Json(pay_json(&res)))
 }

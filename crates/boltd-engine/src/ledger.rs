@@ -194,7 +194,13 @@ impl PaymentEvents for Ledger {
         let now = now_secs();
         let hash = event.payment_hash.0;
         let receive = self.store.receive_by_hash(&hash).map_err(not_recorded)?;
-        let kind = if event.keysend { PaymentKind::Keysend } else { PaymentKind::Bolt11 };
+        let kind = if event.keysend {
+            PaymentKind::Keysend
+        } else if event.bolt12 {
+            PaymentKind::Bolt12
+        } else {
+            PaymentKind::Bolt11
+        };
         let mut incoming = NewIncoming::new(kind, hash, event.amount_msat);
         incoming.preimage = event.preimage.map(|p| p.0);
         incoming.custom_records = custom_records_json(&event.custom_records);

@@ -395,11 +395,8 @@ impl Engine {
             .await?
             .ok_or_else(|| PayError::Other(format!("payment {id} vanished")))?;
         let pid = PaymentId(record.payment_id.unwrap_or_default());
-        // PaymentPathSuccessful events follow PaymentSent; give them a moment for `parts`.
-        if record.status == PaymentStatus::Complete {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let stats = self.ledger.path_stats(&pid);
+        let mut stats = self.ledger.path_stats(&pid);
+        stats.succeeded = stats.succeeded.max(self.node.router().attempted_parts(&pid));
         match record.status {
             PaymentStatus::Complete | PaymentStatus::Pending => {
                 Ok(PayResult::from_record(&record, stats.succeeded))
@@ -428,5 +425,57 @@ impl Engine {
                 })
             }
         }
+    }
+}
+
+/// What paying would cost, from a route computed now (nothing is sent).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FeeQuote {
+    /// Amount the recipient would get.
+    pub amount_msat: u64,
+    /// Routing fees of the route found.
+    pub fee_msat: u64,
+    /// Total CLTV delay of the route, in blocks.
+    pub delay_blocks: u32,
+    /// Paths (parts) of the route.
+    pub parts: u32,
+    /// Hops of the longest path.
+    pub hops: u32,
+    /// Whether the route fits the default (or given) fee and delay limits.
+    pub within_limits: bool,
+    /// The fee limit that applies.
+    pub fee_limit_msat: u64,
+}
+
+impl Engine {
+    /// Quotes the routing fee of paying `req` now, without paying: the same checks and
+    /// routing policy as [`Engine::pay`], then one route computation.
+    pub fn quote(&self, req: &PayRequest) -> Result<FeeQuote, PayError> {
+        let c = self.check_pay(req)?;
+        if c.policy.excludes_node(&c.payee) {
+            return Err(PayError::RouteNotFound { failures: vec![] });
+        }
+        let (route, within_limits) = match self.find_route(&c, true) {
+            Ok(r) => (r, true),
+            Err(_) => (
+                self.find_route(&c, false)
+                    .map_err(|_| PayError::RouteNotFound { failures: vec![] })?,
+                false,
+            ),
+        };
+        Ok(FeeQuote {
+            amount_msat: c.amount_msat,
+            fee_msat: route.get_total_fees(),
+            delay_blocks: route
+                .paths
+                .iter()
+                .map(|p| p.hops.iter().map(|h| h.cltv_expiry_delta).sum::<u32>())
+                .max()
+                .unwrap_or(0),
+            parts: route.paths.len() as u32,
+            hops: route.paths.iter().map(|p| p.hops.len() as u32).max().unwrap_or(0),
+            within_limits,
+            fee_limit_msat: c.fee_limit_msat,
+        })
     }
 }

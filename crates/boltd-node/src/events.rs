@@ -61,6 +61,8 @@ pub struct ClaimedEvent {
     pub preimage: Option<PaymentPreimage>,
     /// Whether it was a spontaneous (keysend) payment.
     pub keysend: bool,
+    /// Whether it paid a BOLT12 invoice (for one of our offers or refunds).
+    pub bolt12: bool,
     /// A BOLT12 payer note, if any.
     pub payer_note: Option<String>,
     /// Custom TLV records sent by the payer.
@@ -279,6 +281,11 @@ impl NodeEventHandler {
                     amount_msat,
                     preimage: purpose.preimage(),
                     keysend: matches!(purpose, PaymentPurpose::SpontaneousPayment(_)),
+                    bolt12: matches!(
+                        purpose,
+                        PaymentPurpose::Bolt12OfferPayment { .. }
+                            | PaymentPurpose::Bolt12RefundPayment { .. }
+                    ),
                     payer_note: payer_note(&purpose),
                     custom_records: onion_fields
                         .map(|f| f.custom_tlvs().to_vec())

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod keys;
 pub mod logger;
+pub mod message_router;
 pub mod node;
 pub mod payments;
 pub mod router;

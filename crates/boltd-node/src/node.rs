@@ -968,6 +968,52 @@ impl Node {
         res.map_err(|e| NodeError::Lightning(format!("{e:?}")))
     }
 
+    /// Sets our forwarding fees and CLTV delta on every channel (LDK then gossips the new
+    /// channel updates).
+    pub fn update_forwarding(
+        &self,
+        fee_base_msat: Option<u32>,
+        fee_ppm: Option<u32>,
+        cltv_expiry_delta: Option<u16>,
+    ) -> NodeResult<usize> {
+        let update = lightning::util::config::ChannelConfigUpdate {
+            forwarding_fee_base_msat: fee_base_msat,
+            forwarding_fee_proportional_millionths: fee_ppm,
+            cltv_expiry_delta,
+            ..Default::default()
+        };
+        let channels = self.channel_manager.list_channels();
+        for c in &channels {
+            self.channel_manager
+                .update_partial_channel_config(&c.counterparty.node_id, &[c.channel_id], &update)
+                .map_err(|e| NodeError::InvalidInput(format!("{e:?}")))?;
+        }
+        Ok(channels.len())
+    }
+
+    /// What our network graph knows of a channel (both directions' fees and CLTV deltas).
+    pub fn graph_channel(&self, scid: u64) -> Option<serde_json::Value> {
+        let graph = self.graph.read_only();
+        let info = graph.channel(scid)?;
+        let dir = |u: &Option<lightning::routing::gossip::ChannelUpdateInfo>| {
+            u.as_ref().map(|u| {
+                serde_json::json!({
+                    "fee_base_msat": u.fees.base_msat,
+                    "fee_ppm": u.fees.proportional_millionths,
+                    "cltv_expiry_delta": u.cltv_expiry_delta,
+                    "enabled": u.enabled,
+                })
+            })
+        };
+        Some(serde_json::json!({
+            "short_channel_id": scid_string(scid),
+            "node_one": info.node_one.to_string(),
+            "node_two": info.node_two.to_string(),
+            "one_to_two": dir(&info.one_to_two),
+            "two_to_one": dir(&info.two_to_one),
+        }))
+    }
+
     // ---- wallet ----
 
     /// A new on-chain receive address (persisted before it is returned).

@@ -491,6 +491,8 @@ where
     score_params: SP,
     inner: DefaultRouter<G, L, ES, S, SP, Sc>,
     policies: Mutex<HashMap<PaymentId, PaymentPolicy>>,
+    /// Paths handed to LDK per payment with a policy (Core Lightning's `parts`: attempts).
+    parts: Mutex<HashMap<PaymentId, u32>>,
 }
 
 /// [`PolicyRouter`] over boltd's graph, logger, keys manager and scorer (see [`crate::types`]).
@@ -538,6 +540,7 @@ where
             score_params,
             inner,
             policies: Mutex::new(HashMap::new()),
+            parts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -551,6 +554,13 @@ where
     /// Forgets the policy of payment `id` (no-op when there is none).
     pub fn clear_policy(&self, id: &PaymentId) {
         self.lock_policies().remove(id);
+        self.parts.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    }
+
+    /// How many paths (parts, including retried ones) routes for payment `id` have had since
+    /// its policy was set: Core Lightning's `parts` ("how many attempts this took").
+    pub fn attempted_parts(&self, id: &PaymentId) -> u32 {
+        self.parts.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied().unwrap_or(0)
     }
 
     /// The policy registered for payment `id`, if any.
@@ -634,8 +644,16 @@ where
         _payment_hash: PaymentHash,
         payment_id: PaymentId,
     ) -> Result<Route, &'static str> {
-        let policy = self.policy(&payment_id).unwrap_or_default();
-        self.find_route_with_policy(payer, route_params, first_hops, inflight_htlcs, &policy)
+        let registered = self.policy(&payment_id);
+        let has_policy = registered.is_some();
+        let policy = registered.unwrap_or_default();
+        let route =
+            self.find_route_with_policy(payer, route_params, first_hops, inflight_htlcs, &policy)?;
+        if has_policy {
+            *self.parts.lock().unwrap_or_else(|e| e.into_inner()).entry(payment_id).or_insert(0) +=
+                route.paths.len() as u32;
+        }
+        Ok(route)
     }
 
     fn create_blinded_payment_paths<T: secp256k1::Signing + secp256k1::Verification>(

@@ -43,12 +43,9 @@ pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
 /// randomization); see [`crate::router`].
 pub type Router = crate::router::NodeRouter;
 
-/// Routes onion messages (BOLT12).
-pub type MessageRouter = lightning::onion_message::messenger::DefaultMessageRouter<
-    Arc<Graph>,
-    Arc<LdkLogger>,
-    Arc<KeysManager>,
->;
+/// Routes onion messages (BOLT12): directly to peers, otherwise through the channel graph; see
+/// [`crate::message_router`].
+pub type MessageRouter = crate::message_router::NodeMessageRouter;
 
 /// The channel manager.
 pub type ChannelManager = lightning::ln::channelmanager::ChannelManager<

@@ -298,6 +298,29 @@ fn keysend_multi_keysend_and_hold_invoices() -> Result<(), HarnessError> {
         assert_eq!(err.body["code"], "destination_rejected", "{err}");
         Ok(())
     })?;
+    // retry_for bounds how long `pay` waits: a payment held at the destination comes back
+    // as `pending` (not a false failure) soon after retry_for, and can be looked up later.
+    let preimage3: [u8; 32] = rand_bytes(3);
+    let hash3 = hex::encode(sha256::Hash::hash(&preimage3).to_byte_array());
+    let hold3 = invoice(&c, json!({ "amount_sat": 1_000, "payment_hash": hash3 }));
+    let started = std::time::Instant::now();
+    let r = cln_pay(&a, json!({ "bolt11": hold3["invoice"], "retry_for": 2 })).unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r["status"], "pending", "{r}");
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(30), "{waited:?}");
+    let send = a.get(&format!("/api/v1/lightning/sends/{hash3}")).unwrap();
+    assert_eq!(send["status"], "pending");
+    c.delete(&format!("/api/v1/lightning/receives/{hash3}")).unwrap();
+    wait_until(
+        "the held payment to fail after cancel",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let s = a.get(&format!("/api/v1/lightning/sends/{hash3}")).unwrap();
+            Ok((s["status"] == "failed").then_some(()))
+        },
+    )?;
+
     let out = history(&a, "outgoing");
     let rec = out.iter().find(|p| p["payment_hash"] == hash2.as_str()).unwrap();
     assert_eq!(rec["status"], "failed");
