@@ -96,6 +96,19 @@ fn exclude_riskfactor_maxdelay_choose_the_route_and_mpp_splits() -> Result<(), H
     let via_b = fee(B_FEE_BASE, B_FEE_PPM, amount_msat);
     let via_c = fee(C_FEE_BASE, C_FEE_PPM, amount_msat);
 
+    // A fee quote computes the route without paying.
+    let inv =
+        d.post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 100_000 })).unwrap();
+    let quote = a
+        .get(&format!(
+            "/api/v1/fees/lightning/pay?destination={}",
+            inv["invoice"].as_str().unwrap()
+        ))
+        .unwrap();
+    assert!(quote["fee_msat"] == via_b || quote["fee_msat"] == via_c, "{quote}");
+    assert_eq!(quote["within_limits"], true);
+    assert_eq!(quote["hops"], 2);
+
     // riskfactor 0: only fees count, the cheap route through B.
     let r = pay(&a, &d, 100_000, json!({ "riskfactor": 0 })).unwrap();
     assert_eq!(fee_paid(&r), via_b, "riskfactor 0 should pick B: {r}");
