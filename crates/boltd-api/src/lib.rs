@@ -146,6 +146,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/pay", post(cln_pay))
         .route("/api/v1/fees/lightning/pay", get(fee_quote))
         .route("/api/v1/history", get(history))
+        .route("/.well-known/lnurlp/{name}", get(lnurlp_params))
+        .route("/.well-known/lnurlp/{name}/callback", get(lnurlp_callback))
         .route("/api/v1/lightning/offers", post(create_offer))
         .route("/api/v1/lightning/offers/pay", post(pay_offer))
         .fallback(|| async {
@@ -423,6 +425,10 @@ async fn pay(
     Body(r): Body<BarkPayRequest>,
 ) -> ApiResult {
     let key = idempotency_key(&headers)?;
+    let lower_dest = r.destination.trim().to_ascii_lowercase();
+    if lower_dest.contains('@') || lower_dest.starts_with("lnurl") {
+        return pay_lnurl(&engine, r, key).await;
+    }
     if r.comment.is_some() {
         return Err(ApiError::bad_request("comments are only supported for Lightning addresses"));
     }
@@ -443,7 +449,7 @@ async fn pay(
     }
     if !lower.starts_with("ln") {
         return Err(ApiError::bad_request(format!(
-            "`{dest}` is not a BOLT11 invoice or BOLT12 offer (Lightning addresses are not supported yet)"
+            "`{dest}` is not a BOLT11 invoice, BOLT12 offer, Lightning address or LNURL"
         )));
     }
     // barkd's amount is optional for invoices with an amount; it must then agree.
@@ -735,4 +741,68 @@ async fn pay_offer(
     let key = idempotency_key(&headers)?;
     let res = engine.pay_offer(r, key).await?;
     Ok(Json(pay_json(&res)))
+}
+
+// ---- LNURL-pay and Lightning addresses ----
+
+/// barkd's pay with a Lightning address or LNURL as `destination`: `amount_sat` is required, a
+/// `comment` (LUD-12) is optional.
+async fn pay_lnurl(engine: &Engine, r: BarkPayRequest, key: Option<String>) -> ApiResult {
+    let amount_sat = r.amount_sat.filter(|a| *a > 0).ok_or_else(|| {
+        ApiError::bad_request(
+            "a positive amount_sat is required to pay a Lightning address or LNURL",
+        )
+    })?;
+    let res =
+        engine.pay_lnurl(&r.destination, amount_sat.saturating_mul(1000), r.comment, key).await?;
+    Ok(Json(pay_json(&res)))
+}
+
+/// An LNURL answer: the JSON body, or LUD-06's `{"status":"ERROR","reason":...}` with the
+/// error's status; open to browser wallets (CORS).
+fn lnurl_response(r: Result<Value, boltd_engine::lnurl::LnurlError>) -> Response {
+    let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    match r {
+        Ok(v) => (cors, Json(v)).into_response(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, cors, Json(e.body())).into_response()
+        }
+    }
+}
+
+fn host_header(headers: &HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// LUD-16 `GET /.well-known/lnurlp/{name}` (public): the pay parameters of a hosted name.
+async fn lnurlp_params(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    lnurl_response(engine.lnurlp_params(&name, host_header(&headers)))
+}
+
+/// LUD-06 callback `GET /.well-known/lnurlp/{name}/callback?amount=<msat>[&comment=...]`
+/// (public): an invoice committing to the name's metadata. Other query parameters are ignored.
+async fn lnurlp_callback(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    q: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let q = match q {
+        Ok(axum::extract::Query(q)) => q,
+        Err(e) => {
+            let reason = e.body_text();
+            return lnurl_response(Err(boltd_engine::lnurl::LnurlError { status: 400, reason }));
+        }
+    };
+    let amount = q.get("amount").map(String::as_str);
+    let comment = q.get("comment").map(String::as_str);
+    lnurl_response(engine.lnurlp_callback(&name, host_header(&headers), amount, comment).await)
 }

@@ -16,6 +16,7 @@ pub mod amount;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
+pub mod lnurl;
 pub mod offer;
 pub mod pay;
 pub mod receive;

@@ -97,7 +97,17 @@ fn agent() -> ureq::Agent {
 
 /// A regtest configuration for a lab node.
 pub fn regtest_config(data_dir: &Path, chain: &ChainAccess, p2p_port: u16) -> Config {
-    let args = boltd_node::config::ConfigArgs {
+    regtest_config_with(data_dir, chain, p2p_port, |_| {})
+}
+
+/// [`regtest_config`] with `extra` applied to its flags first (e.g. to set `lnurl_names`).
+pub fn regtest_config_with(
+    data_dir: &Path,
+    chain: &ChainAccess,
+    p2p_port: u16,
+    extra: impl FnOnce(&mut boltd_node::config::ConfigArgs),
+) -> Config {
+    let mut args = boltd_node::config::ConfigArgs {
         network: Some(Network::Regtest),
         data_dir: Some(data_dir.to_path_buf()),
         p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_port))),
@@ -109,6 +119,7 @@ pub fn regtest_config(data_dir: &Path, chain: &ChainAccess, p2p_port: u16) -> Co
         wallet_sync_interval_ms: Some(200),
         ..Default::default()
     };
+    extra(&mut args);
     Config::load(&args, std::iter::empty()).expect("lab config is valid")
 }
 
@@ -120,7 +131,19 @@ impl TestNode {
         chain: &ChainAccess,
         p2p_port: u16,
     ) -> Result<Self, HarnessError> {
-        let config = regtest_config(data_dir, chain, p2p_port);
+        Self::start_in_process_with(name, data_dir, chain, p2p_port, |_| {})
+    }
+
+    /// [`TestNode::start_in_process`] with `extra` applied to the lab's configuration flags
+    /// (e.g. `lnurl_names` and `lnurl_allow_http`).
+    pub fn start_in_process_with(
+        name: &str,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+        extra: impl FnOnce(&mut boltd_node::config::ConfigArgs),
+    ) -> Result<Self, HarnessError> {
+        let config = regtest_config_with(data_dir, chain, p2p_port, extra);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

@@ -80,6 +80,17 @@ pub struct Config {
     pub log_level: String,
     /// Whether channels opened by peers are accepted. Default true.
     pub accept_inbound_channels: bool,
+    /// Lightning-address names served at `/.well-known/lnurlp/<name>` (LUD-16), each made of
+    /// `a-z0-9-_.`. Default none.
+    pub lnurl_names: Vec<String>,
+    /// The base URL (`https://host[:port][/path]`, no trailing slash) at which others reach this
+    /// API, used to build LNURL-pay callback URLs. Default unset: then (regtest with
+    /// [`Config::lnurl_allow_http`] only) callbacks are built from the request's `Host` header
+    /// as `http://<host>`.
+    pub lnurl_public_url: Option<String>,
+    /// Allows plain-`http` LNURL to loopback hosts (paying and serving). Only allowed on regtest.
+    /// Default false.
+    pub lnurl_allow_http: bool,
 }
 
 impl fmt::Debug for Config {
@@ -100,6 +111,9 @@ impl fmt::Debug for Config {
             .field("fee_rate_fallback_sat_per_kwu", &self.fee_rate_fallback_sat_per_kwu)
             .field("log_level", &self.log_level)
             .field("accept_inbound_channels", &self.accept_inbound_channels)
+            .field("lnurl_names", &self.lnurl_names)
+            .field("lnurl_public_url", &self.lnurl_public_url)
+            .field("lnurl_allow_http", &self.lnurl_allow_http)
             .finish()
     }
 }
@@ -142,6 +156,12 @@ pub struct ConfigFile {
     pub log_level: Option<String>,
     /// See [`Config::accept_inbound_channels`].
     pub accept_inbound_channels: Option<bool>,
+    /// See [`Config::lnurl_names`]; a TOML array of strings.
+    pub lnurl_names: Option<Vec<String>>,
+    /// See [`Config::lnurl_public_url`].
+    pub lnurl_public_url: Option<String>,
+    /// See [`Config::lnurl_allow_http`].
+    pub lnurl_allow_http: Option<bool>,
 }
 
 impl fmt::Debug for ConfigFile {
@@ -162,6 +182,9 @@ impl fmt::Debug for ConfigFile {
             .field("fee_rate_fallback_sat_per_kwu", &self.fee_rate_fallback_sat_per_kwu)
             .field("log_level", &self.log_level)
             .field("accept_inbound_channels", &self.accept_inbound_channels)
+            .field("lnurl_names", &self.lnurl_names)
+            .field("lnurl_public_url", &self.lnurl_public_url)
+            .field("lnurl_allow_http", &self.lnurl_allow_http)
             .finish()
     }
 }
@@ -227,6 +250,15 @@ pub struct ConfigArgs {
     /// Accept channels opened by peers: true or false [default: true].
     #[arg(long, value_name = "BOOL")]
     pub accept_inbound_channels: Option<bool>,
+    /// Lightning-address names to serve (LUD-16); repeat the flag or separate with commas.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub lnurl_names: Option<Vec<String>>,
+    /// Base URL at which others reach this API, for LNURL-pay callbacks (https://host[/path]).
+    #[arg(long, value_name = "URL")]
+    pub lnurl_public_url: Option<String>,
+    /// Allow plain-http LNURL to loopback hosts: true or false; regtest only [default: false].
+    #[arg(long, value_name = "BOOL")]
+    pub lnurl_allow_http: Option<bool>,
 }
 
 impl fmt::Debug for ConfigArgs {
@@ -359,8 +391,9 @@ impl ConfigFile {
 
     /// The environment layer: `BOLTD_<KEY>` for each key (`BOLTD_NETWORK`, `BOLTD_DATA_DIR`...).
     ///
-    /// Values are taken literally, except `BOLTD_ANNOUNCE_ADDRS` (comma-separated, items trimmed,
-    /// empty items dropped) and `BOLTD_ACCEPT_INBOUND_CHANNELS` (`true`/`false`/`1`/`0`).
+    /// Values are taken literally, except `BOLTD_ANNOUNCE_ADDRS` and `BOLTD_LNURL_NAMES`
+    /// (comma-separated, items trimmed, empty items dropped) and `BOLTD_ACCEPT_INBOUND_CHANNELS`
+    /// and `BOLTD_LNURL_ALLOW_HTTP` (`true`/`false`/`1`/`0`).
     /// Variables not starting with `BOLTD_` and those in [`NON_CONFIG_ENV_VARS`] are ignored;
     /// any other `BOLTD_*` variable is an error.
     pub fn from_env(vars: impl Iterator<Item = (String, String)>) -> Result<Self, ConfigError> {
@@ -385,20 +418,26 @@ impl ConfigFile {
     fn set_from_str(&mut self, key: &str, value: &str) -> Result<(), String> {
         let text = || Some(value.to_string());
         let path = || Some(PathBuf::from(value));
+        let list = || {
+            Some(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(String::from)
+                    .collect(),
+            )
+        };
+        let boolean = || match value {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(format!("expected true, false, 1 or 0, got `{value}`")),
+        };
         match key {
             "network" => self.network = Some(parse_network(value)?),
             "data_dir" => self.data_dir = path(),
             "p2p_listen" => self.p2p_listen = Some(parse_socket_addr(value)?),
-            "announce_addrs" => {
-                self.announce_addrs = Some(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|a| !a.is_empty())
-                        .map(String::from)
-                        .collect(),
-                )
-            }
+            "announce_addrs" => self.announce_addrs = list(),
             "alias" => self.alias = text(),
             "api_listen" => self.api_listen = Some(parse_socket_addr(value)?),
             "bitcoind_rpc_url" => self.bitcoind_rpc_url = text(),
@@ -411,13 +450,10 @@ impl ConfigFile {
                 self.fee_rate_fallback_sat_per_kwu = Some(parse_number(value)?)
             }
             "log_level" => self.log_level = text(),
-            "accept_inbound_channels" => {
-                self.accept_inbound_channels = Some(match value {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => return Err(format!("expected true, false, 1 or 0, got `{value}`")),
-                })
-            }
+            "accept_inbound_channels" => self.accept_inbound_channels = Some(boolean()?),
+            "lnurl_names" => self.lnurl_names = list(),
+            "lnurl_public_url" => self.lnurl_public_url = text(),
+            "lnurl_allow_http" => self.lnurl_allow_http = Some(boolean()?),
             // `keys()` and this match list the same fields; a unit test checks it.
             _ => return Err(format!("`{key}` cannot be set from the environment")),
         }
@@ -446,6 +482,11 @@ impl ConfigArgs {
             fee_rate_fallback_sat_per_kwu: self.fee_rate_fallback_sat_per_kwu,
             log_level: self.log_level.clone(),
             accept_inbound_channels: self.accept_inbound_channels,
+            lnurl_names: self.lnurl_names.as_ref().map(|names| {
+                names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(String::from).collect()
+            }),
+            lnurl_public_url: self.lnurl_public_url.clone(),
+            lnurl_allow_http: self.lnurl_allow_http,
         }
     }
 }
@@ -477,6 +518,9 @@ impl Merged {
             fee_rate_fallback_sat_per_kwu,
             log_level,
             accept_inbound_channels,
+            lnurl_names,
+            lnurl_public_url,
+            lnurl_allow_http,
         } = layer;
         macro_rules! overlay {
             ($($key:ident),* $(,)?) => {$(
@@ -502,6 +546,9 @@ impl Merged {
             fee_rate_fallback_sat_per_kwu,
             log_level,
             accept_inbound_channels,
+            lnurl_names,
+            lnurl_public_url,
+            lnurl_allow_http,
         );
     }
 
@@ -550,6 +597,50 @@ impl Merged {
                 Ok(Some(home.join(".bitcoin").join(bitcoind_net_dir(network)).join(".cookie")))
             }
         }
+    }
+
+    /// Checks the LNURL keys: `lnurl_allow_http` only on regtest; names made of `a-z0-9-_.`
+    /// (LUD-16), without duplicates; the public URL `https://host[:port][/path]` (`http` only
+    /// with `lnurl_allow_http` and a loopback host), its trailing `/` dropped; hosted names need
+    /// the public URL unless `lnurl_allow_http` lets callbacks follow the `Host` header.
+    fn lnurl(&self, network: Network) -> Result<(Vec<String>, Option<String>, bool), ConfigError> {
+        let v = &self.values;
+        let allow_http = v.lnurl_allow_http.unwrap_or(false);
+        if allow_http && network != Network::Regtest {
+            return Err(self.invalid(
+                "lnurl_allow_http",
+                format!("plain-http LNURL is only allowed on regtest, not {network}"),
+            ));
+        }
+        let names = v.lnurl_names.clone().unwrap_or_default();
+        for (i, name) in names.iter().enumerate() {
+            if !is_lnurl_name(name) {
+                return Err(self.invalid(
+                    "lnurl_names",
+                    format!("`{name}` is not a Lightning-address name: use a-z, 0-9, -, _ and ."),
+                ));
+            }
+            if names[..i].contains(name) {
+                return Err(self.invalid("lnurl_names", format!("`{name}` is listed twice")));
+            }
+        }
+        let public_url = match &v.lnurl_public_url {
+            None => None,
+            Some(url) => {
+                let url = url.trim_end_matches('/');
+                check_lnurl_public_url(url, allow_http)
+                    .map_err(|m| self.invalid("lnurl_public_url", m))?;
+                Some(url.to_string())
+            }
+        };
+        if !names.is_empty() && public_url.is_none() && !allow_http {
+            return Err(self.invalid(
+                "lnurl_names",
+                "needs lnurl_public_url, the https URL at which payers reach this API (on \
+                 regtest, lnurl_allow_http builds callbacks from the request's Host header instead)",
+            ));
+        }
+        Ok((names, public_url, allow_http))
     }
 
     /// A [`ConfigError::Invalid`] for `key`, naming where it was set.
@@ -673,6 +764,8 @@ impl Config {
             ));
         }
 
+        let (lnurl_names, lnurl_public_url, lnurl_allow_http) = merged.lnurl(network)?;
+
         Ok(Config {
             network,
             data_dir,
@@ -689,6 +782,9 @@ impl Config {
             fee_rate_fallback_sat_per_kwu,
             log_level,
             accept_inbound_channels: v.accept_inbound_channels.unwrap_or(true),
+            lnurl_names,
+            lnurl_public_url,
+            lnurl_allow_http,
         })
     }
 }
@@ -759,6 +855,45 @@ fn check_rpc_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` needs a host and a port, e.g. http://127.0.0.1:18443"));
     }
     Ok(())
+}
+
+/// A LUD-16 user name: non-empty, `a-z0-9-_.` only.
+fn is_lnurl_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+}
+
+/// Whether `host` (no port, IPv6 in brackets) is a loopback host.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// `lnurl_public_url`: `https://host[:port][/path]`, or `http://` to a loopback host when plain
+/// http is allowed; no query, fragment or user info.
+fn check_lnurl_public_url(url: &str, allow_http: bool) -> Result<(), String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| format!("`{url}` must start with https:// (e.g. https://example.com)"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() || authority.contains(['@', '?', '#', ' ']) || rest.contains(['?', '#'])
+    {
+        return Err(format!("`{url}` needs a host, and no user, query or fragment"));
+    }
+    let host = match authority.rfind(']') {
+        Some(end) => &authority[..=end],
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    match scheme {
+        "https" => Ok(()),
+        "http" if allow_http && is_loopback_host(host) => Ok(()),
+        "http" => Err(format!(
+            "`{url}`: plain http is only allowed for a loopback host on regtest with \
+             lnurl_allow_http; use https"
+        )),
+        _ => Err(format!("`{url}` must start with https://")),
+    }
 }
 
 /// The field names `T`'s serde derive declares, captured by a deserializer that records them and
@@ -861,7 +996,7 @@ mod tests {
     #[test]
     fn keys_come_from_the_struct() {
         let keys = ConfigFile::keys();
-        assert_eq!(keys.len(), 15);
+        assert_eq!(keys.len(), 18);
         assert_eq!(keys[0], "network");
         assert!(keys.contains(&"accept_inbound_channels"));
     }
@@ -1032,7 +1167,8 @@ mod tests {
             "announce_addrs" => "a:1, b:2,",
             "chain_poll_interval_ms" | "wallet_sync_interval_ms" => "7",
             "fee_rate_fallback_sat_per_kwu" => "300",
-            "accept_inbound_channels" => "false",
+            "accept_inbound_channels" | "lnurl_allow_http" => "false",
+            "lnurl_names" => "carol, dave,",
             _ => "x",
         };
         let keys = ConfigFile::keys();
@@ -1041,6 +1177,7 @@ mod tests {
         let layer = ConfigFile::from_env(vars.into_iter()).unwrap();
         assert_eq!(layer.announce_addrs, Some(vec!["a:1".to_string(), "b:2".to_string()]));
         assert_eq!(layer.accept_inbound_channels, Some(false));
+        assert_eq!(layer.lnurl_names, Some(vec!["carol".to_string(), "dave".to_string()]));
 
         let mut flags = Vec::new();
         for k in keys {
@@ -1098,6 +1235,9 @@ mod tests {
         assert_eq!(c.wallet_sync_interval_ms, 2000);
         assert_eq!(c.log_level, "info");
         assert!(c.accept_inbound_channels);
+        assert!(c.lnurl_names.is_empty());
+        assert_eq!(c.lnurl_public_url, None);
+        assert!(!c.lnurl_allow_http);
     }
 
     #[test]
@@ -1249,6 +1389,60 @@ mod tests {
     }
 
     #[test]
+    fn lnurl_keys() {
+        let c = regtest(&[
+            "--lnurl-names",
+            "carol,dave",
+            "--lnurl-public-url",
+            "https://pay.example.com/boltd/",
+        ]);
+        assert_eq!(c.lnurl_names, ["carol", "dave"]);
+        assert_eq!(c.lnurl_public_url.as_deref(), Some("https://pay.example.com/boltd"));
+        assert!(!c.lnurl_allow_http);
+
+        // Plain http: regtest only, loopback only, and only when allowed.
+        let c = regtest(&["--lnurl-allow-http", "true", "--lnurl-names", "carol"]);
+        assert!(c.lnurl_allow_http && c.lnurl_public_url.is_none());
+        let c = load(
+            &["--network", "regtest", "--lnurl-public-url", "http://127.0.0.1:3000"],
+            &[("BOLTD_LNURL_ALLOW_HTTP", "1"), ("BOLTD_LNURL_NAMES", "carol")],
+        )
+        .unwrap();
+        assert_eq!(c.lnurl_public_url.as_deref(), Some("http://127.0.0.1:3000"));
+        let err = load(&["--network", "signet", "--lnurl-allow-http", "true"], &[]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--lnurl-allow-http: plain-http LNURL is only allowed on"),
+            "{err}"
+        );
+
+        let bad = |flags: &[&str], start: &str| {
+            let mut all = vec!["--network", "regtest"];
+            all.extend_from_slice(flags);
+            let err = load(&all, &[]).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{err}");
+        };
+        bad(&["--lnurl-public-url", "http://127.0.0.1:3000"], "--lnurl-public-url: `http://");
+        bad(
+            &["--lnurl-allow-http", "true", "--lnurl-public-url", "http://example.com"],
+            "--lnurl-public-url: `http://example.com`: plain http",
+        );
+        bad(&["--lnurl-public-url", "example.com"], "--lnurl-public-url: `example.com` must");
+        bad(&["--lnurl-public-url", "https://x.com/?a=1"], "--lnurl-public-url: `https://x.com/?a");
+        bad(&["--lnurl-names", "Carol"], "--lnurl-names: `Carol` is not a Lightning-address");
+        bad(&["--lnurl-names", "a@b"], "--lnurl-names: `a@b` is not");
+        bad(&["--lnurl-names", "carol,carol"], "--lnurl-names: `carol` is listed twice");
+        // Names without a public URL (and without regtest's http fallback).
+        bad(&["--lnurl-names", "carol"], "--lnurl-names: needs lnurl_public_url");
+
+        let file = write_file(
+            "network = \"regtest\"\nlnurl_names = [\"carol\"]\nlnurl_allow_http = true\n",
+        );
+        let c = load(&["--config", file.path().to_str().unwrap()], &[]).unwrap();
+        assert_eq!(c.lnurl_names, ["carol"]);
+        assert!(c.lnurl_allow_http);
+    }
+
+    #[test]
     fn doc_table_lists_every_key() {
         let rows = doc_rows();
         let keys: Vec<&str> = ConfigFile::keys().to_vec();
@@ -1276,6 +1470,9 @@ mod tests {
         assert_eq!(default("wallet_sync_interval_ms"), c.wallet_sync_interval_ms.to_string());
         assert_eq!(default("log_level"), c.log_level);
         assert_eq!(default("accept_inbound_channels"), c.accept_inbound_channels.to_string());
+        assert_eq!(default("lnurl_allow_http"), c.lnurl_allow_http.to_string());
+        assert_eq!(default("lnurl_names"), "empty");
+        assert_eq!(default("lnurl_public_url"), "unset");
         assert!(default("data_dir").contains("$HOME/.boltd/"));
         for network in [
             Network::Bitcoin,
