@@ -1,4 +1,6 @@
-//! A real `bitcoind -regtest` on loopback, one per [`Bitcoind`], in a throwaway data directory.
+//! A real `bitcoind -regtest` on loopback, one per [`Bitcoind`], in a throwaway data directory
+//! ([`Bitcoind::start`]) or in a kept one with fixed ports and credentials
+//! ([`Bitcoind::start_persistent`], for the playground).
 //!
 //! The binary is Bitcoin Core built without its wallet (see `scripts/bitcoind.sh`), so there are
 //! no wallet RPCs: coins are made by mining to an address ([`Bitcoind::fund_address`]) and
@@ -92,14 +94,15 @@ pub fn op_true_script() -> ScriptBuf {
 }
 
 /// A running `bitcoind -regtest`, listening on loopback only, with its data directory in a fresh
-/// temporary directory.
+/// temporary directory ([`Bitcoind::start`]) or in a given one that is kept
+/// ([`Bitcoind::start_persistent`]).
 ///
-/// Each instance gets its own RPC and P2P ports (found by binding `127.0.0.1:0`) and a random RPC
+/// Each instance made by [`Bitcoind::start`] gets its own RPC and P2P ports (found by binding `127.0.0.1:0`) and a random RPC
 /// user and password, so several can run at once, in one test or in parallel tests. Instances do
 /// not connect to each other or to anything else (no DNS or fixed seeds).
 ///
-/// The process is stopped by [`Bitcoind::stop`] or on drop (also while a test panics), and the
-/// data directory is then deleted. On Linux the process is also spawned with
+/// The process is stopped by [`Bitcoind::stop`] or on drop (also while a test panics), and a
+/// temporary data directory is then deleted (a persistent one is kept). On Linux the process is also spawned with
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so the kernel kills it if the test process dies without
 /// running destructors (e.g. it is itself `SIGKILL`ed). Because that signal fires when the
 /// *thread* that spawned the child exits, children are spawned from a dedicated thread that
@@ -116,7 +119,24 @@ pub struct Bitcoind {
     rpc_password: String,
     mining_address: Address,
     /// Declared last so it is deleted after the process has been stopped.
-    datadir: TempDir,
+    datadir: DataDir,
+}
+
+/// Where a [`Bitcoind`] keeps its data.
+enum DataDir {
+    /// Deleted on drop ([`Bitcoind::start`]).
+    Temp(TempDir),
+    /// Kept ([`Bitcoind::start_persistent`]).
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            DataDir::Temp(t) => t.path(),
+            DataDir::Kept(p) => p,
+        }
+    }
 }
 
 /// Why one start attempt failed.
@@ -152,6 +172,42 @@ impl Bitcoind {
         )))
     }
 
+    /// Starts `bitcoind -regtest` on the data directory `datadir` (created if missing, kept on
+    /// stop and drop), with the RPC on `127.0.0.1:rpc_port`, P2P on `127.0.0.1:p2p_port` and the
+    /// given credentials, and waits until its RPC answers. A chain already in `datadir` is
+    /// resumed.
+    ///
+    /// Finds the binary with [`bitcoind_exe`] (which may build it on first use). Unlike
+    /// [`Bitcoind::start`] it does not retry on other ports: a port in use, or a data directory
+    /// that another bitcoind holds, is an error that says so.
+    pub fn start_persistent(
+        datadir: &Path,
+        rpc_port: u16,
+        p2p_port: u16,
+        rpc_user: &str,
+        rpc_password: &str,
+    ) -> Result<Self, HarnessError> {
+        let exe = bitcoind_exe()?;
+        // bitcoind resolves a relative `-debuglogfile` against its datadir: use absolute paths.
+        let datadir = &std::path::absolute(datadir).map_err(|e| {
+            HarnessError::io(format!("resolving the data directory {}", datadir.display()), e)
+        })?;
+        std::fs::create_dir_all(datadir).map_err(|e| {
+            HarnessError::io(
+                format!("creating the bitcoind data directory {}", datadir.display()),
+                e,
+            )
+        })?;
+        let datadir = DataDir::Kept(datadir.to_path_buf());
+        match Self::launch(&exe, datadir, rpc_port, p2p_port, rpc_user, rpc_password) {
+            Ok(bitcoind) => Ok(bitcoind),
+            Err(StartFailure::PortTaken(msg)) => Err(HarnessError::BitcoindStart(format!(
+                "port {rpc_port} (RPC) or {p2p_port} (P2P) on 127.0.0.1 is already in use; {msg}"
+            ))),
+            Err(StartFailure::Fatal(e)) => Err(e),
+        }
+    }
+
     fn start_once(exe: &Path) -> Result<Self, StartFailure> {
         let fatal = StartFailure::Fatal;
         let datadir = tempfile::Builder::new()
@@ -162,6 +218,19 @@ impl Bitcoind {
             .map_err(|e| fatal(HarnessError::io("finding free loopback ports", e)))?;
         let rpc_user = format!("harness-{}", random_hex(4));
         let rpc_password = random_hex(16);
+        Self::launch(exe, DataDir::Temp(datadir), rpc_port, p2p_port, &rpc_user, &rpc_password)
+    }
+
+    /// Spawns bitcoind on `datadir` with the given ports and credentials and waits for its RPC.
+    fn launch(
+        exe: &Path,
+        datadir: DataDir,
+        rpc_port: u16,
+        p2p_port: u16,
+        rpc_user: &str,
+        rpc_password: &str,
+    ) -> Result<Self, StartFailure> {
+        let fatal = StartFailure::Fatal;
         let dir = datadir.path();
         let stderr = File::create(dir.join("stderr.log"))
             .map_err(|e| fatal(HarnessError::io("creating bitcoind's stderr.log", e)))?;
@@ -202,12 +271,12 @@ impl Bitcoind {
         let mut bitcoind = Bitcoind {
             child: Some(child),
             pid,
-            client: rpc_client(&rpc_url, &rpc_user, &rpc_password, RPC_REQUEST_TIMEOUT)
+            client: rpc_client(&rpc_url, rpc_user, rpc_password, RPC_REQUEST_TIMEOUT)
                 .map_err(fatal)?,
             rpc_port,
             p2p_port,
-            rpc_user,
-            rpc_password,
+            rpc_user: rpc_user.to_string(),
+            rpc_password: rpc_password.to_string(),
             mining_address: Address::p2wsh(&op_true_script(), Network::Regtest),
             datadir,
         };
@@ -218,6 +287,8 @@ impl Bitcoind {
 
     /// Waits until the RPC answers, or the process exits, or [`RPC_READY_TIMEOUT`] elapses.
     fn wait_for_rpc(&mut self) -> Result<(), StartFailure> {
+        let our_log = self.debug_log_path();
+        let rpc_port = self.rpc_port;
         let child = self.child.as_mut().expect("just spawned");
         let client = &self.client;
         let result = wait_until(
@@ -233,8 +304,21 @@ impl Bitcoind {
                 }
                 client
                     .call::<serde_json::Value>("getblockchaininfo", &[])
-                    .map(|_| Some(Ok(())))
-                    .map_err(|e| HarnessError::rpc("getblockchaininfo", e))
+                    .map_err(|e| HarnessError::rpc("getblockchaininfo", e))?;
+                // Another bitcoind with the same credentials may answer on this port (ours then
+                // exits, unable to bind): only ours writes to our log file.
+                let info = client
+                    .call::<serde_json::Value>("getrpcinfo", &[])
+                    .map_err(|e| HarnessError::rpc("getrpcinfo", e))?;
+                let logpath = Path::new(info["logpath"].as_str().unwrap_or_default());
+                if same_file(logpath, &our_log) {
+                    Ok(Some(Ok(())))
+                } else {
+                    Err(HarnessError::Other(format!(
+                        "another bitcoind answers on 127.0.0.1:{rpc_port} (its log is {})",
+                        logpath.display()
+                    )))
+                }
             },
         );
         match result {
@@ -280,12 +364,12 @@ impl Bitcoind {
         self.rpc_port
     }
 
-    /// The RPC user name (random per instance).
+    /// The RPC user name (random per instance made by [`Bitcoind::start`]).
     pub fn rpc_user(&self) -> &str {
         &self.rpc_user
     }
 
-    /// The RPC password (random per instance).
+    /// The RPC password (random per instance made by [`Bitcoind::start`]).
     pub fn rpc_password(&self) -> &str {
         &self.rpc_password
     }
@@ -296,7 +380,8 @@ impl Bitcoind {
     }
 
     /// The data directory (`-datadir`); regtest files are in its `regtest/` subdirectory.
-    /// Deleted when this `Bitcoind` is dropped.
+    /// Deleted when this `Bitcoind` is dropped, unless it was started with
+    /// [`Bitcoind::start_persistent`].
     pub fn datadir(&self) -> &Path {
         self.datadir.path()
     }
@@ -463,6 +548,14 @@ impl fmt::Debug for Bitcoind {
     }
 }
 
+/// Whether `a` and `b` name the same file (compared canonicalized when both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
 /// An RPC client for `url` with basic auth and the given per-request timeout.
 fn rpc_client(
     url: &str,
@@ -573,6 +666,27 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, random_hex(16));
+    }
+
+    #[test]
+    fn persistent_bitcoind_keeps_its_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let datadir = dir.path().join("chain");
+        let (rpc_port, p2p_port) = free_port_pair().unwrap();
+        let btc = Bitcoind::start_persistent(&datadir, rpc_port, p2p_port, "u", "p").unwrap();
+        assert_eq!((btc.rpc_port(), btc.rpc_user(), btc.rpc_password()), (rpc_port, "u", "p"));
+        btc.mine(3).unwrap();
+        drop(btc);
+        assert!(datadir.join("regtest").is_dir(), "the data directory is kept");
+
+        let mut btc = Bitcoind::start_persistent(&datadir, rpc_port, p2p_port, "u", "p").unwrap();
+        assert_eq!(btc.height().unwrap(), 3, "the chain is resumed");
+        // A second bitcoind on the same ports is refused with a message naming them.
+        let other = dir.path().join("other");
+        let err = Bitcoind::start_persistent(&other, rpc_port, p2p_port, "u", "p").unwrap_err();
+        assert!(err.to_string().contains(&rpc_port.to_string()), "{err}");
+        btc.stop();
+        assert!(btc.pid().is_none());
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! The `boltd` command: `boltd serve` runs the daemon.
+//! The `boltd` command: `boltd serve` runs the daemon; `boltd playground` runs a regtest network
+//! of three nodes on this machine.
+
+mod playground;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,6 +19,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the daemon.
     Serve {
@@ -26,11 +31,15 @@ enum Command {
         #[arg(long)]
         insecure_no_auth: bool,
     },
+    /// Run a regtest network on this machine: bitcoind and three nodes (alice, bob, carol) with
+    /// funded wallets and channels, resumed on the next start.
+    Playground(playground::PlaygroundArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Playground(args) => playground::run(args),
         Command::Serve { config, insecure_no_auth } => {
             let config = match Config::load(&config, std::env::vars()) {
                 Ok(c) => c,
