@@ -425,50 +425,9 @@ async fn pay(
     Body(r): Body<BarkPayRequest>,
 ) -> ApiResult {
     let key = idempotency_key(&headers)?;
-    let lower_dest = r.destination.trim().to_ascii_lowercase();
-    if lower_dest.contains('@') || lower_dest.starts_with("lnurl") {
-        return pay_lnurl(&engine, r, key).await;
-    }
-    if r.comment.is_some() {
-        return Err(ApiError::bad_request("comments are only supported for Lightning addresses"));
-    }
-    let dest = r.destination.trim();
-    let lower = dest.to_ascii_lowercase();
-    if lower.starts_with("ark1") || lower.starts_with("tark1") {
-        return Err(ApiError::bad_request(
-            "Ark addresses are not supported: boltd is a Lightning node",
-        ));
-    }
-    if lower.starts_with("lno1") {
-        let req = OfferPayRequest {
-            offer: dest.to_string(),
-            amount_msat: r.amount_sat.map(|a| a.saturating_mul(1000)),
-            ..Default::default()
-        };
-        return Ok(Json(pay_json(&engine.pay_offer(req, key).await?)));
-    }
-    if !lower.starts_with("ln") {
-        return Err(ApiError::bad_request(format!(
-            "`{dest}` is not a BOLT11 invoice, BOLT12 offer, Lightning address or LNURL"
-        )));
-    }
-    // barkd's amount is optional for invoices with an amount; it must then agree.
-    let invoice_amount = dest
-        .parse::<boltd_node::deps::lightning_invoice::Bolt11Invoice>()
-        .ok()
-        .and_then(|i| i.amount_milli_satoshis());
-    let amount_msat = match (invoice_amount, r.amount_sat) {
-        (Some(fixed), Some(a)) if fixed != a.saturating_mul(1000) => {
-            return Err(ApiError::bad_request(format!(
-                "the invoice fixes {fixed} msat; amount_sat {a} differs"
-            )))
-        }
-        (Some(_), _) => None,
-        (None, a) => a.map(|a| a.saturating_mul(1000)),
-    };
-    let req = PayRequest { bolt11: dest.to_string(), amount_msat, ..Default::default() };
-    let r = engine.pay(req, key, None).await?;
-    Ok(Json(pay_json(&r)))
+    let amount_msat = r.amount_sat.map(|a| a.saturating_mul(1000));
+    let res = engine.send(&r.destination, amount_msat, r.comment, key).await?;
+    Ok(Json(pay_json(&res)))
 }
 
 async fn send_status(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -744,19 +703,6 @@ async fn pay_offer(
 }
 
 // ---- LNURL-pay and Lightning addresses ----
-
-/// barkd's pay with a Lightning address or LNURL as `destination`: `amount_sat` is required, a
-/// `comment` (LUD-12) is optional.
-async fn pay_lnurl(engine: &Engine, r: BarkPayRequest, key: Option<String>) -> ApiResult {
-    let amount_sat = r.amount_sat.filter(|a| *a > 0).ok_or_else(|| {
-        ApiError::bad_request(
-            "a positive amount_sat is required to pay a Lightning address or LNURL",
-        )
-    })?;
-    let res =
-        engine.pay_lnurl(&r.destination, amount_sat.saturating_mul(1000), r.comment, key).await?;
-    Ok(Json(pay_json(&res)))
-}
 
 /// An LNURL answer: the JSON body, or LUD-06's `{"status":"ERROR","reason":...}` with the
 /// error's status; open to browser wallets (CORS).

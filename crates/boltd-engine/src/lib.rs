@@ -20,6 +20,7 @@ pub mod lnurl;
 pub mod offer;
 pub mod pay;
 pub mod receive;
+pub mod send;
 
 use std::sync::{Arc, OnceLock};
 

@@ -84,11 +84,25 @@ impl From<&Bitcoind> for ChainAccess {
     }
 }
 
-/// A free TCP port on loopback (bound, then released).
+/// A free TCP port on loopback (bound, then released), chosen below Linux's ephemeral range
+/// (32768+) so that outgoing connections cannot take it while a node that owns it restarts.
 pub fn free_port() -> Result<u16, HarnessError> {
-    let l =
-        TcpListener::bind("127.0.0.1:0").map_err(|e| HarnessError::io("finding a free port", e))?;
-    Ok(l.local_addr().map_err(|e| HarnessError::io("finding a free port", e))?.port())
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread concurrent test processes apart, then walk forward from there.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() as u64).wrapping_mul(2654435761) % 10_000;
+    let _ = NEXT.compare_exchange(0, 20_000 + seed as u16, Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..2_000 {
+        let mut port = NEXT.fetch_add(1, Ordering::SeqCst);
+        if !(20_000..32_000).contains(&port) {
+            NEXT.store(20_001, Ordering::SeqCst);
+            port = 20_000;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(HarnessError::Other("no free port between 20000 and 32000 on 127.0.0.1".into()))
 }
 
 fn agent() -> ureq::Agent {

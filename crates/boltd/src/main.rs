@@ -1,6 +1,7 @@
 //! The `boltd` command: `boltd serve` runs the daemon; `boltd playground` runs a regtest network
-//! of three nodes on this machine.
+//! of three nodes on this machine; the client commands (`cli.rs`) talk to a running daemon.
 
+mod cli;
 mod playground;
 
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use boltd_engine::Engine;
 use boltd_node::config::{Config, ConfigArgs};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -16,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    conn: cli::Conn,
 }
 
 #[derive(Subcommand)]
@@ -34,12 +37,21 @@ enum Command {
     /// Run a regtest network on this machine: bitcoind and three nodes (alice, bob, carol) with
     /// funded wallets and channels, resumed on the next start.
     Playground(playground::PlaygroundArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
+    /// Print a shell completion script (e.g. `boltd completions bash > /etc/bash_completion.d/boltd`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Playground(args) => playground::run(args),
+        Command::Client(command) => cli::run(cli.conn, command),
+        Command::Completions { shell } => cli::completions(shell, Cli::command()),
         Command::Serve { config, insecure_no_auth } => {
             let config = match Config::load(&config, std::env::vars()) {
                 Ok(c) => c,

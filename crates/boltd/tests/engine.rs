@@ -214,6 +214,27 @@ fn keysend_multi_keysend_and_hold_invoices() -> Result<(), HarnessError> {
         .unwrap_err();
     assert_eq!(err.status, 400, "{err}");
 
+    // barkd's pay takes a node id (keysend) and a BIP 21 URI with a lightning parameter.
+    let ks = a
+        .post("/api/v1/lightning/pay", json!({ "destination": c.node_id, "amount_sat": 5 }))
+        .unwrap();
+    assert_eq!(ks["status"], "complete", "{ks}");
+    let err = a.post("/api/v1/lightning/pay", json!({ "destination": c.node_id })).unwrap_err();
+    assert_eq!(err.status, 400, "keysend needs an amount: {err}");
+    let inv = invoice(&c, json!({ "amount_sat": 3 }));
+    let uri = format!("bitcoin:?amount=0.00000003&lightning={}", inv["invoice"].as_str().unwrap());
+    let bip21 = a.post("/api/v1/lightning/pay", json!({ "destination": uri })).unwrap();
+    assert_eq!(bip21["status"], "complete", "{bip21}");
+    assert_eq!(bip21["payment_hash"], inv["payment_hash"]);
+    let err = a
+        .post(
+            "/api/v1/lightning/pay",
+            json!({ "destination": "₿carol@example.com", "amount_sat": 1 }),
+        )
+        .unwrap_err();
+    assert_eq!(err.status, 400, "{err}");
+    assert!(err.body["message"].as_str().unwrap().contains("BIP 353"), "{err}");
+
     // Multi-keysend: a bad destination fails alone; the others pay, in request order.
     let unknown = "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619";
     let multi = a

@@ -99,8 +99,21 @@ fn three_nodes_pay_across_two_hops_survive_sigkill_and_close() -> Result<(), Har
     // SIGKILL B and restart it on the same data directory and port.
     b.kill()?;
     let b = TestNode::spawn("bob", &exe(), &dir.path().join("b"), &chain, b_port)?;
-    a.wait_channel_state(&b, "ready")?;
-    c.wait_channel_state(&b, "ready")?;
+    if let Err(e) =
+        a.wait_channel_state(&b, "ready").and_then(|_| c.wait_channel_state(&b, "ready"))
+    {
+        let log = std::fs::read_to_string(dir.path().join("b.log")).unwrap_or_default();
+        let tail: Vec<_> = log
+            .lines()
+            .filter(|l| !l.contains("DEBUG"))
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        panic!("{e}\nbob's log tail:\n{}", tail.join("\n"));
+    }
     let (invoice, hash) = c.invoice(20_000, "after restart")?;
     assert_preimage(&a.pay(&invoice)?, &hash);
 

@@ -1,0 +1,1152 @@
+//! The command-line client: commands that talk to a running daemon over its HTTP API.
+//!
+//! The daemon's URL and token come from `--url`/`--token`, `BOLTD_URL`/`BOLTD_TOKEN`, or a small
+//! TOML file (`--cli-config`, default `$XDG_CONFIG_HOME/boltd/cli.toml`, keys `url` and `token`),
+//! in that order; the URL defaults to the daemon's default listen address. Output is JSON on
+//! stdout (or `--human` tables and `key: value` lines); a failure prints the API's error object
+//! as JSON on stderr and exits with 1 (2 for usage errors).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
+
+/// The daemon's default API address (`api_listen`'s default).
+const DEFAULT_URL: &str = "http://127.0.0.1:3000";
+/// Timeout of calls that do not wait for a payment.
+const CALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// Extra time a payment call gets beyond its `retry_for` (the daemon's default is 60 s).
+const PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(600);
+/// `retry_for` when the command does not give one (the daemon's default).
+const DEFAULT_RETRY_FOR_SECS: u64 = 60;
+
+/// How to reach the daemon, and how to print. Global: accepted before or after the command.
+#[derive(Args, Debug, Clone)]
+pub struct Conn {
+    /// The daemon's API URL [default: `url` in the CLI config file, else http://127.0.0.1:3000]
+    #[arg(long, global = true, value_name = "URL", env = "BOLTD_URL", help_heading = "Client")]
+    pub url: Option<String>,
+    /// API token, sent as `Authorization: Bearer <token>` [default: `token` in the CLI config
+    /// file]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "BOLTD_TOKEN",
+        hide_env_values = true,
+        help_heading = "Client"
+    )]
+    pub token: Option<String>,
+    /// Client config file (TOML: `url`, `token`) [default: $XDG_CONFIG_HOME/boltd/cli.toml, read
+    /// when it exists]
+    #[arg(long, global = true, value_name = "PATH", help_heading = "Client")]
+    pub cli_config: Option<PathBuf>,
+    /// Print tables and `key: value` lines instead of JSON.
+    #[arg(long, global = true, help_heading = "Client")]
+    pub human: bool,
+}
+
+/// The client commands.
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Pay a BOLT11 invoice with Core Lightning's `pay` (POST /v1/pay). Parameters by position in
+    /// Core Lightning's order, or as --name=value.
+    Pay(PayArgs),
+    /// Pay any destination: BOLT11 invoice, BOLT12 offer, Lightning address (barkd's pay).
+    Send {
+        /// Invoice, offer or Lightning address.
+        destination: String,
+        /// Amount in sat, when the destination has none.
+        amount_sat: Option<u64>,
+        /// A comment for the recipient (Lightning addresses).
+        #[arg(long)]
+        comment: Option<String>,
+        /// Idempotency key: the same key replays the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Pay a node directly, without an invoice.
+    Keysend {
+        /// The payee's node id.
+        destination: String,
+        /// Amount: msat, or with a unit (`1000sat`, `0.001btc`).
+        amount: String,
+        /// Custom TLV record TYPE=TEXT (repeatable).
+        #[arg(long = "record", value_name = "TYPE=TEXT")]
+        records: Vec<String>,
+        /// An internal memo stored with the payment.
+        #[arg(long)]
+        memo: Option<String>,
+        /// Absolute fee limit: msat, or with a unit.
+        #[arg(long)]
+        maxfee: Option<String>,
+        /// Seconds to keep retrying.
+        #[arg(long)]
+        retry_for: Option<u64>,
+        /// Idempotency key: the same key replays the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Create a BOLT11 invoice.
+    Invoice {
+        /// Amount in sat; none makes an any-amount invoice.
+        amount_sat: Option<u64>,
+        /// Description.
+        #[arg(long, short)]
+        description: Option<String>,
+        /// SHA-256 of the description (hex), instead of the description.
+        #[arg(long)]
+        description_hash: Option<String>,
+        /// Expiry in seconds.
+        #[arg(long)]
+        expiry_secs: Option<u32>,
+        /// Make a hold invoice for this payment hash (you keep the preimage).
+        #[arg(long)]
+        payment_hash: Option<String>,
+        /// Idempotency key: the same key replays the first result.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Create a BOLT12 offer.
+    Offer {
+        /// Amount in sat; none makes an any-amount offer.
+        amount_sat: Option<u64>,
+        /// Description.
+        #[arg(long, short)]
+        description: Option<String>,
+        /// Expiry in seconds.
+        #[arg(long)]
+        expiry_secs: Option<u64>,
+    },
+    /// Decode a BOLT11 invoice or a BOLT12 offer (locally; no daemon needed).
+    Decode {
+        /// The invoice (`lnbc...`) or offer (`lno...`).
+        string: String,
+    },
+    /// Pending receives (oldest first), or one receive by payment hash, invoice or preimage.
+    Receives {
+        /// Payment hash, invoice or preimage.
+        id: Option<String>,
+        /// Cancel this receive.
+        #[arg(long, requires = "id")]
+        cancel: bool,
+    },
+    /// Payments in both directions, newest first.
+    #[command(visible_alias = "history")]
+    Payments {
+        /// Only incoming or outgoing.
+        #[arg(long, value_enum)]
+        direction: Option<Direction>,
+        /// Only this status.
+        #[arg(long, value_enum)]
+        status: Option<Status>,
+        /// At most this many (daemon default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Skip this many.
+        #[arg(long)]
+        offset: Option<u32>,
+    },
+    /// On-chain and Lightning balances.
+    Balance,
+    /// The on-chain wallet.
+    Onchain {
+        #[command(subcommand)]
+        action: OnchainAction,
+    },
+    /// Peers: list (default), connect, disconnect.
+    Peers {
+        #[command(subcommand)]
+        action: Option<PeersAction>,
+    },
+    /// Channels: list (default), open, close.
+    Channels {
+        #[command(subcommand)]
+        action: Option<ChannelsAction>,
+    },
+    /// API tokens (not available yet).
+    Tokens {
+        #[command(subcommand)]
+        action: TokensAction,
+    },
+    /// The node: id, network, heights, counts.
+    Info,
+}
+
+/// `payments --direction`.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Direction {
+    /// Received payments.
+    Incoming,
+    /// Sent payments.
+    Outgoing,
+}
+
+/// `payments --status`.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Status {
+    /// In flight.
+    Pending,
+    /// Done.
+    Complete,
+    /// Failed.
+    Failed,
+}
+
+/// `onchain ...`.
+#[derive(Subcommand, Debug)]
+pub enum OnchainAction {
+    /// A new receive address.
+    Address,
+    /// Send an amount to an address.
+    Send {
+        /// Bitcoin address.
+        address: String,
+        /// Amount in sat.
+        amount_sat: u64,
+        /// Fee rate in sat/vB [default: the daemon's estimate].
+        #[arg(long)]
+        fee_rate: Option<u64>,
+    },
+    /// Send the whole wallet to an address.
+    Drain {
+        /// Bitcoin address.
+        address: String,
+        /// Fee rate in sat/vB [default: the daemon's estimate].
+        #[arg(long)]
+        fee_rate: Option<u64>,
+    },
+    /// The on-chain balance.
+    Balance,
+    /// Unspent outputs.
+    Utxos,
+    /// Wallet transactions.
+    Transactions,
+}
+
+/// `peers ...`.
+#[derive(Subcommand, Debug)]
+pub enum PeersAction {
+    /// Connected peers.
+    List,
+    /// Connect to NODE_ID@HOST:PORT (or NODE_ID HOST:PORT).
+    Connect {
+        /// NODE_ID@HOST:PORT, or NODE_ID with the address next.
+        node: String,
+        /// HOST:PORT when not in the first argument.
+        address: Option<String>,
+    },
+    /// Disconnect a peer.
+    Disconnect {
+        /// The peer's node id.
+        node_id: String,
+    },
+}
+
+/// `channels ...`.
+#[derive(Subcommand, Debug)]
+pub enum ChannelsAction {
+    /// Channels and their balances.
+    List,
+    /// Open a channel to NODE_ID (or NODE_ID@HOST:PORT).
+    Open {
+        /// NODE_ID or NODE_ID@HOST:PORT.
+        node: String,
+        /// Channel size in sat.
+        amount_sat: u64,
+        /// Give the peer this much, in msat.
+        #[arg(long)]
+        push_msat: Option<u64>,
+        /// Do not announce the channel.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Close a channel (cooperatively, or --force).
+    Close {
+        /// The channel id (hex).
+        channel_id: String,
+        /// Force-close: broadcast the latest commitment.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `tokens ...`.
+#[derive(Subcommand, Debug)]
+pub enum TokensAction {
+    /// Create a token.
+    Create,
+    /// List tokens.
+    List,
+    /// Revoke a token.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// Core Lightning's `pay` parameters, in its positional order.
+const PAY_PARAMS: [&str; 12] = [
+    "bolt11",
+    "amount_msat",
+    "label",
+    "riskfactor",
+    "maxfeepercent",
+    "retry_for",
+    "maxdelay",
+    "exemptfee",
+    "localinvreqid",
+    "exclude",
+    "maxfee",
+    "description",
+];
+
+/// `pay`'s arguments: positional in Core Lightning's order, or named.
+#[derive(Args, Debug)]
+#[command(after_help = "Positional order (Core Lightning's): bolt11 [amount_msat] [label] \
+[riskfactor] [maxfeepercent] [retry_for] [maxdelay] [exemptfee] [localinvreqid] [exclude] [maxfee] \
+[description]; `null` skips one. Amounts are msat or have a unit (1000sat, 0.001btc); exclude is \
+a JSON array or a comma-separated list of scid/direction and node ids.")]
+pub struct PayArgs {
+    /// BOLT11 [AMOUNT_MSAT] [LABEL] [RISKFACTOR] ... (Core Lightning's order).
+    #[arg(value_name = "PARAMS", num_args = 0..=12)]
+    params: Vec<String>,
+    /// The invoice.
+    #[arg(long)]
+    bolt11: Option<String>,
+    /// Amount for an any-amount invoice: msat, or with a unit.
+    #[arg(long = "amount_msat", alias = "amount-msat", value_name = "AMOUNT")]
+    amount_msat: Option<String>,
+    /// Label stored with the payment.
+    #[arg(long)]
+    label: Option<String>,
+    /// Risk factor.
+    #[arg(long)]
+    riskfactor: Option<String>,
+    /// Fee limit in percent of the amount.
+    #[arg(long)]
+    maxfeepercent: Option<String>,
+    /// Seconds to keep retrying.
+    #[arg(long = "retry_for", alias = "retry-for", value_name = "SECS")]
+    retry_for: Option<String>,
+    /// Maximum total CLTV delay in blocks.
+    #[arg(long)]
+    maxdelay: Option<String>,
+    /// Fees up to this much are always allowed: msat, or with a unit.
+    #[arg(long, value_name = "AMOUNT")]
+    exemptfee: Option<String>,
+    /// Invoice request id (recorded).
+    #[arg(long)]
+    localinvreqid: Option<String>,
+    /// Channels (scid/direction) and nodes to avoid: JSON array or comma list.
+    #[arg(long)]
+    exclude: Option<String>,
+    /// Absolute fee limit: msat, or with a unit.
+    #[arg(long, value_name = "AMOUNT")]
+    maxfee: Option<String>,
+    /// The description, for description-hash invoices.
+    #[arg(long)]
+    description: Option<String>,
+    /// Idempotency key: the same key replays the first result.
+    #[arg(long)]
+    idempotency_key: Option<String>,
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+enum Failure {
+    /// The API's error object (`{code, message}` or `{code, message, data}`), exit 1.
+    Api(Value),
+    /// A client-side failure (connection, bad answer), exit 1.
+    Client { code: &'static str, message: String },
+    /// Bad arguments, exit 2.
+    Usage(String),
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure::Usage(message.into())
+    }
+}
+
+/// Runs a client command; prints its result or its error.
+pub fn run(conn: Conn, command: ClientCommand) -> ExitCode {
+    let human = conn.human;
+    match execute(conn, command) {
+        Ok(v) => {
+            let text = if human { human_text(&v) } else { pretty(&v) };
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            ExitCode::SUCCESS
+        }
+        Err(f) => {
+            let (obj, code) = match f {
+                Failure::Api(v) => (v, 1),
+                Failure::Client { code, message } => (json!({"code": code, "message": message}), 1),
+                Failure::Usage(message) => (json!({"code": "usage", "message": message}), 2),
+            };
+            if human {
+                let message = obj.get("message").and_then(Value::as_str).unwrap_or("failed");
+                eprintln!("boltd: {message} (code {})", scalar(&obj["code"]));
+            } else {
+                eprintln!("{obj}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+/// Shell completions for the whole `boltd` command.
+pub fn completions(shell: clap_complete::Shell, mut cmd: clap::Command) -> ExitCode {
+    clap_complete::generate(shell, &mut cmd, "boltd", &mut std::io::stdout());
+    ExitCode::SUCCESS
+}
+
+/// What a command is: the API call it makes (or a local result).
+fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
+    // Commands that need no daemon.
+    match &command {
+        ClientCommand::Decode { string } => return decode(string),
+        ClientCommand::Tokens { .. } => {
+            return Err(Failure::Client {
+                code: "not_available",
+                message: "API tokens are not available yet: the daemon serves its API without \
+                          authentication, on loopback only (serve --insecure-no-auth)"
+                    .into(),
+            })
+        }
+        _ => {}
+    }
+    let client = Client::new(conn)?;
+    match command {
+        ClientCommand::Decode { .. } | ClientCommand::Tokens { .. } => unreachable!(),
+        ClientCommand::Pay(args) => {
+            let body = pay_body(&args)?;
+            let retry = body["retry_for"].as_u64().unwrap_or(DEFAULT_RETRY_FOR_SECS);
+            let call = client.call("POST", "/v1/pay", Some(body));
+            client.pay(call.idempotency(args.idempotency_key.as_deref()), retry)
+        }
+        ClientCommand::Send { destination, amount_sat, comment, idempotency_key } => {
+            let body =
+                json!({"destination": destination, "amount_sat": amount_sat, "comment": comment});
+            let call = client.call("POST", "/api/v1/lightning/pay", Some(strip_nulls(body)));
+            client.pay(call.idempotency(idempotency_key.as_deref()), DEFAULT_RETRY_FOR_SECS)
+        }
+        ClientCommand::Keysend {
+            destination,
+            amount,
+            records,
+            memo,
+            maxfee,
+            retry_for,
+            idempotency_key,
+        } => {
+            let mut custom = Map::new();
+            for r in &records {
+                let (t, v) = r
+                    .split_once('=')
+                    .ok_or_else(|| Failure::usage(format!("--record `{r}`: use TYPE=TEXT")))?;
+                custom.insert(t.trim().to_string(), Value::String(v.to_string()));
+            }
+            let maxfee = maxfee.map(|m| msat("maxfee", &m)).transpose()?;
+            let body = json!({
+                "destination": destination,
+                "amount_msat": msat("amount", &amount)?,
+                "custom_records": custom,
+                "memo": memo,
+                "maxfee_msat": maxfee,
+                "retry_for": retry_for,
+            });
+            let call = client.call("POST", "/api/v1/lightning/keysend", Some(strip_nulls(body)));
+            let retry = retry_for.unwrap_or(DEFAULT_RETRY_FOR_SECS);
+            client.pay(call.idempotency(idempotency_key.as_deref()), retry)
+        }
+        ClientCommand::Invoice {
+            amount_sat,
+            description,
+            description_hash,
+            expiry_secs,
+            payment_hash,
+            idempotency_key,
+        } => {
+            let body = json!({
+                "amount_sat": amount_sat,
+                "description": description,
+                "description_hash": description_hash,
+                "expiry_secs": expiry_secs,
+                "payment_hash": payment_hash,
+            });
+            client
+                .call("POST", "/api/v1/lightning/receives/invoice", Some(strip_nulls(body)))
+                .idempotency(idempotency_key.as_deref())
+                .send()
+        }
+        ClientCommand::Offer { amount_sat, description, expiry_secs } => {
+            let body = json!({
+                "amount_sat": amount_sat,
+                "description": description,
+                "expiry_secs": expiry_secs,
+            });
+            client.call("POST", "/api/v1/lightning/offers", Some(strip_nulls(body))).send()
+        }
+        ClientCommand::Receives { id: None, .. } => {
+            client.call("GET", "/api/v1/lightning/receives", None).send()
+        }
+        ClientCommand::Receives { id: Some(id), cancel } => {
+            let path = format!("/api/v1/lightning/receives/{}", path_segment(&id)?);
+            client.call(if cancel { "DELETE" } else { "GET" }, &path, None).send()
+        }
+        ClientCommand::Payments { direction, status, limit, offset } => {
+            let mut query = Vec::new();
+            if let Some(d) = direction {
+                query.push(format!("direction={}", value_name(d)));
+            }
+            if let Some(s) = status {
+                query.push(format!("status={}", value_name(s)));
+            }
+            if let Some(l) = limit {
+                query.push(format!("limit={l}"));
+            }
+            if let Some(o) = offset {
+                query.push(format!("offset={o}"));
+            }
+            let mut path = "/api/v1/history".to_string();
+            if !query.is_empty() {
+                path = format!("{path}?{}", query.join("&"));
+            }
+            client.call("GET", &path, None).send()
+        }
+        ClientCommand::Balance => client.call("GET", "/api/v1/wallet/balance", None).send(),
+        ClientCommand::Onchain { action } => match action {
+            OnchainAction::Address => {
+                client.call("POST", "/api/v1/onchain/addresses/next", Some(json!({}))).send()
+            }
+            OnchainAction::Send { address, amount_sat, fee_rate } => {
+                let body = json!({"destination": address, "amount_sat": amount_sat,
+                    "fee_rate_sat_per_vb": fee_rate});
+                client.call("POST", "/api/v1/onchain/send", Some(strip_nulls(body))).send()
+            }
+            OnchainAction::Drain { address, fee_rate } => {
+                let body = json!({"destination": address, "fee_rate_sat_per_vb": fee_rate});
+                client.call("POST", "/api/v1/onchain/drain", Some(strip_nulls(body))).send()
+            }
+            OnchainAction::Balance => client.call("GET", "/api/v1/onchain/balance", None).send(),
+            OnchainAction::Utxos => client.call("GET", "/api/v1/onchain/utxos", None).send(),
+            OnchainAction::Transactions => {
+                client.call("GET", "/api/v1/onchain/transactions", None).send()
+            }
+        },
+        ClientCommand::Peers { action } => match action.unwrap_or(PeersAction::List) {
+            PeersAction::List => client.call("GET", "/api/v1/node/peers", None).send(),
+            PeersAction::Connect { node, address } => {
+                let (node_id, address) = match (node.split_once('@'), address) {
+                    (Some((id, addr)), None) => (id.to_string(), addr.to_string()),
+                    (None, Some(addr)) => (node, addr),
+                    (Some(_), Some(_)) => {
+                        return Err(Failure::usage("give the address once: NODE_ID@HOST:PORT"))
+                    }
+                    (None, None) => {
+                        return Err(Failure::usage(
+                            "peers connect needs an address: NODE_ID@HOST:PORT",
+                        ))
+                    }
+                };
+                let body = json!({"node_id": node_id, "address": address});
+                client.call("POST", "/api/v1/node/peers/connect", Some(body)).send()
+            }
+            PeersAction::Disconnect { node_id } => {
+                let body = json!({"node_id": node_id});
+                client.call("POST", "/api/v1/node/peers/disconnect", Some(body)).send()
+            }
+        },
+        ClientCommand::Channels { action } => match action.unwrap_or(ChannelsAction::List) {
+            ChannelsAction::List => client.call("GET", "/api/v1/node/channels", None).send(),
+            ChannelsAction::Open { node, amount_sat, push_msat, private } => {
+                let (node_id, address) = match node.split_once('@') {
+                    Some((id, addr)) => (id.to_string(), Some(addr.to_string())),
+                    None => (node, None),
+                };
+                let body = json!({
+                    "node_id": node_id,
+                    "address": address,
+                    "amount_sat": amount_sat,
+                    "push_msat": push_msat,
+                    "public": !private,
+                });
+                client.call("POST", "/api/v1/node/channels/open", Some(strip_nulls(body))).send()
+            }
+            ChannelsAction::Close { channel_id, force } => {
+                let body = json!({"channel_id": channel_id, "force": force});
+                client.call("POST", "/api/v1/node/channels/close", Some(body)).send()
+            }
+        },
+        ClientCommand::Info => client.call("GET", "/api/v1/node/info", None).send(),
+    }
+}
+
+fn value_name(v: impl ValueEnum) -> String {
+    v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
+}
+
+/// A path segment from user input: only characters that need no escaping.
+fn path_segment(s: &str) -> Result<&str, Failure> {
+    let s = s.trim();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(s)
+    } else {
+        Err(Failure::usage(format!("`{s}` is not a payment hash, invoice or preimage")))
+    }
+}
+
+/// Drops the `null` members of an object (the API's optional fields are then absent).
+fn strip_nulls(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.retain(|_, x| !x.is_null());
+    }
+    v
+}
+
+/// A Core Lightning amount (msat, or with a unit) in msat.
+fn msat(name: &str, s: &str) -> Result<u64, Failure> {
+    boltd_engine::amount::parse_msat(s.trim()).map_err(|e| Failure::usage(format!("{name}: {e}")))
+}
+
+/// `pay`'s JSON body for `POST /v1/pay`: positional and named parameters merged, typed.
+fn pay_body(a: &PayArgs) -> Result<Value, Failure> {
+    let named: [(&str, &Option<String>); 12] = [
+        ("bolt11", &a.bolt11),
+        ("amount_msat", &a.amount_msat),
+        ("label", &a.label),
+        ("riskfactor", &a.riskfactor),
+        ("maxfeepercent", &a.maxfeepercent),
+        ("retry_for", &a.retry_for),
+        ("maxdelay", &a.maxdelay),
+        ("exemptfee", &a.exemptfee),
+        ("localinvreqid", &a.localinvreqid),
+        ("exclude", &a.exclude),
+        ("maxfee", &a.maxfee),
+        ("description", &a.description),
+    ];
+    let mut values: Vec<Option<String>> = vec![None; PAY_PARAMS.len()];
+    for (i, p) in a.params.iter().enumerate() {
+        // Core Lightning's placeholder for a skipped positional parameter.
+        if p != "null" {
+            values[i] = Some(p.clone());
+        }
+    }
+    for (i, (name, v)) in named.iter().enumerate() {
+        if let Some(v) = v {
+            if values[i].is_some() {
+                return Err(Failure::usage(format!(
+                    "`{name}` is given twice: as parameter {} and as --{name}",
+                    i + 1
+                )));
+            }
+            values[i] = Some(v.clone());
+        }
+    }
+    let mut body = Map::new();
+    for (name, v) in PAY_PARAMS.iter().zip(values) {
+        let Some(v) = v else { continue };
+        let json =
+            match *name {
+                "amount_msat" | "exemptfee" | "maxfee" => json!(msat(name, &v)?),
+                "riskfactor" | "maxfeepercent" => {
+                    let x: f64 =
+                        v.trim().parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
+                            Failure::usage(format!("{name}: `{v}` is not a number"))
+                        })?;
+                    json!(x)
+                }
+                "retry_for" => json!(v.trim().parse::<u64>().map_err(|_| Failure::usage(
+                    format!("retry_for: `{v}` is not a whole number")
+                ))?),
+                "maxdelay" => json!(v.trim().parse::<u32>().map_err(|_| Failure::usage(
+                    format!("maxdelay: `{v}` is not a block count")
+                ))?),
+                "exclude" => json!(parse_exclude(&v)?),
+                _ => json!(v),
+            };
+        body.insert(name.to_string(), json);
+    }
+    if !body.contains_key("bolt11") {
+        return Err(Failure::usage("pay needs a bolt11 invoice (first parameter or --bolt11)"));
+    }
+    Ok(Value::Object(body))
+}
+
+/// `exclude`: a JSON array of strings, or a comma-separated list.
+fn parse_exclude(s: &str) -> Result<Vec<String>, Failure> {
+    let t = s.trim();
+    if t.starts_with('[') {
+        serde_json::from_str::<Vec<String>>(t)
+            .map_err(|e| Failure::usage(format!("exclude: not a JSON array of strings: {e}")))
+    } else {
+        Ok(t.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect())
+    }
+}
+
+/// The optional client config file.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CliFile {
+    url: Option<String>,
+    token: Option<String>,
+}
+
+fn default_cli_config() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("boltd").join("cli.toml"))
+}
+
+fn read_cli_file(conn: &Conn) -> Result<CliFile, Failure> {
+    let (path, required) = match &conn.cli_config {
+        Some(p) => (p.clone(), true),
+        None => match default_cli_config() {
+            Some(p) => (p, false),
+            None => return Ok(CliFile::default()),
+        },
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(CliFile::default())
+        }
+        Err(e) => return Err(Failure::usage(format!("cannot read {}: {e}", path.display()))),
+    };
+    toml::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
+}
+
+/// An HTTP client for one daemon.
+struct Client {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// One request being built.
+struct Call<'a> {
+    client: &'a Client,
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    idempotency_key: Option<String>,
+    timeout: Duration,
+}
+
+impl Client {
+    fn new(conn: Conn) -> Result<Client, Failure> {
+        let file = read_cli_file(&conn)?;
+        let set = |v: Option<String>| v.filter(|x| !x.trim().is_empty());
+        let url = set(conn.url).or(set(file.url)).unwrap_or_else(|| DEFAULT_URL.to_string());
+        let url = url.trim().trim_end_matches('/').to_string();
+        let base = if url.contains("://") { url } else { format!("http://{url}") };
+        if !base.starts_with("http://") {
+            return Err(Failure::usage(format!(
+                "--url {base}: only http:// is supported (the API listens on loopback)"
+            )));
+        }
+        let token = set(conn.token).or(set(file.token));
+        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).build();
+        Ok(Client { base, token, agent })
+    }
+
+    fn call(&self, method: &'static str, path: &str, body: Option<Value>) -> Call<'_> {
+        Call {
+            client: self,
+            method,
+            path: path.to_string(),
+            body,
+            idempotency_key: None,
+            timeout: CALL_TIMEOUT,
+        }
+    }
+
+    /// Sends a payment call: a timeout beyond its retries, and progress on a terminal.
+    fn pay(&self, mut call: Call<'_>, retry_for_secs: u64) -> Result<Value, Failure> {
+        call.timeout = Duration::from_secs(retry_for_secs) + PAY_TIMEOUT_MARGIN;
+        let _progress = Progress::start("paying");
+        call.send()
+    }
+}
+
+impl Call<'_> {
+    fn idempotency(mut self, key: Option<&str>) -> Self {
+        self.idempotency_key = key.map(String::from);
+        self
+    }
+
+    fn send(self) -> Result<Value, Failure> {
+        let url = format!("{}{}", self.client.base, self.path);
+        let mut req = self.client.agent.request(self.method, &url).timeout(self.timeout);
+        if let Some(t) = &self.client.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(k) = &self.idempotency_key {
+            req = req.set("Idempotency-Key", k);
+        }
+        let res = match self.body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        match res {
+            Ok(r) => {
+                let text = r.into_string().map_err(|e| Failure::Client {
+                    code: "bad_response",
+                    message: format!("{} {url}: reading the answer: {e}", self.method),
+                })?;
+                serde_json::from_str(&text).map_err(|e| Failure::Client {
+                    code: "bad_response",
+                    message: format!("{} {url}: the answer is not JSON: {e}", self.method),
+                })
+            }
+            Err(ureq::Error::Status(status, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(v) if v.get("code").is_some() && v.get("message").is_some() => {
+                        Err(Failure::Api(v))
+                    }
+                    _ => Err(Failure::Api(json!({
+                        "code": format!("http_{status}"),
+                        "message": format!("{} {url}: HTTP {status}: {}", self.method, text.trim()),
+                    }))),
+                }
+            }
+            Err(ureq::Error::Transport(t)) => Err(Failure::Client {
+                code: "connection_failed",
+                message: format!(
+                    "cannot reach the daemon at {} ({t}); set --url or BOLTD_URL",
+                    self.client.base
+                ),
+            }),
+        }
+    }
+}
+
+/// A spinner with the elapsed time on stderr while a payment is in flight, only when both
+/// stdout and stderr are terminals (quiet when piped).
+struct Progress {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Progress {
+    fn start(label: &'static str) -> Option<Progress> {
+        if !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()) {
+            return None;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let frames = ['|', '/', '-', '\\'];
+            let t0 = Instant::now();
+            let mut i = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let mut err = std::io::stderr().lock();
+                let _ = write!(
+                    err,
+                    "\r{} {label}... {}s ",
+                    frames[i % frames.len()],
+                    t0.elapsed().as_secs()
+                );
+                let _ = err.flush();
+                drop(err);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(120));
+            }
+            let _ = write!(std::io::stderr(), "\r\x1b[2K");
+        });
+        Some(Progress { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---- decode ----
+
+/// Decodes a BOLT11 invoice or a BOLT12 offer locally.
+fn decode(s: &str) -> Result<Value, Failure> {
+    use boltd_node::deps::lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
+
+    let s = s.trim();
+    let s = s
+        .strip_prefix("lightning:")
+        .or_else(|| s.strip_prefix("LIGHTNING:"))
+        .unwrap_or(s)
+        .to_ascii_lowercase();
+    if s.starts_with("lno1") {
+        return decode_offer(&s);
+    }
+    let inv: Bolt11Invoice = s.parse().map_err(|e| Failure::Client {
+        code: "invalid_input",
+        message: format!("not a BOLT11 invoice or BOLT12 offer: {e}"),
+    })?;
+    let mut out = Map::new();
+    out.insert("type".into(), json!("bolt11"));
+    out.insert("network".into(), json!(inv.network().to_string()));
+    out.insert("amount_msat".into(), json!(inv.amount_milli_satoshis()));
+    match inv.description() {
+        Bolt11InvoiceDescriptionRef::Direct(d) => {
+            out.insert("description".into(), json!(d.to_string()));
+        }
+        Bolt11InvoiceDescriptionRef::Hash(h) => {
+            out.insert("description_hash".into(), json!(h.0.to_string()));
+        }
+    }
+    out.insert("payee".into(), json!(inv.get_payee_pub_key().to_string()));
+    out.insert("payment_hash".into(), json!(inv.payment_hash().to_string()));
+    let created = inv.duration_since_epoch().as_secs();
+    let expiry = inv.expiry_time().as_secs();
+    out.insert("created_at".into(), json!(created));
+    out.insert("expiry_secs".into(), json!(expiry));
+    out.insert("expires_at".into(), json!(created.saturating_add(expiry)));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    out.insert("expired".into(), json!(now >= created.saturating_add(expiry)));
+    out.insert("min_final_cltv_expiry_delta".into(), json!(inv.min_final_cltv_expiry_delta()));
+    out.insert("route_hints".into(), json!(inv.route_hints().len()));
+    Ok(Value::Object(out))
+}
+
+fn decode_offer(s: &str) -> Result<Value, Failure> {
+    use boltd_node::deps::bitcoin::Network;
+    use boltd_node::deps::lightning::offers::offer::{Amount, Offer};
+
+    let offer: Offer = s.parse().map_err(|e| Failure::Client {
+        code: "invalid_input",
+        message: format!("not a BOLT12 offer: {e:?}"),
+    })?;
+    let mut out = Map::new();
+    out.insert("type".into(), json!("bolt12_offer"));
+    out.insert("offer_id".into(), json!(hex::encode(offer.id().0)));
+    let networks: Vec<String> = offer
+        .chains()
+        .into_iter()
+        .map(|c| {
+            Network::from_chain_hash(c).map(|n| n.to_string()).unwrap_or_else(|| c.to_string())
+        })
+        .collect();
+    out.insert("networks".into(), json!(networks));
+    match offer.amount() {
+        Some(Amount::Bitcoin { amount_msats }) => {
+            out.insert("amount_msat".into(), json!(amount_msats));
+        }
+        Some(Amount::Currency { iso4217_code, amount }) => {
+            let code = String::from_utf8_lossy(iso4217_code.as_ref()).into_owned();
+            out.insert("amount".into(), json!({"currency": code, "amount": amount}));
+        }
+        None => {
+            out.insert("amount_msat".into(), Value::Null);
+        }
+    }
+    out.insert("description".into(), json!(offer.description().map(|d| d.to_string())));
+    out.insert("issuer".into(), json!(offer.issuer().map(|d| d.to_string())));
+    out.insert(
+        "issuer_signing_pubkey".into(),
+        json!(offer.issuer_signing_pubkey().map(|k| k.to_string())),
+    );
+    out.insert("expires_at".into(), json!(offer.absolute_expiry().map(|d| d.as_secs())));
+    out.insert("paths".into(), json!(offer.paths().len()));
+    Ok(Value::Object(out))
+}
+
+// ---- output ----
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// A scalar for a table cell or a `key: value` line.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => (if *b { "yes" } else { "no" }).into(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Columns for the lists people read, recognised by a key only their items have.
+fn columns_for(first: &Map<String, Value>) -> Vec<String> {
+    let pick: &[&str] = if first.contains_key("peer_node_id") {
+        &[
+            "channel_id",
+            "peer_node_id",
+            "state",
+            "short_channel_id",
+            "capacity_sat",
+            "outbound_msat",
+            "inbound_msat",
+            "public",
+        ]
+    } else if first.contains_key("direction") && first.contains_key("kind") {
+        &[
+            "id",
+            "direction",
+            "kind",
+            "status",
+            "amount_msat",
+            "fee_msat",
+            "payment_hash",
+            "created_at",
+        ]
+    } else if first.contains_key("hold") && first.contains_key("state") {
+        &[
+            "id",
+            "state",
+            "amount_msat",
+            "received_msat",
+            "payment_hash",
+            "expires_at",
+            "description",
+        ]
+    } else if first.contains_key("inbound") && first.contains_key("node_id") {
+        &["node_id", "address", "inbound"]
+    } else {
+        &[]
+    };
+    if pick.is_empty() {
+        // Any other list: its scalar fields.
+        first
+            .iter()
+            .filter(|(_, v)| !v.is_object() && !v.is_array())
+            .map(|(k, _)| k.clone())
+            .collect()
+    } else {
+        pick.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// `--human`: an aligned table for a list of objects, `key: value` lines otherwise.
+fn human_text(v: &Value) -> String {
+    match v {
+        Value::Array(items) if items.is_empty() => "(none)".into(),
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let cols = columns_for(items[0].as_object().expect("an object"));
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|it| cols.iter().map(|c| scalar(&it[c.as_str()])).collect())
+                .collect();
+            table(&cols, &rows)
+        }
+        Value::Object(_) | Value::Array(_) => {
+            let mut lines = Vec::new();
+            flatten("", v, &mut lines);
+            let width = lines.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+            lines
+                .iter()
+                .map(|(k, v)| format!("{k}:{} {v}", " ".repeat(width - k.chars().count())))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        other => scalar(other),
+    }
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
+    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                flatten(&key(k), x, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, x) in a.iter().enumerate() {
+                flatten(&key(&i.to_string()), x, out);
+            }
+        }
+        Value::Array(_) => out.push((prefix.to_string(), "(none)".into())),
+        other => out.push((prefix.to_string(), scalar(other))),
+    }
+}
+
+fn table(cols: &[String], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+            .collect();
+        padded.join("  ").trim_end().to_string()
+    };
+    let mut out = vec![line(cols.iter().map(|c| c.to_uppercase()).collect())];
+    out.extend(rows.iter().map(|r| line(r.clone())));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        pay: PayArgs,
+    }
+
+    fn body(args: &[&str]) -> Result<Value, Failure> {
+        let t = T::try_parse_from(std::iter::once("pay").chain(args.iter().copied())).unwrap();
+        pay_body(&t.pay)
+    }
+
+    #[test]
+    fn pay_positional_and_named_merge_and_type() {
+        let v =
+            body(&["lnbcrt1x", "1000sat", "lbl", "null", "1.5", "30", "--maxfee=2000"]).unwrap();
+        assert_eq!(
+            v,
+            json!({"bolt11": "lnbcrt1x", "amount_msat": 1_000_000, "label": "lbl",
+                   "maxfeepercent": 1.5, "retry_for": 30, "maxfee": 2000})
+        );
+        let v =
+            body(&["--bolt11=lnbcrt1x", "--exclude=1x2x3/0, 02ab", "--retry_for", "5"]).unwrap();
+        assert_eq!(v["exclude"], json!(["1x2x3/0", "02ab"]));
+        assert_eq!(v["retry_for"], 5);
+        let v = body(&["lnbcrt1x", "--exclude", r#"["1x2x3/1"]"#]).unwrap();
+        assert_eq!(v["exclude"], json!(["1x2x3/1"]));
+    }
+
+    #[test]
+    fn pay_usage_errors() {
+        assert!(matches!(body(&[]), Err(Failure::Usage(_))));
+        assert!(
+            matches!(body(&["x", "--bolt11=y"]), Err(Failure::Usage(m)) if m.contains("twice"))
+        );
+        assert!(matches!(body(&["x", "lots"]), Err(Failure::Usage(_))));
+        assert!(matches!(body(&["x", "--riskfactor=abc"]), Err(Failure::Usage(_))));
+    }
+
+    #[test]
+    fn human_tables_and_lines() {
+        let t = human_text(&json!([{"node_id": "02ab", "address": null, "inbound": true}]));
+        assert_eq!(t, "NODE_ID  ADDRESS  INBOUND\n02ab     -        yes");
+        let t = human_text(&json!({"a": 1, "onchain": {"confirmed_sat": 5}}));
+        assert_eq!(t, "a:                     1\nonchain.confirmed_sat: 5");
+    }
+}
