@@ -1,0 +1,537 @@
+//! B1: route finding on real mainnet graph snapshots, LDK's `find_route` with a default
+//! `ProbabilisticScorer` (the anchor) against boltd's policy router as used for real payments
+//! (ours). Reports figures, asserts nothing about speed.
+//!
+//! ```text
+//! bench_routes [--smoke] [--pairs N] [--graphs FILE,FILE] [--data DIR] [--out DIR] [--seed S]
+//! ```
+//!
+//! `--smoke`: 20 pairs per workload and payer, the 2026 snapshot only. Default (full): 500 pairs,
+//! both snapshots. Writes `routes-<date>-<commit>.md` and `.json` under `--out` (default
+//! `bench/results/` of the workspace).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
+use boltd_bench::gossmap::Gossmap;
+use boltd_bench::ldk::{self, ldk_usable};
+use boltd_bench::stats::{Ratio, Sample, Summary};
+use boltd_node::logger::LdkLogger;
+use boltd_node::router::{fee_limit_msat, NodeRouter, PaymentPolicy, DEFAULT_RISKFACTOR};
+use boltd_node::types::Scorer;
+use lightning::routing::router::{
+    find_route, InFlightHtlcs, PaymentParameters, Route, RouteParameters,
+};
+use lightning::routing::scoring::{
+    ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
+};
+use lightning::sign::{EntropySource, KeysManager};
+use lightning_types::features::Bolt11InvoiceFeatures;
+use serde_json::json;
+
+const GRAPHS: [&str; 2] =
+    ["gossip-store-2024-09-22.compressed", "gossip-store-2026-02-03.compressed"];
+/// The engine's defaults (`boltd_engine::pay::defaults`): Core Lightning's `pay`.
+const MAXFEEPERCENT: f64 = 0.5;
+const EXEMPTFEE_MSAT: u64 = 5_000;
+const MAXDELAY_BLOCKS: u32 = 2016;
+const FINAL_CLTV: u32 = 18;
+
+struct Workload {
+    name: &'static str,
+    amount_sat: u64,
+    mpp: bool,
+}
+
+const WORKLOADS: [Workload; 3] = [
+    Workload { name: "1k sat single path", amount_sat: 1_000, mpp: false },
+    Workload { name: "100k sat multi-part", amount_sat: 100_000, mpp: true },
+    Workload { name: "1M sat multi-part", amount_sat: 1_000_000, mpp: true },
+];
+
+struct Args {
+    smoke: bool,
+    pairs: usize,
+    graphs: Vec<String>,
+    data: PathBuf,
+    out: PathBuf,
+    seed: u64,
+    rss_only: Option<PathBuf>,
+}
+
+fn workspace() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        smoke: false,
+        pairs: 0,
+        graphs: Vec::new(),
+        data: workspace().join("../shared/data/graphs"),
+        out: workspace().join("bench/results"),
+        seed: 6,
+        rss_only: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--smoke" => a.smoke = true,
+            "--pairs" => a.pairs = value()?.parse().map_err(|e| format!("--pairs: {e}"))?,
+            "--graphs" => a.graphs = value()?.split(',').map(str::to_owned).collect(),
+            "--data" => a.data = value()?.into(),
+            "--out" => a.out = value()?.into(),
+            "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--rss-only" => a.rss_only = Some(value()?.into()),
+            "-h" | "--help" => {
+                println!(
+                    "bench_routes [--smoke] [--pairs N] [--graphs FILE,FILE] [--data DIR] \
+                     [--out DIR] [--seed S]"
+                );
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if a.pairs == 0 {
+        a.pairs = if a.smoke { 20 } else { 500 };
+    }
+    if a.graphs.is_empty() {
+        a.graphs = if a.smoke { vec![GRAPHS[1].into()] } else { GRAPHS.map(String::from).to_vec() };
+    }
+    Ok(a)
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_owned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).current_dir(workspace()).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// UTC date and time from the system clock (civil-from-days).
+fn utc_now() -> (String, String) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let date = format!("{y:04}-{m:02}-{d:02}");
+    let time = format!("{date}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    (date, time)
+}
+
+/// The resident-memory delta of loading `path` into LDK (graph and scorer), measured in this
+/// process (call it in a fresh one).
+fn rss_delta_of_load(path: &Path) -> Result<u64, String> {
+    let map = Gossmap::from_path(path).map_err(|e| e.to_string())?;
+    let logger = Arc::new(LdkLogger);
+    let before = rss_kib();
+    let loaded = ldk::load(&map, Arc::clone(&logger));
+    let scorer = ProbabilisticScorer::new(
+        ProbabilisticScoringDecayParameters::default(),
+        Arc::clone(&loaded.graph),
+        logger,
+    );
+    let after = rss_kib();
+    drop(scorer);
+    drop(loaded);
+    Ok(after.saturating_sub(before))
+}
+
+/// Runs `--rss-only` in a child process, so that each graph is measured on a fresh heap.
+fn rss_delta_in_child(path: &Path) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = Command::new(exe).arg("--rss-only").arg(path).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn quality(route: &Route, amount_msat: u64) -> (f64, u32, usize) {
+    let fee_ppm = route.get_total_fees() as f64 / amount_msat as f64 * 1e6;
+    let cltv = route
+        .paths
+        .iter()
+        .map(|p| p.hops.iter().map(|h| h.cltv_expiry_delta).sum::<u32>())
+        .max()
+        .unwrap_or(0);
+    (fee_ppm, cltv, route.paths.len())
+}
+
+fn sample(micros: f64, r: Result<Route, &'static str>, amount_msat: u64) -> Sample {
+    match r {
+        Ok(route) => Sample { micros, route: Some(quality(&route, amount_msat)), error: None },
+        Err(e) => Sample { micros, route: None, error: Some(e) },
+    }
+}
+
+fn mpp_features() -> Bolt11InvoiceFeatures {
+    let mut f = Bolt11InvoiceFeatures::empty();
+    f.set_variable_length_onion_required();
+    f.set_payment_secret_required();
+    f.set_basic_mpp_optional();
+    f
+}
+
+struct GraphFigures {
+    json: serde_json::Value,
+    md: String,
+}
+
+struct Row {
+    graph: String,
+    payer: &'static str,
+    workload: &'static str,
+    anchor: Summary,
+    ours: Summary,
+    ratio: Ratio,
+}
+
+fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigures, String> {
+    let path = args.data.join(file);
+    let t = Instant::now();
+    let map = Gossmap::from_path(&path).map_err(|e| e.to_string())?;
+    let parse_ms = t.elapsed().as_secs_f64() * 1e3;
+
+    let plain = Adjacency::new(&map, |d| map.directions[d].usable());
+    let plain_core = largest_component(&plain).len();
+    let adj = Adjacency::new(&map, |d| ldk_usable(&map, d));
+    let core = largest_component(&adj);
+    let hub = biggest_hub(&adj, &core).ok_or("empty core")?;
+    let ldk_usable_dirs = (0..map.directions.len()).filter(|&d| ldk_usable(&map, d)).count();
+
+    let rss_delta_kib = rss_delta_in_child(&path);
+    let logger = Arc::new(LdkLogger);
+    let t = Instant::now();
+    let loaded = ldk::load(&map, Arc::clone(&logger));
+    let load_ms = t.elapsed().as_secs_f64() * 1e3;
+    let graph = Arc::clone(&loaded.graph);
+    let keys_manager = Arc::new(KeysManager::new(&[6; 32], 1, 2, true));
+    let new_scorer = || {
+        ProbabilisticScorer::new(
+            ProbabilisticScoringDecayParameters::default(),
+            Arc::clone(&graph),
+            Arc::clone(&logger),
+        )
+    };
+    let anchor_scorer: Scorer = new_scorer();
+    let anchor_params = ProbabilisticScoringFeeParameters::default();
+    let router = NodeRouter::new(
+        Arc::clone(&graph),
+        Arc::clone(&logger),
+        Arc::clone(&keys_manager),
+        Arc::new(RwLock::new(new_scorer())),
+        ProbabilisticScoringFeeParameters::default(),
+    );
+
+    let summary = format!(
+        "{file}: {} nodes, {} channels, {} BTC; {} usable directions ({} LDK-routable); core {} nodes \
+         over usable directions, {} over LDK-routable ones; hub node {hub} ({} routable directions \
+         out); parse {parse_ms:.0} ms, LDK load {load_ms:.0} ms ({} channels, {} updates, {} refused{}); \
+         RSS delta of the LDK graph and scorer: {}",
+        map.node_count,
+        map.channel_count(),
+        map.total_capacity_sat() / 100_000_000,
+        map.usable_directions(),
+        ldk_usable_dirs,
+        plain_core,
+        core.len(),
+        adj.out(hub).len(),
+        loaded.channels,
+        loaded.directions,
+        loaded.refused.0,
+        loaded.refused.1.as_ref().map(|e| format!(": {e}")).unwrap_or_default(),
+        rss_delta_kib.map(|k| format!("{:.1} MiB", k as f64 / 1024.0)).unwrap_or("n/a".into()),
+    );
+    eprintln!("{summary}");
+
+    for (kind, payer, salt) in [("random core node", None, 1u64), ("biggest hub", Some(hub), 2)] {
+        let pairs = sample_pairs(&core, payer, args.pairs, args.seed.wrapping_mul(1000) + salt);
+        for w in &WORKLOADS {
+            let amount_msat = w.amount_sat * 1000;
+            let t = Instant::now();
+            let (mut anchor, mut ours) = (Vec::new(), Vec::new());
+            for (i, &(p, q)) in pairs.iter().enumerate() {
+                let (payer_key, payee_key) = (loaded.keys[p as usize], loaded.keys[q as usize]);
+                let mut pp = PaymentParameters::from_node_id(payee_key, FINAL_CLTV);
+                if w.mpp {
+                    pp = pp.with_bolt11_features(mpp_features()).map_err(|()| "features")?;
+                }
+                // Anchor: LDK's defaults (fee limit 1 % + 50 sat, 1008 blocks).
+                let anchor_rp =
+                    RouteParameters::from_payment_params_and_value(pp.clone(), amount_msat);
+                let start = Instant::now();
+                let seed_bytes = keys_manager.get_secure_random_bytes();
+                let r = find_route(
+                    &payer_key,
+                    &anchor_rp,
+                    &graph,
+                    None,
+                    &*logger,
+                    &anchor_scorer,
+                    &anchor_params,
+                    &seed_bytes,
+                );
+                let micros = start.elapsed().as_secs_f64() * 1e6;
+                anchor.push(sample(micros, r, amount_msat));
+
+                // Ours: the engine's pay defaults and a fresh policy per payment.
+                pp.max_total_cltv_expiry_delta = MAXDELAY_BLOCKS;
+                let mut rp = RouteParameters::from_payment_params_and_value(pp, amount_msat);
+                rp.max_total_routing_fee_msat =
+                    Some(fee_limit_msat(amount_msat, MAXFEEPERCENT, EXEMPTFEE_MSAT, None));
+                let policy = PaymentPolicy {
+                    riskfactor: DEFAULT_RISKFACTOR,
+                    randomize: true,
+                    seed: args.seed ^ (salt << 32) ^ i as u64,
+                    ..PaymentPolicy::default()
+                };
+                let start = Instant::now();
+                let r = router.find_route_with_policy(
+                    &payer_key,
+                    &rp,
+                    None,
+                    InFlightHtlcs::new(),
+                    &policy,
+                );
+                let micros = start.elapsed().as_secs_f64() * 1e6;
+                ours.push(sample(micros, r, amount_msat));
+            }
+            let row = Row {
+                graph: file.into(),
+                payer: kind,
+                workload: w.name,
+                anchor: Summary::of(&anchor),
+                ours: Summary::of(&ours),
+                ratio: Ratio::of(&anchor, &ours),
+            };
+            eprintln!(
+                "  {kind} / {}: {} pairs in {:.1} s; p50 anchor {:.2} ms, ours {:.2} ms; routed {:.0} % / {:.0} %",
+                w.name,
+                pairs.len(),
+                t.elapsed().as_secs_f64(),
+                row.anchor.ms_p50,
+                row.ours.ms_p50,
+                row.anchor.routed_share * 100.0,
+                row.ours.routed_share * 100.0
+            );
+            rows.push(row);
+        }
+    }
+    let json = json!({
+        "file": file,
+        "nodes": map.node_count,
+        "channels": map.channel_count(),
+        "capacity_btc": map.total_capacity_sat() / 100_000_000,
+        "usable_directions": map.usable_directions(),
+        "ldk_routable_directions": ldk_usable_dirs,
+        "core_nodes_usable": plain_core,
+        "core_nodes_ldk_routable": core.len(),
+        "hub_index": hub,
+        "hub_out_directions": adj.out(hub).len(),
+        "parse_ms": parse_ms,
+        "ldk_load_ms": load_ms,
+        "ldk_channels": loaded.channels,
+        "ldk_updates": loaded.directions,
+        "ldk_refused": loaded.refused.0,
+        "rss_delta_mib": rss_delta_kib.map(|k| k as f64 / 1024.0),
+    });
+    Ok(GraphFigures { json, md: format!("- {summary}\n") })
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let graph = r.graph.trim_start_matches("gossip-store-").trim_end_matches(".compressed");
+        for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
+            s += &format!(
+                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} |\n",
+                r.payer,
+                r.workload,
+                x.routed_share * 100.0,
+                x.ms_p50,
+                x.ms_p90,
+                x.ms_p99,
+                x.ms_max,
+                x.fee_ppm_p50,
+                x.fee_ppm_mean,
+                x.cltv_p50,
+                x.cltv_mean,
+                x.parts_mean,
+                x.parts_max
+            );
+        }
+        let q = &r.ratio;
+        s += &format!(
+            "| {graph} | {} | {} | **ours / anchor** | {} both | ×{:.2} | | ×{:.2} | | mean ×{:.2} | mean ×{:.2} | mean ×{:.2} |\n",
+            r.payer, r.workload, q.both_routed, q.ms_p50, q.ms_p99, q.fee_ppm_mean, q.cltv_mean, q.parts_mean
+        );
+    }
+    s
+}
+
+fn failures(rows: &[Row]) -> String {
+    let mut s = String::new();
+    for r in rows {
+        for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
+            for (e, n) in &x.errors {
+                s += &format!(
+                    "- {} / {} / {} / {name}: {n} × \"{e}\"\n",
+                    r.graph, r.payer, r.workload
+                );
+            }
+        }
+    }
+    if s.is_empty() {
+        s = "- none\n".into();
+    }
+    s
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("bench_routes: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(path) = &args.rss_only {
+        match rss_delta_of_load(path) {
+            Ok(kib) => println!("{kib}"),
+            Err(e) => {
+                eprintln!("bench_routes: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if let Err(e) = run(&args) {
+        eprintln!("bench_routes: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let started = Instant::now();
+    let (date, time) = utc_now();
+    let cpu = cpu_model();
+    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let mode = if args.smoke { "smoke" } else { "full" };
+    eprintln!(
+        "B1 route finding ({mode}): {} pairs per workload and payer; CPU {cpu}; commit {commit}",
+        args.pairs
+    );
+
+    let mut rows = Vec::new();
+    let mut graphs = Vec::new();
+    for file in &args.graphs {
+        graphs.push(run_graph(args, file, &mut rows)?);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let table = table(&rows);
+    println!("{table}");
+
+    let md = format!(
+        "# B1: route finding on mainnet graphs ({mode})\n\n\
+         - Run: {time}, commit `{commit}`{}, CPU {cpu}, {:.0} s in all.\n\
+         - {} pairs per workload and payer, seed {}; payers and payees drawn from the strongly \
+           connected core of the directions LDK can route over; payer either a random core node or \
+           the biggest hub; the same pairs for the three workloads.\n\
+         - **anchor**: LDK's `find_route` with a default `ProbabilisticScorer` (no history) and \
+           LDK's default limits (fee 1 % + 50 sat, 1008 blocks).\n\
+         - **ours**: `PolicyRouter::find_route_with_policy` (boltd's router, same scorer type) with the \
+           engine's `pay` defaults: riskfactor {DEFAULT_RISKFACTOR}, randomization on (seed per pair), no \
+           exclusions, fee limit {MAXFEEPERCENT} % with {} sat exempt, maxdelay {MAXDELAY_BLOCKS}.\n\
+         - Time: wall time of one call (routed or not), sequential, one thread. Fee ppm: total \
+           fees / amount × 1e6; CLTV: total of the slowest path (final {FINAL_CLTV} and shadow offset \
+           included); parts: paths. Quality over the routed pairs; ratios (ours / anchor) of \
+           quality on the pairs both routed. Figures, not assertions.\n\
+         - Both routers see the payer's channels as public channels (no `first_hops`, no local \
+           balances) and use LDK's default `max_channel_saturation_power_of_half` (2): a path may \
+           use at most a quarter of a channel's capacity (and its `htlc_maximum_msat`). The \
+           failures of the multi-part workloads are LDK's \"sufficient route\" (the paths found \
+           cannot carry the amount under these caps) or \"path\" (none at all) errors, listed \
+           below: routed shares are not the reach of a payer that knows its own balances.\n\n\
+         ## Graphs\n\n{}\n## Results\n\n{table}\n## Why searches failed (LDK's errors)\n\n{}",
+        if dirty { " (working tree with uncommitted changes)" } else { "" },
+        elapsed,
+        args.pairs,
+        args.seed,
+        EXEMPTFEE_MSAT / 1000,
+        graphs.iter().map(|g| g.md.as_str()).collect::<String>(),
+        failures(&rows),
+    );
+    let results: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "graph": r.graph, "payer": r.payer, "workload": r.workload,
+                "anchor": r.anchor, "ours": r.ours, "ours_over_anchor": r.ratio,
+            })
+        })
+        .collect();
+    let doc = json!({
+        "benchmark": "B1 route finding",
+        "mode": mode,
+        "time": time,
+        "commit": commit,
+        "dirty": dirty,
+        "cpu": cpu,
+        "pairs": args.pairs,
+        "seed": args.seed,
+        "elapsed_s": elapsed,
+        "ours_params": {
+            "riskfactor": DEFAULT_RISKFACTOR, "randomize": true, "maxfeepercent": MAXFEEPERCENT,
+            "exemptfee_msat": EXEMPTFEE_MSAT, "maxdelay": MAXDELAY_BLOCKS
+        },
+        "graphs": graphs.iter().map(|g| g.json.clone()).collect::<Vec<_>>(),
+        "results": results,
+    });
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let suffix = if args.smoke { "-smoke" } else { "" };
+    let base = args.out.join(format!("routes-{date}-{commit}{suffix}"));
+    let (md_path, json_path) = (base.with_extension("md"), base.with_extension("json"));
+    std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, text + "\n").map_err(|e| format!("{}: {e}", json_path.display()))?;
+    eprintln!("wrote {} and {}", md_path.display(), json_path.display());
+    Ok(())
+}
