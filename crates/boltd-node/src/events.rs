@@ -294,7 +294,6 @@ impl NodeEventHandler {
                 if self.listener.payment_claimed(claimed).is_err() {
                     return Err(ReplayEvent());
                 }
-                self.payments.received(payment_hash, amount_msat);
             }
             Event::PaymentSent {
                 payment_id,

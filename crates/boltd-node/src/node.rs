@@ -21,23 +21,18 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bitcoin::hashes::Hash;
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::BlockHash;
 use boltd_store::{DataDirLock, Store};
 use lightning::chain::{BestBlock, Listen, Watch};
-use lightning::ln::channelmanager::{
-    Bolt11InvoiceParameters, ChainParameters, ChannelManagerReadArgs, PaymentId, Retry,
-};
+use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::ln::types::ChannelId;
 use lightning::routing::gossip::NodeAlias;
-use lightning::routing::router::RouteParametersConfig;
 use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
 use lightning::sign::{EntropySource, KeysManager, NodeSigner};
-use lightning::types::payment::PaymentHash;
 use lightning::util::config::UserConfig;
 use lightning::util::persist::{
     read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
@@ -54,7 +49,6 @@ use lightning_block_sync::init::{synchronize_listeners, validate_best_block_head
 use lightning_block_sync::poll::ChainPoller;
 use lightning_block_sync::rpc::RpcClient;
 use lightning_block_sync::{SpvClient, UnboundedCache};
-use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescription, Description};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -64,7 +58,7 @@ use crate::error::{NodeError, NodeResult};
 use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
-use crate::payments::{OutgoingStatus, PaymentTracker, Received};
+use crate::payments::PaymentTracker;
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 
@@ -155,19 +149,6 @@ pub struct NodeInfo {
     pub graph_channels: usize,
     /// Nodes in our network graph.
     pub graph_nodes: usize,
-}
-
-/// A created invoice.
-#[derive(Debug, Clone, Serialize)]
-pub struct CreatedInvoice {
-    /// The BOLT11 string.
-    pub invoice: String,
-    /// Its payment hash (hex).
-    pub payment_hash: String,
-    /// Amount, if fixed.
-    pub amount_msat: Option<u64>,
-    /// Expiry in seconds.
-    pub expiry_secs: u64,
 }
 
 /// The listeners LDK's chain data goes to.
@@ -1066,111 +1047,9 @@ impl Node {
 
     // ---- payments (node level) ----
 
-    /// Creates a BOLT11 invoice whose preimage LDK derives and claims automatically.
-    pub fn create_invoice(
-        &self,
-        amount_msat: Option<u64>,
-        description: &str,
-        expiry_secs: u32,
-    ) -> NodeResult<CreatedInvoice> {
-        if amount_msat == Some(0) {
-            return Err(NodeError::InvalidInput("amount must be positive".into()));
-        }
-        let description = Description::new(description.to_string())
-            .map_err(|e| NodeError::InvalidInput(format!("description: {e}")))?;
-        let params = Bolt11InvoiceParameters {
-            amount_msats: amount_msat,
-            description: Bolt11InvoiceDescription::Direct(description),
-            invoice_expiry_delta_secs: Some(expiry_secs),
-            ..Default::default()
-        };
-        let inv = self
-            .channel_manager
-            .create_bolt11_invoice(params)
-            .map_err(|e| NodeError::Lightning(format!("cannot create invoice: {e:?}")))?;
-        Ok(CreatedInvoice {
-            invoice: inv.to_string(),
-            payment_hash: hex::encode(inv.payment_hash().to_byte_array()),
-            amount_msat,
-            expiry_secs: inv.expiry_time().as_secs(),
-        })
-    }
-
-    /// Pays a BOLT11 invoice; returns its payment hash. Checks network, expiry and amount first.
-    pub fn pay_invoice(
-        &self,
-        invoice: &str,
-        amount_msat: Option<u64>,
-        retry_for: Duration,
-    ) -> NodeResult<PaymentHash> {
-        let inv: Bolt11Invoice = invoice
-            .trim()
-            .parse()
-            .map_err(|e| NodeError::InvalidInput(format!("not a BOLT11 invoice: {e}")))?;
-        if inv.network() != self.config.network {
-            return Err(NodeError::InvalidInput(format!(
-                "invoice is for {}, this node runs on {}",
-                inv.network(),
-                self.config.network
-            )));
-        }
-        if inv.duration_since_epoch() + inv.expiry_time() <= now() {
-            return Err(NodeError::InvalidInput("invoice has expired".into()));
-        }
-        match (inv.amount_milli_satoshis(), amount_msat) {
-            (None, None) => {
-                return Err(NodeError::InvalidInput("invoice has no amount; give one".into()))
-            }
-            (_, Some(0)) => return Err(NodeError::InvalidInput("amount must be positive".into())),
-            (Some(fixed), Some(given)) if fixed != given => {
-                return Err(NodeError::InvalidInput(format!(
-                    "invoice fixes {fixed} msat; {given} msat was given"
-                )))
-            }
-            _ => {}
-        }
-        if inv.payee_pub_key().unwrap_or(&inv.recover_payee_pub_key()) == &self.node_id() {
-            return Err(NodeError::InvalidInput("this invoice is our own".into()));
-        }
-        let hash = PaymentHash(inv.payment_hash().to_byte_array());
-        // Never send a second set of HTLCs for a payment hash this node is paying or has paid:
-        // the caller gets the existing payment to wait on.
-        if !self.payments.begin(hash) {
-            return Ok(hash);
-        }
-        let amount = if inv.amount_milli_satoshis().is_some() { None } else { amount_msat };
-        self.channel_manager
-            .pay_for_bolt11_invoice(
-                &inv,
-                PaymentId(hash.0),
-                amount,
-                RouteParametersConfig::default(),
-                Retry::Timeout(retry_for),
-            )
-            .map_err(|e| {
-                self.payments.failed(hash, format!("{e:?}"));
-                NodeError::Lightning(format!("cannot pay: {e:?}"))
-            })?;
-        Ok(hash)
-    }
-
     /// The in-memory outcome tracker (wakes waiters when events arrive).
     pub fn payment_tracker(&self) -> &Arc<PaymentTracker> {
         &self.payments
-    }
-
-    /// Waits for an outgoing payment to complete or fail, up to `timeout`.
-    pub async fn wait_payment(
-        &self,
-        hash: PaymentHash,
-        timeout: Duration,
-    ) -> Option<OutgoingStatus> {
-        self.payments.wait_final(hash, timeout).await
-    }
-
-    /// A payment we received, if claimed.
-    pub fn received_payment(&self, hash: &PaymentHash) -> Option<Received> {
-        self.payments.incoming(hash)
     }
 }
 
