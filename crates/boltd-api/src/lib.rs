@@ -431,19 +431,7 @@ async fn pay(
 }
 
 async fn send_status(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let hash = hex::decode(&id)
-        .ok()
-        .and_then(|b| <[u8; 32]>::try_from(b).ok())
-        .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a payment hash")))?;
-    let store = Arc::clone(engine.store());
-    let rec = tokio::task::spawn_blocking(move || {
-        store.payment_by_hash(boltd_store::Direction::Outgoing, &hash)
-    })
-    .await
-    .map_err(|e| ApiError::from(NodeError::Io(std::io::Error::other(e.to_string()))))?
-    .map_err(|e| ApiError::from(PayError::from(e)))?
-    .ok_or_else(|| ApiError::from(PayError::NotFound(format!("no payment {id}"))))?;
-    to_json(rec)
+    to_json(engine.outgoing_payment(&id).await?)
 }
 
 #[derive(Deserialize)]
@@ -544,18 +532,8 @@ async fn fee_quote(
     q: Result<axum::extract::Query<FeeQuoteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let invoice_amount = q
-        .destination
-        .trim()
-        .parse::<boltd_node::deps::lightning_invoice::Bolt11Invoice>()
-        .map_err(|e| ApiError::bad_request(format!("not a BOLT11 invoice: {e}")))?
-        .amount_milli_satoshis();
-    let amount_msat = match invoice_amount {
-        Some(_) => None,
-        None => q.amount_sat.map(|a| a.saturating_mul(1000)),
-    };
-    let req = PayRequest { bolt11: q.destination, amount_msat, ..Default::default() };
-    let quote = engine.quote(&req)?;
+    let quote =
+        engine.quote_invoice(&q.destination, q.amount_sat.map(|a| a.saturating_mul(1000)))?;
     let mut v = serde_json::to_value(&quote).unwrap_or_default();
     v["fee_sat"] = json!(quote.fee_msat.div_ceil(1000));
     Ok(Json(v))
@@ -655,12 +633,7 @@ async fn history(
         offset: q.offset,
         ..Default::default()
     };
-    let store = Arc::clone(engine.store());
-    let list = tokio::task::spawn_blocking(move || store.list_payments(&filter))
-        .await
-        .map_err(|e| ApiError::from(NodeError::Io(std::io::Error::other(e.to_string()))))?
-        .map_err(|e| ApiError::from(PayError::from(e)))?;
-    to_json(list)
+    to_json(engine.list_payments(filter).await?)
 }
 
 // ---- BOLT12 offers ----

@@ -79,6 +79,31 @@ impl Engine {
         self.ledger.store()
     }
 
+    /// The latest outgoing payment with this payment hash (hex), with its real status and
+    /// failure reason.
+    pub async fn outgoing_payment(
+        &self,
+        payment_hash_hex: &str,
+    ) -> Result<boltd_store::PaymentRecord, PayError> {
+        let hash = hex::decode(payment_hash_hex)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| {
+                PayError::InvalidParams(format!("`{payment_hash_hex}` is not a payment hash"))
+            })?;
+        self.blocking(move |s| s.payment_by_hash(boltd_store::Direction::Outgoing, &hash))
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no payment {payment_hash_hex}")))
+    }
+
+    /// Payments in both directions, newest first, filtered and paginated.
+    pub async fn list_payments(
+        &self,
+        filter: boltd_store::PaymentFilter,
+    ) -> Result<Vec<boltd_store::PaymentRecord>, PayError> {
+        self.blocking(move |s| s.list_payments(&filter)).await
+    }
+
     /// Stops the node.
     pub async fn stop(&self) -> Result<(), NodeError> {
         self.node.stop().await

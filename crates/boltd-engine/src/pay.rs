@@ -448,6 +448,26 @@ pub struct FeeQuote {
 }
 
 impl Engine {
+    /// barkd's fee quote: the routing fee of paying a BOLT11 `destination` now; `amount_msat`
+    /// only counts for an invoice without an amount.
+    pub fn quote_invoice(
+        &self,
+        destination: &str,
+        amount_msat: Option<u64>,
+    ) -> Result<FeeQuote, PayError> {
+        let fixed = destination
+            .trim()
+            .parse::<Bolt11Invoice>()
+            .map_err(|e| invalid(format!("not a BOLT11 invoice: {e}")))?
+            .amount_milli_satoshis();
+        let amount_msat = if fixed.is_some() { None } else { amount_msat };
+        self.quote(&PayRequest {
+            bolt11: destination.trim().to_string(),
+            amount_msat,
+            ..Default::default()
+        })
+    }
+
     /// Quotes the routing fee of paying `req` now, without paying: the same checks and
     /// routing policy as [`Engine::pay`], then one route computation.
     pub fn quote(&self, req: &PayRequest) -> Result<FeeQuote, PayError> {
