@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PayError;
 use crate::ledger::now_secs;
 use crate::pay::{defaults, request_hash, PayResult};
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// Final CLTV delta used for keysend payments.
 pub const KEYSEND_FINAL_CLTV_DELTA: u32 = 40;
@@ -67,7 +67,7 @@ impl Engine {
     pub async fn keysend(
         &self,
         req: KeysendRequest,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
     ) -> Result<PayResult, PayError> {
         let payee: PublicKey = req.destination.trim().parse().map_err(|_| {
             PayError::InvalidParams(format!("`{}` is not a node public key", req.destination))
@@ -94,7 +94,7 @@ impl Engine {
                 records.iter().map(|(t, v)| (t.to_string(), hex::encode(v).into())).collect();
             intent.custom_records = Some(serde_json::Value::Object(map).to_string());
         }
-        intent.idempotency_key = idempotency_key;
+        ctx.apply(&mut intent);
         intent.request_hash = Some(request_hash(&req));
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
@@ -137,15 +137,21 @@ impl Engine {
 
     /// Sends several keysend payments concurrently; each succeeds or fails on its own and the
     /// results come back in request order.
+    ///
+    /// With an idempotency key in `ctx`, item `i` is sent under the key `<key>/<i>`, so the
+    /// whole batch can be repeated safely: items already sent return their first result.
     pub async fn multi_keysend(
         self: &Arc<Self>,
         reqs: Vec<KeysendRequest>,
+        ctx: PayContext,
     ) -> Vec<Result<PayResult, PayError>> {
         let handles: Vec<_> = reqs
             .into_iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let engine = Arc::clone(self);
-                tokio::spawn(async move { engine.keysend(r, None).await })
+                let ctx = ctx.item(i);
+                tokio::spawn(async move { engine.keysend(r, ctx).await })
             })
             .collect();
         let mut out = Vec::with_capacity(handles.len());

@@ -32,6 +32,34 @@ pub use error::{PayError, RoutingFailure};
 pub use ledger::Ledger;
 pub use pay::{PayRequest, PayResult};
 
+/// What comes with a request to pay, besides the request itself: the client's idempotency
+/// key (and, with authentication, who asks).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayContext {
+    /// The client's idempotency key: the same key returns the first payment's result; the same
+    /// key with a different request is [`PayError::IdempotencyConflict`].
+    pub idempotency_key: Option<String>,
+}
+
+impl PayContext {
+    /// A context with only an idempotency key.
+    pub fn with_key(idempotency_key: Option<String>) -> Self {
+        Self { idempotency_key }
+    }
+
+    /// The context of item `index` of a batch: the same caller, and the key `<key>/<index>`.
+    pub fn item(&self, index: usize) -> Self {
+        let mut c = self.clone();
+        c.idempotency_key = self.idempotency_key.as_ref().map(|k| format!("{k}/{index}"));
+        c
+    }
+
+    /// Writes the context into an outgoing payment's intent record.
+    pub(crate) fn apply(&self, intent: &mut boltd_store::NewOutgoing) {
+        intent.idempotency_key = self.idempotency_key.clone();
+    }
+}
+
 /// The payment engine over a running node.
 pub struct Engine {
     node: Arc<Node>,

@@ -47,7 +47,7 @@ use serde_json::{json, Value};
 use crate::error::PayError;
 use crate::pay::{defaults, PayRequest, PayResult};
 use crate::receive::InvoiceRequest;
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// The smallest amount the hosted names accept (`minSendable`), in msat.
 pub const MIN_SENDABLE_MSAT: u64 = 1_000;
@@ -490,7 +490,7 @@ impl Engine {
         destination: &str,
         amount_msat: u64,
         comment: Option<String>,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
     ) -> Result<PayResult, PayError> {
         if amount_msat == 0 {
             return Err(PayError::InvalidParams("amount must be positive".into()));
@@ -499,7 +499,7 @@ impl Engine {
         let comment = comment.filter(|c| !c.is_empty());
         let request =
             json!({ "destination": dest, "amount_msat": amount_msat, "comment": comment });
-        if let Some(key) = &idempotency_key {
+        if let Some(key) = &ctx.idempotency_key {
             if let Some(done) = self.lnurl_replay(key, &request).await? {
                 return done;
             }
@@ -533,11 +533,11 @@ impl Engine {
             description: Some(params.metadata),
             ..Default::default()
         };
-        match self.pay(req, idempotency_key.clone(), Some(metadata)).await {
+        match self.pay(req, ctx.clone(), Some(metadata)).await {
             // Two identical requests raced under one key, each with its own invoice: the first
             // one recorded is the payment.
             Err(PayError::IdempotencyConflict { payment_id }) => {
-                let key = idempotency_key.unwrap_or_default();
+                let key = ctx.idempotency_key.unwrap_or_default();
                 match self.lnurl_replay(&key, &request).await? {
                     Some(done) => done,
                     None => Err(PayError::IdempotencyConflict { payment_id }),

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PayError;
 use crate::ledger::now_secs;
 use crate::pay::{defaults, request_hash, PayResult};
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// How often a payment's record is read while waiting for its outcome.
 pub const POLL_INTERVAL_MS: u64 = 50;
@@ -151,7 +151,7 @@ impl Engine {
     pub async fn pay_offer(
         &self,
         req: OfferPayRequest,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
     ) -> Result<PayResult, PayError> {
         let text = req.offer.trim();
         let offer = Offer::from_str(text).map_err(|e| invalid(format!("invalid offer: {e:?}")))?;
@@ -202,7 +202,7 @@ impl Engine {
         let mut intent = NewOutgoing::new(PaymentKind::Bolt12, None, payment_id.0, amount_msat);
         intent.invoice = Some(text.to_string());
         intent.description = offer.description().map(|d| d.to_string());
-        intent.idempotency_key = idempotency_key;
+        ctx.apply(&mut intent);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = expires_at;
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {

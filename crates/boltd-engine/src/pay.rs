@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PayError;
 use crate::ledger::now_secs;
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// Core Lightning's defaults for `pay`.
 pub mod defaults {
@@ -310,7 +310,7 @@ impl Engine {
     pub async fn pay(
         &self,
         req: PayRequest,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
         metadata: Option<String>,
     ) -> Result<PayResult, PayError> {
         let c = self.check_pay(&req)?;
@@ -324,7 +324,7 @@ impl Engine {
         intent.description = c.description.clone();
         intent.label = req.label.clone();
         intent.metadata = metadata;
-        intent.idempotency_key = idempotency_key;
+        ctx.apply(&mut intent);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at =
             Some((c.invoice.duration_since_epoch() + c.invoice.expiry_time()).as_secs());

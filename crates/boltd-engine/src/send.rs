@@ -11,7 +11,7 @@ use crate::error::PayError;
 use crate::keysend::KeysendRequest;
 use crate::offer::OfferPayRequest;
 use crate::pay::{PayRequest, PayResult};
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// What a destination string is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Engine {
         destination: &str,
         amount_msat: Option<u64>,
         comment: Option<String>,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
     ) -> Result<PayResult, PayError> {
         let dest = classify(destination)?;
         if comment.is_some() && !matches!(dest, Destination::Lnurl(_)) {
@@ -111,11 +111,11 @@ impl Engine {
                 let amount = amount_msat.ok_or_else(|| {
                     invalid("an amount is required to pay a Lightning address or LNURL")
                 })?;
-                self.pay_lnurl(&d, amount, comment, idempotency_key).await
+                self.pay_lnurl(&d, amount, comment, ctx).await
             }
             Destination::Offer(offer) => {
                 let req = OfferPayRequest { offer, amount_msat, ..Default::default() };
-                self.pay_offer(req, idempotency_key).await
+                self.pay_offer(req, ctx).await
             }
             Destination::NodeId(pk) => {
                 let amount = amount_msat
@@ -126,7 +126,7 @@ impl Engine {
                     custom_records: BTreeMap::new(),
                     ..Default::default()
                 };
-                self.keysend(req, idempotency_key).await
+                self.keysend(req, ctx).await
             }
             Destination::Bolt11(bolt11) => {
                 let fixed =
@@ -141,7 +141,7 @@ impl Engine {
                     (None, a) => a,
                 };
                 let req = PayRequest { bolt11, amount_msat, ..Default::default() };
-                self.pay(req, idempotency_key, None).await
+                self.pay(req, ctx, None).await
             }
         }
     }

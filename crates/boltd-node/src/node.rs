@@ -115,6 +115,9 @@ pub struct ChannelInfo {
     pub confirmations: Option<u32>,
     /// Confirmations required before the channel is ready.
     pub confirmations_required: Option<u32>,
+    /// HTLCs in the channel not yet fully resolved, in either direction (0 when the channel is
+    /// at rest).
+    pub pending_htlcs: usize,
 }
 
 /// Balances of the node.
@@ -922,6 +925,7 @@ impl Node {
                     outbound: c.is_outbound,
                     confirmations: c.confirmations,
                     confirmations_required: c.confirmations_required,
+                    pending_htlcs: c.pending_inbound_htlcs.len() + c.pending_outbound_htlcs.len(),
                 }
             })
             .collect()
