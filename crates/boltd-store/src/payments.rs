@@ -468,6 +468,11 @@ pub struct PaymentFilter {
     pub limit: Option<u32>,
     /// Skip this many records first (offset pagination).
     pub offset: Option<u32>,
+    /// Only payments with this payment hash.
+    pub payment_hash: Option<[u8; 32]>,
+    /// List oldest first instead of newest first (Core Lightning's order). A `cursor` then
+    /// continues after (newer than) the given record.
+    pub oldest_first: bool,
 }
 
 const PAYMENT_COLUMNS: &str = "id, direction, kind, status, payment_hash, payment_id, preimage, \
@@ -950,6 +955,32 @@ impl Store {
         })
     }
 
+    /// Applies an RFC 7396 JSON Merge Patch (`patch`, JSON object text) to a payment's
+    /// app-defined metadata, atomically (SQLite's `json_patch`): members set to `null` are
+    /// removed, objects are merged recursively, everything else replaces. Returns `None` if no
+    /// payment has row id `id`. Fails with [`StoreError::Invalid`] if `patch` is not a JSON
+    /// object.
+    pub fn merge_metadata(
+        &self,
+        id: i64,
+        patch: &str,
+        now: u64,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        self.transaction(|tx| {
+            check_json_object(tx, "the metadata patch", Some(patch))?;
+            let n = tx
+                .prepare_cached(
+                    "UPDATE payments SET metadata = json_patch(coalesce(metadata, '{}'), ?2), \
+                     updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, patch, now])?;
+            if n == 0 {
+                return Ok(None);
+            }
+            Ok(Some(payment_row(tx, id)?))
+        })
+    }
+
     /// The payment with row id `id`.
     pub fn payment_by_id(&self, id: i64) -> Result<Option<PaymentRecord>, StoreError> {
         self.read(|c| find_payment(c, "id = ?1", [id]))
@@ -989,7 +1020,8 @@ impl Store {
         })
     }
 
-    /// Payments matching `filter`, newest first (by `created_at`, then id).
+    /// Payments matching `filter`, newest first (by `created_at`, then id), or oldest first
+    /// with [`PaymentFilter::oldest_first`].
     pub fn list_payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>, StoreError> {
         let mut clause = String::from("1");
         let mut args: Vec<Value> = Vec::new();
@@ -1014,12 +1046,18 @@ impl Store {
             clause.push_str(" AND created_at < ?");
             args.push(Value::Integer(saturating_i64(t)));
         }
+        if let Some(h) = filter.payment_hash {
+            clause.push_str(" AND payment_hash = ?");
+            args.push(Value::Blob(h.to_vec()));
+        }
+        let (cmp, order) = if filter.oldest_first { ('>', "ASC") } else { ('<', "DESC") };
         if let Some(c) = filter.cursor {
             let t = saturating_i64(c.created_at);
-            clause.push_str(" AND (created_at < ? OR (created_at = ? AND id < ?))");
+            clause
+                .push_str(&format!(" AND (created_at {cmp} ? OR (created_at = ? AND id {cmp} ?))"));
             args.extend([Value::Integer(t), Value::Integer(t), Value::Integer(c.id)]);
         }
-        clause.push_str(" ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+        clause.push_str(&format!(" ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?"));
         args.push(Value::Integer(filter.limit.map_or(-1, i64::from)));
         args.push(Value::Integer(filter.offset.map_or(0, i64::from)));
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {clause}");
@@ -1648,6 +1686,75 @@ mod tests {
         let cleared = store.update_metadata(rec.id, None, 170).unwrap().unwrap();
         assert_eq!(cleared.metadata, None);
         assert_eq!(store.update_metadata(999, None, 170).unwrap(), None);
+    }
+
+    #[test]
+    fn merge_metadata_follows_rfc_7396() {
+        let (_d, store) = store();
+        let (_, hash) = secret(1);
+        let rec = store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().clone();
+        let first = store
+            .merge_metadata(rec.id, r#"{"order": 42, "tags": {"a": 1, "b": 2}}"#, 110)
+            .unwrap()
+            .unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_str(first.metadata.as_deref().unwrap()).unwrap();
+        assert_eq!(meta, serde_json::json!({"order": 42, "tags": {"a": 1, "b": 2}}));
+        let second = store
+            .merge_metadata(rec.id, r#"{"order": null, "tags": {"b": 3, "c": [1]}, "x": "y"}"#, 120)
+            .unwrap()
+            .unwrap();
+        let meta: serde_json::Value =
+            serde_json::from_str(second.metadata.as_deref().unwrap()).unwrap();
+        assert_eq!(meta, serde_json::json!({"tags": {"a": 1, "b": 3, "c": [1]}, "x": "y"}));
+        assert_eq!(second.updated_at, 120);
+        for bad in ["[1]", "null", "3", "{"] {
+            let err = store.merge_metadata(rec.id, bad, 130).unwrap_err();
+            assert!(matches!(err, StoreError::Invalid { .. }), "{bad}: {err:?}");
+        }
+        assert_eq!(store.payment_by_id(rec.id).unwrap(), Some(second));
+        assert_eq!(store.merge_metadata(999, "{}", 140).unwrap(), None);
+    }
+
+    #[test]
+    fn list_payments_by_hash_and_oldest_first() {
+        let (_d, store) = store();
+        let mut ids = Vec::new();
+        for i in 0..4u8 {
+            let (_, hash) = secret(i + 1);
+            ids.push(
+                store
+                    .begin_outgoing(bolt11(hash, i + 1, 1000), 100 + u64::from(i))
+                    .unwrap()
+                    .record()
+                    .id,
+            );
+        }
+        let list = |f: PaymentFilter| -> Vec<i64> {
+            store.list_payments(&f).unwrap().into_iter().map(|r| r.id).collect()
+        };
+        assert_eq!(list(PaymentFilter { oldest_first: true, ..Default::default() }), ids);
+        let first_two = store
+            .list_payments(&PaymentFilter {
+                oldest_first: true,
+                limit: Some(2),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            list(PaymentFilter {
+                oldest_first: true,
+                cursor: Some(first_two[1].cursor()),
+                ..Default::default()
+            }),
+            ids[2..]
+        );
+        let (_, h3) = secret(3);
+        assert_eq!(list(PaymentFilter { payment_hash: Some(h3), ..Default::default() }), [ids[2]]);
+        let (_, unknown) = secret(9);
+        assert!(
+            list(PaymentFilter { payment_hash: Some(unknown), ..Default::default() }).is_empty()
+        );
     }
 
     #[test]

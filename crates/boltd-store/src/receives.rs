@@ -344,6 +344,30 @@ impl Store {
         self.receive_by_hash(&payment_hash_of(preimage))
     }
 
+    /// The receive created under this idempotency key.
+    pub fn receive_by_idempotency_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<ReceiveRecord>, StoreError> {
+        self.read(|c| find_receive(c, "idempotency_key = ?1", [key]))
+    }
+
+    /// Every receive in creation order (by row id), starting after row id `after_id`, at most
+    /// `limit` of them.
+    pub fn list_receives(
+        &self,
+        after_id: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ReceiveRecord>, StoreError> {
+        self.read(|c| {
+            find_receives(
+                c,
+                "id > ?1 ORDER BY id LIMIT ?2",
+                params![after_id.unwrap_or(0), limit.map_or(-1, i64::from)],
+            )
+        })
+    }
+
     /// Receives that are not final (created, HTLCs arrived, preimage revealed), oldest first.
     pub fn pending_receives(&self) -> Result<Vec<ReceiveRecord>, StoreError> {
         self.read(|c| {
@@ -518,6 +542,25 @@ mod tests {
             InsertReceive::Created(rec) => rec,
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn list_receives_in_creation_order_and_by_key() {
+        let (_d, store) = store();
+        let recs: Vec<ReceiveRecord> = (1..=5).map(|n| hold(n, 100, None, &store)).collect();
+        let ids = |v: Vec<ReceiveRecord>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        let all: Vec<i64> = recs.iter().map(|r| r.id).collect();
+        assert_eq!(ids(store.list_receives(None, None).unwrap()), all);
+        assert_eq!(ids(store.list_receives(Some(all[1]), Some(2)).unwrap()), all[2..4]);
+        assert!(store.list_receives(Some(all[4]), None).unwrap().is_empty());
+
+        let (_, hash) = secret(9);
+        let mut r = NewReceive::new(hash);
+        r.idempotency_key = Some("label-1".into());
+        store.insert_receive(r, 200).unwrap();
+        let found = store.receive_by_idempotency_key("label-1").unwrap().unwrap();
+        assert_eq!(found.payment_hash, hash);
+        assert_eq!(store.receive_by_idempotency_key("label-2").unwrap(), None);
     }
 
     #[test]
