@@ -82,6 +82,7 @@ impl From<PayError> for ApiError {
             PayError::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "payment_timeout"),
             PayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PayError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
+            PayError::LabelExists(_) => (StatusCode::CONFLICT, "duplicate_label"),
             PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
         };
         Self { status, code, message: e.to_string() }

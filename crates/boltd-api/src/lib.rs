@@ -7,19 +7,23 @@
 //!
 //! One module per dialect, all over the same [`Engine`]:
 //! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect;
-//! - [`cln`]: Core Lightning's `pay` (`/v1/...`, seed 003);
+//! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family);
+//! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
+//!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
 //!   `/api/v1/onchain/...`);
 //! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public).
 
 #![deny(missing_docs)]
 
+mod alby;
 mod barkd;
 mod cln;
 mod context;
 mod error;
 mod lnurl;
 mod node;
+mod time;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,7 +57,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/node/channels/config", post(node::channel_config))
         .route("/api/v1/node/graph/channels/{scid}", get(node::graph_channel))
         .route("/api/v1/bitcoin/tip", get(node::tip))
-        .route("/api/v1/wallet/balance", get(node::balance))
+        .route("/api/v1/wallet/balance", get(barkd::balance))
         .route("/api/v1/onchain/addresses/next", post(node::next_address))
         .route("/api/v1/onchain/balance", get(node::onchain_balance))
         .route("/api/v1/onchain/send", post(node::onchain_send))
@@ -77,6 +81,31 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/lightning/offers", post(barkd::create_offer))
         .route("/api/v1/lightning/offers/pay", post(barkd::pay_offer))
         .route("/v1/pay", post(cln::cln_pay))
+        // ---- dialects branch: CLN methods, Alby's Wallet API, barkd's remaining endpoints ----
+        .route("/v1/keysend", post(cln::cln_keysend))
+        .route("/v1/invoice", post(cln::cln_invoice))
+        .route("/v1/listinvoices", post(cln::cln_listinvoices))
+        .route("/v1/listpays", post(cln::cln_listpays))
+        .route("/v1/decode", post(cln::cln_decode))
+        .route("/v1/getinfo", post(cln::cln_getinfo))
+        .route("/payments/bolt11", post(alby::pay_bolt11))
+        .route("/payments/keysend", post(alby::keysend))
+        .route("/payments/keysend/multi", post(alby::multi_keysend))
+        .route("/invoices", get(alby::all_invoices).post(alby::create_invoice))
+        .route("/invoices/incoming", get(alby::incoming))
+        .route("/invoices/outgoing", get(alby::outgoing))
+        .route("/invoices/{payment_hash}", get(alby::get_invoice))
+        .route("/balance", get(alby::balance))
+        .route("/decode/bolt11/{invoice}", get(alby::decode))
+        .route("/api/v1/history/{id}/metadata", post(barkd::patch_metadata))
+        .route("/api/v1/wallet/history", get(barkd::wallet_history))
+        .route("/api/v1/fees/onchain", get(node::onchain_fee_rates))
+        .route("/api/v1/fees/lightning/receive", get(barkd::receive_fee))
+        .route("/api/v1/onchain/send-many", post(node::onchain_send_many))
+        .route("/api/v1/onchain/sync", post(node::onchain_sync))
+        .route("/api/v1/message/sign", post(node::sign_message))
+        .route("/api/v1/message/verify", post(node::verify_message))
+        // ---- end of the dialects branch's routes ----
         .route("/.well-known/lnurlp/{name}", get(lnurl::lnurlp_params))
         .route("/.well-known/lnurlp/{name}/callback", get(lnurl::lnurlp_callback))
         .fallback(|| async {

@@ -87,13 +87,16 @@ pub enum PayError {
     /// The operation is not possible in the current state (e.g. canceling a settled receive).
     #[error("{0}")]
     WrongState(String),
+    /// An invoice with this label exists already (Core Lightning's labels are unique).
+    #[error("duplicate label `{0}`")]
+    LabelExists(String),
     /// Something else failed (the message says what; details are in the daemon's log).
     #[error("{0}")]
     Other(String),
 }
 
 impl PayError {
-    /// Core Lightning's error code.
+    /// Core Lightning's error code (900 is `invoice`'s `INVOICE_LABEL_ALREADY_EXISTS`).
     pub fn code(&self) -> i32 {
         match self {
             PayError::InvalidParams(_) => -32602,
@@ -105,6 +108,7 @@ impl PayError {
             PayError::InvoiceExpired { .. } => 207,
             PayError::Timeout { .. } => 210,
             PayError::NotFound(_) | PayError::WrongState(_) => -32602,
+            PayError::LabelExists(_) => 900,
             PayError::Other(_) => -1,
         }
     }
@@ -140,6 +144,7 @@ impl PayError {
             PayError::InvalidParams(_)
             | PayError::NotFound(_)
             | PayError::WrongState(_)
+            | PayError::LabelExists(_)
             | PayError::Other(_) => Value::Null,
         }
     }

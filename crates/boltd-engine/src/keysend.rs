@@ -43,20 +43,44 @@ pub struct KeysendRequest {
     pub maxfee_msat: Option<u64>,
     /// Seconds to keep retrying (default 60).
     pub retry_for: Option<u64>,
+    /// A label stored with the payment (Core Lightning's `label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Maximum total CLTV delay in blocks (Core Lightning's `maxdelay`, default 2016).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxdelay: Option<u32>,
+    /// Custom TLV records whose values are hex bytes (Core Lightning's `extratlvs`): record
+    /// type (decimal) to value (hex). A type may appear here or in `custom_records`, not both.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_records_hex: BTreeMap<String, String>,
 }
 
-fn parse_records(records: &BTreeMap<String, String>) -> Result<Vec<(u64, Vec<u8>)>, PayError> {
-    let mut out = Vec::with_capacity(records.len());
-    for (k, v) in records {
-        let t: u64 = k.parse().map_err(|_| {
-            PayError::InvalidParams(format!("custom record type `{k}` is not a number"))
-        })?;
-        if t < MIN_CUSTOM_RECORD_TYPE || t == KEYSEND_RECORD_TYPE {
-            return Err(PayError::InvalidParams(format!(
-                "custom record type {t} is reserved: use {MIN_CUSTOM_RECORD_TYPE} or above (not {KEYSEND_RECORD_TYPE})"
-            )));
-        }
-        out.push((t, v.as_bytes().to_vec()));
+fn record_type(k: &str) -> Result<u64, PayError> {
+    let t: u64 = k.parse().map_err(|_| {
+        PayError::InvalidParams(format!("custom record type `{k}` is not a number"))
+    })?;
+    if t < MIN_CUSTOM_RECORD_TYPE || t == KEYSEND_RECORD_TYPE {
+        return Err(PayError::InvalidParams(format!(
+            "custom record type {t} is reserved: use {MIN_CUSTOM_RECORD_TYPE} or above (not {KEYSEND_RECORD_TYPE})"
+        )));
+    }
+    Ok(t)
+}
+
+/// The request's records, sorted by type (LDK requires ascending order).
+fn parse_records(req: &KeysendRequest) -> Result<Vec<(u64, Vec<u8>)>, PayError> {
+    let mut out = Vec::with_capacity(req.custom_records.len() + req.custom_records_hex.len());
+    for (k, v) in &req.custom_records {
+        out.push((record_type(k)?, v.as_bytes().to_vec()));
+    }
+    for (k, v) in &req.custom_records_hex {
+        let bytes = hex::decode(v)
+            .map_err(|_| PayError::InvalidParams(format!("the value of record {k} is not hex")))?;
+        out.push((record_type(k)?, bytes));
+    }
+    out.sort_by_key(|(t, _)| *t);
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(PayError::InvalidParams(format!("custom record type {} given twice", w[0].0)));
     }
     Ok(out)
 }
@@ -78,7 +102,10 @@ impl Engine {
         if req.amount_msat == 0 {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
-        let records = parse_records(&req.custom_records)?;
+        if req.maxdelay == Some(0) {
+            return Err(PayError::InvalidParams("maxdelay must be positive".into()));
+        }
+        let records = parse_records(&req)?;
         let onion = RecipientOnionFields::spontaneous_empty()
             .with_custom_tlvs(records.clone())
             .map_err(|_| PayError::InvalidParams("invalid custom records".into()))?;
@@ -89,6 +116,7 @@ impl Engine {
             NewOutgoing::new(PaymentKind::Keysend, Some(hash), payment_id.0, req.amount_msat);
         intent.destination = Some(payee.to_string());
         intent.description = req.memo.clone();
+        intent.label = req.label.clone();
         if !records.is_empty() {
             let map: serde_json::Map<String, serde_json::Value> =
                 records.iter().map(|(t, v)| (t.to_string(), hex::encode(v).into())).collect();
@@ -99,7 +127,9 @@ impl Engine {
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
             BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
-            BeginOutgoing::Existing(r) => return self.await_result(r, retry_for).await,
+            BeginOutgoing::Existing(r) => {
+                return self.await_result(r, ctx.wait_for(retry_for)).await
+            }
             BeginOutgoing::KeyConflict(r) => {
                 return Err(PayError::IdempotencyConflict { payment_id: r.id })
             }
@@ -113,7 +143,8 @@ impl Engine {
             defaults::EXEMPTFEE_MSAT,
             req.maxfee_msat,
         );
-        let pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
+        let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
+        pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
         let mut rp = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
         rp.max_total_routing_fee_msat = Some(fee_limit);
         let sent = self.node.channel_manager().send_spontaneous_payment(
@@ -132,7 +163,7 @@ impl Engine {
             .await?;
             return Err(PayError::Other(reason));
         }
-        self.await_result(record, retry_for + Duration::from_secs(5)).await
+        self.await_result(record, ctx.wait_for(retry_for + Duration::from_secs(5))).await
     }
 
     /// Sends several keysend payments concurrently; each succeeds or fails on its own and the
@@ -162,5 +193,51 @@ impl Engine {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(text: &[(&str, &str)], hex: &[(&str, &str)]) -> KeysendRequest {
+        KeysendRequest {
+            custom_records: text.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            custom_records_hex: hex.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn records_merge_text_and_hex_in_numeric_order() {
+        let r = parse_records(&req(&[("7629169", "{}"), ("696969", "hi")], &[("65537", "00ff")]))
+            .unwrap();
+        assert_eq!(
+            r,
+            vec![(65537, vec![0, 255]), (696969, b"hi".to_vec()), (7629169, b"{}".to_vec())]
+        );
+    }
+
+    #[test]
+    fn bad_records_are_parameter_errors() {
+        for bad in [
+            req(&[("5", "x")], &[]),
+            req(&[("abc", "x")], &[]),
+            req(&[(&KEYSEND_RECORD_TYPE.to_string(), "x")], &[]),
+            req(&[], &[("65537", "zz")]),
+            req(&[("65537", "a")], &[("65537", "61")]),
+        ] {
+            assert!(matches!(parse_records(&bad), Err(PayError::InvalidParams(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn new_optional_fields_keep_request_fingerprints() {
+        // Requests recorded before `label`, `maxdelay` and `custom_records_hex` existed must
+        // keep their idempotency fingerprint.
+        let r = KeysendRequest { destination: "02ab".into(), amount_msat: 1, ..Default::default() };
+        let json = serde_json::to_value(&r).unwrap();
+        assert!(json.get("label").is_none() && json.get("custom_records_hex").is_none());
+        assert!(json.get("maxdelay").is_none());
     }
 }

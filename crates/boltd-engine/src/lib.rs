@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod amount;
+pub mod decode;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
@@ -39,12 +40,28 @@ pub struct PayContext {
     /// The client's idempotency key: the same key returns the first payment's result; the same
     /// key with a different request is [`PayError::IdempotencyConflict`].
     pub idempotency_key: Option<String>,
+    /// How long the caller waits for a final result (synchronous mode). `None`: until the
+    /// payment's retry window ends (Core Lightning's `pay`). A payment still in flight when the
+    /// wait ends is returned as `pending` (never as a failure) and continues in the background.
+    pub wait: Option<std::time::Duration>,
 }
 
 impl PayContext {
     /// A context with only an idempotency key.
     pub fn with_key(idempotency_key: Option<String>) -> Self {
-        Self { idempotency_key }
+        Self { idempotency_key, ..Default::default() }
+    }
+
+    /// This context with the caller's wait (see [`PayContext::wait`]).
+    pub fn with_wait(mut self, wait: Option<std::time::Duration>) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// How long to wait for a result: `full` (the payment's whole window), capped by the
+    /// caller's wait.
+    pub(crate) fn wait_for(&self, full: std::time::Duration) -> std::time::Duration {
+        self.wait.map_or(full, |w| w.min(full))
     }
 
     /// The context of item `index` of a batch: the same caller, and the key `<key>/<index>`.
@@ -58,6 +75,22 @@ impl PayContext {
     pub(crate) fn apply(&self, intent: &mut boltd_store::NewOutgoing) {
         intent.idempotency_key = self.idempotency_key.clone();
     }
+}
+
+/// Amounts in flight (see [`Engine::in_flight`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InFlight {
+    /// Outgoing payments still pending (what the payees are to receive).
+    pub sending_msat: u64,
+    /// Receives whose preimage is revealed, not yet recorded as settled.
+    pub claiming_msat: u64,
+}
+
+/// A payment hash from hex, or a parameter error naming the string.
+pub(crate) fn parse_hash(payment_hash_hex: &str) -> Result<[u8; 32], PayError> {
+    hex::decode(payment_hash_hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
+        PayError::InvalidParams(format!("`{payment_hash_hex}` is not a payment hash"))
+    })
 }
 
 /// The payment engine over a running node.
@@ -113,15 +146,58 @@ impl Engine {
         &self,
         payment_hash_hex: &str,
     ) -> Result<boltd_store::PaymentRecord, PayError> {
-        let hash = hex::decode(payment_hash_hex)
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .ok_or_else(|| {
-                PayError::InvalidParams(format!("`{payment_hash_hex}` is not a payment hash"))
-            })?;
+        let hash = parse_hash(payment_hash_hex)?;
         self.blocking(move |s| s.payment_by_hash(boltd_store::Direction::Outgoing, &hash))
             .await?
             .ok_or_else(|| PayError::NotFound(format!("no payment {payment_hash_hex}")))
+    }
+
+    /// The latest payment in `direction` with this payment hash (hex), if any.
+    pub async fn payment_by_hash(
+        &self,
+        direction: boltd_store::Direction,
+        payment_hash_hex: &str,
+    ) -> Result<Option<boltd_store::PaymentRecord>, PayError> {
+        let hash = parse_hash(payment_hash_hex)?;
+        self.blocking(move |s| s.payment_by_hash(direction, &hash)).await
+    }
+
+    /// Merges `patch` into a payment's app metadata (RFC 7396 JSON Merge Patch: `null`
+    /// removes a member, objects merge recursively). The patch must be a JSON object.
+    pub async fn merge_metadata(
+        &self,
+        id: i64,
+        patch: &serde_json::Value,
+    ) -> Result<boltd_store::PaymentRecord, PayError> {
+        if !patch.is_object() {
+            return Err(PayError::InvalidParams("the metadata patch must be a JSON object".into()));
+        }
+        let text = patch.to_string();
+        self.blocking(move |s| s.merge_metadata(id, &text, ledger::now_secs()))
+            .await?
+            .ok_or_else(|| PayError::NotFound(format!("no payment {id}")))
+    }
+
+    /// What is in flight: outgoing payments not final yet, and receives whose preimage is
+    /// revealed but whose payment is not recorded as settled yet.
+    pub async fn in_flight(&self) -> Result<InFlight, PayError> {
+        self.blocking(|s| {
+            let sends = s.list_payments(&boltd_store::PaymentFilter {
+                direction: Some(boltd_store::Direction::Outgoing),
+                status: Some(boltd_store::PaymentStatus::Pending),
+                ..Default::default()
+            })?;
+            let receives = s.pending_receives()?;
+            Ok(InFlight {
+                sending_msat: sends.iter().map(|p| p.amount_msat).sum(),
+                claiming_msat: receives
+                    .iter()
+                    .filter(|r| r.state == boltd_store::ReceiveState::PreimageRevealed)
+                    .map(|r| r.received_msat.or(r.amount_msat).unwrap_or(0))
+                    .sum(),
+            })
+        })
+        .await
     }
 
     /// Payments in both directions, newest first, filtered and paginated.

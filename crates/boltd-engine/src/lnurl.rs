@@ -490,6 +490,7 @@ impl Engine {
         destination: &str,
         amount_msat: u64,
         comment: Option<String>,
+        retry_for_secs: Option<u64>,
         ctx: PayContext,
     ) -> Result<PayResult, PayError> {
         if amount_msat == 0 {
@@ -531,6 +532,7 @@ impl Engine {
             bolt11: pr,
             label: Some(dest),
             description: Some(params.metadata),
+            retry_for: retry_for_secs,
             ..Default::default()
         };
         match self.pay(req, ctx.clone(), Some(metadata)).await {

@@ -196,7 +196,7 @@ impl Engine {
             }
         }
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
-        let wait = retry_for + Duration::from_secs(INVOICE_EXCHANGE_SECS);
+        let wait = ctx.wait_for(retry_for + Duration::from_secs(INVOICE_EXCHANGE_SECS));
 
         let payment_id = PaymentId(rand::random());
         let mut intent = NewOutgoing::new(PaymentKind::Bolt12, None, payment_id.0, amount_msat);

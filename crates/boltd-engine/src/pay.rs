@@ -331,7 +331,9 @@ impl Engine {
         let begin = self.blocking(move |store| store.begin_outgoing(intent, now_secs())).await?;
         let record = match begin {
             BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
-            BeginOutgoing::Existing(r) => return self.await_result(r, c.retry_for).await,
+            BeginOutgoing::Existing(r) => {
+                return self.await_result(r, ctx.wait_for(c.retry_for)).await
+            }
             BeginOutgoing::KeyConflict(r) => {
                 return Err(PayError::IdempotencyConflict { payment_id: r.id })
             }
@@ -372,8 +374,20 @@ impl Engine {
             .await?;
             return Err(PayError::Other(reason));
         }
-        let result = self.await_result(record, c.retry_for + Duration::from_secs(5)).await;
-        self.node.router().clear_policy(&payment_id);
+        let window = c.retry_for + Duration::from_secs(5);
+        let result = self.await_result(record, ctx.wait_for(window)).await;
+        match &result {
+            // The caller stopped waiting; LDK may still retry, with this payment's policy.
+            Ok(r) if r.status == PaymentStatus::Pending.as_str() => {
+                let node = std::sync::Arc::clone(&self.node);
+                tokio::spawn(async move {
+                    let hash = lightning::types::payment::PaymentHash(hash_bytes);
+                    node.payment_tracker().wait_final(hash, window).await;
+                    node.router().clear_policy(&payment_id);
+                });
+            }
+            _ => self.node.router().clear_policy(&payment_id),
+        }
         result
     }
 

@@ -18,6 +18,17 @@ use crate::Engine;
 /// Default invoice expiry.
 pub const DEFAULT_EXPIRY_SECS: u32 = 3600;
 
+/// How a Core Lightning label is stored: as the receive's idempotency key with this prefix.
+/// The receives table's unique key index then makes labels unique inside the transaction that
+/// records the invoice. The `·` (U+00B7) keeps labels apart from client `Idempotency-Key`s,
+/// which are visible ASCII (HTTP header values).
+pub const LABEL_KEY_PREFIX: &str = "cln·label:";
+
+/// The Core Lightning label of a receive, if it was created with one.
+pub fn receive_label(r: &ReceiveRecord) -> Option<&str> {
+    r.idempotency_key.as_deref().and_then(|k| k.strip_prefix(LABEL_KEY_PREFIX))
+}
+
 /// A request for an invoice.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +43,14 @@ pub struct InvoiceRequest {
     pub expiry_secs: Option<u32>,
     /// For a hold invoice: the payment hash (hex) whose preimage only the caller knows.
     pub payment_hash: Option<String>,
+    /// A unique label (Core Lightning's `invoice`): a second invoice with the same label is
+    /// [`PayError::LabelExists`]. Excludes an idempotency key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Commit to the SHA-256 of `description` instead of the description itself (Core
+    /// Lightning's `deschashonly`); the description is still recorded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub description_hash_only: bool,
 }
 
 fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
@@ -51,10 +70,31 @@ impl Engine {
         if req.amount_msat == Some(0) {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
+        let idempotency_key = match (&req.label, idempotency_key) {
+            (Some(_), Some(_)) => {
+                return Err(PayError::InvalidParams(
+                    "a labeled invoice is unique by its label: give no idempotency key".into(),
+                ))
+            }
+            (Some(l), None) if l.is_empty() => {
+                return Err(PayError::InvalidParams("label must not be empty".into()))
+            }
+            (Some(l), None) => Some(format!("{LABEL_KEY_PREFIX}{l}")),
+            (None, key) => key,
+        };
         let (description, description_hash) = match (&req.description, &req.description_hash) {
             (Some(_), Some(_)) => {
                 return Err(PayError::InvalidParams(
                     "give either description or description_hash, not both".into(),
+                ))
+            }
+            (Some(d), None) if req.description_hash_only => {
+                let h = sha256::Hash::hash(d.as_bytes());
+                (Bolt11InvoiceDescription::Hash(Sha256(h)), Some(h.to_byte_array()))
+            }
+            (None, None) if req.description_hash_only => {
+                return Err(PayError::InvalidParams(
+                    "description_hash_only needs a description".into(),
                 ))
             }
             (_, Some(h)) => {
@@ -95,7 +135,12 @@ impl Engine {
         new.idempotency_key = idempotency_key;
         new.request_hash = Some(request_hash(&req));
         match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {
-            InsertReceive::Created(r) | InsertReceive::Existing(r) => Ok(r),
+            InsertReceive::Created(r) => Ok(r),
+            // Core Lightning refuses a label again, whatever the request.
+            InsertReceive::Existing(_) | InsertReceive::KeyConflict(_) if req.label.is_some() => {
+                Err(PayError::LabelExists(req.label.unwrap_or_default()))
+            }
+            InsertReceive::Existing(r) => Ok(r),
             InsertReceive::KeyConflict(r) => {
                 Err(PayError::IdempotencyConflict { payment_id: r.id })
             }
@@ -122,6 +167,26 @@ impl Engine {
             })
             .await?;
         found.ok_or_else(|| PayError::NotFound(format!("no receive for `{identifier}`")))
+    }
+
+    /// The receive created with this Core Lightning label.
+    pub async fn receive_by_label(&self, label: &str) -> Result<Option<ReceiveRecord>, PayError> {
+        let key = format!("{LABEL_KEY_PREFIX}{label}");
+        self.blocking(move |s| s.receive_by_idempotency_key(&key)).await
+    }
+
+    /// Every receive in creation order, after row id `after_id`, at most `limit` (expired ones
+    /// are marked first).
+    pub async fn list_receives(
+        &self,
+        after_id: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<ReceiveRecord>, PayError> {
+        self.blocking(move |s| {
+            s.expire_receives(now_secs())?;
+            s.list_receives(after_id, limit)
+        })
+        .await
     }
 
     /// Receives not yet settled, canceled or expired, oldest first (expired ones are marked

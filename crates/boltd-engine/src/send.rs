@@ -99,6 +99,22 @@ impl Engine {
         comment: Option<String>,
         ctx: PayContext,
     ) -> Result<PayResult, PayError> {
+        self.send_with_retry(destination, amount_msat, comment, None, ctx).await
+    }
+
+    /// [`Engine::send`] with a retry window: `retry_for_secs` (default 60) bounds how long
+    /// LDK keeps retrying other routes, whatever the destination.
+    pub async fn send_with_retry(
+        &self,
+        destination: &str,
+        amount_msat: Option<u64>,
+        comment: Option<String>,
+        retry_for_secs: Option<u64>,
+        ctx: PayContext,
+    ) -> Result<PayResult, PayError> {
+        if retry_for_secs == Some(0) {
+            return Err(invalid("retry_for_secs must be positive"));
+        }
         let dest = classify(destination)?;
         if comment.is_some() && !matches!(dest, Destination::Lnurl(_)) {
             return Err(invalid("comments are only supported for Lightning addresses and LNURL"));
@@ -111,10 +127,15 @@ impl Engine {
                 let amount = amount_msat.ok_or_else(|| {
                     invalid("an amount is required to pay a Lightning address or LNURL")
                 })?;
-                self.pay_lnurl(&d, amount, comment, ctx).await
+                self.pay_lnurl(&d, amount, comment, retry_for_secs, ctx).await
             }
             Destination::Offer(offer) => {
-                let req = OfferPayRequest { offer, amount_msat, ..Default::default() };
+                let req = OfferPayRequest {
+                    offer,
+                    amount_msat,
+                    retry_for: retry_for_secs,
+                    ..Default::default()
+                };
                 self.pay_offer(req, ctx).await
             }
             Destination::NodeId(pk) => {
@@ -124,6 +145,7 @@ impl Engine {
                     destination: pk.to_string(),
                     amount_msat: amount,
                     custom_records: BTreeMap::new(),
+                    retry_for: retry_for_secs,
                     ..Default::default()
                 };
                 self.keysend(req, ctx).await
@@ -140,7 +162,12 @@ impl Engine {
                     (Some(_), _) => None,
                     (None, a) => a,
                 };
-                let req = PayRequest { bolt11, amount_msat, ..Default::default() };
+                let req = PayRequest {
+                    bolt11,
+                    amount_msat,
+                    retry_for: retry_for_secs,
+                    ..Default::default()
+                };
                 self.pay(req, ctx, None).await
             }
         }

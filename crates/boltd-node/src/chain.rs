@@ -17,6 +17,10 @@
 //! | NonAnchorChannelFee | 12 | ECONOMICAL | 1 |
 //! | ChannelCloseMinimum | 144 | ECONOMICAL | 1 |
 //! | OutputSpendingFee | 12 | ECONOMICAL | 1 |
+//!
+//! Apps get three more rates ([`FeeEstimates::onchain_fee_rates`], in sat/vB): fast (1 block,
+//! CONSERVATIVE, fallback ×4), regular (3 blocks, ECONOMICAL, ×2) and slow (6 blocks,
+//! ECONOMICAL, ×1), refreshed with the others.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -163,17 +167,62 @@ fn adjust(target: ConfirmationTarget, rate: u32) -> u32 {
     rate.max(FEERATE_FLOOR_SAT_PER_KWU)
 }
 
+/// On-chain fee rates for apps (barkd's `GET /api/v1/fees/onchain`), in whole sat/vB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OnchainFeeRates {
+    /// About 1 block (`estimatesmartfee 1 CONSERVATIVE`).
+    pub fast_sat_per_vb: u64,
+    /// About 3 blocks (`estimatesmartfee 3 ECONOMICAL`).
+    pub regular_sat_per_vb: u64,
+    /// About 6 blocks (`estimatesmartfee 6 ECONOMICAL`).
+    pub slow_sat_per_vb: u64,
+    /// `bitcoind` when all three are bitcoind's estimates, `fallback` when any is derived from
+    /// the configured fallback rate (bitcoind had no estimate, e.g. on a young regtest chain).
+    pub source: &'static str,
+}
+
+/// `(blocks, conservative, fallback multiplier)` of the fast, regular and slow app rates.
+const APP_TARGETS: [(u16, bool, u32); 3] = [(1, true, 4), (3, false, 2), (6, false, 1)];
+
+/// sat/kwu to whole sat/vB (rounded, at least 1): 1 vB is 4 weight units.
+fn kwu_to_vb(sat_per_kwu: u32) -> u64 {
+    ((u64::from(sat_per_kwu) * 4 + 500) / 1000).max(1)
+}
+
 /// Fee estimates for LDK and the wallet, cached and refreshed in the background.
 #[derive(Debug)]
 pub struct FeeEstimates {
     rates: RwLock<HashMap<ConfirmationTarget, u32>>,
+    /// The app rates' estimates (sat/kwu; `None` where bitcoind had none), by [`APP_TARGETS`].
+    app_rates: RwLock<[Option<u32>; 3]>,
     fallback_sat_per_kwu: u32,
 }
 
 impl FeeEstimates {
     /// Estimates that answer the fallback until the first refresh.
     pub fn new(fallback_sat_per_kwu: u32) -> Self {
-        Self { rates: RwLock::new(HashMap::new()), fallback_sat_per_kwu }
+        Self {
+            rates: RwLock::new(HashMap::new()),
+            app_rates: RwLock::new([None; 3]),
+            fallback_sat_per_kwu,
+        }
+    }
+
+    /// The cached fast, regular and slow rates for apps; where bitcoind had no estimate, the
+    /// fallback rate scaled by 4, 2 and 1.
+    pub fn onchain_fee_rates(&self) -> OnchainFeeRates {
+        let cached = *self.app_rates.read().unwrap();
+        let rate = |i: usize| {
+            let kwu = cached[i]
+                .unwrap_or_else(|| self.fallback_sat_per_kwu.saturating_mul(APP_TARGETS[i].2));
+            kwu_to_vb(kwu.max(FEERATE_FLOOR_SAT_PER_KWU))
+        };
+        OnchainFeeRates {
+            fast_sat_per_vb: rate(0),
+            regular_sat_per_vb: rate(1),
+            slow_sat_per_vb: rate(2),
+            source: if cached.iter().all(Option::is_some) { "bitcoind" } else { "fallback" },
+        }
     }
 
     /// Queries bitcoind for every target (blocking; call off the async workers).
@@ -195,6 +244,20 @@ impl FeeEstimates {
             new.insert(target, adjust(target, rate));
         }
         *self.rates.write().unwrap() = new;
+        let mut app = [None; 3];
+        for (slot, (blocks, conservative, _)) in app.iter_mut().zip(APP_TARGETS) {
+            let mode = if conservative {
+                bitcoincore_rpc::json::EstimateMode::Conservative
+            } else {
+                bitcoincore_rpc::json::EstimateMode::Economical
+            };
+            *slot = client
+                .estimate_smart_fee(blocks, Some(mode))
+                .ok()
+                .and_then(|r| r.fee_rate)
+                .map(|amount| (amount.to_sat() / 4) as u32);
+        }
+        *self.app_rates.write().unwrap() = app;
     }
 
     /// The fee rate for a target in sat per kilo-weight-unit.
@@ -270,5 +333,19 @@ mod tests {
         assert_eq!(f.sat_per_kwu(ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee), 253);
         let f = FeeEstimates::new(1000);
         assert_eq!(f.sat_per_kwu(ConfirmationTarget::MinAllowedNonAnchorChannelRemoteFee), 750);
+    }
+
+    #[test]
+    fn app_rates_fall_back_and_convert_to_sat_per_vb() {
+        let f = FeeEstimates::new(253);
+        let r = f.onchain_fee_rates();
+        assert_eq!((r.fast_sat_per_vb, r.regular_sat_per_vb, r.slow_sat_per_vb), (4, 2, 1));
+        assert_eq!(r.source, "fallback");
+        *f.app_rates.write().unwrap() = [Some(5000), Some(2500), Some(300)];
+        let r = f.onchain_fee_rates();
+        assert_eq!((r.fast_sat_per_vb, r.regular_sat_per_vb, r.slow_sat_per_vb), (20, 10, 1));
+        assert_eq!(r.source, "bitcoind");
+        assert_eq!(kwu_to_vb(0), 1);
+        assert_eq!(kwu_to_vb(375), 2);
     }
 }

@@ -189,6 +189,7 @@ pub struct Node {
     store: Arc<Store>,
     keys_manager: Arc<KeysManager>,
     wallet: Arc<OnchainWallet>,
+    fees: Arc<FeeEstimates>,
     chain_monitor: Arc<ChainMonitor>,
     channel_manager: Arc<ChannelManager>,
     graph: Arc<Graph>,
@@ -691,6 +692,7 @@ impl Node {
             store,
             keys_manager,
             wallet,
+            fees,
             chain_monitor,
             channel_manager,
             graph,
@@ -1037,6 +1039,48 @@ impl Node {
     ) -> NodeResult<String> {
         let w = Arc::clone(&self.wallet);
         blocking(move || w.send(&address, amount_sat, sat_per_vb).map(|t| t.to_string())).await
+    }
+
+    /// Sends one transaction to several addresses (`(address, amount_sat)`). Returns the txid.
+    pub async fn send_onchain_many(
+        &self,
+        recipients: Vec<(String, u64)>,
+        sat_per_vb: Option<u64>,
+    ) -> NodeResult<String> {
+        let w = Arc::clone(&self.wallet);
+        blocking(move || w.send_many(&recipients, sat_per_vb).map(|t| t.to_string())).await
+    }
+
+    /// Syncs the on-chain wallet now (a round of the sync loop that starts after this call)
+    /// and returns the height it has synced to.
+    pub async fn sync_wallet(&self) -> NodeResult<u32> {
+        let w = Arc::clone(&self.wallet);
+        blocking(move || w.sync_now(crate::wallet::SYNC_NOW_TIMEOUT)).await
+    }
+
+    /// On-chain fee rates for apps (fast, regular, slow), from bitcoind's cached estimates.
+    pub fn onchain_fee_rates(&self) -> crate::chain::OnchainFeeRates {
+        self.fees.onchain_fee_rates()
+    }
+
+    /// Signs `message` with the node key, the way LND and Core Lightning's `signmessage` do:
+    /// zbase32 of a recoverable signature over `sha256d("Lightning Signed Message:" + message)`.
+    pub fn sign_message(&self, message: &[u8]) -> NodeResult<String> {
+        self.keys_manager
+            .sign_message(message)
+            .map_err(|()| NodeError::Lightning("the node key could not sign".into()))
+    }
+
+    /// The node id that signed `message` with `signature` (zbase32, as [`Node::sign_message`]
+    /// makes). Fails with [`NodeError::InvalidInput`] if the signature cannot be decoded; a
+    /// signature of another message recovers another key.
+    pub fn recover_signer(message: &[u8], signature: &str) -> NodeResult<PublicKey> {
+        lightning::util::message_signing::recover_pk(message, signature.trim()).map_err(|_| {
+            NodeError::InvalidInput(
+                "signature is not a zbase32 recoverable signature (LND/Core Lightning format)"
+                    .into(),
+            )
+        })
     }
 
     /// Unspent outputs.

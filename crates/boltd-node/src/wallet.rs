@@ -7,7 +7,7 @@
 //! marked evicted if bitcoind refuses it).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bdk_bitcoind_rpc::bitcoincore_rpc::RpcApi;
@@ -50,7 +50,7 @@ pub struct Utxo {
     pub confirmation_height: Option<u32>,
 }
 
-/// One wallet transaction.
+/// One wallet transaction (with barkd's `WalletTxInfo` fields).
 #[derive(Debug, Clone, Serialize)]
 pub struct WalletTransaction {
     /// Transaction id.
@@ -63,6 +63,37 @@ pub struct WalletTransaction {
     pub fee_sat: Option<u64>,
     /// Confirmation height, if confirmed.
     pub confirmation_height: Option<u32>,
+    /// The raw transaction (consensus hex).
+    pub tx: String,
+    /// `received_sat - sent_sat`: positive inbound, negative outbound.
+    pub balance_change_sat: i64,
+    /// The fee again, under barkd's name.
+    pub onchain_fee_sat: Option<u64>,
+    /// The block that confirmed it, if any.
+    pub confirmation: Option<BlockRef>,
+    /// Whether it is a CPFP child of an anchor output: never, boltd's channels have no anchors.
+    pub is_cpfp: bool,
+}
+
+/// A block: height and hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockRef {
+    /// Height.
+    pub height: u32,
+    /// Block hash.
+    pub hash: String,
+}
+
+/// How long [`OnchainWallet::sync_now`] waits for the sync loop to finish a round.
+pub const SYNC_NOW_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Rounds of the sync loop, so a caller can wait for a round that started after its request.
+#[derive(Debug, Default)]
+struct SyncRounds {
+    started: u64,
+    finished: u64,
+    /// The last finished round's error, if it failed.
+    last_error: Option<String>,
 }
 
 struct Inner {
@@ -86,6 +117,9 @@ pub struct OnchainWallet {
     fees: Arc<FeeEstimates>,
     auth: BitcoindAuth,
     synced_height: AtomicU32,
+    sync_wanted: AtomicBool,
+    rounds: Mutex<SyncRounds>,
+    round_done: Condvar,
 }
 
 fn now_secs() -> u64 {
@@ -132,6 +166,9 @@ impl OnchainWallet {
             fees,
             auth,
             synced_height: AtomicU32::new(height),
+            sync_wanted: AtomicBool::new(false),
+            rounds: Mutex::new(SyncRounds::default()),
+            round_done: Condvar::new(),
         })
     }
 
@@ -163,14 +200,51 @@ impl OnchainWallet {
         let start = if cp.height() == 0 { start_height } else { 0 };
         let mut emitter = Emitter::new(&*client, cp, start, unconfirmed);
         while !stop.load(Ordering::Acquire) {
-            if let Err(e) = self.sync_round(&mut emitter) {
+            self.sync_wanted.store(false, Ordering::Release);
+            self.rounds.lock().unwrap().started += 1;
+            let result = self.sync_round(&mut emitter);
+            if let Err(e) = &result {
                 tracing::warn!("wallet sync round failed (will retry): {e}");
             }
+            {
+                let mut rounds = self.rounds.lock().unwrap();
+                rounds.finished += 1;
+                rounds.last_error = result.err().map(|e| e.to_string());
+            }
+            self.round_done.notify_all();
             let mut slept = Duration::ZERO;
-            while slept < interval && !stop.load(Ordering::Acquire) {
+            while slept < interval
+                && !stop.load(Ordering::Acquire)
+                && !self.sync_wanted.load(Ordering::Acquire)
+            {
                 std::thread::sleep(Duration::from_millis(50));
                 slept += Duration::from_millis(50);
             }
+        }
+    }
+
+    /// Asks the sync loop for a round now and waits (blocking, up to `timeout`) until a round
+    /// that started after this call has finished. Returns the height the wallet has synced to,
+    /// or that round's error.
+    pub fn sync_now(&self, timeout: Duration) -> NodeResult<u32> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut rounds = self.rounds.lock().unwrap();
+        // A round already running may have read the chain before this call: wait for the next.
+        let after = rounds.started;
+        self.sync_wanted.store(true, Ordering::Release);
+        while rounds.finished <= after {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(NodeError::Chain(format!(
+                    "the wallet did not finish a sync round within {} s",
+                    timeout.as_secs()
+                )));
+            }
+            rounds = self.round_done.wait_timeout(rounds, left).unwrap().0;
+        }
+        match &rounds.last_error {
+            Some(e) => Err(NodeError::Chain(format!("wallet sync failed: {e}"))),
+            None => Ok(self.synced_height()),
         }
     }
 
@@ -248,12 +322,25 @@ impl OnchainWallet {
             .transactions()
             .map(|t| {
                 let (sent, received) = inner.wallet.sent_and_received(&t.tx_node.tx);
+                let fee_sat = inner.wallet.calculate_fee(&t.tx_node.tx).ok().map(|a| a.to_sat());
+                let confirmation = match &t.chain_position {
+                    ChainPosition::Confirmed { anchor, .. } => Some(BlockRef {
+                        height: anchor.block_id.height,
+                        hash: anchor.block_id.hash.to_string(),
+                    }),
+                    ChainPosition::Unconfirmed { .. } => None,
+                };
                 WalletTransaction {
                     txid: t.tx_node.txid.to_string(),
                     received_sat: received.to_sat(),
                     sent_sat: sent.to_sat(),
-                    fee_sat: inner.wallet.calculate_fee(&t.tx_node.tx).ok().map(|a| a.to_sat()),
+                    fee_sat,
                     confirmation_height: confirmation_height(&t.chain_position),
+                    tx: bitcoin::consensus::encode::serialize_hex(&*t.tx_node.tx),
+                    balance_change_sat: received.to_sat() as i64 - sent.to_sat() as i64,
+                    onchain_fee_sat: fee_sat,
+                    confirmation,
+                    is_cpfp: false,
                 }
             })
             .collect();
@@ -279,13 +366,30 @@ impl OnchainWallet {
         amount_sat: Option<u64>,
         fee_rate: FeeRate,
     ) -> NodeResult<Transaction> {
-        let mut builder = inner.wallet.build_tx();
         match amount_sat {
-            Some(0) => return Err(NodeError::InvalidInput("amount must be positive".into())),
-            Some(a) => {
-                builder.add_recipient(script, Amount::from_sat(a));
+            Some(a) => self.build_signed_to(inner, Outputs::Pay(vec![(script, a)]), fee_rate),
+            None => self.build_signed_to(inner, Outputs::Drain(script), fee_rate),
+        }
+    }
+
+    /// [`Self::build_signed`] for several recipients, or a drain.
+    fn build_signed_to(
+        &self,
+        inner: &mut Inner,
+        outputs: Outputs,
+        fee_rate: FeeRate,
+    ) -> NodeResult<Transaction> {
+        let mut builder = inner.wallet.build_tx();
+        match outputs {
+            Outputs::Pay(recipients) => {
+                for (script, amount_sat) in recipients {
+                    if amount_sat == 0 {
+                        return Err(NodeError::InvalidInput("amount must be positive".into()));
+                    }
+                    builder.add_recipient(script, Amount::from_sat(amount_sat));
+                }
             }
-            None => {
+            Outputs::Drain(script) => {
                 builder.drain_wallet().drain_to(script);
             }
         }
@@ -342,6 +446,40 @@ impl OnchainWallet {
             let mut inner = self.inner.lock().unwrap();
             self.build_signed(&mut inner, address.script_pubkey(), amount_sat, fee_rate)?
         };
+        self.broadcast_recorded(tx)
+    }
+
+    /// Sends one transaction paying each `(address, amount_sat)` (at least one), at
+    /// `sat_per_vb` or the estimated rate. Blocking, like [`Self::send`]: every address and
+    /// amount is checked, then the transaction is recorded, then broadcast.
+    pub fn send_many(
+        &self,
+        recipients: &[(String, u64)],
+        sat_per_vb: Option<u64>,
+    ) -> NodeResult<Txid> {
+        if recipients.is_empty() {
+            return Err(NodeError::InvalidInput("no recipients".into()));
+        }
+        let mut outputs = Vec::with_capacity(recipients.len());
+        for (address, amount_sat) in recipients {
+            if *amount_sat == 0 {
+                return Err(NodeError::InvalidInput(format!(
+                    "the amount for `{address}` must be positive"
+                )));
+            }
+            outputs.push((self.parse_address(address)?.script_pubkey(), *amount_sat));
+        }
+        let fee_rate = self.fee_rate(sat_per_vb)?;
+        let tx = {
+            let mut inner = self.inner.lock().unwrap();
+            self.build_signed_to(&mut inner, Outputs::Pay(outputs), fee_rate)?
+        };
+        self.broadcast_recorded(tx)
+    }
+
+    /// Broadcasts a transaction already recorded as unconfirmed; if bitcoind refuses it, it is
+    /// marked evicted (its inputs are free again).
+    fn broadcast_recorded(&self, tx: Transaction) -> NodeResult<Txid> {
         let txid = tx.compute_txid();
         let sent = self
             .auth
@@ -381,6 +519,12 @@ impl OnchainWallet {
     pub fn persist(&self) -> NodeResult<()> {
         self.inner.lock().unwrap().persist()
     }
+}
+
+/// What a transaction pays: recipients with amounts, or everything to one script.
+enum Outputs {
+    Pay(Vec<(ScriptBuf, u64)>),
+    Drain(ScriptBuf),
 }
 
 fn confirmation_height(
