@@ -2,8 +2,9 @@
 # boltd's whole test suite, with all its set-up, on a fresh machine:
 #   1. bitcoind: found ($BITCOIND_EXE, PATH, cache) or built once from the vendored source
 #      (installs the apt build packages when run as root);
-#   2. formatting and lints (rustfmt, clippy -D warnings);
-#   3. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
+#   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+);
+#   3. formatting and lints (rustfmt, clippy -D warnings);
+#   4. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,6 +12,12 @@ start=$(date +%s)
 BITCOIND_EXE="$(bash scripts/bitcoind.sh)"
 export BITCOIND_EXE
 echo "[test] bitcoind: $BITCOIND_EXE ($(( $(date +%s) - start )) s)"
+
+echo "[test] npm ci (tests/js: the real client SDKs the end-to-end tests drive)"
+if ! npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null; then
+  echo "[test] npm ci in tests/js failed: the SDK tests (crates/boltd/tests/alby_sdk.rs) need it" >&2
+  exit 1
+fi
 
 echo "[test] rustfmt"
 cargo fmt --all -- --check

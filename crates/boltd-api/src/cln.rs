@@ -305,12 +305,14 @@ pub(crate) async fn cln_invoice(
     }))
 }
 
-/// Core Lightning's invoice status of a receive: `paid`, `expired` (a canceled hold invoice
-/// too: it can no longer be paid) or `unpaid`.
+/// Core Lightning's invoice status of a receive: `paid`, `expired` (past its expiry with
+/// nothing arrived, or a canceled hold invoice: it can no longer be paid) or `unpaid`.
 fn invoice_status(r: &ReceiveRecord) -> &'static str {
+    let now = boltd_engine::ledger::now_secs();
     match r.state {
         ReceiveState::Settled => "paid",
         ReceiveState::Expired | ReceiveState::Canceled => "expired",
+        ReceiveState::Created if r.expires_at.is_some_and(|e| e <= now) => "expired",
         ReceiveState::Created | ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {
             "unpaid"
         }
