@@ -243,6 +243,30 @@ fn alby_sdk_against_boltd() -> Result<(), HarnessError> {
     assert_eq!(err.status, 400, "{err}");
     let err = a.get("/invoices/incoming?items=1000").unwrap_err();
     assert_eq!(err.status, 400, "{err}");
+    let err = a.get("/invoices/incoming?q[sinse]=x").unwrap_err();
+    assert!(err.body["message"].as_str().unwrap().contains("q[sinse]"), "{err}");
+    let err = a.get("/invoices/not-a-hash").unwrap_err();
+    assert_eq!((err.status, err.body["code"].as_u64()), (400, Some(8)), "{err}");
+    assert_eq!(
+        a.get("/api/v1/wallet/balance").unwrap()["lightning_spendable_msat"],
+        before,
+        "nothing sent on bad input"
+    );
+    let err = a.get("/decode/bolt11/lnbcrt1garbage").unwrap_err();
+    assert_eq!((err.status, err.body["code"].as_u64()), (400, Some(8)), "{err}");
+    let fixed = c.post("/invoices", json!({ "amount": 10, "memo": "fixed" })).unwrap();
+    let err = a
+        .post("/payments/bolt11", json!({ "invoice": fixed["payment_request"], "amount": 11 }))
+        .unwrap_err();
+    assert_eq!((err.status, err.body["code"].as_u64()), (400, Some(8)), "{err}");
+    let any = c.post("/invoices", json!({ "amount": 0, "description": "any amount" })).unwrap();
+    let err = a.post("/payments/bolt11", json!({ "invoice": any["payment_request"] })).unwrap_err();
+    assert!(err.body["message"].as_str().unwrap().contains("amount"), "{err}");
     assert_eq!(a.get("/api/v1/wallet/balance").unwrap()["lightning_spendable_msat"], before);
+    let paid_any = a
+        .post("/payments/bolt11", json!({ "invoice": any["payment_request"], "amount": 3 }))
+        .unwrap();
+    assert_eq!(paid_any["amount"], 3, "{paid_any}");
+    assert!(preimage_matches(&paid_any["payment_preimage"], &any["payment_hash"]));
     Ok(())
 }
