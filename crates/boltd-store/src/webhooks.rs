@@ -407,13 +407,31 @@ impl Store {
         })
     }
 
-    /// When the earliest pending delivery is due (unix ms), if any is pending.
-    pub fn next_delivery_due_ms(&self) -> Result<Option<u64>, StoreError> {
+    /// When the earliest pending delivery due strictly after `after_ms` is due (unix ms), if
+    /// any (deliveries due now are found by [`Store::due_deliveries`]).
+    pub fn next_delivery_due_ms(&self, after_ms: u64) -> Result<Option<u64>, StoreError> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT min(next_attempt_at_ms) FROM webhook_deliveries WHERE state = 'pending'",
+                "SELECT min(next_attempt_at_ms) FROM webhook_deliveries \
+                 WHERE state = 'pending' AND next_attempt_at_ms > ?1",
             )?
-            .query_row([], |r| r.get(0))
+            .query_row([after_ms], |r| r.get(0))
+        })
+    }
+
+    /// Takes a pending delivery for an attempt: its next attempt time moves to `until_ms`, so
+    /// it is not due again while the attempt runs, and is due again then if the attempt is never
+    /// recorded (the process died meanwhile: delivery is at least once). Returns `false` if it
+    /// is not pending any more (or is gone).
+    pub fn lease_delivery(&self, delivery_id: i64, until_ms: u64) -> Result<bool, StoreError> {
+        self.transaction(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE webhook_deliveries SET next_attempt_at_ms = ?2 \
+                     WHERE id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![delivery_id, until_ms])?;
+            Ok(n == 1)
         })
     }
 
@@ -621,7 +639,8 @@ mod tests {
             .unwrap();
         assert_eq!((d.state, d.attempts, d.last_status), (DeliveryState::Pending, 1, Some(503)));
         assert_eq!(d.next_attempt_at_ms, Some(101_005));
-        assert_eq!(store.next_delivery_due_ms().unwrap(), Some(101_005));
+        assert_eq!(store.next_delivery_due_ms(100_000).unwrap(), Some(101_005));
+        assert_eq!(store.next_delivery_due_ms(101_005).unwrap(), None);
         assert!(store.due_deliveries(101_000, 10).unwrap().is_empty());
         assert_eq!(store.due_deliveries(101_005, 10).unwrap().len(), 1);
         store
@@ -634,7 +653,7 @@ mod tests {
         assert_eq!((d.next_attempt_at_ms, d.finished_at_ms), (None, Some(103_017)));
         let statuses: Vec<_> = d.attempt_log.iter().map(|a| (a.attempt, a.status)).collect();
         assert_eq!(statuses, [(1, Some(503)), (2, Some(503)), (3, Some(200))]);
-        assert_eq!(store.next_delivery_due_ms().unwrap(), None);
+        assert_eq!(store.next_delivery_due_ms(0).unwrap(), None);
 
         // Final: a late attempt is not recorded.
         assert_eq!(
@@ -663,6 +682,24 @@ mod tests {
         assert!(store.due_deliveries(u64::MAX >> 2, 10).unwrap().is_empty());
         // Unknown delivery.
         assert_eq!(store.record_attempt(999, &timeout, NextAttempt::GiveUp).unwrap(), None);
+    }
+
+    #[test]
+    fn a_leased_delivery_is_not_due_until_the_lease_ends() {
+        let (_d, store) = store();
+        hook(&store, &[], WebhookFormat::Native);
+        channel_event(&store, EventType::ChannelReady, 1, 100);
+        let id = store.due_deliveries(100_000, 10).unwrap()[0].delivery.id;
+        assert!(store.lease_delivery(id, 115_000).unwrap());
+        assert!(store.due_deliveries(114_999, 10).unwrap().is_empty());
+        assert_eq!(store.next_delivery_due_ms(100_000).unwrap(), Some(115_000));
+        // Never recorded (a crash): due again when the lease ends, with no attempt counted.
+        let due = store.due_deliveries(115_000, 10).unwrap();
+        assert_eq!((due[0].delivery.id, due[0].delivery.attempts), (id, 0));
+        let ok = AttemptOutcome { at_ms: 115_000, duration_ms: 1, status: Some(204), error: None };
+        store.record_attempt(id, &ok, NextAttempt::Delivered).unwrap().unwrap();
+        assert!(!store.lease_delivery(id, 200_000).unwrap());
+        assert!(!store.lease_delivery(999, 200_000).unwrap());
     }
 
     #[test]
