@@ -288,6 +288,16 @@ impl Engine {
         }
     }
 
+    /// The highest sequence number in the log (0 when empty): where "only new events" starts.
+    pub async fn last_event_seq(&self) -> Result<u64, NotifyError> {
+        self.store_op(|s| s.last_event_seq()).await
+    }
+
+    /// Turns true when the engine is stopping (long-lived streams end then).
+    pub fn stopping(&self) -> watch::Receiver<bool> {
+        self.stop_background.subscribe()
+    }
+
     /// A single-use WebSocket ticket, valid for [`WS_TICKET_TTL`] (see
     /// [`Engine::set_ws_ticket_ttl`]).
     pub fn create_ws_ticket(&self) -> Result<String, NotifyError> {
