@@ -92,10 +92,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/webhooks/{id}", get(notify::get_webhook).delete(notify::delete_webhook))
         .route("/api/v1/webhooks/{id}/deliveries", get(notify::deliveries))
         .route("/webhook_endpoints", post(alby_webhooks::create))
-        .route(
-            "/webhook_endpoints/{id}",
-            get(alby_webhooks::get).delete(alby_webhooks::delete),
-        )
+        .route("/webhook_endpoints/{id}", get(alby_webhooks::get).delete(alby_webhooks::delete))
         .route("/.well-known/lnurlp/{name}", get(lnurl::lnurlp_params))
         .route("/.well-known/lnurlp/{name}/callback", get(lnurl::lnurlp_callback))
         .fallback(|| async {

@@ -76,9 +76,7 @@ pub(crate) async fn wait(
     }
     let types = types_param(q.types.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    let page = engine
-        .wait_events(since, &types, limit, Duration::from_secs(timeout_secs))
-        .await?;
+    let page = engine.wait_events(since, &types, limit, Duration::from_secs(timeout_secs)).await?;
     let last_pushed_at = match (page.events.last(), since) {
         (Some(e), _) => Some(rfc3339(e.created_at)),
         (None, Since::Time(t)) => Some(rfc3339(t)),
@@ -138,7 +136,12 @@ pub(crate) async fn ws(
     Ok(upgrade.on_upgrade(move |socket| stream(engine, socket, since, types)).into_response())
 }
 
-async fn stream(engine: std::sync::Arc<Engine>, mut socket: WebSocket, since: Since, types: Vec<EventType>) {
+async fn stream(
+    engine: std::sync::Arc<Engine>,
+    mut socket: WebSocket,
+    since: Since,
+    types: Vec<EventType>,
+) {
     let mut since = since;
     let mut stopping = engine.stopping();
     loop {
@@ -214,7 +217,10 @@ fn webhook_id(id: &str) -> Result<i64, ApiError> {
 }
 
 /// One endpoint.
-pub(crate) async fn get_webhook(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn get_webhook(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult {
     to_json(engine.webhook(webhook_id(&id)?).await?)
 }
 

@@ -114,8 +114,10 @@ fn movement(p: &Value) -> Value {
     };
     let dest = json!([{ "destination": method, "amount_sat": amount_sat }]);
     let time = |k: &str| p[k].as_u64().map(rfc3339).map(Value::from).unwrap_or(Value::Null);
-    let metadata =
-        p["metadata"].as_str().and_then(|m| serde_json::from_str::<Value>(m).ok()).unwrap_or(Value::Null);
+    let metadata = p["metadata"]
+        .as_str()
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .unwrap_or(Value::Null);
     json!({
         "id": p["id"],
         "status": status,
@@ -206,7 +208,8 @@ impl Notifications {
     /// Follows `store`'s appended events from now on.
     pub(crate) fn new(store: &Store) -> Result<Arc<Self>, NotifyError> {
         let (tx, _) = watch::channel(store.last_event_seq()?);
-        let n = Arc::new(Self { last_seq: tx, tickets: Mutex::new(TicketBook::new(WS_TICKET_TTL)) });
+        let n =
+            Arc::new(Self { last_seq: tx, tickets: Mutex::new(TicketBook::new(WS_TICKET_TTL)) });
         let weak = Arc::downgrade(&n);
         store.on_events(move |seq| {
             if let Some(n) = weak.upgrade() {
@@ -416,7 +419,9 @@ mod tests {
             [EventType::PaymentSent, EventType::PaymentReceived]
         );
         let err = parse_event_types(&names(&["payment.sent"])).unwrap_err();
-        assert!(err.to_string().contains("payment.sent") && err.to_string().contains("invoice_expired"));
+        assert!(
+            err.to_string().contains("payment.sent") && err.to_string().contains("invoice_expired")
+        );
     }
 
     #[test]

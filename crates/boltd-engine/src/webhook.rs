@@ -175,7 +175,8 @@ pub fn alby_invoice(event: &EventRecord) -> Option<Value> {
         .as_str()
         .and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok())
         .unwrap_or_default();
-    let bytes_of = |k: &str| records.get(k).and_then(|v| v.as_str()).and_then(|h| hex::decode(h).ok());
+    let bytes_of =
+        |k: &str| records.get(k).and_then(|v| v.as_str()).and_then(|h| hex::decode(h).ok());
     let custom_records: Map<String, Value> = records
         .keys()
         .filter_map(|k| {
@@ -506,10 +507,9 @@ pub(crate) async fn worker(
         }
         let now = now_ms();
         let s = Arc::clone(&store);
-        let due = tokio::task::spawn_blocking(move || {
-            s.due_deliveries(now, MAX_IN_FLIGHT_PER_ENDPOINT)
-        })
-        .await;
+        let due =
+            tokio::task::spawn_blocking(move || s.due_deliveries(now, MAX_IN_FLIGHT_PER_ENDPOINT))
+                .await;
         let due = match due {
             Ok(Ok(d)) => d,
             Ok(Err(e)) => {
@@ -634,7 +634,8 @@ mod tests {
         // The example of Svix's documentation (checked with Python's hmac as well).
         let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         let body = br#"{"test": 2432232314}"#;
-        let sig = svix_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body).unwrap();
+        let sig =
+            svix_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body).unwrap();
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -756,7 +757,11 @@ mod tests {
             native_signature(&due.webhook.secret, 1_700_000_000, &r.body)
         );
 
-        let due = DueDelivery { delivery, webhook: webhook(WebhookFormat::Alby), event: received_event() };
+        let due = DueDelivery {
+            delivery,
+            webhook: webhook(WebhookFormat::Alby),
+            event: received_event(),
+        };
         let r = delivery_request(&due, 1_700_000_000).unwrap();
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["type"], "incoming");
@@ -871,7 +876,9 @@ mod tests {
         // The hanging endpoint holds at most two requests and none is recorded yet.
         let held = hanging_seen.lock().unwrap().len();
         assert!((1..=MAX_IN_FLIGHT_PER_ENDPOINT as usize).contains(&held), "{held}");
-        assert!(of(hanging.id).iter().all(|d| d.state == DeliveryState::Pending && d.attempts == 0));
+        assert!(of(hanging.id)
+            .iter()
+            .all(|d| d.state == DeliveryState::Pending && d.attempts == 0));
         // Bodies are notifications with their seq.
         let body: Value = serde_json::from_str(&flaky_seen.lock().unwrap()[0]).unwrap();
         assert_eq!(body["type"], "channel_ready");

@@ -445,7 +445,11 @@ impl NodeEventHandler {
                     .map_err(|_| ReplayEvent())?;
             }
             Event::ChannelClosed {
-                channel_id, reason, counterparty_node_id, channel_capacity_sats, ..
+                channel_id,
+                reason,
+                counterparty_node_id,
+                channel_capacity_sats,
+                ..
             } => {
                 tracing::info!(%channel_id, ?counterparty_node_id, %reason, "channel closed");
                 self.listener

@@ -231,7 +231,10 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
         let d = deliveries(&b, &b_hook["id"]);
         Ok((d.len() == 1 && d[0]["attempts"].as_u64() >= Some(1)).then_some(d))
     })?;
-    assert_eq!((b_d[0]["state"].as_str(), b_d[0]["event_type"].as_str()), (Some("pending"), Some("payment_received")));
+    assert_eq!(
+        (b_d[0]["state"].as_str(), b_d[0]["event_type"].as_str()),
+        (Some("pending"), Some("payment_received"))
+    );
     assert_eq!(b_d[0]["last_status"], 503);
 
     // SIGKILL B with its deliveries pending; the endpoints come back up meanwhile.
@@ -372,7 +375,11 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     assert_eq!(cursor, n[1]["seq"].as_u64().unwrap());
 
     // Bad parameters: 400 naming the problem.
-    for (q, word) in [("since=yesterday", "since"), ("types=nope", "nope"), ("timeout_secs=1000", "timeout_secs")] {
+    for (q, word) in [
+        ("since=yesterday", "since"),
+        ("types=nope", "nope"),
+        ("timeout_secs=1000", "timeout_secs"),
+    ] {
         let err = b.get(&format!("/api/v1/notifications/wait?{q}")).unwrap_err();
         assert_eq!(err.status, 400, "{q}: {err}");
         assert!(err.body["message"].as_str().unwrap().contains(word), "{q}: {err}");
@@ -380,9 +387,8 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
 
     // A waiter on the newest cursor blocks until the payment lands, then gets it.
     let url = format!("{}/api/v1/notifications/wait?since={cursor}&timeout_secs=60", b.api_url);
-    let waiter = std::thread::spawn(move || {
-        ureq::get(&url).call().unwrap().into_json::<Value>().unwrap()
-    });
+    let waiter =
+        std::thread::spawn(move || ureq::get(&url).call().unwrap().into_json::<Value>().unwrap());
     std::thread::sleep(Duration::from_secs(1));
     assert!(!waiter.is_finished(), "the long-poll returned before any event");
     let (invoice, hash) = b.invoice(2_000, "long-poll")?;
@@ -423,7 +429,10 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
         .unwrap();
     b.delete(&format!("/api/v1/lightning/receives/{hold_hash}")).unwrap();
     let short = b
-        .post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 1_000, "expiry_secs": 1 }))
+        .post(
+            "/api/v1/lightning/receives/invoice",
+            json!({ "amount_sat": 1_000, "expiry_secs": 1 }),
+        )
         .unwrap();
     let page = b
         .get(&format!(
@@ -435,7 +444,9 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     assert_eq!(page["notifications"][0]["receive"]["state"], "canceled");
     let expired = wait_until("the short invoice to expire", WAIT, POLL, || {
         let p = b
-            .get(&format!("/api/v1/notifications/wait?since={cursor}&types=invoice_expired&timeout_secs=5"))
+            .get(&format!(
+                "/api/v1/notifications/wait?since={cursor}&types=invoice_expired&timeout_secs=5"
+            ))
             .unwrap();
         Ok((!p["notifications"].as_array().unwrap().is_empty()).then_some(p))
     })?;
