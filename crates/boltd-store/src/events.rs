@@ -519,6 +519,45 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_following_its_cursor_misses_nothing_while_writers_race() {
+        let dir = tempfile::tempdir().unwrap();
+        const WRITERS: u8 = 4;
+        const EACH: u8 = 25;
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = Store::open(dir.path()).unwrap();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let ev = NewChannelEvent {
+                            event_type: EventType::ChannelReady,
+                            channel_id: [w * EACH + i; 32],
+                            channel: serde_json::json!({}),
+                        };
+                        store.record_channel_event(ev, 1).unwrap().unwrap();
+                    }
+                })
+            })
+            .collect();
+        let reader = Store::open(dir.path()).unwrap();
+        let mut cursor = 0;
+        let mut seen = Vec::new();
+        let total = usize::from(WRITERS) * usize::from(EACH);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while seen.len() < total {
+            assert!(std::time::Instant::now() < deadline, "read {} of {total}", seen.len());
+            for e in reader.events_after(cursor, 7).unwrap() {
+                cursor = e.seq;
+                seen.push(e.seq);
+            }
+        }
+        for w in writers {
+            w.join().unwrap();
+        }
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "read in order, no duplicates");
+        assert_eq!(seen, all(&reader).iter().map(|e| e.seq).collect::<Vec<_>>(), "none skipped");
+    }
+
+    #[test]
     fn events_survive_reopen_and_sequence_numbers_are_never_reused() {
         let dir = tempfile::tempdir().unwrap();
         let ev = |id: u8| NewChannelEvent {
