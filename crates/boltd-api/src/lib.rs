@@ -12,11 +12,14 @@
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
 //!   `/api/v1/onchain/...`);
-//! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public).
+//! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public);
+//! - [`notify`]: notifications (barkd's long-poll and WebSocket, with a cursor) and native
+//!   webhook endpoints; [`alby_webhooks`]: Alby's webhook endpoints.
 
 #![deny(missing_docs)]
 
 mod alby;
+mod alby_webhooks;
 mod barkd;
 mod cln;
 mod context;
@@ -24,6 +27,7 @@ mod error;
 mod lnurl;
 mod node;
 mod time;
+mod notify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -106,6 +110,18 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/message/sign", post(node::sign_message))
         .route("/api/v1/message/verify", post(node::verify_message))
         // ---- end of the dialects branch's routes ----
+        // Notifications and webhooks. Likely scopes: `transactions:read` for the long-poll and
+        // the WebSocket ticket, `node:admin` for webhook endpoints (native and Alby). The
+        // WebSocket itself is authenticated by its single-use ticket (browsers cannot send
+        // headers on WebSockets): it needs no token.
+        .route("/api/v1/notifications/wait", get(notify::wait))
+        .route("/api/v1/notifications/ws/ticket", get(notify::ws_ticket))
+        .route("/api/v1/notifications/ws", get(notify::ws))
+        .route("/api/v1/webhooks", post(notify::create_webhook).get(notify::list_webhooks))
+        .route("/api/v1/webhooks/{id}", get(notify::get_webhook).delete(notify::delete_webhook))
+        .route("/api/v1/webhooks/{id}/deliveries", get(notify::deliveries))
+        .route("/webhook_endpoints", post(alby_webhooks::create))
+        .route("/webhook_endpoints/{id}", get(alby_webhooks::get).delete(alby_webhooks::delete))
         .route("/.well-known/lnurlp/{name}", get(lnurl::lnurlp_params))
         .route("/.well-known/lnurlp/{name}/callback", get(lnurl::lnurlp_callback))
         .fallback(|| async {

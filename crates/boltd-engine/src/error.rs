@@ -149,3 +149,30 @@ impl PayError {
         }
     }
 }
+
+/// Why a notification or webhook request did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotifyError {
+    /// The request is malformed (bad cursor, unknown event type, bad URL, ...).
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The webhook endpoint does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The WebSocket ticket is unknown, already used or expired.
+    #[error("the WebSocket ticket is unknown, used or expired; get a new one")]
+    TicketRefused,
+    /// Too many unused WebSocket tickets exist.
+    #[error("too many unused WebSocket tickets; try again in a minute")]
+    TooManyTickets,
+    /// Something else failed (details are in the daemon's log).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<boltd_store::StoreError> for NotifyError {
+    fn from(e: boltd_store::StoreError) -> Self {
+        tracing::error!("store: {e}");
+        NotifyError::Other("storage error; see the daemon's log".into())
+    }
+}

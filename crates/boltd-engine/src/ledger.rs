@@ -3,17 +3,19 @@
 //! Every method that returns `Result` writes to SQLite before it returns `Ok`, so an event is
 //! only acknowledged to LDK once it is recorded; on a write failure LDK replays the event. All
 //! writes are idempotent (a replayed `PaymentSent` finds the record complete and leaves it).
+//! The store appends the matching events (`payment_sent`, ...) in the same transactions; channel
+//! events go to the log here too, idempotent by channel.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boltd_node::events::{
-    ClaimDecision, ClaimableEvent, ClaimedEvent, FailedEvent, NotRecorded, PathEvent,
-    PaymentEvents, SentEvent,
+    ChannelEvent, ChannelEventKind, ClaimDecision, ClaimableEvent, ClaimedEvent, FailedEvent,
+    NotRecorded, PathEvent, PaymentEvents, SentEvent,
 };
 use boltd_node::node::scid_string;
-use boltd_store::{FailureCode, NewIncoming, PaymentKind, Store};
+use boltd_store::{EventType, FailureCode, NewChannelEvent, NewIncoming, PaymentKind, Store};
 use lightning::events::{PathFailure, PaymentFailureReason};
 use lightning::ln::channelmanager::PaymentId;
 use lightning::routing::gossip::NetworkUpdate;
@@ -242,6 +244,28 @@ impl PaymentEvents for Ledger {
             .fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
             .map(|_| ())
             .map_err(not_recorded)
+    }
+
+    fn channel_event(&self, event: ChannelEvent) -> Result<(), NotRecorded> {
+        let channel_id = hex::encode(event.channel_id);
+        let mut channel = serde_json::json!({
+            "channel_id": channel_id,
+            "counterparty_node_id": event.counterparty_node_id.map(|n| n.to_string()),
+            "capacity_sat": event.capacity_sat,
+        });
+        let event_type = match event.kind {
+            ChannelEventKind::Pending { funding_txo } => {
+                channel["funding_txo"] = funding_txo.into();
+                EventType::ChannelPending
+            }
+            ChannelEventKind::Ready => EventType::ChannelReady,
+            ChannelEventKind::Closed { reason } => {
+                channel["reason"] = reason.into();
+                EventType::ChannelClosed
+            }
+        };
+        let new = NewChannelEvent { event_type, channel_id: event.channel_id, channel };
+        self.store.record_channel_event(new, now_secs()).map(|_| ()).map_err(not_recorded)
     }
 
     fn payment_path(&self, event: PathEvent) {

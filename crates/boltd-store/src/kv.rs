@@ -16,6 +16,7 @@ use rusqlite::{
 use tracing::{info, warn};
 
 use crate::error::{StoreError, TxError};
+use crate::events::EventSignal;
 use crate::schema;
 
 /// The name of the database file inside the data directory.
@@ -50,10 +51,17 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 /// the store is open.
 ///
 /// [`DataDirLock`]: crate::DataDirLock
-#[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    /// Who is told about appended events (see [`Store::on_events`]).
+    pub(crate) events: EventSignal,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -89,7 +97,7 @@ impl Store {
             sync_dir(data_dir)?;
             info!(path = %path.display(), "created database");
         }
-        Ok(Store { path, conn: Mutex::new(conn) })
+        Ok(Store { path, conn: Mutex::new(conn), events: EventSignal::default() })
     }
 
     /// Whether `<data_dir>/boltd.sqlite` exists (it may still be unreadable).
@@ -141,11 +149,28 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn();
+        // Events appended by `f` are announced only once committed; the connection's lock
+        // keeps other transactions of this store from mixing theirs in.
+        self.events.clear_pending();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::sqlite(&self.path, e))?;
-        let value = f(&tx).map_err(|e| e.into_store_error(&self.path))?;
-        tx.commit().map_err(|e| StoreError::sqlite(&self.path, e))?;
+        let value = match f(&tx) {
+            Ok(v) => v,
+            Err(e) => {
+                self.events.clear_pending();
+                return Err(e.into_store_error(&self.path));
+            }
+        };
+        if let Err(e) = tx.commit() {
+            self.events.clear_pending();
+            return Err(StoreError::sqlite(&self.path, e));
+        }
+        let appended = self.events.take_pending();
+        drop(conn);
+        if let Some(seq) = appended {
+            self.events.announce(seq);
+        }
         Ok(value)
     }
 

@@ -12,6 +12,11 @@
 //!   every invoice we issue (`receives`). They are methods on [`Store`] (shared as
 //!   `Arc<Store>`), each one transaction on the store's connection; see the `payments` and
 //!   `receives` modules' documentation for the rules.
+//! * Notifications (schema version 4): the event log (`events`), appended in the transaction
+//!   of the state change it reports and read with a cursor ([`Store::events_after`]), and
+//!   webhook endpoints with one durable delivery per endpoint and event
+//!   ([`Store::due_deliveries`], [`Store::record_attempt`]); see the `events` and `webhooks`
+//!   modules.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -26,13 +31,16 @@
 #![deny(missing_docs)]
 
 mod error;
+mod events;
 mod kv;
 mod lock;
 mod payments;
 mod receives;
 mod schema;
+mod webhooks;
 
 pub use error::StoreError;
+pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use payments::{
@@ -43,3 +51,7 @@ pub use receives::{
     CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
 };
 pub use schema::SCHEMA_VERSION;
+pub use webhooks::{
+    AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryState, DueDelivery,
+    NewWebhook, NextAttempt, WebhookFormat, WebhookRecord,
+};

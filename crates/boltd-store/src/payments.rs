@@ -31,6 +31,9 @@
 //!   TLV types (decimal strings) to lowercase hex values. Both are validated before anything is
 //!   written ([`StoreError::Invalid`]).
 //! * `destination` is the payee's node id as 66 hex characters; it is stored in lowercase.
+//! * Completing, failing and receiving a payment append an event (`payment_sent`,
+//!   `payment_failed`, `payment_received`) in the same transaction, only when the row changed
+//!   (see the `events` module).
 //! * Payment amounts (`amount_msat`) are what the payee receives, without routing fees.
 //!
 //! The receive side (invoices and offers we issue) is in the `receives` module.
@@ -42,6 +45,7 @@ use serde::{Serialize, Serializer};
 use tracing::warn;
 
 use crate::error::{StoreError, TxError};
+use crate::events::{payment_data, EventType};
 use crate::Store;
 
 /// Implements `as_str`, `Display`, `ToSql` and `FromSql` for an enum stored as `TEXT`.
@@ -815,7 +819,10 @@ impl Store {
                 parts,
                 now,
             ])?;
-            Ok(Some(payment_row(tx, rec.id)?))
+            let done = payment_row(tx, rec.id)?;
+            let data = payment_data(&done)?;
+            self.append_event(tx, EventType::PaymentSent, done.payment_hash, &data, None, now)?;
+            Ok(Some(done))
         })
     }
 
@@ -846,7 +853,10 @@ impl Store {
                  retryable = ?4, updated_at = ?5 WHERE id = ?1 AND status = 'pending'",
             )?
             .execute(params![rec.id, code, reason, retryable, now])?;
-            Ok(Some(payment_row(tx, rec.id)?))
+            let failed = payment_row(tx, rec.id)?;
+            let data = payment_data(&failed)?;
+            self.append_event(tx, EventType::PaymentFailed, failed.payment_hash, &data, None, now)?;
+            Ok(Some(failed))
         })
     }
 
@@ -930,7 +940,10 @@ impl Store {
                     ])?;
                 }
             }
-            Ok(RecordIncoming::Recorded(payment_row(tx, id)?))
+            let received = payment_row(tx, id)?;
+            let data = payment_data(&received)?;
+            self.append_event(tx, EventType::PaymentReceived, Some(hash), &data, None, now)?;
+            Ok(RecordIncoming::Recorded(received))
         })
     }
 

@@ -104,8 +104,81 @@ CREATE INDEX receives_invoice ON receives (invoice);
 CREATE INDEX receives_state_created ON receives (state, created_at, id);
 ";
 
+/// Version 3: placeholder for the authentication branch's tokens (replaced at merge).
+const V3_PLACEHOLDER: &str = "-- v3: tokens (auth branch)";
+
+/// Version 4: notifications: the durable event log (`events`), webhook endpoints (`webhooks`),
+/// one delivery per endpoint and event (`webhook_deliveries`) and every attempt of each
+/// (`webhook_attempts`).
+///
+/// `events.seq` is `AUTOINCREMENT` so a sequence number is never reused, even if old events are
+/// pruned one day: clients keep it as their cursor. Events are appended in the transaction of
+/// the state change they report (see `crate::events`), and deliveries are fanned out in that
+/// same transaction, so an event and its deliveries exist together or not at all.
+/// `dedup_key` makes appending idempotent where the state change is not a store write (channel
+/// events, which LDK may replay). A delivery is `pending` exactly while it has a next attempt
+/// time. Deleting an endpoint deletes its deliveries and their attempts; events stay.
+const V4_NOTIFICATIONS: &str = "
+CREATE TABLE events (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	type TEXT NOT NULL CHECK (type <> ''),
+	created_at INTEGER NOT NULL,
+	payment_hash BLOB CHECK (payment_hash IS NULL OR length(payment_hash) = 32),
+	dedup_key TEXT UNIQUE CHECK (dedup_key IS NULL OR dedup_key <> ''),
+	data TEXT NOT NULL CHECK (
+		CASE WHEN json_valid(data) THEN json_type(data) = 'object' ELSE 0 END)
+);
+CREATE INDEX events_created ON events (created_at, seq);
+CREATE INDEX events_payment_hash ON events (payment_hash) WHERE payment_hash IS NOT NULL;
+
+CREATE TABLE webhooks (
+	id INTEGER PRIMARY KEY,
+	url TEXT NOT NULL CHECK (url <> ''),
+	description TEXT,
+	format TEXT NOT NULL CHECK (format IN ('native', 'alby')),
+	event_types TEXT NOT NULL CHECK (
+		CASE WHEN json_valid(event_types) THEN json_type(event_types) = 'array' ELSE 0 END),
+	filter_types TEXT CHECK (filter_types IS NULL OR
+		CASE WHEN json_valid(filter_types) THEN json_type(filter_types) = 'array' ELSE 0 END),
+	secret TEXT NOT NULL CHECK (secret <> ''),
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+	id INTEGER PRIMARY KEY,
+	webhook_id INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	event_seq INTEGER NOT NULL REFERENCES events (seq),
+	state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+	attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at_ms INTEGER,
+	last_attempt_at_ms INTEGER,
+	last_status INTEGER,
+	last_error TEXT,
+	created_at_ms INTEGER NOT NULL,
+	finished_at_ms INTEGER,
+	UNIQUE (webhook_id, event_seq),
+	CHECK ((state = 'pending') = (next_attempt_at_ms IS NOT NULL)),
+	CHECK (state = 'pending' OR finished_at_ms IS NOT NULL)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms, id)
+	WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
+
+CREATE TABLE webhook_attempts (
+	id INTEGER PRIMARY KEY,
+	delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+	attempt INTEGER NOT NULL CHECK (attempt >= 1),
+	at_ms INTEGER NOT NULL,
+	duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+	status INTEGER,
+	error TEXT,
+	UNIQUE (delivery_id, attempt),
+	CHECK (status IS NOT NULL OR error IS NOT NULL)
+);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS];
+const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_PLACEHOLDER, V4_NOTIFICATIONS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -186,7 +259,7 @@ mod tests {
         assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [3]);
         let version =
             store.read(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
-        assert_eq!(version.unwrap(), 2u32);
+        assert_eq!(version.unwrap(), SCHEMA_VERSION);
         let started = store
             .begin_outgoing(NewOutgoing::new(PaymentKind::Bolt11, Some([1; 32]), [1; 32], 1), 1)
             .unwrap();

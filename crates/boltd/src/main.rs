@@ -130,7 +130,7 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api.await;
-    node.stop().await.map_err(|e| e.to_string())?;
+    engine.stop().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
