@@ -12,6 +12,10 @@
 //!   every invoice we issue (`receives`). They are methods on [`Store`] (shared as
 //!   `Arc<Store>`), each one transaction on the store's connection; see the `payments` and
 //!   `receives` modules' documentation for the rules.
+//! * API tokens (schema version 3): [`Store::insert_token`] and its siblings keep the tokens
+//!   (only the SHA-256 of their secrets), and [`Store::begin_outgoing`] checks a token's
+//!   per-payment maximum and budgets in the transaction that records the payment intent; see
+//!   the `tokens` module's documentation.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -31,6 +35,7 @@ mod lock;
 mod payments;
 mod receives;
 mod schema;
+mod tokens;
 
 pub use error::StoreError;
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
@@ -43,3 +48,6 @@ pub use receives::{
     CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
 };
 pub use schema::SCHEMA_VERSION;
+pub use tokens::{
+    BudgetUse, BudgetWindow, NewToken, RevokeToken, SpendRefusal, SpendingLimits, TokenRecord,
+};
