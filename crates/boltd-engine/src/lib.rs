@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod amount;
+pub mod auth;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
@@ -33,18 +34,29 @@ pub use ledger::Ledger;
 pub use pay::{PayRequest, PayResult};
 
 /// What comes with a request to pay, besides the request itself: the client's idempotency
-/// key (and, with authentication, who asks).
+/// key and, with authentication, the API token that asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PayContext {
     /// The client's idempotency key: the same key returns the first payment's result; the same
     /// key with a different request is [`PayError::IdempotencyConflict`].
     pub idempotency_key: Option<String>,
+    /// The id of the API token that asks (`None` without authentication). It is recorded on the
+    /// payment, and the token's spending limits (per-payment maximum, budgets) are checked
+    /// against the store's current values in the transaction that records the intent:
+    /// [`PayError::PaymentLimitExceeded`], [`PayError::BudgetExceeded`] or
+    /// [`PayError::Unauthorized`] (revoked or expired meanwhile), with nothing sent.
+    pub token_id: Option<String>,
 }
 
 impl PayContext {
-    /// A context with only an idempotency key.
+    /// A context with only an idempotency key (no token: no spending limits).
     pub fn with_key(idempotency_key: Option<String>) -> Self {
-        Self { idempotency_key }
+        Self { idempotency_key, token_id: None }
+    }
+
+    /// A context with an idempotency key and the caller's token.
+    pub fn new(idempotency_key: Option<String>, token_id: Option<String>) -> Self {
+        Self { idempotency_key, token_id }
     }
 
     /// The context of item `index` of a batch: the same caller, and the key `<key>/<index>`.
@@ -57,6 +69,7 @@ impl PayContext {
     /// Writes the context into an outgoing payment's intent record.
     pub(crate) fn apply(&self, intent: &mut boltd_store::NewOutgoing) {
         intent.idempotency_key = self.idempotency_key.clone();
+        intent.token_id = self.token_id.clone();
     }
 }
 
