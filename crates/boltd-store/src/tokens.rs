@@ -351,11 +351,11 @@ impl Store {
         self.read(|c| find_token(c, id))
     }
 
-    /// Every token, revoked and expired ones included, oldest first.
+    /// Every token, revoked and expired ones included, in the order they were created.
     pub fn list_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, rowid"
             ))?;
             let rows = stmt.query_map([], token_from_row)?;
             rows.collect()
