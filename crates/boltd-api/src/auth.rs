@@ -255,6 +255,40 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_the_route_table() {
+        const README: &str = include_str!("../../../README.md");
+        let rows: Vec<(String, String, String)> = README
+            .lines()
+            .filter(|l| {
+                l.starts_with("| GET |") || l.starts_with("| POST |") || l.starts_with("| DELETE |")
+            })
+            .map(|l| {
+                let cells: Vec<String> = l
+                    .trim_matches('|')
+                    .split('|')
+                    .map(|c| c.trim().trim_matches('`').to_string())
+                    .collect();
+                (cells[0].clone(), cells[1].clone(), cells[2].clone())
+            })
+            .filter(|(_, _, needs)| {
+                needs == "public" || needs == "any valid token" || Scope::parse(needs).is_some()
+            })
+            .collect();
+        let want: Vec<(String, String, String)> = ROUTES
+            .iter()
+            .map(|(m, p, a)| {
+                let needs = match a {
+                    Access::Public => "public".to_string(),
+                    Access::Authenticated => "any valid token".to_string(),
+                    Access::Scope(s) => s.as_str().to_string(),
+                };
+                (m.to_string(), p.to_string(), needs)
+            })
+            .collect();
+        assert_eq!(rows, want, "README.md's route table differs from ROUTES");
+    }
+
+    #[test]
     fn unlisted_routes_need_admin() {
         assert_eq!(access_for(&Method::GET, "/ping"), Access::Public);
         assert_eq!(access_for(&Method::HEAD, "/ping"), Access::Public);
