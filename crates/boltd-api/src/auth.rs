@@ -173,6 +173,14 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     Ok(token.trim())
 }
 
+/// Refuses a request, after reading what is left of its body (up to the body limit): a
+/// response sent over an unread body makes the server close the connection, which a client
+/// that keeps connections alive finds broken on its next request.
+async fn refuse(req: Request, dialect: Dialect, e: AuthError) -> Response {
+    let _ = axum::body::to_bytes(req.into_body(), crate::MAX_BODY_BYTES).await;
+    auth_failure(dialect, e)
+}
+
 /// The middleware state: the engine and the mode.
 #[derive(Clone)]
 pub(crate) struct AuthState {
@@ -205,7 +213,7 @@ pub(crate) async fn authorize(
             };
             match checked {
                 Ok(c) => c,
-                Err(e) => return auth_failure(dialect, e),
+                Err(e) => return refuse(req, dialect, e).await,
             }
         }
     };
@@ -216,7 +224,7 @@ pub(crate) async fn authorize(
                 path = %req.uri().path(),
                 "refused: the token lacks the `{scope}` scope"
             );
-            return auth_failure(dialect, e);
+            return refuse(req, dialect, e).await;
         }
     }
     req.extensions_mut().insert(caller);

@@ -47,7 +47,7 @@ pub(crate) async fn cors(State(cors): State<Cors>, req: Request, next: Next) -> 
         return next.run(req).await;
     }
     let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(String::from);
-    let Some(origin) = origin else { return next.run(req).await };
+    let Some(origin) = origin else { return cors.vary(next.run(req).await) };
     let allowed = cors.allows(&origin);
     let preflight = req.method() == Method::OPTIONS
         && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
@@ -68,20 +68,28 @@ pub(crate) async fn cors(State(cors): State<Cors>, req: Request, next: Next) -> 
         h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(ALLOWED_HEADERS));
         h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static(MAX_AGE_SECS));
         allow_origin(&mut res, &origin);
-        return res;
+        return cors.vary(res);
     }
     let mut res = next.run(req).await;
     if allowed {
         allow_origin(&mut res, &origin);
     }
-    res
+    cors.vary(res)
+}
+
+impl Cors {
+    /// With an allow-list, answers depend on the `Origin` header: say so to caches.
+    fn vary(&self, mut res: Response) -> Response {
+        if !self.origins.is_empty() {
+            res.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        res
+    }
 }
 
 fn allow_origin(res: &mut Response, origin: &str) {
     if let Ok(v) = HeaderValue::from_str(origin) {
-        let h = res.headers_mut();
-        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        h.append(header::VARY, HeaderValue::from_static("Origin"));
+        res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
     }
 }
 

@@ -218,13 +218,13 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     assert_eq!((e.status, e.body["code"].as_str()), (409, Some("last_admin_token")), "{}", e.body);
     assert_eq!(a.get("/api/v1/tokens/self").unwrap()["name"], "admin");
 
-    // Expiry.
+    // Expiry (whole seconds: 2 s from now is at least 1 s away).
     let brief =
-        create(json!({ "name": "brief", "scopes": ["node:read"], "expires_in_secs": 1 })).unwrap();
+        create(json!({ "name": "brief", "scopes": ["node:read"], "expires_in_secs": 2 })).unwrap();
     let brief_client = a.client(brief["token"].as_str());
     assert!(brief["expires_at"].as_u64().is_some(), "{brief}");
     assert_eq!(brief_client.get("/api/v1/tokens/self").unwrap()["active"], true);
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(3100));
     let e = refused(brief_client.get("/api/v1/node/info"));
     assert_eq!((e.status, message(&e)), (401, "invalid token"));
 
