@@ -1,11 +1,13 @@
 //! The API's errors and request plumbing: [`ApiError`] (HTTP status, stable machine code, a
 //! message safe to show), mapped exhaustively from the node's [`NodeError`] and the engine's
-//! [`PayError`] and [`NotifyError`]; the JSON body extractor whose parse errors are 4xx, never 500.
+//! [`PayError`], [`NotifyError`] and [`AuthError`]; the JSON body extractor whose parse errors
+//! are 4xx, never 500.
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use boltd_engine::auth::AuthError;
 use boltd_engine::{NotifyError, PayError};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
 use boltd_node::NodeError;
@@ -83,6 +85,11 @@ impl From<PayError> for ApiError {
             PayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PayError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
             PayError::LabelExists(_) => (StatusCode::CONFLICT, "duplicate_label"),
+            PayError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            PayError::PaymentLimitExceeded { .. } => {
+                (StatusCode::FORBIDDEN, "payment_limit_exceeded")
+            }
+            PayError::BudgetExceeded { .. } => (StatusCode::FORBIDDEN, "budget_exceeded"),
             PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
         };
         Self { status, code, message: e.to_string() }
@@ -105,6 +112,20 @@ impl From<NotifyError> for ApiError {
             e.to_string()
         };
         Self { status, code, message }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let (status, code) = match &e {
+            AuthError::Missing | AuthError::Invalid => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AuthError::MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
+            AuthError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AuthError::LastAdmin(_) => (StatusCode::CONFLICT, "last_admin_token"),
+            AuthError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self { status, code, message: e.to_string() }
     }
 }
 

@@ -19,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod amount;
+pub mod auth;
 pub mod decode;
 pub mod error;
 pub mod keysend;
@@ -43,7 +44,7 @@ pub use ledger::Ledger;
 pub use pay::{PayRequest, PayResult};
 
 /// What comes with a request to pay, besides the request itself: the client's idempotency
-/// key (and, with authentication, who asks).
+/// key and, with authentication, the API token that asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PayContext {
     /// The client's idempotency key: the same key returns the first payment's result; the same
@@ -53,12 +54,23 @@ pub struct PayContext {
     /// payment's retry window ends (Core Lightning's `pay`). A payment still in flight when the
     /// wait ends is returned as `pending` (never as a failure) and continues in the background.
     pub wait: Option<std::time::Duration>,
+    /// The id of the API token that asks (`None` without authentication). It is recorded on the
+    /// payment, and the token's spending limits (per-payment maximum, budgets) are checked
+    /// against the store's current values in the transaction that records the intent:
+    /// [`PayError::PaymentLimitExceeded`], [`PayError::BudgetExceeded`] or
+    /// [`PayError::Unauthorized`] (revoked or expired meanwhile), with nothing sent.
+    pub token_id: Option<String>,
 }
 
 impl PayContext {
-    /// A context with only an idempotency key.
+    /// A context with only an idempotency key (no token: no spending limits).
     pub fn with_key(idempotency_key: Option<String>) -> Self {
         Self { idempotency_key, ..Default::default() }
+    }
+
+    /// A context with an idempotency key and the caller's token.
+    pub fn new(idempotency_key: Option<String>, token_id: Option<String>) -> Self {
+        Self { idempotency_key, token_id, ..Default::default() }
     }
 
     /// This context with the caller's wait (see [`PayContext::wait`]).
@@ -83,6 +95,7 @@ impl PayContext {
     /// Writes the context into an outgoing payment's intent record.
     pub(crate) fn apply(&self, intent: &mut boltd_store::NewOutgoing) {
         intent.idempotency_key = self.idempotency_key.clone();
+        intent.token_id = self.token_id.clone();
     }
 }
 

@@ -17,6 +17,10 @@
 //!   webhook endpoints with one durable delivery per endpoint and event
 //!   ([`Store::due_deliveries`], [`Store::record_attempt`]); see the `events` and `webhooks`
 //!   modules.
+//! * API tokens (schema version 3): [`Store::insert_token`] and its siblings keep the tokens
+//!   (only the SHA-256 of their secrets), and [`Store::begin_outgoing`] checks a token's
+//!   per-payment maximum and budgets in the transaction that records the payment intent; see
+//!   the `tokens` module's documentation.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -37,6 +41,7 @@ mod lock;
 mod payments;
 mod receives;
 mod schema;
+mod tokens;
 mod webhooks;
 
 pub use error::StoreError;
@@ -51,6 +56,9 @@ pub use receives::{
     CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
 };
 pub use schema::SCHEMA_VERSION;
+pub use tokens::{
+    BudgetUse, BudgetWindow, NewToken, RevokeToken, SpendRefusal, SpendingLimits, TokenRecord,
+};
 pub use webhooks::{
     AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryState, DueDelivery,
     NewWebhook, NextAttempt, WebhookFormat, WebhookRecord,

@@ -104,8 +104,35 @@ CREATE INDEX receives_invoice ON receives (invoice);
 CREATE INDEX receives_state_created ON receives (state, created_at, id);
 ";
 
-/// Version 3: placeholder for the authentication branch's tokens (replaced at merge).
-const V3_PLACEHOLDER: &str = "-- v3: tokens (auth branch)";
+/// Version 3: API tokens (`api_tokens`) and per-token spending on outgoing payments.
+///
+/// See `crate::tokens`. A token's secret is never stored, only its SHA-256; tokens are revoked,
+/// never deleted, so the payments that name one keep a valid reference. On `payments`:
+/// `token_id` is the token that asked for the payment (NULL without authentication),
+/// `fee_limit_msat` the fee reserve counted against the token's budgets while the payment is
+/// pending, and `attempted_at` when the current attempt was recorded (a retry moves it), which
+/// places the payment in a budget window.
+const V3_TOKENS: &str = "
+CREATE TABLE api_tokens (
+	id TEXT PRIMARY KEY CHECK (length(id) = 16 AND id NOT GLOB '*[^0-9a-f]*'),
+	name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+	secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+	scopes TEXT NOT NULL CHECK (scopes <> ''),
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER,
+	revoked_at INTEGER,
+	max_payment_msat INTEGER CHECK (max_payment_msat >= 0),
+	budget_day_msat INTEGER CHECK (budget_day_msat >= 0),
+	budget_week_msat INTEGER CHECK (budget_week_msat >= 0),
+	budget_month_msat INTEGER CHECK (budget_month_msat >= 0)
+);
+ALTER TABLE payments ADD COLUMN token_id TEXT REFERENCES api_tokens (id);
+ALTER TABLE payments ADD COLUMN fee_limit_msat INTEGER CHECK (fee_limit_msat >= 0);
+ALTER TABLE payments ADD COLUMN attempted_at INTEGER;
+UPDATE payments SET attempted_at = created_at WHERE direction = 'outgoing';
+CREATE INDEX payments_token_attempted ON payments (token_id, attempted_at)
+	WHERE token_id IS NOT NULL;
+";
 
 /// Version 4: notifications: the durable event log (`events`), webhook endpoints (`webhooks`),
 /// one delivery per endpoint and event (`webhook_deliveries`) and every attempt of each
@@ -178,7 +205,7 @@ CREATE TABLE webhook_attempts (
 ";
 
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_PLACEHOLDER, V4_NOTIFICATIONS];
+const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -274,6 +301,32 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
         assert!(store.payment_by_payment_id(&[1; 32]).unwrap().is_some());
+    }
+
+    #[test]
+    fn v2_payments_upgrade_to_v3_without_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            conn.execute_batch(V1_KV).unwrap();
+            conn.execute_batch(V2_PAYMENTS).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
+                 amount_msat, created_at, updated_at) \
+                 VALUES ('outgoing', 'keysend', 'pending', ?1, ?1, 5, 70, 80)",
+                [[3u8; 32]],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let rec = store.payment_by_payment_id(&[3; 32]).unwrap().unwrap();
+        assert_eq!((rec.token_id, rec.fee_limit_msat), (None, None));
+        let attempted: Option<i64> = store
+            .read(|c| c.query_row("SELECT attempted_at FROM payments", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(attempted, Some(70));
+        assert!(store.list_tokens().unwrap().is_empty());
     }
 
     #[test]

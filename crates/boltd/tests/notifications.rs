@@ -311,6 +311,7 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
 
 fn ticket(n: &TestNode) -> String {
     ureq::get(&format!("{}/api/v1/notifications/ws/ticket", n.api_url))
+        .set("Authorization", &format!("Bearer {}", n.admin_token()))
         .call()
         .unwrap()
         .into_string()
@@ -387,8 +388,10 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
 
     // A waiter on the newest cursor blocks until the payment lands, then gets it.
     let url = format!("{}/api/v1/notifications/wait?since={cursor}&timeout_secs=60", b.api_url);
-    let waiter =
-        std::thread::spawn(move || ureq::get(&url).call().unwrap().into_json::<Value>().unwrap());
+    let auth = format!("Bearer {}", b.admin_token());
+    let waiter = std::thread::spawn(move || {
+        ureq::get(&url).set("Authorization", &auth).call().unwrap().into_json::<Value>().unwrap()
+    });
     std::thread::sleep(Duration::from_secs(1));
     assert!(!waiter.is_finished(), "the long-poll returned before any event");
     let (invoice, hash) = b.invoice(2_000, "long-poll")?;
