@@ -286,18 +286,26 @@ mod tests {
                 "{m} {p} is listed twice"
             );
         }
-        // Only these are public; token management is for admins.
+        // Only these are public (the WebSocket is authenticated by its single-use ticket);
+        // token management is for admins.
         let public: Vec<&str> =
             ROUTES.iter().filter(|r| r.2 == Access::Public).map(|r| r.1).collect();
         assert_eq!(
             public,
-            ["/ping", "/.well-known/lnurlp/{name}", "/.well-known/lnurlp/{name}/callback"]
+            [
+                "/ping",
+                "/.well-known/lnurlp/{name}",
+                "/.well-known/lnurlp/{name}/callback",
+                "/api/v1/notifications/ws"
+            ]
         );
         for (m, p, a) in ROUTES {
             if p.starts_with("/api/v1/tokens") && *p != "/api/v1/tokens/self" {
                 assert_eq!(*a, Access::Scope(Scope::NodeAdmin), "{m} {p}");
             }
-            if p.starts_with("/api/v1/onchain/s") || p.starts_with("/api/v1/onchain/d") {
+            // Everything that spends on chain (send, send-many, drain); a sync spends nothing.
+            let spends = p.starts_with("/api/v1/onchain/s") || p.starts_with("/api/v1/onchain/d");
+            if spends && *p != "/api/v1/onchain/sync" {
                 assert_eq!(*a, Access::Scope(Scope::NodeAdmin), "{m} {p}");
             }
         }

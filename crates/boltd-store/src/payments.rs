@@ -1758,7 +1758,8 @@ mod tests {
     fn merge_metadata_follows_rfc_7396() {
         let (_d, store) = store();
         let (_, hash) = secret(1);
-        let rec = store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().clone();
+        let rec =
+            store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().unwrap().clone();
         let first = store
             .merge_metadata(rec.id, r#"{"order": 42, "tags": {"a": 1, "b": 2}}"#, 110)
             .unwrap()
@@ -1793,6 +1794,7 @@ mod tests {
                     .begin_outgoing(bolt11(hash, i + 1, 1000), 100 + u64::from(i))
                     .unwrap()
                     .record()
+                    .unwrap()
                     .id,
             );
         }

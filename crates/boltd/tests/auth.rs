@@ -191,7 +191,9 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
             }
             Access::Authenticated => {
                 assert_eq!(raw(&anonymous, method, &p, &[]).0, 401, "{method} {path}");
-                assert_eq!(raw(&reader_client, method, &p, &[]).0, 200, "{method} {path}");
+                // Past authentication; the empty request itself may be bad input (400).
+                let (status, _, _, body) = raw(&reader_client, method, &p, &[]);
+                assert!(status != 401 && status != 403, "{method} {path}: {status} {body}");
             }
             Access::Scope(scope) => {
                 let client =
