@@ -1,21 +1,27 @@
-//! Per-payment routing policy: Core Lightning's `pay` routing contract on top of LDK's router.
+//! Per-payment routing policy: Core Lightning's `pay` routing contract on boltd's route search.
 //!
-//! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. It behaves like LDK's
-//! [`DefaultRouter`] (same graph, same [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer)
-//! behind its lock, same in-flight HTLC accounting), but each route search is run with a
-//! [`PolicyScorer`] built from the [`PaymentPolicy`] registered for the payment's [`PaymentId`]
-//! ([`PolicyRouter::set_policy`]), or from [`PaymentPolicy::default`] when none is registered.
+//! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. Each route search runs with
+//! the [`PaymentPolicy`] registered for the payment's [`PaymentId`] ([`PolicyRouter::set_policy`]),
+//! or [`PaymentPolicy::default`] when none is registered, on boltd's own search over its compact
+//! graph view ([`crate::routing`]: the same limits, shadow offset and route shape as LDK's
+//! `find_route`, several times faster). Blinded payees (BOLT12 invoices) are routed by LDK's
+//! `find_route` with a [`PolicyScorer`] over LDK's
+//! [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer) instead
+//! ([`PolicyRouter::find_route_ldk`]); both apply the policy the same way.
 //!
-//! # How Core Lightning's `pay` options map onto LDK
+//! # How Core Lightning's `pay` options are enforced
 //!
 //! | `pay` option | here | enforced by |
 //! |---|---|---|
-//! | `riskfactor` (default 10) | [`PaymentPolicy::riskfactor`] | [`PolicyScorer`] adds [`risk_cost_msat`] per hop |
-//! | `maxfeepercent`, `exemptfee`, `maxfee` | [`fee_limit_msat`] → `RouteParametersConfig::max_total_routing_fee_msat` (or [`RouteParameters::max_total_routing_fee_msat`]) | LDK's `find_route`: hard bound |
-//! | `maxdelay` | `RouteParametersConfig::max_total_cltv_expiry_delta` / [`PaymentParameters::max_total_cltv_expiry_delta`](lightning::routing::router::PaymentParameters::max_total_cltv_expiry_delta) | LDK's `find_route`: hard bound, route and shadow offset |
-//! | `exclude` | [`parse_exclusion`] → [`PaymentPolicy::exclude_channels`], [`PaymentPolicy::exclude_nodes`] | [`PolicyScorer`] (penalty `u64::MAX`, which LDK never uses) |
-//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | [`PolicyScorer`] (bounded pseudo-random penalty) |
-//! | shadow route | always on | LDK's `find_route` (`add_random_cltv_offset`) |
+//! | `riskfactor` (default 10) | [`PaymentPolicy::riskfactor`] | the search adds [`risk_cost_msat`] per hop (LDK: [`PolicyScorer`]) |
+//! | `maxfeepercent`, `exemptfee`, `maxfee` | [`fee_limit_msat`] → `RouteParametersConfig::max_total_routing_fee_msat` (or [`RouteParameters::max_total_routing_fee_msat`]) | the search: hard bound over all parts |
+//! | `maxdelay` | `RouteParametersConfig::max_total_cltv_expiry_delta` / [`PaymentParameters::max_total_cltv_expiry_delta`](lightning::routing::router::PaymentParameters::max_total_cltv_expiry_delta) | the search: hard bound, route and shadow offset |
+//! | `exclude` | [`parse_exclusion`] → [`PaymentPolicy::exclude_channels`], [`PaymentPolicy::exclude_nodes`] | the search never uses them (LDK: [`PolicyScorer`], penalty `u64::MAX`) |
+//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | bounded pseudo-random penalty per hop, the same function in both ([`crate::routing::cost::random_penalty_msat`]) |
+//! | shadow route | always on | LDK's `add_random_cltv_offset`, reproduced exactly ([`crate::routing::shadow`]) |
+//!
+//! The paragraphs below describe LDK's `find_route`; boltd's search applies the same rules (see
+//! [`crate::routing`]).
 //!
 //! **Fee limit.** LDK ignores every candidate hop whose path fee would exceed
 //! `max_total_routing_fee_msat` while searching and re-checks the finished route

@@ -263,15 +263,7 @@ impl RoutingEngine {
         };
         let mut last_size = size(graph);
         let mut last_check = Instant::now();
-        while !stop.load(Ordering::Acquire) {
-            {
-                let flag = self.wake_flag.lock().unwrap_or_else(|e| e.into_inner());
-                let (mut flag, _) = self
-                    .wake
-                    .wait_timeout_while(flag, CHECK_INTERVAL, |woken| !*woken)
-                    .unwrap_or_else(|e| e.into_inner());
-                *flag = false;
-            }
+        loop {
             if stop.load(Ordering::Acquire) {
                 break;
             }
@@ -285,32 +277,35 @@ impl RoutingEngine {
                 }
             }
             if self.is_fresh() {
+                self.sleep(CHECK_INTERVAL);
                 continue;
             }
             // Pace rebuilds by their cost.
             let spacing = (last_build * 100).clamp(MIN_REBUILD_INTERVAL, MAX_REBUILD_INTERVAL);
-            if let Some(t) = last_rebuild {
-                let wait = spacing.saturating_sub(t.elapsed());
+            if let Some(wait) = last_rebuild.map(|t| spacing.saturating_sub(t.elapsed())) {
                 if !wait.is_zero() {
-                    let flag = self.wake_flag.lock().unwrap_or_else(|e| e.into_inner());
-                    // Sleep, but wake for `stop` (the stopper notifies).
-                    let _ = self.wake.wait_timeout(flag, wait);
-                    if stop.load(Ordering::Acquire) {
-                        break;
-                    }
+                    self.sleep(wait);
+                    continue;
                 }
             }
             last_build = self.rebuild(graph);
             last_rebuild = Some(Instant::now());
-            tracing::debug!(
-                build_ms = last_build.as_secs_f64() * 1e3,
-                "routing view rebuilt"
-            );
+            tracing::debug!(build_ms = last_build.as_secs_f64() * 1e3, "routing view rebuilt");
             if last_persist.is_none_or(|t| t.elapsed() >= PERSIST_INTERVAL) {
                 persist(&self.view());
                 last_persist = Some(Instant::now());
             }
         }
+    }
+
+    /// Sleeps up to `timeout`, or until woken (a counted change, or a stop).
+    fn sleep(&self, timeout: Duration) {
+        let flag = self.wake_flag.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut flag, _) = self
+            .wake
+            .wait_timeout_while(flag, timeout, |woken| !*woken)
+            .unwrap_or_else(|e| e.into_inner());
+        *flag = false;
     }
 
     /// Wakes a refresher so that it sees its `stop` flag.
@@ -433,3 +428,6 @@ where
         self.inner.processing_queue_high()
     }
 }
+
+#[cfg(test)]
+mod tests;

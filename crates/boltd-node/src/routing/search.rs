@@ -127,6 +127,22 @@ pub struct Scratch {
     edge_block: Vec<u32>,
     edge_used: Vec<u32>,
     request: u32,
+    /// Per request: public hops from the payer to each node, at least (the A* lower bound);
+    /// [`UNREACHABLE`] when the payer cannot reach it at all.
+    from_payer: Vec<u8>,
+    queue: std::collections::VecDeque<u32>,
+}
+
+/// [`Scratch::from_payer`] of a node the payer cannot reach.
+const UNREACHABLE: u8 = u8::MAX;
+
+/// A lower bound of what any public hop not out of the payer costs, beyond its fee, for an
+/// amount of at least `value_msat`: LDK's base penalty and the probability penalty at amount 0
+/// (−log10(64/78) ≈ 0.0859, times 10 000; 850 leaves room for rounding).
+fn min_hop_penalty_msat(value_msat: u64) -> u64 {
+    super::cost::BASE_PENALTY_MSAT
+        + (super::cost::BASE_PENALTY_AMOUNT_MULTIPLIER_MSAT.saturating_mul(value_msat) >> 30)
+        + 850
 }
 
 impl Scratch {
@@ -139,6 +155,9 @@ impl Scratch {
         if self.edge_block.len() < edges {
             self.edge_block.resize(edges, 0);
             self.edge_used.resize(edges, 0);
+        }
+        if self.from_payer.len() < nodes {
+            self.from_payer.resize(nodes, UNREACHABLE);
         }
         self.request = self.request.wrapping_add(1);
         if self.request == 0 {
@@ -176,8 +195,8 @@ enum Limit {
 enum ExtraKind {
     /// `first_hops[i]`.
     FirstHop(usize),
-    /// Hint hop `j` of `route_hints[i]`, not in the graph.
-    Private(usize, usize),
+    /// A hint hop not in the graph.
+    Private,
     /// A hint hop found in the graph (channel index).
     Public(u32),
 }
@@ -275,7 +294,7 @@ pub fn find_route(
     let payer_id = NodeId::from_pubkey(&req.payer);
     let payee_id = NodeId::from_pubkey(&payee_pk);
     let mut extra_nodes: Vec<NodeId> = Vec::new();
-    let mut index_of = |id: &NodeId, extra_nodes: &mut Vec<NodeId>| -> u32 {
+    let index_of = |id: &NodeId, extra_nodes: &mut Vec<NodeId>| -> u32 {
         if let Some(i) = view.node_index(id) {
             return i;
         }
@@ -332,12 +351,12 @@ pub fn find_route(
         }
     }
     // Route hints, from the payee backwards, as LDK reads them.
-    for (ri, hint) in hints.iter().enumerate() {
+    for hint in hints {
         if hint.0.is_empty() {
             continue;
         }
         let mut target_pk = payee_pk;
-        for (hj, hop) in hint.0.iter().enumerate().rev() {
+        for hop in hint.0.iter().rev() {
             let target_id = NodeId::from_pubkey(&target_pk);
             if let Some(hops) = req.first_hops {
                 let direct = hops.iter().any(|d| {
@@ -392,7 +411,7 @@ pub fn find_route(
                         },
                         scid: hop.short_channel_id,
                         dir_key: src_id < target_id,
-                        kind: ExtraKind::Private(ri, hj),
+                        kind: ExtraKind::Private,
                     }
                 }
             };
@@ -480,6 +499,7 @@ pub fn find_route(
         used: HashMap::new(),
     };
 
+    ctx.bound_hops_from_payer(scratch);
     let parts = collect_parts(&mut ctx, scratch, value, max_fee, allow_mpp)?;
     let mut paths = build_paths(&ctx, parts, final_cltv)?;
     if let Some(f) = payee_features {
@@ -579,10 +599,16 @@ fn collect_parts(
         };
         match found {
             Some((hops, fee)) => {
-                ctx.use_liquidity(scratch, &hops, s);
-                parts.push(Part { hops, value_msat: s });
+                // A path found for less than what remains may carry more: fill it.
+                let (v, fee) = if s < remaining {
+                    ctx.fill(&hops, s, remaining, min_part, max_fee - fees_msat, saturation)
+                } else {
+                    (s, fee)
+                };
+                ctx.use_liquidity(scratch, &hops, v);
+                parts.push(Part { hops, value_msat: v });
                 fees_msat += fee;
-                remaining -= s;
+                remaining -= v;
                 try_msat = s;
             }
             None => {
@@ -696,6 +722,52 @@ impl Ctx<'_> {
         into_payee.min(out_of_payer)
     }
 
+    /// The most a path found for `found_msat` can deliver, up to `remaining_msat`, within what
+    /// its hops have left and `fee_budget_msat`, leaving either nothing or at least `min_part_msat`
+    /// for the other parts; and the path's fee for it.
+    fn fill(
+        &self,
+        hops: &[HopId],
+        found_msat: u64,
+        remaining_msat: u64,
+        min_part_msat: u64,
+        fee_budget_msat: u64,
+        saturation: u8,
+    ) -> (u64, u64) {
+        let rooms: Vec<u64> = hops
+            .iter()
+            .map(|&id| {
+                let h = self.hop(id, saturation);
+                h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key))
+            })
+            .collect();
+        let fee_of = |v: u64| -> Option<u64> {
+            let amounts = self.amounts(hops, v);
+            let fits = amounts.iter().zip(&rooms).all(|(a, r)| a <= r);
+            let fee = amounts.first().map_or(0, |a| a - v);
+            (fits && fee <= fee_budget_msat).then_some(fee)
+        };
+        let (mut lo, mut hi) = (found_msat, remaining_msat);
+        if fee_of(hi).is_none() {
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if fee_of(mid).is_some() {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            hi = lo;
+            if remaining_msat - hi < min_part_msat {
+                hi = remaining_msat.saturating_sub(min_part_msat).max(found_msat);
+            }
+        }
+        match fee_of(hi) {
+            Some(fee) => (hi, fee),
+            None => (found_msat, fee_of(found_msat).unwrap_or(0)),
+        }
+    }
+
     fn use_liquidity(&mut self, scratch: &mut Scratch, hops: &[HopId], value_msat: u64) {
         let amounts = self.amounts(hops, value_msat);
         let request = scratch.request;
@@ -720,6 +792,53 @@ impl Ctx<'_> {
         amounts
     }
 
+    /// Fills [`Scratch::from_payer`]: a 0-1 breadth-first walk from the payer over every hop
+    /// (blocked ones too: a bound may be too low, never too high), counting 1 per public graph
+    /// hop not out of the payer (each costs at least [`min_hop_penalty_msat`]) and 0 for the
+    /// others. The search adds `from_payer × min_hop_penalty_msat` to a node's cost (A*): a
+    /// consistent lower bound of what reaching it from the payer costs, so the search settles
+    /// far fewer nodes and still finds the same route; nodes the payer cannot reach are never
+    /// entered.
+    fn bound_hops_from_payer(&self, scratch: &mut Scratch) {
+        let total = self.n as usize + self.extra_nodes.len();
+        let view = self.view;
+        let d = &mut scratch.from_payer;
+        d[..total].fill(UNREACHABLE);
+        let q = &mut scratch.queue;
+        q.clear();
+        d[self.payer as usize] = 0;
+        q.push_back(self.payer);
+        while let Some(x) = q.pop_front() {
+            let dx = d[x as usize];
+            let visit = |t: u32, w: u8, d: &mut Vec<u8>, q: &mut std::collections::VecDeque<u32>| {
+                let nd = dx.saturating_add(w).min(UNREACHABLE - 1);
+                if nd < d[t as usize] {
+                    d[t as usize] = nd;
+                    if w == 0 {
+                        q.push_front(t);
+                    } else {
+                        q.push_back(t);
+                    }
+                }
+            };
+            if x < self.n && !(x == self.payer && self.skip_payer_edges) {
+                let w = u8::from(x != self.payer);
+                for &c in view.node_channels(x) {
+                    let [one, two] = view.chan_nodes[c as usize];
+                    let (dir, t) = if x == one { (0, two) } else { (1, one) };
+                    if view.chan_edges[c as usize][dir] != NONE {
+                        visit(t, w, d, q);
+                    }
+                }
+            }
+            for e in &self.extras {
+                if e.source == x {
+                    visit(e.target, 0, d, q);
+                }
+            }
+        }
+    }
+
     #[inline]
     fn node_blocked(&self, scratch: &Scratch, i: u32) -> bool {
         self.any_blocked_node && (i as usize) < scratch.node_block.len() && scratch.node_block[i as usize] == scratch.request
@@ -737,6 +856,10 @@ impl Ctx<'_> {
         let run = scratch.next_run();
         let request = scratch.request;
         let payee = self.payee as usize;
+        if scratch.from_payer[payee] == UNREACHABLE {
+            return None;
+        }
+        let unit = min_hop_penalty_msat(value_msat);
         scratch.state[payee] = NodeState {
             cost: 0,
             amount_msat: value_msat,
@@ -747,12 +870,15 @@ impl Ctx<'_> {
             hops: 0,
             settled: false,
         };
-        scratch.heap.push(Reverse((0, self.payee)));
+        scratch.heap.push(Reverse((u64::from(scratch.from_payer[payee]) * unit, self.payee)));
         let n = self.n;
         let max_amount = value_msat.saturating_add(fee_budget_msat);
-        while let Some(Reverse((cost, v))) = scratch.heap.pop() {
+        while let Some(Reverse((key, v))) = scratch.heap.pop() {
             let st = scratch.state[v as usize];
-            if st.stamp != run || st.settled || st.cost != cost {
+            if st.stamp != run
+                || st.settled
+                || st.cost.saturating_add(u64::from(scratch.from_payer[v as usize]) * unit) != key
+            {
                 continue;
             }
             scratch.state[v as usize].settled = true;
@@ -795,7 +921,7 @@ impl Ctx<'_> {
                         (0, 0)
                     };
                     let max = e.max_msat(saturation).saturating_sub(used);
-                    self.relax(scratch, run, &st, v, id, e, max, true, used + inflight, value_msat, max_amount);
+                    self.relax(scratch, run, &st, v, id, e, max, true, used + inflight, unit, max_amount);
                 }
             }
             if scratch.node_extra[v as usize] == request {
@@ -813,7 +939,7 @@ impl Ctx<'_> {
                     let inflight = if h.public { self.inflight_msat(h.scid, h.dir_key) } else { 0 };
                     let max = h.max_msat.saturating_sub(used);
                     let rec = Edge { source: x.source, ..h.rec };
-                    self.relax(scratch, run, &st, v, id, &rec, max, h.public, used + inflight, value_msat, max_amount);
+                    self.relax(scratch, run, &st, v, id, &rec, max, h.public, used + inflight, unit, max_amount);
                 }
             }
         }
@@ -833,9 +959,14 @@ impl Ctx<'_> {
         max_msat: u64,
         public: bool,
         loaded_msat: u64,
-        value_msat: u64,
+        unit: u64,
         max_amount: u64,
     ) {
+        let u = e.source;
+        let from_payer = scratch.from_payer[u as usize];
+        if from_payer == UNREACHABLE {
+            return;
+        }
         let amount = st.amount_msat;
         if amount > max_msat || amount < e.htlc_min_msat {
             return;
@@ -844,18 +975,15 @@ impl Ctx<'_> {
         if cltv > self.cltv_limit {
             return;
         }
-        let u = e.source;
-        let from_payer = u == self.payer;
         let hop_fee = match fee_msat(amount, e.fee_base_msat, e.fee_ppm) {
             Some(f) => f,
             None => return,
         };
-        let paid = if from_payer { 0 } else { hop_fee };
+        let paid = if u == self.payer { 0 } else { hop_fee };
         let amount_in = match amount.checked_add(paid) {
             Some(a) if a <= max_amount => a,
             _ => return,
         };
-        let _ = value_msat;
         let mut penalty = risk_cost_msat(amount, e.cltv_delta, self.riskfactor);
         if public {
             let anti_probing = e.flags & EDGE_CAPACITY_KNOWN != 0 && e.htlc_max_msat >= e.capacity_msat / 2;
@@ -898,7 +1026,7 @@ impl Ctx<'_> {
                 hops: st.hops + 1,
                 settled: false,
             };
-            scratch.heap.push(Reverse((new_cost, u)));
+            scratch.heap.push(Reverse((new_cost.saturating_add(u64::from(from_payer) * unit), u)));
         }
     }
 }
@@ -934,7 +1062,7 @@ fn build_paths(ctx: &Ctx<'_>, parts: Vec<Part>, final_cltv: u32) -> Result<Vec<P
                         d.is_announced,
                     )
                 }
-                Some(ExtraKind::Private(..)) => {
+                Some(ExtraKind::Private) => {
                     let source = ctx.hop_source(id);
                     let announced = target < ctx.n
                         && source < ctx.n
