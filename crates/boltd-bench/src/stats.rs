@@ -27,6 +27,9 @@ pub struct Quality {
 pub struct Sample {
     /// Wall time of the `find_route` call, in microseconds.
     pub micros: f64,
+    /// CPU time of the calling thread during the call, in microseconds (on a shared machine,
+    /// wall time also counts waiting for a core).
+    pub cpu_micros: f64,
     /// The route found.
     pub route: Option<Quality>,
     /// LDK's error when no route was found.
@@ -72,6 +75,10 @@ pub struct Summary {
     pub ms_max: f64,
     /// Mean, ms.
     pub ms_mean: f64,
+    /// Thread CPU time per search, ms: p50.
+    pub cpu_ms_p50: f64,
+    /// Thread CPU time per search, ms: p99.
+    pub cpu_ms_p99: f64,
     /// Total fee in ppm of the amount over the routed pairs: p50 and mean.
     pub fee_ppm_p50: f64,
     /// Mean fee ppm.
@@ -96,6 +103,7 @@ impl Summary {
     /// Summarizes `samples`.
     pub fn of(samples: &[Sample]) -> Self {
         let times = sorted(samples.iter().map(|s| s.micros / 1000.0).collect());
+        let cpu = sorted(samples.iter().map(|s| s.cpu_micros / 1000.0).collect());
         let routes: Vec<_> = samples.iter().filter_map(|s| s.route).collect();
         let fees = sorted(routes.iter().map(|r| r.fee_ppm).collect());
         let cltvs = sorted(routes.iter().map(|r| f64::from(r.cltv)).collect());
@@ -114,6 +122,8 @@ impl Summary {
             ms_p99: percentile(&times, 99.0),
             ms_max: percentile(&times, 100.0),
             ms_mean: mean(&times),
+            cpu_ms_p50: percentile(&cpu, 50.0),
+            cpu_ms_p99: percentile(&cpu, 99.0),
             fee_ppm_p50: percentile(&fees, 50.0),
             fee_ppm_mean: mean(&fees),
             cltv_p50: percentile(&cltvs, 50.0),
@@ -145,6 +155,8 @@ pub struct Ratio {
     pub ms_p99: f64,
     /// Mean time ratio (all searches).
     pub ms_mean: f64,
+    /// p99 thread CPU time ratio (all searches).
+    pub cpu_ms_p99: f64,
     /// Mean fee ppm ratio on the pairs both routed.
     pub fee_ppm_mean: f64,
     /// Mean CLTV ratio on the pairs both routed.
@@ -201,6 +213,7 @@ impl Ratio {
             ms_p50: div(o.ms_p50, a.ms_p50),
             ms_p99: div(o.ms_p99, a.ms_p99),
             ms_mean: div(o.ms_mean, a.ms_mean),
+            cpu_ms_p99: div(o.cpu_ms_p99, a.cpu_ms_p99),
             fee_ppm_mean: div(m(&fee, true), m(&fee, false)),
             cltv_mean: div(m(&cltv, true), m(&cltv, false)),
             parts_mean: div(m(&parts, true), m(&parts, false)),
@@ -235,6 +248,7 @@ mod tests {
         };
         let s = |ms: f64, route: Option<Quality>| Sample {
             micros: ms * 1000.0,
+            cpu_micros: ms * 500.0,
             route,
             error: route.is_none().then_some("no route"),
         };

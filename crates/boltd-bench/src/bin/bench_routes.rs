@@ -225,13 +225,38 @@ fn quality(route: &Route, amount_msat: u64, graph: &Graph) -> Quality {
     Quality { fee_ppm, cltv, parts: route.paths.len(), p_uniform, p_bimodal }
 }
 
-fn sample(micros: f64, r: Result<Route, &'static str>, amount_msat: u64, graph: &Graph) -> Sample {
+fn sample(
+    (micros, cpu_micros): (f64, f64),
+    r: Result<Route, &'static str>,
+    amount_msat: u64,
+    graph: &Graph,
+) -> Sample {
     match r {
-        Ok(route) => {
-            Sample { micros, route: Some(quality(&route, amount_msat, graph)), error: None }
-        }
-        Err(e) => Sample { micros, route: None, error: Some(e) },
+        Ok(route) => Sample {
+            micros,
+            cpu_micros,
+            route: Some(quality(&route, amount_msat, graph)),
+            error: None,
+        },
+        Err(e) => Sample { micros, cpu_micros, route: None, error: Some(e) },
     }
+}
+
+/// CPU time of the calling thread, in microseconds.
+fn thread_cpu_micros() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// Runs `f`, returning its result and (wall, thread CPU) time in microseconds.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, (f64, f64)) {
+    let cpu = thread_cpu_micros();
+    let start = Instant::now();
+    let r = f();
+    let wall = start.elapsed().as_secs_f64() * 1e6;
+    (r, (wall, thread_cpu_micros() - cpu))
 }
 
 fn mpp_features() -> Bolt11InvoiceFeatures {
@@ -369,6 +394,8 @@ struct Row {
     anchor: Summary,
     ours: Summary,
     ratio: Ratio,
+    /// Pairs only the anchor routed that ours routes with the anchor's fee and CLTV limits.
+    routed_at_anchor_limits: usize,
 }
 
 fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigures, String> {
@@ -478,6 +505,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
             let amount_msat = w.amount_sat * 1000;
             let t = Instant::now();
             let (mut anchor, mut ours) = (Vec::new(), Vec::new());
+            let mut routed_at_anchor_limits = 0usize;
             for (i, &(p, q)) in pairs.iter().enumerate() {
                 let (payer_key, payee_key) = (loaded.keys[p as usize], loaded.keys[q as usize]);
                 let mut pp = PaymentParameters::from_node_id(payee_key, FINAL_CLTV);
@@ -487,20 +515,20 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 // Anchor: LDK's defaults (fee limit 1 % + 50 sat, 1008 blocks).
                 let anchor_rp =
                     RouteParameters::from_payment_params_and_value(pp.clone(), amount_msat);
-                let start = Instant::now();
-                let seed_bytes = keys_manager.get_secure_random_bytes();
-                let r = find_route(
-                    &payer_key,
-                    &anchor_rp,
-                    &graph,
-                    None,
-                    &*logger,
-                    &anchor_scorer,
-                    &anchor_params,
-                    &seed_bytes,
-                );
-                let micros = start.elapsed().as_secs_f64() * 1e6;
-                anchor.push(sample(micros, r, amount_msat, &graph));
+                let (r, t) = timed(|| {
+                    let seed_bytes = keys_manager.get_secure_random_bytes();
+                    find_route(
+                        &payer_key,
+                        &anchor_rp,
+                        &graph,
+                        None,
+                        &*logger,
+                        &anchor_scorer,
+                        &anchor_params,
+                        &seed_bytes,
+                    )
+                });
+                anchor.push(sample(t, r, amount_msat, &graph));
 
                 // Ours: the engine's pay defaults and a fresh policy per payment.
                 pp.max_total_cltv_expiry_delta = MAXDELAY_BLOCKS;
@@ -513,16 +541,31 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                     seed: args.seed ^ (salt << 32) ^ i as u64,
                     ..PaymentPolicy::default()
                 };
-                let start = Instant::now();
-                let r = router.find_route_with_policy(
-                    &payer_key,
-                    &rp,
-                    None,
-                    InFlightHtlcs::new(),
-                    &policy,
-                );
-                let micros = start.elapsed().as_secs_f64() * 1e6;
-                ours.push(sample(micros, r, amount_msat, &graph));
+                let (r, t) = timed(|| {
+                    router.find_route_with_policy(
+                        &payer_key,
+                        &rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &policy,
+                    )
+                });
+                let ours_failed = r.is_err();
+                ours.push(sample(t, r, amount_msat, &graph));
+                // Why did only the anchor route? Retry ours with the anchor's looser limits
+                // (outside the timing).
+                if ours_failed && anchor.last().is_some_and(|a| a.route.is_some()) {
+                    let with_anchor_limits = router.find_route_with_policy(
+                        &payer_key,
+                        &anchor_rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &policy,
+                    );
+                    if with_anchor_limits.is_ok() {
+                        routed_at_anchor_limits += 1;
+                    }
+                }
             }
             let row = Row {
                 graph: file.into(),
@@ -531,6 +574,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 anchor: Summary::of(&anchor),
                 ours: Summary::of(&ours),
                 ratio: Ratio::of(&anchor, &ours),
+                routed_at_anchor_limits,
             };
             eprintln!(
                 "  {kind} / {}: {} pairs in {:.1} s; p50 anchor {:.2} ms, ours {:.2} ms; routed {:.0} % / {:.0} %",
@@ -579,14 +623,14 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max | P uniform / LDK prior (mean) |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | CPU p50 / p99 ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max | P uniform / LDK prior (mean) |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let graph = r.graph.trim_start_matches("gossip-store-").trim_end_matches(".compressed");
         for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
             s += &format!(
-                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
+                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
                 r.payer,
                 r.workload,
                 x.routed_share * 100.0,
@@ -594,6 +638,8 @@ fn table(rows: &[Row]) -> String {
                 x.ms_p90,
                 x.ms_p99,
                 x.ms_max,
+                x.cpu_ms_p50,
+                x.cpu_ms_p99,
                 x.fee_ppm_p50,
                 x.fee_ppm_mean,
                 x.cltv_p50,
@@ -606,14 +652,16 @@ fn table(rows: &[Row]) -> String {
         }
         let q = &r.ratio;
         s += &format!(
-            "| {graph} | {} | {} | **ours / anchor** | {} both, {} only anchor, {} only ours | ×{:.2} | | ×{:.2} | | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
+            "| {graph} | {} | {} | **ours / anchor** | {} both, {} only anchor ({} with the anchor's limits), {} only ours | ×{:.2} | | ×{:.2} | | p99 ×{:.2} | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
             r.payer,
             r.workload,
             q.both_routed,
             q.only_anchor,
+            r.routed_at_anchor_limits,
             q.only_ours,
             q.ms_p50,
             q.ms_p99,
+            q.cpu_ms_p99,
             q.fee_ppm_mean,
             q.fee_lower_same_higher.0,
             q.fee_lower_same_higher.1,
@@ -708,19 +756,30 @@ fn run(args: &Args) -> Result<(), String> {
            the biggest hub; the same pairs for the three workloads.\n\
          - **anchor**: LDK's `find_route` with a default `ProbabilisticScorer` (no history) and \
            LDK's default limits (fee 1 % + 50 sat, 1008 blocks).\n\
-         - **ours**: `PolicyRouter::find_route_with_policy` (boltd's router, same scorer type) with the \
+         - **ours**: `PolicyRouter::find_route_with_policy`, boltd's router as payments use it: \
+           boltd's own search over its compact graph view (`boltd_node::routing`) with the \
            engine's `pay` defaults: riskfactor {DEFAULT_RISKFACTOR}, randomization on (seed per pair), no \
            exclusions, fee limit {MAXFEEPERCENT} % with {} sat exempt, maxdelay {MAXDELAY_BLOCKS}.\n\
-         - Time: wall time of one call (routed or not), sequential, one thread. Fee ppm: total \
-           fees / amount × 1e6; CLTV: total of the slowest path (final {FINAL_CLTV} and shadow offset \
-           included); parts: paths. Quality over the routed pairs; ratios (ours / anchor) of \
-           quality on the pairs both routed. Figures, not assertions.\n\
+         - Time: wall time of one call (routed or not), sequential, one thread; CPU: the thread's \
+           CPU time during the call (on a shared machine wall time also counts waiting for a \
+           core). Fee ppm: total fees / amount × 1e6; CLTV: total of the slowest path (final \
+           {FINAL_CLTV} and shadow offset included); parts: paths. Success probability P: the \
+           product over the channel directions a route uses of the chance that the direction has \
+           the liquidity all parts together send over it, with a uniform prior \
+           ((capacity + 1 − amount) / (capacity + 1)) and with LDK's no-history prior \
+           (density ∝ 1/256 + 9·(x − ½)^8 on x = liquidity / capacity); the first hop included. \
+           Quality over the routed pairs; ratios (ours / anchor) of quality on the pairs both \
+           routed, with how many pairs ours pays less / the same / more. \"Only anchor\": pairs \
+           ours did not route, and how many of them ours routes with the anchor's (looser) fee \
+           and CLTV limits. Figures, not assertions.\n\
          - Both routers see the payer's channels as public channels (no `first_hops`, no local \
-           balances) and use LDK's default `max_channel_saturation_power_of_half` (2): a path may \
-           use at most a quarter of a channel's capacity (and its `htlc_maximum_msat`). The \
-           failures of the multi-part workloads are LDK's \"sufficient route\" (the paths found \
-           cannot carry the amount under these caps) or \"path\" (none at all) errors, listed \
-           below: routed shares are not the reach of a payer that knows its own balances.\n\n\
+           balances). LDK's default `max_channel_saturation_power_of_half` (2): a path may first \
+           use at most a quarter of a channel's capacity (and its `htlc_maximum_msat`); LDK \
+           relaxes it when it finds no more paths, boltd's router for single paths likewise, and \
+           when splitting prices the share of a channel through the success probability \
+           instead. The failures of the multi-part workloads are \"sufficient route\" (the paths \
+           found cannot carry the amount) or \"path\" (none at all) errors, listed below: \
+           routed shares are not the reach of a payer that knows its own balances.\n\n\
          ## Graphs\n\n{}\n## Results\n\n{table}\n## Why searches failed (LDK's errors)\n\n{}",
         if dirty { " (working tree with uncommitted changes)" } else { "" },
         elapsed,
@@ -736,6 +795,7 @@ fn run(args: &Args) -> Result<(), String> {
             json!({
                 "graph": r.graph, "payer": r.payer, "workload": r.workload,
                 "anchor": r.anchor, "ours": r.ours, "ours_over_anchor": r.ratio,
+                "only_anchor_routed_by_ours_at_anchor_limits": r.routed_at_anchor_limits,
             })
         })
         .collect();

@@ -139,8 +139,10 @@ pub fn splitmix64(x: u64) -> u64 {
 /// on both routers.
 #[inline]
 pub fn random_penalty_msat(mixed_seed: u64, scid: u64, direction: u8, cost_msat: u64) -> u64 {
-    let span = u64::try_from(u128::from(cost_msat) * u128::from(RANDOM_PENALTY_PERCENT) / 100)
-        .unwrap_or(u64::MAX)
+    // cost × percent / 100, exactly, without a 128-bit division.
+    let span = (cost_msat / 100)
+        .saturating_mul(RANDOM_PENALTY_PERCENT)
+        .saturating_add(cost_msat % 100 * RANDOM_PENALTY_PERCENT / 100)
         .saturating_add(RANDOM_PENALTY_BASE_MSAT);
     let r = splitmix64(splitmix64(mixed_seed ^ scid) ^ u64::from(direction));
     match span.checked_add(1) {

@@ -228,14 +228,16 @@ impl RoutingEngine {
         view
     }
 
-    /// Runs one search over `view` with pooled buffers.
-    pub fn find_route(&self, view: &GraphView, req: &Request<'_>) -> Result<Route, SearchError> {
+    /// Runs one search over `view` with pooled buffers (which keep what depends only on the
+    /// view and the payer, such as the A* bound, across searches).
+    pub fn find_route(&self, view: &Arc<GraphView>, req: &Request<'_>) -> Result<Route, SearchError> {
         let mut scratch = self
             .scratch
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
             .unwrap_or_default();
+        scratch.own(view);
         let r = search::find_route(view, &mut scratch, req);
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
         r

@@ -2,8 +2,7 @@
 //! payment's first hops and route hints added for the search, and the multi-part split (see the
 //! [module documentation](super)).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::channel_state::ChannelDetails;
@@ -119,10 +118,11 @@ struct NodeState {
 pub struct Scratch {
     state: Vec<NodeState>,
     run: u32,
-    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    heap: Heap,
     /// Per request marks (stamped with `request`): blocked nodes, nodes with extra in-hops.
     node_block: Vec<u32>,
     node_extra: Vec<u32>,
+    node_extra_src: Vec<u32>,
     /// Per request marks on graph edges: blocked, and "has used or in-flight liquidity".
     edge_block: Vec<u32>,
     edge_used: Vec<u32>,
@@ -131,6 +131,104 @@ pub struct Scratch {
     /// [`UNREACHABLE`] when the payer cannot reach it at all.
     from_payer: Vec<u8>,
     queue: std::collections::VecDeque<u32>,
+    /// The view this scratch is used with (set by [`super::RoutingEngine::find_route`]); while
+    /// it holds it, the view's address identifies it, so `from_payer` can be reused.
+    pub(crate) owner: Option<std::sync::Arc<GraphView>>,
+    /// What `from_payer` was computed for: (payer, graph hops out of the payer skipped, the
+    /// extra hops as (source, target)). Only valid with `owner`.
+    bfs_key: Option<(u32, bool, Vec<(u32, u32)>)>,
+}
+
+impl Scratch {
+    /// Ties the scratch to `view` (clearing what was computed for another one).
+    pub(crate) fn own(&mut self, view: &std::sync::Arc<GraphView>) {
+        if !self.owner.as_ref().is_some_and(|o| std::sync::Arc::ptr_eq(o, view)) {
+            self.owner = Some(std::sync::Arc::clone(view));
+            self.bfs_key = None;
+        }
+    }
+}
+
+/// An indexed 4-ary min-heap of (key, node) with decrease-key: each node is in it at most
+/// once, so the heap stays as small as the search frontier.
+#[derive(Default)]
+struct Heap {
+    items: Vec<(u64, u32)>,
+    /// Per node, its index in `items` while it is queued.
+    pos: Vec<u32>,
+}
+
+impl Heap {
+    fn clear(&mut self) {
+        self.items.clear();
+    }
+
+    #[inline]
+    fn push(&mut self, key: u64, node: u32) {
+        self.items.push((key, node));
+        self.up(self.items.len() - 1);
+    }
+
+    /// Lowers the key of a queued node.
+    #[inline]
+    fn decrease(&mut self, key: u64, node: u32) {
+        let i = self.pos[node as usize] as usize;
+        self.items[i].0 = key;
+        self.up(i);
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<(u64, u32)> {
+        let top = *self.items.first()?;
+        let last = self.items.pop()?;
+        if !self.items.is_empty() {
+            self.items[0] = last;
+            self.down(0);
+        }
+        Some(top)
+    }
+
+    #[inline]
+    fn up(&mut self, mut i: usize) {
+        let item = self.items[i];
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if self.items[parent].0 <= item.0 {
+                break;
+            }
+            self.items[i] = self.items[parent];
+            self.pos[self.items[i].1 as usize] = i as u32;
+            i = parent;
+        }
+        self.items[i] = item;
+        self.pos[item.1 as usize] = i as u32;
+    }
+
+    #[inline]
+    fn down(&mut self, mut i: usize) {
+        let item = self.items[i];
+        let len = self.items.len();
+        loop {
+            let first = 4 * i + 1;
+            if first >= len {
+                break;
+            }
+            let mut best = first;
+            for c in first + 1..(first + 4).min(len) {
+                if self.items[c].0 < self.items[best].0 {
+                    best = c;
+                }
+            }
+            if self.items[best].0 >= item.0 {
+                break;
+            }
+            self.items[i] = self.items[best];
+            self.pos[self.items[i].1 as usize] = i as u32;
+            i = best;
+        }
+        self.items[i] = item;
+        self.pos[item.1 as usize] = i as u32;
+    }
 }
 
 /// [`Scratch::from_payer`] of a node the payer cannot reach.
@@ -149,8 +247,10 @@ impl Scratch {
     fn prepare(&mut self, nodes: usize, edges: usize) {
         if self.state.len() < nodes {
             self.state.resize(nodes, NodeState::default());
+            self.heap.pos.resize(nodes, 0);
             self.node_block.resize(nodes, 0);
             self.node_extra.resize(nodes, 0);
+            self.node_extra_src.resize(nodes, 0);
         }
         if self.edge_block.len() < edges {
             self.edge_block.resize(edges, 0);
@@ -163,6 +263,7 @@ impl Scratch {
         if self.request == 0 {
             self.node_block.iter_mut().for_each(|x| *x = 0);
             self.node_extra.iter_mut().for_each(|x| *x = 0);
+            self.node_extra_src.iter_mut().for_each(|x| *x = 0);
             self.edge_block.iter_mut().for_each(|x| *x = 0);
             self.edge_used.iter_mut().for_each(|x| *x = 0);
             self.request = 1;
@@ -432,6 +533,7 @@ pub fn find_route(
     let request = scratch.request;
     for x in &extras {
         scratch.node_extra[x.target as usize] = request;
+        scratch.node_extra_src[x.source as usize] = request;
     }
     let mut any_blocked_node = false;
     for k in &req.policy.exclude_nodes {
@@ -499,7 +601,13 @@ pub fn find_route(
         used: HashMap::new(),
     };
 
-    ctx.bound_hops_from_payer(scratch);
+    // The A* bound depends on the payer and the extra hops only: reuse it across payments.
+    let key = (payer, ctx.skip_payer_edges, ctx.extras.iter().map(|x| (x.source, x.target)).collect());
+    let owned = scratch.owner.as_ref().is_some_and(|o| std::ptr::eq(&**o, view));
+    if !(owned && scratch.bfs_key.as_ref() == Some(&key)) {
+        ctx.bound_hops_from_payer(scratch);
+        scratch.bfs_key = owned.then_some(key);
+    }
     let parts = collect_parts(&mut ctx, scratch, value, max_fee, allow_mpp)?;
     let mut paths = build_paths(&ctx, parts, final_cltv)?;
     if let Some(f) = payee_features {
@@ -578,11 +686,24 @@ fn collect_parts(
     let pp = &ctx.req.route_params.payment_params;
     let max_paths = u64::from(pp.max_path_count);
     let min_part = if allow_mpp { value.div_ceil(max_paths) } else { value };
-    let mut saturation = pp.max_channel_saturation_power_of_half;
+    // LDK's saturation limit is a preference: LDK collects paths beyond it when they are cheaper
+    // per msat, and its documentation leaves the choice to the scorer. For a single path it is
+    // a first attempt, as in LDK; when splitting, the success-probability penalty prices how
+    // much of a channel a part takes instead (B1 shows lower fees, fewer parts, and the same
+    // success probability under LDK's prior as LDK's soft limit).
+    let mut saturation = if allow_mpp { 0 } else { pp.max_channel_saturation_power_of_half };
     let mut parts: Vec<Part> = Vec::new();
     let mut remaining = value;
     let mut fees_msat = 0u64;
     let mut try_msat = remaining;
+    if allow_mpp && ctx.cut_bound() < value {
+        // Even all of the payer's (or the payee's) channels together cannot carry it.
+        return Err(SearchError::Failed(if scratch.from_payer[ctx.payee as usize] == UNREACHABLE {
+            ERR_NO_PATH
+        } else {
+            ERR_INSUFFICIENT
+        }));
+    }
     while remaining > 0 {
         if parts.len() as u64 >= max_paths {
             break;
@@ -685,6 +806,44 @@ impl Ctx<'_> {
 
     fn inflight_msat(&self, scid: u64, dir_key: bool) -> u64 {
         self.req.inflight.0.get(&(scid, dir_key)).copied().unwrap_or(0)
+    }
+
+    /// The most all paths together could carry (at full capacity), judging by the payee's and
+    /// the payer's hops only: the smaller of the two cuts.
+    fn cut_bound(&self) -> u64 {
+        let room = |id: HopId| {
+            let h = self.hop(id, 0);
+            h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key))
+        };
+        let mut into_payee = 0u64;
+        let mut out_of_payer = 0u64;
+        for (i, x) in self.extras.iter().enumerate() {
+            let r = room(self.edge_count + i as u32);
+            if x.target == self.payee {
+                into_payee = into_payee.saturating_add(r);
+            }
+            if x.source == self.payer {
+                out_of_payer = out_of_payer.saturating_add(r);
+            }
+        }
+        if self.payee < self.n {
+            let (start, edges) = self.view.in_edges(self.payee);
+            for (i, e) in edges.iter().enumerate() {
+                if !(self.skip_payer_edges && e.source == self.payer) {
+                    into_payee = into_payee.saturating_add(room((start + i) as u32));
+                }
+            }
+        }
+        if self.payer < self.n && !self.skip_payer_edges {
+            for &c in self.view.node_channels(self.payer) {
+                let [one, _] = self.view.chan_nodes[c as usize];
+                let e = self.view.channel_edges(c)[usize::from(one != self.payer)];
+                if e != NONE {
+                    out_of_payer = out_of_payer.saturating_add(room(e));
+                }
+            }
+        }
+        into_payee.min(out_of_payer)
     }
 
     /// The most one path could carry, judging by the payee's and the payer's hops only.
@@ -805,6 +964,7 @@ impl Ctx<'_> {
         let d = &mut scratch.from_payer;
         d[..total].fill(UNREACHABLE);
         let q = &mut scratch.queue;
+        let (marks, request) = (&scratch.node_extra_src, scratch.request);
         q.clear();
         d[self.payer as usize] = 0;
         q.push_back(self.payer);
@@ -823,17 +983,15 @@ impl Ctx<'_> {
             };
             if x < self.n && !(x == self.payer && self.skip_payer_edges) {
                 let w = u8::from(x != self.payer);
-                for &c in view.node_channels(x) {
-                    let [one, two] = view.chan_nodes[c as usize];
-                    let (dir, t) = if x == one { (0, two) } else { (1, one) };
-                    if view.chan_edges[c as usize][dir] != NONE {
-                        visit(t, w, d, q);
-                    }
+                for &t in view.out_targets(x) {
+                    visit(t, w, d, q);
                 }
             }
-            for e in &self.extras {
-                if e.source == x {
-                    visit(e.target, 0, d, q);
+            if marks[x as usize] == request {
+                for e in &self.extras {
+                    if e.source == x {
+                        visit(e.target, 0, d, q);
+                    }
                 }
             }
         }
@@ -870,17 +1028,11 @@ impl Ctx<'_> {
             hops: 0,
             settled: false,
         };
-        scratch.heap.push(Reverse((u64::from(scratch.from_payer[payee]) * unit, self.payee)));
+        scratch.heap.push(u64::from(scratch.from_payer[payee]) * unit, self.payee);
         let n = self.n;
         let max_amount = value_msat.saturating_add(fee_budget_msat);
-        while let Some(Reverse((key, v))) = scratch.heap.pop() {
+        while let Some((_, v)) = scratch.heap.pop() {
             let st = scratch.state[v as usize];
-            if st.stamp != run
-                || st.settled
-                || st.cost.saturating_add(u64::from(scratch.from_payer[v as usize]) * unit) != key
-            {
-                continue;
-            }
             scratch.state[v as usize].settled = true;
             if v == self.payer {
                 let mut hops = Vec::with_capacity(usize::from(st.hops));
@@ -1015,7 +1167,8 @@ impl Ctx<'_> {
         }
         let new_cost = st.cost.saturating_add(paid).saturating_add(penalty);
         let su = &mut scratch.state[u as usize];
-        if su.stamp != run || new_cost < su.cost {
+        let queued = su.stamp == run;
+        if !queued || new_cost < su.cost {
             *su = NodeState {
                 cost: new_cost,
                 amount_msat: amount_in,
@@ -1026,7 +1179,12 @@ impl Ctx<'_> {
                 hops: st.hops + 1,
                 settled: false,
             };
-            scratch.heap.push(Reverse((new_cost.saturating_add(u64::from(from_payer) * unit), u)));
+            let key = new_cost.saturating_add(u64::from(from_payer) * unit);
+            if queued {
+                scratch.heap.decrease(key, u);
+            } else {
+                scratch.heap.push(key, u);
+            }
         }
     }
 }

@@ -109,6 +109,32 @@ pub struct GraphView {
     pub(crate) node_chan_start: Vec<u32>,
     /// Each node's channels (indices), in LDK's order.
     pub(crate) node_chans: Vec<u32>,
+    /// Derived (not persisted): per node, the start of its routable out-directions in
+    /// `out_targets` (`node_count + 1` entries).
+    pub(crate) out_start: Vec<u32>,
+    /// Derived: the targets of the routable directions, grouped by source.
+    pub(crate) out_targets: Vec<u32>,
+}
+
+/// The routable directions grouped by source: (row starts, targets).
+fn out_index(in_start: &[u32], edges: &[Edge]) -> (Vec<u32>, Vec<u32>) {
+    let n = in_start.len().saturating_sub(1);
+    let mut start = vec![0u32; n + 1];
+    for e in edges {
+        start[e.source as usize + 1] += 1;
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let mut fill = start.clone();
+    let mut targets = vec![0u32; edges.len()];
+    for t in 0..n {
+        for e in &edges[in_start[t] as usize..in_start[t + 1] as usize] {
+            targets[fill[e.source as usize] as usize] = t as u32;
+            fill[e.source as usize] += 1;
+        }
+    }
+    (start, targets)
 }
 
 /// LDK's features for a node without an announcement (`default_node_features` in its router).
@@ -318,6 +344,7 @@ impl GraphView {
             node_chan_start.push(node_chans.len() as u32);
         }
 
+        let (out_start, out_targets) = out_index(&in_start, &edges);
         let view = GraphView {
             generation,
             node_ids,
@@ -334,6 +361,8 @@ impl GraphView {
             chan_edges,
             node_chan_start,
             node_chans,
+            out_start,
+            out_targets,
         };
         view.shrink()
     }
@@ -448,6 +477,12 @@ impl GraphView {
         }
     }
 
+    /// The targets of node `i`'s routable out-directions.
+    #[inline]
+    pub fn out_targets(&self, i: u32) -> &[u32] {
+        &self.out_targets[self.out_start[i as usize] as usize..self.out_start[i as usize + 1] as usize]
+    }
+
     /// Node `i`'s channels, in LDK's order.
     pub fn node_channels(&self, i: u32) -> &[u32] {
         let i = i as usize;
@@ -476,6 +511,8 @@ impl GraphView {
             + vec(&self.chan_edges)
             + vec(&self.node_chan_start)
             + vec(&self.node_chans)
+            + vec(&self.out_start)
+            + vec(&self.out_targets)
     }
 }
 
@@ -785,6 +822,7 @@ impl GraphView {
                 }
             }
         }
+        let (out_start, out_targets) = out_index(&in_start, &edges);
         Ok(GraphView {
             generation: 0,
             node_ids,
@@ -801,6 +839,8 @@ impl GraphView {
             chan_edges: flat_edges.chunks_exact(2).map(|p| [p[0], p[1]]).collect(),
             node_chan_start,
             node_chans,
+            out_start,
+            out_targets,
         })
     }
 }
