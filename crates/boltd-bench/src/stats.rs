@@ -197,12 +197,21 @@ impl Ratio {
         let parts = |r: &Quality| r.parts as f64;
         let pu = |r: &Quality| r.p_uniform;
         let pb = |r: &Quality| r.p_bimodal;
-        let count = |f: &dyn Fn(&Quality, &Quality) -> bool| both.iter().filter(|(a, o)| f(a, o)).count();
+        let count =
+            |f: &dyn Fn(&Quality, &Quality) -> bool| both.iter().filter(|(a, o)| f(a, o)).count();
         let tol = 1e-9;
         Ratio {
             both_routed: both.len(),
-            only_anchor: anchor.iter().zip(ours).filter(|(a, o)| a.route.is_some() && o.route.is_none()).count(),
-            only_ours: anchor.iter().zip(ours).filter(|(a, o)| a.route.is_none() && o.route.is_some()).count(),
+            only_anchor: anchor
+                .iter()
+                .zip(ours)
+                .filter(|(a, o)| a.route.is_some() && o.route.is_none())
+                .count(),
+            only_ours: anchor
+                .iter()
+                .zip(ours)
+                .filter(|(a, o)| a.route.is_none() && o.route.is_some())
+                .count(),
             p_uniform_mean: div(m(&pu, true), m(&pu, false)),
             p_bimodal_mean: div(m(&pb, true), m(&pb, false)),
             fee_lower_same_higher: (

@@ -83,7 +83,12 @@ fn mpp() -> Bolt11InvoiceFeatures {
 }
 
 /// Checks `route` against LDK's graph; returns a description of the first violation.
-fn violation(graph: &Graph, payer: &PublicKey, rp: &RouteParameters, route: &Route) -> Option<String> {
+fn violation(
+    graph: &Graph,
+    payer: &PublicKey,
+    rp: &RouteParameters,
+    route: &Route,
+) -> Option<String> {
     let ro = graph.read_only();
     let pp = &rp.payment_params;
     if route.paths.is_empty() || route.paths.len() > usize::from(pp.max_path_count) {
@@ -132,7 +137,11 @@ fn violation(graph: &Graph, payer: &PublicKey, rp: &RouteParameters, route: &Rou
             if *target != to {
                 return Some(format!("path {pi} hop {i}: channel leads elsewhere"));
             }
-            let policy = if from == chan.node_one { chan.one_to_two.as_ref()? } else { chan.two_to_one.as_ref()? };
+            let policy = if from == chan.node_one {
+                chan.one_to_two.as_ref()?
+            } else {
+                chan.two_to_one.as_ref()?
+            };
             if !policy.enabled {
                 return Some(format!("path {pi} hop {i}: disabled direction"));
             }
@@ -149,7 +158,10 @@ fn violation(graph: &Graph, payer: &PublicKey, rp: &RouteParameters, route: &Rou
                 let fee = u64::from(policy.fees.base_msat)
                     + amount * u64::from(policy.fees.proportional_millionths) / 1_000_000;
                 if path.hops[i - 1].fee_msat != fee {
-                    return Some(format!("path {pi} hop {i}: fee {} not {fee}", path.hops[i - 1].fee_msat));
+                    return Some(format!(
+                        "path {pi} hop {i}: fee {} not {fee}",
+                        path.hops[i - 1].fee_msat
+                    ));
                 }
                 if path.hops[i - 1].cltv_expiry_delta != u32::from(policy.cltv_expiry_delta) {
                     return Some(format!("path {pi} hop {i}: CLTV delta differs"));
@@ -164,9 +176,10 @@ fn violation(graph: &Graph, payer: &PublicKey, rp: &RouteParameters, route: &Rou
 #[test]
 fn routes_are_valid_and_agree_with_ldk_on_random_subgraphs() {
     // `BOLTD_BENCH_DATA` overrides where the snapshots are (a worktree elsewhere).
-    let data = std::env::var_os("BOLTD_BENCH_DATA").map(std::path::PathBuf::from).unwrap_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/graphs"),
-    );
+    let data =
+        std::env::var_os("BOLTD_BENCH_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/graphs")
+        });
     let file = data.join("gossip-store-2026-02-03.compressed");
     if !file.exists() {
         assert!(std::env::var_os("CI").is_none(), "no graph snapshots under {}", data.display());
@@ -244,7 +257,8 @@ fn routes_are_valid_and_agree_with_ldk_on_random_subgraphs() {
             }
             if route.paths.len() == 1 {
                 let hops: Vec<PublicKey> = route.paths[0].hops.iter().map(|h| h.pubkey).collect();
-                let built = build_route_from_hops(&payer, &hops, &rp, &graph, &*logger, &seed_bytes);
+                let built =
+                    build_route_from_hops(&payer, &hops, &rp, &graph, &*logger, &seed_bytes);
                 if let Ok(built) = built {
                     let same_channels = built.paths[0]
                         .hops
@@ -267,5 +281,8 @@ fn routes_are_valid_and_agree_with_ldk_on_random_subgraphs() {
     assert!(single_compared >= 20, "too few single-path comparisons: {single_compared}");
     // LDK's search differs in details (it may overpay to meet an HTLC minimum, and ranks
     // partial paths by cost per msat), so a rare pair may route with one and not the other.
-    assert!(ldk_only * 30 <= both + ldk_only, "LDK routed {ldk_only} pairs boltd did not ({both} both)");
+    assert!(
+        ldk_only * 30 <= both + ldk_only,
+        "LDK routed {ldk_only} pairs boltd did not ({both} both)"
+    );
 }

@@ -240,7 +240,9 @@ fn open_routing_engine(store: &Store, graph: &Graph) -> RoutingEngine {
     match KVStoreSync::read(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY) {
         Ok(bytes) => match GraphView::from_bytes(&bytes) {
             Ok(view) => return RoutingEngine::new(view),
-            Err(e) => tracing::warn!("rebuilding the routing view: the persisted one is unusable: {e}"),
+            Err(e) => {
+                tracing::warn!("rebuilding the routing view: the persisted one is unusable: {e}")
+            }
         },
         Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => {}
         Err(e) => tracing::warn!("rebuilding the routing view: cannot read the persisted one: {e}"),
@@ -250,7 +252,9 @@ fn open_routing_engine(store: &Store, graph: &Graph) -> RoutingEngine {
 
 /// Stores the routing view (a cache: failures are logged, not fatal).
 fn persist_routing_view(store: &Store, view: &GraphView) {
-    if let Err(e) = KVStoreSync::write(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY, view.to_bytes()) {
+    if let Err(e) =
+        KVStoreSync::write(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY, view.to_bytes())
+    {
         tracing::warn!("cannot persist the routing view: {e}");
     }
 }
@@ -776,8 +780,7 @@ impl Node {
         if let Some(rt) = rt {
             let _ = tokio::task::spawn_blocking(move || rt.join()).await;
             let (store, view) = (Arc::clone(&self.store), self.routing.view());
-            let _ =
-                tokio::task::spawn_blocking(move || persist_routing_view(&store, &view)).await;
+            let _ = tokio::task::spawn_blocking(move || persist_routing_view(&store, &view)).await;
         }
         self.wallet.persist()?;
         tracing::info!("node stopped");

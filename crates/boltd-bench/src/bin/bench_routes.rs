@@ -17,6 +17,7 @@ use std::process::Command;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use bitcoin::secp256k1::PublicKey;
 use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable};
@@ -34,7 +35,6 @@ use lightning::routing::scoring::{
 };
 use lightning::sign::{EntropySource, KeysManager};
 use lightning::util::ser::{ReadableArgs, Writeable};
-use bitcoin::secp256k1::PublicKey;
 use lightning_types::features::Bolt11InvoiceFeatures;
 use serde_json::json;
 
@@ -307,9 +307,8 @@ fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
         }
         "ldk" => {
             let logger = Arc::new(LdkLogger);
-            let graph: Graph =
-                ReadableArgs::read(&mut Cursor::new(&bytes), Arc::clone(&logger))
-                    .map_err(|e| format!("LDK graph: {e:?}"))?;
+            let graph: Graph = ReadableArgs::read(&mut Cursor::new(&bytes), Arc::clone(&logger))
+                .map_err(|e| format!("LDK graph: {e:?}"))?;
             drop(bytes);
             let graph = Arc::new(graph);
             let scorer = ProbabilisticScorer::new(
@@ -346,7 +345,7 @@ fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
 }
 
 fn hex_decode(h: &str) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if h.len() & 1 != 0 {
         return None;
     }
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok()).collect()
@@ -354,7 +353,13 @@ fn hex_decode(h: &str) -> Option<Vec<u8>> {
 
 /// Runs [`b4_child`] `runs` times in fresh processes; returns the run with the median wall time
 /// from spawning the process to its answer, with that time added as `start_to_ready_ms`.
-fn b4_in_children(kind: &str, file: &Path, payer: &PublicKey, payee: &PublicKey, runs: usize) -> Option<serde_json::Value> {
+fn b4_in_children(
+    kind: &str,
+    file: &Path,
+    payer: &PublicKey,
+    payee: &PublicKey,
+    runs: usize,
+) -> Option<serde_json::Value> {
     let exe = std::env::current_exe().ok()?;
     let mut results = Vec::new();
     for _ in 0..runs {
@@ -377,7 +382,10 @@ fn b4_in_children(kind: &str, file: &Path, payer: &PublicKey, payee: &PublicKey,
         results.push(v);
     }
     results.sort_by(|a, b| {
-        a["start_to_ready_ms"].as_f64().unwrap_or(0.0).total_cmp(&b["start_to_ready_ms"].as_f64().unwrap_or(0.0))
+        a["start_to_ready_ms"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&b["start_to_ready_ms"].as_f64().unwrap_or(0.0))
     });
     results.get(results.len() / 2).cloned()
 }

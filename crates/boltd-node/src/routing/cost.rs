@@ -34,7 +34,7 @@ pub const PROBABILITY_PENALTY_MULTIPLIER_MSAT: u64 = 10_000;
 /// per 2^20 msat of amount).
 pub const PROBABILITY_PENALTY_AMOUNT_MULTIPLIER_MSAT: u64 = 1_250;
 /// LDK's default `considered_impossible_penalty_msat`.
-pub const IMPOSSIBLE_PENALTY_MSAT: u64 = 1_0000_0000_000;
+pub const IMPOSSIBLE_PENALTY_MSAT: u64 = 100_000_000_000;
 /// The largest −log10(P) priced (LDK's `NEGATIVE_LOG10_UPPER_BOUND`).
 pub const MAX_NEGATIVE_LOG10: f64 = 2.0;
 
@@ -120,7 +120,9 @@ pub fn public_hop_penalty_msat(
 /// (LDK's `compute_fees`: rounded down), `None` on overflow.
 #[inline]
 pub fn fee_msat(amount_msat: u64, base_msat: u32, ppm: u32) -> Option<u64> {
-    amount_msat.checked_mul(u64::from(ppm)).and_then(|p| u64::from(base_msat).checked_add(p / 1_000_000))
+    amount_msat
+        .checked_mul(u64::from(ppm))
+        .and_then(|p| u64::from(base_msat).checked_add(p / 1_000_000))
 }
 
 /// SplitMix64, the mixer of the route randomization.

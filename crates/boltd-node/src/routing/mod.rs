@@ -88,9 +88,9 @@ use std::time::{Duration, Instant};
 
 use bitcoin::secp256k1::PublicKey;
 use lightning::ln::msgs::{
-    BaseMessageHandler, ChannelAnnouncement, ChannelUpdate, Init, LightningError,
-    MessageSendEvent, NodeAnnouncement, QueryChannelRange, QueryShortChannelIds,
-    ReplyChannelRange, ReplyShortChannelIdsEnd, RoutingMessageHandler,
+    BaseMessageHandler, ChannelAnnouncement, ChannelUpdate, Init, LightningError, MessageSendEvent,
+    NodeAnnouncement, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
+    ReplyShortChannelIdsEnd, RoutingMessageHandler,
 };
 use lightning::routing::gossip::{NetworkGraph, NodeId};
 use lightning::routing::router::Route;
@@ -230,13 +230,13 @@ impl RoutingEngine {
 
     /// Runs one search over `view` with pooled buffers (which keep what depends only on the
     /// view and the payer, such as the A* bound, across searches).
-    pub fn find_route(&self, view: &Arc<GraphView>, req: &Request<'_>) -> Result<Route, SearchError> {
-        let mut scratch = self
-            .scratch
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop()
-            .unwrap_or_default();
+    pub fn find_route(
+        &self,
+        view: &Arc<GraphView>,
+        req: &Request<'_>,
+    ) -> Result<Route, SearchError> {
+        let mut scratch =
+            self.scratch.lock().unwrap_or_else(|e| e.into_inner()).pop().unwrap_or_default();
         scratch.own(view);
         let r = search::find_route(view, &mut scratch, req);
         self.scratch.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
@@ -359,7 +359,12 @@ where
     fn provided_init_features(&self, their_node_id: PublicKey) -> InitFeatures {
         self.inner.provided_init_features(their_node_id)
     }
-    fn peer_connected(&self, their_node_id: PublicKey, msg: &Init, inbound: bool) -> Result<(), ()> {
+    fn peer_connected(
+        &self,
+        their_node_id: PublicKey,
+        msg: &Init,
+        inbound: bool,
+    ) -> Result<(), ()> {
         self.inner.peer_connected(their_node_id, msg, inbound)
     }
 }
@@ -395,7 +400,10 @@ where
     ) -> Option<(ChannelAnnouncement, Option<ChannelUpdate>, Option<ChannelUpdate>)> {
         self.inner.get_next_channel_announcement(starting_point)
     }
-    fn get_next_node_announcement(&self, starting_point: Option<&NodeId>) -> Option<NodeAnnouncement> {
+    fn get_next_node_announcement(
+        &self,
+        starting_point: Option<&NodeId>,
+    ) -> Option<NodeAnnouncement> {
         self.inner.get_next_node_announcement(starting_point)
     }
     fn handle_reply_channel_range(

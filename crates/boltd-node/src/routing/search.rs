@@ -136,7 +136,7 @@ pub struct Scratch {
     pub(crate) owner: Option<std::sync::Arc<GraphView>>,
     /// What `from_payer` was computed for: (payer, graph hops out of the payer skipped, the
     /// extra hops as (source, target)). Only valid with `owner`.
-    bfs_key: Option<(u32, bool, Vec<(u32, u32)>)>,
+    bfs_key: Option<BfsKey>,
 }
 
 impl Scratch {
@@ -230,6 +230,9 @@ impl Heap {
         self.pos[item.1 as usize] = i as u32;
     }
 }
+
+/// What an A* bound was computed for (see [`Scratch`]).
+type BfsKey = (u32, bool, Vec<(u32, u32)>);
 
 /// [`Scratch::from_payer`] of a node the payer cannot reach.
 const UNREACHABLE: u8 = u8::MAX;
@@ -409,14 +412,17 @@ pub fn find_route(
     let payee = index_of(&payee_id, &mut extra_nodes);
 
     // Exclusions (never the payer or the payee) and previously failed channels.
-    let node_excluded =
-        |id: &NodeId| *id != payer_id && *id != payee_id && req.policy.exclude_nodes.iter().any(|k| NodeId::from_pubkey(k) == *id);
+    let node_excluded = |id: &NodeId| {
+        *id != payer_id
+            && *id != payee_id
+            && req.policy.exclude_nodes.iter().any(|k| NodeId::from_pubkey(k) == *id)
+    };
     let scid_failed = |scid: u64| pp.previously_failed_channels.contains(&scid);
 
     let mut extras: Vec<Extra> = Vec::new();
     // First hops, per counterparty in LDK's preference order.
     if let Some(hops) = req.first_hops {
-        let mut sorted: Vec<(usize, &ChannelDetails)> = hops.iter().map(|h| *h).enumerate().collect();
+        let mut sorted: Vec<(usize, &ChannelDetails)> = hops.iter().copied().enumerate().collect();
         sort_first_hops(&mut sorted, value.saturating_mul(3));
         for (i, details) in sorted {
             let Some(scid) = details.get_outbound_payment_scid() else {
@@ -473,7 +479,13 @@ pub fn find_route(
             let public = view.channel_index(hop.short_channel_id).and_then(|c| {
                 let t = view.node_index(&target_id)?;
                 let [one, two] = view.chan_nodes[c as usize];
-                let src = if t == two { one } else if t == one { two } else { return None };
+                let src = if t == two {
+                    one
+                } else if t == one {
+                    two
+                } else {
+                    return None;
+                };
                 let (_, _) = view.directed_from(c, src)?;
                 Some((c, src, t))
             });
@@ -602,7 +614,8 @@ pub fn find_route(
     };
 
     // The A* bound depends on the payer and the extra hops only: reuse it across payments.
-    let key = (payer, ctx.skip_payer_edges, ctx.extras.iter().map(|x| (x.source, x.target)).collect());
+    let key =
+        (payer, ctx.skip_payer_edges, ctx.extras.iter().map(|x| (x.source, x.target)).collect());
     let owned = scratch.owner.as_ref().is_some_and(|o| std::ptr::eq(&**o, view));
     if !(owned && scratch.bfs_key.as_ref() == Some(&key)) {
         ctx.bound_hops_from_payer(scratch);
@@ -618,7 +631,12 @@ pub fn find_route(
             }
         }
     }
-    add_random_cltv_offset(&mut paths, view, pp.max_total_cltv_expiry_delta, &req.random_seed_bytes);
+    add_random_cltv_offset(
+        &mut paths,
+        view,
+        pp.max_total_cltv_expiry_delta,
+        &req.random_seed_bytes,
+    );
     let route = Route { paths, route_params: Some(params.clone()) };
     if route.get_total_fees() > max_fee {
         // Cannot happen: every path is searched within what the others left of the limit.
@@ -698,11 +716,13 @@ fn collect_parts(
     let mut try_msat = remaining;
     if allow_mpp && ctx.cut_bound() < value {
         // Even all of the payer's (or the payee's) channels together cannot carry it.
-        return Err(SearchError::Failed(if scratch.from_payer[ctx.payee as usize] == UNREACHABLE {
-            ERR_NO_PATH
-        } else {
-            ERR_INSUFFICIENT
-        }));
+        return Err(SearchError::Failed(
+            if scratch.from_payer[ctx.payee as usize] == UNREACHABLE {
+                ERR_NO_PATH
+            } else {
+                ERR_INSUFFICIENT
+            },
+        ));
     }
     while remaining > 0 {
         if parts.len() as u64 >= max_paths {
@@ -970,17 +990,18 @@ impl Ctx<'_> {
         q.push_back(self.payer);
         while let Some(x) = q.pop_front() {
             let dx = d[x as usize];
-            let visit = |t: u32, w: u8, d: &mut Vec<u8>, q: &mut std::collections::VecDeque<u32>| {
-                let nd = dx.saturating_add(w).min(UNREACHABLE - 1);
-                if nd < d[t as usize] {
-                    d[t as usize] = nd;
-                    if w == 0 {
-                        q.push_front(t);
-                    } else {
-                        q.push_back(t);
+            let visit =
+                |t: u32, w: u8, d: &mut Vec<u8>, q: &mut std::collections::VecDeque<u32>| {
+                    let nd = dx.saturating_add(w).min(UNREACHABLE - 1);
+                    if nd < d[t as usize] {
+                        d[t as usize] = nd;
+                        if w == 0 {
+                            q.push_front(t);
+                        } else {
+                            q.push_back(t);
+                        }
                     }
-                }
-            };
+                };
             if x < self.n && !(x == self.payer && self.skip_payer_edges) {
                 let w = u8::from(x != self.payer);
                 for &t in view.out_targets(x) {
@@ -999,7 +1020,9 @@ impl Ctx<'_> {
 
     #[inline]
     fn node_blocked(&self, scratch: &Scratch, i: u32) -> bool {
-        self.any_blocked_node && (i as usize) < scratch.node_block.len() && scratch.node_block[i as usize] == scratch.request
+        self.any_blocked_node
+            && (i as usize) < scratch.node_block.len()
+            && scratch.node_block[i as usize] == scratch.request
     }
 
     /// One Dijkstra from the payee back to the payer for a path delivering `value_msat`, with
@@ -1073,7 +1096,19 @@ impl Ctx<'_> {
                         (0, 0)
                     };
                     let max = e.max_msat(saturation).saturating_sub(used);
-                    self.relax(scratch, run, &st, v, id, e, max, true, used + inflight, unit, max_amount);
+                    self.relax(
+                        scratch,
+                        run,
+                        &st,
+                        v,
+                        id,
+                        e,
+                        max,
+                        true,
+                        used + inflight,
+                        unit,
+                        max_amount,
+                    );
                 }
             }
             if scratch.node_extra[v as usize] == request {
@@ -1091,7 +1126,19 @@ impl Ctx<'_> {
                     let inflight = if h.public { self.inflight_msat(h.scid, h.dir_key) } else { 0 };
                     let max = h.max_msat.saturating_sub(used);
                     let rec = Edge { source: x.source, ..h.rec };
-                    self.relax(scratch, run, &st, v, id, &rec, max, h.public, used + inflight, unit, max_amount);
+                    self.relax(
+                        scratch,
+                        run,
+                        &st,
+                        v,
+                        id,
+                        &rec,
+                        max,
+                        h.public,
+                        used + inflight,
+                        unit,
+                        max_amount,
+                    );
                 }
             }
         }
@@ -1138,7 +1185,8 @@ impl Ctx<'_> {
         };
         let mut penalty = risk_cost_msat(amount, e.cltv_delta, self.riskfactor);
         if public {
-            let anti_probing = e.flags & EDGE_CAPACITY_KNOWN != 0 && e.htlc_max_msat >= e.capacity_msat / 2;
+            let anti_probing =
+                e.flags & EDGE_CAPACITY_KNOWN != 0 && e.htlc_max_msat >= e.capacity_msat / 2;
             let inflight = loaded_msat;
             penalty = penalty.saturating_add(public_hop_penalty_msat(
                 amount,
@@ -1224,12 +1272,17 @@ fn build_paths(ctx: &Ctx<'_>, parts: Vec<Part>, final_cltv: u32) -> Result<Vec<P
                     let source = ctx.hop_source(id);
                     let announced = target < ctx.n
                         && source < ctx.n
-                        && view.node_channels(target).iter().any(|&c| view.directed_from(c, source).is_some());
+                        && view
+                            .node_channels(target)
+                            .iter()
+                            .any(|&c| view.directed_from(c, source).is_some());
                     (graph_node_features(view, ctx.n, target), ChannelFeatures::empty(), announced)
                 }
-                Some(ExtraKind::Public(c)) => {
-                    (graph_node_features(view, ctx.n, target), view.channel_features(c).clone(), true)
-                }
+                Some(ExtraKind::Public(c)) => (
+                    graph_node_features(view, ctx.n, target),
+                    view.channel_features(c).clone(),
+                    true,
+                ),
                 None => (
                     graph_node_features(view, ctx.n, target),
                     view.channel_features(h.rec.channel).clone(),

@@ -96,11 +96,8 @@ pub fn add_random_cltv_offset(
 
         let mut cur: Option<u32> = None;
         let mut nonce = [0u8; 12];
-        if let Some(start) = path
-            .hops
-            .iter()
-            .rev()
-            .find_map(|h| view.node_index(&NodeId::from_pubkey(&h.pubkey)))
+        if let Some(start) =
+            path.hops.iter().rev().find_map(|h| view.node_index(&NodeId::from_pubkey(&h.pubkey)))
         {
             cur = Some(start);
             nonce.copy_from_slice(&view.node_ids[start as usize][..12]);
@@ -134,10 +131,12 @@ pub fn add_random_cltv_offset(
         offset = offset.min(MAX_SHADOW_CLTV_EXPIRY_DELTA_OFFSET);
         let total: u32 = path.hops.iter().map(|h| h.cltv_expiry_delta).sum();
         let room = max_total_cltv_expiry_delta.saturating_sub(total);
-        let room = (room - room % MEDIAN_HOP_CLTV_EXPIRY_DELTA).max(room % MEDIAN_HOP_CLTV_EXPIRY_DELTA);
+        let room =
+            (room - room % MEDIAN_HOP_CLTV_EXPIRY_DELTA).max(room % MEDIAN_HOP_CLTV_EXPIRY_DELTA);
         offset = offset.min(room);
         if let Some(h) = path.hops.last_mut() {
-            h.cltv_expiry_delta = h.cltv_expiry_delta.checked_add(offset).unwrap_or(h.cltv_expiry_delta);
+            h.cltv_expiry_delta =
+                h.cltv_expiry_delta.checked_add(offset).unwrap_or(h.cltv_expiry_delta);
         }
     }
 }

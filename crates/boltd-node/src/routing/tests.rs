@@ -127,7 +127,8 @@ fn mpp_params(payee: usize, amount_msat: u64, max_fee: Option<u64>) -> RoutePara
     f.set_variable_length_onion_required();
     f.set_payment_secret_required();
     f.set_basic_mpp_optional();
-    let pp = PaymentParameters::from_node_id(key(payee), FINAL_CLTV).with_bolt11_features(f).unwrap();
+    let pp =
+        PaymentParameters::from_node_id(key(payee), FINAL_CLTV).with_bolt11_features(f).unwrap();
     let mut rp = RouteParameters::from_payment_params_and_value(pp, amount_msat);
     rp.max_total_routing_fee_msat = max_fee;
     rp
@@ -157,11 +158,22 @@ fn ours_with(
     search::find_route(view, &mut Scratch::default(), &req)
 }
 
-fn ours(view: &GraphView, payer: usize, rp: &RouteParameters, policy: &PaymentPolicy) -> Result<Route, SearchError> {
+fn ours(
+    view: &GraphView,
+    payer: usize,
+    rp: &RouteParameters,
+    policy: &PaymentPolicy,
+) -> Result<Route, SearchError> {
     ours_with(view, payer, rp, policy, None, [3; 32])
 }
 
-fn ldk(net: &Net, payer: usize, rp: &RouteParameters, first_hops: Option<&[&ChannelDetails]>, seed: [u8; 32]) -> Result<Route, &'static str> {
+fn ldk(
+    net: &Net,
+    payer: usize,
+    rp: &RouteParameters,
+    first_hops: Option<&[&ChannelDetails]>,
+    seed: [u8; 32],
+) -> Result<Route, &'static str> {
     let logger = Arc::new(LdkLogger);
     let scorer = ProbabilisticScorer::new(
         ProbabilisticScoringDecayParameters::default(),
@@ -225,7 +237,10 @@ fn a_unique_route_equals_ldks_hop_for_hop() {
     let f23 = 3_333 + (to5 + f35) / 1_000_000;
     let f12 = 1_000 + (to5 + f35 + f23) * 250 / 1_000_000;
     assert_eq!([h[0].fee_msat, h[1].fee_msat, h[2].fee_msat, h[3].fee_msat], [f12, f23, f35, to5]);
-    assert_eq!([h[0].cltv_expiry_delta, h[1].cltv_expiry_delta, h[2].cltv_expiry_delta], [144, 80, 34]);
+    assert_eq!(
+        [h[0].cltv_expiry_delta, h[1].cltv_expiry_delta, h[2].cltv_expiry_delta],
+        [144, 80, 34]
+    );
     assert!(h[3].cltv_expiry_delta >= FINAL_CLTV);
 }
 
@@ -243,7 +258,8 @@ fn route_hints_and_first_hops_equal_ldks() {
     }]);
     let _ = &mut n;
     let view = n.view();
-    let pp = PaymentParameters::from_node_id(key(9), FINAL_CLTV).with_route_hints(vec![hint]).unwrap();
+    let pp =
+        PaymentParameters::from_node_id(key(9), FINAL_CLTV).with_route_hints(vec![hint]).unwrap();
     let rp = RouteParameters::from_payment_params_and_value(pp, 42_000_000);
     let chan01 = view.chan_scids[0];
     let fh = first_hop(1, chan01, 900_000_000, 1_000);
@@ -350,7 +366,8 @@ fn exclusions_apply_per_direction() {
     n.chan(0, 3, 1_000_000, pol(0, 900, 40), pol(0, 900, 40));
     n.chan(3, 2, 1_000_000, pol(0, 900, 40), pol(0, 900, 40));
     let view = n.view();
-    let dir = |a: usize, b: usize| u8::from(NodeId::from_pubkey(&key(a)) > NodeId::from_pubkey(&key(b)));
+    let dir =
+        |a: usize, b: usize| u8::from(NodeId::from_pubkey(&key(a)) > NodeId::from_pubkey(&key(b)));
     let via = |payer: usize, payee: usize, p: &PaymentPolicy| {
         let r = ours(&view, payer, &params(payee, 1_000_000, None), p).unwrap();
         r.paths[0].hops[0].pubkey
@@ -403,7 +420,10 @@ fn maxdelay_bounds_route_and_shadow() {
     n.chan(2, 4, 1_000_000, pol(0, 0, 144), pol(0, 0, 144));
     n.chan(4, 5, 1_000_000, pol(0, 0, 144), pol(0, 0, 144));
     let view = n.view();
-    assert_eq!(ours(&view, 0, &params(2, 1_000_000, None), &fixed(0.0)).unwrap().paths[0].hops[0].pubkey, key(1));
+    assert_eq!(
+        ours(&view, 0, &params(2, 1_000_000, None), &fixed(0.0)).unwrap().paths[0].hops[0].pubkey,
+        key(1)
+    );
     let mut shadowed = 0;
     for max in [200u32, 333, 1008] {
         let mut rp = params(2, 1_000_000, None);
@@ -439,11 +459,19 @@ fn htlc_minimum_and_maximum_are_respected() {
     // Via 1: cheap, htlc_min 5 000 sat, htlc_max 20 000 sat; via 3: pricier, no limits.
     let mut n = Net::new();
     n.chan(0, 1, 1_000_000, pol(0, 0, 40), pol(0, 0, 40));
-    n.chan(1, 2, 1_000_000, Policy { min: 5_000_000, max: Some(20_000_000), ..pol(0, 10, 40) }, pol(0, 0, 40));
+    n.chan(
+        1,
+        2,
+        1_000_000,
+        Policy { min: 5_000_000, max: Some(20_000_000), ..pol(0, 10, 40) },
+        pol(0, 0, 40),
+    );
     n.chan(0, 3, 1_000_000, pol(0, 0, 40), pol(0, 0, 40));
     n.chan(3, 2, 1_000_000, pol(0, 900, 40), pol(0, 0, 40));
     let view = n.view();
-    let via = |amount: u64| ours(&view, 0, &params(2, amount, None), &fixed(0.0)).unwrap().paths[0].hops[0].pubkey;
+    let via = |amount: u64| {
+        ours(&view, 0, &params(2, amount, None), &fixed(0.0)).unwrap().paths[0].hops[0].pubkey
+    };
     assert_eq!(via(4_999_999), key(3));
     assert_eq!(via(5_000_000), key(1));
     assert_eq!(via(20_000_000), key(1));
@@ -521,7 +549,14 @@ fn unreachable_payees_fail_cleanly() {
     let (x, y) = (NodeId::from_pubkey(&key(5)), NodeId::from_pubkey(&key(6)));
     let (one, two) = if x < y { (x, y) } else { (y, x) };
     n.graph
-        .add_channel_from_partial_announcement(scid, Some(1_000_000), now() as u64, ChannelFeatures::empty(), one, two)
+        .add_channel_from_partial_announcement(
+            scid,
+            Some(1_000_000),
+            now() as u64,
+            ChannelFeatures::empty(),
+            one,
+            two,
+        )
         .unwrap();
     n.update(scid, 5, 6, pol(0, 0, 40));
     let view = n.view();
@@ -553,7 +588,9 @@ fn riskfactor_prices_delay() {
     n.chan(0, 3, 10_000_000, pol(0, 0, 40), pol(0, 0, 40));
     n.chan(3, 2, 10_000_000, pol(0, 200, 40), pol(0, 0, 40));
     let view = n.view();
-    let via = |rf: f64| ours(&view, 0, &params(2, 100_000_000, None), &fixed(rf)).unwrap().paths[0].hops[0].pubkey;
+    let via = |rf: f64| {
+        ours(&view, 0, &params(2, 100_000_000, None), &fixed(rf)).unwrap().paths[0].hops[0].pubkey
+    };
     // The risk difference is about 6 845 msat per unit of riskfactor.
     assert!(risk_cost_msat(100_000_000, 400, 1.0) - risk_cost_msat(100_000_000, 40, 1.0) > 6_800);
     assert_eq!(via(0.0), key(1));
@@ -582,7 +619,12 @@ fn inflight_htlcs_are_read_and_lower_the_probability() {
     let used = first.paths[0].hops[1].short_channel_id;
     let mid = first.paths[0].hops[0].pubkey;
     let mut inflight = InFlightHtlcs::new();
-    inflight.add_inflight_htlc(&NodeId::from_pubkey(&mid), &NodeId::from_pubkey(&key(9)), used, 800_000_000);
+    inflight.add_inflight_htlc(
+        &NodeId::from_pubkey(&mid),
+        &NodeId::from_pubkey(&key(9)),
+        used,
+        800_000_000,
+    );
     let read = InFlight::from_ldk(&inflight);
     let req = Request {
         payer: key(0),

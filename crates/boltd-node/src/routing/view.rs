@@ -63,7 +63,10 @@ impl Edge {
     #[inline]
     pub fn max_msat(&self, saturation: u8) -> u64 {
         if self.flags & EDGE_CAPACITY_KNOWN != 0 {
-            self.capacity_msat.checked_shr(u32::from(saturation)).unwrap_or(0).min(self.htlc_max_msat)
+            self.capacity_msat
+                .checked_shr(u32::from(saturation))
+                .unwrap_or(0)
+                .min(self.htlc_max_msat)
         } else {
             self.htlc_max_msat.checked_shr(u32::from(saturation)).unwrap_or(0)
         }
@@ -224,8 +227,12 @@ impl GraphView {
         Self::from_parts(node_input, chan_input, generation)
     }
 
-    fn from_parts(mut nodes: Vec<NodeInput>, mut channels: Vec<ChannelInput>, generation: u64) -> Self {
-        nodes.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    fn from_parts(
+        mut nodes: Vec<NodeInput>,
+        mut channels: Vec<ChannelInput>,
+        generation: u64,
+    ) -> Self {
+        nodes.sort_unstable_by_key(|a| a.id);
         channels.sort_unstable_by_key(|c| c.scid);
         let node_ids: Vec<[u8; 33]> = nodes.iter().map(|n| node_bytes(&n.id)).collect();
         let find = |id: &NodeId| -> u32 {
@@ -480,7 +487,8 @@ impl GraphView {
     /// The targets of node `i`'s routable out-directions.
     #[inline]
     pub fn out_targets(&self, i: u32) -> &[u32] {
-        &self.out_targets[self.out_start[i as usize] as usize..self.out_start[i as usize + 1] as usize]
+        &self.out_targets
+            [self.out_start[i as usize] as usize..self.out_start[i as usize + 1] as usize]
     }
 
     /// Node `i`'s channels, in LDK's order.
@@ -612,9 +620,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ViewDecodeError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
-            ViewDecodeError(format!("truncated at {what} (offset {})", self.pos))
-        })?;
+        let end =
+            self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
+                ViewDecodeError(format!("truncated at {what} (offset {})", self.pos))
+            })?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -813,8 +822,7 @@ impl GraphView {
         let chan_nodes: Vec<[u32; 2]> = flat_nodes.chunks_exact(2).map(|p| [p[0], p[1]]).collect();
         // Every edge must sit in its target's row and agree with its channel's ends.
         for t in 0..n {
-            for i in in_start[t] as usize..in_start[t + 1] as usize {
-                let e = &edges[i];
+            for e in &edges[in_start[t] as usize..in_start[t + 1] as usize] {
                 let [one, two] = chan_nodes[e.channel as usize];
                 let (s, tt) = if e.direction() == 0 { (one, two) } else { (two, one) };
                 if s != e.source || tt as usize != t {
