@@ -98,24 +98,26 @@ pub struct Request<'a> {
     pub random_seed_bytes: [u8; 32],
 }
 
+/// The cold part of a node's label (the hot part, its cost and mark, is in separate arrays).
 #[derive(Clone, Copy, Default)]
 struct NodeState {
-    cost: u64,
     /// What the node must receive (the value plus the fees of the hops after it).
     amount_msat: u64,
     /// The hop out of this node towards the payee.
     hop: u32,
     /// The node after this one towards the payee.
     next: u32,
-    stamp: u32,
     cltv: u16,
     hops: u8,
-    settled: bool,
 }
 
 /// Reusable buffers of the search, sized to the view.
 #[derive(Default)]
 pub struct Scratch {
+    /// Per node: `run` while queued in the current Dijkstra, `run + 1` once settled.
+    mark: Vec<u32>,
+    /// Per node: the label's cost (valid when marked).
+    cost: Vec<u64>,
     state: Vec<NodeState>,
     run: u32,
     heap: Heap,
@@ -250,6 +252,8 @@ impl Scratch {
     fn prepare(&mut self, nodes: usize, edges: usize) {
         if self.state.len() < nodes {
             self.state.resize(nodes, NodeState::default());
+            self.mark.resize(nodes, 0);
+            self.cost.resize(nodes, 0);
             self.heap.pos.resize(nodes, 0);
             self.node_block.resize(nodes, 0);
             self.node_extra.resize(nodes, 0);
@@ -273,11 +277,12 @@ impl Scratch {
         }
     }
 
+    /// Starts a Dijkstra: returns its `run` (queued mark; `run + 1` is settled).
     fn next_run(&mut self) -> u32 {
-        self.run = self.run.wrapping_add(1);
-        if self.run == 0 {
-            self.state.iter_mut().for_each(|s| s.stamp = 0);
-            self.run = 1;
+        self.run = self.run.wrapping_add(2);
+        if self.run >= u32::MAX - 2 || self.run == 0 {
+            self.mark.iter_mut().for_each(|m| *m = 0);
+            self.run = 2;
         }
         self.heap.clear();
         self.run
@@ -446,7 +451,7 @@ pub fn find_route(
                 target,
                 rec: Edge {
                     source: payer,
-                    channel: NONE,
+                    scid,
                     htlc_min_msat: details.next_outbound_htlc_minimum_msat,
                     ..Edge::default()
                 },
@@ -511,7 +516,7 @@ pub fn find_route(
                         target,
                         rec: Edge {
                             source,
-                            channel: NONE,
+                            scid: hop.short_channel_id,
                             fee_base_msat: hop.fees.base_msat,
                             fee_ppm: hop.fees.proportional_millionths,
                             htlc_min_msat: hop.htlc_minimum_msat.unwrap_or(0),
@@ -664,7 +669,7 @@ fn public_record(view: &GraphView, c: u32, dir: usize) -> Edge {
     let [one, two] = view.chan_nodes[c as usize];
     Edge {
         source: if dir == 0 { one } else { two },
-        channel: c,
+        scid: view.scid(c),
         cltv_delta: view.chan_cltv[c as usize][dir],
         flags: if dir == 1 { super::view::EDGE_DIRECTION_1 } else { 0 },
         ..Edge::default()
@@ -800,7 +805,7 @@ impl Ctx<'_> {
             HopRef {
                 max_msat: rec.max_msat(saturation),
                 public: true,
-                scid: self.view.scid(rec.channel),
+                scid: rec.scid,
                 dir_key: rec.direction() == 0,
                 rec,
             }
@@ -1035,45 +1040,45 @@ impl Ctx<'_> {
         saturation: u8,
     ) -> Option<(Vec<HopId>, u64)> {
         let run = scratch.next_run();
+        let settled = run + 1;
         let request = scratch.request;
         let payee = self.payee as usize;
         if scratch.from_payer[payee] == UNREACHABLE {
             return None;
         }
         let unit = min_hop_penalty_msat(value_msat);
-        scratch.state[payee] = NodeState {
-            cost: 0,
-            amount_msat: value_msat,
-            hop: NONE,
-            next: NONE,
-            stamp: run,
-            cltv: 0,
-            hops: 0,
-            settled: false,
-        };
+        scratch.mark[payee] = run;
+        scratch.cost[payee] = 0;
+        scratch.state[payee] =
+            NodeState { amount_msat: value_msat, hop: NONE, next: NONE, cltv: 0, hops: 0 };
         scratch.heap.push(u64::from(scratch.from_payer[payee]) * unit, self.payee);
         let n = self.n;
         let max_amount = value_msat.saturating_add(fee_budget_msat);
+        // Liquidity already used (other parts) or in flight: looked up only when there is some.
+        let any_used = !self.used.is_empty() || !self.req.inflight.0.is_empty();
         while let Some((_, v)) = scratch.heap.pop() {
-            let st = scratch.state[v as usize];
-            scratch.state[v as usize].settled = true;
+            scratch.mark[v as usize] = settled;
+            let at = Settled { node: v, cost: scratch.cost[v as usize], state: scratch.state[v as usize] };
             if v == self.payer {
-                let mut hops = Vec::with_capacity(usize::from(st.hops));
+                let mut hops = Vec::with_capacity(usize::from(at.state.hops));
                 let mut u = v;
                 while u != self.payee {
                     let s = &scratch.state[u as usize];
                     hops.push(s.hop);
                     u = s.next;
                 }
-                return Some((hops, st.amount_msat - value_msat));
+                return Some((hops, at.state.amount_msat - value_msat));
             }
-            if st.hops >= self.max_hops {
+            if at.state.hops >= self.max_hops {
                 continue;
             }
             // LDK does not route through a node twice: it settles each node once, as here.
             if v < n {
                 let (start, edges) = self.view.in_edges(v);
                 for (k, e) in edges.iter().enumerate() {
+                    if scratch.mark[e.source as usize] == settled {
+                        continue;
+                    }
                     let id = (start + k) as u32;
                     if self.skip_payer_edges && e.source == self.payer {
                         continue;
@@ -1084,93 +1089,64 @@ impl Ctx<'_> {
                     if self.any_blocked_node && self.node_blocked(scratch, e.source) {
                         continue;
                     }
-                    let su = &scratch.state[e.source as usize];
-                    if su.stamp == run && su.settled {
-                        continue;
-                    }
-                    let (used, inflight) = if scratch.edge_used[id as usize] == request {
-                        let scid = self.view.scid(e.channel);
-                        let key = e.direction() == 0;
-                        (self.used_msat(scid, key), self.inflight_msat(scid, key))
-                    } else {
-                        (0, 0)
-                    };
+                    let (used, inflight) =
+                        if any_used && scratch.edge_used[id as usize] == request {
+                            let key = e.direction() == 0;
+                            (self.used_msat(e.scid, key), self.inflight_msat(e.scid, key))
+                        } else {
+                            (0, 0)
+                        };
                     let max = e.max_msat(saturation).saturating_sub(used);
-                    self.relax(
-                        scratch,
-                        run,
-                        &st,
-                        v,
-                        id,
-                        e,
-                        max,
-                        true,
-                        used + inflight,
-                        unit,
-                        max_amount,
-                    );
+                    let hop = Candidate { id, edge: e, max_msat: max, public: true, loaded_msat: used + inflight };
+                    self.relax(scratch, run, &at, &hop, unit, max_amount);
                 }
             }
             if scratch.node_extra[v as usize] == request {
                 for (k, x) in self.extras.iter().enumerate() {
-                    if x.target != v {
+                    if x.target != v || scratch.mark[x.source as usize] == settled {
                         continue;
                     }
                     let id = self.edge_count + k as u32;
                     let h = self.hop(id, saturation);
-                    let su = &scratch.state[x.source as usize];
-                    if su.stamp == run && su.settled {
-                        continue;
-                    }
                     let used = self.used_msat(h.scid, h.dir_key);
                     let inflight = if h.public { self.inflight_msat(h.scid, h.dir_key) } else { 0 };
-                    let max = h.max_msat.saturating_sub(used);
                     let rec = Edge { source: x.source, ..h.rec };
-                    self.relax(
-                        scratch,
-                        run,
-                        &st,
-                        v,
+                    let hop = Candidate {
                         id,
-                        &rec,
-                        max,
-                        h.public,
-                        used + inflight,
-                        unit,
-                        max_amount,
-                    );
+                        edge: &rec,
+                        max_msat: h.max_msat.saturating_sub(used),
+                        public: h.public,
+                        loaded_msat: used + inflight,
+                    };
+                    self.relax(scratch, run, &at, &hop, unit, max_amount);
                 }
             }
         }
         None
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Offers the hop `c.edge` into the settled node `at` to its source.
     #[inline(always)]
     fn relax(
         &self,
         scratch: &mut Scratch,
         run: u32,
-        st: &NodeState,
-        v: u32,
-        id: HopId,
-        e: &Edge,
-        max_msat: u64,
-        public: bool,
-        loaded_msat: u64,
+        at: &Settled,
+        c: &Candidate<'_>,
         unit: u64,
         max_amount: u64,
     ) {
+        let e = c.edge;
         let u = e.source;
         let from_payer = scratch.from_payer[u as usize];
         if from_payer == UNREACHABLE {
             return;
         }
-        let amount = st.amount_msat;
-        if amount > max_msat || amount < e.htlc_min_msat {
+        let amount = at.state.amount_msat;
+        if amount > c.max_msat || amount < e.htlc_min_msat {
             return;
         }
-        let cltv = u32::from(st.cltv) + u32::from(e.cltv_delta);
+        let cltv = u32::from(at.state.cltv) + u32::from(e.cltv_delta);
         if cltv > self.cltv_limit {
             return;
         }
@@ -1183,58 +1159,75 @@ impl Ctx<'_> {
             Some(a) if a <= max_amount => a,
             _ => return,
         };
+        let queued = scratch.mark[u as usize] == run;
+        // Before pricing the hop: can it beat the label the source already has?
+        let floor = at.cost.saturating_add(paid).saturating_add(if c.public { unit } else { 0 });
+        if queued && floor >= scratch.cost[u as usize] {
+            return;
+        }
         let mut penalty = risk_cost_msat(amount, e.cltv_delta, self.riskfactor);
-        if public {
+        if c.public {
             let anti_probing =
                 e.flags & EDGE_CAPACITY_KNOWN != 0 && e.htlc_max_msat >= e.capacity_msat / 2;
-            let inflight = loaded_msat;
             penalty = penalty.saturating_add(public_hop_penalty_msat(
                 amount,
-                inflight,
+                c.loaded_msat,
                 e.capacity_msat,
                 anti_probing,
             ));
         }
         if self.randomize {
-            let scid = if id < self.edge_count {
-                self.view.scid(e.channel)
-            } else {
-                self.extras[(id - self.edge_count) as usize].scid
-            };
-            let direction = if id < self.edge_count {
+            let direction = if c.id < self.edge_count {
                 e.direction()
             } else {
-                u8::from(!self.extras[(id - self.edge_count) as usize].dir_key)
+                u8::from(!self.extras[(c.id - self.edge_count) as usize].dir_key)
             };
             penalty = penalty.saturating_add(random_penalty_msat(
                 self.mixed_seed,
-                scid,
+                e.scid,
                 direction,
                 hop_fee.saturating_add(penalty),
             ));
         }
-        let new_cost = st.cost.saturating_add(paid).saturating_add(penalty);
-        let su = &mut scratch.state[u as usize];
-        let queued = su.stamp == run;
-        if !queued || new_cost < su.cost {
-            *su = NodeState {
-                cost: new_cost,
-                amount_msat: amount_in,
-                hop: id,
-                next: v,
-                stamp: run,
-                cltv: cltv as u16,
-                hops: st.hops + 1,
-                settled: false,
-            };
-            let key = new_cost.saturating_add(u64::from(from_payer) * unit);
-            if queued {
-                scratch.heap.decrease(key, u);
-            } else {
-                scratch.heap.push(key, u);
-            }
+        let new_cost = at.cost.saturating_add(paid).saturating_add(penalty);
+        if queued && new_cost >= scratch.cost[u as usize] {
+            return;
+        }
+        scratch.mark[u as usize] = run;
+        scratch.cost[u as usize] = new_cost;
+        scratch.state[u as usize] = NodeState {
+            amount_msat: amount_in,
+            hop: c.id,
+            next: at.node,
+            cltv: cltv as u16,
+            hops: at.state.hops + 1,
+        };
+        let key = new_cost.saturating_add(u64::from(from_payer) * unit);
+        if queued {
+            scratch.heap.decrease(key, u);
+        } else {
+            scratch.heap.push(key, u);
         }
     }
+}
+
+/// A settled node, as its in-hops are relaxed.
+struct Settled {
+    node: u32,
+    cost: u64,
+    state: NodeState,
+}
+
+/// A hop offered to the relaxation.
+struct Candidate<'a> {
+    id: HopId,
+    edge: &'a Edge,
+    /// What this path may send over it (saturation, used liquidity).
+    max_msat: u64,
+    /// Public channel: LDK's penalties apply.
+    public: bool,
+    /// Other parts and in-flight HTLCs over it.
+    loaded_msat: u64,
 }
 
 /// Builds LDK's paths from the parts: hop `i`'s `fee_msat` is what hop `i + 1` charges (the
@@ -1285,7 +1278,7 @@ fn build_paths(ctx: &Ctx<'_>, parts: Vec<Part>, final_cltv: u32) -> Result<Vec<P
                 ),
                 None => (
                     graph_node_features(view, ctx.n, target),
-                    view.channel_features(h.rec.channel).clone(),
+                    view.channel_features(view.edge_channel(&h.rec)).clone(),
                     true,
                 ),
             };

@@ -38,8 +38,6 @@ const CHAN_TWO_TO_ONE: u8 = 2;
 pub struct Edge {
     /// The node that forwards over this direction (index into the nodes).
     pub source: u32,
-    /// The channel (index into the channels).
-    pub channel: u32,
     /// `fee_base_msat` of the direction.
     pub fee_base_msat: u32,
     /// `fee_proportional_millionths` of the direction.
@@ -54,6 +52,9 @@ pub struct Edge {
     pub cltv_delta: u16,
     /// [`EDGE_CAPACITY_KNOWN`], [`EDGE_DIRECTION_1`].
     pub flags: u16,
+    /// The channel's short channel id (kept here rather than its index: the search reads it
+    /// for every hop it prices, the channel's other data only for the hops of the route).
+    pub scid: u64,
 }
 
 impl Edge {
@@ -307,7 +308,7 @@ impl GraphView {
                 };
                 let edge = Edge {
                     source,
-                    channel: ci as u32,
+                    scid: c.scid,
                     fee_base_msat: d.fee_base_msat,
                     fee_ppm: d.fee_ppm,
                     htlc_min_msat: d.htlc_min_msat,
@@ -433,12 +434,17 @@ impl GraphView {
     /// The target of edge `i` (the node whose row holds it).
     pub fn edge_target(&self, i: usize) -> u32 {
         let e = &self.edges[i];
-        let [one, two] = self.chan_nodes[e.channel as usize];
+        let [one, two] = self.chan_nodes[self.edge_channel(e) as usize];
         if e.direction() == 0 {
             two
         } else {
             one
         }
+    }
+
+    /// The index of an edge's channel.
+    pub fn edge_channel(&self, e: &Edge) -> u32 {
+        self.channel_index(e.scid).unwrap_or(NONE)
     }
 
     /// The short channel id of channel `c`.
@@ -677,7 +683,7 @@ impl GraphView {
         w.u32s(&self.in_start);
         let e = &self.edges;
         w.u32s(&e.iter().map(|e| e.source).collect::<Vec<_>>());
-        w.u32s(&e.iter().map(|e| e.channel).collect::<Vec<_>>());
+        w.u64s(&e.iter().map(|e| e.scid).collect::<Vec<_>>());
         w.u32s(&e.iter().map(|e| e.fee_base_msat).collect::<Vec<_>>());
         w.u32s(&e.iter().map(|e| e.fee_ppm).collect::<Vec<_>>());
         w.u64s(&e.iter().map(|e| e.htlc_min_msat).collect::<Vec<_>>());
@@ -731,7 +737,7 @@ impl GraphView {
         }
         let in_start = r.u32s("in_start")?;
         let source = r.u32s("edge sources")?;
-        let channel = r.u32s("edge channels")?;
+        let edge_scids = r.u64s("edge scids")?;
         let fee_base = r.u32s("edge base fees")?;
         let fee_ppm = r.u32s("edge proportional fees")?;
         let htlc_min = r.u64s("edge htlc minimums")?;
@@ -759,7 +765,7 @@ impl GraphView {
         let m = source.len();
         let c = chan_scids.len();
         let same = [
-            channel.len(),
+            edge_scids.len(),
             fee_base.len(),
             fee_ppm.len(),
             htlc_min.len(),
@@ -800,7 +806,6 @@ impl GraphView {
         let nn = n as u32;
         if flat_nodes.iter().any(|i| *i != NONE && *i >= nn)
             || source.iter().any(|i| *i >= nn)
-            || channel.iter().any(|i| *i as usize >= c)
             || node_chans.iter().any(|i| *i as usize >= c)
             || flat_edges.iter().any(|i| *i != NONE && *i as usize >= m)
         {
@@ -809,7 +814,7 @@ impl GraphView {
         let edges: Vec<Edge> = (0..m)
             .map(|i| Edge {
                 source: source[i],
-                channel: channel[i],
+                scid: edge_scids[i],
                 fee_base_msat: fee_base[i],
                 fee_ppm: fee_ppm[i],
                 htlc_min_msat: htlc_min[i],
@@ -823,7 +828,10 @@ impl GraphView {
         // Every edge must sit in its target's row and agree with its channel's ends.
         for t in 0..n {
             for e in &edges[in_start[t] as usize..in_start[t + 1] as usize] {
-                let [one, two] = chan_nodes[e.channel as usize];
+                let Ok(ci) = chan_scids.binary_search(&e.scid) else {
+                    return Err(bad("edge of an unknown channel"));
+                };
+                let [one, two] = chan_nodes[ci];
                 let (s, tt) = if e.direction() == 0 { (one, two) } else { (two, one) };
                 if s != e.source || tt as usize != t {
                     return Err(bad("edge disagrees with its channel"));
