@@ -402,6 +402,10 @@ struct Row {
     anchor: Summary,
     ours: Summary,
     ratio: Ratio,
+    /// Ours without the policy's risk cost and randomization (same limits): how much of the
+    /// difference to the anchor the policy makes.
+    plain: Summary,
+    plain_ratio: Ratio,
     /// Pairs only the anchor routed that ours routes with the anchor's fee and CLTV limits.
     routed_at_anchor_limits: usize,
 }
@@ -467,7 +471,12 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
         v.as_ref().and_then(|v| v[k].as_f64()).map(|x| format!("{x:.1}")).unwrap_or("n/a".into())
     };
     let b4_md = format!(
-        "  - B4: boltd's view: built from LDK's graph in {view_build_ms:.0} ms, {view_heap_mib:.1} MiB          of arrays ({} nodes, {} routable directions, {} channels), persisted as {:.1} MiB; in a          fresh process: RSS delta {} MiB, start to first route {} ms (read {} ms, decode {} ms,          route {} ms). LDK's graph persisted as {:.1} MiB; in a fresh process: RSS delta (graph          and scorer) {} MiB, start to first route {} ms (read {} ms, decode {} ms, route {} ms).          Medians of 5 and 3 runs.\n",
+        "  - B4: boltd's view: built from LDK's graph in {view_build_ms:.0} ms, {view_heap_mib:.1} MiB \
+         of arrays ({} nodes, {} routable directions, {} channels), persisted as {:.1} MiB; in a \
+         fresh process: RSS delta {} MiB, start to first route {} ms (read {} ms, decode {} ms, \
+         route {} ms). LDK's graph persisted as {:.1} MiB; in a fresh process: RSS delta (graph \
+         and scorer) {} MiB, start to first route {} ms (read {} ms, decode {} ms, route {} ms). \
+         Start: from spawning the process to its answer. Medians of 5 and 3 runs.\n",
         view.node_count(),
         view.edge_count(),
         view.channel_count(),
@@ -512,7 +521,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
         for w in &WORKLOADS {
             let amount_msat = w.amount_sat * 1000;
             let t = Instant::now();
-            let (mut anchor, mut ours) = (Vec::new(), Vec::new());
+            let (mut anchor, mut ours, mut plain) = (Vec::new(), Vec::new(), Vec::new());
             let mut routed_at_anchor_limits = 0usize;
             for (i, &(p, q)) in pairs.iter().enumerate() {
                 let (payer_key, payee_key) = (loaded.keys[p as usize], loaded.keys[q as usize]);
@@ -560,6 +569,18 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 });
                 let ours_failed = r.is_err();
                 ours.push(sample(t, r, amount_msat, &graph));
+                let plain_policy =
+                    PaymentPolicy { riskfactor: 0.0, randomize: false, ..policy.clone() };
+                let (r, t) = timed(|| {
+                    router.find_route_with_policy(
+                        &payer_key,
+                        &rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &plain_policy,
+                    )
+                });
+                plain.push(sample(t, r, amount_msat, &graph));
                 // Why did only the anchor route? Retry ours with the anchor's looser limits
                 // (outside the timing).
                 if ours_failed && anchor.last().is_some_and(|a| a.route.is_some()) {
@@ -582,6 +603,8 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 anchor: Summary::of(&anchor),
                 ours: Summary::of(&ours),
                 ratio: Ratio::of(&anchor, &ours),
+                plain: Summary::of(&plain),
+                plain_ratio: Ratio::of(&anchor, &plain),
                 routed_at_anchor_limits,
             };
             eprintln!(
@@ -636,7 +659,28 @@ fn table(rows: &[Row]) -> String {
     );
     for r in rows {
         let graph = r.graph.trim_start_matches("gossip-store-").trim_end_matches(".compressed");
-        for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
+        for (name, x) in
+            [("anchor", &r.anchor), ("ours", &r.ours), ("ours, no risk/random", &r.plain)]
+        {
+            if std::ptr::eq(x, &r.plain) {
+                // Its time is not comparable: it reuses the A* bound computed for the same payer
+                // by the search just before.
+                s += &format!(
+                    "| {graph} | {} | {} | {name} | {:.1} % | | | | | | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
+                    r.payer,
+                    r.workload,
+                    x.routed_share * 100.0,
+                    x.fee_ppm_p50,
+                    x.fee_ppm_mean,
+                    x.cltv_p50,
+                    x.cltv_mean,
+                    x.parts_mean,
+                    x.parts_max,
+                    x.p_uniform_mean,
+                    x.p_bimodal_mean,
+                );
+                continue;
+            }
             s += &format!(
                 "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
                 r.payer,
@@ -670,6 +714,21 @@ fn table(rows: &[Row]) -> String {
             q.ms_p50,
             q.ms_p99,
             q.cpu_ms_p99,
+            q.fee_ppm_mean,
+            q.fee_lower_same_higher.0,
+            q.fee_lower_same_higher.1,
+            q.fee_lower_same_higher.2,
+            q.cltv_mean,
+            q.parts_mean,
+            q.p_uniform_mean,
+            q.p_bimodal_mean,
+        );
+        let q = &r.plain_ratio;
+        s += &format!(
+            "| {graph} | {} | {} | **no risk/random / anchor** | {} both | | | | | | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
+            r.payer,
+            r.workload,
+            q.both_routed,
             q.fee_ppm_mean,
             q.fee_lower_same_higher.0,
             q.fee_lower_same_higher.1,
@@ -768,6 +827,9 @@ fn run(args: &Args) -> Result<(), String> {
            boltd's own search over its compact graph view (`boltd_node::routing`) with the \
            engine's `pay` defaults: riskfactor {DEFAULT_RISKFACTOR}, randomization on (seed per pair), no \
            exclusions, fee limit {MAXFEEPERCENT} % with {} sat exempt, maxdelay {MAXDELAY_BLOCKS}.\n\
+         - **ours, no risk/random**: the same with riskfactor 0 and no randomization (the same \
+           limits), to show what the policy changes (quality only: it runs right after ours for \
+           the same payer and reuses its A* bound, so its time is not shown).\n\
          - Time: wall time of one call (routed or not), sequential, one thread; CPU: the thread's \
            CPU time during the call (on a shared machine wall time also counts waiting for a \
            core). Fee ppm: total fees / amount × 1e6; CLTV: total of the slowest path (final \
@@ -803,6 +865,8 @@ fn run(args: &Args) -> Result<(), String> {
             json!({
                 "graph": r.graph, "payer": r.payer, "workload": r.workload,
                 "anchor": r.anchor, "ours": r.ours, "ours_over_anchor": r.ratio,
+                "ours_no_risk_no_randomization": r.plain,
+                "ours_no_risk_no_randomization_over_anchor": r.plain_ratio,
                 "only_anchor_routed_by_ours_at_anchor_limits": r.routed_at_anchor_limits,
             })
         })

@@ -1058,7 +1058,11 @@ impl Ctx<'_> {
         let any_used = !self.used.is_empty() || !self.req.inflight.0.is_empty();
         while let Some((_, v)) = scratch.heap.pop() {
             scratch.mark[v as usize] = settled;
-            let at = Settled { node: v, cost: scratch.cost[v as usize], state: scratch.state[v as usize] };
+            let at = Settled {
+                node: v,
+                cost: scratch.cost[v as usize],
+                state: scratch.state[v as usize],
+            };
             if v == self.payer {
                 let mut hops = Vec::with_capacity(usize::from(at.state.hops));
                 let mut u = v;
@@ -1089,15 +1093,21 @@ impl Ctx<'_> {
                     if self.any_blocked_node && self.node_blocked(scratch, e.source) {
                         continue;
                     }
-                    let (used, inflight) =
-                        if any_used && scratch.edge_used[id as usize] == request {
-                            let key = e.direction() == 0;
-                            (self.used_msat(e.scid, key), self.inflight_msat(e.scid, key))
-                        } else {
-                            (0, 0)
-                        };
+                    let (used, inflight) = if any_used && scratch.edge_used[id as usize] == request
+                    {
+                        let key = e.direction() == 0;
+                        (self.used_msat(e.scid, key), self.inflight_msat(e.scid, key))
+                    } else {
+                        (0, 0)
+                    };
                     let max = e.max_msat(saturation).saturating_sub(used);
-                    let hop = Candidate { id, edge: e, max_msat: max, public: true, loaded_msat: used + inflight };
+                    let hop = Candidate {
+                        id,
+                        edge: e,
+                        max_msat: max,
+                        public: true,
+                        loaded_msat: used + inflight,
+                    };
                     self.relax(scratch, run, &at, &hop, unit, max_amount);
                 }
             }
