@@ -7,9 +7,10 @@
 //! LDK's [`NetworkGraph`] keeps every announcement in hash maps keyed by node id and short
 //! channel id (about 135–140 MiB for the mainnet snapshots of issue 6). The view keeps what
 //! routing reads in flat arrays: nodes interned to `u32` (sorted by node id), and the routable
-//! channel directions in compressed rows grouped by target node (source, channel, fees, CLTV
-//! delta, HTLC minimum and maximum, capacity: 48 bytes each), plus interned features and what
-//! the shadow CLTV offset walks; about 8 MiB for the same graphs ([`GraphView::heap_bytes`]).
+//! channel directions in compressed rows grouped by target node (source, short channel id,
+//! fees, CLTV delta, HTLC minimum and maximum, capacity: 48 bytes each), plus interned features
+//! and what the shadow CLTV offset walks; about 6 MiB for the same graphs
+//! ([`GraphView::heap_bytes`]; B4 in `bench/results/`).
 //!
 //! **Freshness.** [`RoutingEngine`] holds the current view behind an [`Arc`] and counts graph
 //! changes ([`RoutingEngine::graph_changed`]): every gossip message LDK accepts
@@ -42,25 +43,43 @@
 //!   seeded penalty as the LDK-based policy scorer);
 //! - exclusions (directional channels, nodes) and LDK's previously failed channels: never used.
 //!
+//! **A\*.** Every public hop not out of the payer costs at least LDK's base penalty plus the
+//! probability penalty at amount 0 ([`search`]'s `min_hop_penalty_msat`), so the number of such
+//! hops from the payer to a node (a 0-1 breadth-first walk, counting our own hops, first hops
+//! and hint hops as 0) times that amount is a consistent lower bound of what reaching the node
+//! from the payer costs. The search orders nodes by cost plus that bound: it settles a few
+//! hundred nodes instead of the whole core, finds the same route, and never enters a node the
+//! payer cannot reach. The walk depends only on the view, the payer and the extra hops, so it
+//! is kept across searches (our node is always the payer). Before pricing a hop, a cheap lower
+//! bound of its cost skips hops that cannot improve the source's label; labels are split into
+//! a hot part (mark, cost) and a cold one, and the queue is an indexed 4-ary heap.
+//!
 //! Hard limits, as LDK's `find_route` applies them: the total fee
 //! (`max_total_routing_fee_msat`; a hop whose path would exceed it is never used, so
 //! randomization and penalties only rank routes within the limit), the total CLTV delta
 //! (`max_total_cltv_expiry_delta` less the final delta, less 2 × 40 blocks of room for the shadow
 //! offset when the limit allows), the path length, `htlc_minimum_msat` and `htlc_maximum_msat`,
-//! and per path at most 1/2^`max_channel_saturation_power_of_half` of a channel's capacity
-//! (relaxed to the whole capacity when that finds nothing, as LDK does). With `first_hops`, our
+//! and, for a single path, at most 1/2^`max_channel_saturation_power_of_half` of a channel's
+//! capacity first (relaxed to the whole capacity when that finds nothing, as LDK does). With
+//! `first_hops`, our
 //! usable channels and their real outbound limits replace the graph's view of our channels;
 //! route hints add the invoice's private last hops.
 //!
 //! **Multi-part.** When the payee supports MPP (invoice features, or its node announcement),
 //! the payment is split: a path is searched for the whole remaining amount; when none can carry
-//! it, for half of it, and so on down to LDK's minimum part (amount / `max_path_count`); each
-//! path found reserves its liquidity on its channels for the next searches and uses part of the
-//! fee limit. At most `max_path_count` parts; parts over the same channels are merged. A quick
-//! bound (the largest hop out of the payer and into the payee) skips searches that cannot
-//! succeed.
+//! it, for half of it, and so on down to LDK's minimum part (amount / `max_path_count`). A path
+//! found for less than what remains is filled up to what its hops have left (within the fee
+//! limit, leaving nothing or at least a minimum part); each path reserves its liquidity on its
+//! channels for the next searches and uses part of the fee limit. At most `max_path_count`
+//! parts; parts over the same channels are merged. Quick bounds skip searches that cannot
+//! succeed: the largest hop out of the payer and into the payee (one path), and the sum of
+//! either side's hops (all paths together). When splitting, the saturation limit is not a
+//! hard cap: LDK's is a preference too (it collects paths beyond it and keeps the cheapest per
+//! msat, and its documentation leaves the choice to the scorer); here the success-probability
+//! penalty prices the share of a channel a part takes, which gives lower fees and fewer parts
+//! at the same success probability under LDK's prior (B1).
 //!
-//! The route is an LDK [`Route`](lightning::routing::router::Route): hops with the node and
+//! The route is an LDK [`Route`]: hops with the node and
 //! channel features of the graph (or of the first hop's peer), fees and CLTV deltas filled as
 //! LDK's `get_route` fills them, and LDK's shadow CLTV offset ([`shadow`]), so that the same
 //! random bytes give the same offset as LDK.
