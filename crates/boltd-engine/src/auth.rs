@@ -400,9 +400,16 @@ impl Engine {
         let now = now_secs();
         check_spec(&spec, now)?;
         let (token, new) = mint(spec.name.trim(), &spec.scopes, spec.expires_at, spec.limits);
-        let rec = self.blocking_auth(move |s| s.insert_token(new, now)).await?;
+        // The answer shows the new token's budgets (all unspent) as listings do.
+        let (rec, budgets) = self
+            .blocking_auth(move |s| {
+                let rec = s.insert_token(new, now)?;
+                let budgets = s.token_budgets(&rec.id, now)?;
+                Ok((rec, budgets))
+            })
+            .await?;
         tracing::info!(id = %rec.id, name = %rec.name, scopes = %rec.scopes, "API token created");
-        Ok(CreatedToken { token, info: TokenInfo::new(&rec, Vec::new(), now) })
+        Ok(CreatedToken { token, info: TokenInfo::new(&rec, budgets, now) })
     }
 
     /// Every token, revoked and expired ones included, oldest first, with budget use.

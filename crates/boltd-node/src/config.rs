@@ -994,6 +994,17 @@ mod tests {
 
     const DOC: &str = include_str!("../../../docs/CONFIG.md");
 
+    #[test]
+    fn the_readme_example_config_is_valid() {
+        const README: &str = include_str!("../../../README.md");
+        let start = README.find("```toml\n").expect("README has a TOML example") + 8;
+        let text = &README[start..start + README[start..].find("```").unwrap()];
+        let file = ConfigFile::from_toml(text, Path::new("README.md")).unwrap();
+        let config = Config::from_layer(file, Some(Path::new("/home/u"))).unwrap();
+        assert_eq!(config.network, Network::Signet);
+        assert_eq!(config.data_dir, Path::new("/var/lib/boltd/signet"));
+    }
+
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]

@@ -951,6 +951,13 @@ fn summary(state: &PlaygroundFile, dir: &Path) -> String {
   curl -s -X POST {alice}/v1/pay -H "Authorization: Bearer $ALICE_TOKEN" \
     -H 'Content-Type: application/json' -d "{{\"bolt11\": \"$BOLT11\"}}"
 
+  # and with Alby's Wallet API, on a third invoice
+  BOLT11=$(curl -s -X POST {carol}/api/v1/lightning/receives/invoice \
+    -H "Authorization: Bearer $CAROL_TOKEN" \
+    -H 'Content-Type: application/json' -d '{{"amount_sat": 3000}}' | jq -r .invoice)
+  curl -s -X POST {alice}/payments/bolt11 -H "Authorization: Bearer $ALICE_TOKEN" \
+    -H 'Content-Type: application/json' -d "{{\"invoice\": \"$BOLT11\"}}"
+
   # a token for a shop on carol: create invoices and read them, nothing else
   curl -s -X POST {carol}/api/v1/tokens -H "Authorization: Bearer $CAROL_TOKEN" \
     -H 'Content-Type: application/json' \

@@ -142,6 +142,14 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     let reader = create(json!({ "name": "reader", "scopes": ["node:read"] })).unwrap();
     let reader_token = reader["token"].as_str().unwrap().to_string();
     let balance = create(json!({ "name": "balance", "scopes": ["balance:read"] })).unwrap();
+    // A new token's answer shows its budgets, unspent, as listings do.
+    let spender = create(
+        json!({ "name": "spender", "scopes": ["payments:send"], "budget_day_msat": 50_000_000 }),
+    )
+    .unwrap();
+    let day = &spender["budgets"][0];
+    assert_eq!(day["limit_msat"], 50_000_000, "{spender}");
+    assert_eq!(day["spent_msat"], 0, "{spender}");
     let balance_token = balance["token"].as_str().unwrap().to_string();
     let listing = a.get("/api/v1/tokens").unwrap();
     let text = listing.to_string();
@@ -152,7 +160,7 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     assert!(!text.contains("secret"), "{text}");
     let names: Vec<&str> =
         listing.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["admin", "shop", "reader", "balance"]);
+    assert_eq!(names, ["admin", "shop", "reader", "balance", "spender"]);
     assert_eq!(a.get(&format!("/api/v1/tokens/{shop_id}")).unwrap()["name"], "shop");
 
     // Scopes: a 403 names the missing scope, in each dialect.

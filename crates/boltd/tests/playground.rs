@@ -179,7 +179,8 @@ fn node<'a>(state: &'a Value, name: &str) -> &'a Value {
     state["nodes"].as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()
 }
 
-/// Creates an invoice on `to` and pays it from `from` through `dialect` ("bark" or "cln");
+/// Creates an invoice on `to` and pays it from `from` through `dialect` ("bark", "cln" or
+/// "alby");
 /// returns the payment hash once the receive is settled.
 fn pay(state: &Value, from: &str, to: &str, amount_sat: u64, dialect: &str) -> String {
     let (payer, payee) = (node(state, from), node(state, to));
@@ -192,7 +193,9 @@ fn pay(state: &Value, from: &str, to: &str, amount_sat: u64, dialect: &str) -> S
     let hash = inv["payment_hash"].as_str().unwrap().to_string();
     let paid = match dialect {
         "bark" => post(payer, "/api/v1/lightning/pay", json!({ "destination": bolt11 })),
-        _ => post(payer, "/v1/pay", json!({ "bolt11": bolt11 })),
+        "alby" => post(payer, "/payments/bolt11", json!({ "invoice": bolt11 })),
+        "cln" => post(payer, "/v1/pay", json!({ "bolt11": bolt11 })),
+        other => panic!("no dialect {other}"),
     };
     assert_eq!(paid["status"], "complete", "{dialect} pay {from} -> {to}: {paid}");
     assert_eq!(paid["payment_hash"], hash.as_str());
@@ -256,6 +259,7 @@ fn playground_starts_pays_stops_and_resumes() {
         format!("http://127.0.0.1:{}/api/v1/lightning/receives/invoice", base + 2),
         format!("http://127.0.0.1:{base}/api/v1/lightning/pay"),
         format!("http://127.0.0.1:{base}/v1/pay"),
+        format!("http://127.0.0.1:{base}/payments/bolt11"),
         format!("http://127.0.0.1:{}/api/v1/lightning/receives/$HASH", base + 2),
         "Authorization: Bearer $ALICE_TOKEN".to_string(),
         format!("ALICE_TOKEN={}", node(&state, "alice")["token"].as_str().unwrap()),
@@ -263,9 +267,10 @@ fn playground_starts_pays_stops_and_resumes() {
         assert!(summary.contains(&needle), "no `{needle}` in the summary:\n{summary}");
     }
 
-    // alice pays carol across two hops, through both dialects.
+    // alice pays carol across two hops, through each dialect.
     pay(&state, "alice", "carol", 1_000, "bark");
     pay(&state, "alice", "carol", 2_000, "cln");
+    pay(&state, "alice", "carol", 3_000, "alby");
 
     // A second playground on the same data directory is refused, and so is one on busy ports.
     let (code, stderr) = run_to_end(&dir, base);
