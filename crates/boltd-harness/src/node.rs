@@ -666,3 +666,23 @@ pub fn open_channel(
     to.wait_channel_state(from, "ready")?;
     from.wait_channel_state(to, "ready")
 }
+
+/// The usual three-node lab: mines the first 101 blocks, funds `a` and `b`, opens public channels
+/// `a` → `b` and `b` → `c` of `capacity_sat` each (`b` pushes `push_bc_msat` to `c`, so `c` can
+/// pay back), waits until `a` and `c` know both channels from gossip, and mines one more block
+/// with every node synced to it. Returns the chain height.
+pub fn line_of_three(
+    btc: &Bitcoind,
+    [a, b, c]: [&TestNode; 3],
+    capacity_sat: u64,
+    push_bc_msat: u64,
+) -> Result<u32, HarnessError> {
+    btc.mine(101)?;
+    fund(btc, a, &[b, c])?;
+    fund(btc, b, &[a, c])?;
+    open_channel(btc, a, b, capacity_sat, 0, &[a, b, c])?;
+    open_channel(btc, b, c, capacity_sat, push_bc_msat, &[a, b, c])?;
+    a.wait_for_gossip(2)?;
+    c.wait_for_gossip(2)?;
+    mine_and_sync(btc, 1, &[a, b, c])
+}

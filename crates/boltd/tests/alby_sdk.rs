@@ -12,8 +12,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bitcoin_hashes::{sha256, Hash};
 use boltd_harness::{
-    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
-    TestNode,
+    free_port, line_of_three, wait_until, Bitcoind, ChainAccess, HarnessError, TestNode,
 };
 use serde_json::{json, Value};
 
@@ -74,13 +73,7 @@ fn alby_sdk_against_boltd() -> Result<(), HarnessError> {
     let a = TestNode::start_in_process("alice", &dir.path().join("a"), &chain, free_port()?)?;
     let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     let c = TestNode::start_in_process("carol", &dir.path().join("c"), &chain, free_port()?)?;
-    btc.mine(101)?;
-    fund(&btc, &a, &[&b, &c])?;
-    fund(&btc, &b, &[&a, &c])?;
-    open_channel(&btc, &a, &b, 2_000_000, 0, &[&a, &b, &c])?;
-    open_channel(&btc, &b, &c, 2_000_000, 0, &[&a, &b, &c])?;
-    a.wait_for_gossip(2)?;
-    mine_and_sync(&btc, 1, &[&a, &b, &c])?;
+    line_of_three(&btc, [&a, &b, &c], 2_000_000, 0)?;
 
     // An app's token: every scope the SDK's calls need, and not `node:admin`.
     let app_token = |n: &TestNode| {

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use bitcoin_hashes::{sha256, Hash};
 use boltd_harness::{
-    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
-    TestNode,
+    free_port, line_of_three, wait_until, Bitcoind, ChainAccess, HarnessError, TestNode,
 };
 use serde_json::{json, Value};
 
@@ -28,15 +27,8 @@ fn lab() -> Result<Lab, HarnessError> {
     let a = TestNode::start_in_process("alice", &dir.path().join("a"), &chain, free_port()?)?;
     let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     let c = TestNode::start_in_process("carol", &dir.path().join("c"), &chain, free_port()?)?;
-    btc.mine(101)?;
-    fund(&btc, &a, &[&b, &c])?;
-    fund(&btc, &b, &[&a, &c])?;
-    open_channel(&btc, &a, &b, 2_000_000, 0, &[&a, &b, &c])?;
     // B pushes half of the B-C channel to C, so C can pay A back.
-    open_channel(&btc, &b, &c, 2_000_000, 1_000_000_000, &[&a, &b, &c])?;
-    a.wait_for_gossip(2)?;
-    c.wait_for_gossip(2)?;
-    mine_and_sync(&btc, 1, &[&a, &b, &c])?;
+    line_of_three(&btc, [&a, &b, &c], 2_000_000, 1_000_000_000)?;
     Ok(Lab { btc, a, b, c, _dir: dir })
 }
 

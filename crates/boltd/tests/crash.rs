@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use bitcoin_hashes::{sha256, Hash};
 use boltd_harness::{
-    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
-    TestNode,
+    free_port, line_of_three, wait_until, Bitcoind, ChainAccess, HarnessError, TestNode,
 };
 use serde_json::json;
 
@@ -21,13 +20,7 @@ fn payer_killed_mid_flight_completes_once_after_restart() -> Result<(), HarnessE
     let mut a = TestNode::spawn("alice", &exe, &dir.path().join("a"), &chain, a_port)?;
     let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     let c = TestNode::start_in_process("carol", &dir.path().join("c"), &chain, free_port()?)?;
-    btc.mine(101)?;
-    fund(&btc, &a, &[&b, &c])?;
-    fund(&btc, &b, &[&a, &c])?;
-    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b, &c])?;
-    open_channel(&btc, &b, &c, 1_000_000, 0, &[&a, &b, &c])?;
-    a.wait_for_gossip(2)?;
-    mine_and_sync(&btc, 1, &[&a, &b, &c])?;
+    line_of_three(&btc, [&a, &b, &c], 1_000_000, 0)?;
 
     // A hold invoice keeps the payment in flight until C releases the preimage.
     let preimage = sha256::Hash::hash(b"crash test preimage").to_byte_array();

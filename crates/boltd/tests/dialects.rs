@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use bitcoin_hashes::{sha256, Hash};
 use boltd_harness::{
-    free_port, fund, mine_and_sync, open_channel, wait_until, ApiFailure, Bitcoind, ChainAccess,
-    HarnessError, TestNode,
+    free_port, fund, line_of_three, mine_and_sync, open_channel, wait_until, ApiFailure, Bitcoind,
+    ChainAccess, HarnessError, TestNode,
 };
 use serde_json::{json, Value};
 
@@ -71,13 +71,7 @@ fn core_lightning_methods() -> Result<(), HarnessError> {
     let dir = tempfile::tempdir().unwrap();
     let nodes = start(&["alice", "bob", "carol"], dir.path(), &btc)?;
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
-    btc.mine(101)?;
-    fund(&btc, a, &[b, c])?;
-    fund(&btc, b, &[a, c])?;
-    open_channel(&btc, a, b, 2_000_000, 0, &[a, b, c])?;
-    open_channel(&btc, b, c, 2_000_000, 0, &[a, b, c])?;
-    a.wait_for_gossip(2)?;
-    let height = mine_and_sync(&btc, 1, &[a, b, c])?;
+    let height = line_of_three(&btc, [a, b, c], 2_000_000, 0)?;
 
     // getinfo (an empty body is no parameters).
     let (status, info) = post_status(a, "/v1/getinfo", "application/json", "");
