@@ -14,7 +14,7 @@ use crate::ledger::now_secs;
 use crate::Engine;
 
 /// One hop of a route hint.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RouteHintHop {
     /// The node at the start of the hinted channel.
     pub pubkey: String,

@@ -27,7 +27,7 @@ pub const MIN_CUSTOM_RECORD_TYPE: u64 = 65536;
 pub const KEYSEND_RECORD_TYPE: u64 = 5482373484;
 
 /// A keysend request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeysendRequest {
     /// The payee's node id (hex).

@@ -66,7 +66,7 @@ pub struct PayRequest {
 }
 
 /// The result of `pay`, as Core Lightning returns it (plus the record id).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PayResult {
     /// The payment record's id.
     pub id: i64,
@@ -84,6 +84,7 @@ pub struct PayResult {
     /// What we sent, fees included.
     pub amount_sent_msat: u64,
     /// `complete`, `pending` or `failed`.
+    #[schema(value_type = boltd_store::PaymentStatus)]
     pub status: String,
     /// The destination node id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -445,7 +446,7 @@ impl Engine {
 }
 
 /// What paying would cost, from a route computed now (nothing is sent).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FeeQuote {
     /// Amount the recipient would get.
     pub amount_msat: u64,
