@@ -222,6 +222,9 @@ pub struct NodeEventHandler {
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) payments: Arc<PaymentTracker>,
     pub(crate) listener: Arc<dyn PaymentEvents>,
+    /// Told when a payment failure carried a graph update (LDK's background processor has
+    /// applied it to the graph before this handler runs).
+    pub(crate) routing: Arc<crate::routing::RoutingEngine>,
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
@@ -389,6 +392,9 @@ impl NodeEventHandler {
                 ..
             } => {
                 tracing::debug!(%payment_hash, payment_failed_permanently, "payment path failed");
+                if matches!(failure, PathFailure::OnPath { network_update: Some(_) }) {
+                    self.routing.graph_changed();
+                }
                 self.listener.payment_path(PathEvent {
                     payment_id,
                     payment_hash: Some(payment_hash),

@@ -15,6 +15,7 @@ pub mod message_router;
 pub mod node;
 pub mod payments;
 pub mod router;
+pub mod routing;
 pub mod types;
 pub mod wallet;
 

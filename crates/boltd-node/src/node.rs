@@ -59,6 +59,7 @@ use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::payments::PaymentTracker;
+use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 
@@ -244,6 +245,8 @@ pub struct Node {
     background: Mutex<Option<BackgroundProcessor>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     wallet_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    routing: Arc<RoutingEngine>,
+    routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: DataDirLock,
 }
 
@@ -266,6 +269,36 @@ fn kv_read(
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(unreadable(what, store, e)),
+    }
+}
+
+/// Key (in [`BOLTD_NAMESPACE`]) of the persisted routing view.
+const ROUTING_VIEW_KEY: &str = "routing_view";
+
+/// boltd's routing engine at start: from the persisted view when there is a valid one (the
+/// refresher then rebuilds it from LDK's graph in the background, and a small graph is rebuilt
+/// by the first search), else built from the graph now. The view is a cache: a missing or
+/// unreadable one only costs the build.
+fn open_routing_engine(store: &Store, graph: &Graph) -> RoutingEngine {
+    match KVStoreSync::read(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY) {
+        Ok(bytes) => match GraphView::from_bytes(&bytes) {
+            Ok(view) => return RoutingEngine::new(view),
+            Err(e) => {
+                tracing::warn!("rebuilding the routing view: the persisted one is unusable: {e}")
+            }
+        },
+        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("rebuilding the routing view: cannot read the persisted one: {e}"),
+    }
+    RoutingEngine::from_graph(graph)
+}
+
+/// Stores the routing view (a cache: failures are logged, not fatal).
+fn persist_routing_view(store: &Store, view: &GraphView) {
+    if let Err(e) =
+        KVStoreSync::write(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY, view.to_bytes())
+    {
+        tracing::warn!("cannot persist the routing view: {e}");
     }
 }
 
@@ -419,6 +452,7 @@ impl Node {
             None => Graph::new(network, Arc::clone(&logger)),
         };
         let graph = Arc::new(graph);
+        let routing = Arc::new(open_routing_engine(&store, &graph));
         let decay = ProbabilisticScoringDecayParameters::default();
         let scorer = match kv_read(
             &store,
@@ -435,12 +469,13 @@ impl Node {
             None => ProbabilisticScorer::new(decay, Arc::clone(&graph), Arc::clone(&logger)),
         };
         let scorer = Arc::new(RwLock::new(scorer));
-        let router = Arc::new(Router::new(
+        let router = Arc::new(Router::with_engine(
             Arc::clone(&graph),
             Arc::clone(&logger),
             Arc::clone(&keys_manager),
             Arc::clone(&scorer),
             ProbabilisticScoringFeeParameters::default(),
+            Arc::clone(&routing),
         ));
         let message_router =
             Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys_manager)));
@@ -573,10 +608,11 @@ impl Node {
             None::<GossipUtxoLookup>,
             Arc::clone(&logger),
         ));
+        let gossip_watch = Arc::new(GossipWatch::new(Arc::clone(&gossip), Arc::clone(&routing)));
         let peer_manager = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: Arc::clone(&channel_manager),
-                route_handler: Arc::clone(&gossip),
+                route_handler: gossip_watch,
                 onion_message_handler: Arc::clone(&onion_messenger),
                 custom_message_handler: IgnoringMessageHandler {},
                 send_only_message_handler: Arc::clone(&chain_monitor),
@@ -600,6 +636,7 @@ impl Node {
             sweeper: Arc::clone(&sweeper),
             payments: Arc::clone(&payments),
             listener: payment_events,
+            routing: Arc::clone(&routing),
             peer_manager: std::sync::OnceLock::new(),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
@@ -620,6 +657,17 @@ impl Node {
         );
 
         let stop_flag = Arc::new(AtomicBool::new(false));
+
+        // Keeps boltd's routing view fresh (and persisted) on its own thread.
+        let routing_thread = {
+            let routing = Arc::clone(&routing);
+            let graph = Arc::clone(&graph);
+            let stop = Arc::clone(&stop_flag);
+            let store = Arc::clone(&store);
+            std::thread::Builder::new().name("boltd-routing-view".into()).spawn(move || {
+                routing.run_refresher(&graph, &stop, |view| persist_routing_view(&store, view))
+            })?
+        };
         let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
         let mut tasks = Vec::new();
 
@@ -747,6 +795,8 @@ impl Node {
             background: Mutex::new(Some(background)),
             tasks: Mutex::new(tasks),
             wallet_thread: Mutex::new(Some(wallet_thread)),
+            routing,
+            routing_thread: Mutex::new(Some(routing_thread)),
             _lock: lock,
         })
     }
@@ -768,6 +818,13 @@ impl Node {
         let wt = self.wallet_thread.lock().unwrap().take();
         if let Some(wt) = wt {
             let _ = tokio::task::spawn_blocking(move || wt.join()).await;
+        }
+        self.routing.stop_refresher();
+        let rt = self.routing_thread.lock().unwrap().take();
+        if let Some(rt) = rt {
+            let _ = tokio::task::spawn_blocking(move || rt.join()).await;
+            let (store, view) = (Arc::clone(&self.store), self.routing.view());
+            let _ = tokio::task::spawn_blocking(move || persist_routing_view(&store, &view)).await;
         }
         self.wallet.persist()?;
         tracing::info!("node stopped");

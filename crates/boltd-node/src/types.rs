@@ -39,8 +39,8 @@ pub type Graph = NetworkGraph<Arc<LdkLogger>>;
 /// The payment scorer.
 pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
 
-/// The router: LDK's route finding with a per-payment policy (exclusions, risk factor,
-/// randomization); see [`crate::router`].
+/// The router: boltd's route search ([`crate::routing`]) with a per-payment policy
+/// (exclusions, risk factor, randomization), LDK's for blinded payees; see [`crate::router`].
 pub type Router = crate::router::NodeRouter;
 
 /// Routes onion messages (BOLT12): directly to peers, otherwise through the channel graph; see
@@ -79,11 +79,14 @@ pub type GossipUtxoLookup = Arc<dyn UtxoLookup + Send + Sync>;
 /// P2P gossip sync.
 pub type P2PGossipSync = gossip::P2PGossipSync<Arc<Graph>, GossipUtxoLookup, Arc<LdkLogger>>;
 
+/// P2P gossip sync, watched for graph changes by boltd's routing engine.
+pub type GossipHandler = crate::routing::GossipWatch<Arc<P2PGossipSync>>;
+
 /// The peer manager.
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     SocketDescriptor,
     Arc<ChannelManager>,
-    Arc<P2PGossipSync>,
+    Arc<GossipHandler>,
     Arc<OnionMessenger>,
     Arc<LdkLogger>,
     IgnoringMessageHandler,
