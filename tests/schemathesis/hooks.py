@@ -39,3 +39,23 @@ def no_internal_error_code(ctx, response, case):
                                            "/webhook_endpoints")):
             assert body.get("code") != 6, f"an internal error (Alby code 6): {body}"
     return None
+
+
+# Paying a BOLT12 offer waits for the issuer's invoice and then the payment, up to `retry_for`
+# (default 60 s) plus 10 s. The fuzz reuses the offers this node makes (schemathesis feeds
+# values from responses back into requests), and an invoice request to oneself runs until that
+# deadline: cap a valid `retry_for` (or its absence) at a few seconds so the run stays short.
+# An invalid `retry_for` (negative, too large, not a number) is left as generated: it must be
+# refused, and fast.
+OFFER_PAY_PATH = "/api/v1/lightning/offers/pay"
+OFFER_PAY_RETRY_FOR_SECS = 3
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if case.operation.path != OFFER_PAY_PATH or not isinstance(case.body, dict):
+        return
+    retry_for = case.body.get("retry_for")
+    valid = isinstance(retry_for, int) and not isinstance(retry_for, bool) and 0 <= retry_for < 2**64
+    if retry_for is None or (valid and retry_for > OFFER_PAY_RETRY_FOR_SECS):
+        case.body["retry_for"] = OFFER_PAY_RETRY_FOR_SECS

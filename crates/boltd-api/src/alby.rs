@@ -392,6 +392,18 @@ pub(crate) enum AlbyMultiKeysendItem {
     },
 }
 
+/// A multi-keysend's error answer: the request refused as a whole (Alby's error), or none of
+/// the keysends paid (every outcome, in request order).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum AlbyMultiKeysendError {
+    /// Refused before anything was sent: bad arguments, authentication, internal.
+    Refused(AlbyErrorBody),
+    /// None paid: each keysend's outcome.
+    Outcomes(AlbyMultiKeysendResponse),
+}
+
 /// Several keysends: every item is checked for shape first
 /// (a malformed one refuses the whole batch, nothing sent); then each is paid on its own.
 /// Results come in request order, `{keysend}` or `{keysend: {destination, custom_records},
@@ -401,10 +413,10 @@ pub(crate) enum AlbyMultiKeysendItem {
     request_body = AlbyMultiKeysendRequest,
     responses(
         (status = 200, description = "At least one keysend was paid", body = AlbyMultiKeysendResponse),
-        (status = 400, description = "Bad arguments (8), or none paid: the first error's status", body = AlbyMultiKeysendResponse),
-        (status = 403, description = "None paid: the first was over the token's limits", body = AlbyMultiKeysendResponse),
-        (status = 409, description = "None paid: the first was a conflict", body = AlbyMultiKeysendResponse),
-        (status = 500, description = "None paid: the first failed (code 10)", body = AlbyMultiKeysendResponse),
+        (status = 400, description = "Bad arguments (8), or none paid: the first error's status", body = AlbyMultiKeysendError),
+        (status = 403, description = "None paid: the first was over the token's limits (or the token lacks the scope)", body = AlbyMultiKeysendError),
+        (status = 409, description = "None paid: the first was a conflict", body = AlbyMultiKeysendError),
+        (status = 500, description = "None paid: the first failed (code 10), or an internal error (6)", body = AlbyMultiKeysendError),
     ))]
 pub(crate) async fn multi_keysend(
     State(engine): State<AppState>,
@@ -885,14 +897,14 @@ async fn list(
     let since_cursor: Option<PaymentCursor> = since.as_ref().map(PaymentRecord::cursor);
     if since_cursor.is_none() {
         filter.limit = Some(items as u32);
-        filter.offset = Some(((page - 1) * items).min(u64::from(u32::MAX)) as u32);
+        filter.offset = Some((page - 1).saturating_mul(items).min(u64::from(u32::MAX)) as u32);
     }
     let records = engine.list_payments(filter).await?;
     let our_id = engine.node().node_id().to_string();
     let list: Vec<AlbyInvoice> = records
         .iter()
         .filter(|r| since_cursor.is_none_or(|c| (r.created_at, r.id) > (c.created_at, c.id)))
-        .skip(if since_cursor.is_some() { ((page - 1) * items) as usize } else { 0 })
+        .skip(if since_cursor.is_some() { (page - 1).saturating_mul(items) as usize } else { 0 })
         .take(items as usize)
         .map(|r| payment_invoice(r, &our_id))
         .collect();

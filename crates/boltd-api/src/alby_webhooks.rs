@@ -5,6 +5,7 @@
 //! here deliver in Alby's format (Alby invoice objects, Svix signatures); see
 //! `boltd_engine::webhook`. Errors are Alby's `{code, error: true, message}`.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::alby::TAG;
-use crate::error::{AlbyErrorBody, ApiError, Body};
+use crate::error::{AlbyErrorBody, ApiError};
 use crate::AppState;
 
 /// An [`ApiError`] in Alby's shape: `code` 8 for a bad request, 10 otherwise (as Alby's API).
@@ -92,12 +93,21 @@ pub(crate) struct CreateEndpoint {
     ))]
 pub(crate) async fn create(
     State(engine): State<AppState>,
-    body: Result<Body<CreateEndpoint>, ApiError>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreatedAlbyWebhookEndpoint>), AlbyError> {
-    let Body(r) = body?;
+    // Alby answers every unreadable body (not JSON, wrong shape) with 400 and code 8.
+    let Json(v) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(e),
+        _ => ApiError::bad_request(e.body_text()),
+    })?;
+    let r: CreateEndpoint = serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request(format!("bad arguments: {e}")))?;
     let created = engine.create_alby_webhook(r.url, r.description, r.filter_types).await?;
     let endpoint = endpoint_json(&created.webhook);
-    Ok((StatusCode::CREATED, Json(CreatedAlbyWebhookEndpoint { endpoint, endpoint_secret: created.secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAlbyWebhookEndpoint { endpoint, endpoint_secret: created.secret }),
+    ))
 }
 
 /// The Alby endpoint with this id (an endpoint made through the native API is not one).

@@ -13,9 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::offer::{OfferInfo, OfferPayRequest, OfferRequest};
+use boltd_engine::pay::FeeQuote;
 use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
 use boltd_engine::PayResult;
-use boltd_engine::pay::FeeQuote;
 use boltd_node::node::Balances;
 use boltd_store::{Direction, PaymentKind, PaymentRecord, PaymentStatus, ReceiveRecord};
 use serde::{Deserialize, Serialize};
@@ -180,7 +180,12 @@ async fn pay_any(
 pub(crate) struct IdempotencyKey {
     /// A client key (visible ASCII, 1 to 255 characters): the same key replays the first
     /// result; the same key with another request is a 409.
-    #[param(rename = "Idempotency-Key", min_length = 1, max_length = 255, pattern = "^[\\x21-\\x7e]+$")]
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7e]+$"
+    )]
     idempotency_key: Option<String>,
 }
 
@@ -350,7 +355,9 @@ pub(crate) async fn receive_status(
 #[utoipa::path(get, path = "/api/v1/lightning/receives", tag = TAG,
     operation_id = "list_receive_statuses",
     responses((status = 200, description = "The pending receives", body = Vec<ReceiveInfo>)))]
-pub(crate) async fn pending_receives(State(engine): State<AppState>) -> ApiResult<Vec<ReceiveInfo>> {
+pub(crate) async fn pending_receives(
+    State(engine): State<AppState>,
+) -> ApiResult<Vec<ReceiveInfo>> {
     Ok(Json(engine.pending_receives().await?.into_iter().map(ReceiveInfo::of).collect()))
 }
 
@@ -467,7 +474,9 @@ pub(crate) async fn multi_keysend(
             Ok(p) => MultiKeysendItem::Sent { keysend: PayResponse::of(&p) },
             Err(e) => {
                 let api = ApiError::from(e);
-                MultiKeysendItem::Refused { error: ErrorBody { code: api.code, message: api.message } }
+                MultiKeysendItem::Refused {
+                    error: ErrorBody { code: api.code, message: api.message },
+                }
             }
         })
         .collect();
@@ -588,18 +597,15 @@ impl PartialSchema for PaymentRecordWithMetadata {
                 ]))
                 .description(Some("The payment's metadata (a JSON object), or null"));
             o.properties.insert("metadata".into(), metadata.into());
-            o.description = Some(
-                "A payment record, with its metadata as a JSON object (not as text)".into(),
-            );
+            o.description =
+                Some("A payment record, with its metadata as a JSON object (not as text)".into());
         }
         schema
     }
 }
 
 impl ToSchema for PaymentRecordWithMetadata {
-    fn schemas(
-        schemas: &mut Vec<(String, RefOr<Schema>)>,
-    ) {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         <PaymentRecord as ToSchema>::schemas(schemas);
     }
 }

@@ -101,11 +101,7 @@ impl PartialSchema for ClnAmount {
     fn schema() -> RefOr<Schema> {
         OneOfBuilder::new()
             .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .pattern(Some(CLN_AMOUNT_PATTERN)),
-            )
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(CLN_AMOUNT_PATTERN)))
             .description(Some(
                 "An amount: msat as a number, or a string with a unit (`1000`, `1000msat`, \
                  `1sat`, `0.001sat`, `0.0001btc`)",
@@ -276,6 +272,16 @@ impl Params {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(ClnError::invalid(format!("`{k}` must be a string"))),
+        }
+    }
+
+    /// A parameter that only a string can be (an invoice, a hash, a keyword): a number is
+    /// refused.
+    fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(ClnError::invalid(format!("`{k}` must be a string"))),
         }
     }
@@ -633,7 +639,7 @@ fn invoice_item(r: &ReceiveRecord) -> ClnListedInvoice {
 
 /// `start`/`index` (only `created`) and `limit`, as `listinvoices` and `listpays` take them.
 fn paging(p: &Params) -> Result<(Option<u64>, Option<u32>), ClnError> {
-    match p.string("index")?.as_deref() {
+    match p.text("index")?.as_deref() {
         None | Some("created") => {}
         Some(other) => {
             return Err(ClnError::invalid(format!("index `{other}` is not supported: use created")))
@@ -695,8 +701,8 @@ pub(crate) async fn cln_listinvoices(
     )?;
     let (start, limit) = paging(&p)?;
     let label = p.string("label")?;
-    let invstring = p.string("invstring")?;
-    let hash = p.string("payment_hash")?;
+    let invstring = p.text("invstring")?;
+    let hash = p.text("payment_hash")?;
     if [&label, &invstring, &hash].iter().filter(|x| x.is_some()).count() > 1 {
         return Err(ClnError::invalid("give at most one of label, invstring and payment_hash"));
     }
@@ -850,13 +856,13 @@ pub(crate) async fn cln_listpays(
         &[],
     )?;
     let (start, limit) = paging(&p)?;
-    let status = match p.string("status")? {
+    let status = match p.text("status")? {
         None => None,
         Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
             ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
         })?),
     };
-    let hash = match (p.string("bolt11")?, p.string("payment_hash")?) {
+    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
         (Some(_), Some(_)) => {
             return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
         }

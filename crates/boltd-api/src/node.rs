@@ -323,7 +323,8 @@ pub(crate) struct Send {
 }
 
 /// On-chain errors: a bad address or amount, or not enough funds.
-const ONCHAIN_400: &str = "Not an address of this network, a bad amount or fee rate, or not enough funds";
+const ONCHAIN_400: &str =
+    "Not an address of this network, a bad amount or fee rate, or not enough funds";
 
 /// Sends on chain.
 #[utoipa::path(post, path = "/api/v1/onchain/send", tag = BARKD, operation_id = "onchain_send",
@@ -451,7 +452,9 @@ pub(crate) async fn onchain_sync(State(engine): State<AppState>) -> ApiResult<Sy
 /// Fee rates for ~1, ~3 and ~6 blocks, in sat/vB.
 #[utoipa::path(get, path = "/api/v1/fees/onchain", tag = BARKD, operation_id = "onchain_fee_rates",
     responses((status = 200, description = "The fee rates", body = OnchainFeeRates)))]
-pub(crate) async fn onchain_fee_rates(State(engine): State<AppState>) -> ApiResult<OnchainFeeRates> {
+pub(crate) async fn onchain_fee_rates(
+    State(engine): State<AppState>,
+) -> ApiResult<OnchainFeeRates> {
     Ok(Json(engine.node().onchain_fee_rates()))
 }
 

@@ -16,6 +16,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayItems, KnownFormat, Schema, SchemaFormat,
+};
 use utoipa::openapi::security::{HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi as _, ToSchema};
@@ -104,6 +107,15 @@ fn finish(mut doc: OpenApi) -> OpenApi {
     );
     for (path, item) in doc.paths.paths.iter_mut() {
         let dialect = Dialect::of(path);
+        // Core Lightning's methods take an empty body as no parameters (a missing required
+        // one is then a 400 naming it).
+        if dialect == Dialect::Cln {
+            for op in [&mut item.post, &mut item.get].into_iter().flatten() {
+                if let Some(body) = op.request_body.as_mut() {
+                    body.required = None;
+                }
+            }
+        }
         let ops = [
             (Method::GET, &mut item.get),
             (Method::POST, &mut item.post),
@@ -117,7 +129,76 @@ fn finish(mut doc: OpenApi) -> OpenApi {
             }
         }
     }
+    bound_unsigned(doc)
+}
+
+/// Gives every unsigned integer schema (`uint8` to `uint64`, utoipa's formats for Rust's
+/// unsigned types) its maximum: what the type can hold is what the API accepts, and a client
+/// (or a fuzzer) cannot know the bound from a format outside the OpenAPI registry.
+fn bound_unsigned(mut doc: OpenApi) -> OpenApi {
+    if let Some(c) = doc.components.as_mut() {
+        c.schemas.values_mut().for_each(bound_schema);
+    }
+    for item in doc.paths.paths.values_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.delete, &mut item.put, &mut item.patch];
+        for op in ops.into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                p.schema.iter_mut().for_each(bound_schema);
+            }
+            if let Some(body) = op.request_body.as_mut() {
+                body.content.values_mut().for_each(|c| c.schema.iter_mut().for_each(bound_schema));
+            }
+            for r in op.responses.responses.values_mut() {
+                if let RefOr::T(r) = r {
+                    r.content.values_mut().for_each(|c| c.schema.iter_mut().for_each(bound_schema));
+                }
+            }
+        }
+    }
     doc
+}
+
+fn bound_schema(schema: &mut RefOr<Schema>) {
+    let RefOr::T(schema) = schema else { return };
+    match schema {
+        Schema::Object(o) => {
+            let bound = match &o.format {
+                Some(SchemaFormat::KnownFormat(KnownFormat::UInt8)) => {
+                    Some(("uint8", u64::from(u8::MAX)))
+                }
+                Some(SchemaFormat::KnownFormat(KnownFormat::UInt16)) => {
+                    Some(("uint16", u64::from(u16::MAX)))
+                }
+                Some(SchemaFormat::KnownFormat(KnownFormat::UInt32)) => {
+                    Some(("uint32", u64::from(u32::MAX)))
+                }
+                Some(SchemaFormat::KnownFormat(KnownFormat::UInt64)) => Some(("uint64", u64::MAX)),
+                _ => None,
+            };
+            if let Some((format, max)) = bound {
+                // utoipa 5.5 spells these `u-int64` and so on.
+                o.format = Some(SchemaFormat::Custom(format.to_string()));
+                if o.maximum.is_none() {
+                    o.maximum = Some(utoipa::Number::UInt(max as usize));
+                }
+            }
+            o.properties.values_mut().for_each(bound_schema);
+            if let Some(extra) = o.additional_properties.as_deref_mut() {
+                if let AdditionalProperties::RefOr(r) = extra {
+                    bound_schema(r);
+                }
+            }
+        }
+        Schema::Array(a) => {
+            if let ArrayItems::RefOrSchema(items) = &mut a.items {
+                bound_schema(items);
+            }
+        }
+        Schema::OneOf(o) => o.items.iter_mut().for_each(bound_schema),
+        Schema::AllOf(o) => o.items.iter_mut().for_each(bound_schema),
+        Schema::AnyOf(o) => o.items.iter_mut().for_each(bound_schema),
+        _ => {}
+    }
 }
 
 /// The error schema of a dialect.
@@ -138,8 +219,9 @@ fn complete_operation(op: &mut Operation, method: &Method, path: &str, dialect: 
         let key = status.as_u16().to_string();
         if !op.responses.responses.contains_key(&key) {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
-            let response =
-                ResponseBuilder::new().description(description).content("application/json", content);
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", content);
             op.responses.responses.insert(key, RefOr::T(response.build()));
         }
     };

@@ -124,8 +124,8 @@ pub(crate) async fn revoke_token(
 /// The caller of a daemon without authentication (`--insecure-no-auth`).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UnrestrictedCaller {
-    /// Always null: there is no token.
-    #[schema(value_type = Option<String>)]
+    /// Always null: there is no token (what tells this shape from a token's).
+    #[schema(schema_with = null_schema)]
     id: Option<String>,
     /// The caller's name.
     name: String,
@@ -168,4 +168,12 @@ pub(crate) async fn current_token(
             budgets: Vec::new(),
         }))),
     }
+}
+
+/// The JSON schema of a value that is always null.
+fn null_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Null)
+        .description(Some("Always null: there is no token"))
+        .build()
 }

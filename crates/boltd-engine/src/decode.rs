@@ -112,7 +112,11 @@ fn invalid(msg: impl Into<String>) -> PayError {
 /// case-insensitive; parsers want one case).
 fn normalize(s: &str) -> String {
     let s = s.trim();
-    let s = if s.len() >= 10 && s[..10].eq_ignore_ascii_case("lightning:") { &s[10..] } else { s };
+    // `get`, not indexing: byte 10 need not be a char boundary in arbitrary input.
+    let s = match s.get(..10) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("lightning:") => &s[10..],
+        _ => s,
+    };
     s.to_ascii_lowercase()
 }
 

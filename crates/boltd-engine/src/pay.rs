@@ -125,6 +125,28 @@ struct Checked {
     description: Option<String>,
 }
 
+/// What LDK's synchronous refusal to send means for the caller: the failure code to record
+/// and the error to answer. No route is Core Lightning's 205 (a 4xx), as for a route search
+/// that fails later; custom records that cannot fit the onion are bad input.
+pub(crate) fn send_refused(
+    e: &lightning::ln::channelmanager::RetryableSendFailure,
+    reason: &str,
+) -> (FailureCode, PayError) {
+    use lightning::ln::channelmanager::RetryableSendFailure as F;
+    match e {
+        F::RouteNotFound => {
+            (FailureCode::RouteNotFound, PayError::RouteNotFound { failures: vec![] })
+        }
+        F::OnionPacketSizeExceeded => (
+            FailureCode::Other,
+            invalid("the custom records and the route do not fit in the payment's onion"),
+        ),
+        F::PaymentExpired | F::DuplicatePayment => {
+            (FailureCode::Other, PayError::Other(reason.to_string()))
+        }
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> PayError {
     PayError::InvalidParams(msg.into())
 }
@@ -370,12 +392,20 @@ impl Engine {
         if let Err(e) = sent {
             self.node.router().clear_policy(&payment_id);
             let reason = format!("LDK refused the payment: {e:?}");
+            let (code, err) = match &e {
+                lightning::ln::channelmanager::Bolt11PaymentError::SendingFailed(f) => {
+                    send_refused(f, &reason)
+                }
+                lightning::ln::channelmanager::Bolt11PaymentError::InvalidAmount => {
+                    (FailureCode::Other, invalid("the amount is below the invoice's"))
+                }
+            };
             let r = reason.clone();
             self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, FailureCode::Other, Some(&r), true, now_secs())
+                s.fail_outgoing(&payment_id.0, code, Some(&r), true, now_secs())
             })
             .await?;
-            return Err(PayError::Other(reason));
+            return Err(err);
         }
         let window = c.retry_for + Duration::from_secs(5);
         let result = self.await_result(record, ctx.wait_for(window)).await;

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use boltd_harness::{
     fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError, TestNode,
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Set in the re-run inside the network namespace.
 const INSIDE_ENV: &str = "BOLTD_FUZZ_NETNS";
@@ -136,10 +136,15 @@ fn fuzz_in_lab() -> Result<(), HarnessError> {
     a.post("/api/v1/webhooks", json!({"url": "http://127.0.0.1:9/hook"})).unwrap();
     a.create_token(json!({"name": "shop", "scopes": ["invoices:create", "invoices:read"]}))?;
     // Everything above is in A's event log.
-    wait_until("A's history to list 3 payments", Duration::from_secs(30), Duration::from_millis(200), || {
-        let h = a.get("/api/v1/history").unwrap();
-        Ok((h.as_array().map_or(0, Vec::len) >= 3).then_some(()))
-    })?;
+    wait_until(
+        "A's history to list 3 payments",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let h = a.get("/api/v1/history").unwrap();
+            Ok((h.as_array().map_or(0, Vec::len) >= 3).then_some(()))
+        },
+    )?;
     eprintln!("[fuzz] lab ready in {} s", started.elapsed().as_secs());
 
     let out = run_schemathesis(&a);
@@ -148,9 +153,36 @@ fn fuzz_in_lab() -> Result<(), HarnessError> {
     // The lab is still whole: the node answers, its channel is there.
     let info = a.get("/api/v1/node/info").unwrap();
     assert_eq!(info["node_id"], a.node_id.as_str());
-    assert!(out.status.success(), "schemathesis found problems ({}); see its report above", out.status);
+    assert!(
+        out.status.success(),
+        "schemathesis found problems ({}); see its report above",
+        out.status
+    );
     Ok(())
 }
+
+/// Every check of schemathesis 4.32 (`--checks all`) but two, and boltd's own (the hooks):
+/// - `positive_data_acceptance`: schema-valid is not valid: a string is not a signed invoice,
+///   a node id is not a peer's;
+/// - `max_response_time` (in `all`, 10 s by default): speed is never asserted in boltd's
+///   tests (a payment may wait for its outcome).
+const CHECKS: &[&str] = &[
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+    "negative_data_rejection",
+    "missing_required_header",
+    "unsupported_method",
+    "allow_header_conformance",
+    "use_after_free",
+    "ensure_resource_availability",
+    "ignored_auth",
+    "object_level_authorization",
+    "alby_500_is_a_payment_failure",
+    "no_internal_error_code",
+];
 
 fn free_port() -> Result<u16, HarnessError> {
     boltd_harness::free_port()
@@ -172,9 +204,7 @@ fn run_schemathesis(a: &TestNode) -> Outcome {
         .arg(format!("{}/openapi.json", a.api_url))
         .args(["--url", &a.api_url])
         .args(["-H", &format!("Authorization: Bearer {}", a.admin_token())])
-        .args(["--checks", "all"])
-        // Schema-valid is not valid: a string is not a signed invoice, a node id not a peer.
-        .args(["--exclude-checks", "positive_data_acceptance"])
+        .args(["--checks", &CHECKS.join(",")])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", &examples])
         .args(["--seed", &seed])
@@ -204,5 +234,4 @@ fn show_junit_summary(dir: &Path) {
             assert!(cases >= 60, "schemathesis tested only {cases} operations");
         }
     }
-    let _ = Value::Null;
 }
