@@ -121,7 +121,14 @@ fn object_body(
     body: Result<Json<Value>, JsonRejection>,
     unsupported: &[&str],
 ) -> Result<Value, AlbyError> {
-    let Json(v) = body.map_err(|e| AlbyError::bad_arguments(e.body_text()))?;
+    let Json(v) = body.map_err(|e| {
+        let mut err = AlbyError::bad_arguments(e.body_text());
+        // Oversized stays 413 (as documented); everything else unreadable is Alby's 400.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            err.status = StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        err
+    })?;
     let Some(map) = v.as_object() else {
         return Err(AlbyError::bad_arguments("the body must be a JSON object"));
     };
@@ -132,7 +139,7 @@ fn object_body(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AlbyError> {
-    serde_json::from_value(v).map_err(|e| AlbyError::bad_arguments(format!("bad arguments: {e}")))
+    crate::error::from_value(v).map_err(|e| AlbyError::bad_arguments(format!("bad arguments: {e}")))
 }
 
 fn sats(msat: u64) -> u64 {
@@ -437,7 +444,7 @@ pub(crate) async fn multi_keysend(
     let mut keysends = Vec::with_capacity(items.len());
     let mut requests = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let k: AlbyKeysend = serde_json::from_value(item.clone())
+        let k: AlbyKeysend = crate::error::from_value(item.clone())
             .map_err(|e| AlbyError::bad_arguments(format!("keysends[{i}]: {e}")))?;
         requests.push(
             k.request()

@@ -100,7 +100,7 @@ pub(crate) async fn create(
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(e),
         _ => ApiError::bad_request(e.body_text()),
     })?;
-    let r: CreateEndpoint = serde_json::from_value(v)
+    let r: CreateEndpoint = crate::error::from_value(v)
         .map_err(|e| ApiError::bad_request(format!("bad arguments: {e}")))?;
     let created = engine.create_alby_webhook(r.url, r.description, r.filter_types).await?;
     let endpoint = endpoint_json(&created.webhook);

@@ -207,7 +207,14 @@ pub(crate) async fn cln_pay(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<PayResult>, ClnError> {
+) -> Result<Response, ClnError> {
+    if let Err(e) = &body {
+        // Oversized stays 413, as for the other methods (their bodies are read as bytes).
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let dialect = crate::auth::Dialect::Cln;
+            return Ok(crate::error::dialect_error(dialect, e.status(), e.body_text()));
+        }
+    }
     let Ctx(ctx) = ctx.map_err(|e| {
         ClnError(if e.status == StatusCode::UNAUTHORIZED {
             PayError::Unauthorized
@@ -226,10 +233,10 @@ pub(crate) async fn cln_pay(
     if let Some(obj) = v.as_object_mut() {
         obj.remove("amount_msat");
     }
-    let mut req: PayRequest = serde_json::from_value(v)
+    let mut req: PayRequest = crate::error::from_value(v)
         .map_err(|e| ClnError(PayError::InvalidParams(format!("invalid parameters: {e}"))))?;
     req.amount_msat = amount;
-    Ok(Json(engine.pay(req, ctx, None).await.map_err(ClnError)?))
+    Ok(Json(engine.pay(req, ctx, None).await.map_err(ClnError)?).into_response())
 }
 
 /// A method's named parameters.

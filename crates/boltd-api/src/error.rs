@@ -335,6 +335,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
+/// Reads `v` as a `T`; the error names the field it is about (`keysends[0].destination:
+/// invalid type: ...`), which `serde_json::from_value` alone does not.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
 /// Parses a node id, or says which string is not one.
 pub(crate) fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
     s.parse().map_err(|_| ApiError::bad_request(format!("`{s}` is not a node public key")))

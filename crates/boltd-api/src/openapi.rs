@@ -183,10 +183,8 @@ fn bound_schema(schema: &mut RefOr<Schema>) {
                 }
             }
             o.properties.values_mut().for_each(bound_schema);
-            if let Some(extra) = o.additional_properties.as_deref_mut() {
-                if let AdditionalProperties::RefOr(r) = extra {
-                    bound_schema(r);
-                }
+            if let Some(AdditionalProperties::RefOr(r)) = o.additional_properties.as_deref_mut() {
+                bound_schema(r);
             }
         }
         Schema::Array(a) => {
@@ -217,13 +215,13 @@ fn complete_operation(op: &mut Operation, method: &Method, path: &str, dialect: 
     let schema = error_schema(dialect, path);
     let mut add = |status: StatusCode, description: &str| {
         let key = status.as_u16().to_string();
-        if !op.responses.responses.contains_key(&key) {
+        op.responses.responses.entry(key).or_insert_with(|| {
             let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
             let response = ResponseBuilder::new()
                 .description(description)
                 .content("application/json", content);
-            op.responses.responses.insert(key, RefOr::T(response.build()));
-        }
+            RefOr::T(response.build())
+        });
     };
     let access = access_for(method, path);
     let needs = match access {
