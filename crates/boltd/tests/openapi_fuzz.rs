@@ -221,7 +221,8 @@ fn run_schemathesis(a: &TestNode) -> Outcome {
         .env("SCHEMATHESIS_HOOKS", "hooks")
         .env("PYTHONPATH", root.join("tests/schemathesis"))
         .env("NO_COLOR", "1")
-        .current_dir(&root);
+        // Its cache (`.schemathesis/`) goes with the report, not into the repository.
+        .current_dir(report.path());
     let status = cmd.status().unwrap_or_else(|e| panic!("cannot run schemathesis: {e}"));
     show_junit_summary(report.path());
     Outcome { status }
