@@ -2,7 +2,8 @@
 # boltd's whole test suite, with all its set-up, on a fresh machine:
 #   1. bitcoind: found ($BITCOIND_EXE, PATH, cache) or built once from the vendored source
 #      (installs the apt build packages when run as root);
-#   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+);
+#   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+) and
+#      schemathesis, pinned, in a venv under target/ (the OpenAPI fuzz; needs python3 + venv);
 #   3. formatting and lints (rustfmt, clippy -D warnings);
 #   4. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
 set -euo pipefail
@@ -20,6 +21,18 @@ echo "[test] npm ci (tests/js: the real client SDKs the end-to-end tests drive)"
 if ! npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null; then
   echo "[test] npm ci in tests/js failed: the SDK tests (crates/boltd/tests/alby_sdk.rs) need it" >&2
   exit 1
+fi
+
+echo "[test] schemathesis (target/schemathesis-venv: the OpenAPI fuzz, crates/boltd/tests/openapi_fuzz.rs)"
+venv=target/schemathesis-venv
+if [ ! -x "$venv/bin/st" ] || ! cmp -s tests/schemathesis/requirements.txt "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" || ! "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      -r tests/schemathesis/requirements.txt; then
+    echo "[test] installing schemathesis failed (needs python3 with venv, and PyPI)" >&2
+    exit 1
+  fi
+  cp tests/schemathesis/requirements.txt "$venv/requirements.txt"
 fi
 
 echo "[test] rustfmt"

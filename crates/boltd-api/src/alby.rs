@@ -25,13 +25,17 @@ use boltd_store::{
     Direction, PaymentCursor, PaymentFilter, PaymentKind, PaymentRecord, PaymentStatus,
     ReceiveRecord, ReceiveState,
 };
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::context::Ctx;
-use crate::error::ApiError;
+use crate::error::{AlbyErrorBody, ApiError};
 use crate::time::rfc3339;
 use crate::AppState;
+
+/// The OpenAPI tag of Alby's dialect.
+pub(crate) const TAG: &str = "alby";
 
 /// Items per page of the invoice lists by default (Alby's).
 pub const DEFAULT_ITEMS: u32 = 25;
@@ -55,14 +59,14 @@ impl AlbyError {
         Self { status: StatusCode::BAD_REQUEST, code: 8, message: message.into() }
     }
 
-    fn json(&self) -> Value {
-        json!({ "code": self.code, "error": true, "message": self.message })
+    fn body(&self) -> AlbyErrorBody {
+        AlbyErrorBody { code: self.code, error: true, message: self.message.clone() }
     }
 }
 
 impl IntoResponse for AlbyError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.json())).into_response()
+        (self.status, Json(self.body())).into_response()
     }
 }
 
@@ -108,7 +112,7 @@ impl From<boltd_node::NodeError> for AlbyError {
 
 type AlbyResult = Result<Response, AlbyError>;
 
-fn ok(v: Value) -> AlbyResult {
+fn ok<T: Serialize>(v: T) -> AlbyResult {
     Ok(Json(v).into_response())
 }
 
@@ -117,7 +121,14 @@ fn object_body(
     body: Result<Json<Value>, JsonRejection>,
     unsupported: &[&str],
 ) -> Result<Value, AlbyError> {
-    let Json(v) = body.map_err(|e| AlbyError::bad_arguments(e.body_text()))?;
+    let Json(v) = body.map_err(|e| {
+        let mut err = AlbyError::bad_arguments(e.body_text());
+        // Oversized stays 413 (as documented); everything else unreadable is Alby's 400.
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            err.status = StatusCode::PAYLOAD_TOO_LARGE;
+        }
+        err
+    })?;
     let Some(map) = v.as_object() else {
         return Err(AlbyError::bad_arguments("the body must be a JSON object"));
     };
@@ -128,7 +139,7 @@ fn object_body(
 }
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AlbyError> {
-    serde_json::from_value(v).map_err(|e| AlbyError::bad_arguments(format!("bad arguments: {e}")))
+    crate::error::from_value(v).map_err(|e| AlbyError::bad_arguments(format!("bad arguments: {e}")))
 }
 
 fn sats(msat: u64) -> u64 {
@@ -136,39 +147,92 @@ fn sats(msat: u64) -> u64 {
 }
 
 /// A payment result in Alby's shape (`amount` is what the payee got, `fee` rounded up to a
-/// sat); 202 with `status: pending` if the payment is still in flight.
-fn payment_response(r: &PayResult, extra: Value) -> AlbyResult {
-    let fee_msat = r.amount_sent_msat.saturating_sub(r.amount_msat);
-    let mut v = json!({
-        "amount": sats(r.amount_msat),
-        "amount_msat": r.amount_msat,
-        "fee": fee_msat.div_ceil(1000),
-        "fee_msat": fee_msat,
-        "destination": r.destination,
-        "payment_hash": r.payment_hash,
-        "payment_preimage": r.payment_preimage,
-        "status": r.status,
-    });
-    if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-        o.extend(e);
+/// sat).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyPayment {
+    /// What the payee got, in sats.
+    amount: u64,
+    /// The same, in msat.
+    amount_msat: u64,
+    /// Routing fees, in sats (rounded up).
+    fee: u64,
+    /// Routing fees, in msat.
+    fee_msat: u64,
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// The preimage (hex), once complete.
+    payment_preimage: Option<String>,
+    /// Where the payment stands.
+    #[schema(value_type = PaymentStatus)]
+    status: String,
+}
+
+impl AlbyPayment {
+    fn of(r: &PayResult) -> Self {
+        let fee_msat = r.amount_sent_msat.saturating_sub(r.amount_msat);
+        AlbyPayment {
+            amount: sats(r.amount_msat),
+            amount_msat: r.amount_msat,
+            fee: fee_msat.div_ceil(1000),
+            fee_msat,
+            payment_hash: r.payment_hash.clone(),
+            payment_preimage: r.payment_preimage.clone(),
+            status: r.status.clone(),
+        }
     }
-    let status = if r.status == PaymentStatus::Pending.as_str() {
+}
+
+/// 200, or 202 while the payment is still in flight.
+fn payment_status(r: &PayResult) -> StatusCode {
+    if r.status == PaymentStatus::Pending.as_str() {
         StatusCode::ACCEPTED
     } else {
         StatusCode::OK
-    };
-    Ok((status, Json(v)).into_response())
+    }
 }
 
-#[derive(Deserialize)]
+/// An invoice payment, in Alby's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyBolt11Payment {
+    #[serde(flatten)]
+    payment: AlbyPayment,
+    /// The payee's node id.
+    destination: Option<String>,
+    /// The invoice paid.
+    payment_request: String,
+    /// The invoice's description (empty if it has none).
+    description: String,
+    /// The invoice's description hash (hex), if it commits to one.
+    description_hash: Option<String>,
+}
+
+/// Pays a BOLT11 invoice.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PayBolt11 {
+pub(crate) struct PayBolt11 {
+    /// The BOLT11 invoice.
     invoice: String,
-    /// Sats, for an invoice without an amount.
+    /// Sats, for an invoice without an amount (positive; must match a fixed amount).
+    #[schema(minimum = 1)]
     amount: Option<u64>,
 }
 
-/// `POST /payments/bolt11` `{invoice, amount?}`: pays and waits for the result.
+/// Alby's errors of a payment.
+const PAY_ERRORS: &str = "The payment failed (code 10, Alby's contract)";
+
+/// Pays an invoice and waits for the result; 202 with `status: pending` if it is still in
+/// flight when the retry window ends.
+#[utoipa::path(post, path = "/payments/bolt11", tag = TAG, operation_id = "alby_pay_bolt11",
+    params(crate::barkd::IdempotencyKey),
+    request_body = PayBolt11,
+    responses(
+        (status = 200, description = "Paid (or failed after sending)", body = AlbyBolt11Payment),
+        (status = 202, description = "Still in flight", body = AlbyBolt11Payment),
+        (status = 400, description = "Bad arguments (8), or not enough balance or an expired invoice (2)", body = AlbyErrorBody),
+        (status = 403, description = "Over the token's per-payment maximum or budget (1)", body = AlbyErrorBody),
+        (status = 409, description = "The idempotency key was used for another request, or already paid (8)", body = AlbyErrorBody),
+        (status = 500, description = PAY_ERRORS, body = AlbyErrorBody),
+    ))]
 pub(crate) async fn pay_bolt11(
     State(engine): State<AppState>,
     ctx: Result<Ctx, ApiError>,
@@ -193,28 +257,56 @@ pub(crate) async fn pay_bolt11(
     let req =
         PayRequest { bolt11: r.invoice.trim().to_string(), amount_msat, ..Default::default() };
     let res = engine.pay(req, ctx, None).await?;
-    let description = decoded.description.clone().unwrap_or_default();
-    payment_response(
-        &res,
-        json!({
-            "payment_request": r.invoice.trim(),
-            "description": description,
-            "description_hash": decoded.description_hash,
-        }),
-    )
+    let body = AlbyBolt11Payment {
+        payment: AlbyPayment::of(&res),
+        destination: res.destination.clone(),
+        payment_request: r.invoice.trim().to_string(),
+        description: decoded.description.clone().unwrap_or_default(),
+        description_hash: decoded.description_hash,
+    };
+    Ok((payment_status(&res), Json(body)).into_response())
 }
 
-#[derive(Deserialize, Clone)]
+/// A keysend.
+#[derive(Deserialize, Clone, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AlbyKeysend {
-    /// Sats.
+pub(crate) struct AlbyKeysend {
+    /// Amount in sats.
     amount: u64,
+    /// The payee's node id (hex).
     destination: String,
+    /// A memo, stored with the payment.
     memo: Option<String>,
+    /// Custom TLV records: type (decimal, 65536 or above) to value (UTF-8 text, sent as its
+    /// bytes).
     custom_records: Option<BTreeMap<String, String>>,
     /// The SDK sends the records under this name too (lndhub.go's deprecated spelling).
     #[serde(rename = "customRecords")]
     custom_records_camel: Option<BTreeMap<String, String>>,
+}
+
+/// A keysend payment, in Alby's shape.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyKeysendPayment {
+    #[serde(flatten)]
+    payment: AlbyPayment,
+    /// The memo (empty if none).
+    description: String,
+    /// Always empty.
+    description_hash: String,
+    /// The payee's node id.
+    destination: String,
+    /// The records sent.
+    custom_records: BTreeMap<String, String>,
+}
+
+/// A keysend that was not paid: what it was for.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyKeysendTarget {
+    /// The payee's node id.
+    destination: String,
+    /// The records it would have sent.
+    custom_records: BTreeMap<String, String>,
 }
 
 impl AlbyKeysend {
@@ -238,17 +330,29 @@ impl AlbyKeysend {
         })
     }
 
-    fn extra(&self) -> Value {
-        json!({
-            "description": self.memo.clone().unwrap_or_default(),
-            "description_hash": "",
-            "destination": self.destination,
-            "custom_records": self.records().unwrap_or_default(),
-        })
+    fn paid(&self, r: &PayResult) -> AlbyKeysendPayment {
+        AlbyKeysendPayment {
+            payment: AlbyPayment::of(r),
+            description: self.memo.clone().unwrap_or_default(),
+            description_hash: String::new(),
+            destination: self.destination.clone(),
+            custom_records: self.records().unwrap_or_default(),
+        }
     }
 }
 
-/// `POST /payments/keysend` `{amount, destination, memo?, custom_records?}`.
+/// A keysend: pays and waits for the result.
+#[utoipa::path(post, path = "/payments/keysend", tag = TAG, operation_id = "alby_keysend",
+    params(crate::barkd::IdempotencyKey),
+    request_body = AlbyKeysend,
+    responses(
+        (status = 200, description = "Paid (or failed after sending)", body = AlbyKeysendPayment),
+        (status = 202, description = "Still in flight", body = AlbyKeysendPayment),
+        (status = 400, description = "Bad arguments (8), or not enough balance (2)", body = AlbyErrorBody),
+        (status = 403, description = "Over the token's per-payment maximum or budget (1)", body = AlbyErrorBody),
+        (status = 409, description = "The idempotency key was used for another request (8)", body = AlbyErrorBody),
+        (status = 500, description = PAY_ERRORS, body = AlbyErrorBody),
+    ))]
 pub(crate) async fn keysend(
     State(engine): State<AppState>,
     ctx: Result<Ctx, ApiError>,
@@ -257,13 +361,70 @@ pub(crate) async fn keysend(
     let Ctx(ctx) = ctx?;
     let k: AlbyKeysend = parse(object_body(body, &[])?)?;
     let res = engine.keysend(k.request()?, ctx).await?;
-    payment_response(&res, k.extra())
+    Ok((payment_status(&res), Json(k.paid(&res))).into_response())
 }
 
-/// `POST /payments/keysend/multi` `{keysends: [...]}`: every item is checked for shape first
+/// Several keysends.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct AlbyMultiKeysendRequest {
+    /// The keysends, paid in order.
+    #[schema(min_items = 1)]
+    keysends: Vec<AlbyKeysend>,
+}
+
+/// The outcomes of a multi-keysend, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyMultiKeysendResponse {
+    /// One item per keysend of the request.
+    keysends: Vec<AlbyMultiKeysendItem>,
+}
+
+/// One keysend's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum AlbyMultiKeysendItem {
+    /// Paid (or failed after sending).
+    Paid {
+        /// The payment.
+        keysend: AlbyKeysendPayment,
+    },
+    /// Not paid.
+    Failed {
+        /// What it was for.
+        keysend: AlbyKeysendTarget,
+        /// Why it was not paid.
+        error: AlbyErrorBody,
+    },
+}
+
+/// A multi-keysend's error answer: the request refused as a whole (Alby's error), or none of
+/// the keysends paid (every outcome, in request order).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub(crate) enum AlbyMultiKeysendError {
+    /// Refused before anything was sent: bad arguments, authentication, internal.
+    Refused(AlbyErrorBody),
+    /// None paid: each keysend's outcome.
+    Outcomes(AlbyMultiKeysendResponse),
+}
+
+/// Several keysends: every item is checked for shape first
 /// (a malformed one refuses the whole batch, nothing sent); then each is paid on its own.
 /// Results come in request order, `{keysend}` or `{keysend: {destination, custom_records},
 /// error}`; the status is 200 when at least one was paid, else the first error's.
+#[utoipa::path(post, path = "/payments/keysend/multi", tag = TAG, operation_id = "alby_keysend_multi",
+    params(crate::barkd::IdempotencyKey),
+    request_body = AlbyMultiKeysendRequest,
+    responses(
+        (status = 200, description = "At least one keysend was paid", body = AlbyMultiKeysendResponse),
+        (status = 400, description = "Bad arguments (8), or none paid: the first error's status", body = AlbyMultiKeysendError),
+        (status = 403, description = "None paid: the first was over the token's limits (or the token lacks the scope)", body = AlbyMultiKeysendError),
+        (status = 409, description = "None paid: the first was a conflict", body = AlbyMultiKeysendError),
+        (status = 500, description = "None paid: the first failed (code 10), or an internal error (6)", body = AlbyMultiKeysendError),
+    ))]
 pub(crate) async fn multi_keysend(
     State(engine): State<AppState>,
     ctx: Result<Ctx, ApiError>,
@@ -283,7 +444,7 @@ pub(crate) async fn multi_keysend(
     let mut keysends = Vec::with_capacity(items.len());
     let mut requests = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let k: AlbyKeysend = serde_json::from_value(item.clone())
+        let k: AlbyKeysend = crate::error::from_value(item.clone())
             .map_err(|e| AlbyError::bad_arguments(format!("keysends[{i}]: {e}")))?;
         requests.push(
             k.request()
@@ -294,58 +455,60 @@ pub(crate) async fn multi_keysend(
     let results = engine.multi_keysend(requests, ctx).await;
     let mut first_error: Option<StatusCode> = None;
     let mut any_paid = false;
-    let out: Vec<Value> = results
+    let out: Vec<AlbyMultiKeysendItem> = results
         .into_iter()
         .zip(&keysends)
         .map(|(r, k)| match r {
             Ok(p) => {
                 any_paid = true;
-                let fee_msat = p.amount_sent_msat.saturating_sub(p.amount_msat);
-                let mut v = json!({
-                    "amount": sats(p.amount_msat),
-                    "amount_msat": p.amount_msat,
-                    "fee": fee_msat.div_ceil(1000),
-                    "fee_msat": fee_msat,
-                    "payment_hash": p.payment_hash,
-                    "payment_preimage": p.payment_preimage,
-                    "status": p.status,
-                });
-                if let (Some(o), Value::Object(e)) = (v.as_object_mut(), k.extra()) {
-                    o.extend(e);
-                }
-                json!({ "keysend": v })
+                AlbyMultiKeysendItem::Paid { keysend: k.paid(&p) }
             }
             Err(e) => {
                 let e = AlbyError::from(e);
                 first_error.get_or_insert(e.status);
-                json!({
-                    "keysend": { "destination": k.destination, "custom_records": k.records().unwrap_or_default() },
-                    "error": e.json(),
-                })
+                AlbyMultiKeysendItem::Failed {
+                    keysend: AlbyKeysendTarget {
+                        destination: k.destination.clone(),
+                        custom_records: k.records().unwrap_or_default(),
+                    },
+                    error: e.body(),
+                }
             }
         })
         .collect();
     let status = if any_paid { StatusCode::OK } else { first_error.unwrap_or(StatusCode::OK) };
-    Ok((status, Json(json!({ "keysends": out }))).into_response())
+    Ok((status, Json(AlbyMultiKeysendResponse { keysends: out })).into_response())
 }
 
-#[derive(Deserialize)]
+/// An invoice to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CreateInvoice {
+pub(crate) struct CreateInvoice {
     /// Sats; 0 makes an any-amount invoice (as lndhub.go allows).
     amount: u64,
+    /// The description.
     description: Option<String>,
+    /// SHA-256 (hex) of a description to commit to instead.
     description_hash: Option<String>,
     /// Alby: "same as description".
     memo: Option<String>,
+    /// Only `btc`.
     currency: Option<String>,
     /// boltd: seconds until it expires (default 3600).
     expiry: Option<u32>,
 }
 
-/// `POST /invoices` `{amount, description?|memo?, description_hash?, currency?}`: the new
-/// invoice, in Alby's invoice shape. Alby's `comment`, `metadata` and `payer_*` are refused
-/// (boltd does not keep them with invoices).
+/// Creates an invoice, in Alby's invoice shape. Alby's `comment`, `metadata` and `payer_*`
+/// are refused (boltd does not keep them with invoices).
+#[utoipa::path(post, path = "/invoices", tag = TAG, operation_id = "alby_create_invoice",
+    params(crate::barkd::IdempotencyKey),
+    request_body = CreateInvoice,
+    responses(
+        (status = 200, description = "The invoice", body = AlbyInvoice),
+        (status = 400, description = "Bad arguments (8)", body = AlbyErrorBody),
+        (status = 409, description = "The idempotency key was used for another request (8)", body = AlbyErrorBody),
+        (status = 500, description = "The node could not make the invoice (10)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn create_invoice(
     State(engine): State<AppState>,
     ctx: Result<Ctx, ApiError>,
@@ -376,17 +539,174 @@ pub(crate) async fn create_invoice(
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
-    ok(receive_invoice(&rec, &engine.node().node_id().to_string()))
+    Ok(Json(receive_invoice(&rec, &engine.node().node_id().to_string())).into_response())
+}
+
+/// Which way an Alby invoice went.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AlbyInvoiceType {
+    /// We were paid (or issued it).
+    Incoming,
+    /// We paid.
+    Outgoing,
+}
+
+/// Alby's invoice state.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub(crate) enum AlbyInvoiceState {
+    /// Issued, nothing arrived.
+    Created,
+    /// HTLCs arrived (or the preimage is revealed), not settled yet.
+    Accepted,
+    /// Paid.
+    Settled,
+    /// Canceled.
+    Canceled,
+    /// Expired unpaid.
+    Expired,
+    /// An outgoing payment in flight.
+    Pending,
+    /// An outgoing payment that failed.
+    Failed,
+}
+
+/// An invoice (or payment) in Alby's shape. Amounts in sats, with the exact `amount_msat`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyInvoice {
+    /// Which way.
+    #[serde(rename = "type")]
+    kind: AlbyInvoiceType,
+    /// The payment hash (hex).
+    identifier: String,
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// The payment hash (hex), lndhub's name.
+    r_hash_str: String,
+    /// Amount, in sats.
+    amount: u64,
+    /// Amount, in sats (lndhub's name).
+    value: u64,
+    /// Amount, in msat.
+    amount_msat: u64,
+    /// Always `BTC`.
+    currency: &'static str,
+    /// When it was created (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When it was created (unix seconds).
+    creation_date: u64,
+    /// When it expires (RFC 3339).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// Seconds from creation to expiry.
+    expiry: Option<u64>,
+    /// Always null: boltd keeps no payer comments.
+    #[schema(value_type = Option<String>)]
+    comment: Option<String>,
+    /// Always null: boltd keeps no payer names.
+    #[schema(value_type = Option<String>)]
+    payer_name: Option<String>,
+    /// The BOLT11 invoice.
+    payment_request: Option<String>,
+    /// The description.
+    memo: Option<String>,
+    /// The description.
+    description: Option<String>,
+    /// The description hash (hex), for invoices we issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    description_hash: Option<Option<String>>,
+    /// The payee's node id.
+    destination_pubkey: Option<String>,
+    /// Routing fees in sats (payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fee: Option<u64>,
+    /// Routing fees in msat (payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fee_msat: Option<u64>,
+    /// Whether it is paid.
+    settled: bool,
+    /// When it was paid (RFC 3339).
+    #[schema(format = DateTime)]
+    settled_at: Option<String>,
+    /// Where it stands.
+    state: AlbyInvoiceState,
+    /// The preimage (hex), once paid.
+    preimage: Option<String>,
+    /// Keysend records received: type to base64 value.
+    custom_records: BTreeMap<String, String>,
+    /// A keysend chat message (record 34349334), as text (payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    keysend_message: Option<Option<String>>,
+    /// A Podcasting 2.0 boostagram (record 7629169), as JSON (payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    boostagram: Option<Option<Value>>,
+    /// Whether it was a keysend.
+    keysend: bool,
+    /// The payment's metadata (a JSON object), or null.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Value>,
+    /// Why a payment failed (payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    error_message: Option<Option<String>>,
+}
+
+/// The fields every Alby invoice has, from unix times and amounts; the rest empty.
+fn invoice_base(
+    kind: AlbyInvoiceType,
+    hash: &str,
+    amount_msat: u64,
+    created_at: u64,
+    expires_at: Option<u64>,
+) -> AlbyInvoice {
+    AlbyInvoice {
+        kind,
+        identifier: hash.to_string(),
+        payment_hash: hash.to_string(),
+        r_hash_str: hash.to_string(),
+        amount: sats(amount_msat),
+        value: sats(amount_msat),
+        amount_msat,
+        currency: "BTC",
+        created_at: rfc3339(created_at),
+        creation_date: created_at,
+        expires_at: expires_at.map(rfc3339),
+        expiry: expires_at.map(|e| e.saturating_sub(created_at)),
+        comment: None,
+        payer_name: None,
+        payment_request: None,
+        memo: None,
+        description: None,
+        description_hash: None,
+        destination_pubkey: None,
+        fee: None,
+        fee_msat: None,
+        settled: false,
+        settled_at: None,
+        state: AlbyInvoiceState::Created,
+        preimage: None,
+        custom_records: BTreeMap::new(),
+        keysend_message: None,
+        boostagram: None,
+        keysend: false,
+        metadata: None,
+        error_message: None,
+    }
 }
 
 /// Received custom records (JSON text, type to hex) as Alby shows them: type to base64.
-fn records_base64(text: Option<&str>) -> Map<String, Value> {
+fn records_base64(text: Option<&str>) -> BTreeMap<String, String> {
     let map: BTreeMap<String, String> =
         text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
     map.into_iter()
         .filter_map(|(k, hex_value)| {
             let bytes = hex::decode(hex_value).ok()?;
-            Some((k, json!(base64::engine::general_purpose::STANDARD.encode(bytes))))
+            Some((k, base64::engine::general_purpose::STANDARD.encode(bytes)))
         })
         .collect()
 }
@@ -397,116 +717,81 @@ fn record_text(text: Option<&str>, record: &str) -> Option<String> {
     String::from_utf8(hex::decode(map.get(record)?).ok()?).ok()
 }
 
-/// Fields every Alby invoice has, from unix times and amounts.
-fn invoice_base(
-    kind: &str,
-    hash: &str,
-    amount_msat: u64,
-    created_at: u64,
-    expires_at: Option<u64>,
-) -> Value {
-    json!({
-        "type": kind,
-        "identifier": hash,
-        "payment_hash": hash,
-        "r_hash_str": hash,
-        "amount": sats(amount_msat),
-        "value": sats(amount_msat),
-        "amount_msat": amount_msat,
-        "currency": "BTC",
-        "created_at": rfc3339(created_at),
-        "creation_date": created_at,
-        "expires_at": expires_at.map(rfc3339),
-        "expiry": expires_at.map(|e| e.saturating_sub(created_at)),
-        "comment": null,
-        "payer_name": null,
-    })
-}
-
-fn merge(mut base: Value, extra: Value) -> Value {
-    if let (Some(o), Value::Object(e)) = (base.as_object_mut(), extra) {
-        o.extend(e);
-    }
-    base
-}
-
 /// A receive (an invoice we issued, paid or not). The preimage only once settled.
-fn receive_invoice(r: &ReceiveRecord, our_id: &str) -> Value {
+fn receive_invoice(r: &ReceiveRecord, our_id: &str) -> AlbyInvoice {
     let hash = hex::encode(r.payment_hash);
     let settled = r.state == ReceiveState::Settled;
     let state = match r.state {
-        ReceiveState::Created => "CREATED",
-        ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => "ACCEPTED",
-        ReceiveState::Settled => "SETTLED",
-        ReceiveState::Canceled => "CANCELED",
-        ReceiveState::Expired => "EXPIRED",
+        ReceiveState::Created => AlbyInvoiceState::Created,
+        ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => AlbyInvoiceState::Accepted,
+        ReceiveState::Settled => AlbyInvoiceState::Settled,
+        ReceiveState::Canceled => AlbyInvoiceState::Canceled,
+        ReceiveState::Expired => AlbyInvoiceState::Expired,
     };
     let amount_msat = r.received_msat.or(r.amount_msat).unwrap_or(0);
-    merge(
-        invoice_base("incoming", &hash, amount_msat, r.created_at, r.expires_at),
-        json!({
-            "payment_request": r.invoice,
-            "memo": r.description,
-            "description": r.description,
-            "description_hash": r.description_hash.map(hex::encode),
-            "destination_pubkey": our_id,
-            "settled": settled,
-            "settled_at": r.finished_at.filter(|_| settled).map(rfc3339),
-            "state": state,
-            "preimage": r.preimage.filter(|_| settled).map(hex::encode),
-            "custom_records": records_base64(r.custom_records.as_deref()),
-            "keysend": false,
-            "metadata": null,
-        }),
-    )
+    AlbyInvoice {
+        payment_request: r.invoice.clone(),
+        memo: r.description.clone(),
+        description: r.description.clone(),
+        description_hash: Some(r.description_hash.map(hex::encode)),
+        destination_pubkey: Some(our_id.to_string()),
+        settled,
+        settled_at: r.finished_at.filter(|_| settled).map(rfc3339),
+        state,
+        preimage: r.preimage.filter(|_| settled).map(hex::encode),
+        custom_records: records_base64(r.custom_records.as_deref()),
+        keysend: false,
+        metadata: None,
+        ..invoice_base(AlbyInvoiceType::Incoming, &hash, amount_msat, r.created_at, r.expires_at)
+    }
 }
 
 /// A payment record (incoming: received; outgoing: paid, pending or failed).
-fn payment_invoice(p: &PaymentRecord, our_id: &str) -> Value {
+fn payment_invoice(p: &PaymentRecord, our_id: &str) -> AlbyInvoice {
     let hash = p.payment_hash.map(hex::encode).unwrap_or_default();
     let settled = p.status == PaymentStatus::Complete;
     let incoming = p.direction == Direction::Incoming;
     let state = match p.status {
-        PaymentStatus::Complete => "SETTLED",
-        PaymentStatus::Pending => "PENDING",
-        PaymentStatus::Failed => "FAILED",
+        PaymentStatus::Complete => AlbyInvoiceState::Settled,
+        PaymentStatus::Pending => AlbyInvoiceState::Pending,
+        PaymentStatus::Failed => AlbyInvoiceState::Failed,
     };
     let records = p.custom_records.as_deref();
     let boostagram = record_text(records, BOOSTAGRAM_RECORD)
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .filter(Value::is_object);
     let fee_msat = p.fee_msat.unwrap_or(0);
-    merge(
-        invoice_base(
-            if incoming { "incoming" } else { "outgoing" },
-            &hash,
-            p.amount_msat,
-            p.created_at,
-            p.expires_at,
-        ),
-        json!({
-            "payment_request": p.invoice,
-            "memo": p.description,
-            "description": p.description,
-            "destination_pubkey": if incoming { Some(our_id.to_string()) } else { p.destination.clone() },
-            "fee": if incoming { 0 } else { fee_msat.div_ceil(1000) },
-            "fee_msat": if incoming { 0 } else { fee_msat },
-            "settled": settled,
-            "settled_at": p.completed_at.filter(|_| settled).map(rfc3339),
-            "state": state,
-            "preimage": p.preimage.map(hex::encode),
-            "custom_records": records_base64(records),
-            "keysend_message": record_text(records, KEYSEND_MESSAGE_RECORD),
-            "boostagram": boostagram,
-            "keysend": p.kind == PaymentKind::Keysend,
-            "metadata": p.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
-            "error_message": p.failure_reason,
-        }),
-    )
+    let kind = if incoming { AlbyInvoiceType::Incoming } else { AlbyInvoiceType::Outgoing };
+    AlbyInvoice {
+        payment_request: p.invoice.clone(),
+        memo: p.description.clone(),
+        description: p.description.clone(),
+        destination_pubkey: if incoming { Some(our_id.to_string()) } else { p.destination.clone() },
+        fee: Some(if incoming { 0 } else { fee_msat.div_ceil(1000) }),
+        fee_msat: Some(if incoming { 0 } else { fee_msat }),
+        settled,
+        settled_at: p.completed_at.filter(|_| settled).map(rfc3339),
+        state,
+        preimage: p.preimage.map(hex::encode),
+        custom_records: records_base64(records),
+        keysend_message: Some(record_text(records, KEYSEND_MESSAGE_RECORD)),
+        boostagram: Some(boostagram),
+        keysend: p.kind == PaymentKind::Keysend,
+        metadata: p.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
+        error_message: Some(p.failure_reason.clone()),
+        ..invoice_base(kind, &hash, p.amount_msat, p.created_at, p.expires_at)
+    }
 }
 
-/// `GET /invoices/{payment_hash}`: a received payment, else an invoice we issued (paid or
-/// not), else a payment we made; 404 if none.
+/// A received payment, else an invoice we issued (paid or not), else a payment we made; 404
+/// if none.
+#[utoipa::path(get, path = "/invoices/{payment_hash}", tag = TAG, operation_id = "alby_get_invoice",
+    params(("payment_hash" = String, Path, description = "The payment hash (hex)")),
+    responses(
+        (status = 200, description = "The invoice or payment", body = AlbyInvoice),
+        (status = 400, description = "Not a payment hash (8)", body = AlbyErrorBody),
+        (status = 404, description = "No invoice or payment with that hash (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn get_invoice(
     State(engine): State<AppState>,
     Path(hash): Path<String>,
@@ -528,6 +813,30 @@ pub(crate) async fn get_invoice(
         Some(p) => ok(payment_invoice(&p, &our_id)),
         None => Err(PayError::NotFound(format!("no invoice or payment with hash {hash}")).into()),
     }
+}
+
+/// The invoice lists' query (unknown parameters are refused).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct AlbyListQuery {
+    /// The page, from 1 (default 1).
+    page: Option<u64>,
+    /// Items per page (default 25).
+    #[param(minimum = 1, maximum = 100)]
+    items: Option<u64>,
+    /// Only invoices after this one (its payment hash).
+    #[param(rename = "q[since]")]
+    since: Option<String>,
+    /// Only invoices before this one (its payment hash).
+    #[param(rename = "q[before]")]
+    before: Option<String>,
+    /// Only invoices created after this time (unix seconds).
+    #[param(rename = "q[created_at_gt]")]
+    created_at_gt: Option<u64>,
+    /// Only invoices created before this time (unix seconds).
+    #[param(rename = "q[created_at_lt]")]
+    created_at_lt: Option<u64>,
 }
 
 /// The invoice lists' query: `page` (from 1), `items`, and `q[since]`, `q[before]` (an
@@ -595,21 +904,28 @@ async fn list(
     let since_cursor: Option<PaymentCursor> = since.as_ref().map(PaymentRecord::cursor);
     if since_cursor.is_none() {
         filter.limit = Some(items as u32);
-        filter.offset = Some(((page - 1) * items).min(u64::from(u32::MAX)) as u32);
+        filter.offset = Some((page - 1).saturating_mul(items).min(u64::from(u32::MAX)) as u32);
     }
     let records = engine.list_payments(filter).await?;
     let our_id = engine.node().node_id().to_string();
-    let list: Vec<Value> = records
+    let list: Vec<AlbyInvoice> = records
         .iter()
         .filter(|r| since_cursor.is_none_or(|c| (r.created_at, r.id) > (c.created_at, c.id)))
-        .skip(if since_cursor.is_some() { ((page - 1) * items) as usize } else { 0 })
+        .skip(if since_cursor.is_some() { (page - 1).saturating_mul(items) as usize } else { 0 })
         .take(items as usize)
         .map(|r| payment_invoice(r, &our_id))
         .collect();
-    ok(Value::Array(list))
+    Ok(Json(list).into_response())
 }
 
-/// `GET /invoices/incoming`: payments received, newest first.
+/// Payments received, newest first.
+#[utoipa::path(get, path = "/invoices/incoming", tag = TAG, operation_id = "alby_incoming_invoices",
+    params(AlbyListQuery),
+    responses(
+        (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
+        (status = 400, description = "Bad arguments (8)", body = AlbyErrorBody),
+        (status = 404, description = "No invoice `q[since]` or `q[before]` (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn incoming(
     State(engine): State<AppState>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -617,7 +933,14 @@ pub(crate) async fn incoming(
     list(&engine, Some(Direction::Incoming), q).await
 }
 
-/// `GET /invoices/outgoing`: payments made (complete), newest first.
+/// Payments made (complete), newest first.
+#[utoipa::path(get, path = "/invoices/outgoing", tag = TAG, operation_id = "alby_outgoing_invoices",
+    params(AlbyListQuery),
+    responses(
+        (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
+        (status = 400, description = "Bad arguments (8)", body = AlbyErrorBody),
+        (status = 404, description = "No invoice `q[since]` or `q[before]` (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn outgoing(
     State(engine): State<AppState>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -625,7 +948,14 @@ pub(crate) async fn outgoing(
     list(&engine, Some(Direction::Outgoing), q).await
 }
 
-/// `GET /invoices`: both directions, newest first.
+/// Payments in both directions (complete), newest first.
+#[utoipa::path(get, path = "/invoices", tag = TAG, operation_id = "alby_invoices",
+    params(AlbyListQuery),
+    responses(
+        (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
+        (status = 400, description = "Bad arguments (8)", body = AlbyErrorBody),
+        (status = 404, description = "No invoice `q[since]` or `q[before]` (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn all_invoices(
     State(engine): State<AppState>,
     q: Result<Query<HashMap<String, String>>, QueryRejection>,
@@ -633,37 +963,88 @@ pub(crate) async fn all_invoices(
     list(&engine, None, q).await
 }
 
-/// `GET /balance`: what the channels can send now, in sats.
-pub(crate) async fn balance(State(engine): State<AppState>) -> AlbyResult {
-    let b = engine.node().balances();
-    ok(json!({
-        "balance": b.lightning_spendable_msat / 1000,
-        "balance_msat": b.lightning_spendable_msat,
-        "currency": "BTC",
-        "unit": "sat",
-    }))
+/// Alby's balance.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyBalance {
+    /// What the channels can send now, in sats.
+    balance: u64,
+    /// The same, in msat.
+    balance_msat: u64,
+    /// Always `BTC`.
+    currency: &'static str,
+    /// Always `sat`.
+    unit: &'static str,
 }
 
-/// `GET /decode/bolt11/{invoice}`: Alby's decoded invoice (with the payee's alias when our
-/// graph knows it).
+/// What the channels can send now, in sats.
+#[utoipa::path(get, path = "/balance", tag = TAG, operation_id = "alby_balance",
+    responses((status = 200, description = "The balance", body = AlbyBalance)))]
+pub(crate) async fn balance(State(engine): State<AppState>) -> AlbyResult {
+    let b = engine.node().balances();
+    Ok(Json(AlbyBalance {
+        balance: b.lightning_spendable_msat / 1000,
+        balance_msat: b.lightning_spendable_msat,
+        currency: "BTC",
+        unit: "sat",
+    })
+    .into_response())
+}
+
+/// Alby's decoded invoice.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyDecodedInvoice {
+    /// The currency prefix (`bc`, `tb`, `bcrt`, `tbs`).
+    currency: String,
+    /// When it was created (unix seconds).
+    created_at: u64,
+    /// Seconds until it expires.
+    expiry: u64,
+    /// When it expires (unix seconds).
+    expires_at: u64,
+    /// The payee's node id.
+    payee: String,
+    /// The payee's alias, when our graph knows it (else empty).
+    payee_alias: String,
+    /// The amount in msat (0: any amount).
+    msatoshi: u64,
+    /// The amount in sats (0: any amount).
+    amount: u64,
+    /// The description (empty if none).
+    description: String,
+    /// The description hash (hex), if it commits to one.
+    description_hash: Option<String>,
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// The final CLTV delta the payee requires.
+    min_final_cltv_expiry: u64,
+}
+
+/// Decodes a BOLT11 invoice (with the payee's alias when our graph knows it).
+#[utoipa::path(get, path = "/decode/bolt11/{invoice}", tag = TAG, operation_id = "alby_decode_bolt11",
+    params(("invoice" = String, Path, description = "A BOLT11 invoice")),
+    responses(
+        (status = 200, description = "The decoded invoice", body = AlbyDecodedInvoice),
+        (status = 400, description = "Not a valid invoice (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn decode(
     State(engine): State<AppState>,
     Path(invoice): Path<String>,
 ) -> AlbyResult {
     let d = engine.decode_bolt11(&invoice)?;
     let msat = d.amount_msat.unwrap_or(0);
-    ok(json!({
-        "currency": d.currency,
-        "created_at": d.created_at,
-        "expiry": d.expiry_secs,
-        "expires_at": d.expires_at,
-        "payee": d.payee,
-        "payee_alias": d.payee_alias.unwrap_or_default(),
-        "msatoshi": msat,
-        "amount": msat / 1000,
-        "description": d.description.unwrap_or_default(),
-        "description_hash": d.description_hash,
-        "payment_hash": d.payment_hash,
-        "min_final_cltv_expiry": d.min_final_cltv_expiry,
-    }))
+    Ok(Json(AlbyDecodedInvoice {
+        currency: d.currency,
+        created_at: d.created_at,
+        expiry: d.expiry_secs,
+        expires_at: d.expires_at,
+        payee: d.payee,
+        payee_alias: d.payee_alias.unwrap_or_default(),
+        msatoshi: msat,
+        amount: msat / 1000,
+        description: d.description.unwrap_or_default(),
+        description_hash: d.description_hash,
+        payment_hash: d.payment_hash,
+        min_final_cltv_expiry: d.min_final_cltv_expiry,
+    })
+    .into_response())
 }

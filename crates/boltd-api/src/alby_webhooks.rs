@@ -5,16 +5,18 @@
 //! here deliver in Alby's format (Alby invoice objects, Svix signatures); see
 //! `boltd_engine::webhook`. Errors are Alby's `{code, error: true, message}`.
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::notify::rfc3339;
 use boltd_store::{WebhookFormat, WebhookRecord};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::{ApiError, Body};
+use crate::alby::TAG;
+use crate::error::{AlbyErrorBody, ApiError};
 use crate::AppState;
 
 /// An [`ApiError`] in Alby's shape: `code` 8 for a bad request, 10 otherwise (as Alby's API).
@@ -29,39 +31,83 @@ impl<E: Into<ApiError>> From<E> for AlbyError {
 impl IntoResponse for AlbyError {
     fn into_response(self) -> Response {
         let code = if self.0.status.is_client_error() { 8 } else { 10 };
-        let body = json!({ "code": code, "error": true, "message": self.0.message });
+        let body = AlbyErrorBody { code, error: true, message: self.0.message };
         (self.0.status, Json(body)).into_response()
     }
 }
 
-fn endpoint_json(w: &WebhookRecord) -> Value {
-    json!({
-        "id": w.id.to_string(),
-        "url": w.url,
-        "description": w.description,
-        "filter_types": w.filter_types.clone().unwrap_or_default(),
-        "created_at": rfc3339(w.created_at),
-    })
+/// An Alby webhook endpoint (without its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyWebhookEndpoint {
+    /// Its id.
+    id: String,
+    /// Where deliveries are POSTed.
+    url: String,
+    /// The owner's description.
+    description: Option<String>,
+    /// The event types delivered (Alby's names); empty: all.
+    filter_types: Vec<String>,
+    /// When it was created (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
 }
 
-#[derive(Deserialize)]
+fn endpoint_json(w: &WebhookRecord) -> AlbyWebhookEndpoint {
+    AlbyWebhookEndpoint {
+        id: w.id.to_string(),
+        url: w.url.clone(),
+        description: w.description.clone(),
+        filter_types: w.filter_types.clone().unwrap_or_default(),
+        created_at: rfc3339(w.created_at),
+    }
+}
+
+/// A new endpoint, with its signing secret (shown this once).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedAlbyWebhookEndpoint {
+    #[serde(flatten)]
+    endpoint: AlbyWebhookEndpoint,
+    /// The Svix signing secret, `whsec_...`.
+    endpoint_secret: String,
+}
+
+/// An Alby webhook endpoint to create.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct CreateEndpoint {
+    /// Where to POST deliveries (http or https).
     url: String,
+    /// A description.
     description: Option<String>,
+    /// Alby's event types to deliver (`invoice.incoming.settled`, `invoice.outgoing.settled`,
+    /// `invoice.outgoing.failed`); absent or empty: all.
     #[serde(default)]
     filter_types: Vec<String>,
 }
 
 /// Creates an endpoint: 201 with `endpoint_secret` (`whsec_...`), shown this once.
+#[utoipa::path(post, path = "/webhook_endpoints", tag = TAG, operation_id = "alby_create_webhook_endpoint",
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Created", body = CreatedAlbyWebhookEndpoint),
+        (status = 400, description = "Bad arguments (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn create(
     State(engine): State<AppState>,
-    body: Result<Body<CreateEndpoint>, ApiError>,
-) -> Result<(StatusCode, Json<Value>), AlbyError> {
-    let Body(r) = body?;
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedAlbyWebhookEndpoint>), AlbyError> {
+    // Alby answers every unreadable body (not JSON, wrong shape) with 400 and code 8.
+    let Json(v) = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::from(e),
+        _ => ApiError::bad_request(e.body_text()),
+    })?;
+    let r: CreateEndpoint = crate::error::from_value(v)
+        .map_err(|e| ApiError::bad_request(format!("bad arguments: {e}")))?;
     let created = engine.create_alby_webhook(r.url, r.description, r.filter_types).await?;
-    let mut v = endpoint_json(&created.webhook);
-    v["endpoint_secret"] = created.secret.into();
-    Ok((StatusCode::CREATED, Json(v)))
+    let endpoint = endpoint_json(&created.webhook);
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedAlbyWebhookEndpoint { endpoint, endpoint_secret: created.secret }),
+    ))
 }
 
 /// The Alby endpoint with this id (an endpoint made through the native API is not one).
@@ -80,18 +126,30 @@ async fn alby_endpoint(engine: &AppState, id: &str) -> Result<WebhookRecord, Alb
 }
 
 /// One endpoint, without its secret.
+#[utoipa::path(get, path = "/webhook_endpoints/{id}", tag = TAG, operation_id = "alby_get_webhook_endpoint",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = AlbyWebhookEndpoint),
+        (status = 404, description = "No such Alby endpoint (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn get(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AlbyError> {
+) -> Result<Json<AlbyWebhookEndpoint>, AlbyError> {
     Ok(Json(endpoint_json(&alby_endpoint(&engine, &id).await?)))
 }
 
 /// Deletes an endpoint (its pending deliveries are dropped); answers the deleted endpoint.
+#[utoipa::path(delete, path = "/webhook_endpoints/{id}", tag = TAG, operation_id = "alby_delete_webhook_endpoint",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The deleted endpoint", body = AlbyWebhookEndpoint),
+        (status = 404, description = "No such Alby endpoint (8)", body = AlbyErrorBody),
+    ))]
 pub(crate) async fn delete(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AlbyError> {
+) -> Result<Json<AlbyWebhookEndpoint>, AlbyError> {
     let w = alby_endpoint(&engine, &id).await?;
     let deleted = engine.delete_webhook(w.id).await?;
     Ok(Json(endpoint_json(&deleted)))

@@ -13,9 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::auth::{AuthError, Caller, Scope};
 use boltd_engine::error::cln_codes;
-use serde_json::json;
 
-use crate::error::ApiError;
+use crate::error::{AlbyErrorBody, ApiError, ClnErrorBody};
 use crate::AppState;
 
 /// Whether the API checks tokens.
@@ -46,6 +45,7 @@ use Scope::*;
 /// A route that is not here needs `node:admin`. The README lists this table.
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/ping", Public),
+    ("GET", "/openapi.json", Public),
     ("GET", "/.well-known/lnurlp/{name}", Public),
     ("GET", "/.well-known/lnurlp/{name}/callback", Public),
     // Paying.
@@ -187,11 +187,11 @@ pub(crate) fn auth_failure(dialect: Dialect, e: AuthError) -> Response {
             } else {
                 cln_codes::NOT_PERMITTED
             };
-            (status, Json(json!({ "code": code, "message": api.message }))).into_response()
+            (status, Json(ClnErrorBody { code, message: api.message, data: None })).into_response()
         }
         // Alby's (lndhub's) code 1 is "bad auth".
         Dialect::Alby => {
-            (status, Json(json!({ "code": 1, "error": true, "message": api.message })))
+            (status, Json(AlbyErrorBody { code: 1, error: true, message: api.message }))
                 .into_response()
         }
     };
@@ -275,6 +275,7 @@ pub(crate) async fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_route_table_is_well_formed() {
@@ -294,6 +295,7 @@ mod tests {
             public,
             [
                 "/ping",
+                "/openapi.json",
                 "/.well-known/lnurlp/{name}",
                 "/.well-known/lnurlp/{name}/callback",
                 "/api/v1/notifications/ws"

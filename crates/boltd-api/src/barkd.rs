@@ -12,58 +12,144 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::keysend::KeysendRequest;
-use boltd_engine::offer::{OfferPayRequest, OfferRequest};
+use boltd_engine::offer::{OfferInfo, OfferPayRequest, OfferRequest};
+use boltd_engine::pay::FeeQuote;
 use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
 use boltd_engine::PayResult;
+use boltd_node::node::Balances;
 use boltd_store::{Direction, PaymentKind, PaymentRecord, PaymentStatus, ReceiveRecord};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::context::Ctx;
-use crate::error::{to_json, ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::time::rfc3339;
 use crate::AppState;
+
+/// The OpenAPI tag of barkd's dialect.
+pub(crate) const TAG: &str = "barkd";
 
 /// How long barkd's `pay` waits for the final result by default (`wait_secs`).
 pub const DEFAULT_PAY_WAIT_SECS: u64 = 30;
 /// The longest `wait_secs` accepted.
 pub const MAX_PAY_WAIT_SECS: u64 = 600;
 
-fn pay_json(r: &PayResult) -> Value {
-    let fee_msat = r.amount_sent_msat.saturating_sub(r.amount_msat);
-    json!({
-        "message": format!("payment {}", r.status),
-        "id": r.id,
-        "payment_hash": r.payment_hash,
-        "status": r.status,
-        "preimage": r.payment_preimage,
-        "amount_sat": r.amount_msat / 1000,
-        "fee_sat": fee_msat.div_ceil(1000),
-        "fee_msat": fee_msat,
-        "parts": r.parts,
-        "destination": r.destination,
-    })
+/// barkd's `LightningPayResponse`, with the payment's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LightningPayResponse)]
+pub(crate) struct PayResponse {
+    /// `payment complete`, `payment pending` or `payment failed`.
+    message: String,
+    /// The payment record's id.
+    id: i64,
+    /// The payment hash (hex): poll `GET /api/v1/lightning/sends/{payment_hash}` with it.
+    payment_hash: String,
+    /// Where the payment stands.
+    #[schema(value_type = PaymentStatus)]
+    status: String,
+    /// The preimage (hex), the proof of payment, once complete.
+    preimage: Option<String>,
+    /// What the payee gets, in sats (rounded down).
+    amount_sat: u64,
+    /// Routing fees in sats (rounded up).
+    fee_sat: u64,
+    /// Routing fees in msat.
+    fee_msat: u64,
+    /// How many parts (paths) the payment took.
+    parts: u32,
+    /// The payee's node id, when known.
+    destination: Option<String>,
 }
 
-#[derive(Deserialize)]
+impl PayResponse {
+    pub(crate) fn of(r: &PayResult) -> Self {
+        let fee_msat = r.amount_sent_msat.saturating_sub(r.amount_msat);
+        PayResponse {
+            message: format!("payment {}", r.status),
+            id: r.id,
+            payment_hash: r.payment_hash.clone(),
+            status: r.status.clone(),
+            preimage: r.payment_preimage.clone(),
+            amount_sat: r.amount_msat / 1000,
+            fee_sat: fee_msat.div_ceil(1000),
+            fee_msat,
+            parts: r.parts,
+            destination: r.destination.clone(),
+        }
+    }
+}
+
+/// barkd's `LightningPayRequest` (and `SendRequest` of `POST /api/v1/wallet/send`), with boltd's
+/// synchronous mode.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LightningPayRequest)]
 pub(crate) struct BarkPayRequest {
+    /// What to pay: a BOLT11 invoice, a BOLT12 offer, a Lightning address, an LNURL, a BIP 21
+    /// URI or a node id (keysend).
     destination: String,
+    /// Amount in sats: required for destinations without an amount, else it must match.
     amount_sat: Option<u64>,
+    /// A comment for the payee (Lightning addresses and LNURL-pay).
     comment: Option<String>,
-    /// How long the engine keeps retrying other routes (default 60 s).
+    /// How long the engine keeps retrying other routes, in seconds (default 60).
     retry_for_secs: Option<u64>,
     /// Synchronous mode: how long this request waits for the final result (default
     /// [`DEFAULT_PAY_WAIT_SECS`], at most [`MAX_PAY_WAIT_SECS`]; 0 returns right after
     /// sending). A payment still in flight then is answered `202 Accepted` with
     /// `status: pending`; it goes on, and `GET /api/v1/lightning/sends/{payment_hash}` tells
     /// its outcome.
+    #[schema(maximum = 600)]
     wait_secs: Option<u64>,
 }
 
-/// barkd's `pay` (and `wallet/send`): 200 with the final result, or 202 with
-/// `status: pending` when the payment is still in flight after `wait_secs`.
+/// Pay any destination: 200 with the final result, or 202 with `status: pending` when the
+/// payment is still in flight after `wait_secs` (it goes on; see
+/// `GET /api/v1/lightning/sends/{payment_hash}`). Takes an `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/lightning/pay", tag = TAG, operation_id = "pay",
+    params(IdempotencyKey),
+    request_body = BarkPayRequest,
+    responses(
+        (status = 200, description = "The payment completed or failed", body = PayResponse),
+        (status = 202, description = "Still in flight after `wait_secs`", body = PayResponse),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request, or the invoice was paid differently", body = ErrorBody),
+        (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
+    ))]
 pub(crate) async fn pay(
+    engine: State<AppState>,
+    ctx: Ctx,
+    body: Body<BarkPayRequest>,
+) -> Result<Response, ApiError> {
+    pay_any(engine, ctx, body).await
+}
+
+/// barkd's `send`: the same as `POST /api/v1/lightning/pay` (boltd has no Ark or on-chain
+/// destinations here: use `POST /api/v1/onchain/send` for those).
+#[utoipa::path(post, path = "/api/v1/wallet/send", tag = TAG, operation_id = "send",
+    params(IdempotencyKey),
+    request_body = BarkPayRequest,
+    responses(
+        (status = 200, description = "The payment completed or failed", body = PayResponse),
+        (status = 202, description = "Still in flight after `wait_secs`", body = PayResponse),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request, or the invoice was paid differently", body = ErrorBody),
+        (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
+    ))]
+pub(crate) async fn wallet_send(
+    engine: State<AppState>,
+    ctx: Ctx,
+    body: Body<BarkPayRequest>,
+) -> Result<Response, ApiError> {
+    pay_any(engine, ctx, body).await
+}
+
+async fn pay_any(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<BarkPayRequest>,
@@ -84,24 +170,56 @@ pub(crate) async fn pay(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(pay_json(&res))).into_response())
+    Ok((status, Json(PayResponse::of(&res))).into_response())
+}
+
+/// The optional `Idempotency-Key` header of requests that create payments or invoices.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(crate) struct IdempotencyKey {
+    /// A client key (visible ASCII, 1 to 255 characters): the same key replays the first
+    /// result; the same key with another request is a 409.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[\\x21-\\x7e]+$"
+    )]
+    idempotency_key: Option<String>,
 }
 
 /// barkd's `LightningSendInfo` state of a payment record.
-fn send_state(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::Pending => "payment-initiated",
-        PaymentStatus::Complete => "paid",
-        PaymentStatus::Failed => "failed",
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum SendState {
+    /// Pending: HTLCs may be in flight.
+    PaymentInitiated,
+    /// Complete.
+    Paid,
+    /// Failed.
+    Failed,
+}
+
+impl From<PaymentStatus> for SendState {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Pending => SendState::PaymentInitiated,
+            PaymentStatus::Complete => SendState::Paid,
+            PaymentStatus::Failed => SendState::Failed,
+        }
     }
 }
 
 /// A payment record with barkd's `LightningSendInfo` fields (`state`; `payment_hash`,
 /// `invoice` and `preimage` are the record's own).
-fn send_json(rec: &PaymentRecord) -> ApiResult {
-    let Json(mut v) = to_json(rec)?;
-    v["state"] = json!(send_state(rec.status));
-    Ok(Json(v))
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LightningSendInfo)]
+pub(crate) struct SendInfo {
+    #[serde(flatten)]
+    record: PaymentRecord,
+    /// barkd's name for where the payment stands.
+    state: SendState,
 }
 
 /// A payment hash, or the payment hash of a BOLT11 invoice string.
@@ -113,49 +231,98 @@ fn hash_of(engine: &AppState, identifier: &str) -> Result<String, ApiError> {
     Ok(engine.decode_bolt11(id)?.payment_hash)
 }
 
-/// barkd's `GET /api/v1/lightning/sends/{identifier}`: by payment hash or invoice.
+/// An outgoing payment by payment hash or BOLT11 invoice, with barkd's `state`.
+#[utoipa::path(get, path = "/api/v1/lightning/sends/{identifier}", tag = TAG,
+    operation_id = "get_send_status",
+    params(("identifier" = String, Path, description = "A payment hash (hex) or a BOLT11 invoice")),
+    responses(
+        (status = 200, description = "The payment record", body = SendInfo),
+        (status = 400, description = "Neither a payment hash nor an invoice", body = ErrorBody),
+        (status = 404, description = "No payment with that hash", body = ErrorBody),
+    ))]
 pub(crate) async fn send_status(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
+) -> ApiResult<SendInfo> {
     let hash = hash_of(&engine, &id)?;
-    send_json(&engine.outgoing_payment(&hash).await?)
+    let record = engine.outgoing_payment(&hash).await?;
+    Ok(Json(SendInfo { state: record.status.into(), record }))
 }
 
 /// A receive with barkd's `LightningReceiveInfo` fields: `amount_sat` (requested, else
 /// received, else 0), `payment_preimage` (only once revealed), `settled_at` (RFC 3339), and
 /// the Ark-only `htlc_vtxo_ids`/`htlc_vtxos` (empty). `state` keeps boltd's names.
-fn receive_json(rec: &ReceiveRecord) -> ApiResult {
-    let Json(mut v) = to_json(rec)?;
-    let amount_msat = rec.amount_msat.or(rec.received_msat).unwrap_or(0);
-    v["amount_sat"] = json!(amount_msat / 1000);
-    v["payment_preimage"] = json!(rec.preimage.map(hex::encode));
-    let settled = rec.state == boltd_store::ReceiveState::Settled;
-    v["settled_at"] = json!(rec.finished_at.filter(|_| settled).map(rfc3339));
-    v["htlc_vtxo_ids"] = json!([]);
-    v["htlc_vtxos"] = json!([]);
-    Ok(Json(v))
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LightningReceiveInfo)]
+pub(crate) struct ReceiveInfo {
+    #[serde(flatten)]
+    record: ReceiveRecord,
+    /// The amount requested, else the amount received, else 0, in sats.
+    amount_sat: u64,
+    /// The preimage (hex), once known.
+    payment_preimage: Option<String>,
+    /// When it settled (RFC 3339), if it has.
+    #[schema(format = DateTime)]
+    settled_at: Option<String>,
+    /// Ark only: always empty.
+    htlc_vtxo_ids: Vec<String>,
+    /// Ark only: always empty.
+    #[schema(value_type = Vec<Object>)]
+    htlc_vtxos: Vec<Value>,
 }
 
-#[derive(Deserialize)]
+impl ReceiveInfo {
+    fn of(record: ReceiveRecord) -> Self {
+        let amount_msat = record.amount_msat.or(record.received_msat).unwrap_or(0);
+        let settled = record.state == boltd_store::ReceiveState::Settled;
+        ReceiveInfo {
+            amount_sat: amount_msat / 1000,
+            payment_preimage: record.preimage.map(hex::encode),
+            settled_at: record.finished_at.filter(|_| settled).map(rfc3339),
+            htlc_vtxo_ids: Vec::new(),
+            htlc_vtxos: Vec::new(),
+            record,
+        }
+    }
+}
+
+/// barkd's `LightningInvoiceRequest`, with boltd's any-amount, description-hash, expiry and
+/// hold invoices.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LightningInvoiceRequest)]
 pub(crate) struct BarkInvoiceRequest {
+    /// Amount in sats; absent: an any-amount invoice.
     amount_sat: Option<u64>,
+    /// The description (memo) in the invoice.
     description: Option<String>,
+    /// SHA-256 (hex) of a description to commit to instead.
     description_hash: Option<String>,
+    /// Seconds until it expires (default 3600).
     expiry_secs: Option<u32>,
-    /// Hold invoice: the payment hash whose preimage the caller keeps.
+    /// Hold invoice: the payment hash (hex) whose preimage the caller keeps.
     payment_hash: Option<String>,
     /// barkd's Ark receive token: accepted and ignored (a Lightning node needs none).
     #[allow(dead_code)]
     token: Option<String>,
 }
 
+/// A BOLT11 invoice; with `payment_hash`, a hold invoice (settle it with its preimage).
+/// Takes an `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/lightning/receives/invoice", tag = TAG,
+    operation_id = "generate_invoice",
+    params(IdempotencyKey),
+    request_body = BarkInvoiceRequest,
+    responses(
+        (status = 200, description = "The new receive", body = ReceiveInfo),
+        (status = 409, description = "The idempotency key was used for another request", body = ErrorBody),
+        (status = 422, description = "The node could not make the invoice", body = ErrorBody),
+    ))]
 pub(crate) async fn create_invoice(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<BarkInvoiceRequest>,
-) -> ApiResult {
+) -> ApiResult<ReceiveInfo> {
     let req = EngineInvoiceRequest {
         amount_msat: r.amount_sat.map(|a| a.saturating_mul(1000)),
         description: r.description,
@@ -165,141 +332,311 @@ pub(crate) async fn create_invoice(
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
-    receive_json(&rec)
+    Ok(Json(ReceiveInfo::of(rec)))
 }
 
+/// A receive by payment hash, invoice or preimage.
+#[utoipa::path(get, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
+    operation_id = "get_receive_status",
+    params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
+    responses(
+        (status = 200, description = "The receive", body = ReceiveInfo),
+        (status = 400, description = "Not a payment hash, invoice or preimage", body = ErrorBody),
+        (status = 404, description = "No such receive", body = ErrorBody),
+    ))]
 pub(crate) async fn receive_status(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
-    receive_json(&engine.receive(&id).await?)
+) -> ApiResult<ReceiveInfo> {
+    Ok(Json(ReceiveInfo::of(engine.receive(&id).await?)))
 }
 
-pub(crate) async fn pending_receives(State(engine): State<AppState>) -> ApiResult {
-    let list: Result<Vec<Value>, ApiError> =
-        engine.pending_receives().await?.iter().map(|r| receive_json(r).map(|Json(v)| v)).collect();
-    Ok(Json(Value::Array(list?)))
+/// Pending receives (not yet settled, canceled or expired), oldest first.
+#[utoipa::path(get, path = "/api/v1/lightning/receives", tag = TAG,
+    operation_id = "list_receive_statuses",
+    responses((status = 200, description = "The pending receives", body = Vec<ReceiveInfo>)))]
+pub(crate) async fn pending_receives(
+    State(engine): State<AppState>,
+) -> ApiResult<Vec<ReceiveInfo>> {
+    Ok(Json(engine.pending_receives().await?.into_iter().map(ReceiveInfo::of).collect()))
 }
 
+/// Cancels a receive that has not revealed its preimage (a hold invoice's HTLCs are failed
+/// back).
+#[utoipa::path(delete, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
+    operation_id = "cancel_receive",
+    params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
+    responses(
+        (status = 200, description = "The canceled receive", body = ReceiveInfo),
+        (status = 400, description = "Not a payment hash, invoice or preimage", body = ErrorBody),
+        (status = 404, description = "No such receive", body = ErrorBody),
+        (status = 409, description = "Too late: the preimage is revealed, or it is final", body = ErrorBody),
+    ))]
 pub(crate) async fn cancel_receive(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
-    receive_json(&engine.cancel_receive(&id).await?)
+) -> ApiResult<ReceiveInfo> {
+    Ok(Json(ReceiveInfo::of(engine.cancel_receive(&id).await?)))
 }
 
-#[derive(Deserialize)]
+/// Settles a hold invoice.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SettleRequest {
+    /// The preimage (hex) of the hold invoice's payment hash.
     preimage: String,
 }
 
+/// Settles a hold invoice whose HTLCs have arrived, with its preimage.
+#[utoipa::path(post, path = "/api/v1/lightning/receives/settle", tag = TAG,
+    operation_id = "settle_receive",
+    request_body = SettleRequest,
+    responses(
+        (status = 200, description = "The settling receive", body = ReceiveInfo),
+        (status = 404, description = "No hold invoice with that preimage's hash", body = ErrorBody),
+        (status = 409, description = "Nothing has arrived yet, or it is final", body = ErrorBody),
+    ))]
 pub(crate) async fn settle_hold(
     State(engine): State<AppState>,
     Body(r): Body<SettleRequest>,
-) -> ApiResult {
-    receive_json(&engine.settle_hold(&r.preimage).await?)
+) -> ApiResult<ReceiveInfo> {
+    Ok(Json(ReceiveInfo::of(engine.settle_hold(&r.preimage).await?)))
 }
 
+/// A spontaneous payment (keysend) to a node, with custom TLV records. Takes an
+/// `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/lightning/keysend", tag = TAG, operation_id = "keysend",
+    params(IdempotencyKey),
+    request_body = KeysendRequest,
+    responses(
+        (status = 200, description = "The payment's outcome", body = PayResponse),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request", body = ErrorBody),
+        (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
+    ))]
 pub(crate) async fn keysend(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<KeysendRequest>,
-) -> ApiResult {
+) -> ApiResult<PayResponse> {
     let res = engine.keysend(r, ctx).await?;
-    Ok(Json(pay_json(&res)))
+    Ok(Json(PayResponse::of(&res)))
 }
 
-#[derive(Deserialize)]
+/// Several keysends, each paid on its own.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MultiKeysendRequest {
+    /// The keysends, paid in order.
     keysends: Vec<KeysendRequest>,
 }
 
+/// The outcomes of a multi-keysend, in request order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MultiKeysendResponse {
+    /// One item per keysend of the request.
+    keysends: Vec<MultiKeysendItem>,
+}
+
+/// One keysend's outcome: paid (or failed after sending), or refused with an error.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum MultiKeysendItem {
+    /// The payment was made (its `status` tells the outcome).
+    Sent {
+        /// The payment.
+        keysend: PayResponse,
+    },
+    /// The keysend was refused or failed.
+    Refused {
+        /// Why.
+        error: ErrorBody,
+    },
+}
+
+/// Several keysends in one request; each is paid on its own (one failing does not stop the
+/// others).
+#[utoipa::path(post, path = "/api/v1/lightning/keysend/multi", tag = TAG,
+    operation_id = "keysend_multi",
+    params(IdempotencyKey),
+    request_body = MultiKeysendRequest,
+    responses((status = 200, description = "Each keysend's outcome, in request order", body = MultiKeysendResponse)))]
 pub(crate) async fn multi_keysend(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<MultiKeysendRequest>,
-) -> ApiResult {
+) -> ApiResult<MultiKeysendResponse> {
     let results = engine.multi_keysend(r.keysends, ctx).await;
-    let items: Vec<Value> = results
+    let keysends = results
         .into_iter()
         .map(|r| match r {
-            Ok(p) => json!({ "keysend": pay_json(&p) }),
+            Ok(p) => MultiKeysendItem::Sent { keysend: PayResponse::of(&p) },
             Err(e) => {
                 let api = ApiError::from(e);
-                json!({ "error": { "code": api.code, "message": api.message } })
+                MultiKeysendItem::Refused {
+                    error: ErrorBody { code: api.code, message: api.message },
+                }
             }
         })
         .collect();
-    Ok(Json(json!({ "keysends": items })))
+    Ok(Json(MultiKeysendResponse { keysends }))
 }
 
-#[derive(Deserialize)]
+/// The fee quote's query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FeeQuoteQuery {
+    /// A BOLT11 invoice.
     destination: String,
+    /// Amount in sats, for an invoice without one.
     amount_sat: Option<u64>,
 }
 
-/// barkd's fee quote: what paying `destination` would cost now (a route is computed; nothing
-/// is sent), with barkd's `FeeEstimateResponse` fields.
+/// A fee quote: boltd's `FeeQuote` with barkd's `FeeEstimateResponse` fields (sats; the fee
+/// rounded up).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LightningFeeEstimate {
+    #[serde(flatten)]
+    quote: FeeQuote,
+    /// The route's fee, in sats (rounded up).
+    fee_sat: u64,
+    /// What the payee gets, in sats.
+    net_amount_sat: u64,
+    /// Amount plus fee, in sats.
+    gross_amount_sat: u64,
+    /// Ark only: always empty.
+    vtxos_spent: Vec<String>,
+}
+
+/// What paying an invoice would cost now: a route is computed, nothing is sent.
+#[utoipa::path(get, path = "/api/v1/fees/lightning/pay", tag = TAG,
+    operation_id = "lightning_send_fee",
+    params(FeeQuoteQuery),
+    responses(
+        (status = 200, description = "The route's fee", body = LightningFeeEstimate),
+        (status = 422, description = "No route", body = ErrorBody),
+    ))]
 pub(crate) async fn fee_quote(
     State(engine): State<AppState>,
     q: Result<axum::extract::Query<FeeQuoteQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<LightningFeeEstimate> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let quote =
         engine.quote_invoice(&q.destination, q.amount_sat.map(|a| a.saturating_mul(1000)))?;
-    let mut v = serde_json::to_value(&quote).unwrap_or_default();
     let fee_sat = quote.fee_msat.div_ceil(1000);
-    let net_sat = quote.amount_msat.div_ceil(1000);
-    v["fee_sat"] = json!(fee_sat);
-    v["net_amount_sat"] = json!(net_sat);
-    v["gross_amount_sat"] = json!(net_sat + fee_sat);
-    v["vtxos_spent"] = json!([]);
-    Ok(Json(v))
+    let net_amount_sat = quote.amount_msat.div_ceil(1000);
+    Ok(Json(LightningFeeEstimate {
+        quote,
+        fee_sat,
+        net_amount_sat,
+        gross_amount_sat: net_amount_sat + fee_sat,
+        vtxos_spent: Vec::new(),
+    }))
 }
 
-#[derive(Deserialize)]
+/// The receive fee estimate's query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ReceiveFeeQuery {
+    /// The amount to receive, in sats.
     amount_sat: u64,
+}
+
+/// barkd's `FeeEstimateResponse`, with why the fee is what it is.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FeeEstimateResponse {
+    /// The amount the payer pays, in sats.
+    gross_amount_sat: u64,
+    /// The fee, in sats: always 0.
+    fee_sat: u64,
+    /// What arrives, in sats.
+    net_amount_sat: u64,
+    /// Ark only: always empty.
+    vtxos_spent: Vec<String>,
+    /// Why.
+    reason: String,
 }
 
 /// barkd's receive fee estimate. boltd receives straight into its own channels: there is no
 /// service in between to pay, so the fee is always 0 (what it does need is inbound liquidity,
 /// which this estimate does not check).
+#[utoipa::path(get, path = "/api/v1/fees/lightning/receive", tag = TAG,
+    operation_id = "lightning_receive_fee",
+    params(ReceiveFeeQuery),
+    responses((status = 200, description = "The fee: 0", body = FeeEstimateResponse)))]
 pub(crate) async fn receive_fee(
     q: Result<axum::extract::Query<ReceiveFeeQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<FeeEstimateResponse> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(Json(json!({
-        "gross_amount_sat": q.amount_sat,
-        "fee_sat": 0,
-        "net_amount_sat": q.amount_sat,
-        "vtxos_spent": [],
-        "reason": "boltd receives into its own channels: no service fee is charged",
-    })))
+    Ok(Json(FeeEstimateResponse {
+        gross_amount_sat: q.amount_sat,
+        fee_sat: 0,
+        net_amount_sat: q.amount_sat,
+        vtxos_spent: Vec::new(),
+        reason: "boltd receives into its own channels: no service fee is charged".into(),
+    }))
 }
 
-/// barkd's `POST /api/v1/history/{id}/metadata`: an RFC 7396 JSON Merge Patch (a JSON object,
+/// A payment record whose `metadata` is shown as the JSON object it holds (in the records of
+/// `GET /api/v1/history` it is that object's text).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub(crate) struct PaymentRecordWithMetadata(Value);
+
+impl PartialSchema for PaymentRecordWithMetadata {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = <PaymentRecord as PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(o)) = &mut schema {
+            let metadata = ObjectBuilder::new()
+                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                    Type::Object,
+                    Type::Null,
+                ]))
+                .description(Some("The payment's metadata (a JSON object), or null"));
+            o.properties.insert("metadata".into(), metadata.into());
+            o.description =
+                Some("A payment record, with its metadata as a JSON object (not as text)".into());
+        }
+        schema
+    }
+}
+
+impl ToSchema for PaymentRecordWithMetadata {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <PaymentRecord as ToSchema>::schemas(schemas);
+    }
+}
+
+/// barkd's metadata update: an RFC 7396 JSON Merge Patch (a JSON object, sent as
 /// `application/merge-patch+json` or `application/json`) applied to the payment's metadata.
 /// Returns the updated record.
+#[utoipa::path(post, path = "/api/v1/history/{id}/metadata", tag = TAG,
+    operation_id = "update_metadata",
+    params(("id" = i64, Path, minimum = 0, description = "The payment record's id")),
+    request_body(description = "RFC 7396 JSON Merge Patch: `null` removes a member, objects merge",
+        content((Object = "application/merge-patch+json"), (Object = "application/json"))),
+    responses(
+        (status = 200, description = "The updated record", body = PaymentRecordWithMetadata),
+        (status = 400, description = "Not a record id, or the patch is not a JSON object", body = ErrorBody),
+        (status = 404, description = "No such record", body = ErrorBody),
+    ))]
 pub(crate) async fn patch_metadata(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     Body(patch): Body<Value>,
-) -> ApiResult {
+) -> ApiResult<PaymentRecordWithMetadata> {
     let id: i64 = id
         .parse()
         .ok()
         .filter(|i| *i >= 0)
         .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a payment record id")))?;
     let rec = engine.merge_metadata(id, &patch).await?;
-    let Json(mut v) = to_json(&rec)?;
+    let mut v = serde_json::to_value(&rec).map_err(|e| ApiError::internal(format!("{e}")))?;
     v["metadata"] = metadata_value(&rec);
-    Ok(Json(v))
+    Ok(Json(PaymentRecordWithMetadata(v)))
 }
 
 /// The record's metadata as JSON (it is stored as JSON object text).
@@ -307,18 +644,119 @@ fn metadata_value(rec: &PaymentRecord) -> Value {
     rec.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null)
 }
 
-/// barkd's movement status of a payment record.
-fn movement_status(status: PaymentStatus) -> &'static str {
-    match status {
-        PaymentStatus::Pending => "pending",
-        PaymentStatus::Complete => "successful",
-        PaymentStatus::Failed => "failed",
+/// barkd's `MovementStatus` (boltd's payments fail, they are never `canceled`).
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MovementStatus {
+    /// In flight.
+    Pending,
+    /// Complete.
+    Successful,
+    /// Failed.
+    Failed,
+}
+
+impl From<PaymentStatus> for MovementStatus {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Pending => MovementStatus::Pending,
+            PaymentStatus::Complete => MovementStatus::Successful,
+            PaymentStatus::Failed => MovementStatus::Failed,
+        }
     }
+}
+
+/// barkd's `Movement`: a payment as a change of the wallet's balance. Amounts in sats.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Movement {
+    /// The payment record's id.
+    id: i64,
+    /// Where it stands.
+    status: MovementStatus,
+    /// What made it.
+    subsystem: MovementSubsystem,
+    /// The payment's metadata (a JSON object), or null.
+    #[schema(value_type = Option<Object>)]
+    metadata: Value,
+    /// The expected change of the balance (negative: outgoing), without fees.
+    intended_balance_sat: i64,
+    /// The actual change, fees included: 0 until the payment completes.
+    effective_balance_sat: i64,
+    /// Routing fees (outgoing), in sats (rounded up).
+    offchain_fee_sat: i64,
+    /// Where an outgoing payment went.
+    sent_to: Vec<MovementDestination>,
+    /// What an incoming payment paid.
+    received_on: Vec<MovementDestination>,
+    /// Ark only: always empty.
+    input_vtxos: Vec<String>,
+    /// Ark only: always empty.
+    output_vtxos: Vec<String>,
+    /// Ark only: always empty.
+    exited_vtxos: Vec<String>,
+    /// When it was created, last updated and completed.
+    time: MovementTimestamp,
+    /// The payment hash (hex), when known.
+    payment_hash: Option<String>,
+}
+
+/// barkd's `MovementSubsystem`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MovementSubsystem {
+    /// `boltd.lightning_send` or `boltd.lightning_receive`.
+    name: &'static str,
+    /// How the payment was requested (`bolt11`, `bolt12`, `keysend`, `lnurl`).
+    kind: &'static str,
+}
+
+/// barkd's `MovementDestination`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MovementDestination {
+    /// The invoice, offer or node.
+    destination: PaymentMethod,
+    /// The amount, in sats.
+    amount_sat: i64,
+}
+
+/// barkd's `PaymentMethod`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PaymentMethod {
+    /// The kind of destination.
+    #[serde(rename = "type")]
+    kind: PaymentMethodType,
+    /// The invoice, offer or node id.
+    value: String,
+}
+
+/// The kinds of barkd's `PaymentMethod` that boltd uses.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum PaymentMethodType {
+    /// A BOLT11 invoice.
+    Invoice,
+    /// A BOLT12 offer.
+    Offer,
+    /// Anything else (a node id, for keysend).
+    Custom,
+}
+
+/// barkd's `MovementTimestamp` (RFC 3339).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MovementTimestamp {
+    /// When it was created.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When it last changed.
+    #[schema(format = DateTime)]
+    updated_at: String,
+    /// When it completed, if it has.
+    #[schema(format = DateTime)]
+    completed_at: Option<String>,
 }
 
 /// A payment record as one of barkd's `Movement`s. Amounts in sats (payee amounts rounded
 /// down, fees up); the balance changes only once a payment is complete.
-fn movement(rec: &PaymentRecord) -> Value {
+fn movement(rec: &PaymentRecord) -> Movement {
     let amount_sat = (rec.amount_msat / 1000) as i64;
     let fee_sat = rec.fee_msat.unwrap_or(0).div_ceil(1000) as i64;
     let outgoing = rec.direction == Direction::Outgoing;
@@ -330,80 +768,119 @@ fn movement(rec: &PaymentRecord) -> Value {
     };
     let method = match (&rec.invoice, rec.kind) {
         (Some(i), PaymentKind::Bolt12) if i.starts_with("lno") => {
-            json!({"type": "offer", "value": i})
+            PaymentMethod { kind: PaymentMethodType::Offer, value: i.clone() }
         }
-        (Some(i), _) => json!({"type": "invoice", "value": i}),
-        (None, _) => {
-            json!({"type": "custom", "value": rec.destination.clone().unwrap_or_default()})
-        }
-    };
-    let dest = json!([{ "destination": method, "amount_sat": amount_sat }]);
-    let (sent_to, received_on) = if outgoing { (dest, json!([])) } else { (json!([]), dest) };
-    let name = if outgoing { "boltd.lightning_send" } else { "boltd.lightning_receive" };
-    json!({
-        "id": rec.id,
-        "status": movement_status(rec.status),
-        "subsystem": { "name": name, "kind": rec.kind.as_str() },
-        "metadata": metadata_value(rec),
-        "intended_balance_sat": intended,
-        "effective_balance_sat": effective,
-        "offchain_fee_sat": if outgoing { fee_sat } else { 0 },
-        "sent_to": sent_to,
-        "received_on": received_on,
-        "input_vtxos": [],
-        "output_vtxos": [],
-        "exited_vtxos": [],
-        "time": {
-            "created_at": rfc3339(rec.created_at),
-            "updated_at": rfc3339(rec.updated_at),
-            "completed_at": rec.completed_at.map(rfc3339),
+        (Some(i), _) => PaymentMethod { kind: PaymentMethodType::Invoice, value: i.clone() },
+        (None, _) => PaymentMethod {
+            kind: PaymentMethodType::Custom,
+            value: rec.destination.clone().unwrap_or_default(),
         },
-        "payment_hash": rec.payment_hash.map(hex::encode),
-    })
-}
-
-/// barkd's `GET /api/v1/wallet/history`: every payment record as a `Movement`, newest first.
-pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult {
-    let records = engine.list_payments(boltd_store::PaymentFilter::default()).await?;
-    Ok(Json(Value::Array(records.iter().map(movement).collect())))
-}
-
-/// barkd's `GET /api/v1/wallet/balance`: boltd's balances plus barkd's `Balance` fields
-/// (`spendable_sat` is what the channels can send now; the Ark-only ones are 0).
-pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult {
-    let b = engine.node().balances();
-    let in_flight = engine.in_flight().await?;
-    let Json(mut v) = to_json(&b)?;
-    v["spendable_sat"] = json!(b.lightning_spendable_msat / 1000);
-    v["pending_lightning_send_sat"] = json!(in_flight.sending_msat.div_ceil(1000));
-    v["claimable_lightning_receive_sat"] = json!(in_flight.claiming_msat / 1000);
-    for ark in [
-        "needs_refresh_sat",
-        "pending_in_round_sat",
-        "pending_board_sat",
-        "pending_arkoor_send_sat",
-        "pending_offboard_sat",
-        "pending_exit_sat",
-    ] {
-        v[ark] = json!(0);
+    };
+    let dest = vec![MovementDestination { destination: method, amount_sat }];
+    let (sent_to, received_on) = if outgoing { (dest, vec![]) } else { (vec![], dest) };
+    let name = if outgoing { "boltd.lightning_send" } else { "boltd.lightning_receive" };
+    Movement {
+        id: rec.id,
+        status: rec.status.into(),
+        subsystem: MovementSubsystem { name, kind: rec.kind.as_str() },
+        metadata: metadata_value(rec),
+        intended_balance_sat: intended,
+        effective_balance_sat: effective,
+        offchain_fee_sat: if outgoing { fee_sat } else { 0 },
+        sent_to,
+        received_on,
+        input_vtxos: vec![],
+        output_vtxos: vec![],
+        exited_vtxos: vec![],
+        time: MovementTimestamp {
+            created_at: rfc3339(rec.created_at),
+            updated_at: rfc3339(rec.updated_at),
+            completed_at: rec.completed_at.map(rfc3339),
+        },
+        payment_hash: rec.payment_hash.map(hex::encode),
     }
-    Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+/// barkd's wallet history: every payment record as a `Movement`, newest first.
+#[utoipa::path(get, path = "/api/v1/wallet/history", tag = TAG, operation_id = "history",
+    responses((status = 200, description = "The movements, newest first", body = Vec<Movement>)))]
+pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<Vec<Movement>> {
+    let records = engine.list_payments(boltd_store::PaymentFilter::default()).await?;
+    Ok(Json(records.iter().map(movement).collect()))
+}
+
+/// barkd's `Balance` (in sats; `spendable_sat` is what the channels can send now, the Ark-only
+/// fields are 0), with boltd's own balances.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Balance)]
+pub(crate) struct BalanceResponse {
+    #[serde(flatten)]
+    balances: Balances,
+    /// What the channels can send now, in sats.
+    spendable_sat: u64,
+    /// Outgoing payments in flight, in sats.
+    pending_lightning_send_sat: u64,
+    /// Receives whose preimage is revealed, not yet settled, in sats.
+    claimable_lightning_receive_sat: u64,
+    /// Ark only: always 0.
+    needs_refresh_sat: u64,
+    /// Ark only: always 0.
+    pending_in_round_sat: u64,
+    /// Ark only: always 0.
+    pending_board_sat: u64,
+    /// Ark only: always 0.
+    pending_arkoor_send_sat: u64,
+    /// Ark only: always 0.
+    pending_offboard_sat: u64,
+    /// Ark only: always 0.
+    pending_exit_sat: u64,
+}
+
+/// barkd's wallet balance, with boltd's on-chain and Lightning balances.
+#[utoipa::path(get, path = "/api/v1/wallet/balance", tag = TAG, operation_id = "balance",
+    responses((status = 200, description = "The balances", body = BalanceResponse)))]
+pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult<BalanceResponse> {
+    let balances = engine.node().balances();
+    let in_flight = engine.in_flight().await?;
+    Ok(Json(BalanceResponse {
+        spendable_sat: balances.lightning_spendable_msat / 1000,
+        pending_lightning_send_sat: in_flight.sending_msat.div_ceil(1000),
+        claimable_lightning_receive_sat: in_flight.claiming_msat / 1000,
+        needs_refresh_sat: 0,
+        pending_in_round_sat: 0,
+        pending_board_sat: 0,
+        pending_arkoor_send_sat: 0,
+        pending_offboard_sat: 0,
+        pending_exit_sat: 0,
+        balances,
+    }))
+}
+
+/// The history's query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
+    /// Only payments this way.
+    #[param(value_type = Option<Direction>)]
     direction: Option<String>,
+    /// Only payments in this state.
+    #[param(value_type = Option<PaymentStatus>)]
     status: Option<String>,
+    /// At most this many (default 100, at most 1000).
     limit: Option<u32>,
+    /// Skip this many.
     offset: Option<u32>,
 }
 
-/// Payments in both directions, newest first.
+/// Payments in both directions, newest first (boltd's payment records).
+#[utoipa::path(get, path = "/api/v1/history", tag = TAG, operation_id = "list",
+    params(HistoryQuery),
+    responses((status = 200, description = "The payment records", body = Vec<PaymentRecord>)))]
 pub(crate) async fn history(
     State(engine): State<AppState>,
     q: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<Vec<PaymentRecord>> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let direction = match q.direction.as_deref() {
         None => None,
@@ -426,26 +903,37 @@ pub(crate) async fn history(
         offset: q.offset,
         ..Default::default()
     };
-    to_json(engine.list_payments(filter).await?)
+    Ok(Json(engine.list_payments(filter).await?))
 }
 
 // ---- BOLT12 offers ----
 
-#[derive(Deserialize)]
+/// A BOLT12 offer to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateOfferRequest {
+    /// Amount in sats (or give `amount_msat`); neither: the payer chooses.
     amount_sat: Option<u64>,
+    /// Amount in msat (or give `amount_sat`).
     amount_msat: Option<u64>,
+    /// Shown to the payer; required with an amount.
     #[serde(default)]
     description: String,
+    /// Seconds until it expires; absent: never.
     expiry_secs: Option<u64>,
 }
 
 /// Creates a BOLT12 offer (fixed amount, or any amount when none is given).
+#[utoipa::path(post, path = "/api/v1/lightning/offers", tag = TAG, operation_id = "create_offer",
+    request_body = CreateOfferRequest,
+    responses(
+        (status = 200, description = "The offer", body = OfferInfo),
+        (status = 422, description = "The node cannot make an offer now (no blinded path)", body = ErrorBody),
+    ))]
 pub(crate) async fn create_offer(
     State(engine): State<AppState>,
     Body(r): Body<CreateOfferRequest>,
-) -> ApiResult {
+) -> ApiResult<OfferInfo> {
     let amount_msat = match (r.amount_sat, r.amount_msat) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give either amount_sat or amount_msat, not both"))
@@ -454,15 +942,25 @@ pub(crate) async fn create_offer(
         (None, msat) => msat,
     };
     let req = OfferRequest { amount_msat, description: r.description, expiry_secs: r.expiry_secs };
-    to_json(engine.create_offer(req).await?)
+    Ok(Json(engine.create_offer(req).await?))
 }
 
-/// Pays a BOLT12 offer; honours the `Idempotency-Key` header.
+/// Pays a BOLT12 offer; takes an `Idempotency-Key`.
+#[utoipa::path(post, path = "/api/v1/lightning/offers/pay", tag = TAG, operation_id = "pay_offer",
+    params(IdempotencyKey),
+    request_body = OfferPayRequest,
+    responses(
+        (status = 200, description = "The payment's outcome", body = PayResponse),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
+        (status = 409, description = "The idempotency key was used for another request", body = ErrorBody),
+        (status = 422, description = "No route, no invoice from the issuer, or failed", body = ErrorBody),
+        (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
+    ))]
 pub(crate) async fn pay_offer(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<OfferPayRequest>,
-) -> ApiResult {
+) -> ApiResult<PayResponse> {
     let res = engine.pay_offer(r, ctx).await?;
-    Ok(Json(pay_json(&res)))
+    Ok(Json(PayResponse::of(&res)))
 }

@@ -16,14 +16,22 @@ use boltd_engine::decode::Decoded;
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::pay::defaults;
 use boltd_engine::receive::{receive_label, InvoiceRequest};
-use boltd_engine::{PayError, PayRequest};
+use boltd_engine::{PayError, PayRequest, PayResult};
 use boltd_node::deps::bitcoin::{address::NetworkUnchecked, Address};
 use boltd_store::{Direction, PaymentFilter, PaymentKind, PaymentRecord, PaymentStatus};
 use boltd_store::{ReceiveRecord, ReceiveState};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::context::Ctx;
+use crate::error::ClnErrorBody;
 use crate::AppState;
+
+/// The OpenAPI tag of Core Lightning's dialect.
+pub(crate) const TAG: &str = "core-lightning";
 
 /// Core Lightning's default `invoice` expiry: one week.
 pub const DEFAULT_INVOICE_EXPIRY_SECS: u64 = 604_800;
@@ -55,8 +63,13 @@ impl IntoResponse for ClnError {
             PayError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
-        let body =
-            json!({ "code": self.0.code(), "message": self.0.to_string(), "data": self.0.data() });
+        let data = self.0.data();
+        let body = ClnErrorBody {
+            code: self.0.code(),
+            message: self.0.to_string(),
+            // Always present (null when there are no details), as Core Lightning's REST plugin.
+            data: Some(data),
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -76,11 +89,132 @@ fn cln_amount(v: &Value) -> Result<Option<u64>, PayError> {
     }
 }
 
+/// Core Lightning's amount: a whole number of msat, or a string with a unit (`1000`,
+/// `1000msat`, `1sat`, `0.001sat`, `0.0001btc`).
+pub(crate) struct ClnAmount;
+
+/// A string of Core Lightning's amount syntax.
+const CLN_AMOUNT_PATTERN: &str =
+    r"^\s*([0-9]+(msat)?|[0-9]+(\.[0-9]{3})?sat|[0-9]+\.[0-9]{1,11}btc)\s*$";
+
+impl PartialSchema for ClnAmount {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some(CLN_AMOUNT_PATTERN)))
+            .description(Some(
+                "An amount: msat as a number, or a string with a unit (`1000`, `1000msat`, \
+                 `1sat`, `0.001sat`, `0.0001btc`)",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ClnAmount {}
+
+/// A non-negative integer, as a number or as a string of digits (Core Lightning takes both).
+pub(crate) struct ClnU64;
+
+impl PartialSchema for ClnU64 {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]+$")))
+            .into()
+    }
+}
+
+impl ToSchema for ClnU64 {}
+
+/// A number, or a string of one (Core Lightning takes both).
+pub(crate) struct ClnNumber;
+
+impl PartialSchema for ClnNumber {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .into()
+    }
+}
+
+impl ToSchema for ClnNumber {}
+
+/// A string, or a number taken as its text (Core Lightning's labels).
+pub(crate) struct ClnString;
+
+impl PartialSchema for ClnString {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String))
+            .item(ObjectBuilder::new().schema_type(Type::Number))
+            .into()
+    }
+}
+
+impl ToSchema for ClnString {}
+
+/// Core Lightning's `pay` parameters (amounts in msat, or strings with a unit).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnPayParams {
+    /// The BOLT11 invoice.
+    bolt11: String,
+    /// Required exactly when the invoice has no amount.
+    #[schema(value_type = Option<ClnAmount>)]
+    amount_msat: Option<Value>,
+    /// A label stored with the payment.
+    label: Option<String>,
+    /// Risk factor (default 10).
+    riskfactor: Option<f64>,
+    /// Fee limit in percent of the amount (default 0.5).
+    maxfeepercent: Option<f64>,
+    /// Seconds to keep retrying (default 60).
+    retry_for: Option<u64>,
+    /// Maximum total CLTV delay in blocks (default 2016).
+    maxdelay: Option<u32>,
+    /// Fees up to this are always allowed (default 5000 msat).
+    #[schema(value_type = Option<ClnAmount>)]
+    exemptfee: Option<Value>,
+    /// Offer-related invoice request id (recorded).
+    localinvreqid: Option<String>,
+    /// Channels (`scid/direction`) and nodes to avoid.
+    exclude: Option<Vec<String>>,
+    /// Absolute fee limit; excludes `maxfeepercent` and `exemptfee`.
+    #[schema(value_type = Option<ClnAmount>)]
+    maxfee: Option<Value>,
+    /// The description, required for (and checked against) description-hash invoices.
+    description: Option<String>,
+}
+
+/// Status codes of Core Lightning's payment methods and what they mean.
+const PAY_FAILED: &str = "The payment failed or was refused before sending: 201 already paid \
+    differently, 203 permanent failure at the destination, 205 no route, 206 route too \
+    expensive, 207 invoice expired, 210 stopped retrying";
+
+/// Core Lightning's `pay`: all its parameters, its result, its error codes.
+#[utoipa::path(post, path = "/v1/pay", tag = TAG, operation_id = "cln_pay",
+    params(crate::barkd::IdempotencyKey),
+    request_body = ClnPayParams,
+    responses(
+        (status = 200, description = "Paid", body = PayResult),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
+        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_pay(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Response, ClnError> {
+    if let Err(e) = &body {
+        // Oversized stays 413, as for the other methods (their bodies are read as bytes).
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            let dialect = crate::auth::Dialect::Cln;
+            return Ok(crate::error::dialect_error(dialect, e.status(), e.body_text()));
+        }
+    }
     let Ctx(ctx) = ctx.map_err(|e| {
         ClnError(if e.status == StatusCode::UNAUTHORIZED {
             PayError::Unauthorized
@@ -99,11 +233,10 @@ pub(crate) async fn cln_pay(
     if let Some(obj) = v.as_object_mut() {
         obj.remove("amount_msat");
     }
-    let mut req: PayRequest = serde_json::from_value(v)
+    let mut req: PayRequest = crate::error::from_value(v)
         .map_err(|e| ClnError(PayError::InvalidParams(format!("invalid parameters: {e}"))))?;
     req.amount_msat = amount;
-    let r = engine.pay(req, ctx, None).await.map_err(ClnError)?;
-    serde_json::to_value(&r).map(Json).map_err(|e| ClnError(PayError::Other(e.to_string())))
+    Ok(Json(engine.pay(req, ctx, None).await.map_err(ClnError)?).into_response())
 }
 
 /// A method's named parameters.
@@ -150,6 +283,16 @@ impl Params {
         }
     }
 
+    /// A parameter that only a string can be (an invoice, a hash, a keyword): a number is
+    /// refused.
+    fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
+        match self.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ClnError::invalid(format!("`{k}` must be a string"))),
+        }
+    }
+
     fn required_string(&self, k: &str) -> Result<String, ClnError> {
         self.string(k)?
             .ok_or_else(|| ClnError::invalid(format!("missing required parameter `{k}`")))
@@ -192,18 +335,59 @@ impl Params {
     }
 }
 
-fn ok(v: Value) -> Result<Json<Value>, ClnError> {
-    Ok(Json(v))
+/// Core Lightning's `keysend` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnKeysendParams {
+    /// The payee's node id (hex).
+    #[schema(value_type = ClnString)]
+    destination: Value,
+    /// The amount.
+    #[schema(value_type = ClnAmount)]
+    amount_msat: Value,
+    /// A label stored with the payment.
+    #[schema(value_type = Option<ClnString>)]
+    label: Option<Value>,
+    /// Fee limit in percent of the amount (default 0.5).
+    #[schema(value_type = Option<ClnNumber>)]
+    maxfeepercent: Option<Value>,
+    /// Seconds to keep retrying (default 60).
+    #[schema(value_type = Option<ClnU64>)]
+    retry_for: Option<Value>,
+    /// Maximum total CLTV delay in blocks (default 2016).
+    #[schema(value_type = Option<ClnU64>)]
+    maxdelay: Option<Value>,
+    /// Fees up to this are always allowed (default 5000 msat).
+    #[schema(value_type = Option<ClnAmount>)]
+    exemptfee: Option<Value>,
+    /// Custom TLV records: type (decimal, 65536 or above) to value (hex).
+    extratlvs: Option<std::collections::BTreeMap<String, String>>,
+    /// Absolute fee limit; excludes `maxfeepercent` and `exemptfee`.
+    #[schema(value_type = Option<ClnAmount>)]
+    maxfee: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    routehints: Option<Value>,
 }
 
 /// Core Lightning's `keysend`: `destination`, `amount_msat`, `label`, `maxfeepercent`,
 /// `retry_for`, `maxdelay`, `exemptfee`, `maxfee`, `extratlvs` (type to hex value); the result
 /// is `pay`'s. `routehints` is not supported.
+#[utoipa::path(post, path = "/v1/keysend", tag = TAG, operation_id = "cln_keysend",
+    params(crate::barkd::IdempotencyKey),
+    request_body = ClnKeysendParams,
+    responses(
+        (status = 200, description = "Paid", body = PayResult),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
+        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_keysend(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<PayResult>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -267,18 +451,74 @@ pub(crate) async fn cln_keysend(
         custom_records_hex: records,
         ..Default::default()
     };
-    let r = engine.keysend(req, ctx).await?;
-    serde_json::to_value(&r).map(Json).map_err(|e| ClnError(PayError::Other(e.to_string())))
+    Ok(Json(engine.keysend(req, ctx).await?))
+}
+
+/// Core Lightning's `invoice` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnInvoiceParams {
+    /// The amount, or `"any"`.
+    #[schema(value_type = ClnAmount)]
+    amount_msat: Value,
+    /// A unique label (a second invoice with it is error 900).
+    #[schema(value_type = ClnString)]
+    label: Value,
+    /// The description.
+    #[schema(value_type = ClnString)]
+    description: Value,
+    /// Seconds until it expires (default a week).
+    #[schema(value_type = Option<ClnU64>)]
+    expiry: Option<Value>,
+    /// Commit to the description's SHA-256 instead of the description.
+    deschashonly: Option<bool>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    fallbacks: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    preimage: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    exposeprivatechannels: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    cltv: Option<Value>,
+}
+
+/// Core Lightning's `invoice` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnInvoice {
+    /// The BOLT11 invoice.
+    bolt11: String,
+    /// Its payment hash (hex).
+    payment_hash: String,
+    /// Its payment secret (hex).
+    payment_secret: String,
+    /// When it expires (unix seconds).
+    expires_at: Option<u64>,
+    /// Its index in creation order.
+    created_index: i64,
 }
 
 /// Core Lightning's `invoice`: required `amount_msat` (or `"any"`), `label` (unique: a second
 /// invoice with it is error 900) and `description`; `expiry` (default a week), `deschashonly`.
 /// `fallbacks`, `preimage`, `exposeprivatechannels` and `cltv` are not supported.
+#[utoipa::path(post, path = "/v1/invoice", tag = TAG, operation_id = "cln_invoice",
+    params(crate::barkd::IdempotencyKey),
+    request_body = ClnInvoiceParams,
+    responses(
+        (status = 200, description = "The invoice", body = ClnInvoice),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 409, description = "The label is taken (900)", body = ClnErrorBody),
+        (status = 422, description = "The node could not make the invoice", body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_invoice(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<ClnInvoice>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -306,65 +546,107 @@ pub(crate) async fn cln_invoice(
     let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
     let bolt11 = rec.invoice.clone().unwrap_or_default();
     let decoded = engine.decode_bolt11(&bolt11)?;
-    ok(json!({
-        "bolt11": bolt11,
-        "payment_hash": hex::encode(rec.payment_hash),
-        "payment_secret": decoded.payment_secret,
-        "expires_at": rec.expires_at,
-        "created_index": rec.id,
+    Ok(Json(ClnInvoice {
+        bolt11,
+        payment_hash: hex::encode(rec.payment_hash),
+        payment_secret: decoded.payment_secret,
+        expires_at: rec.expires_at,
+        created_index: rec.id,
     }))
+}
+
+/// Core Lightning's invoice status.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ClnInvoiceStatus {
+    /// Not paid yet.
+    Unpaid,
+    /// Paid.
+    Paid,
+    /// Can no longer be paid (expired, or a canceled hold invoice).
+    Expired,
 }
 
 /// Core Lightning's invoice status of a receive: `paid`, `expired` (past its expiry with
 /// nothing arrived, or a canceled hold invoice: it can no longer be paid) or `unpaid`.
-fn invoice_status(r: &ReceiveRecord) -> &'static str {
+fn invoice_status(r: &ReceiveRecord) -> ClnInvoiceStatus {
     let now = boltd_engine::ledger::now_secs();
     match r.state {
-        ReceiveState::Settled => "paid",
-        ReceiveState::Expired | ReceiveState::Canceled => "expired",
-        ReceiveState::Created if r.expires_at.is_some_and(|e| e <= now) => "expired",
+        ReceiveState::Settled => ClnInvoiceStatus::Paid,
+        ReceiveState::Expired | ReceiveState::Canceled => ClnInvoiceStatus::Expired,
+        ReceiveState::Created if r.expires_at.is_some_and(|e| e <= now) => {
+            ClnInvoiceStatus::Expired
+        }
         ReceiveState::Created | ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {
-            "unpaid"
+            ClnInvoiceStatus::Unpaid
         }
     }
 }
 
-/// A receive in `listinvoices`' shape; `state` is boltd's own receive state. The preimage is
+/// An invoice in `listinvoices`' shape; `state` is boltd's own receive state. The preimage is
 /// shown only once paid.
-fn invoice_json(r: &ReceiveRecord) -> Value {
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnListedInvoice {
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// Core Lightning's status.
+    status: ClnInvoiceStatus,
+    /// boltd's receive state.
+    state: ReceiveState,
+    /// When it expires (unix seconds).
+    expires_at: Option<u64>,
+    /// Its index in creation order.
+    created_index: i64,
+    /// The BOLT11 invoice.
+    bolt11: Option<String>,
+    /// Its label (invoices made by `invoice`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    /// The amount requested (absent: any amount).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_msat: Option<u64>,
+    /// The description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    /// The description hash (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description_hash: Option<String>,
+    /// What arrived (paid invoices only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    amount_received_msat: Option<Option<u64>>,
+    /// When it was paid (unix seconds; paid invoices only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    paid_at: Option<Option<u64>>,
+    /// The preimage (hex; paid invoices only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    payment_preimage: Option<Option<String>>,
+}
+
+fn invoice_item(r: &ReceiveRecord) -> ClnListedInvoice {
     let paid = r.state == ReceiveState::Settled;
-    let mut v = json!({
-        "payment_hash": hex::encode(r.payment_hash),
-        "status": invoice_status(r),
-        "state": r.state.as_str(),
-        "expires_at": r.expires_at,
-        "created_index": r.id,
-        "bolt11": r.invoice,
-    });
-    let o = v.as_object_mut().expect("an object");
-    if let Some(label) = receive_label(r) {
-        o.insert("label".into(), json!(label));
+    ClnListedInvoice {
+        payment_hash: hex::encode(r.payment_hash),
+        status: invoice_status(r),
+        state: r.state,
+        expires_at: r.expires_at,
+        created_index: r.id,
+        bolt11: r.invoice.clone(),
+        label: receive_label(r).map(String::from),
+        amount_msat: r.amount_msat,
+        description: r.description.clone(),
+        description_hash: r.description_hash.map(hex::encode),
+        amount_received_msat: paid.then_some(r.received_msat),
+        paid_at: paid.then_some(r.finished_at),
+        payment_preimage: paid.then(|| r.preimage.map(hex::encode)),
     }
-    if let Some(a) = r.amount_msat {
-        o.insert("amount_msat".into(), json!(a));
-    }
-    if let Some(d) = &r.description {
-        o.insert("description".into(), json!(d));
-    }
-    if let Some(h) = r.description_hash {
-        o.insert("description_hash".into(), json!(hex::encode(h)));
-    }
-    if paid {
-        o.insert("amount_received_msat".into(), json!(r.received_msat));
-        o.insert("paid_at".into(), json!(r.finished_at));
-        o.insert("payment_preimage".into(), json!(r.preimage.map(hex::encode)));
-    }
-    v
 }
 
 /// `start`/`index` (only `created`) and `limit`, as `listinvoices` and `listpays` take them.
 fn paging(p: &Params) -> Result<(Option<u64>, Option<u32>), ClnError> {
-    match p.string("index")?.as_deref() {
+    match p.text("index")?.as_deref() {
         None | Some("created") => {}
         Some(other) => {
             return Err(ClnError::invalid(format!("index `{other}` is not supported: use created")))
@@ -374,12 +656,51 @@ fn paging(p: &Params) -> Result<(Option<u64>, Option<u32>), ClnError> {
     Ok((p.u64("start")?, limit))
 }
 
+/// Core Lightning's `listinvoices` parameters (at most one of `label`, `invstring` and
+/// `payment_hash`).
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnListInvoicesParams {
+    /// The invoice with this label.
+    #[schema(value_type = Option<ClnString>)]
+    label: Option<Value>,
+    /// The invoice with this BOLT11 string.
+    invstring: Option<String>,
+    /// The invoice with this payment hash (hex).
+    payment_hash: Option<String>,
+    /// Only `created`.
+    index: Option<String>,
+    /// The first `created_index` to list.
+    #[schema(value_type = Option<ClnU64>)]
+    start: Option<Value>,
+    /// At most this many.
+    #[schema(value_type = Option<ClnU64>)]
+    limit: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    offer_id: Option<Value>,
+}
+
+/// `listinvoices`' result.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnInvoiceList {
+    /// The invoices, in creation order.
+    invoices: Vec<ClnListedInvoice>,
+}
+
 /// Core Lightning's `listinvoices`: by `label`, `invstring` or `payment_hash` (at most one),
 /// or all in creation order from `start` (a `created_index`), at most `limit`.
+#[utoipa::path(post, path = "/v1/listinvoices", tag = TAG, operation_id = "cln_listinvoices",
+    request_body = ClnListInvoicesParams,
+    responses(
+        (status = 200, description = "The invoices", body = ClnInvoiceList),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_listinvoices(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<ClnInvoiceList>, ClnError> {
     let p = Params::parse(
         &body,
         &["label", "invstring", "payment_hash", "index", "start", "limit"],
@@ -387,8 +708,8 @@ pub(crate) async fn cln_listinvoices(
     )?;
     let (start, limit) = paging(&p)?;
     let label = p.string("label")?;
-    let invstring = p.string("invstring")?;
-    let hash = p.string("payment_hash")?;
+    let invstring = p.text("invstring")?;
+    let hash = p.text("payment_hash")?;
     if [&label, &invstring, &hash].iter().filter(|x| x.is_some()).count() > 1 {
         return Err(ClnError::invalid("give at most one of label, invstring and payment_hash"));
     }
@@ -413,71 +734,142 @@ pub(crate) async fn cln_listinvoices(
         let after = start.map(|s| s.saturating_sub(1) as i64);
         engine.list_receives(after, limit).await?
     };
-    let invoices: Vec<Value> = receives.iter().map(invoice_json).collect();
-    ok(json!({ "invoices": invoices }))
+    Ok(Json(ClnInvoiceList { invoices: receives.iter().map(invoice_item).collect() }))
 }
 
 /// An outgoing payment in `listpays`' shape.
-fn pay_json(r: &PaymentRecord) -> Value {
-    let mut v = json!({
-        "created_index": r.id,
-        "payment_hash": r.payment_hash.map(hex::encode),
-        "status": r.status.as_str(),
-        "destination": r.destination,
-        "created_at": r.created_at,
-        "amount_msat": r.amount_msat,
-    });
-    let o = v.as_object_mut().expect("an object");
-    match (r.kind, &r.invoice) {
-        (PaymentKind::Bolt12, Some(i)) => {
-            o.insert("bolt12".into(), json!(i));
-        }
-        (_, Some(i)) => {
-            o.insert("bolt11".into(), json!(i));
-        }
-        (_, None) => {}
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnListedPay {
+    /// Its index in creation order.
+    created_index: i64,
+    /// The payment hash (hex), when known.
+    payment_hash: Option<String>,
+    /// Where it stands.
+    status: PaymentStatus,
+    /// The payee's node id.
+    destination: Option<String>,
+    /// When it was started (unix seconds).
+    created_at: u64,
+    /// What the payee gets.
+    amount_msat: u64,
+    /// The BOLT11 invoice paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bolt11: Option<String>,
+    /// The BOLT12 invoice or offer paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bolt12: Option<String>,
+    /// The caller's label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    label: Option<String>,
+    /// The description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    /// When it completed (unix seconds; complete payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u64>)]
+    completed_at: Option<Option<u64>>,
+    /// The preimage (hex; complete payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    preimage: Option<Option<String>>,
+    /// What left our channels, fees included (complete payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_sent_msat: Option<u64>,
+    /// Parts (HTLCs) it took (complete payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number_of_parts: Option<u32>,
+    /// Core Lightning's failure code (failed payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<boltd_store::FailureCode>)]
+    failure_code: Option<Option<boltd_store::FailureCode>>,
+    /// Why it failed (failed payments only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    failure_reason: Option<Option<String>>,
+}
+
+fn pay_item(r: &PaymentRecord) -> ClnListedPay {
+    let (bolt11, bolt12) = match (r.kind, &r.invoice) {
+        (PaymentKind::Bolt12, Some(i)) => (None, Some(i.clone())),
+        (_, Some(i)) => (Some(i.clone()), None),
+        (_, None) => (None, None),
+    };
+    let complete = r.status == PaymentStatus::Complete;
+    let failed = r.status == PaymentStatus::Failed;
+    ClnListedPay {
+        created_index: r.id,
+        payment_hash: r.payment_hash.map(hex::encode),
+        status: r.status,
+        destination: r.destination.clone(),
+        created_at: r.created_at,
+        amount_msat: r.amount_msat,
+        bolt11,
+        bolt12,
+        label: r.label.clone(),
+        description: r.description.clone(),
+        completed_at: complete.then_some(r.completed_at),
+        preimage: complete.then(|| r.preimage.map(hex::encode)),
+        amount_sent_msat: complete
+            .then(|| r.amount_sent_msat.unwrap_or(r.amount_msat + r.fee_msat.unwrap_or(0))),
+        number_of_parts: complete.then(|| r.parts.unwrap_or(1)),
+        failure_code: failed.then_some(r.failure_code),
+        failure_reason: failed.then(|| r.failure_reason.clone()),
     }
-    if let Some(l) = &r.label {
-        o.insert("label".into(), json!(l));
-    }
-    if let Some(d) = &r.description {
-        o.insert("description".into(), json!(d));
-    }
-    if r.status == PaymentStatus::Complete {
-        o.insert("completed_at".into(), json!(r.completed_at));
-        o.insert("preimage".into(), json!(r.preimage.map(hex::encode)));
-        o.insert(
-            "amount_sent_msat".into(),
-            json!(r.amount_sent_msat.unwrap_or(r.amount_msat + r.fee_msat.unwrap_or(0))),
-        );
-        o.insert("number_of_parts".into(), json!(r.parts.unwrap_or(1)));
-    }
-    if r.status == PaymentStatus::Failed {
-        o.insert("failure_code".into(), json!(r.failure_code));
-        o.insert("failure_reason".into(), json!(r.failure_reason));
-    }
-    v
+}
+
+/// Core Lightning's `listpays` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnListPaysParams {
+    /// The payments of this BOLT11 invoice (or give `payment_hash`).
+    bolt11: Option<String>,
+    /// The payments with this payment hash (hex).
+    payment_hash: Option<String>,
+    /// Only payments in this state.
+    status: Option<PaymentStatus>,
+    /// Only `created`.
+    index: Option<String>,
+    /// The first `created_index` to list.
+    #[schema(value_type = Option<ClnU64>)]
+    start: Option<Value>,
+    /// At most this many.
+    #[schema(value_type = Option<ClnU64>)]
+    limit: Option<Value>,
+}
+
+/// `listpays`' result.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnPayList {
+    /// The payments, oldest first.
+    pays: Vec<ClnListedPay>,
 }
 
 /// Core Lightning's `listpays`: outgoing payments, oldest first, by `bolt11` or `payment_hash`
 /// and `status` (`pending`, `complete`, `failed`), from `start`, at most `limit`.
+#[utoipa::path(post, path = "/v1/listpays", tag = TAG, operation_id = "cln_listpays",
+    request_body = ClnListPaysParams,
+    responses(
+        (status = 200, description = "The payments", body = ClnPayList),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_listpays(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<ClnPayList>, ClnError> {
     let p = Params::parse(
         &body,
         &["bolt11", "payment_hash", "status", "index", "start", "limit"],
         &[],
     )?;
     let (start, limit) = paging(&p)?;
-    let status = match p.string("status")? {
+    let status = match p.text("status")? {
         None => None,
         Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
             ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
         })?),
     };
-    let hash = match (p.string("bolt11")?, p.string("payment_hash")?) {
+    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
         (Some(_), Some(_)) => {
             return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
         }
@@ -503,143 +895,329 @@ pub(crate) async fn cln_listpays(
         ..Default::default()
     };
     let records = engine.list_payments(filter).await?;
-    let pays: Vec<Value> = records
+    let pays = records
         .iter()
         .filter(|r| start.is_none_or(|s| r.id >= s as i64))
         .take(limit.map_or(usize::MAX, |l| l as usize))
-        .map(pay_json)
+        .map(pay_item)
         .collect();
-    ok(json!({ "pays": pays }))
+    Ok(Json(ClnPayList { pays }))
+}
+
+/// Core Lightning's `decode` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnDecodeParams {
+    /// A BOLT11 invoice or a BOLT12 offer.
+    #[schema(value_type = ClnString)]
+    string: Value,
+}
+
+/// The kind of a decoded string.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub(crate) enum ClnDecodedType {
+    /// A BOLT11 invoice.
+    #[serde(rename = "bolt11 invoice")]
+    Bolt11Invoice,
+    /// A BOLT12 offer.
+    #[serde(rename = "bolt12 offer")]
+    Bolt12Offer,
+}
+
+/// An on-chain fallback address of an invoice.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnFallback {
+    /// The address type (`P2PKH`, `P2SH`, `P2WPKH`, `P2WSH`, `P2TR`), when known.
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// The address.
+    addr: String,
+}
+
+/// A decoded BOLT11 invoice.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnDecodedInvoice {
+    /// `bolt11 invoice`.
+    #[serde(rename = "type")]
+    kind: ClnDecodedType,
+    /// Always true (an invalid string is an error).
+    valid: bool,
+    /// The currency prefix (`bc`, `tb`, `bcrt`, `tbs`).
+    currency: String,
+    /// When it was created (unix seconds).
+    created_at: u64,
+    /// Seconds until it expires.
+    expiry: u64,
+    /// The payee's node id.
+    payee: String,
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// The payment secret (hex).
+    payment_secret: String,
+    /// The final CLTV delta the payee requires.
+    min_final_cltv_expiry: u64,
+    /// The payee's signature (hex).
+    signature: String,
+    /// The amount, if fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount_msat: Option<u64>,
+    /// The description, if carried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    /// The description hash (hex), if committed to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description_hash: Option<String>,
+    /// Feature bits (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    features: Option<String>,
+    /// Payment metadata (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_metadata: Option<String>,
+    /// On-chain fallback addresses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallbacks: Option<Vec<ClnFallback>>,
+    /// Route hints: one list of hops per route.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    routes: Option<Vec<Vec<boltd_engine::decode::RouteHintHop>>>,
+}
+
+/// A decoded BOLT12 offer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnDecodedOffer {
+    /// `bolt12 offer`.
+    #[serde(rename = "type")]
+    kind: ClnDecodedType,
+    /// Always true (an invalid string is an error).
+    valid: bool,
+    /// The offer id (hex).
+    offer_id: String,
+    /// The networks it is for.
+    offer_chains: Vec<String>,
+    /// The amount in msat, if fixed in bitcoin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_amount_msat: Option<u64>,
+    /// The currency (ISO 4217) of a fiat amount.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_currency: Option<String>,
+    /// A fiat amount, in the currency's minor unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_amount: Option<u64>,
+    /// The description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_description: Option<String>,
+    /// The issuer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_issuer: Option<String>,
+    /// The issuer's signing key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_issuer_id: Option<String>,
+    /// When it expires (unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_absolute_expiry: Option<u64>,
+    /// Number of blinded paths to the issuer.
+    offer_paths_count: usize,
+}
+
+/// `decode`'s result: an invoice or an offer.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum ClnDecoded {
+    /// A BOLT11 invoice.
+    Invoice(ClnDecodedInvoice),
+    /// A BOLT12 offer.
+    Offer(ClnDecodedOffer),
 }
 
 /// Core Lightning's `decode` of a BOLT11 invoice or BOLT12 offer (`string`).
+#[utoipa::path(post, path = "/v1/decode", tag = TAG, operation_id = "cln_decode",
+    request_body = ClnDecodeParams,
+    responses(
+        (status = 200, description = "The decoded invoice or offer", body = ClnDecoded),
+        (status = 400, description = "Not a valid invoice or offer (-32602)", body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_decode(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<ClnDecoded>, ClnError> {
     let p = Params::parse(&body, &["string"], &[])?;
     let s = p.required_string("string")?;
-    match engine.decode(&s)? {
+    Ok(Json(match engine.decode(&s)? {
         Decoded::Bolt11(d) => {
-            let mut v = json!({
-                "type": "bolt11 invoice",
-                "valid": true,
-                "currency": d.currency,
-                "created_at": d.created_at,
-                "expiry": d.expiry_secs,
-                "payee": d.payee,
-                "payment_hash": d.payment_hash,
-                "payment_secret": d.payment_secret,
-                "min_final_cltv_expiry": d.min_final_cltv_expiry,
-                "signature": d.signature,
-            });
-            let o = v.as_object_mut().expect("an object");
-            let mut opt = |k: &str, x: Option<Value>| {
-                if let Some(x) = x {
-                    o.insert(k.into(), x);
-                }
-            };
-            opt("amount_msat", d.amount_msat.map(|a| json!(a)));
-            opt("description", d.description.map(|x| json!(x)));
-            opt("description_hash", d.description_hash.map(|x| json!(x)));
-            opt("features", d.features.map(|x| json!(x)));
-            opt("payment_metadata", d.payment_metadata.map(|x| json!(x)));
-            if !d.fallbacks.is_empty() {
-                let fallbacks: Vec<Value> = d
-                    .fallbacks
+            let fallbacks = (!d.fallbacks.is_empty()).then(|| {
+                d.fallbacks
                     .iter()
-                    .map(|a| {
-                        let kind = a
+                    .map(|a| ClnFallback {
+                        kind: a
                             .parse::<Address<NetworkUnchecked>>()
                             .ok()
                             .and_then(|x| x.assume_checked().address_type())
-                            .map(|t| t.to_string().to_ascii_uppercase());
-                        json!({ "type": kind, "addr": a })
+                            .map(|t| t.to_string().to_ascii_uppercase()),
+                        addr: a.clone(),
                     })
-                    .collect();
-                opt("fallbacks", Some(json!(fallbacks)));
-            }
-            if !d.routes.is_empty() {
-                opt("routes", Some(json!(d.routes)));
-            }
-            ok(v)
+                    .collect()
+            });
+            ClnDecoded::Invoice(ClnDecodedInvoice {
+                kind: ClnDecodedType::Bolt11Invoice,
+                valid: true,
+                currency: d.currency,
+                created_at: d.created_at,
+                expiry: d.expiry_secs,
+                payee: d.payee,
+                payment_hash: d.payment_hash,
+                payment_secret: d.payment_secret,
+                min_final_cltv_expiry: d.min_final_cltv_expiry,
+                signature: d.signature,
+                amount_msat: d.amount_msat,
+                description: d.description,
+                description_hash: d.description_hash,
+                features: d.features,
+                payment_metadata: d.payment_metadata,
+                fallbacks,
+                routes: (!d.routes.is_empty()).then_some(d.routes),
+            })
         }
         Decoded::Offer(o) => {
-            let mut v = json!({
-                "type": "bolt12 offer",
-                "valid": true,
-                "offer_id": o.offer_id,
-            });
-            let m = v.as_object_mut().expect("an object");
-            m.insert("offer_chains".into(), json!(o.networks));
-            if let Some(a) = o.amount_msat {
-                m.insert("offer_amount_msat".into(), json!(a));
-            }
-            if let Some((c, a)) = o.currency_amount {
-                m.insert("offer_currency".into(), json!(c));
-                m.insert("offer_amount".into(), json!(a));
-            }
-            for (k, x) in [
-                ("offer_description", o.description),
-                ("offer_issuer", o.issuer),
-                ("offer_issuer_id", o.issuer_id),
-            ] {
-                if let Some(x) = x {
-                    m.insert(k.into(), json!(x));
-                }
-            }
-            if let Some(e) = o.absolute_expiry {
-                m.insert("offer_absolute_expiry".into(), json!(e));
-            }
-            m.insert("offer_paths_count".into(), json!(o.paths));
-            ok(v)
+            let (offer_currency, offer_amount) = match o.currency_amount {
+                Some((c, a)) => (Some(c), Some(a)),
+                None => (None, None),
+            };
+            ClnDecoded::Offer(ClnDecodedOffer {
+                kind: ClnDecodedType::Bolt12Offer,
+                valid: true,
+                offer_id: o.offer_id,
+                offer_chains: o.networks,
+                offer_amount_msat: o.amount_msat,
+                offer_currency,
+                offer_amount,
+                offer_description: o.description,
+                offer_issuer: o.issuer,
+                offer_issuer_id: o.issuer_id,
+                offer_absolute_expiry: o.absolute_expiry,
+                offer_paths_count: o.paths,
+            })
         }
-    }
+    }))
+}
+
+/// Core Lightning's address object.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnAddress {
+    /// `ipv4`, `ipv6` or `dns`.
+    #[serde(rename = "type")]
+    kind: ClnAddressType,
+    /// The IP address or host name.
+    address: String,
+    /// The port, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u16>)]
+    port: Option<Option<u16>>,
+}
+
+/// The kind of a [`ClnAddress`].
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ClnAddressType {
+    /// An IPv4 address.
+    Ipv4,
+    /// An IPv6 address.
+    Ipv6,
+    /// A host name.
+    Dns,
 }
 
 /// `host:port` as Core Lightning's address object.
-fn address_json(a: &str) -> Value {
+fn address_json(a: &str) -> ClnAddress {
     match a.parse::<std::net::SocketAddr>() {
-        Ok(std::net::SocketAddr::V4(s)) => {
-            json!({ "type": "ipv4", "address": s.ip().to_string(), "port": s.port() })
-        }
-        Ok(std::net::SocketAddr::V6(s)) => {
-            json!({ "type": "ipv6", "address": s.ip().to_string(), "port": s.port() })
-        }
+        Ok(std::net::SocketAddr::V4(s)) => ClnAddress {
+            kind: ClnAddressType::Ipv4,
+            address: s.ip().to_string(),
+            port: Some(Some(s.port())),
+        },
+        Ok(std::net::SocketAddr::V6(s)) => ClnAddress {
+            kind: ClnAddressType::Ipv6,
+            address: s.ip().to_string(),
+            port: Some(Some(s.port())),
+        },
         Err(_) => match a.rsplit_once(':') {
-            Some((host, port)) => {
-                json!({ "type": "dns", "address": host, "port": port.parse::<u16>().ok() })
-            }
-            None => json!({ "type": "dns", "address": a }),
+            Some((host, port)) => ClnAddress {
+                kind: ClnAddressType::Dns,
+                address: host.to_string(),
+                port: Some(port.parse::<u16>().ok()),
+            },
+            None => ClnAddress { kind: ClnAddressType::Dns, address: a.to_string(), port: None },
         },
     }
 }
 
+/// `getinfo` takes no parameters: an empty body or `{}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClnNoParams {}
+
+/// Core Lightning's `getinfo` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnGetinfo {
+    /// The node id.
+    id: String,
+    /// The node's alias.
+    alias: String,
+    /// The node's color (hex RGB).
+    color: &'static str,
+    /// Connected peers.
+    num_peers: usize,
+    /// Channels opening or awaiting confirmations.
+    num_pending_channels: usize,
+    /// Usable channels.
+    num_active_channels: usize,
+    /// Ready channels whose peer is away.
+    num_inactive_channels: usize,
+    /// Announced addresses.
+    address: Vec<ClnAddress>,
+    /// Where it listens for peers.
+    binding: Vec<ClnAddress>,
+    /// `boltd-<version>`.
+    version: String,
+    /// The height the node has processed.
+    blockheight: u32,
+    /// The network.
+    network: String,
+    /// The data directory.
+    #[serde(rename = "lightning-dir")]
+    lightning_dir: String,
+}
+
 /// Core Lightning's `getinfo`. `fees_collected_msat` is absent: boltd does not record
 /// forwarding fees yet.
+#[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
+    request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
+    responses(
+        (status = 200, description = "The node", body = ClnGetinfo),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+    ))]
 pub(crate) async fn cln_getinfo(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<Value>, ClnError> {
+) -> Result<Json<ClnGetinfo>, ClnError> {
     Params::parse(&body, &[], &[])?;
     let node = engine.node();
     let info = node.info();
     let channels = node.list_channels();
     let count = |states: &[&str]| channels.iter().filter(|c| states.contains(&c.state)).count();
     let config = node.config();
-    ok(json!({
-        "id": info.node_id,
-        "alias": config.alias,
-        "color": "000000",
-        "num_peers": info.num_peers,
-        "num_pending_channels": count(&["opening", "pending_confirmation"]),
-        "num_active_channels": count(&["ready"]),
-        "num_inactive_channels": count(&["offline"]),
-        "address": config.announce_addrs.iter().map(|a| address_json(a)).collect::<Vec<_>>(),
-        "binding": [address_json(&info.p2p_addr)],
-        "version": format!("boltd-{}", env!("CARGO_PKG_VERSION")),
-        "blockheight": info.block_height,
-        "network": info.network,
-        "lightning-dir": config.data_dir,
+    Ok(Json(ClnGetinfo {
+        id: info.node_id,
+        alias: config.alias.clone(),
+        color: "000000",
+        num_peers: info.num_peers,
+        num_pending_channels: count(&["opening", "pending_confirmation"]),
+        num_active_channels: count(&["ready"]),
+        num_inactive_channels: count(&["offline"]),
+        address: config.announce_addrs.iter().map(|a| address_json(a)).collect(),
+        binding: vec![address_json(&info.p2p_addr)],
+        version: format!("boltd-{}", env!("CARGO_PKG_VERSION")),
+        blockheight: info.block_height,
+        network: info.network,
+        lightning_dir: config.data_dir.display().to_string(),
     }))
 }

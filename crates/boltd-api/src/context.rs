@@ -32,14 +32,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     match headers.get("idempotency-key") {
         None => Ok(None),
         Some(v) => {
-            let k =
-                v.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be ASCII"))?;
-            if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
+            // Visible ASCII only, no spaces or tabs (`to_str` lets those through): the
+            // document's pattern `^[\x21-\x7e]+$`.
+            let bytes = v.as_bytes();
+            if bytes.is_empty()
+                || bytes.len() > MAX_IDEMPOTENCY_KEY_LEN
+                || !bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+            {
                 return Err(ApiError::bad_request(format!(
-                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} characters"
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII \
+                     characters (no spaces)"
                 )));
             }
-            Ok(Some(k.to_string()))
+            Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
         }
     }
 }

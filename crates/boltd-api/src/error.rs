@@ -1,17 +1,198 @@
 //! The API's errors and request plumbing: [`ApiError`] (HTTP status, stable machine code, a
 //! message safe to show), mapped exhaustively from the node's [`NodeError`] and the engine's
 //! [`PayError`], [`NotifyError`] and [`AuthError`]; the JSON body extractor whose parse errors
-//! are 4xx, never 500.
+//! are 4xx, never 500; the error bodies of the three dialects (also their OpenAPI schemas); and
+//! the last line of defence, [`shape_errors`], which turns axum's own plain-text rejections
+//! (bad path or query parameters, an unreadable or oversized body, a wrong method) into the
+//! dialect's JSON error.
 
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::auth::AuthError;
 use boltd_engine::{NotifyError, PayError};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
 use boltd_node::NodeError;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::Dialect;
+
+/// Every machine `code` of the native dialect's errors ([`ErrorBody`]). A unit test checks that
+/// the crate's sources use no other.
+pub const ERROR_CODES: &[&str] = &[
+    "bad_request",
+    "invalid_input",
+    "not_found",
+    "method_not_allowed",
+    "payload_too_large",
+    "unsupported_media_type",
+    "unauthorized",
+    "missing_scope",
+    "cors_denied",
+    "insufficient_funds",
+    "insufficient_balance",
+    "peer_unreachable",
+    "lightning_refused",
+    "chain_unavailable",
+    "idempotency_conflict",
+    "already_paid",
+    "destination_rejected",
+    "route_not_found",
+    "route_too_expensive",
+    "invoice_expired",
+    "payment_timeout",
+    "wrong_state",
+    "duplicate_label",
+    "payment_limit_exceeded",
+    "budget_exceeded",
+    "payment_failed",
+    "too_many_tickets",
+    "last_admin_token",
+    "internal",
+];
+
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ERROR_CODES.iter().copied()))
+        .description(Some("Stable machine code of the error"))
+        .build()
+}
+
+/// The native (barkd) dialect's error: a stable machine `code` and a message for people.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    #[schema(schema_with = error_code_schema)]
+    pub(crate) code: &'static str,
+    /// What went wrong, safe to show (internal details are only logged).
+    pub(crate) message: String,
+}
+
+/// Core Lightning's error object (`/v1/...`): `code` is Core Lightning's (-32602 invalid
+/// parameters, 201-210 `pay` failures, 900 duplicate label, 1501/1502 authentication, -1 other).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnErrorBody {
+    /// Core Lightning's numeric error code.
+    pub(crate) code: i32,
+    /// What went wrong.
+    pub(crate) message: String,
+    /// Details of a `pay` failure (its attempts, amounts, ...), absent or null otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub(crate) data: Option<Value>,
+}
+
+/// Alby's error (Wallet API paths): `code` 1 authentication, 2 not enough balance or an expired
+/// invoice, 6 internal, 8 bad arguments, 10 the payment failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AlbyErrorBody {
+    /// Alby's (lndhub's) numeric error code.
+    #[schema(minimum = 1)]
+    pub(crate) code: u16,
+    /// Always true.
+    pub(crate) error: bool,
+    /// What went wrong.
+    pub(crate) message: String,
+}
+
+/// The native code of an axum rejection's (or a bare error's) status.
+pub(crate) fn code_for_status(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// An error of `status` with `message` in `dialect`'s shape.
+pub(crate) fn dialect_error(dialect: Dialect, status: StatusCode, message: String) -> Response {
+    match dialect {
+        Dialect::Native => {
+            (status, Json(ErrorBody { code: code_for_status(status), message })).into_response()
+        }
+        Dialect::Cln => {
+            // JSON-RPC's "method not found" for unknown methods, "invalid params" otherwise.
+            let code = match status {
+                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => -32601,
+                s if s.is_server_error() => -1,
+                _ => -32602,
+            };
+            (status, Json(ClnErrorBody { code, message, data: None })).into_response()
+        }
+        Dialect::Alby => {
+            let code = if status.is_server_error() { 6 } else { 8 };
+            (status, Json(AlbyErrorBody { code, error: true, message })).into_response()
+        }
+    }
+}
+
+/// The unknown-path answer: 404 in the dialect of the path.
+pub(crate) async fn not_found(req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    dialect_error(Dialect::of(&path), StatusCode::NOT_FOUND, format!("no such path: {path}"))
+}
+
+/// Longest plain-text rejection read back into a JSON error.
+const MAX_REJECTION_BYTES: usize = 4096;
+
+/// Middleware: an error answer that is not JSON (axum's rejections are plain text; a wrong
+/// method is an empty 405) becomes the dialect's JSON error with the same status and the text
+/// as its message, so every error a client sees has its dialect's shape. The LNURL endpoints
+/// answer LUD-06's own errors and are left alone.
+pub(crate) async fn shape_errors(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || path.starts_with("/.well-known/lnurlp/")
+    {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REJECTION_BYTES).await.unwrap_or_default();
+    let mut message = String::from_utf8_lossy(&text).trim().to_string();
+    let allow = parts.headers.get(header::ALLOW).cloned();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allowed = allow.as_ref().and_then(|a| a.to_str().ok()).unwrap_or("");
+        message = format!("method {method} is not allowed on {path}; allowed: {allowed}");
+    } else if message.is_empty() {
+        message = status.canonical_reason().unwrap_or("error").to_string();
+    }
+    if status.is_server_error() {
+        tracing::error!(%path, "internal error: {message}");
+        message = "internal error; see the daemon's log".into();
+    }
+    let mut shaped = dialect_error(Dialect::of(&path), status, message);
+    // Keep what the client needs to act on: the allowed methods, the authentication scheme.
+    for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            shaped.headers_mut().insert(name, v.clone());
+        }
+    }
+    if let Some(v) = parts.headers.get(header::VARY) {
+        shaped.headers_mut().insert(header::VARY, v.clone());
+    }
+    shaped
+}
 
 /// An API error: HTTP status, stable machine code, and a message safe to show.
 #[derive(Debug)]
@@ -24,6 +205,16 @@ pub struct ApiError {
 impl ApiError {
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self { status: StatusCode::BAD_REQUEST, code: "bad_request", message: message.into() }
+    }
+
+    /// An internal error: `detail` is logged, the client sees a generic message.
+    pub(crate) fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {detail}");
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: "internal error; see the daemon's log".into(),
+        }
     }
 }
 
@@ -54,13 +245,14 @@ impl From<NodeError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
-        Self { status: r.status(), code: "bad_request", message: r.body_text() }
+        let status = r.status();
+        Self { status, code: code_for_status(status), message: r.body_text() }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+        (self.status, Json(ErrorBody { code: self.code, message: self.message })).into_response()
     }
 }
 
@@ -130,7 +322,7 @@ impl From<AuthError> for ApiError {
 }
 
 /// What handlers return.
-pub(crate) type ApiResult = Result<Json<Value>, ApiError>;
+pub(crate) type ApiResult<T = Value> = Result<Json<T>, ApiError>;
 
 /// A JSON body whose parse errors become [`ApiError`]s (400 with a message, never a 500).
 pub(crate) struct Body<T>(pub(crate) T);
@@ -143,14 +335,16 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
-/// Serializes a response body (a failure is an internal error, logged).
-pub(crate) fn to_json<T: serde::Serialize>(v: T) -> ApiResult {
-    serde_json::to_value(v).map(Json).map_err(|e| {
-        tracing::error!("serializing a response failed: {e}");
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: "internal error".into(),
+/// Reads `v` as a `T`; the error names the field it is about (`keysends[0].destination:
+/// invalid type: ...`), which `serde_json::from_value` alone does not.
+pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
         }
     })
 }

@@ -20,6 +20,10 @@
 //!
 //! Every request goes through [`auth`] (bearer tokens and the route table of required scopes,
 //! [`ROUTES`]) and [`cors`] (cross-origin requests denied unless the origin is allowed).
+//!
+//! The OpenAPI 3.1 document ([`openapi()`], served at `/openapi.json`, checked in as
+//! [`OPENAPI_FILE`]) is generated from the handlers' `#[utoipa::path]` attributes and the
+//! request and response types; the router is built from the same list.
 
 #![deny(missing_docs)]
 
@@ -34,21 +38,22 @@ mod error;
 mod lnurl;
 mod node;
 mod notify;
+mod openapi;
 mod time;
 mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use boltd_engine::Engine;
-use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use auth::{access_for, Access, AuthMode, ROUTES};
 pub use context::MAX_IDEMPOTENCY_KEY_LEN;
-pub use error::ApiError;
+pub use error::{ApiError, ERROR_CODES};
+pub use openapi::{openapi, openapi_json, OPENAPI_FILE};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -56,89 +61,93 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler gets: the engine.
 pub(crate) type AppState = Arc<Engine>;
 
-/// Every route. Add new routes here, in their own block, and their required scope to
-/// [`ROUTES`] (a route missing there needs `node:admin`). [`router_with`] puts authentication
-/// around all of them.
-fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/ping", get(|| async { Json(json!({ "message": "pong" })) }))
-        .route("/api/v1/node/info", get(node::node_info))
-        .route("/api/v1/node/peers", get(node::list_peers))
-        .route("/api/v1/node/peers/connect", post(node::connect_peer))
-        .route("/api/v1/node/peers/disconnect", post(node::disconnect_peer))
-        .route("/api/v1/node/channels", get(node::list_channels))
-        .route("/api/v1/node/channels/open", post(node::open_channel))
-        .route("/api/v1/node/channels/close", post(node::close_channel))
-        .route("/api/v1/node/channels/config", post(node::channel_config))
-        .route("/api/v1/node/graph/channels/{scid}", get(node::graph_channel))
-        .route("/api/v1/bitcoin/tip", get(node::tip))
-        .route("/api/v1/wallet/balance", get(barkd::balance))
-        .route("/api/v1/onchain/addresses/next", post(node::next_address))
-        .route("/api/v1/onchain/balance", get(node::onchain_balance))
-        .route("/api/v1/onchain/send", post(node::onchain_send))
-        .route("/api/v1/onchain/drain", post(node::onchain_drain))
-        .route("/api/v1/onchain/utxos", get(node::utxos))
-        .route("/api/v1/onchain/transactions", get(node::transactions))
-        .route("/api/v1/lightning/receives/invoice", post(barkd::create_invoice))
-        .route("/api/v1/lightning/receives", get(barkd::pending_receives))
-        .route(
-            "/api/v1/lightning/receives/{identifier}",
-            get(barkd::receive_status).delete(barkd::cancel_receive),
-        )
-        .route("/api/v1/lightning/receives/settle", post(barkd::settle_hold))
-        .route("/api/v1/lightning/pay", post(barkd::pay))
-        .route("/api/v1/wallet/send", post(barkd::pay))
-        .route("/api/v1/lightning/keysend", post(barkd::keysend))
-        .route("/api/v1/lightning/keysend/multi", post(barkd::multi_keysend))
-        .route("/api/v1/lightning/sends/{identifier}", get(barkd::send_status))
-        .route("/api/v1/fees/lightning/pay", get(barkd::fee_quote))
-        .route("/api/v1/history", get(barkd::history))
-        .route("/api/v1/lightning/offers", post(barkd::create_offer))
-        .route("/api/v1/lightning/offers/pay", post(barkd::pay_offer))
-        .route("/v1/pay", post(cln::cln_pay))
+/// Every route, with its OpenAPI operation: the router and the document are built from this
+/// one list (`routes!` takes each handler's method and path from its `#[utoipa::path]`), so
+/// they cannot disagree. Add a route here, in its own block, with a `#[utoipa::path]` on its
+/// handler, and its required scope to [`ROUTES`] (a test checks that both list the same
+/// routes). Never use `.route(...)`: a route added that way is missing from the document.
+/// [`router_with`] puts authentication around all of them.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(openapi::ping))
+        .routes(routes!(openapi::document))
+        .routes(routes!(node::node_info))
+        .routes(routes!(node::list_peers))
+        .routes(routes!(node::connect_peer))
+        .routes(routes!(node::disconnect_peer))
+        .routes(routes!(node::list_channels))
+        .routes(routes!(node::open_channel))
+        .routes(routes!(node::close_channel))
+        .routes(routes!(node::channel_config))
+        .routes(routes!(node::graph_channel))
+        .routes(routes!(node::tip))
+        .routes(routes!(barkd::balance))
+        .routes(routes!(node::next_address))
+        .routes(routes!(node::onchain_balance))
+        .routes(routes!(node::onchain_send))
+        .routes(routes!(node::onchain_drain))
+        .routes(routes!(node::utxos))
+        .routes(routes!(node::transactions))
+        .routes(routes!(barkd::create_invoice))
+        .routes(routes!(barkd::pending_receives))
+        .routes(routes!(barkd::receive_status, barkd::cancel_receive))
+        .routes(routes!(barkd::settle_hold))
+        .routes(routes!(barkd::pay))
+        .routes(routes!(barkd::wallet_send))
+        .routes(routes!(barkd::keysend))
+        .routes(routes!(barkd::multi_keysend))
+        .routes(routes!(barkd::send_status))
+        .routes(routes!(barkd::fee_quote))
+        .routes(routes!(barkd::history))
+        .routes(routes!(barkd::create_offer))
+        .routes(routes!(barkd::pay_offer))
+        .routes(routes!(cln::cln_pay))
         // ---- dialects branch: CLN methods, Alby's Wallet API, barkd's remaining endpoints ----
-        .route("/v1/keysend", post(cln::cln_keysend))
-        .route("/v1/invoice", post(cln::cln_invoice))
-        .route("/v1/listinvoices", post(cln::cln_listinvoices))
-        .route("/v1/listpays", post(cln::cln_listpays))
-        .route("/v1/decode", post(cln::cln_decode))
-        .route("/v1/getinfo", post(cln::cln_getinfo))
-        .route("/payments/bolt11", post(alby::pay_bolt11))
-        .route("/payments/keysend", post(alby::keysend))
-        .route("/payments/keysend/multi", post(alby::multi_keysend))
-        .route("/invoices", get(alby::all_invoices).post(alby::create_invoice))
-        .route("/invoices/incoming", get(alby::incoming))
-        .route("/invoices/outgoing", get(alby::outgoing))
-        .route("/invoices/{payment_hash}", get(alby::get_invoice))
-        .route("/balance", get(alby::balance))
-        .route("/decode/bolt11/{invoice}", get(alby::decode))
-        .route("/api/v1/history/{id}/metadata", post(barkd::patch_metadata))
-        .route("/api/v1/wallet/history", get(barkd::wallet_history))
-        .route("/api/v1/fees/onchain", get(node::onchain_fee_rates))
-        .route("/api/v1/fees/lightning/receive", get(barkd::receive_fee))
-        .route("/api/v1/onchain/send-many", post(node::onchain_send_many))
-        .route("/api/v1/onchain/sync", post(node::onchain_sync))
-        .route("/api/v1/message/sign", post(node::sign_message))
-        .route("/api/v1/message/verify", post(node::verify_message))
+        .routes(routes!(cln::cln_keysend))
+        .routes(routes!(cln::cln_invoice))
+        .routes(routes!(cln::cln_listinvoices))
+        .routes(routes!(cln::cln_listpays))
+        .routes(routes!(cln::cln_decode))
+        .routes(routes!(cln::cln_getinfo))
+        .routes(routes!(alby::pay_bolt11))
+        .routes(routes!(alby::keysend))
+        .routes(routes!(alby::multi_keysend))
+        .routes(routes!(alby::all_invoices, alby::create_invoice))
+        .routes(routes!(alby::incoming))
+        .routes(routes!(alby::outgoing))
+        .routes(routes!(alby::get_invoice))
+        .routes(routes!(alby::balance))
+        .routes(routes!(alby::decode))
+        .routes(routes!(barkd::patch_metadata))
+        .routes(routes!(barkd::wallet_history))
+        .routes(routes!(node::onchain_fee_rates))
+        .routes(routes!(barkd::receive_fee))
+        .routes(routes!(node::onchain_send_many))
+        .routes(routes!(node::onchain_sync))
+        .routes(routes!(node::sign_message))
+        .routes(routes!(node::verify_message))
         // ---- end of the dialects branch's routes ----
-        // Notifications and webhooks. Likely scopes: `transactions:read` for the long-poll and
-        // the WebSocket ticket, `node:admin` for webhook endpoints (native and Alby). The
-        // WebSocket itself is authenticated by its single-use ticket (browsers cannot send
-        // headers on WebSockets): it needs no token.
-        .route("/api/v1/notifications/wait", get(notify::wait))
-        .route("/api/v1/notifications/ws/ticket", get(notify::ws_ticket))
-        .route("/api/v1/notifications/ws", get(notify::ws))
-        .route("/api/v1/webhooks", post(notify::create_webhook).get(notify::list_webhooks))
-        .route("/api/v1/webhooks/{id}", get(notify::get_webhook).delete(notify::delete_webhook))
-        .route("/api/v1/webhooks/{id}/deliveries", get(notify::deliveries))
-        .route("/webhook_endpoints", post(alby_webhooks::create))
-        .route("/webhook_endpoints/{id}", get(alby_webhooks::get).delete(alby_webhooks::delete))
-        .route("/.well-known/lnurlp/{name}", get(lnurl::lnurlp_params))
-        .route("/.well-known/lnurlp/{name}/callback", get(lnurl::lnurlp_callback))
+        // Notifications and webhooks. The WebSocket itself is authenticated by its single-use
+        // ticket (browsers cannot send headers on WebSockets): it needs no token.
+        .routes(routes!(notify::wait))
+        .routes(routes!(notify::ws_ticket))
+        .routes(routes!(notify::ws))
+        .routes(routes!(notify::create_webhook, notify::list_webhooks))
+        .routes(routes!(notify::get_webhook, notify::delete_webhook))
+        .routes(routes!(notify::deliveries))
+        .routes(routes!(alby_webhooks::create))
+        .routes(routes!(alby_webhooks::get, alby_webhooks::delete))
+        .routes(routes!(lnurl::lnurlp_params))
+        .routes(routes!(lnurl::lnurlp_callback))
         // API tokens.
-        .route("/api/v1/tokens", post(tokens::create_token).get(tokens::list_tokens))
-        .route("/api/v1/tokens/self", get(tokens::current_token))
-        .route("/api/v1/tokens/{id}", get(tokens::get_token).delete(tokens::revoke_token))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::current_token))
+        .routes(routes!(tokens::get_token, tokens::revoke_token))
+}
+
+/// The routes, without the layers.
+fn routes() -> Router<AppState> {
+    api().split_for_parts().0
 }
 
 /// The API's router over a running engine, with token authentication.
@@ -154,14 +163,9 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
     routes()
         .route_layer(axum::middleware::from_fn_with_state(auth_state, auth::authorize))
-        .fallback(|| async {
-            ApiError {
-                status: StatusCode::NOT_FOUND,
-                code: "not_found",
-                message: "no such path".into(),
-            }
-        })
+        .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::shape_errors))
         .layer(axum::middleware::from_fn_with_state(cors, cors::cors))
         .with_state(engine)
 }

@@ -4,73 +4,137 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
+use boltd_node::chain::OnchainFeeRates;
+use boltd_node::node::{ChannelInfo, GraphChannel, NodeInfo, PeerInfo};
+use boltd_node::wallet::{Utxo, WalletTransaction};
 use boltd_node::NodeError;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::{parse_pubkey, to_json, ApiError, ApiResult, Body};
+use crate::barkd::TAG as BARKD;
+use crate::error::{parse_pubkey, ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 
-pub(crate) async fn node_info(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    to_json(node.info())
+/// The OpenAPI tag of node administration.
+pub(crate) const TAG: &str = "node";
+
+/// A message saying what was done.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MessageResponse {
+    /// What was done.
+    message: &'static str,
 }
 
-pub(crate) async fn tip(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    Ok(Json(json!({ "tip_height": node.info().block_height })))
+/// The node: id, network, addresses, heights, counts.
+#[utoipa::path(get, path = "/api/v1/node/info", tag = TAG, operation_id = "node_info",
+    responses((status = 200, description = "The node", body = NodeInfo)))]
+pub(crate) async fn node_info(State(engine): State<AppState>) -> ApiResult<NodeInfo> {
+    Ok(Json(engine.node().info()))
 }
 
-pub(crate) async fn list_peers(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    to_json(node.list_peers())
+/// barkd's `TipResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TipResponse {
+    /// The height of the best block the node has processed.
+    tip_height: u32,
 }
 
-#[derive(Deserialize)]
+/// The chain tip the node has processed.
+#[utoipa::path(get, path = "/api/v1/bitcoin/tip", tag = BARKD, operation_id = "tip",
+    responses((status = 200, description = "The tip's height", body = TipResponse)))]
+pub(crate) async fn tip(State(engine): State<AppState>) -> ApiResult<TipResponse> {
+    Ok(Json(TipResponse { tip_height: engine.node().info().block_height }))
+}
+
+/// Connected peers.
+#[utoipa::path(get, path = "/api/v1/node/peers", tag = TAG, operation_id = "list_peers",
+    responses((status = 200, description = "The connected peers", body = Vec<PeerInfo>)))]
+pub(crate) async fn list_peers(State(engine): State<AppState>) -> ApiResult<Vec<PeerInfo>> {
+    Ok(Json(engine.node().list_peers()))
+}
+
+/// A peer to connect to.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConnectRequest {
+    /// The peer's node id (hex).
     node_id: String,
+    /// Its P2P address, `host:port`.
     address: String,
 }
 
+/// A connected peer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConnectResponse {
+    /// `connected`.
+    message: &'static str,
+    /// The peer's node id.
+    node_id: String,
+}
+
+/// Connects to a peer (and keeps reconnecting to it while it has channels with us).
+#[utoipa::path(post, path = "/api/v1/node/peers/connect", tag = TAG, operation_id = "connect_peer",
+    request_body = ConnectRequest,
+    responses(
+        (status = 200, description = "Connected", body = ConnectResponse),
+        (status = 422, description = "The peer could not be reached or refused the connection", body = ErrorBody),
+    ))]
 pub(crate) async fn connect_peer(
     State(engine): State<AppState>,
     Body(r): Body<ConnectRequest>,
-) -> ApiResult {
+) -> ApiResult<ConnectResponse> {
     let node = engine.node();
     let id = parse_pubkey(&r.node_id)?;
     node.connect_peer(id, &r.address).await?;
-    Ok(Json(json!({ "message": "connected", "node_id": r.node_id })))
+    Ok(Json(ConnectResponse { message: "connected", node_id: r.node_id }))
 }
 
-#[derive(Deserialize)]
+/// A peer to disconnect from.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DisconnectRequest {
+    /// The peer's node id (hex).
     node_id: String,
 }
 
+/// Disconnects from a peer.
+#[utoipa::path(post, path = "/api/v1/node/peers/disconnect", tag = TAG,
+    operation_id = "disconnect_peer",
+    request_body = DisconnectRequest,
+    responses(
+        (status = 200, description = "Disconnected", body = MessageResponse),
+        (status = 404, description = "Not a connected peer", body = ErrorBody),
+    ))]
 pub(crate) async fn disconnect_peer(
     State(engine): State<AppState>,
     Body(r): Body<DisconnectRequest>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     let node = engine.node();
     node.disconnect_peer(parse_pubkey(&r.node_id)?)?;
-    Ok(Json(json!({ "message": "disconnected" })))
+    Ok(Json(MessageResponse { message: "disconnected" }))
 }
 
-pub(crate) async fn list_channels(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    to_json(node.list_channels())
+/// The node's channels.
+#[utoipa::path(get, path = "/api/v1/node/channels", tag = TAG, operation_id = "list_channels",
+    responses((status = 200, description = "The channels", body = Vec<ChannelInfo>)))]
+pub(crate) async fn list_channels(State(engine): State<AppState>) -> ApiResult<Vec<ChannelInfo>> {
+    Ok(Json(engine.node().list_channels()))
 }
 
-#[derive(Deserialize)]
+/// A channel to open.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OpenRequest {
+    /// The peer's node id (hex).
     node_id: String,
+    /// Its P2P address (`host:port`), when not connected yet.
     address: Option<String>,
+    /// Capacity, in sats.
     amount_sat: u64,
+    /// Given to the peer at opening, in msat (default 0).
     #[serde(default)]
     push_msat: u64,
+    /// Announce the channel (default true).
     #[serde(default = "yes")]
     public: bool,
 }
@@ -79,54 +143,107 @@ fn yes() -> bool {
     true
 }
 
+/// An opening channel.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OpenChannelResponse {
+    /// The channel id (hex).
+    channel_id: String,
+}
+
+/// Opens a channel: the funding transaction is broadcast once the peer accepts.
+#[utoipa::path(post, path = "/api/v1/node/channels/open", tag = TAG, operation_id = "open_channel",
+    request_body = OpenRequest,
+    responses(
+        (status = 200, description = "Opening", body = OpenChannelResponse),
+        (status = 422, description = "The peer could not be reached or refused the channel", body = ErrorBody),
+    ))]
 pub(crate) async fn open_channel(
     State(engine): State<AppState>,
     Body(r): Body<OpenRequest>,
-) -> ApiResult {
+) -> ApiResult<OpenChannelResponse> {
     let node = engine.node();
     let id = parse_pubkey(&r.node_id)?;
     let channel_id =
         node.open_channel(id, r.address.as_deref(), r.amount_sat, r.push_msat, r.public).await?;
-    Ok(Json(json!({ "channel_id": channel_id })))
+    Ok(Json(OpenChannelResponse { channel_id }))
 }
 
-#[derive(Deserialize)]
+/// A channel to close.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CloseRequest {
+    /// The channel id (hex).
     channel_id: String,
+    /// Broadcast our commitment transaction instead of negotiating (default false).
     #[serde(default)]
     force: bool,
 }
 
+/// Closes a channel, cooperatively or by force.
+#[utoipa::path(post, path = "/api/v1/node/channels/close", tag = TAG, operation_id = "close_channel",
+    request_body = CloseRequest,
+    responses(
+        (status = 200, description = "`closing` or `force-closing`", body = MessageResponse),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 422, description = "The node refused to close it now", body = ErrorBody),
+    ))]
 pub(crate) async fn close_channel(
     State(engine): State<AppState>,
     Body(r): Body<CloseRequest>,
-) -> ApiResult {
+) -> ApiResult<MessageResponse> {
     let node = engine.node();
     node.close_channel(&r.channel_id, r.force)?;
-    Ok(Json(json!({ "message": if r.force { "force-closing" } else { "closing" } })))
+    Ok(Json(MessageResponse { message: if r.force { "force-closing" } else { "closing" } }))
 }
 
-#[derive(Deserialize)]
+/// New forwarding parameters for every channel (absent: unchanged).
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChannelConfigRequest {
+    /// Base fee, in msat.
     fee_base_msat: Option<u32>,
+    /// Proportional fee, in millionths.
     fee_ppm: Option<u32>,
+    /// CLTV expiry delta, in blocks.
     cltv_expiry_delta: Option<u16>,
 }
 
+/// How many channels took the new parameters.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ChannelConfigResponse {
+    /// Channels updated.
+    channels_updated: usize,
+}
+
+/// Sets the forwarding fees and CLTV delta of every channel.
+#[utoipa::path(post, path = "/api/v1/node/channels/config", tag = TAG,
+    operation_id = "channel_config",
+    request_body = ChannelConfigRequest,
+    responses(
+        (status = 200, description = "Updated", body = ChannelConfigResponse),
+        (status = 422, description = "The node refused the parameters", body = ErrorBody),
+    ))]
 pub(crate) async fn channel_config(
     State(engine): State<AppState>,
     Body(r): Body<ChannelConfigRequest>,
-) -> ApiResult {
+) -> ApiResult<ChannelConfigResponse> {
     let n = engine.node().update_forwarding(r.fee_base_msat, r.fee_ppm, r.cltv_expiry_delta)?;
-    Ok(Json(json!({ "channels_updated": n })))
+    Ok(Json(ChannelConfigResponse { channels_updated: n }))
 }
 
+/// A channel of the network graph.
+#[utoipa::path(get, path = "/api/v1/node/graph/channels/{scid}", tag = TAG,
+    operation_id = "graph_channel",
+    params(("scid" = String, Path, description = "Short channel id, `BLOCKxTXxOUT`")),
+    responses(
+        (status = 200, description = "The channel and its two directions' policies", body = GraphChannel),
+        (status = 400, description = "Not a short channel id", body = ErrorBody),
+        (status = 404, description = "Not in the graph", body = ErrorBody),
+    ))]
 pub(crate) async fn graph_channel(
     State(engine): State<AppState>,
     Path(scid): Path<String>,
-) -> ApiResult {
+) -> ApiResult<GraphChannel> {
     let id = boltd_node::router::scid_from_str(&scid)
         .ok_or_else(|| ApiError::bad_request(format!("`{scid}` is not a short channel id")))?;
     let info = engine.node().graph_channel(id).ok_or_else(|| {
@@ -135,68 +252,136 @@ pub(crate) async fn graph_channel(
     Ok(Json(info))
 }
 
-pub(crate) async fn onchain_balance(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    let b = node.balances().onchain;
-    Ok(Json(json!({
-        "confirmed_sat": b.confirmed_sat,
-        "trusted_pending_sat": b.trusted_pending_sat,
-        "untrusted_pending_sat": b.untrusted_pending_sat,
-        "immature_sat": b.immature_sat,
-        "trusted_spendable_sat": b.confirmed_sat + b.trusted_pending_sat,
-        "total_sat": b.confirmed_sat + b.trusted_pending_sat + b.untrusted_pending_sat + b.immature_sat,
-    })))
+/// barkd's `OnchainBalance`, in sats.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OnchainBalance {
+    /// Confirmed and spendable.
+    confirmed_sat: u64,
+    /// Unconfirmed outputs of our own transactions (change).
+    trusted_pending_sat: u64,
+    /// Unconfirmed outputs from others.
+    untrusted_pending_sat: u64,
+    /// Coinbase outputs not yet mature.
+    immature_sat: u64,
+    /// Confirmed plus trusted pending: what can be spent now.
+    trusted_spendable_sat: u64,
+    /// All of them.
+    total_sat: u64,
 }
 
-pub(crate) async fn next_address(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    Ok(Json(json!({ "address": node.new_address().await? })))
+/// The on-chain wallet's balance.
+#[utoipa::path(get, path = "/api/v1/onchain/balance", tag = BARKD, operation_id = "onchain_balance",
+    responses((status = 200, description = "The balance", body = OnchainBalance)))]
+pub(crate) async fn onchain_balance(State(engine): State<AppState>) -> ApiResult<OnchainBalance> {
+    let b = engine.node().balances().onchain;
+    Ok(Json(OnchainBalance {
+        confirmed_sat: b.confirmed_sat,
+        trusted_pending_sat: b.trusted_pending_sat,
+        untrusted_pending_sat: b.untrusted_pending_sat,
+        immature_sat: b.immature_sat,
+        trusted_spendable_sat: b.confirmed_sat + b.trusted_pending_sat,
+        total_sat: b.confirmed_sat
+            + b.trusted_pending_sat
+            + b.untrusted_pending_sat
+            + b.immature_sat,
+    }))
 }
 
-#[derive(Deserialize)]
+/// barkd's `Address`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Address {
+    /// A new address of the on-chain wallet.
+    address: String,
+}
+
+/// A new on-chain receive address (persisted before it is returned).
+#[utoipa::path(post, path = "/api/v1/onchain/addresses/next", tag = BARKD,
+    operation_id = "onchain_address",
+    responses((status = 200, description = "The address", body = Address)))]
+pub(crate) async fn next_address(State(engine): State<AppState>) -> ApiResult<Address> {
+    Ok(Json(Address { address: engine.node().new_address().await? }))
+}
+
+/// barkd's `OnchainSendRequest`, with a fee rate.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SendRequest {
+pub(crate) struct OnchainSendRequest {
+    /// A bitcoin address of the node's network.
     destination: String,
+    /// The amount, in sats (positive).
+    #[schema(minimum = 1)]
     amount_sat: u64,
+    /// Fee rate in sat/vB (default: the node's estimate).
     fee_rate_sat_per_vb: Option<u64>,
 }
 
+/// barkd's `Send`: the broadcast transaction.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Send {
+    /// Its id.
+    txid: String,
+}
+
+/// On-chain errors: a bad address or amount, or not enough funds.
+const ONCHAIN_400: &str =
+    "Not an address of this network, a bad amount or fee rate, or not enough funds";
+
+/// Sends on chain.
+#[utoipa::path(post, path = "/api/v1/onchain/send", tag = BARKD, operation_id = "onchain_send",
+    request_body = OnchainSendRequest,
+    responses(
+        (status = 200, description = "Broadcast", body = Send),
+        (status = 400, description = ONCHAIN_400, body = ErrorBody),
+    ))]
 pub(crate) async fn onchain_send(
     State(engine): State<AppState>,
-    Body(r): Body<SendRequest>,
-) -> ApiResult {
+    Body(r): Body<OnchainSendRequest>,
+) -> ApiResult<Send> {
     let node = engine.node();
     if r.amount_sat == 0 {
         return Err(ApiError::bad_request("amount_sat must be positive"));
     }
     let txid = node.send_onchain(r.destination, Some(r.amount_sat), r.fee_rate_sat_per_vb).await?;
-    Ok(Json(json!({ "txid": txid })))
+    Ok(Json(Send { txid }))
 }
 
-#[derive(Deserialize)]
+/// barkd's `OnchainDrainRequest`, with a fee rate.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DrainRequest {
+pub(crate) struct OnchainDrainRequest {
+    /// A bitcoin address of the node's network.
     destination: String,
+    /// Fee rate in sat/vB (default: the node's estimate).
     fee_rate_sat_per_vb: Option<u64>,
 }
 
+/// Sends everything the on-chain wallet holds to one address.
+#[utoipa::path(post, path = "/api/v1/onchain/drain", tag = BARKD, operation_id = "onchain_drain",
+    request_body = OnchainDrainRequest,
+    responses(
+        (status = 200, description = "Broadcast", body = Send),
+        (status = 400, description = ONCHAIN_400, body = ErrorBody),
+    ))]
 pub(crate) async fn onchain_drain(
     State(engine): State<AppState>,
-    Body(r): Body<DrainRequest>,
-) -> ApiResult {
+    Body(r): Body<OnchainDrainRequest>,
+) -> ApiResult<Send> {
     let node = engine.node();
     let txid = node.send_onchain(r.destination, None, r.fee_rate_sat_per_vb).await?;
-    Ok(Json(json!({ "txid": txid })))
+    Ok(Json(Send { txid }))
 }
 
-#[derive(Deserialize)]
+/// barkd's `OnchainSendManyRequest`, with a fee rate.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SendManyRequest {
-    /// barkd's format: `"address:amount_sat"` each.
+pub(crate) struct OnchainSendManyRequest {
+    /// barkd's format: `"address:amount_sat"` each (1 to 250).
+    #[schema(min_items = 1, max_items = 250)]
     destinations: Vec<String>,
     /// barkd (Ark) batches sends unless `immediate`; boltd always sends at once.
     #[allow(dead_code)]
     immediate: Option<bool>,
+    /// Fee rate in sat/vB (default: the node's estimate).
     fee_rate_sat_per_vb: Option<u64>,
 }
 
@@ -217,12 +402,19 @@ fn parse_destination(d: &str) -> Result<(String, u64), ApiError> {
     Ok((address.trim().to_string(), amount_sat))
 }
 
-/// barkd's `POST /api/v1/onchain/send-many`: one transaction paying every destination.
-/// Everything is checked before anything is signed or broadcast.
+/// One transaction paying every destination. Everything is checked before anything is signed
+/// or broadcast.
+#[utoipa::path(post, path = "/api/v1/onchain/send-many", tag = BARKD,
+    operation_id = "onchain_send_many",
+    request_body = OnchainSendManyRequest,
+    responses(
+        (status = 200, description = "Broadcast", body = Send),
+        (status = 400, description = ONCHAIN_400, body = ErrorBody),
+    ))]
 pub(crate) async fn onchain_send_many(
     State(engine): State<AppState>,
-    Body(r): Body<SendManyRequest>,
-) -> ApiResult {
+    Body(r): Body<OnchainSendManyRequest>,
+) -> ApiResult<Send> {
     if r.destinations.is_empty() {
         return Err(ApiError::bad_request("destinations is empty"));
     }
@@ -234,25 +426,46 @@ pub(crate) async fn onchain_send_many(
     let recipients =
         r.destinations.iter().map(|d| parse_destination(d)).collect::<Result<Vec<_>, _>>()?;
     let txid = engine.node().send_onchain_many(recipients, r.fee_rate_sat_per_vb).await?;
-    Ok(Json(json!({ "txid": txid })))
+    Ok(Json(Send { txid }))
 }
 
-/// barkd's `POST /api/v1/onchain/sync`: one wallet sync round now; answers when it is done.
-pub(crate) async fn onchain_sync(State(engine): State<AppState>) -> ApiResult {
-    let height = engine.node().sync_wallet().await?;
-    Ok(Json(json!({ "message": "synced", "wallet_height": height })))
+/// A finished wallet sync round.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SyncResponse {
+    /// `synced`.
+    message: &'static str,
+    /// The height the wallet has processed.
+    wallet_height: u32,
 }
 
-/// barkd's `GET /api/v1/fees/onchain`: fee rates for ~1, ~3 and ~6 blocks, in sat/vB.
-pub(crate) async fn onchain_fee_rates(State(engine): State<AppState>) -> ApiResult {
-    to_json(engine.node().onchain_fee_rates())
+/// One wallet sync round now; answers when it is done.
+#[utoipa::path(post, path = "/api/v1/onchain/sync", tag = BARKD, operation_id = "onchain_sync",
+    responses(
+        (status = 200, description = "Synced", body = SyncResponse),
+        (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
+    ))]
+pub(crate) async fn onchain_sync(State(engine): State<AppState>) -> ApiResult<SyncResponse> {
+    let wallet_height = engine.node().sync_wallet().await?;
+    Ok(Json(SyncResponse { message: "synced", wallet_height }))
 }
 
-#[derive(Deserialize)]
+/// Fee rates for ~1, ~3 and ~6 blocks, in sat/vB.
+#[utoipa::path(get, path = "/api/v1/fees/onchain", tag = BARKD, operation_id = "onchain_fee_rates",
+    responses((status = 200, description = "The fee rates", body = OnchainFeeRates)))]
+pub(crate) async fn onchain_fee_rates(
+    State(engine): State<AppState>,
+) -> ApiResult<OnchainFeeRates> {
+    Ok(Json(engine.node().onchain_fee_rates()))
+}
+
+/// barkd's `SignMessageRequest`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct SignRequest {
+pub(crate) struct SignMessageRequest {
+    /// The message.
     message: String,
-    /// barkd signs with the key of an Ark address; boltd has only its node key.
+    /// barkd signs with the key of an Ark address; boltd has only its node key: omit it (or
+    /// give an empty string).
     address: Option<String>,
 }
 
@@ -265,53 +478,90 @@ fn no_ark_address(address: &Option<String>) -> Result<(), ApiError> {
     }
 }
 
-/// `POST /api/v1/message/sign`: signs with the node key, in the zbase32 format of LND's and
-/// Core Lightning's `signmessage` (not barkd's BIP-340 over an Ark key).
+/// barkd's `SignedMessage`, with the signing key.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SignedMessage {
+    /// zbase32, as LND's and Core Lightning's `signmessage`.
+    signature: String,
+    /// The node id that signed.
+    pubkey: String,
+}
+
+/// Signs with the node key, in the zbase32 format of LND's and Core Lightning's
+/// `signmessage` (not barkd's BIP-340 over an Ark key).
+#[utoipa::path(post, path = "/api/v1/message/sign", tag = BARKD, operation_id = "sign_message",
+    request_body = SignMessageRequest,
+    responses((status = 200, description = "The signature", body = SignedMessage)))]
 pub(crate) async fn sign_message(
     State(engine): State<AppState>,
-    Body(r): Body<SignRequest>,
-) -> ApiResult {
+    Body(r): Body<SignMessageRequest>,
+) -> ApiResult<SignedMessage> {
     no_ark_address(&r.address)?;
     let node = engine.node();
     let signature = node.sign_message(r.message.as_bytes())?;
-    Ok(Json(json!({ "signature": signature, "pubkey": node.node_id().to_string() })))
+    Ok(Json(SignedMessage { signature, pubkey: node.node_id().to_string() }))
 }
 
-#[derive(Deserialize)]
+/// barkd's `VerifyMessageRequest`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct VerifyRequest {
+pub(crate) struct VerifyMessageRequest {
+    /// The message.
     message: String,
+    /// The signature (zbase32).
     signature: String,
     /// The expected signer (default: this node).
     pubkey: Option<String>,
+    /// barkd's Ark address: omit it (or give an empty string).
     address: Option<String>,
 }
 
-/// `POST /api/v1/message/verify`: whether `signature` (zbase32) signs `message` by `pubkey`
-/// (default: this node); also returns the key that signed. An undecodable signature is a 400.
+/// barkd's `MessageVerification`, with the keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MessageVerification {
+    /// Whether `signer` is the expected key.
+    valid: bool,
+    /// The expected signer.
+    pubkey: String,
+    /// The key that signed.
+    signer: String,
+}
+
+/// Whether `signature` (zbase32) signs `message` by `pubkey` (default: this node); also
+/// returns the key that signed. An undecodable signature is a 400.
+#[utoipa::path(post, path = "/api/v1/message/verify", tag = BARKD, operation_id = "verify_message",
+    request_body = VerifyMessageRequest,
+    responses((status = 200, description = "The verification", body = MessageVerification)))]
 pub(crate) async fn verify_message(
     State(engine): State<AppState>,
-    Body(r): Body<VerifyRequest>,
-) -> ApiResult {
+    Body(r): Body<VerifyMessageRequest>,
+) -> ApiResult<MessageVerification> {
     no_ark_address(&r.address)?;
     let expected = match &r.pubkey {
         Some(pk) => parse_pubkey(pk)?,
         None => engine.node().node_id(),
     };
     let signer = boltd_node::Node::recover_signer(r.message.as_bytes(), &r.signature)?;
-    Ok(Json(json!({
-        "valid": signer == expected,
-        "pubkey": expected.to_string(),
-        "signer": signer.to_string(),
-    })))
+    Ok(Json(MessageVerification {
+        valid: signer == expected,
+        pubkey: expected.to_string(),
+        signer: signer.to_string(),
+    }))
 }
 
-pub(crate) async fn utxos(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    to_json(node.list_utxos())
+/// The on-chain wallet's unspent outputs.
+#[utoipa::path(get, path = "/api/v1/onchain/utxos", tag = BARKD, operation_id = "onchain_utxos",
+    responses((status = 200, description = "The unspent outputs", body = Vec<Utxo>)))]
+pub(crate) async fn utxos(State(engine): State<AppState>) -> ApiResult<Vec<Utxo>> {
+    Ok(Json(engine.node().list_utxos()))
 }
 
-pub(crate) async fn transactions(State(engine): State<AppState>) -> ApiResult {
-    let node = engine.node();
-    to_json(node.list_transactions())
+/// The on-chain wallet's transactions.
+#[utoipa::path(get, path = "/api/v1/onchain/transactions", tag = BARKD,
+    operation_id = "onchain_transactions",
+    responses((status = 200, description = "The transactions", body = Vec<WalletTransaction>)))]
+pub(crate) async fn transactions(
+    State(engine): State<AppState>,
+) -> ApiResult<Vec<WalletTransaction>> {
+    Ok(Json(engine.node().list_transactions()))
 }

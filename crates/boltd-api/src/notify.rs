@@ -14,12 +14,19 @@ use axum::Json;
 use boltd_engine::notify::{notification_json, parse_event_types, rfc3339, Since};
 use boltd_engine::webhook::{CreatedWebhook, WebhookRequest};
 use boltd_engine::Engine;
-use boltd_store::{DeliveryState, EventType};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use boltd_store::{
+    DeliveryRecord, DeliveryState, EventType, PaymentRecord, ReceiveRecord, WebhookRecord,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{to_json, ApiError, ApiResult, Body};
+use crate::barkd::Movement;
+use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
+
+/// The OpenAPI tag of notifications and webhooks.
+pub(crate) const TAG: &str = "notifications";
 
 /// Default long-poll wait.
 const DEFAULT_WAIT_SECS: u64 = 30;
@@ -45,24 +52,87 @@ fn types_param(types: Option<&str>) -> Result<Vec<EventType>, ApiError> {
     Ok(parse_event_types(&names)?)
 }
 
-#[derive(Deserialize)]
+/// The long-poll's query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct WaitQuery {
-    /// A sequence number (boltd's cursor) or an RFC 3339 date-time (barkd's).
+    /// A sequence number (boltd's cursor) or an RFC 3339 date-time (barkd's); absent: the
+    /// whole log.
     since: Option<String>,
+    /// How long to wait for an event, in seconds (default 30, at most 120).
+    #[param(maximum = 120)]
     timeout_secs: Option<u64>,
+    /// At most this many notifications (default 100).
     limit: Option<u32>,
-    /// Comma-separated event types.
+    /// Comma-separated event types (default: all).
     types: Option<String>,
+}
+
+/// A notification: one event of the log, with its subject as it was then (the same JSON in
+/// the long-poll, the WebSocket and native webhooks).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct Notification {
+    /// The event's sequence number: the cursor.
+    seq: u64,
+    /// What happened.
+    #[schema(rename = "type")]
+    event_type: EventType,
+    /// When it was appended (RFC 3339).
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The payment hash (hex), for payment and invoice events.
+    payment_hash: Option<String>,
+    /// The payment record (payment events).
+    payment: Option<PaymentRecord>,
+    /// The payment as barkd's `Movement` (payment events).
+    movement: Option<Movement>,
+    /// The receive, without its preimage (invoice events).
+    receive: Option<ReceiveRecord>,
+    /// The channel (channel events).
+    channel: Option<ChannelEventInfo>,
+}
+
+/// The channel of a channel event.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ChannelEventInfo {
+    /// The channel id (hex).
+    channel_id: String,
+    /// The peer's node id.
+    counterparty_node_id: Option<String>,
+    /// The channel's capacity, in sats.
+    capacity_sat: Option<u64>,
+    /// The funding outpoint `txid:vout` (`channel_pending`).
+    funding_txo: Option<String>,
+    /// Why it closed (`channel_closed`).
+    reason: Option<String>,
+}
+
+/// barkd's `WaitNotificationResponse`, with boltd's cursor.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WaitNotificationResponse {
+    /// The notifications after `since`, oldest first (empty if the wait timed out).
+    #[schema(value_type = Vec<Notification>)]
+    notifications: Vec<Value>,
+    /// When the last notification was appended (RFC 3339).
+    #[schema(format = DateTime)]
+    last_pushed_at: Option<String>,
+    /// The `since` of the next call.
+    cursor: u64,
 }
 
 /// Long-poll: the notifications after `since` (everything when absent), at once if there are
 /// any, else as soon as one is appended, or an empty list after `timeout_secs`. The answer's
 /// `cursor` is the `since` of the next call.
+#[utoipa::path(get, path = "/api/v1/notifications/wait", tag = TAG, operation_id = "wait_notification",
+    params(WaitQuery),
+    responses((status = 200, description = "Notifications (or none, after the timeout)", body = WaitNotificationResponse)))]
 pub(crate) async fn wait(
     State(engine): State<AppState>,
     q: Result<Query<WaitQuery>, QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<WaitNotificationResponse> {
     let q = query(q)?;
     let since = match q.since.as_deref() {
         Some(s) => Since::parse(s)?,
@@ -83,31 +153,45 @@ pub(crate) async fn wait(
         (None, Since::Seq(_)) => None,
     };
     let notifications: Vec<Value> = page.events.iter().map(notification_json).collect();
-    Ok(Json(json!({
-        "notifications": notifications,
-        "last_pushed_at": last_pushed_at,
-        "cursor": page.cursor,
-    })))
+    Ok(Json(WaitNotificationResponse { notifications, last_pushed_at, cursor: page.cursor }))
 }
 
-/// A single-use ticket for the WebSocket, as text (barkd's shape).
+/// A single-use ticket for the WebSocket, as text (barkd's shape): valid for one connection,
+/// for a short while.
+#[utoipa::path(get, path = "/api/v1/notifications/ws/ticket", tag = TAG, operation_id = "websocket_ticket",
+    responses(
+        (status = 200, description = "The ticket", body = String, content_type = "text/plain"),
+        (status = 429, description = "Too many unused tickets", body = ErrorBody),
+    ))]
 pub(crate) async fn ws_ticket(State(engine): State<AppState>) -> Result<String, ApiError> {
     Ok(engine.create_ws_ticket()?)
 }
 
-#[derive(Deserialize)]
+/// The WebSocket's query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct WsQuery {
+    /// A ticket from `GET /api/v1/notifications/ws/ticket` (required).
     ticket: Option<String>,
     /// Replay from here first (a sequence number or an RFC 3339 date-time); absent: only new
     /// notifications.
     since: Option<String>,
+    /// Comma-separated event types (default: all).
     types: Option<String>,
 }
 
 /// The WebSocket: every notification after `since`, then live ones, one JSON text message
-/// each. Authenticated by a ticket (browsers cannot set headers on WebSockets), checked before
-/// the upgrade: 401 if it is missing, unknown, used or expired.
+/// each (a [`Notification`]). Authenticated by a ticket (browsers cannot set headers on
+/// WebSockets), checked before the upgrade: 401 if it is missing, unknown, used or expired.
+#[utoipa::path(get, path = "/api/v1/notifications/ws", tag = TAG, operation_id = "websocket",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol: one JSON `Notification` per text message"),
+        (status = 400, description = "Bad parameters, or not a WebSocket upgrade request", body = ErrorBody),
+        (status = 401, description = "No ticket, or an unknown, used or expired one", body = ErrorBody),
+        (status = 426, description = "Not a WebSocket upgrade request", body = ErrorBody),
+    ))]
 pub(crate) async fn ws(
     State(engine): State<AppState>,
     q: Result<Query<WsQuery>, QueryRejection>,
@@ -181,35 +265,53 @@ async fn stream(
     }
 }
 
-#[derive(Deserialize)]
+/// A native webhook endpoint to register.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateWebhook {
+    /// Where to POST deliveries (http or https).
     url: String,
+    /// A description.
     description: Option<String>,
     /// Event types to deliver; absent or empty: all.
     #[serde(default)]
+    #[schema(value_type = Vec<EventType>)]
     event_types: Vec<String>,
 }
 
-fn created_json(c: &CreatedWebhook) -> Value {
-    let mut v = serde_json::to_value(&c.webhook).unwrap_or_default();
-    v["secret"] = c.secret.clone().into();
-    v
+/// A new endpoint, with its signing secret (shown this once).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedWebhookResponse {
+    #[serde(flatten)]
+    webhook: WebhookRecord,
+    /// The HMAC signing secret (`whsec_...`) of `X-Boltd-Signature`.
+    secret: String,
+}
+
+impl From<CreatedWebhook> for CreatedWebhookResponse {
+    fn from(c: CreatedWebhook) -> Self {
+        CreatedWebhookResponse { webhook: c.webhook, secret: c.secret }
+    }
 }
 
 /// Registers a native webhook endpoint: 201 with its secret, shown this once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = TAG, operation_id = "create_webhook",
+    request_body = CreateWebhook,
+    responses((status = 201, description = "Registered", body = CreatedWebhookResponse)))]
 pub(crate) async fn create_webhook(
     State(engine): State<AppState>,
     Body(r): Body<CreateWebhook>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedWebhookResponse>), ApiError> {
     let req = WebhookRequest { url: r.url, description: r.description, event_types: r.event_types };
     let created = engine.create_webhook(req).await?;
-    Ok((StatusCode::CREATED, Json(created_json(&created))))
+    Ok((StatusCode::CREATED, Json(created.into())))
 }
 
-/// Every endpoint, without secrets.
-pub(crate) async fn list_webhooks(State(engine): State<AppState>) -> ApiResult {
-    to_json(engine.webhooks().await?)
+/// Every endpoint (native and Alby's), without secrets.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = TAG, operation_id = "list_webhooks",
+    responses((status = 200, description = "The endpoints", body = Vec<WebhookRecord>)))]
+pub(crate) async fn list_webhooks(State(engine): State<AppState>) -> ApiResult<Vec<WebhookRecord>> {
+    Ok(Json(engine.webhooks().await?))
 }
 
 fn webhook_id(id: &str) -> Result<i64, ApiError> {
@@ -217,36 +319,61 @@ fn webhook_id(id: &str) -> Result<i64, ApiError> {
 }
 
 /// One endpoint.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = TAG, operation_id = "get_webhook",
+    params(("id" = i64, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = WebhookRecord),
+        (status = 400, description = "Not an endpoint id", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+    ))]
 pub(crate) async fn get_webhook(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
-    to_json(engine.webhook(webhook_id(&id)?).await?)
+) -> ApiResult<WebhookRecord> {
+    Ok(Json(engine.webhook(webhook_id(&id)?).await?))
 }
 
 /// Deletes an endpoint and its deliveries.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = TAG, operation_id = "delete_webhook",
+    params(("id" = i64, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The deleted endpoint", body = WebhookRecord),
+        (status = 400, description = "Not an endpoint id", body = ErrorBody),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+    ))]
 pub(crate) async fn delete_webhook(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
-    to_json(engine.delete_webhook(webhook_id(&id)?).await?)
+) -> ApiResult<WebhookRecord> {
+    Ok(Json(engine.delete_webhook(webhook_id(&id)?).await?))
 }
 
-#[derive(Deserialize)]
+/// The deliveries' query.
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DeliveriesQuery {
+    /// Only deliveries in this state.
+    #[param(value_type = Option<DeliveryState>)]
     state: Option<String>,
+    /// At most this many (default 100).
     limit: Option<u32>,
     /// Only deliveries with a smaller id (the last id of the previous page).
     before: Option<i64>,
 }
 
 /// An endpoint's deliveries, newest first, each with every attempt (`attempt_log`).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = TAG, operation_id = "webhook_deliveries",
+    params(("id" = i64, Path, description = "The endpoint's id"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "The deliveries", body = Vec<DeliveryRecord>),
+        (status = 404, description = "No such endpoint", body = ErrorBody),
+    ))]
 pub(crate) async fn deliveries(
     State(engine): State<AppState>,
     Path(id): Path<String>,
     q: Result<Query<DeliveriesQuery>, QueryRejection>,
-) -> ApiResult {
+) -> ApiResult<Vec<DeliveryRecord>> {
     let q = query(q)?;
     let state = q
         .state
@@ -260,5 +387,5 @@ pub(crate) async fn deliveries(
     let list = engine
         .webhook_deliveries(webhook_id(&id)?, state, q.before, q.limit.unwrap_or(DEFAULT_LIMIT))
         .await?;
-    to_json(list)
+    Ok(Json(list))
 }

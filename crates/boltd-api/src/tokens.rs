@@ -4,26 +4,38 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use boltd_engine::auth::{Caller, Scope, TokenSpec};
-use boltd_store::SpendingLimits;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use boltd_engine::auth::{Caller, CreatedToken, Scope, TokenInfo, TokenSpec};
+use boltd_store::{BudgetUse, SpendingLimits};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use crate::error::{to_json, ApiError, ApiResult, Body};
+use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 
-#[derive(Deserialize)]
+/// The OpenAPI tag of token management.
+pub(crate) const TAG: &str = "tokens";
+
+/// A token to create.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateTokenRequest {
+    /// A name for people (1 to 64 bytes).
     name: String,
+    /// What it may do (at least one).
+    #[schema(value_type = Vec<Scope>)]
     scopes: Vec<String>,
-    /// Unix seconds.
+    /// When it stops working (unix seconds, in the future).
     expires_at: Option<u64>,
     /// Alternative to `expires_at`: seconds from now.
+    #[schema(minimum = 1)]
     expires_in_secs: Option<u64>,
+    /// Largest amount of one payment, fees excluded, in msat.
     max_payment_msat: Option<u64>,
+    /// Budget of the last 24 hours (amounts plus fees), in msat.
     budget_day_msat: Option<u64>,
+    /// Budget of the last 7 days, in msat.
     budget_week_msat: Option<u64>,
+    /// Budget of the last 30 days, in msat.
     budget_month_msat: Option<u64>,
 }
 
@@ -35,10 +47,13 @@ fn now_secs() -> u64 {
 }
 
 /// Creates a token: 201 with the token string, shown this once.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = TAG, operation_id = "create_token",
+    request_body = CreateTokenRequest,
+    responses((status = 201, description = "Created: `token` is shown this once", body = CreatedToken)))]
 pub(crate) async fn create_token(
     State(engine): State<AppState>,
     Body(r): Body<CreateTokenRequest>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let mut scopes = Vec::with_capacity(r.scopes.len());
     for s in &r.scopes {
         scopes.push(Scope::parse(s).ok_or_else(|| {
@@ -67,45 +82,98 @@ pub(crate) async fn create_token(
         },
     };
     let created = engine.create_token(spec).await?;
-    let Json(v) = to_json(created)?;
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Every token, without secrets.
-pub(crate) async fn list_tokens(State(engine): State<AppState>) -> ApiResult {
-    to_json(engine.list_tokens().await?)
+#[utoipa::path(get, path = "/api/v1/tokens", tag = TAG, operation_id = "list_tokens",
+    responses((status = 200, description = "The tokens", body = Vec<TokenInfo>)))]
+pub(crate) async fn list_tokens(State(engine): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
+    Ok(Json(engine.list_tokens().await?))
 }
 
 /// One token, without its secret.
-pub(crate) async fn get_token(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    to_json(engine.token(&id).await?)
+#[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = TAG, operation_id = "get_token",
+    params(("id" = String, Path, description = "The token's id (the `<id>` of `boltd_<id>_<secret>`)")),
+    responses(
+        (status = 200, description = "The token", body = TokenInfo),
+        (status = 404, description = "No such token", body = ErrorBody),
+    ))]
+pub(crate) async fn get_token(
+    State(engine): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<TokenInfo> {
+    Ok(Json(engine.token(&id).await?))
 }
 
-/// Revokes a token.
+/// Revokes a token (revoking a revoked one changes nothing).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = TAG, operation_id = "revoke_token",
+    params(("id" = String, Path, description = "The token's id (the `<id>` of `boltd_<id>_<secret>`)")),
+    responses(
+        (status = 200, description = "The revoked token", body = TokenInfo),
+        (status = 404, description = "No such token", body = ErrorBody),
+        (status = 409, description = "The last active admin token cannot be revoked", body = ErrorBody),
+    ))]
 pub(crate) async fn revoke_token(
     State(engine): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult {
-    to_json(engine.revoke_token(&id).await?)
+) -> ApiResult<TokenInfo> {
+    Ok(Json(engine.revoke_token(&id).await?))
+}
+
+/// The caller of a daemon without authentication (`--insecure-no-auth`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UnrestrictedCaller {
+    /// Always null: there is no token (what tells this shape from a token's).
+    #[schema(schema_with = null_schema)]
+    id: Option<String>,
+    /// The caller's name.
+    name: String,
+    /// Its scopes.
+    scopes: Vec<Scope>,
+    /// Always true.
+    active: bool,
+    /// Always empty.
+    budgets: Vec<BudgetUse>,
+}
+
+/// The calling token, or the unrestricted caller of a daemon without authentication.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum CurrentToken {
+    /// The token.
+    Token(TokenInfo),
+    /// No authentication.
+    Unrestricted(UnrestrictedCaller),
 }
 
 /// The calling token: its scopes, expiry, limits and what is left of its budgets.
+#[utoipa::path(get, path = "/api/v1/tokens/self", tag = TAG, operation_id = "current_token",
+    responses((status = 200, description = "The calling token", body = CurrentToken)))]
 pub(crate) async fn current_token(
     State(engine): State<AppState>,
     caller: Option<Extension<Caller>>,
-) -> ApiResult {
+) -> ApiResult<CurrentToken> {
     let Some(Extension(caller)) = caller else {
         return Err(ApiError::from(boltd_engine::auth::AuthError::Missing));
     };
     match &caller.token_id {
-        Some(id) => to_json(engine.token(id).await?),
+        Some(id) => Ok(Json(CurrentToken::Token(engine.token(id).await?))),
         // --insecure-no-auth: no token.
-        None => Ok(Json(json!({
-            "id": null,
-            "name": caller.name,
-            "scopes": caller.scopes,
-            "active": true,
-            "budgets": [],
+        None => Ok(Json(CurrentToken::Unrestricted(UnrestrictedCaller {
+            id: None,
+            name: caller.name.clone(),
+            scopes: caller.scopes.clone(),
+            active: true,
+            budgets: Vec::new(),
         }))),
     }
+}
+
+/// The JSON schema of a value that is always null.
+fn null_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Null)
+        .description(Some("Always null: there is no token"))
+        .build()
 }

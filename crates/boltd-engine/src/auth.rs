@@ -41,7 +41,7 @@ const ID_HEX_LEN: usize = 16;
 const SECRET_HEX_LEN: usize = 64;
 
 /// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 pub enum Scope {
     /// `payments:send`: pay invoices, offers, Lightning addresses and keysend.
     #[serde(rename = "payments:send")]
@@ -191,13 +191,14 @@ pub struct TokenSpec {
 }
 
 /// A token as the API shows it: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct TokenInfo {
     /// The lookup id (the `<id>` in `boltd_<id>_<secret>`; not secret).
     pub id: String,
     /// Its name.
     pub name: String,
     /// Its scopes.
+    #[schema(value_type = Vec<Scope>)]
     pub scopes: Vec<String>,
     /// Neither revoked nor expired.
     pub active: bool,
@@ -230,7 +231,7 @@ impl TokenInfo {
 }
 
 /// A token just created: the token string (shown this once) and its description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CreatedToken {
     /// `boltd_<id>_<secret>`: the caller's only chance to see it.
     pub token: String,

@@ -14,7 +14,7 @@ use crate::ledger::now_secs;
 use crate::Engine;
 
 /// One hop of a route hint.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct RouteHintHop {
     /// The node at the start of the hinted channel.
     pub pubkey: String,
@@ -112,7 +112,11 @@ fn invalid(msg: impl Into<String>) -> PayError {
 /// case-insensitive; parsers want one case).
 fn normalize(s: &str) -> String {
     let s = s.trim();
-    let s = if s.len() >= 10 && s[..10].eq_ignore_ascii_case("lightning:") { &s[10..] } else { s };
+    // `get`, not indexing: byte 10 need not be a char boundary in arbitrary input.
+    let s = match s.get(..10) {
+        Some(scheme) if scheme.eq_ignore_ascii_case("lightning:") => &s[10..],
+        _ => s,
+    };
     s.to_ascii_lowercase()
 }
 

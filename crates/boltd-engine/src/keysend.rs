@@ -8,7 +8,7 @@ use std::time::Duration;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use boltd_node::router::fee_limit_msat;
-use boltd_store::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind};
+use boltd_store::{BeginOutgoing, NewOutgoing, PaymentKind};
 use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::types::payment::PaymentPreimage;
@@ -27,7 +27,7 @@ pub const MIN_CUSTOM_RECORD_TYPE: u64 = 65536;
 pub const KEYSEND_RECORD_TYPE: u64 = 5482373484;
 
 /// A keysend request.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeysendRequest {
     /// The payee's node id (hex).
@@ -158,12 +158,13 @@ impl Engine {
         );
         if let Err(e) = sent {
             let reason = format!("LDK refused the keysend: {e:?}");
+            let (code, err) = crate::pay::send_refused(&e, &reason);
             let r = reason.clone();
             self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, FailureCode::Other, Some(&r), true, now_secs())
+                s.fail_outgoing(&payment_id.0, code, Some(&r), true, now_secs())
             })
             .await?;
-            return Err(PayError::Other(reason));
+            return Err(err);
         }
         self.await_result(record, ctx.wait_for(retry_for + Duration::from_secs(5))).await
     }

@@ -44,7 +44,7 @@ pub struct OfferRequest {
 }
 
 /// A created offer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OfferInfo {
     /// The offer (`lno1...`).
     pub offer: String,
@@ -60,7 +60,7 @@ pub struct OfferInfo {
 }
 
 /// A request to pay an offer.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OfferPayRequest {
     /// The offer (`lno1...`).

@@ -66,7 +66,7 @@ pub struct PayRequest {
 }
 
 /// The result of `pay`, as Core Lightning returns it (plus the record id).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PayResult {
     /// The payment record's id.
     pub id: i64,
@@ -84,6 +84,7 @@ pub struct PayResult {
     /// What we sent, fees included.
     pub amount_sent_msat: u64,
     /// `complete`, `pending` or `failed`.
+    #[schema(value_type = boltd_store::PaymentStatus)]
     pub status: String,
     /// The destination node id.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -122,6 +123,28 @@ struct Checked {
     retry_for: Duration,
     policy: PaymentPolicy,
     description: Option<String>,
+}
+
+/// What LDK's synchronous refusal to send means for the caller: the failure code to record
+/// and the error to answer. No route is Core Lightning's 205 (a 4xx), as for a route search
+/// that fails later; custom records that cannot fit the onion are bad input.
+pub(crate) fn send_refused(
+    e: &lightning::ln::channelmanager::RetryableSendFailure,
+    reason: &str,
+) -> (FailureCode, PayError) {
+    use lightning::ln::channelmanager::RetryableSendFailure as F;
+    match e {
+        F::RouteNotFound => {
+            (FailureCode::RouteNotFound, PayError::RouteNotFound { failures: vec![] })
+        }
+        F::OnionPacketSizeExceeded => (
+            FailureCode::Other,
+            invalid("the custom records and the route do not fit in the payment's onion"),
+        ),
+        F::PaymentExpired | F::DuplicatePayment => {
+            (FailureCode::Other, PayError::Other(reason.to_string()))
+        }
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> PayError {
@@ -369,12 +392,20 @@ impl Engine {
         if let Err(e) = sent {
             self.node.router().clear_policy(&payment_id);
             let reason = format!("LDK refused the payment: {e:?}");
+            let (code, err) = match &e {
+                lightning::ln::channelmanager::Bolt11PaymentError::SendingFailed(f) => {
+                    send_refused(f, &reason)
+                }
+                lightning::ln::channelmanager::Bolt11PaymentError::InvalidAmount => {
+                    (FailureCode::Other, invalid("the amount is below the invoice's"))
+                }
+            };
             let r = reason.clone();
             self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, FailureCode::Other, Some(&r), true, now_secs())
+                s.fail_outgoing(&payment_id.0, code, Some(&r), true, now_secs())
             })
             .await?;
-            return Err(PayError::Other(reason));
+            return Err(err);
         }
         let window = c.retry_for + Duration::from_secs(5);
         let result = self.await_result(record, ctx.wait_for(window)).await;
@@ -445,7 +476,7 @@ impl Engine {
 }
 
 /// What paying would cost, from a route computed now (nothing is sent).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct FeeQuote {
     /// Amount the recipient would get.
     pub amount_msat: u64,

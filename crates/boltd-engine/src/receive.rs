@@ -120,11 +120,15 @@ impl Engine {
             payment_hash: hold_hash.map(PaymentHash),
             ..Default::default()
         };
-        let invoice = self
-            .node
-            .channel_manager()
-            .create_bolt11_invoice(params)
-            .map_err(|e| PayError::Other(format!("cannot create invoice: {e:?}")))?;
+        let invoice =
+            self.node.channel_manager().create_bolt11_invoice(params).map_err(|e| match e {
+                // What the request asked for cannot be an invoice (an amount over 21 million
+                // bitcoin, an expiry past the end of time, a description too long).
+                lightning_invoice::SignOrCreationError::CreationError(c) => {
+                    PayError::InvalidParams(format!("cannot create the invoice: {c}"))
+                }
+                other => PayError::Other(format!("cannot create invoice: {other:?}")),
+            })?;
         let mut new = NewReceive::new(invoice.payment_hash().to_byte_array());
         new.invoice = Some(invoice.to_string());
         new.hold = hold_hash.is_some();

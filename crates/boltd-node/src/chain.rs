@@ -168,7 +168,8 @@ fn adjust(target: ConfirmationTarget, rate: u32) -> u32 {
 }
 
 /// On-chain fee rates for apps (barkd's `GET /api/v1/fees/onchain`), in whole sat/vB.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = OnchainFeeRatesResponse)]
 pub struct OnchainFeeRates {
     /// About 1 block (`estimatesmartfee 1 CONSERVATIVE`).
     pub fast_sat_per_vb: u64,
@@ -178,7 +179,16 @@ pub struct OnchainFeeRates {
     pub slow_sat_per_vb: u64,
     /// `bitcoind` when all three are bitcoind's estimates, `fallback` when any is derived from
     /// the configured fallback rate (bitcoind had no estimate, e.g. on a young regtest chain).
+    #[schema(schema_with = fee_source_schema)]
     pub source: &'static str,
+}
+
+fn fee_source_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["bitcoind", "fallback"]))
+        .description(Some("`bitcoind` (its estimates) or `fallback` (the configured rate)"))
+        .build()
 }
 
 /// `(blocks, conservative, fallback multiplier)` of the fast, regular and slow app rates.

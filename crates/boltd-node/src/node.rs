@@ -79,7 +79,7 @@ pub const NODE_ANNOUNCEMENT_INTERVAL: Duration = Duration::from_secs(3600);
 pub type EventsFactory = Box<dyn FnOnce(Arc<Store>) -> Arc<dyn PaymentEvents> + Send>;
 
 /// A connected peer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PeerInfo {
     /// The peer's node id.
     pub node_id: String,
@@ -90,13 +90,14 @@ pub struct PeerInfo {
 }
 
 /// A channel, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelInfo {
     /// Channel id (hex).
     pub channel_id: String,
     /// The peer.
     pub peer_node_id: String,
     /// `opening`, `pending_confirmation`, `ready` (usable) or `offline` (ready, peer away).
+    #[schema(schema_with = channel_state_schema)]
     pub state: &'static str,
     /// Short channel id once confirmed, as `BLOCKxTXxOUT`.
     pub short_channel_id: Option<String>,
@@ -122,7 +123,7 @@ pub struct ChannelInfo {
 }
 
 /// Balances of the node.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Balances {
     /// On-chain wallet.
     pub onchain: OnchainBalance,
@@ -133,7 +134,7 @@ pub struct Balances {
 }
 
 /// Node identity and sync state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     /// Our node id.
     pub node_id: String,
@@ -153,6 +154,47 @@ pub struct NodeInfo {
     pub graph_channels: usize,
     /// Nodes in our network graph.
     pub graph_nodes: usize,
+}
+
+/// The values of [`ChannelInfo::state`].
+pub const CHANNEL_STATES: [&str; 4] = ["opening", "pending_confirmation", "ready", "offline"];
+
+fn channel_state_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(CHANNEL_STATES))
+        .description(Some(
+            "`opening`, `pending_confirmation`, `ready` (usable) or `offline` (ready, peer away)",
+        ))
+        .build()
+}
+
+/// A channel of the network graph, as gossip announced it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GraphChannel {
+    /// The channel, as `BLOCKxTXxOUT`.
+    pub short_channel_id: String,
+    /// One end's node id (the lesser key).
+    pub node_one: String,
+    /// The other end's node id.
+    pub node_two: String,
+    /// Node one's forwarding policy toward node two, once announced.
+    pub one_to_two: Option<GraphChannelPolicy>,
+    /// Node two's forwarding policy toward node one, once announced.
+    pub two_to_one: Option<GraphChannelPolicy>,
+}
+
+/// One direction's forwarding policy in the network graph.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct GraphChannelPolicy {
+    /// Base fee, in msat.
+    pub fee_base_msat: u32,
+    /// Proportional fee, in millionths (ppm).
+    pub fee_ppm: u32,
+    /// CLTV expiry delta, in blocks.
+    pub cltv_expiry_delta: u16,
+    /// Whether the direction is enabled.
+    pub enabled: bool,
 }
 
 /// The listeners LDK's chain data goes to.
@@ -1036,26 +1078,24 @@ impl Node {
     }
 
     /// What our network graph knows of a channel (both directions' fees and CLTV deltas).
-    pub fn graph_channel(&self, scid: u64) -> Option<serde_json::Value> {
+    pub fn graph_channel(&self, scid: u64) -> Option<GraphChannel> {
         let graph = self.graph.read_only();
         let info = graph.channel(scid)?;
         let dir = |u: &Option<lightning::routing::gossip::ChannelUpdateInfo>| {
-            u.as_ref().map(|u| {
-                serde_json::json!({
-                    "fee_base_msat": u.fees.base_msat,
-                    "fee_ppm": u.fees.proportional_millionths,
-                    "cltv_expiry_delta": u.cltv_expiry_delta,
-                    "enabled": u.enabled,
-                })
+            u.as_ref().map(|u| GraphChannelPolicy {
+                fee_base_msat: u.fees.base_msat,
+                fee_ppm: u.fees.proportional_millionths,
+                cltv_expiry_delta: u.cltv_expiry_delta,
+                enabled: u.enabled,
             })
         };
-        Some(serde_json::json!({
-            "short_channel_id": scid_string(scid),
-            "node_one": info.node_one.to_string(),
-            "node_two": info.node_two.to_string(),
-            "one_to_two": dir(&info.one_to_two),
-            "two_to_one": dir(&info.two_to_one),
-        }))
+        Some(GraphChannel {
+            short_channel_id: scid_string(scid),
+            node_one: info.node_one.to_string(),
+            node_two: info.node_two.to_string(),
+            one_to_two: dir(&info.one_to_two),
+            two_to_one: dir(&info.two_to_one),
+        })
     }
 
     // ---- wallet ----

@@ -27,7 +27,8 @@ use crate::error::{NodeError, NodeResult};
 use crate::keys::Seed;
 
 /// On-chain balances in satoshis.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = OnchainWalletBalance)]
 pub struct OnchainBalance {
     /// Confirmed and spendable.
     pub confirmed_sat: u64,
@@ -40,7 +41,8 @@ pub struct OnchainBalance {
 }
 
 /// One unspent output of the wallet.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = UtxoInfo)]
 pub struct Utxo {
     /// `txid:vout`.
     pub outpoint: String,
@@ -51,7 +53,8 @@ pub struct Utxo {
 }
 
 /// One wallet transaction (with barkd's `WalletTxInfo` fields).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = WalletTxInfo)]
 pub struct WalletTransaction {
     /// Transaction id.
     pub txid: String,
@@ -76,7 +79,7 @@ pub struct WalletTransaction {
 }
 
 /// A block: height and hash.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BlockRef {
     /// Height.
     pub height: u32,

@@ -37,7 +37,7 @@ use crate::receives::ReceiveRecord;
 use crate::Store;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     /// An outgoing payment completed (we hold the preimage).

@@ -98,7 +98,7 @@ macro_rules! text_enum {
 pub(crate) use text_enum;
 
 /// Which way the money went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// We paid.
@@ -109,7 +109,7 @@ pub enum Direction {
 text_enum!(Direction { Outgoing => "outgoing", Incoming => "incoming" });
 
 /// How the payment was requested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentKind {
     /// A BOLT11 invoice.
@@ -130,7 +130,7 @@ text_enum!(PaymentKind {
 
 /// Where a payment stands. `Complete` and `Failed` are final (see the module documentation for
 /// the two deliberate exceptions).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     /// Recorded; HTLCs may be in flight.
@@ -197,6 +197,36 @@ impl Serialize for FailureCode {
     }
 }
 
+/// Serialized as its numeric Core Lightning code.
+impl utoipa::PartialSchema for FailureCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        const ALL: [FailureCode; 7] = [
+            FailureCode::Other,
+            FailureCode::AlreadyPaidDifferently,
+            FailureCode::DestinationPermanentFailure,
+            FailureCode::RouteNotFound,
+            FailureCode::RouteTooExpensive,
+            FailureCode::InvoiceExpired,
+            FailureCode::StoppedRetrying,
+        ];
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Int32,
+            )))
+            .enum_values(Some(ALL.map(|c| c.code())))
+            .description(Some(
+                "Core Lightning's `pay` failure code: -1 other, 201 already paid differently, \
+                 203 permanent failure at the destination, 205 no route, 206 route too \
+                 expensive, 207 invoice expired, 210 stopped retrying.",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FailureCode {}
+
 impl ToSql for FailureCode {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(ToSqlOutput::from(i64::from(self.code())))
@@ -213,7 +243,7 @@ impl FromSql for FailureCode {
 
 /// One payment, as stored in the `payments` table. Serializes to JSON with hashes, ids and
 /// preimages as lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PaymentRecord {
     /// The row id.
     pub id: i64,
@@ -226,12 +256,15 @@ pub struct PaymentRecord {
     /// The payment hash (always set for incoming, BOLT11 and keysend payments; for BOLT12 it
     /// may only become known on completion).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub payment_hash: Option<[u8; 32]>,
     /// LDK's `PaymentId` of the current attempt (outgoing only).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub payment_id: Option<[u8; 32]>,
     /// The preimage: the proof of payment. Always set on complete outgoing payments.
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub preimage: Option<[u8; 32]>,
     /// The amount the payee receives, without fees.
     pub amount_msat: u64,
@@ -257,6 +290,7 @@ pub struct PaymentRecord {
     pub idempotency_key: Option<String>,
     /// The fingerprint of the request that created (or last retried) the record.
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub request_hash: Option<[u8; 32]>,
     /// Why it failed (failed payments only).
     pub failure_code: Option<FailureCode>,

@@ -27,7 +27,7 @@ use crate::payments::{check_custom_records, check_key, check_preimage, hex_opt, 
 use crate::Store;
 
 /// Where a receive stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReceiveState {
     /// Issued; nothing has arrived.
@@ -61,12 +61,13 @@ impl ReceiveState {
 
 /// One invoice or offer invoice we issued, as stored in the `receives` table. Serializes to
 /// JSON with hashes and preimages as lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ReceiveRecord {
     /// The row id.
     pub id: i64,
     /// The payment hash (unique).
     #[serde(serialize_with = "hex_opt_ref")]
+    #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
     pub payment_hash: [u8; 32],
     /// Where it stands.
     pub state: ReceiveState,
@@ -74,6 +75,7 @@ pub struct ReceiveRecord {
     pub invoice: Option<String>,
     /// The preimage (NULL for a hold invoice until it is revealed).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub preimage: Option<[u8; 32]>,
     /// Whether this is a hold invoice (the engine decides when to settle or cancel).
     pub hold: bool,
@@ -85,6 +87,7 @@ pub struct ReceiveRecord {
     pub description: Option<String>,
     /// The description hash, for invoices that commit to one.
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub description_hash: Option<[u8; 32]>,
     /// When it was issued (unix seconds).
     pub created_at: u64,
@@ -104,6 +107,7 @@ pub struct ReceiveRecord {
     pub idempotency_key: Option<String>,
     /// The fingerprint of the request that created it.
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub request_hash: Option<[u8; 32]>,
 }
 

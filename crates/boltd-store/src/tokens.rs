@@ -27,7 +27,7 @@ use crate::error::{StoreError, TxError};
 use crate::Store;
 
 /// A rolling budget window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetWindow {
     /// The last 24 hours.
@@ -154,7 +154,7 @@ impl TokenRecord {
 }
 
 /// What a token has spent against one of its budgets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BudgetUse {
     /// The window.
     pub window: BudgetWindow,

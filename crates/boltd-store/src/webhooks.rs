@@ -20,7 +20,7 @@ use crate::events::{event_row, EventRecord, EventType};
 use crate::Store;
 
 /// The shape and signature of an endpoint's deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WebhookFormat {
     /// boltd's notification JSON, signed with `X-Boltd-Signature`.
@@ -61,7 +61,7 @@ impl std::fmt::Debug for NewWebhook {
 }
 
 /// A webhook endpoint. Serializes without its secret.
-#[derive(Clone, PartialEq, Eq, Serialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookRecord {
     /// The row id.
     pub id: i64,
@@ -95,7 +95,7 @@ impl std::fmt::Debug for WebhookRecord {
 }
 
 /// Where a delivery stands. `Delivered` and `Failed` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
     /// Not delivered yet; the next attempt is due at `next_attempt_at_ms`.
@@ -112,7 +112,7 @@ crate::payments::text_enum!(DeliveryState {
 });
 
 /// One attempt at a delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct AttemptRecord {
     /// 1 for the first attempt.
     pub attempt: u32,
@@ -127,7 +127,7 @@ pub struct AttemptRecord {
 }
 
 /// One event for one endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DeliveryRecord {
     /// The row id.
     pub id: i64,
