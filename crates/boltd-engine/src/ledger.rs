@@ -3,6 +3,14 @@
 //! Every method that returns `Result` writes to SQLite before it returns `Ok`, so an event is
 //! only acknowledged to LDK once it is recorded; on a write failure LDK replays the event. All
 //! writes are idempotent (a replayed `PaymentSent` finds the record complete and leaves it).
+//!
+//! The writes are committed without waiting for the disk ([`Store::deferring_sync`]): LDK's
+//! background processor handles events one at a time on one thread, and a flush per event would
+//! cap payments at the disk's flush rate. They are durable before anything depends on them: the
+//! background processor persists the channel manager (which forgets the handled events; a
+//! synced write of the same log) right after handling them, so a crash before that flush
+//! replays the events; a preimage recorded as revealed leaves the node only after LDK's synced
+//! monitor update that carries it; and the engine syncs the store before it answers a payment.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -162,7 +170,10 @@ impl PaymentEvents for Ledger {
             if r.state.is_final() && r.state != boltd_store::ReceiveState::Settled {
                 return ClaimDecision::Fail;
             }
-            if let Err(e) = self.store.receive_htlcs_arrived(&hash, event.amount_msat, now) {
+            let arrived = self
+                .store
+                .deferring_sync(|s| s.receive_htlcs_arrived(&hash, event.amount_msat, now));
+            if let Err(e) = arrived {
                 tracing::error!("recording arrived HTLCs failed: {e}");
             }
             if r.hold && r.preimage.is_none() {
@@ -179,7 +190,9 @@ impl PaymentEvents for Ledger {
             Some(p) => {
                 // Persist before revealing: the record says the preimage is out before it is.
                 if receive.is_some() {
-                    if let Err(e) = self.store.receive_preimage_revealed(&hash, &p.0, now) {
+                    let revealed =
+                        self.store.deferring_sync(|s| s.receive_preimage_revealed(&hash, &p.0, now));
+                    if let Err(e) = revealed {
                         tracing::error!("recording the revealed preimage failed: {e}");
                         return ClaimDecision::Hold;
                     }
@@ -211,11 +224,15 @@ impl PaymentEvents for Ledger {
         if let Some(note) = event.payer_note {
             incoming.description = Some(note);
         }
-        self.store.record_incoming(incoming, now).map_err(not_recorded)?;
-        if receive.is_some() {
-            self.store.receive_settled(&hash, event.amount_msat, now).map_err(not_recorded)?;
-        }
-        Ok(())
+        self.store
+            .deferring_sync(|s| {
+                s.record_incoming(incoming, now)?;
+                if receive.is_some() {
+                    s.receive_settled(&hash, event.amount_msat, now)?;
+                }
+                Ok(())
+            })
+            .map_err(not_recorded)
     }
 
     fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded> {
@@ -224,14 +241,16 @@ impl PaymentEvents for Ledger {
         let amount_sent = event.amount_msat.map(|a| a + event.fee_msat.unwrap_or(0));
         let parts = Some(stats.succeeded.max(1));
         self.store
-            .complete_outgoing(
-                &id.0,
-                &event.preimage.0,
-                event.fee_msat,
-                amount_sent,
-                parts,
-                now_secs(),
-            )
+            .deferring_sync(|s| {
+                s.complete_outgoing(
+                    &id.0,
+                    &event.preimage.0,
+                    event.fee_msat,
+                    amount_sent,
+                    parts,
+                    now_secs(),
+                )
+            })
             .map(|_| ())
             .map_err(not_recorded)
     }
@@ -239,7 +258,9 @@ impl PaymentEvents for Ledger {
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded> {
         let (code, reason, retryable) = failure_code(event.reason);
         self.store
-            .fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
+            .deferring_sync(|s| {
+                s.fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
+            })
             .map(|_| ())
             .map_err(not_recorded)
     }

@@ -404,8 +404,14 @@ impl Engine {
             }
         }
         let id = record.id;
+        // Read, then flush: the state answered is durable before the answer (the ledger records
+        // outcomes without waiting for the disk).
         let record = self
-            .blocking(move |s| s.payment_by_id(id))
+            .blocking(move |s| {
+                let record = s.payment_by_id(id)?;
+                s.sync()?;
+                Ok(record)
+            })
             .await?
             .ok_or_else(|| PayError::Other(format!("payment {id} vanished")))?;
         let pid = PaymentId(record.payment_id.unwrap_or_default());

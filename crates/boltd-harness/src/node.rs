@@ -196,6 +196,19 @@ impl TestNode {
         chain: &ChainAccess,
         p2p_port: u16,
     ) -> Result<Self, HarnessError> {
+        Self::spawn_with(name, exe, data_dir, chain, p2p_port, &[])
+    }
+
+    /// [`TestNode::spawn`] with `extra_args` appended to the lab's `serve` flags (e.g.
+    /// `["--htlc-forward-delay-ms", "0"]`; not one of the flags the lab already sets).
+    pub fn spawn_with(
+        name: &str,
+        exe: &Path,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+        extra_args: &[String],
+    ) -> Result<Self, HarnessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
             .args(["--network", "regtest"])
@@ -208,6 +221,7 @@ impl TestNode {
             .args(["--bitcoind-rpc-password", &chain.rpc_password])
             .args(["--chain-poll-interval-ms", "100", "--wallet-sync-interval-ms", "200"])
             .arg("--insecure-no-auth")
+            .args(extra_args)
             .env_remove("BOLTD_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -8,12 +8,14 @@
 //! 3. Check bitcoind (reachable, right chain).
 //! 4. Read channel monitors, the channel manager, graph, scorer and sweeper; replay the blocks
 //!    they missed; hand the monitors to the chain monitor.
-//! 5. Start the background processor (events, persistence, timers), the block poller, the
-//!    wallet sync, the P2P listener and the reconnection loop.
+//! 5. Start the background processor (events, persistence, timers), the HTLC forwarder when
+//!    `htlc_forward_delay_ms` is set, the block poller, the wallet sync, the P2P listener and the
+//!    reconnection loop.
 //!
 //! # Shutdown
 //! [`Node::stop`] stops the background processor (which persists the channel manager, graph and
-//! scorer), disconnects peers, stops every task and persists the wallet.
+//! scorer), disconnects peers, stops every task, flushes and completes the channel monitor
+//! updates still queued (see [`crate::persist`]) and persists the wallet.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -35,7 +37,7 @@ use lightning::routing::scoring::{
 use lightning::sign::{EntropySource, KeysManager, NodeSigner};
 use lightning::util::config::UserConfig;
 use lightning::util::persist::{
-    read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
+    KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
     CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
     NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
     NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_KEY,
@@ -59,6 +61,7 @@ use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::payments::PaymentTracker;
+use crate::persist::MonitorPersister;
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 
@@ -202,6 +205,9 @@ pub struct Node {
     background: Mutex<Option<BackgroundProcessor>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     wallet_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    persister: Arc<MonitorPersister>,
+    monitor_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: DataDirLock,
 }
 
@@ -347,19 +353,24 @@ impl Node {
             cm_bytes.is_none(),
         )?);
 
-        // Channel monitors.
-        let mut monitors = read_channel_monitors(
+        // Channel monitors (full monitors and the updates stored since).
+        let persister = Arc::new(MonitorPersister::new(
             Arc::clone(&store),
+            Arc::clone(&logger),
             Arc::clone(&keys_manager),
-            Arc::clone(&keys_manager),
-        )
-        .map_err(|e| unreadable("channel monitors", &store, e))?;
+            Arc::clone(&broadcaster),
+            Arc::clone(&fees),
+        ));
+        let mut monitors = persister
+            .updating_persister()
+            .read_all_channel_monitors_with_updates()
+            .map_err(|e| unreadable("channel monitors", &store, e))?;
         let chain_monitor = Arc::new(ChainMonitor::new(
             None,
             Arc::clone(&broadcaster),
             Arc::clone(&logger),
             Arc::clone(&fees),
-            Arc::clone(&store),
+            Arc::clone(&persister),
             Arc::clone(&keys_manager),
             keys_manager.get_peer_storage_key(),
         ));
@@ -509,10 +520,14 @@ impl Node {
         };
         for (_, (monitor, ..)) in monitor_listeners.drain(..) {
             let channel_id = monitor.channel_id();
-            chain_monitor.watch_channel(channel_id, monitor).map_err(|_| {
+            // Already on disk (with the blocks replayed above, which replay again after a
+            // crash): no need to write it again, which would slow down every start.
+            chain_monitor.load_existing_monitor(channel_id, monitor).map_err(|_| {
                 unreadable("channel monitor", &store, format!("channel {channel_id} rejected"))
             })?;
         }
+        // From here on, monitor updates are flushed in the background (see `persist`).
+        let monitor_thread = persister.start(&chain_monitor)?;
 
         // P2P.
         let onion_messenger = Arc::new(OnionMessenger::new(
@@ -578,6 +593,17 @@ impl Node {
         );
 
         let stop_flag = Arc::new(AtomicBool::new(false));
+        // HTLCs on the operator's delay instead of LDK's randomized one, when one is set.
+        let forwarder_thread = config
+            .htlc_forward_delay_ms
+            .map(|ms| {
+                crate::forwarder::start(
+                    Arc::clone(&channel_manager),
+                    Duration::from_millis(ms),
+                    Arc::clone(&stop_flag),
+                )
+            })
+            .transpose()?;
         let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
         let mut tasks = Vec::new();
 
@@ -705,6 +731,9 @@ impl Node {
             background: Mutex::new(Some(background)),
             tasks: Mutex::new(tasks),
             wallet_thread: Mutex::new(Some(wallet_thread)),
+            forwarder_thread: Mutex::new(forwarder_thread),
+            persister,
+            monitor_thread: Mutex::new(Some(monitor_thread)),
             _lock: lock,
         })
     }
@@ -726,6 +755,16 @@ impl Node {
         let wt = self.wallet_thread.lock().unwrap().take();
         if let Some(wt) = wt {
             let _ = tokio::task::spawn_blocking(move || wt.join()).await;
+        }
+        let ft = self.forwarder_thread.lock().unwrap().take();
+        if let Some(ft) = ft {
+            let _ = tokio::task::spawn_blocking(move || ft.join()).await;
+        }
+        // Flushes and completes the monitor updates still queued.
+        self.persister.stop();
+        let mt = self.monitor_thread.lock().unwrap().take();
+        if let Some(mt) = mt {
+            let _ = tokio::task::spawn_blocking(move || mt.join()).await;
         }
         self.wallet.persist()?;
         tracing::info!("node stopped");
