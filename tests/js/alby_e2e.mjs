@@ -3,7 +3,7 @@
 // starts the regtest nodes, runs this script, and checks the results against the nodes' state.
 //
 // Environment: PAYER_URL and PAYEE_URL (boltd API base URLs), PAYEE_ID and HOP_ID (node ids:
-// the payee, and a direct peer of the payer), ALBY_TOKEN (sent as `Authorization: Bearer`).
+// the payee, and a direct peer of the payer), PAYER_TOKEN and PAYEE_TOKEN (sent as `Authorization: Bearer`).
 import { Client, AlbyResponseError } from "@getalby/sdk";
 
 function env(name) {
@@ -26,9 +26,8 @@ async function attempt(fn) {
   }
 }
 
-const token = process.env.ALBY_TOKEN || "boltd-test-token";
-const payer = new Client(token, { base_url: env("PAYER_URL") });
-const payee = new Client(token, { base_url: env("PAYEE_URL") });
+const payer = new Client(env("PAYER_TOKEN"), { base_url: env("PAYER_URL") });
+const payee = new Client(env("PAYEE_TOKEN"), { base_url: env("PAYEE_URL") });
 const payeeId = env("PAYEE_ID");
 const hopId = env("HOP_ID");
 

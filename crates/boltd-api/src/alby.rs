@@ -75,6 +75,11 @@ impl From<PayError> for AlbyError {
             | PayError::WrongState(_)
             | PayError::LabelExists(_) => (StatusCode::CONFLICT, 8),
             PayError::NotFound(_) => (StatusCode::NOT_FOUND, 8),
+            // Alby's (lndhub's) code 1 is "bad auth", as the authentication layer answers.
+            PayError::Unauthorized => (StatusCode::UNAUTHORIZED, 1),
+            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
+                (StatusCode::FORBIDDEN, 1)
+            }
             PayError::InsufficientBalance { .. } | PayError::InvoiceExpired { .. } => {
                 (StatusCode::BAD_REQUEST, 2)
             }

@@ -48,6 +48,10 @@ impl IntoResponse for ClnError {
         let status = match self.0 {
             PayError::InvalidParams(_) | PayError::NotFound(_) => StatusCode::BAD_REQUEST,
             PayError::LabelExists(_) => StatusCode::CONFLICT,
+            PayError::Unauthorized => StatusCode::UNAUTHORIZED,
+            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
+                StatusCode::FORBIDDEN
+            }
             PayError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
@@ -77,7 +81,13 @@ pub(crate) async fn cln_pay(
     ctx: Result<Ctx, crate::ApiError>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ClnError> {
-    let Ctx(ctx) = ctx.map_err(|e| ClnError(PayError::InvalidParams(e.message)))?;
+    let Ctx(ctx) = ctx.map_err(|e| {
+        ClnError(if e.status == StatusCode::UNAUTHORIZED {
+            PayError::Unauthorized
+        } else {
+            PayError::InvalidParams(e.message)
+        })
+    })?;
     let Json(mut v) = body.map_err(|e| ClnError(PayError::InvalidParams(e.body_text())))?;
     let amount = cln_amount(v.get("amount_msat").unwrap_or(&Value::Null)).map_err(ClnError)?;
     for k in ["maxfee", "exemptfee"] {

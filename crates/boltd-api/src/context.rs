@@ -1,9 +1,11 @@
 //! What a request that creates a payment or an invoice brings besides its body: the client's
-//! `Idempotency-Key` header (and, with authentication, who the caller is), as one extractor.
+//! `Idempotency-Key` header and the authenticated caller (whose token the payment records and
+//! whose spending limits apply), as one extractor.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use boltd_engine::auth::{AuthError, Caller};
 use boltd_engine::PayContext;
 
 use crate::error::ApiError;
@@ -18,7 +20,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Ok(Ctx(PayContext::with_key(idempotency_key(&parts.headers)?)))
+        // The auth middleware puts the caller there; without one, fail closed.
+        let caller = parts.extensions.get::<Caller>().ok_or(AuthError::Missing)?;
+        let key = idempotency_key(&parts.headers)?;
+        Ok(Ctx(PayContext::new(key, caller.token_id.clone())))
     }
 }
 

@@ -1,12 +1,14 @@
 //! The API's errors and request plumbing: [`ApiError`] (HTTP status, stable machine code, a
 //! message safe to show), mapped exhaustively from the node's [`NodeError`] and the engine's
-//! [`PayError`]; the JSON body extractor whose parse errors are 4xx, never 500.
+//! [`PayError`], [`NotifyError`] and [`AuthError`]; the JSON body extractor whose parse errors
+//! are 4xx, never 500.
 
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use boltd_engine::PayError;
+use boltd_engine::auth::AuthError;
+use boltd_engine::{NotifyError, PayError};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
 use boltd_node::NodeError;
 use serde_json::{json, Value};
@@ -83,7 +85,45 @@ impl From<PayError> for ApiError {
             PayError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             PayError::WrongState(_) => (StatusCode::CONFLICT, "wrong_state"),
             PayError::LabelExists(_) => (StatusCode::CONFLICT, "duplicate_label"),
+            PayError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            PayError::PaymentLimitExceeded { .. } => {
+                (StatusCode::FORBIDDEN, "payment_limit_exceeded")
+            }
+            PayError::BudgetExceeded { .. } => (StatusCode::FORBIDDEN, "budget_exceeded"),
             PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
+        };
+        Self { status, code, message: e.to_string() }
+    }
+}
+
+impl From<NotifyError> for ApiError {
+    fn from(e: NotifyError) -> Self {
+        let (status, code) = match &e {
+            NotifyError::InvalidParams(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            NotifyError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            NotifyError::TicketRefused => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            NotifyError::TooManyTickets => (StatusCode::TOO_MANY_REQUESTS, "too_many_tickets"),
+            NotifyError::Other(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("internal error: {e}");
+            "internal error; see the daemon's log".to_string()
+        } else {
+            e.to_string()
+        };
+        Self { status, code, message }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let (status, code) = match &e {
+            AuthError::Missing | AuthError::Invalid => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AuthError::MissingScope(_) => (StatusCode::FORBIDDEN, "missing_scope"),
+            AuthError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            AuthError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AuthError::LastAdmin(_) => (StatusCode::CONFLICT, "last_admin_token"),
+            AuthError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         Self { status, code, message: e.to_string() }
     }

@@ -1,9 +1,10 @@
 //! boltd's HTTP API.
 //!
 //! Handlers are thin: parse, call one engine (or node) method, map the error. Errors have two
-//! layers: the node's [`NodeError`](boltd_node::NodeError) and the engine's
-//! [`PayError`](boltd_engine::PayError), and the API's [`ApiError`], with a stable machine
-//! `code`; the mappings are exhaustive matches. Internal details are logged, not returned.
+//! layers: the node's [`NodeError`](boltd_node::NodeError), the engine's
+//! [`PayError`](boltd_engine::PayError) and [`AuthError`](boltd_engine::auth::AuthError), and the
+//! API's [`ApiError`], with a stable machine `code`; the mappings are exhaustive matches.
+//! Internal details are logged, not returned.
 //!
 //! One module per dialect, all over the same [`Engine`]:
 //! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect;
@@ -12,18 +13,29 @@
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
 //!   `/api/v1/onchain/...`);
-//! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public).
+//! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public);
+//! - [`notify`]: notifications (barkd's long-poll and WebSocket, with a cursor) and native
+//!   webhook endpoints; [`alby_webhooks`]: Alby's webhook endpoints;
+//! - [`tokens`]: API token management (`/api/v1/tokens`).
+//!
+//! Every request goes through [`auth`] (bearer tokens and the route table of required scopes,
+//! [`ROUTES`]) and [`cors`] (cross-origin requests denied unless the origin is allowed).
 
 #![deny(missing_docs)]
 
 mod alby;
+mod alby_webhooks;
+mod auth;
 mod barkd;
 mod cln;
 mod context;
+mod cors;
 mod error;
 mod lnurl;
 mod node;
+mod notify;
 mod time;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +46,7 @@ use axum::{Json, Router};
 use boltd_engine::Engine;
 use serde_json::json;
 
+pub use auth::{access_for, Access, AuthMode, ROUTES};
 pub use context::MAX_IDEMPOTENCY_KEY_LEN;
 pub use error::ApiError;
 
@@ -43,8 +56,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler gets: the engine.
 pub(crate) type AppState = Arc<Engine>;
 
-/// The API's router over a running engine.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Every route. Add new routes here, in their own block, and their required scope to
+/// [`ROUTES`] (a route missing there needs `node:admin`). [`router_with`] puts authentication
+/// around all of them.
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/ping", get(|| async { Json(json!({ "message": "pong" })) }))
         .route("/api/v1/node/info", get(node::node_info))
@@ -106,8 +121,39 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/api/v1/message/sign", post(node::sign_message))
         .route("/api/v1/message/verify", post(node::verify_message))
         // ---- end of the dialects branch's routes ----
+        // Notifications and webhooks. Likely scopes: `transactions:read` for the long-poll and
+        // the WebSocket ticket, `node:admin` for webhook endpoints (native and Alby). The
+        // WebSocket itself is authenticated by its single-use ticket (browsers cannot send
+        // headers on WebSockets): it needs no token.
+        .route("/api/v1/notifications/wait", get(notify::wait))
+        .route("/api/v1/notifications/ws/ticket", get(notify::ws_ticket))
+        .route("/api/v1/notifications/ws", get(notify::ws))
+        .route("/api/v1/webhooks", post(notify::create_webhook).get(notify::list_webhooks))
+        .route("/api/v1/webhooks/{id}", get(notify::get_webhook).delete(notify::delete_webhook))
+        .route("/api/v1/webhooks/{id}/deliveries", get(notify::deliveries))
+        .route("/webhook_endpoints", post(alby_webhooks::create))
+        .route("/webhook_endpoints/{id}", get(alby_webhooks::get).delete(alby_webhooks::delete))
         .route("/.well-known/lnurlp/{name}", get(lnurl::lnurlp_params))
         .route("/.well-known/lnurlp/{name}/callback", get(lnurl::lnurlp_callback))
+        // API tokens.
+        .route("/api/v1/tokens", post(tokens::create_token).get(tokens::list_tokens))
+        .route("/api/v1/tokens/self", get(tokens::current_token))
+        .route("/api/v1/tokens/{id}", get(tokens::get_token).delete(tokens::revoke_token))
+}
+
+/// The API's router over a running engine, with token authentication.
+pub fn router(engine: Arc<Engine>) -> Router {
+    router_with(engine, AuthMode::Tokens)
+}
+
+/// The API's router over a running engine: every route behind the
+/// authentication of `auth` (a route layer, so it sees the matched route and runs before any
+/// body is read), then the CORS policy of the node's `api_cors_origins` around everything.
+pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
+    let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
+    let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
+    routes()
+        .route_layer(axum::middleware::from_fn_with_state(auth_state, auth::authorize))
         .fallback(|| async {
             ApiError {
                 status: StatusCode::NOT_FOUND,
@@ -116,16 +162,27 @@ pub fn router(engine: Arc<Engine>) -> Router {
             }
         })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(cors, cors::cors))
         .with_state(engine)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves.
+/// Serves the API, with token authentication, on `listener` until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, engine, AuthMode::Tokens, shutdown).await
+}
+
+/// Serves the API with the authentication of `auth` on `listener` until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    auth: AuthMode,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router_with(engine, auth)).with_graceful_shutdown(shutdown).await
 }
 
 /// Binds the API's listen address; an error names the address.

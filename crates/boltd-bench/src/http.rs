@@ -22,12 +22,14 @@ fn answer(res: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
     }
 }
 
-/// `POST url` with a JSON body, on this thread's agent.
-pub fn post(url: &str, body: &Value) -> Result<Value, String> {
-    AGENT.with(|a| answer(a.post(url).send_json(body.clone())))
+/// `POST url` with a JSON body and the API token `token`, on this thread's agent.
+pub fn post(url: &str, token: &str, body: &Value) -> Result<Value, String> {
+    let bearer = format!("Bearer {token}");
+    AGENT.with(|a| answer(a.post(url).set("Authorization", &bearer).send_json(body.clone())))
 }
 
-/// `GET url`, on this thread's agent.
-pub fn get(url: &str) -> Result<Value, String> {
-    AGENT.with(|a| answer(a.get(url).call()))
+/// `GET url` with the API token `token`, on this thread's agent.
+pub fn get(url: &str, token: &str) -> Result<Value, String> {
+    let bearer = format!("Bearer {token}");
+    AGENT.with(|a| answer(a.get(url).set("Authorization", &bearer).call()))
 }

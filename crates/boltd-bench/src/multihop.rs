@@ -138,7 +138,7 @@ pub fn run(
 
     let pay_url = format!("{}/api/v1/lightning/pay", a.api_url);
     let via_engine = |inv: &str| -> Result<(), String> {
-        let v = http::post(&pay_url, &json!({ "destination": inv }))?;
+        let v = http::post(&pay_url, a.admin_token(), &json!({ "destination": inv }))?;
         if v["status"] != "complete" || !v["preimage"].is_string() {
             return Err(format!("not complete: {v}"));
         }

@@ -221,9 +221,10 @@ fn settle_boltd(nodes: &[&TestNode]) -> Result<(), String> {
 
 fn create_invoices(node: &TestNode, count: usize, amount_sat: u64) -> Result<Vec<String>, String> {
     let url = format!("{}/api/v1/lightning/receives/invoice", node.api_url);
+    let token = node.admin_token();
     let made = std::sync::Mutex::new(vec![String::new(); count]);
     let (outcomes, _) = load::run(count, 4, |i| {
-        let v = http::post(&url, &json!({ "amount_sat": amount_sat, "description": format!("b2 {i}") }))?;
+        let v = http::post(&url, token, &json!({ "amount_sat": amount_sat, "description": format!("b2 {i}") }))?;
         let inv = v["invoice"].as_str().ok_or_else(|| format!("no invoice in {v}"))?;
         made.lock().unwrap()[i] = inv.to_string();
         Ok(())
@@ -235,8 +236,8 @@ fn create_invoices(node: &TestNode, count: usize, amount_sat: u64) -> Result<Vec
 }
 
 /// Pays `invoice` through boltd's native API and checks the answer carries the proof.
-fn pay_boltd(url: &str, invoice: &str) -> Result<(), String> {
-    let v = http::post(url, &json!({ "destination": invoice }))?;
+fn pay_boltd(url: &str, token: &str, invoice: &str) -> Result<(), String> {
+    let v = http::post(url, token, &json!({ "destination": invoice }))?;
     if v["status"] != "complete" || !v["preimage"].is_string() {
         return Err(format!("not complete: {}", v["status"]));
     }
@@ -252,7 +253,9 @@ fn spawn_timed(
     args: &[String],
 ) -> Result<(TestNode, f64), String> {
     let t = Instant::now();
-    let node = TestNode::spawn_with(name, exe, dir, chain, port, args).map_err(|e| e.to_string())?;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node =
+        TestNode::spawn_with(name, exe, dir, chain, port, &args).map_err(|e| e.to_string())?;
     Ok((node, t.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -309,12 +312,14 @@ pub fn run_ours(
     };
 
     let pay_url = format!("{}/api/v1/lightning/pay", payer.api_url);
+    let token = payer.admin_token().to_string();
+    let token = token.as_str();
     let mut next = 0;
     let mut phases = Vec::new();
     for phase in &plan.phases {
         let warm = &invoices[next..next + phase.concurrency];
         next += phase.concurrency;
-        let (warm_out, _) = load::run(warm.len(), phase.concurrency, |i| pay_boltd(&pay_url, &warm[i]));
+        let (warm_out, _) = load::run(warm.len(), phase.concurrency, |i| pay_boltd(&pay_url, token, &warm[i]));
         if let Some(err) = warm_out.iter().find_map(|o| o.result.as_ref().err()) {
             log(&format!("  warm-up payment failed: {err}"));
         }
@@ -323,7 +328,7 @@ pub fn run_ours(
         next += phase.payments;
         let window = Window::open(&procs, count_syncs)?;
         let (outcomes, wall) =
-            load::run(batch.len(), phase.concurrency, |i| pay_boltd(&pay_url, &batch[i]));
+            load::run(batch.len(), phase.concurrency, |i| pay_boltd(&pay_url, token, &batch[i]));
         settle_boltd(&[&payer, &payee])?;
         let run = RunFigures::of(phase.concurrency, &outcomes, wall);
         let (syncs, cpu) = window.close(run.completed)?;

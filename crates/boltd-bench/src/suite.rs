@@ -213,8 +213,8 @@ impl Report {
                 let _ = writeln!(
                     s,
                     "- Disk: **{:.0} fsyncs/s** measured (write 4 KiB + `fdatasync`, one thread, \
-                     {:.1} s, on the labs' filesystem). Every boltd commit is one `fdatasync` of \
-                     SQLite's WAL (`synchronous=FULL`).",
+                     {:.1} s, on the labs' filesystem). A boltd write returns once an `fdatasync` \
+                     of SQLite's WAL covers it; concurrent writers share one (group commit).",
                     d.fsyncs_per_sec, d.secs
                 );
             }

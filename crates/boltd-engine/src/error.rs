@@ -1,5 +1,6 @@
 //! The engine's errors, with Core Lightning's `pay` error codes.
 
+use boltd_store::{BudgetWindow, SpendRefusal};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -90,9 +91,81 @@ pub enum PayError {
     /// An invoice with this label exists already (Core Lightning's labels are unique).
     #[error("duplicate label `{0}`")]
     LabelExists(String),
+    /// The API token that asked was revoked or expired after the request was authenticated;
+    /// nothing was sent.
+    #[error("invalid token")]
+    Unauthorized,
+    /// The amount is above the token's per-payment maximum; nothing was sent.
+    #[error(
+        "payment limit exceeded: this token may pay at most {limit_msat} msat per payment \
+         (fees excluded); this payment is {amount_msat} msat"
+    )]
+    PaymentLimitExceeded {
+        /// The token's per-payment maximum.
+        limit_msat: u64,
+        /// The payment's amount.
+        amount_msat: u64,
+    },
+    /// The payment does not fit what is left of one of the token's budgets; nothing was sent.
+    #[error(
+        "budget exceeded: the {} budget of this token (rolling {}) is {limit_msat} msat, of \
+         which {remaining_msat} msat are left; this payment needs {needed_msat} msat (amount \
+         plus fee limit)",
+        window.adjective(),
+        window_text(*window)
+    )]
+    BudgetExceeded {
+        /// Which budget.
+        window: BudgetWindow,
+        /// The budget.
+        limit_msat: u64,
+        /// Spent in the window: complete payments with their fees, pending ones with their
+        /// fee limits.
+        spent_msat: u64,
+        /// What is left.
+        remaining_msat: u64,
+        /// What the payment needs: its amount plus its fee limit.
+        needed_msat: u64,
+    },
     /// Something else failed (the message says what; details are in the daemon's log).
     #[error("{0}")]
     Other(String),
+}
+
+fn window_text(w: BudgetWindow) -> &'static str {
+    match w {
+        BudgetWindow::Day => "24 hours",
+        BudgetWindow::Week => "7 days",
+        BudgetWindow::Month => "30 days",
+    }
+}
+
+impl From<SpendRefusal> for PayError {
+    fn from(r: SpendRefusal) -> Self {
+        match r {
+            SpendRefusal::TokenInactive => PayError::Unauthorized,
+            SpendRefusal::OverPaymentLimit { limit_msat, amount_msat } => {
+                PayError::PaymentLimitExceeded { limit_msat, amount_msat }
+            }
+            SpendRefusal::OverBudget { budget, needed_msat } => PayError::BudgetExceeded {
+                window: budget.window,
+                limit_msat: budget.limit_msat,
+                spent_msat: budget.spent_msat,
+                remaining_msat: budget.remaining_msat,
+                needed_msat,
+            },
+        }
+    }
+}
+
+/// Core Lightning's `checkrune` error codes, which its REST interface answers with when a rune
+/// is missing or invalid (`RUNE_NOT_AUTHORIZED`) or does not allow the call
+/// (`RUNE_NOT_PERMITTED`); boltd's tokens play the runes' part.
+pub mod cln_codes {
+    /// The token is missing, invalid, revoked or expired.
+    pub const NOT_AUTHORIZED: i32 = 1501;
+    /// The token does not allow this (scope, per-payment maximum or budget).
+    pub const NOT_PERMITTED: i32 = 1502;
 }
 
 impl PayError {
@@ -109,6 +182,10 @@ impl PayError {
             PayError::Timeout { .. } => 210,
             PayError::NotFound(_) | PayError::WrongState(_) => -32602,
             PayError::LabelExists(_) => 900,
+            PayError::Unauthorized => cln_codes::NOT_AUTHORIZED,
+            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
+                cln_codes::NOT_PERMITTED
+            }
             PayError::Other(_) => -1,
         }
     }
@@ -141,11 +218,55 @@ impl PayError {
             PayError::InsufficientBalance { needed_msat, available_msat } => {
                 serde_json::json!({ "needed_msat": needed_msat, "available_msat": available_msat })
             }
+            PayError::PaymentLimitExceeded { limit_msat, amount_msat } => {
+                serde_json::json!({ "max_payment_msat": limit_msat, "amount_msat": amount_msat })
+            }
+            PayError::BudgetExceeded {
+                window,
+                limit_msat,
+                spent_msat,
+                remaining_msat,
+                needed_msat,
+            } => serde_json::json!({
+                "budget": window.as_str(),
+                "limit_msat": limit_msat,
+                "spent_msat": spent_msat,
+                "remaining_msat": remaining_msat,
+                "needed_msat": needed_msat,
+            }),
             PayError::InvalidParams(_)
             | PayError::NotFound(_)
             | PayError::WrongState(_)
             | PayError::LabelExists(_)
+            | PayError::Unauthorized
             | PayError::Other(_) => Value::Null,
         }
+    }
+}
+
+/// Why a notification or webhook request did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotifyError {
+    /// The request is malformed (bad cursor, unknown event type, bad URL, ...).
+    #[error("{0}")]
+    InvalidParams(String),
+    /// The webhook endpoint does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The WebSocket ticket is unknown, already used or expired.
+    #[error("the WebSocket ticket is unknown, used or expired; get a new one")]
+    TicketRefused,
+    /// Too many unused WebSocket tickets exist.
+    #[error("too many unused WebSocket tickets; try again in a minute")]
+    TooManyTickets,
+    /// Something else failed (details are in the daemon's log).
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<boltd_store::StoreError> for NotifyError {
+    fn from(e: boltd_store::StoreError) -> Self {
+        tracing::error!("store: {e}");
+        NotifyError::Other("storage error; see the daemon's log".into())
     }
 }

@@ -122,7 +122,14 @@ impl Engine {
                 records.iter().map(|(t, v)| (t.to_string(), hex::encode(v).into())).collect();
             intent.custom_records = Some(serde_json::Value::Object(map).to_string());
         }
+        let fee_limit = fee_limit_msat(
+            req.amount_msat,
+            defaults::MAXFEEPERCENT,
+            defaults::EXEMPTFEE_MSAT,
+            req.maxfee_msat,
+        );
         ctx.apply(&mut intent);
+        intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
@@ -136,13 +143,8 @@ impl Engine {
             BeginOutgoing::AlreadyPaidDifferently(r) => {
                 return Err(PayError::AlreadyPaid { payment_id: r.id })
             }
+            BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
         };
-        let fee_limit = fee_limit_msat(
-            req.amount_msat,
-            defaults::MAXFEEPERCENT,
-            defaults::EXEMPTFEE_MSAT,
-            req.maxfee_msat,
-        );
         let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
         pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
         let mut rp = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);

@@ -3,25 +3,31 @@
 //! Every method that returns `Result` writes to SQLite before it returns `Ok`, so an event is
 //! only acknowledged to LDK once it is recorded; on a write failure LDK replays the event. All
 //! writes are idempotent (a replayed `PaymentSent` finds the record complete and leaves it).
+//! The store appends the matching events (`payment_sent`, ...) in the same transactions; channel
+//! events go to the log here too, idempotent by channel.
 //!
-//! The writes are committed without waiting for the disk ([`Store::deferring_sync`]): LDK's
-//! background processor handles events one at a time on one thread, and a flush per event would
-//! cap payments at the disk's flush rate. They are durable before anything depends on them: the
-//! background processor persists the channel manager (which forgets the handled events; a
-//! synced write of the same log) right after handling them, so a crash before that flush
-//! replays the events; a preimage recorded as revealed leaves the node only after LDK's synced
-//! monitor update that carries it; and the engine syncs the store before it answers a payment.
+//! The payment writes (and the reads they depend on) run inside [`Store::deferring_sync`]: they
+//! commit without waiting for the disk. LDK's background processor handles events one at a time
+//! on one thread, and a flush per event would cap payments at the disk's flush rate. The WAL is
+//! one append-only log that SQLite recovers as a prefix, so these records are durable as soon as
+//! any later commit is flushed, and nothing depends on them before that: the background
+//! processor persists the channel manager (a synced write, after which LDK no longer replays
+//! the handled events) right after handling them, so a crash before that flush replays the
+//! events and the idempotent records are made again; a preimage recorded as revealed leaves the
+//! node only after LDK's monitor update that carries it, a synced write made after the record;
+//! and every read from outside the ledger (API answers, the event log's readers) flushes the
+//! deferred commits it could see before returning.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boltd_node::events::{
-    ClaimDecision, ClaimableEvent, ClaimedEvent, FailedEvent, NotRecorded, PathEvent,
-    PaymentEvents, SentEvent,
+    ChannelEvent, ChannelEventKind, ClaimDecision, ClaimableEvent, ClaimedEvent, FailedEvent,
+    NotRecorded, PathEvent, PaymentEvents, SentEvent,
 };
 use boltd_node::node::scid_string;
-use boltd_store::{FailureCode, NewIncoming, PaymentKind, Store};
+use boltd_store::{EventType, FailureCode, NewChannelEvent, NewIncoming, PaymentKind, Store};
 use lightning::events::{PathFailure, PaymentFailureReason};
 use lightning::ln::channelmanager::PaymentId;
 use lightning::routing::gossip::NetworkUpdate;
@@ -157,7 +163,7 @@ impl PaymentEvents for Ledger {
     fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision {
         let hash = event.payment_hash.0;
         let now = now_secs();
-        let receive = match self.store.receive_by_hash(&hash) {
+        let receive = match self.store.deferring_sync(|s| s.receive_by_hash(&hash)) {
             Ok(r) => r,
             Err(e) => {
                 // Without the record we cannot tell a hold invoice from a plain one: keep the
@@ -206,7 +212,7 @@ impl PaymentEvents for Ledger {
     fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), NotRecorded> {
         let now = now_secs();
         let hash = event.payment_hash.0;
-        let receive = self.store.receive_by_hash(&hash).map_err(not_recorded)?;
+        let receive = self.store.deferring_sync(|s| s.receive_by_hash(&hash)).map_err(not_recorded)?;
         let kind = if event.keysend {
             PaymentKind::Keysend
         } else if event.bolt12 {
@@ -263,6 +269,28 @@ impl PaymentEvents for Ledger {
             })
             .map(|_| ())
             .map_err(not_recorded)
+    }
+
+    fn channel_event(&self, event: ChannelEvent) -> Result<(), NotRecorded> {
+        let channel_id = hex::encode(event.channel_id);
+        let mut channel = serde_json::json!({
+            "channel_id": channel_id,
+            "counterparty_node_id": event.counterparty_node_id.map(|n| n.to_string()),
+            "capacity_sat": event.capacity_sat,
+        });
+        let event_type = match event.kind {
+            ChannelEventKind::Pending { funding_txo } => {
+                channel["funding_txo"] = funding_txo.into();
+                EventType::ChannelPending
+            }
+            ChannelEventKind::Ready => EventType::ChannelReady,
+            ChannelEventKind::Closed { reason } => {
+                channel["reason"] = reason.into();
+                EventType::ChannelClosed
+            }
+        };
+        let new = NewChannelEvent { event_type, channel_id: event.channel_id, channel };
+        self.store.record_channel_event(new, now_secs()).map(|_| ()).map_err(not_recorded)
     }
 
     fn payment_path(&self, event: PathEvent) {

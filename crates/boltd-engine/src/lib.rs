@@ -9,32 +9,42 @@
 //!   that a later preimage proves complete, and an explicit retry of a failed invoice).
 //! - **Restart**: pending payments LDK does not know (the intent was recorded, the send never
 //!   reached LDK) are marked failed; the others finish through LDK's replayed events.
+//!
+//! It also owns notifications ([`notify`], [`webhook`]): the durable event log the store
+//! appends with every payment, receive and channel state change, read by long-polls and
+//! WebSockets with a cursor, and delivered to webhook endpoints by a background worker that
+//! [`Engine::start`] starts and [`Engine::stop`] stops, with an expiry sweep for unpaid
+//! receives.
 
 #![deny(missing_docs)]
 
 pub mod amount;
+pub mod auth;
 pub mod decode;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
 pub mod lnurl;
+pub mod notify;
 pub mod offer;
 pub mod pay;
 pub mod receive;
 pub mod send;
+pub mod webhook;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use boltd_node::{Config, Node, NodeError};
 use boltd_store::{FailureCode, Store, StoreError};
 use lightning::ln::channelmanager::{PaymentId, RecentPaymentDetails};
 
-pub use error::{PayError, RoutingFailure};
+pub use error::{NotifyError, PayError, RoutingFailure};
 pub use ledger::Ledger;
 pub use pay::{PayRequest, PayResult};
 
 /// What comes with a request to pay, besides the request itself: the client's idempotency
-/// key (and, with authentication, who asks).
+/// key and, with authentication, the API token that asks.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PayContext {
     /// The client's idempotency key: the same key returns the first payment's result; the same
@@ -44,12 +54,23 @@ pub struct PayContext {
     /// payment's retry window ends (Core Lightning's `pay`). A payment still in flight when the
     /// wait ends is returned as `pending` (never as a failure) and continues in the background.
     pub wait: Option<std::time::Duration>,
+    /// The id of the API token that asks (`None` without authentication). It is recorded on the
+    /// payment, and the token's spending limits (per-payment maximum, budgets) are checked
+    /// against the store's current values in the transaction that records the intent:
+    /// [`PayError::PaymentLimitExceeded`], [`PayError::BudgetExceeded`] or
+    /// [`PayError::Unauthorized`] (revoked or expired meanwhile), with nothing sent.
+    pub token_id: Option<String>,
 }
 
 impl PayContext {
-    /// A context with only an idempotency key.
+    /// A context with only an idempotency key (no token: no spending limits).
     pub fn with_key(idempotency_key: Option<String>) -> Self {
         Self { idempotency_key, ..Default::default() }
+    }
+
+    /// A context with an idempotency key and the caller's token.
+    pub fn new(idempotency_key: Option<String>, token_id: Option<String>) -> Self {
+        Self { idempotency_key, token_id, ..Default::default() }
     }
 
     /// This context with the caller's wait (see [`PayContext::wait`]).
@@ -74,6 +95,7 @@ impl PayContext {
     /// Writes the context into an outgoing payment's intent record.
     pub(crate) fn apply(&self, intent: &mut boltd_store::NewOutgoing) {
         intent.idempotency_key = self.idempotency_key.clone();
+        intent.token_id = self.token_id.clone();
     }
 }
 
@@ -97,6 +119,10 @@ pub(crate) fn parse_hash(payment_hash_hex: &str) -> Result<[u8; 32], PayError> {
 pub struct Engine {
     node: Arc<Node>,
     ledger: Arc<Ledger>,
+    notify: Arc<notify::Notifications>,
+    /// The webhook worker and the expiry sweep.
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stop_background: tokio::sync::watch::Sender<bool>,
 }
 
 impl From<StoreError> for PayError {
@@ -107,8 +133,8 @@ impl From<StoreError> for PayError {
 }
 
 impl Engine {
-    /// Starts the node with the engine's ledger receiving its payment events, then reconciles
-    /// pending payments with LDK.
+    /// Starts the node with the engine's ledger receiving its payment events, reconciles
+    /// pending payments with LDK, then starts the webhook worker and the expiry sweep.
     pub async fn start(config: Config) -> Result<Arc<Engine>, NodeError> {
         let cell: Arc<OnceLock<Arc<Ledger>>> = Arc::new(OnceLock::new());
         let c = Arc::clone(&cell);
@@ -122,11 +148,30 @@ impl Engine {
         )
         .await?;
         let ledger = cell.get().cloned().expect("the node built the ledger");
-        let engine = Arc::new(Engine { node: Arc::new(node), ledger });
+        let store = Arc::clone(ledger.store());
+        let notify = notify::Notifications::new(&store)
+            .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
+        let (stop_background, stop_rx) = tokio::sync::watch::channel(false);
+        let engine = Arc::new(Engine {
+            node: Arc::new(node),
+            ledger,
+            notify,
+            background: Mutex::new(Vec::new()),
+            stop_background,
+        });
         engine
             .reconcile()
             .await
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
+        let tasks = vec![
+            tokio::spawn(webhook::worker(
+                Arc::clone(&store),
+                engine.notify.subscribe(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(notify::expiry_sweep(store, stop_rx)),
+        ];
+        *engine.background.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(engine)
     }
 
@@ -208,8 +253,16 @@ impl Engine {
         self.blocking(move |s| s.list_payments(&filter)).await
     }
 
-    /// Stops the node.
+    /// Stops the webhook worker and the expiry sweep (an attempt in flight is dropped and
+    /// made again after a restart), then the node.
     pub async fn stop(&self) -> Result<(), NodeError> {
+        let _ = self.stop_background.send(true);
+        let tasks = std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in tasks {
+            if tokio::time::timeout(Duration::from_secs(5), t).await.is_err() {
+                tracing::warn!("a background task did not stop within 5 s");
+            }
+        }
         self.node.stop().await
     }
 

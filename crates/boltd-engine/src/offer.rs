@@ -202,7 +202,14 @@ impl Engine {
         let mut intent = NewOutgoing::new(PaymentKind::Bolt12, None, payment_id.0, amount_msat);
         intent.invoice = Some(text.to_string());
         intent.description = offer.description().map(|d| d.to_string());
+        let fee_limit = fee_limit_msat(
+            amount_msat,
+            defaults::MAXFEEPERCENT,
+            defaults::EXEMPTFEE_MSAT,
+            req.maxfee_msat,
+        );
         ctx.apply(&mut intent);
+        intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = expires_at;
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
@@ -214,6 +221,7 @@ impl Engine {
             BeginOutgoing::AlreadyPaidDifferently(r) => {
                 return Err(PayError::AlreadyPaid { payment_id: r.id })
             }
+            BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
@@ -243,12 +251,6 @@ impl Engine {
             return Err(err);
         }
 
-        let fee_limit = fee_limit_msat(
-            amount_msat,
-            defaults::MAXFEEPERCENT,
-            defaults::EXEMPTFEE_MSAT,
-            req.maxfee_msat,
-        );
         let params = OptionalOfferPaymentParams {
             payer_note: req.payer_note.clone(),
             route_params_config: RouteParametersConfig {

@@ -325,6 +325,7 @@ impl Engine {
         intent.label = req.label.clone();
         intent.metadata = metadata;
         ctx.apply(&mut intent);
+        intent.fee_limit_msat = Some(c.fee_limit_msat);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at =
             Some((c.invoice.duration_since_epoch() + c.invoice.expiry_time()).as_secs());
@@ -340,6 +341,7 @@ impl Engine {
             BeginOutgoing::AlreadyPaidDifferently(r) => {
                 return Err(PayError::AlreadyPaid { payment_id: r.id })
             }
+            BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
@@ -404,14 +406,8 @@ impl Engine {
             }
         }
         let id = record.id;
-        // Read, then flush: the state answered is durable before the answer (the ledger records
-        // outcomes without waiting for the disk).
         let record = self
-            .blocking(move |s| {
-                let record = s.payment_by_id(id)?;
-                s.sync()?;
-                Ok(record)
-            })
+            .blocking(move |s| s.payment_by_id(id))
             .await?
             .ok_or_else(|| PayError::Other(format!("payment {id} vanished")))?;
         let pid = PaymentId(record.payment_id.unwrap_or_default());

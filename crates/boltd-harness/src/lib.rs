@@ -13,6 +13,7 @@ pub use bdk_bitcoind_rpc::bitcoincore_rpc;
 pub use bitcoind::{bitcoind_exe, op_true_script, Bitcoind};
 pub use error::HarnessError;
 pub use node::{
-    free_port, fund, mine_and_sync, open_channel, regtest_config, ApiFailure, ChainAccess, TestNode,
+    free_port, fund, mine_and_sync, open_channel, regtest_config, ApiClient, ApiFailure,
+    ChainAccess, TestNode,
 };
 pub use wait::wait_until;

@@ -1,6 +1,10 @@
 //! boltd nodes for the lab: in-process ([`TestNode::start_in_process`]) or as child processes
 //! of the real binary ([`TestNode::spawn`]), so a test can SIGKILL one and restart it on the same
-//! data directory. Both are driven the same way, through the node's HTTP API.
+//! data directory. Both are driven the same way, through the node's HTTP API, with token
+//! authentication on: every request of a [`TestNode`] carries the node's admin token (from the
+//! first start's `ready` line, or the `admin.token` file in its data directory after a restart).
+//! [`TestNode::create_token`] makes scoped tokens and [`TestNode::client`] calls with one (or
+//! none).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -35,6 +39,72 @@ impl std::fmt::Display for ApiFailure {
     }
 }
 
+/// An HTTP client for one node's API, sending `Authorization: Bearer <token>` when it has a
+/// token.
+#[derive(Clone)]
+pub struct ApiClient {
+    /// Base URL of the API.
+    pub api_url: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl ApiClient {
+    /// A client for `api_url` with `token` (or none).
+    pub fn new(api_url: &str, token: Option<&str>) -> ApiClient {
+        ApiClient { api_url: api_url.to_string(), token: token.map(String::from), agent: agent() }
+    }
+
+    /// The token it sends.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// A request to `path` with the token, if any.
+    pub fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let req = self.agent.request(method, &format!("{}{path}", self.api_url));
+        match &self.token {
+            Some(t) => req.set("Authorization", &format!("Bearer {t}")),
+            None => req,
+        }
+    }
+
+    /// The JSON answer, or the status and body of a failure.
+    pub fn handle(&self, res: Result<ureq::Response, ureq::Error>) -> Result<Value, ApiFailure> {
+        match res {
+            Ok(r) => r
+                .into_json::<Value>()
+                .map_err(|e| ApiFailure { status: 0, body: json!(e.to_string()) }),
+            Err(ureq::Error::Status(code, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+                Err(ApiFailure { status: code, body })
+            }
+            Err(e) => Err(ApiFailure { status: 0, body: json!(e.to_string()) }),
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.handle(self.request("GET", path).call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: Value) -> Result<Value, ApiFailure> {
+        self.handle(self.request("POST", path).send_json(body))
+    }
+
+    /// `POST path` with a JSON body and an `Idempotency-Key` header.
+    pub fn post_with_key(&self, path: &str, body: Value, key: &str) -> Result<Value, ApiFailure> {
+        self.handle(self.request("POST", path).set("Idempotency-Key", key).send_json(body))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.handle(self.request("DELETE", path).call())
+    }
+}
+
 enum Kind {
     InProcess {
         runtime: tokio::runtime::Runtime,
@@ -59,8 +129,10 @@ pub struct TestNode {
     pub p2p_addr: SocketAddr,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// The `ready` line of a child-process node (`None` in-process).
+    pub ready: Option<Value>,
     kind: Kind,
-    agent: ureq::Agent,
+    api: ApiClient,
 }
 
 /// Where to find bitcoind for a node.
@@ -107,6 +179,23 @@ pub fn free_port() -> Result<u16, HarnessError> {
 
 fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build()
+}
+
+/// The admin token of a node: the one its first start just made, or else the one in its data
+/// directory's `admin.token`.
+fn admin_token(name: &str, fresh: Option<String>, data_dir: &Path) -> Result<String, HarnessError> {
+    if let Some(t) = fresh {
+        return Ok(t);
+    }
+    boltd_engine::auth::read_admin_token_file(data_dir)
+        .map_err(|e| HarnessError::io("reading the admin token file", e))?
+        .ok_or_else(|| {
+            HarnessError::Other(format!(
+                "{name}: no admin token: not a first start, and no {} in {}",
+                boltd_engine::auth::ADMIN_TOKEN_FILE,
+                data_dir.display()
+            ))
+        })
 }
 
 /// A regtest configuration for a lab node.
@@ -173,18 +262,23 @@ impl TestNode {
             Ok::<_, HarnessError>((engine, listener))
         })?;
         let api_url = format!("http://{}", listener.local_addr().unwrap());
+        let fresh = runtime
+            .block_on(node.bootstrap_admin_token())
+            .map_err(|e| HarnessError::Other(format!("{name}: admin token: {e}")))?;
+        let token = admin_token(name, fresh, data_dir)?;
         let (stop, mut rx) = tokio::sync::watch::channel(false);
         runtime.spawn(boltd_api::serve(listener, Arc::clone(&node), async move {
             let _ = rx.wait_for(|s| *s).await;
         }));
         Ok(Self {
             name: name.into(),
+            api: ApiClient::new(&api_url, Some(&token)),
             api_url,
             node_id: node.node().node_id().to_string(),
             p2p_addr: node.node().p2p_addr(),
             data_dir: data_dir.to_path_buf(),
+            ready: None,
             kind: Kind::InProcess { runtime, node, stop },
-            agent: agent(),
         })
     }
 
@@ -199,15 +293,15 @@ impl TestNode {
         Self::spawn_with(name, exe, data_dir, chain, p2p_port, &[])
     }
 
-    /// [`TestNode::spawn`] with `extra_args` appended to the lab's `serve` flags (e.g.
-    /// `["--htlc-forward-delay-ms", "0"]`; not one of the flags the lab already sets).
+    /// [`TestNode::spawn`] with `extra` arguments after the lab's (e.g. `--insecure-no-auth`,
+    /// or `--api-cors-origins`).
     pub fn spawn_with(
         name: &str,
         exe: &Path,
         data_dir: &Path,
         chain: &ChainAccess,
         p2p_port: u16,
-        extra_args: &[String],
+        extra: &[&str],
     ) -> Result<Self, HarnessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
@@ -220,8 +314,7 @@ impl TestNode {
             .args(["--bitcoind-rpc-user", &chain.rpc_user])
             .args(["--bitcoind-rpc-password", &chain.rpc_password])
             .args(["--chain-poll-interval-ms", "100", "--wallet-sync-interval-ms", "200"])
-            .arg("--insecure-no-auth")
-            .args(extra_args)
+            .args(extra)
             .env_remove("BOLTD_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -268,18 +361,23 @@ impl TestNode {
         };
         let ready: Value = serde_json::from_str(&line)
             .map_err(|e| HarnessError::Other(format!("{name}: bad ready line `{line}`: {e}")))?;
+        let fresh = ready["admin_token"].as_str().map(String::from);
+        let token = admin_token(name, fresh, data_dir)?;
+        let api_url = ready["api_url"].as_str().unwrap_or_default().to_string();
+        let p2p_addr = ready["p2p_addr"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|_| HarnessError::Other(format!("{name}: bad p2p_addr in `{line}`")))?;
         Ok(Self {
             name: name.into(),
-            api_url: ready["api_url"].as_str().unwrap_or_default().to_string(),
+            api: ApiClient::new(&api_url, Some(&token)),
+            api_url,
             node_id: ready["node_id"].as_str().unwrap_or_default().to_string(),
-            p2p_addr: ready["p2p_addr"]
-                .as_str()
-                .unwrap_or_default()
-                .parse()
-                .map_err(|_| HarnessError::Other(format!("{name}: bad p2p_addr in `{line}`")))?,
+            p2p_addr,
             data_dir: data_dir.to_path_buf(),
+            ready: Some(ready),
             kind: Kind::Child { child },
-            agent: agent(),
         })
     }
 
@@ -346,43 +444,44 @@ impl TestNode {
 
     // ---- HTTP ----
 
-    fn handle(&self, res: Result<ureq::Response, ureq::Error>) -> Result<Value, ApiFailure> {
-        match res {
-            Ok(r) => r
-                .into_json::<Value>()
-                .map_err(|e| ApiFailure { status: 0, body: json!(e.to_string()) }),
-            Err(ureq::Error::Status(code, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-                Err(ApiFailure { status: code, body })
-            }
-            Err(e) => Err(ApiFailure { status: 0, body: json!(e.to_string()) }),
-        }
+    /// The node's admin token, which every request of this node carries.
+    pub fn admin_token(&self) -> &str {
+        self.api.token().unwrap_or_default()
+    }
+
+    /// A client for this node's API with `token`, or without any token.
+    pub fn client(&self, token: Option<&str>) -> ApiClient {
+        ApiClient::new(&self.api_url, token)
+    }
+
+    /// Creates a token (`POST /api/v1/tokens` with the admin token; `spec` as the API takes it:
+    /// `name`, `scopes`, limits...) and returns the token string.
+    pub fn create_token(&self, spec: Value) -> Result<String, HarnessError> {
+        let v = self.ok("create token", self.post("/api/v1/tokens", spec))?;
+        v["token"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| HarnessError::Other(format!("{}: no token in {v}", self.name)))
     }
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Value, ApiFailure> {
-        self.handle(self.agent.get(&format!("{}{path}", self.api_url)).call())
+        self.api.get(path)
     }
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: Value) -> Result<Value, ApiFailure> {
-        self.handle(self.agent.post(&format!("{}{path}", self.api_url)).send_json(body))
+        self.api.post(path, body)
     }
 
     /// `POST path` with a JSON body and an `Idempotency-Key` header.
     pub fn post_with_key(&self, path: &str, body: Value, key: &str) -> Result<Value, ApiFailure> {
-        self.handle(
-            self.agent
-                .post(&format!("{}{path}", self.api_url))
-                .set("Idempotency-Key", key)
-                .send_json(body),
-        )
+        self.api.post_with_key(path, body, key)
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
-        self.handle(self.agent.delete(&format!("{}{path}", self.api_url)).call())
+        self.api.delete(path)
     }
 
     /// Turns an API failure into a harness error naming the node and the step.

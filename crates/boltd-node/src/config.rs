@@ -63,6 +63,10 @@ pub struct Config {
     pub alias: String,
     /// The address the HTTP API binds. Default `127.0.0.1:3000`.
     pub api_listen: SocketAddr,
+    /// Browser origins (`https://app.example.com`, or `*` for any) allowed to call the API
+    /// across origins (CORS). Default none: browsers on other origins are denied. The
+    /// LNURL-pay endpoints under `/.well-known/lnurlp/` are open to every origin regardless.
+    pub api_cors_origins: Vec<String>,
     /// bitcoind's JSON-RPC URL (`http://host:port[/path]`). Default `http://127.0.0.1:<port>`
     /// with bitcoind's default RPC port for the network.
     pub bitcoind_rpc_url: String,
@@ -112,6 +116,7 @@ impl fmt::Debug for Config {
             .field("announce_addrs", &self.announce_addrs)
             .field("alias", &self.alias)
             .field("api_listen", &self.api_listen)
+            .field("api_cors_origins", &self.api_cors_origins)
             .field("bitcoind_rpc_url", &self.bitcoind_rpc_url)
             .field("bitcoind_rpc_user", &self.bitcoind_rpc_user)
             .field("bitcoind_rpc_password", &self.bitcoind_rpc_password.as_ref().map(|_| REDACTED))
@@ -149,6 +154,8 @@ pub struct ConfigFile {
     pub alias: Option<String>,
     /// See [`Config::api_listen`].
     pub api_listen: Option<SocketAddr>,
+    /// See [`Config::api_cors_origins`]; a TOML array of strings.
+    pub api_cors_origins: Option<Vec<String>>,
     /// See [`Config::bitcoind_rpc_url`].
     pub bitcoind_rpc_url: Option<String>,
     /// See [`Config::bitcoind_rpc_user`].
@@ -186,6 +193,7 @@ impl fmt::Debug for ConfigFile {
             .field("announce_addrs", &self.announce_addrs)
             .field("alias", &self.alias)
             .field("api_listen", &self.api_listen)
+            .field("api_cors_origins", &self.api_cors_origins)
             .field("bitcoind_rpc_url", &self.bitcoind_rpc_url)
             .field("bitcoind_rpc_user", &self.bitcoind_rpc_user)
             .field("bitcoind_rpc_password", &self.bitcoind_rpc_password.as_ref().map(|_| REDACTED))
@@ -234,6 +242,10 @@ pub struct ConfigArgs {
     /// HTTP API listen address [default: 127.0.0.1:3000].
     #[arg(long, value_name = "ADDR")]
     pub api_listen: Option<SocketAddr>,
+    /// Browser origins allowed to call the API (CORS), e.g. https://app.example.com, or `*`;
+    /// repeat the flag or separate with commas [default: none].
+    #[arg(long, value_name = "ORIGIN", value_delimiter = ',')]
+    pub api_cors_origins: Option<Vec<String>>,
     /// bitcoind JSON-RPC URL [default: http://127.0.0.1:<bitcoind's port for the network>].
     #[arg(long, value_name = "URL")]
     pub bitcoind_rpc_url: Option<String>,
@@ -409,7 +421,7 @@ impl ConfigFile {
 
     /// The environment layer: `BOLTD_<KEY>` for each key (`BOLTD_NETWORK`, `BOLTD_DATA_DIR`...).
     ///
-    /// Values are taken literally, except `BOLTD_ANNOUNCE_ADDRS` and `BOLTD_LNURL_NAMES`
+    /// Values are taken literally, except `BOLTD_ANNOUNCE_ADDRS`, `BOLTD_API_CORS_ORIGINS` and `BOLTD_LNURL_NAMES`
     /// (comma-separated, items trimmed, empty items dropped) and `BOLTD_ACCEPT_INBOUND_CHANNELS`
     /// and `BOLTD_LNURL_ALLOW_HTTP` (`true`/`false`/`1`/`0`).
     /// Variables not starting with `BOLTD_` and those in [`NON_CONFIG_ENV_VARS`] are ignored;
@@ -458,6 +470,7 @@ impl ConfigFile {
             "announce_addrs" => self.announce_addrs = list(),
             "alias" => self.alias = text(),
             "api_listen" => self.api_listen = Some(parse_socket_addr(value)?),
+            "api_cors_origins" => self.api_cors_origins = list(),
             "bitcoind_rpc_url" => self.bitcoind_rpc_url = text(),
             "bitcoind_rpc_user" => self.bitcoind_rpc_user = text(),
             "bitcoind_rpc_password" => self.bitcoind_rpc_password = text(),
@@ -492,6 +505,14 @@ impl ConfigArgs {
             }),
             alias: self.alias.clone(),
             api_listen: self.api_listen,
+            api_cors_origins: self.api_cors_origins.as_ref().map(|origins| {
+                origins
+                    .iter()
+                    .map(|o| o.trim())
+                    .filter(|o| !o.is_empty())
+                    .map(String::from)
+                    .collect()
+            }),
             bitcoind_rpc_url: self.bitcoind_rpc_url.clone(),
             bitcoind_rpc_user: self.bitcoind_rpc_user.clone(),
             bitcoind_rpc_password: self.bitcoind_rpc_password.clone(),
@@ -529,6 +550,7 @@ impl Merged {
             announce_addrs,
             alias,
             api_listen,
+            api_cors_origins,
             bitcoind_rpc_url,
             bitcoind_rpc_user,
             bitcoind_rpc_password,
@@ -558,6 +580,7 @@ impl Merged {
             announce_addrs,
             alias,
             api_listen,
+            api_cors_origins,
             bitcoind_rpc_url,
             bitcoind_rpc_user,
             bitcoind_rpc_password,
@@ -796,6 +819,16 @@ impl Config {
             ));
         }
 
+        let api_cors_origins = v.api_cors_origins.unwrap_or_default();
+        for (i, origin) in api_cors_origins.iter().enumerate() {
+            check_origin(origin).map_err(|m| merged.invalid("api_cors_origins", m))?;
+            if api_cors_origins[..i].contains(origin) {
+                return Err(
+                    merged.invalid("api_cors_origins", format!("`{origin}` is listed twice"))
+                );
+            }
+        }
+
         Ok(Config {
             network,
             data_dir,
@@ -803,6 +836,7 @@ impl Config {
             announce_addrs,
             alias,
             api_listen: v.api_listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            api_cors_origins,
             bitcoind_rpc_url,
             bitcoind_rpc_user: v.bitcoind_rpc_user,
             bitcoind_rpc_password: v.bitcoind_rpc_password,
@@ -884,6 +918,27 @@ fn check_rpc_url(url: &str) -> Result<(), String> {
     let host_port = rest.split('/').next().unwrap_or_default();
     if !is_host_port(host_port) {
         return Err(format!("`{url}` needs a host and a port, e.g. http://127.0.0.1:18443"));
+    }
+    Ok(())
+}
+
+/// A browser origin as browsers send it (`scheme://host[:port]`, lower case, no path), or `*`.
+fn check_origin(origin: &str) -> Result<(), String> {
+    if origin == "*" {
+        return Ok(());
+    }
+    let (scheme, authority) = origin.split_once("://").ok_or_else(|| {
+        format!("`{origin}` is not an origin: use scheme://host[:port], e.g. https://app.example.com, or *")
+    })?;
+    let ok_scheme = scheme == "https" || scheme == "http";
+    let ok_authority = !authority.is_empty()
+        && !authority.contains(['/', '?', '#', '@', ' '])
+        && authority.bytes().all(|b| !b.is_ascii_uppercase());
+    if !ok_scheme || !ok_authority {
+        return Err(format!(
+            "`{origin}` is not an origin: use http(s)://host[:port] in lower case, without a path \
+             (e.g. https://app.example.com), or *"
+        ));
     }
     Ok(())
 }
@@ -1027,7 +1082,7 @@ mod tests {
     #[test]
     fn keys_come_from_the_struct() {
         let keys = ConfigFile::keys();
-        assert_eq!(keys.len(), 18);
+        assert_eq!(keys.len(), 19);
         assert_eq!(keys[0], "network");
         assert!(keys.contains(&"accept_inbound_channels"));
     }
@@ -1200,6 +1255,7 @@ mod tests {
             "fee_rate_fallback_sat_per_kwu" => "300",
             "accept_inbound_channels" | "lnurl_allow_http" => "false",
             "lnurl_names" => "carol, dave,",
+            "api_cors_origins" => "https://a.example, http://127.0.0.1:8080",
             _ => "x",
         };
         let keys = ConfigFile::keys();
@@ -1474,6 +1530,21 @@ mod tests {
     }
 
     #[test]
+    fn cors_origins_are_checked() {
+        let c = regtest(&["--api-cors-origins", "https://app.example.com,http://localhost:8080"]);
+        assert_eq!(c.api_cors_origins, ["https://app.example.com", "http://localhost:8080"]);
+        assert_eq!(regtest(&["--api-cors-origins", "*"]).api_cors_origins, ["*"]);
+        for bad in ["app.example.com", "https://app.example.com/", "ftp://x", "https://APP.example"]
+        {
+            let err = load(&["--network", "regtest", "--api-cors-origins", bad], &[]).unwrap_err();
+            assert!(err.to_string().starts_with("--api-cors-origins: `"), "{err}");
+        }
+        let err = load(&["--network", "regtest", "--api-cors-origins", "https://a,https://a"], &[])
+            .unwrap_err();
+        assert!(err.to_string().contains("listed twice"), "{err}");
+    }
+
+    #[test]
     fn doc_table_lists_every_key() {
         let rows = doc_rows();
         let keys: Vec<&str> = ConfigFile::keys().to_vec();
@@ -1503,6 +1574,8 @@ mod tests {
         assert_eq!(default("accept_inbound_channels"), c.accept_inbound_channels.to_string());
         assert_eq!(default("lnurl_allow_http"), c.lnurl_allow_http.to_string());
         assert_eq!(default("lnurl_names"), "empty");
+        assert_eq!(default("api_cors_origins"), "empty");
+        assert!(c.api_cors_origins.is_empty());
         assert_eq!(default("lnurl_public_url"), "unset");
         assert_eq!(c.htlc_forward_delay_ms, None);
         assert!(default("htlc_forward_delay_ms").starts_with("unset"));

@@ -119,6 +119,36 @@ pub struct PathEvent {
     pub failure: Option<PathFailureInfo>,
 }
 
+/// What happened to a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelEventKind {
+    /// The funding transaction was broadcast (`Event::ChannelPending`).
+    Pending {
+        /// The funding outpoint (`txid:vout`).
+        funding_txo: String,
+    },
+    /// The channel can be used (`Event::ChannelReady`).
+    Ready,
+    /// The channel was closed (`Event::ChannelClosed`).
+    Closed {
+        /// Why, as LDK describes it.
+        reason: String,
+    },
+}
+
+/// A channel changed state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelEvent {
+    /// What happened.
+    pub kind: ChannelEventKind,
+    /// The channel id.
+    pub channel_id: [u8; 32],
+    /// The peer, when LDK knows it.
+    pub counterparty_node_id: Option<lightning::bitcoin::secp256k1::PublicKey>,
+    /// The channel's value in sat, when LDK reports it.
+    pub capacity_sat: Option<u64>,
+}
+
 /// The payment layer could not record an event; LDK will deliver it again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotRecorded;
@@ -147,6 +177,12 @@ pub trait PaymentEvents: Send + Sync {
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded>;
     /// One path of an outgoing payment resolved (for part counts and failure details).
     fn payment_path(&self, event: PathEvent);
+    /// A channel became pending, ready or closed. Like the payment methods, it must persist
+    /// before returning `Ok` and be safe to repeat. The default records nothing.
+    fn channel_event(&self, event: ChannelEvent) -> Result<(), NotRecorded> {
+        let _ = event;
+        Ok(())
+    }
 }
 
 /// The node's behaviour without a payment layer: claim what LDK has a preimage for, record
@@ -186,12 +222,23 @@ pub struct NodeEventHandler {
     pub(crate) sweeper: Arc<Sweeper>,
     pub(crate) payments: Arc<PaymentTracker>,
     pub(crate) listener: Arc<dyn PaymentEvents>,
+    /// Told when a payment failure carried a graph update (LDK's background processor has
+    /// applied it to the graph before this handler runs).
+    pub(crate) routing: Arc<crate::routing::RoutingEngine>,
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
 }
 
 impl NodeEventHandler {
+    fn capacity_sat(&self, channel_id: &lightning::ln::types::ChannelId) -> Option<u64> {
+        self.channel_manager
+            .list_channels()
+            .into_iter()
+            .find(|c| c.channel_id == *channel_id)
+            .map(|c| c.channel_value_satoshis)
+    }
+
     fn handle(&self, event: Event) -> Result<(), ReplayEvent> {
         match event {
             Event::FundingGenerationReady {
@@ -345,6 +392,9 @@ impl NodeEventHandler {
                 ..
             } => {
                 tracing::debug!(%payment_hash, payment_failed_permanently, "payment path failed");
+                if matches!(failure, PathFailure::OnPath { network_update: Some(_) }) {
+                    self.routing.graph_changed();
+                }
                 self.listener.payment_path(PathEvent {
                     payment_id,
                     payment_hash: Some(payment_hash),
@@ -378,12 +428,44 @@ impl NodeEventHandler {
             }
             Event::ChannelPending { channel_id, counterparty_node_id, funding_txo, .. } => {
                 tracing::info!(%channel_id, %counterparty_node_id, %funding_txo, "channel pending");
+                let capacity_sat = self.capacity_sat(&channel_id);
+                self.listener
+                    .channel_event(ChannelEvent {
+                        kind: ChannelEventKind::Pending { funding_txo: funding_txo.to_string() },
+                        channel_id: channel_id.0,
+                        counterparty_node_id: Some(counterparty_node_id),
+                        capacity_sat,
+                    })
+                    .map_err(|_| ReplayEvent())?;
             }
             Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
                 tracing::info!(%channel_id, %counterparty_node_id, "channel ready");
+                let capacity_sat = self.capacity_sat(&channel_id);
+                self.listener
+                    .channel_event(ChannelEvent {
+                        kind: ChannelEventKind::Ready,
+                        channel_id: channel_id.0,
+                        counterparty_node_id: Some(counterparty_node_id),
+                        capacity_sat,
+                    })
+                    .map_err(|_| ReplayEvent())?;
             }
-            Event::ChannelClosed { channel_id, reason, counterparty_node_id, .. } => {
+            Event::ChannelClosed {
+                channel_id,
+                reason,
+                counterparty_node_id,
+                channel_capacity_sats,
+                ..
+            } => {
                 tracing::info!(%channel_id, ?counterparty_node_id, %reason, "channel closed");
+                self.listener
+                    .channel_event(ChannelEvent {
+                        kind: ChannelEventKind::Closed { reason: reason.to_string() },
+                        channel_id: channel_id.0,
+                        counterparty_node_id,
+                        capacity_sat: channel_capacity_sats,
+                    })
+                    .map_err(|_| ReplayEvent())?;
             }
             Event::SplicePending { channel_id, .. } | Event::SpliceFailed { channel_id, .. } => {
                 tracing::info!(%channel_id, "splice event (boltd does not initiate splices)");

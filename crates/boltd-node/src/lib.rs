@@ -17,6 +17,7 @@ pub mod node;
 pub mod payments;
 pub mod persist;
 pub mod router;
+pub mod routing;
 pub mod types;
 pub mod wallet;
 

@@ -14,8 +14,7 @@
 //!
 //! # Shutdown
 //! [`Node::stop`] stops the background processor (which persists the channel manager, graph and
-//! scorer), disconnects peers, stops every task, flushes and completes the channel monitor
-//! updates still queued (see [`crate::persist`]) and persists the wallet.
+//! scorer), disconnects peers, stops every task and persists the wallet.
 
 use std::io::Cursor;
 use std::net::SocketAddr;
@@ -26,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::BlockHash;
 use boltd_store::{DataDirLock, Store};
-use lightning::chain::{BestBlock, Listen, Watch};
+use lightning::chain::{BestBlock, Listen};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::ln::types::ChannelId;
@@ -61,7 +60,7 @@ use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::payments::PaymentTracker;
-use crate::persist::MonitorPersister;
+use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 
@@ -206,8 +205,8 @@ pub struct Node {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     wallet_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    persister: Arc<MonitorPersister>,
-    monitor_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    routing: Arc<RoutingEngine>,
+    routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: DataDirLock,
 }
 
@@ -230,6 +229,36 @@ fn kv_read(
         Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(unreadable(what, store, e)),
+    }
+}
+
+/// Key (in [`BOLTD_NAMESPACE`]) of the persisted routing view.
+const ROUTING_VIEW_KEY: &str = "routing_view";
+
+/// boltd's routing engine at start: from the persisted view when there is a valid one (the
+/// refresher then rebuilds it from LDK's graph in the background, and a small graph is rebuilt
+/// by the first search), else built from the graph now. The view is a cache: a missing or
+/// unreadable one only costs the build.
+fn open_routing_engine(store: &Store, graph: &Graph) -> RoutingEngine {
+    match KVStoreSync::read(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY) {
+        Ok(bytes) => match GraphView::from_bytes(&bytes) {
+            Ok(view) => return RoutingEngine::new(view),
+            Err(e) => {
+                tracing::warn!("rebuilding the routing view: the persisted one is unusable: {e}")
+            }
+        },
+        Err(e) if e.kind() == lightning::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("rebuilding the routing view: cannot read the persisted one: {e}"),
+    }
+    RoutingEngine::from_graph(graph)
+}
+
+/// Stores the routing view (a cache: failures are logged, not fatal).
+fn persist_routing_view(store: &Store, view: &GraphView) {
+    if let Err(e) =
+        KVStoreSync::write(store, BOLTD_NAMESPACE, "", ROUTING_VIEW_KEY, view.to_bytes())
+    {
+        tracing::warn!("cannot persist the routing view: {e}");
     }
 }
 
@@ -354,7 +383,7 @@ impl Node {
         )?);
 
         // Channel monitors (full monitors and the updates stored since).
-        let persister = Arc::new(MonitorPersister::new(
+        let persister = Arc::new(crate::persist::monitor_persister(
             Arc::clone(&store),
             Arc::clone(&logger),
             Arc::clone(&keys_manager),
@@ -362,7 +391,6 @@ impl Node {
             Arc::clone(&fees),
         ));
         let mut monitors = persister
-            .updating_persister()
             .read_all_channel_monitors_with_updates()
             .map_err(|e| unreadable("channel monitors", &store, e))?;
         let chain_monitor = Arc::new(ChainMonitor::new(
@@ -388,6 +416,7 @@ impl Node {
             None => Graph::new(network, Arc::clone(&logger)),
         };
         let graph = Arc::new(graph);
+        let routing = Arc::new(open_routing_engine(&store, &graph));
         let decay = ProbabilisticScoringDecayParameters::default();
         let scorer = match kv_read(
             &store,
@@ -404,12 +433,13 @@ impl Node {
             None => ProbabilisticScorer::new(decay, Arc::clone(&graph), Arc::clone(&logger)),
         };
         let scorer = Arc::new(RwLock::new(scorer));
-        let router = Arc::new(Router::new(
+        let router = Arc::new(Router::with_engine(
             Arc::clone(&graph),
             Arc::clone(&logger),
             Arc::clone(&keys_manager),
             Arc::clone(&scorer),
             ProbabilisticScoringFeeParameters::default(),
+            Arc::clone(&routing),
         ));
         let message_router =
             Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys_manager)));
@@ -526,8 +556,6 @@ impl Node {
                 unreadable("channel monitor", &store, format!("channel {channel_id} rejected"))
             })?;
         }
-        // From here on, monitor updates are flushed in the background (see `persist`).
-        let monitor_thread = persister.start(&chain_monitor)?;
 
         // P2P.
         let onion_messenger = Arc::new(OnionMessenger::new(
@@ -546,10 +574,11 @@ impl Node {
             None::<GossipUtxoLookup>,
             Arc::clone(&logger),
         ));
+        let gossip_watch = Arc::new(GossipWatch::new(Arc::clone(&gossip), Arc::clone(&routing)));
         let peer_manager = Arc::new(PeerManager::new(
             MessageHandler {
                 chan_handler: Arc::clone(&channel_manager),
-                route_handler: Arc::clone(&gossip),
+                route_handler: gossip_watch,
                 onion_message_handler: Arc::clone(&onion_messenger),
                 custom_message_handler: IgnoringMessageHandler {},
                 send_only_message_handler: Arc::clone(&chain_monitor),
@@ -573,6 +602,7 @@ impl Node {
             sweeper: Arc::clone(&sweeper),
             payments: Arc::clone(&payments),
             listener: payment_events,
+            routing: Arc::clone(&routing),
             peer_manager: std::sync::OnceLock::new(),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
@@ -604,6 +634,17 @@ impl Node {
                 )
             })
             .transpose()?;
+
+        // Keeps boltd's routing view fresh (and persisted) on its own thread.
+        let routing_thread = {
+            let routing = Arc::clone(&routing);
+            let graph = Arc::clone(&graph);
+            let stop = Arc::clone(&stop_flag);
+            let store = Arc::clone(&store);
+            std::thread::Builder::new().name("boltd-routing-view".into()).spawn(move || {
+                routing.run_refresher(&graph, &stop, |view| persist_routing_view(&store, view))
+            })?
+        };
         let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
         let mut tasks = Vec::new();
 
@@ -732,8 +773,8 @@ impl Node {
             tasks: Mutex::new(tasks),
             wallet_thread: Mutex::new(Some(wallet_thread)),
             forwarder_thread: Mutex::new(forwarder_thread),
-            persister,
-            monitor_thread: Mutex::new(Some(monitor_thread)),
+            routing,
+            routing_thread: Mutex::new(Some(routing_thread)),
             _lock: lock,
         })
     }
@@ -760,11 +801,12 @@ impl Node {
         if let Some(ft) = ft {
             let _ = tokio::task::spawn_blocking(move || ft.join()).await;
         }
-        // Flushes and completes the monitor updates still queued.
-        self.persister.stop();
-        let mt = self.monitor_thread.lock().unwrap().take();
-        if let Some(mt) = mt {
-            let _ = tokio::task::spawn_blocking(move || mt.join()).await;
+        self.routing.stop_refresher();
+        let rt = self.routing_thread.lock().unwrap().take();
+        if let Some(rt) = rt {
+            let _ = tokio::task::spawn_blocking(move || rt.join()).await;
+            let (store, view) = (Arc::clone(&self.store), self.routing.view());
+            let _ = tokio::task::spawn_blocking(move || persist_routing_view(&store, &view)).await;
         }
         self.wallet.persist()?;
         tracing::info!("node stopped");

@@ -1,21 +1,27 @@
-//! Per-payment routing policy: Core Lightning's `pay` routing contract on top of LDK's router.
+//! Per-payment routing policy: Core Lightning's `pay` routing contract on boltd's route search.
 //!
-//! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. It behaves like LDK's
-//! [`DefaultRouter`] (same graph, same [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer)
-//! behind its lock, same in-flight HTLC accounting), but each route search is run with a
-//! [`PolicyScorer`] built from the [`PaymentPolicy`] registered for the payment's [`PaymentId`]
-//! ([`PolicyRouter::set_policy`]), or from [`PaymentPolicy::default`] when none is registered.
+//! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. Each route search runs with
+//! the [`PaymentPolicy`] registered for the payment's [`PaymentId`] ([`PolicyRouter::set_policy`]),
+//! or [`PaymentPolicy::default`] when none is registered, on boltd's own search over its compact
+//! graph view ([`crate::routing`]: the same limits, shadow offset and route shape as LDK's
+//! `find_route`, several times faster). Blinded payees (BOLT12 invoices) are routed by LDK's
+//! `find_route` with a [`PolicyScorer`] over LDK's
+//! [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer) instead
+//! ([`PolicyRouter::find_route_ldk`]); both apply the policy the same way.
 //!
-//! # How Core Lightning's `pay` options map onto LDK
+//! # How Core Lightning's `pay` options are enforced
 //!
 //! | `pay` option | here | enforced by |
 //! |---|---|---|
-//! | `riskfactor` (default 10) | [`PaymentPolicy::riskfactor`] | [`PolicyScorer`] adds [`risk_cost_msat`] per hop |
-//! | `maxfeepercent`, `exemptfee`, `maxfee` | [`fee_limit_msat`] → `RouteParametersConfig::max_total_routing_fee_msat` (or [`RouteParameters::max_total_routing_fee_msat`]) | LDK's `find_route`: hard bound |
-//! | `maxdelay` | `RouteParametersConfig::max_total_cltv_expiry_delta` / [`PaymentParameters::max_total_cltv_expiry_delta`](lightning::routing::router::PaymentParameters::max_total_cltv_expiry_delta) | LDK's `find_route`: hard bound, route and shadow offset |
-//! | `exclude` | [`parse_exclusion`] → [`PaymentPolicy::exclude_channels`], [`PaymentPolicy::exclude_nodes`] | [`PolicyScorer`] (penalty `u64::MAX`, which LDK never uses) |
-//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | [`PolicyScorer`] (bounded pseudo-random penalty) |
-//! | shadow route | always on | LDK's `find_route` (`add_random_cltv_offset`) |
+//! | `riskfactor` (default 10) | [`PaymentPolicy::riskfactor`] | the search adds [`risk_cost_msat`] per hop (LDK: [`PolicyScorer`]) |
+//! | `maxfeepercent`, `exemptfee`, `maxfee` | [`fee_limit_msat`] → `RouteParametersConfig::max_total_routing_fee_msat` (or [`RouteParameters::max_total_routing_fee_msat`]) | the search: hard bound over all parts |
+//! | `maxdelay` | `RouteParametersConfig::max_total_cltv_expiry_delta` / [`PaymentParameters::max_total_cltv_expiry_delta`](lightning::routing::router::PaymentParameters::max_total_cltv_expiry_delta) | the search: hard bound, route and shadow offset |
+//! | `exclude` | [`parse_exclusion`] → [`PaymentPolicy::exclude_channels`], [`PaymentPolicy::exclude_nodes`] | the search never uses them (LDK: [`PolicyScorer`], penalty `u64::MAX`) |
+//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | bounded pseudo-random penalty per hop, the same function in both ([`crate::routing::cost::random_penalty_msat`]) |
+//! | shadow route | always on | LDK's `add_random_cltv_offset`, reproduced exactly ([`crate::routing::shadow`]) |
+//!
+//! The paragraphs below describe LDK's `find_route`; boltd's search applies the same rules (see
+//! [`crate::routing`]).
 //!
 //! **Fee limit.** LDK ignores every candidate hop whose path fee would exceed
 //! `max_total_routing_fee_msat` while searching and re-checks the finished route
@@ -77,6 +83,7 @@ use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Logger;
 
 use crate::logger::LdkLogger;
+use crate::routing::{InFlight, Request, RoutingEngine, SearchError};
 use crate::types::{Graph, Scorer};
 
 /// Blocks per year in Core Lightning's risk cost (365.25 days × 144 blocks).
@@ -490,6 +497,7 @@ where
     scorer: S,
     score_params: SP,
     inner: DefaultRouter<G, L, ES, S, SP, Sc>,
+    engine: Arc<RoutingEngine>,
     policies: Mutex<HashMap<PaymentId, PaymentPolicy>>,
     /// Paths handed to LDK per payment with a policy (Core Lightning's `parts`: attempts).
     parts: Mutex<HashMap<PaymentId, u32>>,
@@ -517,13 +525,29 @@ where
     SP: Clone,
     Sc: ScoreLookUp<ScoreParams = SP>,
 {
-    /// Creates a router; the arguments are those of [`DefaultRouter::new`].
+    /// Creates a router; the arguments are those of [`DefaultRouter::new`]. Its
+    /// [`RoutingEngine`] is built from the graph now; without a refresher
+    /// ([`RoutingEngine::run_refresher`]) only small graphs follow later changes (see
+    /// [`crate::routing`]), so the node uses [`PolicyRouter::with_engine`].
     pub fn new(
         network_graph: G,
         logger: L,
         entropy_source: ES,
         scorer: S,
         score_params: SP,
+    ) -> Self {
+        let engine = Arc::new(RoutingEngine::from_graph(&*network_graph));
+        Self::with_engine(network_graph, logger, entropy_source, scorer, score_params, engine)
+    }
+
+    /// Creates a router that routes with `engine` (kept fresh by the caller).
+    pub fn with_engine(
+        network_graph: G,
+        logger: L,
+        entropy_source: ES,
+        scorer: S,
+        score_params: SP,
+        engine: Arc<RoutingEngine>,
     ) -> Self {
         let inner = DefaultRouter::new(
             network_graph.clone(),
@@ -539,6 +563,7 @@ where
             scorer,
             score_params,
             inner,
+            engine,
             policies: Mutex::new(HashMap::new()),
             parts: Mutex::new(HashMap::new()),
         }
@@ -572,12 +597,54 @@ where
         self.policies.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The routing engine (boltd's own search and its view of the graph).
+    pub fn engine(&self) -> &Arc<RoutingEngine> {
+        &self.engine
+    }
+
     /// Finds a route with an explicit policy, exactly as [`Router::find_route_with_id`] does
-    /// with a registered one: LDK's [`find_route`](ldk_router::find_route) (fee and CLTV limits,
-    /// shadow CLTV offset) with a [`PolicyScorer`] over the in-flight-aware, read-locked base
-    /// scorer. Fails early with [`ERR_DESTINATION_EXCLUDED`] when the policy excludes the
-    /// destination.
+    /// with a registered one: boltd's search ([`crate::routing`]) over the engine's view, with
+    /// the policy's risk factor, exclusions and randomization, LDK's fee and CLTV limits and
+    /// shadow CLTV offset. Blinded payees (BOLT12) go to LDK's `find_route` with a
+    /// [`PolicyScorer`] ([`PolicyRouter::find_route_ldk`]). Fails early with
+    /// [`ERR_DESTINATION_EXCLUDED`] when the policy excludes the destination.
     pub fn find_route_with_policy(
+        &self,
+        payer: &PublicKey,
+        route_params: &RouteParameters,
+        first_hops: Option<&[&ChannelDetails]>,
+        inflight_htlcs: InFlightHtlcs,
+        policy: &PaymentPolicy,
+    ) -> Result<Route, &'static str> {
+        if let Payee::Clear { node_id, .. } = &route_params.payment_params.payee {
+            if policy.excludes_node(node_id) {
+                return Err(ERR_DESTINATION_EXCLUDED);
+            }
+            let view = self.engine.view_for_search(&*self.network_graph);
+            let inflight = InFlight::from_ldk(&inflight_htlcs);
+            let request = Request {
+                payer: *payer,
+                route_params,
+                first_hops,
+                inflight: &inflight,
+                policy,
+                random_seed_bytes: self.entropy_source.get_secure_random_bytes(),
+            };
+            match self.engine.find_route(&view, &request) {
+                Ok(route) => return Ok(route),
+                Err(SearchError::Failed(e)) => return Err(e),
+                Err(SearchError::Unsupported(_)) => {}
+            }
+        }
+        self.find_route_ldk(payer, route_params, first_hops, inflight_htlcs, policy)
+    }
+
+    /// The same search with LDK's [`find_route`](ldk_router::find_route) (fee and CLTV limits,
+    /// shadow CLTV offset) and a [`PolicyScorer`] over the in-flight-aware, read-locked base
+    /// scorer: what [`PolicyRouter::find_route_with_policy`] uses for blinded payees, kept
+    /// public for comparisons. Fails early with [`ERR_DESTINATION_EXCLUDED`] when the policy
+    /// excludes the destination.
+    pub fn find_route_ldk(
         &self,
         payer: &PublicKey,
         route_params: &RouteParameters,

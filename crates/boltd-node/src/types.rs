@@ -23,7 +23,7 @@ use crate::wallet::OnchainWallet;
 pub type ChainFilter = Arc<dyn Filter + Send + Sync>;
 
 /// Persists channel monitors through the SQLite store ([`MonitorPersister`]: small update
-/// records, flushed in the background); each update is durable before it is reported complete.
+/// records); each update is durable (flushed) before it is reported complete.
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     ChainFilter,
@@ -40,8 +40,8 @@ pub type Graph = NetworkGraph<Arc<LdkLogger>>;
 /// The payment scorer.
 pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
 
-/// The router: LDK's route finding with a per-payment policy (exclusions, risk factor,
-/// randomization); see [`crate::router`].
+/// The router: boltd's route search ([`crate::routing`]) with a per-payment policy
+/// (exclusions, risk factor, randomization), LDK's for blinded payees; see [`crate::router`].
 pub type Router = crate::router::NodeRouter;
 
 /// Routes onion messages (BOLT12): directly to peers, otherwise through the channel graph; see
@@ -80,11 +80,14 @@ pub type GossipUtxoLookup = Arc<dyn UtxoLookup + Send + Sync>;
 /// P2P gossip sync.
 pub type P2PGossipSync = gossip::P2PGossipSync<Arc<Graph>, GossipUtxoLookup, Arc<LdkLogger>>;
 
+/// P2P gossip sync, watched for graph changes by boltd's routing engine.
+pub type GossipHandler = crate::routing::GossipWatch<Arc<P2PGossipSync>>;
+
 /// The peer manager.
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     SocketDescriptor,
     Arc<ChannelManager>,
-    Arc<P2PGossipSync>,
+    Arc<GossipHandler>,
     Arc<OnionMessenger>,
     Arc<LdkLogger>,
     IgnoringMessageHandler,

@@ -115,6 +115,22 @@ impl Durability {
         SyncStats { commits: s.committed, syncs: s.syncs }
     }
 
+    /// Fails if an earlier flush failed (the store is poisoned).
+    pub(crate) fn check(&self) -> io::Result<()> {
+        match &lock(&self.state).failed {
+            Some(why) => Err(self.poisoned(why)),
+            None => Ok(()),
+        }
+    }
+
+    fn poisoned(&self, why: &str) -> io::Error {
+        io::Error::other(format!(
+            "an earlier fdatasync of {} failed ({why}): writes since may not be durable; \
+             restart boltd",
+            self.wal_path.display()
+        ))
+    }
+
     /// Waits until the commit with `ticket` (and every one before it) is durable.
     pub(crate) fn wait(&self, ticket: u64) -> io::Result<()> {
         if !self.group {
@@ -123,11 +139,7 @@ impl Durability {
         let mut s = lock(&self.state);
         loop {
             if let Some(why) = &s.failed {
-                return Err(io::Error::other(format!(
-                    "an earlier fdatasync of {} failed ({why}): writes since may not be \
-                     durable; restart boltd",
-                    self.wal_path.display()
-                )));
+                return Err(self.poisoned(why));
             }
             if s.synced >= ticket {
                 return Ok(());
@@ -230,6 +242,7 @@ mod tests {
         assert!(d.wait(t).is_err());
         let t2 = d.committed();
         assert!(d.wait(t2).is_err());
+        assert!(d.check().is_err(), "writes that do not wait fail too");
         assert_eq!(d.stats().syncs, 0);
     }
 

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::durability::{Durability, SyncStats};
 use crate::error::{StoreError, TxError};
+use crate::events::EventSignal;
 use crate::schema;
 
 /// The name of the database file inside the data directory.
@@ -52,16 +53,20 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 /// the store is open.
 ///
 /// [`DataDirLock`]: crate::DataDirLock
-#[derive(Debug)]
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
     durability: Durability,
+    /// Who is told about appended events (see [`Store::on_events`]).
+    pub(crate) events: EventSignal,
 }
 
-impl std::fmt::Debug for Durability {
+impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Durability").field("stats", &self.stats()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("sync", &self.durability.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +108,8 @@ impl Store {
             schema::migrate(&mut conn, &path)?;
         }
         let durability = Durability::new(&path, wal);
-        let store = Store { path, conn: Mutex::new(conn), durability };
+        let store =
+            Store { path, conn: Mutex::new(conn), durability, events: EventSignal::default() };
         // The schema (and the WAL file SQLite created for it) is durable before the store is used.
         store.durability.committed();
         store.sync()?;
@@ -164,21 +170,40 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn();
+        // Events appended by `f` are announced only once committed; the connection's lock
+        // keeps other transactions of this store from mixing theirs in.
+        self.events.clear_pending();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| StoreError::sqlite(&self.path, e))?;
-        let value = f(&tx).map_err(|e| e.into_store_error(&self.path))?;
-        tx.commit().map_err(|e| StoreError::sqlite(&self.path, e))?;
+        let value = match f(&tx) {
+            Ok(v) => v,
+            Err(e) => {
+                self.events.clear_pending();
+                return Err(e.into_store_error(&self.path));
+            }
+        };
+        if let Err(e) = tx.commit() {
+            self.events.clear_pending();
+            return Err(StoreError::sqlite(&self.path, e));
+        }
         let ticket = self.durability.committed();
+        let appended = self.events.take_pending();
         drop(conn);
+        // Durable before anyone is told (listeners read the events through `read`, which
+        // flushes deferred commits first anyway).
         self.wait_durable(ticket, false).map_err(|e| StoreError::io(&self.path, e))?;
+        if let Some(seq) = appended {
+            self.events.announce(seq);
+        }
         Ok(value)
     }
 
     /// Waits until the commit `ticket` is durable, unless this thread defers (or `lazy`).
     fn wait_durable(&self, ticket: u64, lazy: bool) -> std::io::Result<()> {
         if lazy || Durability::deferred() {
-            return Ok(());
+            // Fails fast once a flush has failed, like every other write.
+            return self.durability.check();
         }
         self.durability.wait(ticket)
     }
@@ -212,8 +237,9 @@ impl Store {
     /// handled event from the channel manager, and the background processor persists the
     /// channel manager (a synced write) right after handling, so a crash before that flush
     /// replays the event and the idempotent record is made again; a preimage recorded as
-    /// revealed only leaves the node after LDK's synced monitor update that carries it; and
-    /// the engine syncs before it answers a payment. Reads inside `f` see the writes at once.
+    /// revealed only leaves the node after LDK's synced monitor update that carries it. Reads
+    /// inside `f` see the writes at once; reads on other threads (or after `f`) flush first
+    /// the commits they could see (see `read`), so nothing leaves the store undurable.
     pub fn deferring_sync<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
         Durability::defer(|| f(self))
     }
@@ -230,7 +256,17 @@ impl Store {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
-        f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))
+        let value = f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        // Nothing leaves the store before it is durable: what was read may include commits made
+        // inside `deferring_sync` (tickets are issued under the connection's lock, so `last`
+        // covers every commit the read could see); flush them first, unless this thread is the
+        // deferring one.
+        let last = self.durability.last();
+        drop(conn);
+        if !Durability::deferred() {
+            self.sync_to(last)?;
+        }
+        Ok(value)
     }
 }
 
@@ -853,6 +889,56 @@ mod tests {
     }
 
     #[test]
+    fn reads_flush_the_deferred_commits_they_could_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let count = |s: &Store| {
+            s.read(|c| c.query_row("SELECT count(*) FROM kv WHERE primary_namespace = 'd'", [], |r| r.get::<_, i64>(0)))
+                .unwrap()
+        };
+        let before = store.sync_stats();
+        // Inside the deferring scope, reads see the writes without flushing them.
+        let seen = store.deferring_sync(|s| {
+            KVStoreSync::write(s, "d", "", "a", vec![1]).unwrap();
+            KVStoreSync::write(s, "d", "", "b", vec![2]).unwrap();
+            count(s)
+        });
+        assert_eq!(seen, 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs, "no flush inside the scope");
+        // Outside it, a read flushes them (once) before it returns what it saw.
+        assert_eq!(count(&store), 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1);
+        assert_eq!(count(&store), 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "nothing new to flush");
+        drop(store);
+        assert_eq!(count(&Store::open(dir.path()).unwrap()), 2);
+    }
+
+    #[test]
+    fn synced_transactions_flush_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.sync_stats();
+        for i in 0..5 {
+            store
+                .transaction(|tx| {
+                    tx.execute(
+                        "INSERT INTO kv VALUES ('t', '', ?1, x'00')",
+                        [format!("k{i}")],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let after = store.sync_stats();
+        assert_eq!(after.commits, before.commits + 5);
+        assert_eq!(after.syncs, before.syncs + 5, "one thread: one flush per commit");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::list(&store, "t", "").unwrap().len(), 5);
+    }
+
+    #[test]
     fn concurrent_writers_share_flushes() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(dir.path()).unwrap());
@@ -873,8 +959,11 @@ mod tests {
         }
         let after = store.sync_stats();
         assert_eq!(after.commits - before.commits, 160);
-        // Every write returned durable; flushes are at most one per write.
+        // Flushes are at most one per write (fewer when writers overlapped) ...
         assert!(after.syncs - before.syncs <= 160, "{after:?}");
+        // ... and every write returned durable: nothing is left to flush.
+        store.sync().unwrap();
+        assert_eq!(store.sync_stats().syncs, after.syncs, "every commit was already flushed");
         assert_eq!(KVStoreSync::list(&*store, "g", "").unwrap().len(), 160);
     }
 }

@@ -13,6 +13,15 @@
 //!   every invoice we issue (`receives`). They are methods on [`Store`] (shared as
 //!   `Arc<Store>`), each one transaction on the store's connection; see the `payments` and
 //!   `receives` modules' documentation for the rules.
+//! * Notifications (schema version 4): the event log (`events`), appended in the transaction
+//!   of the state change it reports and read with a cursor ([`Store::events_after`]), and
+//!   webhook endpoints with one durable delivery per endpoint and event
+//!   ([`Store::due_deliveries`], [`Store::record_attempt`]); see the `events` and `webhooks`
+//!   modules.
+//! * API tokens (schema version 3): [`Store::insert_token`] and its siblings keep the tokens
+//!   (only the SHA-256 of their secrets), and [`Store::begin_outgoing`] checks a token's
+//!   per-payment maximum and budgets in the transaction that records the payment intent; see
+//!   the `tokens` module's documentation.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -28,14 +37,18 @@
 
 mod durability;
 mod error;
+mod events;
 mod kv;
 mod lock;
 mod payments;
 mod receives;
 mod schema;
+mod tokens;
+mod webhooks;
 
 pub use durability::SyncStats;
 pub use error::StoreError;
+pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use payments::{
@@ -46,3 +59,10 @@ pub use receives::{
     CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
 };
 pub use schema::SCHEMA_VERSION;
+pub use tokens::{
+    BudgetUse, BudgetWindow, NewToken, RevokeToken, SpendRefusal, SpendingLimits, TokenRecord,
+};
+pub use webhooks::{
+    AttemptOutcome, AttemptRecord, DeliveryFilter, DeliveryRecord, DeliveryState, DueDelivery,
+    NewWebhook, NextAttempt, WebhookFormat, WebhookRecord,
+};

@@ -17,8 +17,10 @@
 //!   failed payment whose preimage later shows up becomes complete, because the preimage proves
 //!   that the money moved (the truth wins, with a warning in the log).
 //! * **Persist before you acknowledge or send.** Every method returns only after its
-//!   transaction committed (`synchronous=FULL`); the engine sends HTLCs after
-//!   [`Store::begin_outgoing`] returned and acknowledges clients after the record is written.
+//!   transaction committed and was flushed to disk (outside [`Store::deferring_sync`], which
+//!   only the ledger uses, and whose commits every later read flushes before it returns); the
+//!   engine sends HTLCs after [`Store::begin_outgoing`] returned and acknowledges clients after
+//!   the record is written.
 //!
 //! # Conventions
 //!
@@ -31,6 +33,9 @@
 //!   TLV types (decimal strings) to lowercase hex values. Both are validated before anything is
 //!   written ([`StoreError::Invalid`]).
 //! * `destination` is the payee's node id as 66 hex characters; it is stored in lowercase.
+//! * Completing, failing and receiving a payment append an event (`payment_sent`,
+//!   `payment_failed`, `payment_received`) in the same transaction, only when the row changed
+//!   (see the `events` module).
 //! * Payment amounts (`amount_msat`) are what the payee receives, without routing fees.
 //!
 //! The receive side (invoices and offers we issue) is in the `receives` module.
@@ -42,6 +47,8 @@ use serde::{Serialize, Serializer};
 use tracing::warn;
 
 use crate::error::{StoreError, TxError};
+use crate::events::{payment_data, EventType};
+use crate::tokens::{check_spending, SpendRefusal};
 use crate::Store;
 
 /// Implements `as_str`, `Display`, `ToSql` and `FromSql` for an enum stored as `TEXT`.
@@ -269,6 +276,11 @@ pub struct PaymentRecord {
     pub completed_at: Option<u64>,
     /// When the invoice expires.
     pub expires_at: Option<u64>,
+    /// The API token that asked for the payment (outgoing; `None` without authentication).
+    pub token_id: Option<String>,
+    /// The fee limit of the current attempt (outgoing): what counts against the token's budgets
+    /// beyond the amount while the payment is pending.
+    pub fee_limit_msat: Option<u64>,
 }
 
 impl PaymentRecord {
@@ -313,6 +325,12 @@ pub struct NewOutgoing {
     pub request_hash: Option<[u8; 32]>,
     /// When the invoice expires.
     pub expires_at: Option<u64>,
+    /// The API token that asks for the payment. When set, [`Store::begin_outgoing`] checks the
+    /// token's spending limits in its transaction (see the `tokens` module).
+    pub token_id: Option<String>,
+    /// The most the payment may cost in routing fees: counted against the token's budgets
+    /// while it is pending.
+    pub fee_limit_msat: Option<u64>,
 }
 
 impl NewOutgoing {
@@ -337,6 +355,8 @@ impl NewOutgoing {
             idempotency_key: None,
             request_hash: None,
             expires_at: None,
+            token_id: None,
+            fee_limit_msat: None,
         }
     }
 }
@@ -358,17 +378,21 @@ pub enum BeginOutgoing {
     /// This record has the same payment hash with a different amount or destination (Core
     /// Lightning error 201). Do not send.
     AlreadyPaidDifferently(PaymentRecord),
+    /// The intent's token may not spend this (inactive token, per-payment maximum or budget).
+    /// Nothing was written. Do not send.
+    Refused(SpendRefusal),
 }
 
 impl BeginOutgoing {
-    /// The record, whatever the outcome.
-    pub fn record(&self) -> &PaymentRecord {
+    /// The record, for every outcome but [`BeginOutgoing::Refused`].
+    pub fn record(&self) -> Option<&PaymentRecord> {
         match self {
             BeginOutgoing::Started(r)
             | BeginOutgoing::Retrying(r)
             | BeginOutgoing::Existing(r)
             | BeginOutgoing::KeyConflict(r)
-            | BeginOutgoing::AlreadyPaidDifferently(r) => r,
+            | BeginOutgoing::AlreadyPaidDifferently(r) => Some(r),
+            BeginOutgoing::Refused(_) => None,
         }
     }
 
@@ -478,7 +502,8 @@ pub struct PaymentFilter {
 const PAYMENT_COLUMNS: &str = "id, direction, kind, status, payment_hash, payment_id, preimage, \
     amount_msat, fee_msat, amount_sent_msat, parts, destination, invoice, description, label, \
     metadata, custom_records, idempotency_key, request_hash, failure_code, failure_reason, \
-    retryable, attempts, created_at, updated_at, completed_at, expires_at";
+    retryable, attempts, created_at, updated_at, completed_at, expires_at, token_id, \
+    fee_limit_msat";
 
 fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentRecord> {
     Ok(PaymentRecord {
@@ -509,6 +534,8 @@ fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentRecord> {
         updated_at: row.get(24)?,
         completed_at: row.get(25)?,
         expires_at: row.get(26)?,
+        token_id: row.get(27)?,
+        fee_limit_msat: row.get(28)?,
     })
 }
 
@@ -631,7 +658,12 @@ impl Store {
     ///    old ones where given); with a different amount or destination it gives
     ///    [`BeginOutgoing::AlreadyPaidDifferently`]. "Same request" for a hash is therefore the
     ///    same hash, amount and destination: a retry may change e.g. the fee limit.
-    /// 3. Otherwise a new pending row is written ([`BeginOutgoing::Started`]).
+    /// 3. Before a new row or a retry: with a `token_id`, the token's spending limits are
+    ///    checked ([`BeginOutgoing::Refused`] if the token is no longer active, the amount is
+    ///    above its per-payment maximum, or amount plus `fee_limit_msat` does not fit what is
+    ///    left of a budget; see the `tokens` module). A request answered with an existing record
+    ///    spends nothing, so it is not checked.
+    /// 4. Otherwise a new pending row is written ([`BeginOutgoing::Started`]).
     ///
     /// An intent answered with an existing record does not attach its idempotency key to it
     /// (only a retry takes over the intent's key).
@@ -657,6 +689,21 @@ impl Store {
         let destination = normalize_destination(intent.destination.as_deref())?;
         let same_payment =
             |r: &PaymentRecord| r.amount_msat == intent.amount_msat && r.destination == destination;
+        if intent.fee_limit_msat.is_some_and(|f| i64::try_from(f).is_err()) {
+            return Err(StoreError::invalid("the fee limit is out of range"));
+        }
+        let spend_check = |tx: &Connection| -> Result<Option<SpendRefusal>, TxError> {
+            match &intent.token_id {
+                None => Ok(None),
+                Some(token) => check_spending(
+                    tx,
+                    token,
+                    intent.amount_msat,
+                    intent.fee_limit_msat.unwrap_or(0),
+                    now,
+                ),
+            }
+        };
 
         self.transaction(|tx| {
             check_json_object(tx, "metadata", intent.metadata.as_deref())?;
@@ -700,6 +747,9 @@ impl Store {
                         if !same_payment(&rec) {
                             return Ok(BeginOutgoing::AlreadyPaidDifferently(rec));
                         }
+                        if let Some(refusal) = spend_check(tx)? {
+                            return Ok(BeginOutgoing::Refused(refusal));
+                        }
                         tx.prepare_cached(
                             "UPDATE payments SET status = 'pending', attempts = attempts + 1, \
                              payment_id = ?2, request_hash = ?3, \
@@ -711,7 +761,8 @@ impl Store {
                              expires_at = coalesce(?10, expires_at), \
                              failure_code = NULL, failure_reason = NULL, retryable = NULL, \
                              preimage = NULL, fee_msat = NULL, amount_sent_msat = NULL, \
-                             parts = NULL, completed_at = NULL, updated_at = ?11 \
+                             parts = NULL, completed_at = NULL, updated_at = ?11, \
+                             attempted_at = ?11, token_id = ?12, fee_limit_msat = ?13 \
                              WHERE id = ?1 AND status = 'failed'",
                         )?
                         .execute(params![
@@ -726,19 +777,24 @@ impl Store {
                             intent.custom_records,
                             intent.expires_at,
                             now,
+                            intent.token_id,
+                            intent.fee_limit_msat,
                         ])?;
                         return Ok(BeginOutgoing::Retrying(payment_row(tx, rec.id)?));
                     }
                 }
             }
 
+            if let Some(refusal) = spend_check(tx)? {
+                return Ok(BeginOutgoing::Refused(refusal));
+            }
             tx.prepare_cached(
                 "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
                  amount_msat, destination, invoice, description, label, metadata, \
                  custom_records, idempotency_key, request_hash, attempts, created_at, \
-                 updated_at, expires_at) \
+                 updated_at, expires_at, attempted_at, token_id, fee_limit_msat) \
                  VALUES ('outgoing', ?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, 1, ?13, ?13, ?14)",
+                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16)",
             )?
             .execute(params![
                 intent.kind,
@@ -755,6 +811,8 @@ impl Store {
                 intent.request_hash,
                 now,
                 intent.expires_at,
+                intent.token_id,
+                intent.fee_limit_msat,
             ])?;
             Ok(BeginOutgoing::Started(payment_row(tx, tx.last_insert_rowid())?))
         })
@@ -815,7 +873,10 @@ impl Store {
                 parts,
                 now,
             ])?;
-            Ok(Some(payment_row(tx, rec.id)?))
+            let done = payment_row(tx, rec.id)?;
+            let data = payment_data(&done)?;
+            self.append_event(tx, EventType::PaymentSent, done.payment_hash, &data, None, now)?;
+            Ok(Some(done))
         })
     }
 
@@ -846,7 +907,10 @@ impl Store {
                  retryable = ?4, updated_at = ?5 WHERE id = ?1 AND status = 'pending'",
             )?
             .execute(params![rec.id, code, reason, retryable, now])?;
-            Ok(Some(payment_row(tx, rec.id)?))
+            let failed = payment_row(tx, rec.id)?;
+            let data = payment_data(&failed)?;
+            self.append_event(tx, EventType::PaymentFailed, failed.payment_hash, &data, None, now)?;
+            Ok(Some(failed))
         })
     }
 
@@ -930,7 +994,10 @@ impl Store {
                     ])?;
                 }
             }
-            Ok(RecordIncoming::Recorded(payment_row(tx, id)?))
+            let received = payment_row(tx, id)?;
+            let data = payment_data(&received)?;
+            self.append_event(tx, EventType::PaymentReceived, Some(hash), &data, None, now)?;
+            Ok(RecordIncoming::Recorded(received))
         })
     }
 
@@ -1189,7 +1256,7 @@ mod tests {
         // original too.
         let (_, other_hash) = secret(2);
         let again = store.begin_outgoing(keyed(bolt11(other_hash, 4, 1000), "k1", 7), 104).unwrap();
-        assert_eq!(again.record().id, rec.id);
+        assert_eq!(again.record().unwrap().id, rec.id);
         assert!(matches!(again, BeginOutgoing::Existing(_)));
         assert_eq!(count(&store), 1);
     }
@@ -1504,7 +1571,7 @@ mod tests {
         let started: Vec<_> =
             results.iter().filter(|r| matches!(r, BeginOutgoing::Started(_))).collect();
         assert_eq!(started.len(), 1, "{results:?}");
-        let id = started[0].record().id;
+        let id = started[0].record().unwrap().id;
         for r in &results {
             if !matches!(r, BeginOutgoing::Started(_)) {
                 assert!(matches!(r, BeginOutgoing::Existing(rec) if rec.id == id), "{r:?}");
@@ -1573,7 +1640,7 @@ mod tests {
             let t = if i < 5 { 100 + 10 * u64::from(i) } else { 150 + 10 * u64::from((i - 5) / 2) };
             let mut intent = NewOutgoing::new(kind, Some(hash), [i + 1; 32], 1000);
             intent.destination = Some(DEST.into());
-            let rec = store.begin_outgoing(intent, t).unwrap().record().clone();
+            let rec = store.begin_outgoing(intent, t).unwrap().record().unwrap().clone();
             if i % 3 == 0 {
                 store.fail_outgoing(&[i + 1; 32], FailureCode::Other, None, true, t + 1).unwrap();
             } else if i % 4 == 1 {
@@ -1676,7 +1743,8 @@ mod tests {
     fn update_metadata_validates_json() {
         let (_d, store) = store();
         let (_, hash) = secret(1);
-        let rec = store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().clone();
+        let rec =
+            store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().unwrap().clone();
         let updated = store.update_metadata(rec.id, Some("{\"a\": 1}"), 150).unwrap().unwrap();
         assert_eq!(updated.metadata.as_deref(), Some("{\"a\": 1}"));
         assert_eq!(updated.updated_at, 150);
@@ -1692,7 +1760,8 @@ mod tests {
     fn merge_metadata_follows_rfc_7396() {
         let (_d, store) = store();
         let (_, hash) = secret(1);
-        let rec = store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().clone();
+        let rec =
+            store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().unwrap().clone();
         let first = store
             .merge_metadata(rec.id, r#"{"order": 42, "tags": {"a": 1, "b": 2}}"#, 110)
             .unwrap()
@@ -1727,6 +1796,7 @@ mod tests {
                     .begin_outgoing(bolt11(hash, i + 1, 1000), 100 + u64::from(i))
                     .unwrap()
                     .record()
+                    .unwrap()
                     .id,
             );
         }

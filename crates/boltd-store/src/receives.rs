@@ -14,12 +14,15 @@
 //! replays are harmless. The preimage of a hold invoice is unknown (NULL) until the engine
 //! reveals it ([`Store::receive_preimage_revealed`]); every preimage is checked against the
 //! payment hash. Like the payment methods, these are methods on [`Store`], take `now` (unix
-//! seconds) and run each read-check-write in one `BEGIN IMMEDIATE` transaction.
+//! seconds) and run each read-check-write in one `BEGIN IMMEDIATE` transaction. Canceling and
+//! expiring a receive append an event (`invoice_canceled`, `invoice_expired`) in the same
+//! transaction (see the `events` module).
 
 use rusqlite::{params, Connection, OptionalExtension, Params, Row, Transaction};
 use serde::Serialize;
 
 use crate::error::{StoreError, TxError};
+use crate::events::{receive_data, EventType};
 use crate::payments::{check_custom_records, check_key, check_preimage, hex_opt, payment_hash_of};
 use crate::Store;
 
@@ -480,7 +483,11 @@ impl Store {
                         "UPDATE receives SET state = 'canceled', finished_at = ?2 WHERE id = ?1",
                     )?
                     .execute(params![rec.id, now])?;
-                    CancelOutcome::Canceled(receive_row(tx, rec.id)?)
+                    let canceled = receive_row(tx, rec.id)?;
+                    let data = receive_data(&canceled)?;
+                    let hash = Some(canceled.payment_hash);
+                    self.append_event(tx, EventType::InvoiceCanceled, hash, &data, None, now)?;
+                    CancelOutcome::Canceled(canceled)
                 }
                 ReceiveState::Canceled => CancelOutcome::Canceled(rec),
                 ReceiveState::PreimageRevealed | ReceiveState::Settled => {
@@ -509,7 +516,11 @@ impl Store {
             let mut out = Vec::with_capacity(expired.len());
             for rec in expired {
                 stmt.execute(params![rec.id, now])?;
-                out.push(receive_row(tx, rec.id)?);
+                let done = receive_row(tx, rec.id)?;
+                let data = receive_data(&done)?;
+                let hash = Some(done.payment_hash);
+                self.append_event(tx, EventType::InvoiceExpired, hash, &data, None, now)?;
+                out.push(done);
             }
             Ok::<_, TxError>(out)
         })

@@ -104,8 +104,108 @@ CREATE INDEX receives_invoice ON receives (invoice);
 CREATE INDEX receives_state_created ON receives (state, created_at, id);
 ";
 
+/// Version 3: API tokens (`api_tokens`) and per-token spending on outgoing payments.
+///
+/// See `crate::tokens`. A token's secret is never stored, only its SHA-256; tokens are revoked,
+/// never deleted, so the payments that name one keep a valid reference. On `payments`:
+/// `token_id` is the token that asked for the payment (NULL without authentication),
+/// `fee_limit_msat` the fee reserve counted against the token's budgets while the payment is
+/// pending, and `attempted_at` when the current attempt was recorded (a retry moves it), which
+/// places the payment in a budget window.
+const V3_TOKENS: &str = "
+CREATE TABLE api_tokens (
+	id TEXT PRIMARY KEY CHECK (length(id) = 16 AND id NOT GLOB '*[^0-9a-f]*'),
+	name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 64),
+	secret_hash BLOB NOT NULL CHECK (length(secret_hash) = 32),
+	scopes TEXT NOT NULL CHECK (scopes <> ''),
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER,
+	revoked_at INTEGER,
+	max_payment_msat INTEGER CHECK (max_payment_msat >= 0),
+	budget_day_msat INTEGER CHECK (budget_day_msat >= 0),
+	budget_week_msat INTEGER CHECK (budget_week_msat >= 0),
+	budget_month_msat INTEGER CHECK (budget_month_msat >= 0)
+);
+ALTER TABLE payments ADD COLUMN token_id TEXT REFERENCES api_tokens (id);
+ALTER TABLE payments ADD COLUMN fee_limit_msat INTEGER CHECK (fee_limit_msat >= 0);
+ALTER TABLE payments ADD COLUMN attempted_at INTEGER;
+UPDATE payments SET attempted_at = created_at WHERE direction = 'outgoing';
+CREATE INDEX payments_token_attempted ON payments (token_id, attempted_at)
+	WHERE token_id IS NOT NULL;
+";
+
+/// Version 4: notifications: the durable event log (`events`), webhook endpoints (`webhooks`),
+/// one delivery per endpoint and event (`webhook_deliveries`) and every attempt of each
+/// (`webhook_attempts`).
+///
+/// `events.seq` is `AUTOINCREMENT` so a sequence number is never reused, even if old events are
+/// pruned one day: clients keep it as their cursor. Events are appended in the transaction of
+/// the state change they report (see `crate::events`), and deliveries are fanned out in that
+/// same transaction, so an event and its deliveries exist together or not at all.
+/// `dedup_key` makes appending idempotent where the state change is not a store write (channel
+/// events, which LDK may replay). A delivery is `pending` exactly while it has a next attempt
+/// time. Deleting an endpoint deletes its deliveries and their attempts; events stay.
+const V4_NOTIFICATIONS: &str = "
+CREATE TABLE events (
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	type TEXT NOT NULL CHECK (type <> ''),
+	created_at INTEGER NOT NULL,
+	payment_hash BLOB CHECK (payment_hash IS NULL OR length(payment_hash) = 32),
+	dedup_key TEXT UNIQUE CHECK (dedup_key IS NULL OR dedup_key <> ''),
+	data TEXT NOT NULL CHECK (
+		CASE WHEN json_valid(data) THEN json_type(data) = 'object' ELSE 0 END)
+);
+CREATE INDEX events_created ON events (created_at, seq);
+CREATE INDEX events_payment_hash ON events (payment_hash) WHERE payment_hash IS NOT NULL;
+
+CREATE TABLE webhooks (
+	id INTEGER PRIMARY KEY,
+	url TEXT NOT NULL CHECK (url <> ''),
+	description TEXT,
+	format TEXT NOT NULL CHECK (format IN ('native', 'alby')),
+	event_types TEXT NOT NULL CHECK (
+		CASE WHEN json_valid(event_types) THEN json_type(event_types) = 'array' ELSE 0 END),
+	filter_types TEXT CHECK (filter_types IS NULL OR
+		CASE WHEN json_valid(filter_types) THEN json_type(filter_types) = 'array' ELSE 0 END),
+	secret TEXT NOT NULL CHECK (secret <> ''),
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+	id INTEGER PRIMARY KEY,
+	webhook_id INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+	event_seq INTEGER NOT NULL REFERENCES events (seq),
+	state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+	attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_attempt_at_ms INTEGER,
+	last_attempt_at_ms INTEGER,
+	last_status INTEGER,
+	last_error TEXT,
+	created_at_ms INTEGER NOT NULL,
+	finished_at_ms INTEGER,
+	UNIQUE (webhook_id, event_seq),
+	CHECK ((state = 'pending') = (next_attempt_at_ms IS NOT NULL)),
+	CHECK (state = 'pending' OR finished_at_ms IS NOT NULL)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms, id)
+	WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_webhook ON webhook_deliveries (webhook_id, id);
+
+CREATE TABLE webhook_attempts (
+	id INTEGER PRIMARY KEY,
+	delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries (id) ON DELETE CASCADE,
+	attempt INTEGER NOT NULL CHECK (attempt >= 1),
+	at_ms INTEGER NOT NULL,
+	duration_ms INTEGER NOT NULL CHECK (duration_ms >= 0),
+	status INTEGER,
+	error TEXT,
+	UNIQUE (delivery_id, attempt),
+	CHECK (status IS NOT NULL OR error IS NOT NULL)
+);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS];
+const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -186,7 +286,7 @@ mod tests {
         assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [3]);
         let version =
             store.read(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
-        assert_eq!(version.unwrap(), 2u32);
+        assert_eq!(version.unwrap(), SCHEMA_VERSION);
         let started = store
             .begin_outgoing(NewOutgoing::new(PaymentKind::Bolt11, Some([1; 32]), [1; 32], 1), 1)
             .unwrap();
@@ -201,6 +301,32 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
         assert!(store.payment_by_payment_id(&[1; 32]).unwrap().is_some());
+    }
+
+    #[test]
+    fn v2_payments_upgrade_to_v3_without_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            conn.execute_batch(V1_KV).unwrap();
+            conn.execute_batch(V2_PAYMENTS).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            conn.execute(
+                "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
+                 amount_msat, created_at, updated_at) \
+                 VALUES ('outgoing', 'keysend', 'pending', ?1, ?1, 5, 70, 80)",
+                [[3u8; 32]],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let rec = store.payment_by_payment_id(&[3; 32]).unwrap().unwrap();
+        assert_eq!((rec.token_id, rec.fee_limit_msat), (None, None));
+        let attempted: Option<i64> = store
+            .read(|c| c.query_row("SELECT attempted_at FROM payments", [], |r| r.get(0)))
+            .unwrap();
+        assert_eq!(attempted, Some(70));
+        assert!(store.list_tokens().unwrap().is_empty());
     }
 
     #[test]

@@ -169,7 +169,7 @@ pub enum ClientCommand {
         #[command(subcommand)]
         action: Option<ChannelsAction>,
     },
-    /// API tokens (not available yet).
+    /// API tokens: create, list, revoke (needs an admin token).
     Tokens {
         #[command(subcommand)]
         action: TokensAction,
@@ -279,13 +279,35 @@ pub enum ChannelsAction {
 /// `tokens ...`.
 #[derive(Subcommand, Debug)]
 pub enum TokensAction {
-    /// Create a token.
-    Create,
-    /// List tokens.
+    /// Create a token; the answer holds the token string, shown this once.
+    Create {
+        /// A name for the token (e.g. the app that uses it).
+        name: String,
+        /// Scopes, repeated or comma-separated: payments:send, invoices:create, invoices:read,
+        /// transactions:read, balance:read, node:read, node:admin.
+        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// The token stops working after this many seconds.
+        #[arg(long, value_name = "SECS")]
+        expires_in_secs: Option<u64>,
+        /// Largest amount of one payment, fees excluded: msat, or with a unit (`1000sat`).
+        #[arg(long, value_name = "AMOUNT")]
+        max_payment: Option<String>,
+        /// Budget for any 24 hours (amounts plus fees): msat, or with a unit.
+        #[arg(long, value_name = "AMOUNT")]
+        daily_budget: Option<String>,
+        /// Budget for any 7 days.
+        #[arg(long, value_name = "AMOUNT")]
+        weekly_budget: Option<String>,
+        /// Budget for any 30 days.
+        #[arg(long, value_name = "AMOUNT")]
+        monthly_budget: Option<String>,
+    },
+    /// Every token (never their secrets), with what is left of their budgets.
     List,
-    /// Revoke a token.
+    /// Revoke a token at once.
     Revoke {
-        /// The token's id.
+        /// The token's id (the part after `boltd_`, before the second `_`).
         id: String,
     },
 }
@@ -410,21 +432,40 @@ pub fn completions(shell: clap_complete::Shell, mut cmd: clap::Command) -> ExitC
 /// What a command is: the API call it makes (or a local result).
 fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
     // Commands that need no daemon.
-    match &command {
-        ClientCommand::Decode { string } => return decode(string),
-        ClientCommand::Tokens { .. } => {
-            return Err(Failure::Client {
-                code: "not_available",
-                message: "API tokens are not available yet: the daemon serves its API without \
-                          authentication, on loopback only (serve --insecure-no-auth)"
-                    .into(),
-            })
-        }
-        _ => {}
+    if let ClientCommand::Decode { string } = &command {
+        return decode(string);
     }
     let client = Client::new(conn)?;
     match command {
-        ClientCommand::Decode { .. } | ClientCommand::Tokens { .. } => unreachable!(),
+        ClientCommand::Decode { .. } => unreachable!(),
+        ClientCommand::Tokens { action } => match action {
+            TokensAction::Create {
+                name,
+                scopes,
+                expires_in_secs,
+                max_payment,
+                daily_budget,
+                weekly_budget,
+                monthly_budget,
+            } => {
+                let amount = |what: &str, v: Option<String>| v.map(|v| msat(what, &v)).transpose();
+                let body = json!({
+                    "name": name,
+                    "scopes": scopes.iter().map(|s| s.trim()).collect::<Vec<_>>(),
+                    "expires_in_secs": expires_in_secs,
+                    "max_payment_msat": amount("max-payment", max_payment)?,
+                    "budget_day_msat": amount("daily-budget", daily_budget)?,
+                    "budget_week_msat": amount("weekly-budget", weekly_budget)?,
+                    "budget_month_msat": amount("monthly-budget", monthly_budget)?,
+                });
+                client.call("POST", "/api/v1/tokens", Some(strip_nulls(body))).send()
+            }
+            TokensAction::List => client.call("GET", "/api/v1/tokens", None).send(),
+            TokensAction::Revoke { id } => {
+                let path = format!("/api/v1/tokens/{}", path_segment(&id)?);
+                client.call("DELETE", &path, None).send()
+            }
+        },
         ClientCommand::Pay(args) => {
             let body = pay_body(&args)?;
             let retry = body["retry_for"].as_u64().unwrap_or(DEFAULT_RETRY_FOR_SECS);
@@ -593,13 +634,14 @@ fn value_name(v: impl ValueEnum) -> String {
     v.to_possible_value().map(|p| p.get_name().to_string()).unwrap_or_default()
 }
 
-/// A path segment from user input: only characters that need no escaping.
+/// A path segment from user input (a payment hash, invoice, preimage or token id): only
+/// characters that need no escaping.
 fn path_segment(s: &str) -> Result<&str, Failure> {
     let s = s.trim();
     if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()) {
         Ok(s)
     } else {
-        Err(Failure::usage(format!("`{s}` is not a payment hash, invoice or preimage")))
+        Err(Failure::usage(format!("`{s}` is not a payment hash, invoice, preimage or token id")))
     }
 }
 
@@ -1018,6 +1060,8 @@ fn columns_for(first: &Map<String, Value>) -> Vec<String> {
             "expires_at",
             "description",
         ]
+    } else if first.contains_key("scopes") && first.contains_key("active") {
+        &["id", "name", "scopes", "active", "expires_at", "revoked_at", "max_payment_msat"]
     } else if first.contains_key("inbound") && first.contains_key("node_id") {
         &["node_id", "address", "inbound"]
     } else {

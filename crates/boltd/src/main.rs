@@ -7,6 +7,7 @@ mod playground;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use boltd_api::AuthMode;
 use boltd_engine::Engine;
 use boltd_node::config::{Config, ConfigArgs};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -29,8 +30,8 @@ enum Command {
     Serve {
         #[command(flatten)]
         config: ConfigArgs,
-        /// Serve the API without authentication. Only allowed when the API listens on a
-        /// loopback address. Token authentication is not implemented yet, so this is required.
+        /// Serve the API without authentication (no tokens: anyone who can connect may do
+        /// everything). Only allowed when the API listens on a loopback address.
         #[arg(long)]
         insecure_no_auth: bool,
     },
@@ -88,49 +89,69 @@ fn init_logging(level: &str) {
 }
 
 async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
-    if !insecure_no_auth {
-        return Err(
-            "API authentication (tokens) is not available yet: start with --insecure-no-auth \
-			and an api_listen on loopback"
-                .into(),
-        );
-    }
-    if !config.api_listen.ip().is_loopback() {
+    let loopback = config.api_listen.ip().is_loopback();
+    if insecure_no_auth && !loopback {
         return Err(format!(
-            "--insecure-no-auth is only allowed when the API listens on loopback, not {}",
+            "--insecure-no-auth is only allowed when the API listens on loopback, not {}: \
+             anyone who can reach it could spend the node's funds. Drop the flag (every request \
+             then needs a token) or listen on 127.0.0.1",
             config.api_listen
         ));
     }
+    let token_file = boltd_engine::auth::admin_token_path(&config.data_dir);
     // Signal handlers first, so a SIGTERM that follows the ready line is a clean shutdown.
     let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let api_listener = boltd_api::bind(config.api_listen).await.map_err(|e| e.to_string())?;
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
     let engine = Engine::start(config).await.map_err(|e| e.to_string())?;
     let node = Arc::clone(engine.node());
+    // On the first start only: the admin token, for the ready line (never for the log).
+    let admin_token = engine
+        .bootstrap_admin_token()
+        .await
+        .map_err(|e| format!("cannot create the admin token: {e}"))?;
 
+    let auth = if insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut api_stop = stop_rx.clone();
-    let api = tokio::spawn(boltd_api::serve(api_listener, Arc::clone(&engine), async move {
-        let _ = api_stop.wait_for(|s| *s).await;
-    }));
+    let api =
+        tokio::spawn(boltd_api::serve_with(api_listener, Arc::clone(&engine), auth, async move {
+            let _ = api_stop.wait_for(|s| *s).await;
+        }));
 
     // One machine-readable line on stdout says the daemon is ready (tests and scripts wait for it).
-    println!(
-        "{}",
-        serde_json::json!({
-            "event": "ready",
-            "node_id": node.node_id().to_string(),
-            "api_url": format!("http://{api_addr}"),
-            "p2p_addr": node.p2p_addr().to_string(),
-        })
-    );
-    tracing::info!("API listening on http://{api_addr}");
+    let mut ready = serde_json::json!({
+        "event": "ready",
+        "node_id": node.node_id().to_string(),
+        "api_url": format!("http://{api_addr}"),
+        "p2p_addr": node.p2p_addr().to_string(),
+        "auth": if insecure_no_auth { "none" } else { "tokens" },
+        "admin_token_file": token_file,
+    });
+    if let Some(t) = admin_token {
+        ready["admin_token"] = t.into();
+    }
+    println!("{ready}");
+    if insecure_no_auth {
+        tracing::warn!(
+            "API listening on http://{api_addr} WITHOUT authentication (--insecure-no-auth): \
+             every local user and program can spend this node's funds"
+        );
+    } else {
+        tracing::info!("API listening on http://{api_addr} (bearer tokens)");
+        if !loopback {
+            tracing::warn!(
+                "the API listens on {api_addr}, beyond loopback, in plain HTTP: tokens cross the \
+                 network in clear; put a TLS proxy in front of it"
+            );
+        }
+    }
 
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     let _ = api.await;
-    node.stop().await.map_err(|e| e.to_string())?;
+    engine.stop().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -5,7 +5,8 @@
 //! [`Engine`] with its HTTP API on a fixed loopback port. The first start funds the three wallets
 //! and opens alice → bob and bob → carol (1,000,000 sat each, 400,000 sat pushed to the other
 //! side, so payments work in both directions and across two hops), then waits for gossip. It
-//! writes `playground.json` and prints the URLs and `curl` examples, then mines a block every 5 s
+//! writes `playground.json` (with each node's admin token) and prints the URLs and `curl`
+//! examples (with `Authorization: Bearer`), then mines a block every 5 s
 //! until SIGINT or SIGTERM, and stops the nodes and bitcoind cleanly.
 //!
 //! Everything lives in the data directory (`--data-dir`, by default
@@ -75,8 +76,9 @@ const OWNED_ENTRIES: [&str; 7] = [
     "bob",
     "carol",
 ];
-const AUTH_NOTE: &str = "none: tokens are not implemented in boltd yet, so the API runs without \
-                         authentication, on 127.0.0.1 only";
+const AUTH_NOTE: &str = "bearer tokens: every request but /ping needs `Authorization: Bearer \
+                         <token>`; each node's admin token is its `token` (also in \
+                         <data_dir>/admin.token)";
 
 /// `boltd playground` options.
 #[derive(clap::Args, Debug)]
@@ -119,7 +121,7 @@ pub struct NodeEntry {
     pub name: String,
     /// `http://127.0.0.1:<port>`.
     pub api_url: String,
-    /// The admin token; `null` until boltd has tokens.
+    /// The node's admin token (`node:admin`): send it as `Authorization: Bearer <token>`.
     pub token: Option<String>,
     /// The node id (hex).
     pub node_id: String,
@@ -435,6 +437,8 @@ struct PgNode {
     api_url: String,
     p2p_addr: SocketAddr,
     data_dir: PathBuf,
+    /// The admin token.
+    token: String,
     api_task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -550,7 +554,7 @@ async fn run_network(ctx: &Ctx, r: &mut Running, stop: &mut Stop) -> Result<(), 
             .map(|n| NodeEntry {
                 name: n.name.into(),
                 api_url: n.api_url.clone(),
-                token: None,
+                token: Some(n.token.clone()),
                 node_id: n.node().node_id().to_string(),
                 p2p_addr: n.p2p_addr.to_string(),
                 data_dir: n.data_dir.clone(),
@@ -620,6 +624,25 @@ async fn start_node(
         NodeError::Store(StoreError::Locked { path, pid }) => already_running(&path, pid),
         e => format!("{name} could not start: {e}"),
     })?;
+    // The first start makes the admin token; later starts read it back from its file, or from
+    // the saved playground.json if the file was deleted.
+    let fresh = engine
+        .bootstrap_admin_token()
+        .await
+        .map_err(|e| format!("{name}: cannot create the admin token: {e}"))?;
+    let saved = ctx.saved.as_ref().and_then(|s| s.nodes.iter().find(|n| n.name == name));
+    let token = match fresh {
+        Some(t) => t,
+        None => boltd_engine::auth::read_admin_token_file(&data_dir)
+            .map_err(|e| format!("{name}: cannot read its admin token file: {e}"))?
+            .or_else(|| saved.and_then(|n| n.token.clone()))
+            .ok_or_else(|| {
+                format!(
+                    "{name}: its admin token is lost ({} is missing); start over with --reset",
+                    boltd_engine::auth::admin_token_path(&data_dir).display()
+                )
+            })?,
+    };
     let mut rx = api_stop.subscribe();
     let api_task = tokio::spawn(boltd_api::serve(listener, Arc::clone(&engine), async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -630,6 +653,7 @@ async fn start_node(
         engine,
         api_url: format!("http://{api_addr}"),
         data_dir,
+        token,
         api_task,
     })
 }
@@ -876,10 +900,11 @@ fn group(n: u64) -> String {
 
 /// The text printed on stdout once the network is ready.
 fn summary(state: &PlaygroundFile, dir: &Path) -> String {
-    let url = |name: &str| {
-        state.nodes.iter().find(|n| n.name == name).map(|n| n.api_url.clone()).unwrap_or_default()
-    };
+    let node = |name: &str| state.nodes.iter().find(|n| n.name == name);
+    let url = |name: &str| node(name).map(|n| n.api_url.clone()).unwrap_or_default();
+    let token = |name: &str| node(name).and_then(|n| n.token.clone()).unwrap_or_default();
     let (alice, carol) = (url("alice"), url("carol"));
+    let (alice_token, carol_token) = (token("alice"), token("carol"));
     let mut s = String::new();
     s += "boltd playground is running: a regtest network of three nodes, alice -> bob -> carol\n\n";
     for n in &state.nodes {
@@ -901,24 +926,37 @@ fn summary(state: &PlaygroundFile, dir: &Path) -> String {
         dir.join(LOG_FILE).display()
     );
     s += &format!(
-        r#"Try it (jq picks fields from the JSON answers):
+        r#"Try it (jq picks fields from the JSON answers; the tokens are the nodes' admin tokens):
+
+  ALICE_TOKEN={alice_token}
+  CAROL_TOKEN={carol_token}
 
   # carol creates an invoice for 1,000 sat
   INV=$(curl -s -X POST {carol}/api/v1/lightning/receives/invoice \
+    -H "Authorization: Bearer $CAROL_TOKEN" \
     -H 'Content-Type: application/json' -d '{{"amount_sat": 1000, "description": "coffee"}}')
   echo "$INV"; BOLT11=$(echo "$INV" | jq -r .invoice); HASH=$(echo "$INV" | jq -r .payment_hash)
 
   # alice pays it through bob (barkd dialect)
-  curl -s -X POST {alice}/api/v1/lightning/pay \
+  curl -s -X POST {alice}/api/v1/lightning/pay -H "Authorization: Bearer $ALICE_TOKEN" \
     -H 'Content-Type: application/json' -d "{{\"destination\": \"$BOLT11\"}}"
 
   # carol looks up the receive
-  curl -s {carol}/api/v1/lightning/receives/$HASH
+  curl -s {carol}/api/v1/lightning/receives/$HASH -H "Authorization: Bearer $CAROL_TOKEN"
 
   # the same with Core Lightning's pay, on a new invoice
   BOLT11=$(curl -s -X POST {carol}/api/v1/lightning/receives/invoice \
+    -H "Authorization: Bearer $CAROL_TOKEN" \
     -H 'Content-Type: application/json' -d '{{"amount_sat": 2000}}' | jq -r .invoice)
-  curl -s -X POST {alice}/v1/pay -H 'Content-Type: application/json' -d "{{\"bolt11\": \"$BOLT11\"}}"
+  curl -s -X POST {alice}/v1/pay -H "Authorization: Bearer $ALICE_TOKEN" \
+    -H 'Content-Type: application/json' -d "{{\"bolt11\": \"$BOLT11\"}}"
+
+  # a token for a shop on carol: create invoices and read them, nothing else
+  curl -s -X POST {carol}/api/v1/tokens -H "Authorization: Bearer $CAROL_TOKEN" \
+    -H 'Content-Type: application/json' \
+    -d '{{"name": "shop", "scopes": ["invoices:create", "invoices:read"]}}'
+
+  # the command line: BOLTD_URL={alice} BOLTD_TOKEN=$ALICE_TOKEN boltd balance
 
 Ctrl-C stops everything; starting again resumes this network in seconds; --reset starts over."#
     );
@@ -970,7 +1008,7 @@ mod tests {
             nodes: vec![NodeEntry {
                 name: "alice".into(),
                 api_url: "http://127.0.0.1:3010".into(),
-                token: None,
+                token: Some("boltd_x".into()),
                 node_id: "02ab".into(),
                 p2p_addr: "127.0.0.1:3020".into(),
                 data_dir: "/x/alice".into(),
@@ -984,7 +1022,7 @@ mod tests {
             },
         };
         let v = serde_json::to_value(&s).unwrap();
-        assert!(v["nodes"][0]["token"].is_null());
+        assert_eq!(v["nodes"][0]["token"], "boltd_x");
         let back: PlaygroundFile = serde_json::from_value(v).unwrap();
         assert_eq!(back.nodes[0].node_id, "02ab");
     }

@@ -82,12 +82,24 @@ fn alby_sdk_against_boltd() -> Result<(), HarnessError> {
     a.wait_for_gossip(2)?;
     mine_and_sync(&btc, 1, &[&a, &b, &c])?;
 
+    // An app's token: every scope the SDK's calls need, and not `node:admin`.
+    let app_token = |n: &TestNode| {
+        let scopes = [
+            "payments:send",
+            "invoices:create",
+            "invoices:read",
+            "transactions:read",
+            "balance:read",
+        ];
+        n.create_token(serde_json::json!({ "name": "alby-sdk", "scopes": scopes }))
+    };
     let r = run_sdk_script(&[
         ("PAYER_URL", a.api_url.clone()),
         ("PAYEE_URL", c.api_url.clone()),
         ("PAYEE_ID", c.node_id.clone()),
         ("HOP_ID", b.node_id.clone()),
-        ("ALBY_TOKEN", "boltd-test-token".into()),
+        ("PAYER_TOKEN", app_token(&a)?),
+        ("PAYEE_TOKEN", app_token(&c)?),
     ]);
 
     // createInvoice on C.

@@ -125,16 +125,25 @@ impl Out {
     }
 }
 
-/// Runs `boltd <args>` with `BOLTD_URL=url` (stdout piped: no progress output).
-fn boltd(url: &str, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_boltd"))
-        .args(args)
-        .env("BOLTD_URL", url)
+/// A daemon to talk to: its URL and the token to send (`BOLTD_TOKEN`), if any.
+struct Target {
+    url: String,
+    token: Option<String>,
+}
+
+/// Runs `boltd <args>` with `BOLTD_URL` and `BOLTD_TOKEN` from `target` (stdout piped: no
+/// progress output).
+fn boltd(target: &Target, args: &[&str]) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boltd"));
+    cmd.args(args)
+        .env("BOLTD_URL", &target.url)
         .env_remove("BOLTD_TOKEN")
         .env("XDG_CONFIG_HOME", "/nonexistent")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    if let Some(t) = &target.token {
+        cmd.env("BOLTD_TOKEN", t);
+    }
+    let out = cmd.output().unwrap();
     Out {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -146,8 +155,13 @@ fn node<'a>(state: &'a Value, name: &str) -> &'a Value {
     state["nodes"].as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()
 }
 
-fn url(state: &Value, name: &str) -> String {
-    node(state, name)["api_url"].as_str().unwrap().to_string()
+/// A node of the playground, with its admin token.
+fn target(state: &Value, name: &str) -> Target {
+    let n = node(state, name);
+    Target {
+        url: n["api_url"].as_str().unwrap().to_string(),
+        token: Some(n["token"].as_str().unwrap().to_string()),
+    }
 }
 
 #[test]
@@ -156,7 +170,7 @@ fn cli_commands_against_a_playground() {
     let dir = tmp.path().join("pg");
     let mut pg = Playground::start(&dir, free_base_port());
     let state = pg.wait_ready(&dir);
-    let (alice, carol) = (url(&state, "alice"), url(&state, "carol"));
+    let (alice, carol) = (target(&state, "alice"), target(&state, "carol"));
     let carol_id = node(&state, "carol")["node_id"].as_str().unwrap().to_string();
     let bob_id = node(&state, "bob")["node_id"].as_str().unwrap().to_string();
 
@@ -277,16 +291,58 @@ fn cli_commands_against_a_playground() {
     let h = boltd(&carol, &["receives", &"00".repeat(32), "--human"]);
     assert_eq!(h.code, Some(1));
     assert!(h.stderr.starts_with("boltd: ") && h.stderr.contains("not_found"), "{}", h.stderr);
-    // A daemon that is not there, tokens (not available yet), and usage errors (exit 2).
-    let closed = format!("http://127.0.0.1:{}", {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    });
+    // A daemon that is not there, and usage errors (exit 2).
+    let closed = Target {
+        url: format!("http://127.0.0.1:{}", {
+            let l = TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        }),
+        token: None,
+    };
     assert_eq!(boltd(&closed, &["info"]).error(1)["code"], "connection_failed");
-    assert_eq!(boltd(&alice, &["tokens", "list"]).error(1)["code"], "not_available");
     assert_eq!(boltd(&alice, &["pay", &bolt11, "--bolt11", &bolt11]).error(2)["code"], "usage");
     assert_eq!(boltd(&alice, &["pay", &bolt11, "lots"]).error(2)["code"], "usage");
     assert_eq!(boltd(&alice, &["payments", "--direction", "sideways"]).code, Some(2));
+
+    // Tokens: without one the daemon refuses; `tokens create` makes a scoped one (shown once),
+    // `tokens list` never shows secrets, and a revoked token stops working at once.
+    let anonymous = Target { url: alice.url.clone(), token: None };
+    let e = boltd(&anonymous, &["info"]).error(1);
+    assert_eq!(e["code"], "unauthorized", "{e}");
+    let created = boltd(
+        &alice,
+        &["tokens", "create", "root", "--scope", "node:admin", "--daily-budget", "1sat"],
+    )
+    .error(1);
+    assert_eq!(created["code"], "invalid_input", "no limits on admin tokens: {created}");
+    let created = boltd(
+        &alice,
+        &["tokens", "create", "reader", "--scope", "balance:read", "--scope", "node:read"],
+    )
+    .json();
+    let reader_token = created["token"].as_str().unwrap().to_string();
+    let reader_id = created["id"].as_str().unwrap().to_string();
+    assert!(reader_token.starts_with(&format!("boltd_{reader_id}_")), "{created}");
+    assert_eq!(created["scopes"], serde_json::json!(["balance:read", "node:read"]), "{created}");
+    let reader = Target { url: alice.url.clone(), token: Some(reader_token.clone()) };
+    assert!(boltd(&reader, &["balance"]).json()["onchain"].is_object());
+    let e = boltd(&reader, &["payments"]).error(1);
+    assert_eq!(e["code"], "missing_scope", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("transactions:read"), "{e}");
+    let e = boltd(&reader, &["tokens", "list"]).error(1);
+    assert!(e["message"].as_str().unwrap().contains("node:admin"), "{e}");
+    let list = boltd(&alice, &["tokens", "list"]);
+    let secret = reader_token.rsplit('_').next().unwrap();
+    assert!(!list.stdout.contains(secret), "no secret in the listing: {}", list.stdout);
+    let list = list.json();
+    let names: Vec<&str> =
+        list.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["admin", "reader"], "{list}");
+    let human = boltd(&alice, &["tokens", "list", "--human"]);
+    assert!(human.stdout.starts_with("ID") && human.stdout.contains("reader"), "{}", human.stdout);
+    let revoked = boltd(&alice, &["tokens", "revoke", &reader_id]).json();
+    assert_eq!(revoked["active"], false, "{revoked}");
+    assert_eq!(boltd(&reader, &["balance"]).error(1)["code"], "unauthorized");
 
     // Shell completions.
     let c = boltd(&alice, &["completions", "bash"]);

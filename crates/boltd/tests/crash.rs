@@ -46,7 +46,8 @@ fn payer_killed_mid_flight_completes_once_after_restart() -> Result<(), HarnessE
 
     let url = format!("{}/v1/pay", a.api_url);
     let body = json!({ "bolt11": bolt11 });
-    let payer = std::thread::spawn(move || ureq_post(&url, body));
+    let token = a.admin_token().to_string();
+    let payer = std::thread::spawn(move || ureq_post(&url, &token, body));
     wait_until(
         "the HTLCs to be held at C",
         Duration::from_secs(30),
@@ -96,10 +97,11 @@ fn payer_killed_mid_flight_completes_once_after_restart() -> Result<(), HarnessE
     Ok(())
 }
 
-fn ureq_post(url: &str, body: serde_json::Value) -> Result<String, String> {
+fn ureq_post(url: &str, token: &str, body: serde_json::Value) -> Result<String, String> {
     let agent = ureq_agent();
     agent
         .post(url)
+        .set("Authorization", &format!("Bearer {token}"))
         .send_json(body)
         .map_err(|e| e.to_string())?
         .into_string()

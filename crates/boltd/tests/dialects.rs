@@ -43,6 +43,7 @@ fn sha256_hex(b: &[u8]) -> String {
 fn post_status(n: &TestNode, path: &str, content_type: &str, body: &str) -> (u16, Value) {
     let res = ureq::post(&format!("{}{path}", n.api_url))
         .timeout(Duration::from_secs(120))
+        .set("Authorization", &format!("Bearer {}", n.admin_token()))
         .set("Content-Type", content_type)
         .send_string(body);
     let (status, text) = match res {

@@ -147,8 +147,10 @@ fn agent() -> ureq::Agent {
     ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build()
 }
 
-fn get(url: &str) -> Value {
-    match agent().get(url).call() {
+/// `GET path` on a node of playground.json, with its admin token.
+fn get(node: &Value, path: &str) -> Value {
+    let url = format!("{}{path}", node["api_url"].as_str().unwrap());
+    match agent().get(&url).set("Authorization", &bearer(node)).call() {
         Ok(r) => r.into_json().unwrap(),
         Err(ureq::Error::Status(code, r)) => {
             panic!("GET {url}: HTTP {code}: {}", r.into_string().unwrap_or_default())
@@ -157,8 +159,10 @@ fn get(url: &str) -> Value {
     }
 }
 
-fn post(url: &str, body: Value) -> Value {
-    match agent().post(url).send_json(body) {
+/// `POST path` on a node of playground.json, with its admin token.
+fn post(node: &Value, path: &str, body: Value) -> Value {
+    let url = format!("{}{path}", node["api_url"].as_str().unwrap());
+    match agent().post(&url).set("Authorization", &bearer(node)).send_json(body) {
         Ok(r) => r.into_json().unwrap(),
         Err(ureq::Error::Status(code, r)) => {
             panic!("POST {url}: HTTP {code}: {}", r.into_string().unwrap_or_default())
@@ -167,33 +171,32 @@ fn post(url: &str, body: Value) -> Value {
     }
 }
 
-fn node<'a>(state: &'a Value, name: &str) -> &'a Value {
-    state["nodes"].as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()
+fn bearer(node: &Value) -> String {
+    format!("Bearer {}", node["token"].as_str().expect("every node has its admin token"))
 }
 
-fn api(state: &Value, name: &str) -> String {
-    node(state, name)["api_url"].as_str().unwrap().to_string()
+fn node<'a>(state: &'a Value, name: &str) -> &'a Value {
+    state["nodes"].as_array().unwrap().iter().find(|n| n["name"] == name).unwrap()
 }
 
 /// Creates an invoice on `to` and pays it from `from` through `dialect` ("bark" or "cln");
 /// returns the payment hash once the receive is settled.
 fn pay(state: &Value, from: &str, to: &str, amount_sat: u64, dialect: &str) -> String {
+    let (payer, payee) = (node(state, from), node(state, to));
     let inv = post(
-        &format!("{}/api/v1/lightning/receives/invoice", api(state, to)),
+        payee,
+        "/api/v1/lightning/receives/invoice",
         json!({ "amount_sat": amount_sat, "description": format!("{dialect} {from} -> {to}") }),
     );
     let bolt11 = inv["invoice"].as_str().unwrap();
     let hash = inv["payment_hash"].as_str().unwrap().to_string();
     let paid = match dialect {
-        "bark" => post(
-            &format!("{}/api/v1/lightning/pay", api(state, from)),
-            json!({ "destination": bolt11 }),
-        ),
-        _ => post(&format!("{}/v1/pay", api(state, from)), json!({ "bolt11": bolt11 })),
+        "bark" => post(payer, "/api/v1/lightning/pay", json!({ "destination": bolt11 })),
+        _ => post(payer, "/v1/pay", json!({ "bolt11": bolt11 })),
     };
     assert_eq!(paid["status"], "complete", "{dialect} pay {from} -> {to}: {paid}");
     assert_eq!(paid["payment_hash"], hash.as_str());
-    let receive = get(&format!("{}/api/v1/lightning/receives/{hash}", api(state, to)));
+    let receive = get(payee, &format!("/api/v1/lightning/receives/{hash}"));
     assert_eq!(receive["state"], "settled", "{receive}");
     assert_eq!(receive["received_msat"], amount_sat * 1000, "{receive}");
     hash
@@ -221,16 +224,25 @@ fn playground_starts_pays_stops_and_resumes() {
     let state = pg.wait_ready(FIRST_START_TIMEOUT);
     let first_start = t0.elapsed();
 
-    // playground.json: every node with its fixed ports, no token yet, and bitcoind.
+    // playground.json: every node with its fixed ports, its admin token, and bitcoind.
     assert_eq!(state["network"], "regtest");
     for (i, name) in ["alice", "bob", "carol"].iter().enumerate() {
         let n = node(&state, name);
         assert_eq!(n["api_url"], format!("http://127.0.0.1:{}", base + i as u16), "{n}");
         assert_eq!(n["p2p_addr"], format!("127.0.0.1:{}", base + 10 + i as u16), "{n}");
-        assert!(n["token"].is_null(), "{n}");
+        let token = n["token"].as_str().unwrap();
+        assert!(token.starts_with("boltd_"), "{n}");
+        let file = Path::new(n["data_dir"].as_str().unwrap()).join("admin.token");
+        assert_eq!(std::fs::read_to_string(file).unwrap().trim(), token, "{n}");
+        // Without the token the API refuses.
+        let url = format!("{}/api/v1/node/info", n["api_url"].as_str().unwrap());
+        match agent().get(&url).call() {
+            Err(ureq::Error::Status(401, _)) => {}
+            other => panic!("{name} without a token: {other:?}"),
+        }
         assert_eq!(n["node_id"].as_str().unwrap().len(), 66, "{n}");
         assert!(Path::new(n["data_dir"].as_str().unwrap()).is_dir(), "{n}");
-        let info = get(&format!("{}/api/v1/node/info", n["api_url"].as_str().unwrap()));
+        let info = get(n, "/api/v1/node/info");
         assert_eq!(info["node_id"], n["node_id"], "{info}");
         assert!(info["graph_channels"].as_u64().unwrap() >= 2, "{name} knows both channels");
     }
@@ -245,7 +257,8 @@ fn playground_starts_pays_stops_and_resumes() {
         format!("http://127.0.0.1:{base}/api/v1/lightning/pay"),
         format!("http://127.0.0.1:{base}/v1/pay"),
         format!("http://127.0.0.1:{}/api/v1/lightning/receives/$HASH", base + 2),
-        "without authentication".to_string(),
+        "Authorization: Bearer $ALICE_TOKEN".to_string(),
+        format!("ALICE_TOKEN={}", node(&state, "alice")["token"].as_str().unwrap()),
     ] {
         assert!(summary.contains(&needle), "no `{needle}` in the summary:\n{summary}");
     }
@@ -275,10 +288,13 @@ fn playground_starts_pays_stops_and_resumes() {
     let resumed = pg.wait_ready(RESUME_TIMEOUT);
     let resume = t1.elapsed();
     assert_eq!(node_ids(&resumed), node_ids(&state), "the same nodes");
+    for name in ["alice", "bob", "carol"] {
+        assert_eq!(node(&resumed, name)["token"], node(&state, name)["token"], "{name}'s token");
+    }
     assert!(pg.stderr().contains("resuming the existing network"), "{}", pg.stderr());
     assert!(!pg.stderr().contains("funding the wallets"), "{}", pg.stderr());
     for name in ["alice", "bob", "carol"] {
-        let channels = get(&format!("{}/api/v1/node/channels", api(&resumed, name)));
+        let channels = get(node(&resumed, name), "/api/v1/node/channels");
         let channels = channels.as_array().unwrap();
         let expected = if name == "bob" { 2 } else { 1 };
         assert_eq!(channels.len(), expected, "{name}: {channels:?}");

@@ -10,18 +10,23 @@
 //! both snapshots. Writes `routes-<date>-<commit>.md` and `.json` under `--out` (default
 //! `bench/results/` of the workspace).
 
+use std::collections::HashMap;
+use std::io::{BufRead, Cursor};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use bitcoin::secp256k1::PublicKey;
 use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable};
-use boltd_bench::stats::{Ratio, Sample, Summary};
+use boltd_bench::stats::{Quality, Ratio, Sample, Summary};
 use boltd_node::logger::LdkLogger;
 use boltd_node::router::{fee_limit_msat, NodeRouter, PaymentPolicy, DEFAULT_RISKFACTOR};
-use boltd_node::types::Scorer;
+use boltd_node::routing::cost::prior_success_probability;
+use boltd_node::routing::{GraphView, InFlight, Request, RoutingEngine};
+use boltd_node::types::{Graph, Scorer};
 use lightning::routing::router::{
     find_route, InFlightHtlcs, PaymentParameters, Route, RouteParameters,
 };
@@ -29,6 +34,7 @@ use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
 use lightning::sign::{EntropySource, KeysManager};
+use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning_types::features::Bolt11InvoiceFeatures;
 use serde_json::json;
 
@@ -60,6 +66,7 @@ struct Args {
     out: PathBuf,
     seed: u64,
     rss_only: Option<PathBuf>,
+    b4_child: Option<Vec<String>>,
 }
 
 fn workspace() -> PathBuf {
@@ -76,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
         out: workspace().join("bench/results"),
         seed: 6,
         rss_only: None,
+        b4_child: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -88,6 +96,10 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = value()?.into(),
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--rss-only" => a.rss_only = Some(value()?.into()),
+            "--b4-child" => {
+                let v: Vec<String> = (0..4).map(|_| value()).collect::<Result<_, _>>()?;
+                a.b4_child = Some(v);
+            }
             "-h" | "--help" => {
                 println!(
                     "bench_routes [--smoke] [--pairs N] [--graphs FILE,FILE] [--data DIR] \
@@ -180,7 +192,7 @@ fn rss_delta_in_child(path: &Path) -> Option<u64> {
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
-fn quality(route: &Route, amount_msat: u64) -> (f64, u32, usize) {
+fn quality(route: &Route, amount_msat: u64, graph: &Graph) -> Quality {
     let fee_ppm = route.get_total_fees() as f64 / amount_msat as f64 * 1e6;
     let cltv = route
         .paths
@@ -188,14 +200,63 @@ fn quality(route: &Route, amount_msat: u64) -> (f64, u32, usize) {
         .map(|p| p.hops.iter().map(|h| h.cltv_expiry_delta).sum::<u32>())
         .max()
         .unwrap_or(0);
-    (fee_ppm, cltv, route.paths.len())
+    // What all parts together send over each channel direction.
+    let mut load: HashMap<(u64, PublicKey), u64> = HashMap::new();
+    for path in &route.paths {
+        let mut downstream = 0u64;
+        for hop in path.hops.iter().rev() {
+            downstream += hop.fee_msat;
+            *load.entry((hop.short_channel_id, hop.pubkey)).or_insert(0) += downstream;
+        }
+    }
+    let ro = graph.read_only();
+    let (mut p_uniform, mut p_bimodal) = (1.0f64, 1.0f64);
+    for ((scid, _), amount) in load {
+        let capacity_msat =
+            ro.channel(scid).and_then(|c| c.capacity_sats).map(|s| s * 1000).unwrap_or(0);
+        let c = capacity_msat as f64;
+        p_uniform *= ((c + 1.0 - amount as f64) / (c + 1.0)).max(0.0);
+        p_bimodal *= if capacity_msat == 0 {
+            0.0
+        } else {
+            prior_success_probability(amount as f64 / c) * 78.0 / 64.0
+        };
+    }
+    Quality { fee_ppm, cltv, parts: route.paths.len(), p_uniform, p_bimodal }
 }
 
-fn sample(micros: f64, r: Result<Route, &'static str>, amount_msat: u64) -> Sample {
+fn sample(
+    (micros, cpu_micros): (f64, f64),
+    r: Result<Route, &'static str>,
+    amount_msat: u64,
+    graph: &Graph,
+) -> Sample {
     match r {
-        Ok(route) => Sample { micros, route: Some(quality(&route, amount_msat)), error: None },
-        Err(e) => Sample { micros, route: None, error: Some(e) },
+        Ok(route) => Sample {
+            micros,
+            cpu_micros,
+            route: Some(quality(&route, amount_msat, graph)),
+            error: None,
+        },
+        Err(e) => Sample { micros, cpu_micros, route: None, error: Some(e) },
     }
+}
+
+/// CPU time of the calling thread, in microseconds.
+fn thread_cpu_micros() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// Runs `f`, returning its result and (wall, thread CPU) time in microseconds.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, (f64, f64)) {
+    let cpu = thread_cpu_micros();
+    let start = Instant::now();
+    let r = f();
+    let wall = start.elapsed().as_secs_f64() * 1e6;
+    (r, (wall, thread_cpu_micros() - cpu))
 }
 
 fn mpp_features() -> Bolt11InvoiceFeatures {
@@ -204,6 +265,129 @@ fn mpp_features() -> Bolt11InvoiceFeatures {
     f.set_payment_secret_required();
     f.set_basic_mpp_optional();
     f
+}
+
+/// B4 in a fresh process: from a persisted graph (`ours`: boltd's view, `ldk`: LDK's
+/// `NetworkGraph`) to the first route (1 000 sat, `payer` to `payee`). Prints one JSON line.
+fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    let (kind, file) = (v[0].as_str(), Path::new(&v[1]));
+    let key = |h: &str| {
+        hex_decode(h).and_then(|b| PublicKey::from_slice(&b).ok()).ok_or("bad key".to_string())
+    };
+    let (payer, payee) = (key(&v[2])?, key(&v[3])?);
+    let rss_before = rss_kib();
+    let t = Instant::now();
+    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let read_ms = t.elapsed().as_secs_f64() * 1e3;
+    let pp = PaymentParameters::from_node_id(payee, FINAL_CLTV);
+    let rp = RouteParameters::from_payment_params_and_value(pp, 1_000_000);
+    let t = Instant::now();
+    let (decode_ms, rss_after, routed, route_ms) = match kind {
+        "ours" => {
+            let view = GraphView::from_bytes(&bytes).map_err(|e| e.to_string())?;
+            drop(bytes);
+            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+            let engine = RoutingEngine::new(view);
+            let view = engine.view();
+            let rss_after = rss_kib();
+            let t = Instant::now();
+            let inflight = InFlight::default();
+            let policy = PaymentPolicy { seed: 1, ..PaymentPolicy::default() };
+            let req = Request {
+                payer,
+                route_params: &rp,
+                first_hops: None,
+                inflight: &inflight,
+                policy: &policy,
+                random_seed_bytes: [7; 32],
+            };
+            let routed = engine.find_route(&view, &req).is_ok();
+            (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)
+        }
+        "ldk" => {
+            let logger = Arc::new(LdkLogger);
+            let graph: Graph = ReadableArgs::read(&mut Cursor::new(&bytes), Arc::clone(&logger))
+                .map_err(|e| format!("LDK graph: {e:?}"))?;
+            drop(bytes);
+            let graph = Arc::new(graph);
+            let scorer = ProbabilisticScorer::new(
+                ProbabilisticScoringDecayParameters::default(),
+                Arc::clone(&graph),
+                Arc::clone(&logger),
+            );
+            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
+            let rss_after = rss_kib();
+            let t = Instant::now();
+            let routed = find_route(
+                &payer,
+                &rp,
+                &graph,
+                None,
+                &*logger,
+                &scorer,
+                &ProbabilisticScoringFeeParameters::default(),
+                &[7; 32],
+            )
+            .is_ok();
+            (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)
+        }
+        other => return Err(format!("unknown b4 kind {other}")),
+    };
+    Ok(json!({
+        "read_ms": read_ms,
+        "decode_ms": decode_ms,
+        "route_ms": route_ms,
+        "in_process_ms": started.elapsed().as_secs_f64() * 1e3,
+        "rss_delta_mib": rss_after.saturating_sub(rss_before) as f64 / 1024.0,
+        "routed": routed,
+    }))
+}
+
+fn hex_decode(h: &str) -> Option<Vec<u8>> {
+    if h.len() & 1 != 0 {
+        return None;
+    }
+    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok()).collect()
+}
+
+/// Runs [`b4_child`] `runs` times in fresh processes; returns the run with the median wall time
+/// from spawning the process to its answer, with that time added as `start_to_ready_ms`.
+fn b4_in_children(
+    kind: &str,
+    file: &Path,
+    payer: &PublicKey,
+    payee: &PublicKey,
+    runs: usize,
+) -> Option<serde_json::Value> {
+    let exe = std::env::current_exe().ok()?;
+    let mut results = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let mut child = Command::new(&exe)
+            .arg("--b4-child")
+            .arg(kind)
+            .arg(file)
+            .arg(payer.to_string())
+            .arg(payee.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
+        let wall_ms = t.elapsed().as_secs_f64() * 1e3;
+        child.wait().ok()?;
+        let mut v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
+        v["start_to_ready_ms"] = json!(wall_ms);
+        results.push(v);
+    }
+    results.sort_by(|a, b| {
+        a["start_to_ready_ms"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&b["start_to_ready_ms"].as_f64().unwrap_or(0.0))
+    });
+    results.get(results.len() / 2).cloned()
 }
 
 struct GraphFigures {
@@ -218,6 +402,12 @@ struct Row {
     anchor: Summary,
     ours: Summary,
     ratio: Ratio,
+    /// Ours without the policy's risk cost and randomization (same limits): how much of the
+    /// difference to the anchor the policy makes.
+    plain: Summary,
+    plain_ratio: Ratio,
+    /// Pairs only the anchor routed that ours routes with the anchor's fee and CLTV limits.
+    routed_at_anchor_limits: usize,
 }
 
 fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigures, String> {
@@ -249,13 +439,61 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
     };
     let anchor_scorer: Scorer = new_scorer();
     let anchor_params = ProbabilisticScoringFeeParameters::default();
-    let router = NodeRouter::new(
+    let t = Instant::now();
+    let engine = Arc::new(RoutingEngine::from_graph(&graph));
+    let view_build_ms = t.elapsed().as_secs_f64() * 1e3;
+    let view = engine.view();
+    let view_heap_mib = view.heap_bytes() as f64 / (1024.0 * 1024.0);
+    let router = NodeRouter::with_engine(
         Arc::clone(&graph),
         Arc::clone(&logger),
         Arc::clone(&keys_manager),
         Arc::new(RwLock::new(new_scorer())),
         ProbabilisticScoringFeeParameters::default(),
+        Arc::clone(&engine),
     );
+
+    // B4: persisted view and persisted LDK graph, each read back in a fresh process.
+    let tmp = std::env::temp_dir();
+    let view_file = tmp.join(format!("boltd-b4-view-{}.bin", std::process::id()));
+    let ldk_file = tmp.join(format!("boltd-b4-ldk-{}.bin", std::process::id()));
+    let view_bytes = view.to_bytes();
+    std::fs::write(&view_file, &view_bytes).map_err(|e| e.to_string())?;
+    std::fs::write(&ldk_file, graph.encode()).map_err(|e| e.to_string())?;
+    let b4_pair = sample_pairs(&core, None, 1, args.seed)[0];
+    let (b4_payer, b4_payee) = (loaded.keys[b4_pair.0 as usize], loaded.keys[b4_pair.1 as usize]);
+    let b4_ours = b4_in_children("ours", &view_file, &b4_payer, &b4_payee, 5);
+    let b4_ldk = b4_in_children("ldk", &ldk_file, &b4_payer, &b4_payee, 3);
+    let ldk_bytes = std::fs::metadata(&ldk_file).map(|m| m.len()).unwrap_or(0);
+    let _ = std::fs::remove_file(&view_file);
+    let _ = std::fs::remove_file(&ldk_file);
+    let f = |v: &Option<serde_json::Value>, k: &str| {
+        v.as_ref().and_then(|v| v[k].as_f64()).map(|x| format!("{x:.1}")).unwrap_or("n/a".into())
+    };
+    let b4_md = format!(
+        "  - B4: boltd's view: built from LDK's graph in {view_build_ms:.0} ms, {view_heap_mib:.1} MiB \
+         of arrays ({} nodes, {} routable directions, {} channels), persisted as {:.1} MiB; in a \
+         fresh process: RSS delta {} MiB, start to first route {} ms (read {} ms, decode {} ms, \
+         route {} ms). LDK's graph persisted as {:.1} MiB; in a fresh process: RSS delta (graph \
+         and scorer) {} MiB, start to first route {} ms (read {} ms, decode {} ms, route {} ms). \
+         Start: from spawning the process to its answer. Medians of 5 and 3 runs.\n",
+        view.node_count(),
+        view.edge_count(),
+        view.channel_count(),
+        view_bytes.len() as f64 / 1048576.0,
+        f(&b4_ours, "rss_delta_mib"),
+        f(&b4_ours, "start_to_ready_ms"),
+        f(&b4_ours, "read_ms"),
+        f(&b4_ours, "decode_ms"),
+        f(&b4_ours, "route_ms"),
+        ldk_bytes as f64 / 1048576.0,
+        f(&b4_ldk, "rss_delta_mib"),
+        f(&b4_ldk, "start_to_ready_ms"),
+        f(&b4_ldk, "read_ms"),
+        f(&b4_ldk, "decode_ms"),
+        f(&b4_ldk, "route_ms"),
+    );
+    eprint!("{b4_md}");
 
     let summary = format!(
         "{file}: {} nodes, {} channels, {} BTC; {} usable directions ({} LDK-routable); core {} nodes \
@@ -283,7 +521,8 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
         for w in &WORKLOADS {
             let amount_msat = w.amount_sat * 1000;
             let t = Instant::now();
-            let (mut anchor, mut ours) = (Vec::new(), Vec::new());
+            let (mut anchor, mut ours, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+            let mut routed_at_anchor_limits = 0usize;
             for (i, &(p, q)) in pairs.iter().enumerate() {
                 let (payer_key, payee_key) = (loaded.keys[p as usize], loaded.keys[q as usize]);
                 let mut pp = PaymentParameters::from_node_id(payee_key, FINAL_CLTV);
@@ -293,20 +532,20 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 // Anchor: LDK's defaults (fee limit 1 % + 50 sat, 1008 blocks).
                 let anchor_rp =
                     RouteParameters::from_payment_params_and_value(pp.clone(), amount_msat);
-                let start = Instant::now();
-                let seed_bytes = keys_manager.get_secure_random_bytes();
-                let r = find_route(
-                    &payer_key,
-                    &anchor_rp,
-                    &graph,
-                    None,
-                    &*logger,
-                    &anchor_scorer,
-                    &anchor_params,
-                    &seed_bytes,
-                );
-                let micros = start.elapsed().as_secs_f64() * 1e6;
-                anchor.push(sample(micros, r, amount_msat));
+                let (r, t) = timed(|| {
+                    let seed_bytes = keys_manager.get_secure_random_bytes();
+                    find_route(
+                        &payer_key,
+                        &anchor_rp,
+                        &graph,
+                        None,
+                        &*logger,
+                        &anchor_scorer,
+                        &anchor_params,
+                        &seed_bytes,
+                    )
+                });
+                anchor.push(sample(t, r, amount_msat, &graph));
 
                 // Ours: the engine's pay defaults and a fresh policy per payment.
                 pp.max_total_cltv_expiry_delta = MAXDELAY_BLOCKS;
@@ -319,16 +558,43 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                     seed: args.seed ^ (salt << 32) ^ i as u64,
                     ..PaymentPolicy::default()
                 };
-                let start = Instant::now();
-                let r = router.find_route_with_policy(
-                    &payer_key,
-                    &rp,
-                    None,
-                    InFlightHtlcs::new(),
-                    &policy,
-                );
-                let micros = start.elapsed().as_secs_f64() * 1e6;
-                ours.push(sample(micros, r, amount_msat));
+                let (r, t) = timed(|| {
+                    router.find_route_with_policy(
+                        &payer_key,
+                        &rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &policy,
+                    )
+                });
+                let ours_failed = r.is_err();
+                ours.push(sample(t, r, amount_msat, &graph));
+                let plain_policy =
+                    PaymentPolicy { riskfactor: 0.0, randomize: false, ..policy.clone() };
+                let (r, t) = timed(|| {
+                    router.find_route_with_policy(
+                        &payer_key,
+                        &rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &plain_policy,
+                    )
+                });
+                plain.push(sample(t, r, amount_msat, &graph));
+                // Why did only the anchor route? Retry ours with the anchor's looser limits
+                // (outside the timing).
+                if ours_failed && anchor.last().is_some_and(|a| a.route.is_some()) {
+                    let with_anchor_limits = router.find_route_with_policy(
+                        &payer_key,
+                        &anchor_rp,
+                        None,
+                        InFlightHtlcs::new(),
+                        &policy,
+                    );
+                    if with_anchor_limits.is_ok() {
+                        routed_at_anchor_limits += 1;
+                    }
+                }
             }
             let row = Row {
                 graph: file.into(),
@@ -337,6 +603,9 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
                 anchor: Summary::of(&anchor),
                 ours: Summary::of(&ours),
                 ratio: Ratio::of(&anchor, &ours),
+                plain: Summary::of(&plain),
+                plain_ratio: Ratio::of(&anchor, &plain),
+                routed_at_anchor_limits,
             };
             eprintln!(
                 "  {kind} / {}: {} pairs in {:.1} s; p50 anchor {:.2} ms, ours {:.2} ms; routed {:.0} % / {:.0} %",
@@ -368,20 +637,52 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
         "ldk_updates": loaded.directions,
         "ldk_refused": loaded.refused.0,
         "rss_delta_mib": rss_delta_kib.map(|k| k as f64 / 1024.0),
+        "b4": {
+            "view_build_ms": view_build_ms,
+            "view_heap_mib": view_heap_mib,
+            "view_persisted_mib": view_bytes.len() as f64 / 1048576.0,
+            "view_nodes": view.node_count(),
+            "view_routable_directions": view.edge_count(),
+            "view_channels": view.channel_count(),
+            "ours_fresh_process": b4_ours,
+            "ldk_persisted_mib": ldk_bytes as f64 / 1048576.0,
+            "ldk_fresh_process": b4_ldk,
+        },
     });
-    Ok(GraphFigures { json, md: format!("- {summary}\n") })
+    Ok(GraphFigures { json, md: format!("- {summary}\n{b4_md}") })
 }
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | CPU p50 / p99 ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max | P uniform / LDK prior (mean) |\n\
+         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let graph = r.graph.trim_start_matches("gossip-store-").trim_end_matches(".compressed");
-        for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
+        for (name, x) in
+            [("anchor", &r.anchor), ("ours", &r.ours), ("ours, no risk/random", &r.plain)]
+        {
+            if std::ptr::eq(x, &r.plain) {
+                // Its time is not comparable: it reuses the A* bound computed for the same payer
+                // by the search just before.
+                s += &format!(
+                    "| {graph} | {} | {} | {name} | {:.1} % | | | | | | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
+                    r.payer,
+                    r.workload,
+                    x.routed_share * 100.0,
+                    x.fee_ppm_p50,
+                    x.fee_ppm_mean,
+                    x.cltv_p50,
+                    x.cltv_mean,
+                    x.parts_mean,
+                    x.parts_max,
+                    x.p_uniform_mean,
+                    x.p_bimodal_mean,
+                );
+                continue;
+            }
             s += &format!(
-                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} |\n",
+                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
                 r.payer,
                 r.workload,
                 x.routed_share * 100.0,
@@ -389,18 +690,53 @@ fn table(rows: &[Row]) -> String {
                 x.ms_p90,
                 x.ms_p99,
                 x.ms_max,
+                x.cpu_ms_p50,
+                x.cpu_ms_p99,
                 x.fee_ppm_p50,
                 x.fee_ppm_mean,
                 x.cltv_p50,
                 x.cltv_mean,
                 x.parts_mean,
-                x.parts_max
+                x.parts_max,
+                x.p_uniform_mean,
+                x.p_bimodal_mean,
             );
         }
         let q = &r.ratio;
         s += &format!(
-            "| {graph} | {} | {} | **ours / anchor** | {} both | ×{:.2} | | ×{:.2} | | mean ×{:.2} | mean ×{:.2} | mean ×{:.2} |\n",
-            r.payer, r.workload, q.both_routed, q.ms_p50, q.ms_p99, q.fee_ppm_mean, q.cltv_mean, q.parts_mean
+            "| {graph} | {} | {} | **ours / anchor** | {} both, {} only anchor ({} with the anchor's limits), {} only ours | ×{:.2} | | ×{:.2} | | p99 ×{:.2} | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
+            r.payer,
+            r.workload,
+            q.both_routed,
+            q.only_anchor,
+            r.routed_at_anchor_limits,
+            q.only_ours,
+            q.ms_p50,
+            q.ms_p99,
+            q.cpu_ms_p99,
+            q.fee_ppm_mean,
+            q.fee_lower_same_higher.0,
+            q.fee_lower_same_higher.1,
+            q.fee_lower_same_higher.2,
+            q.cltv_mean,
+            q.parts_mean,
+            q.p_uniform_mean,
+            q.p_bimodal_mean,
+        );
+        let q = &r.plain_ratio;
+        s += &format!(
+            "| {graph} | {} | {} | **no risk/random / anchor** | {} both | | | | | | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
+            r.payer,
+            r.workload,
+            q.both_routed,
+            q.fee_ppm_mean,
+            q.fee_lower_same_higher.0,
+            q.fee_lower_same_higher.1,
+            q.fee_lower_same_higher.2,
+            q.cltv_mean,
+            q.parts_mean,
+            q.p_uniform_mean,
+            q.p_bimodal_mean,
         );
     }
     s
@@ -432,6 +768,16 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(v) = &args.b4_child {
+        match b4_child(v) {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("bench_routes: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if let Some(path) = &args.rss_only {
         match rss_delta_of_load(path) {
             Ok(kib) => println!("{kib}"),
@@ -477,19 +823,33 @@ fn run(args: &Args) -> Result<(), String> {
            the biggest hub; the same pairs for the three workloads.\n\
          - **anchor**: LDK's `find_route` with a default `ProbabilisticScorer` (no history) and \
            LDK's default limits (fee 1 % + 50 sat, 1008 blocks).\n\
-         - **ours**: `PolicyRouter::find_route_with_policy` (boltd's router, same scorer type) with the \
+         - **ours**: `PolicyRouter::find_route_with_policy`, boltd's router as payments use it: \
+           boltd's own search over its compact graph view (`boltd_node::routing`) with the \
            engine's `pay` defaults: riskfactor {DEFAULT_RISKFACTOR}, randomization on (seed per pair), no \
            exclusions, fee limit {MAXFEEPERCENT} % with {} sat exempt, maxdelay {MAXDELAY_BLOCKS}.\n\
-         - Time: wall time of one call (routed or not), sequential, one thread. Fee ppm: total \
-           fees / amount × 1e6; CLTV: total of the slowest path (final {FINAL_CLTV} and shadow offset \
-           included); parts: paths. Quality over the routed pairs; ratios (ours / anchor) of \
-           quality on the pairs both routed. Figures, not assertions.\n\
+         - **ours, no risk/random**: the same with riskfactor 0 and no randomization (the same \
+           limits), to show what the policy changes (quality only: it runs right after ours for \
+           the same payer and reuses its A* bound, so its time is not shown).\n\
+         - Time: wall time of one call (routed or not), sequential, one thread; CPU: the thread's \
+           CPU time during the call (on a shared machine wall time also counts waiting for a \
+           core). Fee ppm: total fees / amount × 1e6; CLTV: total of the slowest path (final \
+           {FINAL_CLTV} and shadow offset included); parts: paths. Success probability P: the \
+           product over the channel directions a route uses of the chance that the direction has \
+           the liquidity all parts together send over it, with a uniform prior \
+           ((capacity + 1 − amount) / (capacity + 1)) and with LDK's no-history prior \
+           (density ∝ 1/256 + 9·(x − ½)^8 on x = liquidity / capacity); the first hop included. \
+           Quality over the routed pairs; ratios (ours / anchor) of quality on the pairs both \
+           routed, with how many pairs ours pays less / the same / more. \"Only anchor\": pairs \
+           ours did not route, and how many of them ours routes with the anchor's (looser) fee \
+           and CLTV limits. Figures, not assertions.\n\
          - Both routers see the payer's channels as public channels (no `first_hops`, no local \
-           balances) and use LDK's default `max_channel_saturation_power_of_half` (2): a path may \
-           use at most a quarter of a channel's capacity (and its `htlc_maximum_msat`). The \
-           failures of the multi-part workloads are LDK's \"sufficient route\" (the paths found \
-           cannot carry the amount under these caps) or \"path\" (none at all) errors, listed \
-           below: routed shares are not the reach of a payer that knows its own balances.\n\n\
+           balances). LDK's default `max_channel_saturation_power_of_half` (2): a path may first \
+           use at most a quarter of a channel's capacity (and its `htlc_maximum_msat`); LDK \
+           relaxes it when it finds no more paths, boltd's router for single paths likewise, and \
+           when splitting prices the share of a channel through the success probability \
+           instead. The failures of the multi-part workloads are \"sufficient route\" (the paths \
+           found cannot carry the amount) or \"path\" (none at all) errors, listed below: \
+           routed shares are not the reach of a payer that knows its own balances.\n\n\
          ## Graphs\n\n{}\n## Results\n\n{table}\n## Why searches failed (LDK's errors)\n\n{}",
         if dirty { " (working tree with uncommitted changes)" } else { "" },
         elapsed,
@@ -505,6 +865,9 @@ fn run(args: &Args) -> Result<(), String> {
             json!({
                 "graph": r.graph, "payer": r.payer, "workload": r.workload,
                 "anchor": r.anchor, "ours": r.ours, "ours_over_anchor": r.ratio,
+                "ours_no_risk_no_randomization": r.plain,
+                "ours_no_risk_no_randomization_over_anchor": r.plain_ratio,
+                "only_anchor_routed_by_ours_at_anchor_limits": r.routed_at_anchor_limits,
             })
         })
         .collect();

@@ -1,0 +1,890 @@
+//! Webhooks: endpoints, signatures, Alby's format, and the delivery worker.
+//!
+//! # Delivery
+//!
+//! Every event appended to the log gets one durable delivery row per matching endpoint, in the
+//! event's own transaction (see `boltd_store`'s `webhooks` module). The worker (a tokio task the
+//! engine starts and stops) POSTs due deliveries:
+//!
+//! * **Timeouts**: every request has [`REQUEST_TIMEOUT`]; redirects are not followed.
+//! * **Isolation**: at most [`MAX_IN_FLIGHT_PER_ENDPOINT`] requests per endpoint and
+//!   [`MAX_IN_FLIGHT`] in all run at once, each in its own task; an endpoint's backlog never
+//!   hides another endpoint's deliveries. Payments never wait for webhooks: they only append
+//!   rows.
+//! * **Retries**: a 2xx answer delivers. Anything else (another status, a timeout, a refused
+//!   connection) is retried after 1 s, doubling up to 10 min ([`FIRST_RETRY_DELAY`],
+//!   [`MAX_RETRY_DELAY`]); once the next attempt would come more than 24 h
+//!   ([`GIVE_UP_AFTER`]) after the event, the delivery is `failed`. Every attempt is recorded.
+//! * **Restarts**: an attempt takes a lease on its delivery (its next attempt time moves past
+//!   the request's timeout) before it starts; if the process dies before the outcome is
+//!   recorded, the delivery is due again when the lease ends. Delivery is therefore **at least
+//!   once**: receivers deduplicate by the event id (`X-Boltd-Event-Seq`, `svix-id`).
+//! * **Order**: deliveries to an endpoint are attempted oldest first, but retries mean they
+//!   can arrive out of order; use `seq` to order them.
+//!
+//! # Signatures
+//!
+//! Secrets are `whsec_` followed by 32 random bytes in base64, returned once at creation.
+//!
+//! * boltd's format: `X-Boltd-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over
+//!   `"<t>.<body>"`, keyed with the secret string as given (all of `whsec_...`), as Stripe does.
+//!   Also `X-Boltd-Event-Seq`, `X-Boltd-Event-Type`, `X-Boltd-Delivery-Id`.
+//! * Alby's (Svix's): `svix-id: msg_<seq>`, `svix-timestamp: <unix seconds>`,
+//!   `svix-signature: v1,<base64 HMAC-SHA256>` over `"<svix-id>.<svix-timestamp>.<body>"`,
+//!   keyed with the base64-decoded part after `whsec_`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
+use boltd_store::{
+    AttemptOutcome, DeliveryFilter, DeliveryRecord, DeliveryState, DueDelivery, EventRecord,
+    EventType, NewWebhook, NextAttempt, Store, WebhookFormat, WebhookRecord,
+};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::error::NotifyError;
+use crate::ledger::now_secs;
+use crate::notify::{notification_json, parse_event_types, rfc3339};
+use crate::Engine;
+
+/// How long one delivery request may take.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The delay before the first retry; it doubles with each failed attempt.
+pub const FIRST_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The longest delay between two attempts.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
+/// A delivery whose next attempt would come later than this after its event is given up.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
+/// Most requests in flight to one endpoint.
+pub const MAX_IN_FLIGHT_PER_ENDPOINT: u32 = 2;
+/// Most requests in flight in all.
+pub const MAX_IN_FLIGHT: usize = 32;
+/// Longest accepted endpoint URL.
+pub const MAX_URL_LEN: usize = 2048;
+/// Longest accepted description.
+pub const MAX_DESCRIPTION_LEN: usize = 1024;
+/// The Alby filter types boltd delivers, and the events behind them.
+pub const ALBY_FILTER_TYPES: [(&str, EventType); 2] = [
+    ("invoice.incoming.settled", EventType::PaymentReceived),
+    ("invoice.outgoing.settled", EventType::PaymentSent),
+];
+/// The largest response body read from an endpoint (the rest is an error).
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+/// How long a worker waits at most before looking for due deliveries again.
+const IDLE_RECHECK: Duration = Duration::from_secs(30);
+
+/// A native webhook endpoint to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// Where to POST (`http` or `https`).
+    pub url: String,
+    /// The owner's description.
+    pub description: Option<String>,
+    /// Event type names to deliver; empty: all.
+    pub event_types: Vec<String>,
+}
+
+/// A created endpoint and its secret, which is shown this once.
+pub struct CreatedWebhook {
+    /// The endpoint.
+    pub webhook: WebhookRecord,
+    /// The signing secret (`whsec_...`).
+    pub secret: String,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// What follows a failed attempt: the number of attempts made so far (at least 1), when the
+/// delivery was created and now (unix ms).
+pub fn after_failure(attempts: u32, created_at_ms: u64, now_ms: u64) -> NextAttempt {
+    let doublings = attempts.saturating_sub(1).min(30);
+    let delay = (FIRST_RETRY_DELAY.as_millis() as u64)
+        .saturating_mul(1 << doublings)
+        .min(MAX_RETRY_DELAY.as_millis() as u64);
+    let at = now_ms.saturating_add(delay);
+    if at > created_at_ms.saturating_add(GIVE_UP_AFTER.as_millis() as u64) {
+        NextAttempt::GiveUp
+    } else {
+        NextAttempt::RetryAt(at)
+    }
+}
+
+/// A new signing secret: `whsec_` and 32 random bytes in base64.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    let mut engine = hmac::HmacEngine::<sha256::Hash>::new(key);
+    for p in parts {
+        engine.input(p);
+    }
+    hmac::Hmac::<sha256::Hash>::from_engine(engine).to_byte_array()
+}
+
+/// boltd's signature header value: `t=<timestamp>,v1=<hex HMAC-SHA256 of "<t>.<body>">`,
+/// keyed with the whole secret string.
+pub fn native_signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    let t = timestamp.to_string();
+    let mac = hmac_sha256(secret.as_bytes(), &[t.as_bytes(), b".", body]);
+    format!("t={t},v1={}", hex::encode(mac))
+}
+
+/// Svix's signature header value: `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`,
+/// keyed with the base64-decoded part of the secret after `whsec_`.
+pub fn svix_signature(
+    secret: &str,
+    msg_id: &str,
+    timestamp: u64,
+    body: &[u8],
+) -> Result<String, NotifyError> {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
+        .map_err(|_| NotifyError::Other("an Alby endpoint's secret is not base64".into()))?;
+    let t = timestamp.to_string();
+    let mac = hmac_sha256(&key, &[msg_id.as_bytes(), b".", t.as_bytes(), b".", body]);
+    Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac)))
+}
+
+/// The Alby invoice object for a payment event (`payment_received`: an incoming invoice,
+/// `payment_sent`: an outgoing one), as Alby's webhooks and `@getalby/sdk`'s `Invoice` type
+/// have it. `None` for other events.
+pub fn alby_invoice(event: &EventRecord) -> Option<Value> {
+    let p = event.data.get("payment")?;
+    let incoming = match event.event_type {
+        EventType::PaymentReceived => true,
+        EventType::PaymentSent => false,
+        _ => return None,
+    };
+    let hash = p["payment_hash"].as_str().unwrap_or_default();
+    let amount_sat = p["amount_msat"].as_u64().unwrap_or(0) / 1000;
+    let created = p["created_at"].as_u64().unwrap_or(event.created_at);
+    let settled = p["completed_at"].as_u64().unwrap_or(event.created_at);
+    let expires = p["expires_at"].as_u64();
+    let records: Map<String, Value> = p["custom_records"]
+        .as_str()
+        .and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok())
+        .unwrap_or_default();
+    let bytes_of =
+        |k: &str| records.get(k).and_then(|v| v.as_str()).and_then(|h| hex::decode(h).ok());
+    let custom_records: Map<String, Value> = records
+        .keys()
+        .filter_map(|k| {
+            bytes_of(k)
+                .map(|b| (k.clone(), base64::engine::general_purpose::STANDARD.encode(b).into()))
+        })
+        .collect();
+    let text = |k: &str| bytes_of(k).and_then(|b| String::from_utf8(b).ok());
+    let boostagram =
+        text("7629169").and_then(|t| serde_json::from_str::<Value>(&t).ok()).unwrap_or(Value::Null);
+    let metadata = p["metadata"]
+        .as_str()
+        .and_then(|m| serde_json::from_str::<Value>(m).ok())
+        .unwrap_or(Value::Null);
+    let fee_sat = p["fee_msat"].as_u64().map(|f| f.div_ceil(1000)).unwrap_or(0);
+    Some(json!({
+        "amount": amount_sat,
+        "value": amount_sat,
+        "boostagram": boostagram,
+        "comment": Value::Null,
+        "created_at": rfc3339(created),
+        "creation_date": created,
+        "currency": "BTC",
+        "custom_records": custom_records,
+        "description_hash": Value::Null,
+        "destination": p["destination"],
+        "expires_at": expires.map(rfc3339),
+        "expiry": expires.map(|e| e.saturating_sub(created)),
+        "fee": fee_sat,
+        "fiat_currency": "",
+        "fiat_in_cents": 0,
+        "identifier": hash,
+        "keysend_message": text("34349334"),
+        "memo": p["description"].as_str().unwrap_or_default(),
+        "metadata": metadata,
+        "payer_name": Value::Null,
+        "payment_hash": hash,
+        "payment_request": p["invoice"].as_str().unwrap_or_default(),
+        "preimage": p["preimage"],
+        "r_hash_str": hash,
+        "settled": true,
+        "settled_at": rfc3339(settled),
+        "state": "SETTLED",
+        "type": if incoming { "incoming" } else { "outgoing" },
+    }))
+}
+
+/// A delivery request: its body and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRequest {
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// The headers (name, value).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Builds the request for a due delivery, signed at `timestamp` (unix seconds).
+pub fn delivery_request(due: &DueDelivery, timestamp: u64) -> Result<DeliveryRequest, NotifyError> {
+    let event = &due.event;
+    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
+    let body = match due.webhook.format {
+        WebhookFormat::Native => {
+            let body = notification_json(event).to_string().into_bytes();
+            headers.extend([
+                ("X-Boltd-Event-Seq".into(), event.seq.to_string()),
+                ("X-Boltd-Event-Type".into(), event.event_type.to_string()),
+                ("X-Boltd-Delivery-Id".into(), due.delivery.id.to_string()),
+                (
+                    "X-Boltd-Signature".into(),
+                    native_signature(&due.webhook.secret, timestamp, &body),
+                ),
+            ]);
+            body
+        }
+        WebhookFormat::Alby => {
+            let invoice = alby_invoice(event).ok_or_else(|| {
+                NotifyError::Other(format!("{} has no Alby form", event.event_type))
+            })?;
+            let body = invoice.to_string().into_bytes();
+            let id = format!("msg_{}", event.seq);
+            let signature = svix_signature(&due.webhook.secret, &id, timestamp, &body)?;
+            headers.extend([
+                ("svix-id".into(), id),
+                ("svix-timestamp".into(), timestamp.to_string()),
+                ("svix-signature".into(), signature),
+            ]);
+            body
+        }
+    };
+    Ok(DeliveryRequest { body, headers })
+}
+
+fn check_url(url: &str) -> Result<(), NotifyError> {
+    let bad = |why: &str| Err(NotifyError::InvalidParams(format!("url: {why}")));
+    if url.is_empty() {
+        return bad("required");
+    }
+    if url.len() > MAX_URL_LEN {
+        return bad(&format!("longer than {MAX_URL_LEN} characters"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("contains whitespace");
+    }
+    let parsed = match bitreq::Url::parse(url) {
+        Ok(u) => u,
+        Err(_) => return bad("not a URL"),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") || !url.contains("://") {
+        return bad("must be an http:// or https:// URL");
+    }
+    if parsed.base_url().is_empty() {
+        return bad("has no host");
+    }
+    Ok(())
+}
+
+fn check_description(d: &Option<String>) -> Result<(), NotifyError> {
+    match d {
+        Some(d) if d.len() > MAX_DESCRIPTION_LEN => Err(NotifyError::InvalidParams(format!(
+            "description: longer than {MAX_DESCRIPTION_LEN} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Maps Alby `filter_types` to event types; each must be one of [`ALBY_FILTER_TYPES`].
+pub fn alby_event_types(filter_types: &[String]) -> Result<Vec<EventType>, NotifyError> {
+    let known = || ALBY_FILTER_TYPES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    if filter_types.is_empty() {
+        return Err(NotifyError::InvalidParams(format!(
+            "filter_types: name at least one of {}",
+            known()
+        )));
+    }
+    let mut out = Vec::new();
+    for f in filter_types {
+        let Some((_, t)) = ALBY_FILTER_TYPES.iter().find(|(n, _)| n == f) else {
+            return Err(NotifyError::InvalidParams(format!(
+                "filter_types: unknown type `{f}`; supported: {}",
+                known()
+            )));
+        };
+        if !out.contains(t) {
+            out.push(*t);
+        }
+    }
+    Ok(out)
+}
+
+impl Engine {
+    /// Registers a native endpoint; it receives the events appended from now on.
+    pub async fn create_webhook(&self, req: WebhookRequest) -> Result<CreatedWebhook, NotifyError> {
+        check_url(&req.url)?;
+        check_description(&req.description)?;
+        let event_types = parse_event_types(&req.event_types)?;
+        let secret = new_secret();
+        let new = NewWebhook {
+            url: req.url,
+            description: req.description,
+            format: WebhookFormat::Native,
+            event_types,
+            filter_types: None,
+            secret: secret.clone(),
+        };
+        let webhook = self.store_op(move |s| s.create_webhook(new, now_secs())).await?;
+        tracing::info!(id = webhook.id, "webhook endpoint created");
+        Ok(CreatedWebhook { webhook, secret })
+    }
+
+    /// Registers an endpoint in Alby's format (Alby's `filter_types`, Svix signatures).
+    pub async fn create_alby_webhook(
+        &self,
+        url: String,
+        description: Option<String>,
+        filter_types: Vec<String>,
+    ) -> Result<CreatedWebhook, NotifyError> {
+        check_url(&url)?;
+        check_description(&description)?;
+        let event_types = alby_event_types(&filter_types)?;
+        let secret = new_secret();
+        let new = NewWebhook {
+            url,
+            description,
+            format: WebhookFormat::Alby,
+            event_types,
+            filter_types: Some(filter_types),
+            secret: secret.clone(),
+        };
+        let webhook = self.store_op(move |s| s.create_webhook(new, now_secs())).await?;
+        tracing::info!(id = webhook.id, "Alby webhook endpoint created");
+        Ok(CreatedWebhook { webhook, secret })
+    }
+
+    /// Every endpoint (without secrets), oldest first.
+    pub async fn webhooks(&self) -> Result<Vec<WebhookRecord>, NotifyError> {
+        self.store_op(|s| s.webhooks()).await
+    }
+
+    /// One endpoint.
+    pub async fn webhook(&self, id: i64) -> Result<WebhookRecord, NotifyError> {
+        self.store_op(move |s| s.webhook(id))
+            .await?
+            .ok_or_else(|| NotifyError::NotFound(format!("no webhook endpoint {id}")))
+    }
+
+    /// Deletes an endpoint and its deliveries (pending ones are not attempted any more).
+    pub async fn delete_webhook(&self, id: i64) -> Result<WebhookRecord, NotifyError> {
+        let w = self
+            .store_op(move |s| s.delete_webhook(id))
+            .await?
+            .ok_or_else(|| NotifyError::NotFound(format!("no webhook endpoint {id}")))?;
+        tracing::info!(id, "webhook endpoint deleted");
+        Ok(w)
+    }
+
+    /// An endpoint's deliveries, newest first, with every attempt.
+    pub async fn webhook_deliveries(
+        &self,
+        id: i64,
+        state: Option<DeliveryState>,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>, NotifyError> {
+        self.webhook(id).await?;
+        let filter = DeliveryFilter {
+            webhook_id: Some(id),
+            state,
+            event_seq: None,
+            before_id,
+            limit: Some(limit.clamp(1, 1000)),
+        };
+        self.store_op(move |s| s.deliveries(&filter)).await
+    }
+}
+
+/// Makes one attempt at a leased delivery and records it. Never panics on a bad endpoint.
+async fn attempt(store: Arc<Store>, due: DueDelivery) {
+    let id = due.delivery.id;
+    let at_ms = now_ms();
+    let started = Instant::now();
+    let (status, error) = match delivery_request(&due, now_secs()) {
+        Err(e) => (None, Some(e.to_string())),
+        Ok(req) => {
+            let mut r = bitreq::post(due.webhook.url.as_str())
+                .with_timeout(REQUEST_TIMEOUT)
+                .with_max_redirects(0)
+                .with_max_body_size(Some(MAX_RESPONSE_BYTES))
+                .with_header("User-Agent", concat!("boltd-webhooks/", env!("CARGO_PKG_VERSION")));
+            for (k, v) in req.headers {
+                r = r.with_header(k, v);
+            }
+            let sent = tokio::time::timeout(
+                REQUEST_TIMEOUT + Duration::from_secs(1),
+                r.with_body(req.body).send_async(),
+            )
+            .await;
+            match sent {
+                Ok(Ok(res)) if (200..300).contains(&res.status_code) => {
+                    (Some(res.status_code as u16), None)
+                }
+                Ok(Ok(res)) => (
+                    u16::try_from(res.status_code).ok(),
+                    Some(format!("HTTP {} {}", res.status_code, res.reason_phrase)),
+                ),
+                Ok(Err(bitreq::Error::TooManyRedirections)) => {
+                    (None, Some("the endpoint redirects; redirects are not followed".into()))
+                }
+                Ok(Err(e)) => (None, Some(e.to_string())),
+                Err(_) => (None, Some(format!("timed out after {}s", REQUEST_TIMEOUT.as_secs()))),
+            }
+        }
+    };
+    let outcome = AttemptOutcome {
+        at_ms,
+        duration_ms: started.elapsed().as_millis() as u64,
+        status,
+        error: error.clone(),
+    };
+    let attempts = due.delivery.attempts + 1;
+    let next = if error.is_none() {
+        NextAttempt::Delivered
+    } else {
+        after_failure(attempts, due.delivery.created_at_ms, now_ms())
+    };
+    match next {
+        NextAttempt::Delivered => {
+            tracing::debug!(delivery = id, webhook = due.webhook.id, "webhook delivered")
+        }
+        NextAttempt::RetryAt(at) => tracing::info!(
+            delivery = id,
+            webhook = due.webhook.id,
+            attempts,
+            retry_in_ms = at.saturating_sub(now_ms()),
+            "webhook delivery failed: {}",
+            error.as_deref().unwrap_or_default()
+        ),
+        NextAttempt::GiveUp => tracing::warn!(
+            delivery = id,
+            webhook = due.webhook.id,
+            attempts,
+            "webhook delivery given up: {}",
+            error.as_deref().unwrap_or_default()
+        ),
+    }
+    let recorded =
+        tokio::task::spawn_blocking(move || store.record_attempt(id, &outcome, next)).await;
+    match recorded {
+        Ok(Ok(_)) => {}
+        // The lease brings the delivery back; it will be attempted again.
+        Ok(Err(e)) => tracing::error!(delivery = id, "recording a webhook attempt failed: {e}"),
+        Err(e) => tracing::error!(delivery = id, "recording a webhook attempt failed: {e}"),
+    }
+}
+
+/// The delivery worker: attempts due deliveries until `stop` turns true. Wakes up when events
+/// are appended (`events`), when an attempt ends, and when the next retry is due.
+pub(crate) async fn worker(
+    store: Arc<Store>,
+    mut events: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tasks: JoinSet<i64> = JoinSet::new();
+    let mut per_endpoint: HashMap<i64, u32> = HashMap::new();
+    let lease = REQUEST_TIMEOUT + Duration::from_secs(5);
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let now = now_ms();
+        let s = Arc::clone(&store);
+        let due =
+            tokio::task::spawn_blocking(move || s.due_deliveries(now, MAX_IN_FLIGHT_PER_ENDPOINT))
+                .await;
+        let due = match due {
+            Ok(Ok(d)) => d,
+            Ok(Err(e)) => {
+                tracing::error!("reading due webhook deliveries failed: {e}");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!("reading due webhook deliveries failed: {e}");
+                Vec::new()
+            }
+        };
+        for d in due {
+            let w = d.webhook.id;
+            let busy = per_endpoint.get(&w).copied().unwrap_or(0);
+            if busy >= MAX_IN_FLIGHT_PER_ENDPOINT || tasks.len() >= MAX_IN_FLIGHT {
+                continue;
+            }
+            let s = Arc::clone(&store);
+            let id = d.delivery.id;
+            let until = now.saturating_add(lease.as_millis() as u64);
+            match tokio::task::spawn_blocking(move || s.lease_delivery(id, until)).await {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false)) => continue,
+                Ok(Err(e)) => {
+                    tracing::error!(delivery = id, "leasing a webhook delivery failed: {e}");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(delivery = id, "leasing a webhook delivery failed: {e}");
+                    continue;
+                }
+            }
+            *per_endpoint.entry(w).or_default() += 1;
+            let s = Arc::clone(&store);
+            tasks.spawn(async move {
+                attempt(s, d).await;
+                w
+            });
+        }
+        let s = Arc::clone(&store);
+        let next = tokio::task::spawn_blocking(move || s.next_delivery_due_ms(now))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten();
+        let sleep = next
+            .map(|t| Duration::from_millis(t.saturating_sub(now_ms())))
+            .unwrap_or(IDLE_RECHECK)
+            .min(IDLE_RECHECK);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            changed = events.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => finished(&mut per_endpoint, done),
+            _ = stop.wait_for(|s| *s) => break,
+        }
+        while let Some(done) = tasks.try_join_next() {
+            finished(&mut per_endpoint, done);
+        }
+    }
+    // In-flight attempts are dropped; their leases bring them back after a restart.
+    tasks.shutdown().await;
+}
+
+fn finished(per_endpoint: &mut HashMap<i64, u32>, done: Result<i64, tokio::task::JoinError>) {
+    match done {
+        Ok(w) => {
+            if let Some(n) = per_endpoint.get_mut(&w) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per_endpoint.remove(&w);
+                }
+            }
+        }
+        Err(e) => {
+            // A panicked attempt: its endpoint's count cannot be told; start over counting.
+            tracing::error!("a webhook attempt failed: {e}");
+            per_endpoint.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_ten_minutes_then_gives_up_after_a_day() {
+        let created = 1_000_000;
+        let at = |attempts, now| match after_failure(attempts, created, now) {
+            NextAttempt::RetryAt(t) => Some(t - now),
+            NextAttempt::GiveUp => None,
+            NextAttempt::Delivered => unreachable!(),
+        };
+        assert_eq!(at(1, created), Some(1_000));
+        assert_eq!(at(2, created), Some(2_000));
+        assert_eq!(at(3, created), Some(4_000));
+        assert_eq!(at(10, created), Some(512_000));
+        assert_eq!(at(11, created), Some(600_000));
+        assert_eq!(at(500, created), Some(600_000));
+        let day = GIVE_UP_AFTER.as_millis() as u64;
+        assert_eq!(at(100, created + day - 600_000), Some(600_000));
+        assert_eq!(at(100, created + day - 599_999), None);
+    }
+
+    #[test]
+    fn native_signatures_are_hmac_sha256_of_timestamp_and_body() {
+        // Known answer, computed independently:
+        // printf '1700000000.{"a":1}' | openssl dgst -sha256 -hmac 'whsec_test'
+        let sig = native_signature("whsec_test", 1_700_000_000, br#"{"a":1}"#);
+        assert_eq!(
+            sig,
+            "t=1700000000,v1=38877139021993b830af32feea6e18a8da83eb2f6e49ee50bd9e4cf4ca4d3789"
+        );
+    }
+
+    #[test]
+    fn svix_signatures_follow_svix() {
+        // The example of Svix's documentation (checked with Python's hmac as well).
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let body = br#"{"test": 2432232314}"#;
+        let sig =
+            svix_signature(secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330, body).unwrap();
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn secrets_are_random_and_svix_compatible() {
+        let a = new_secret();
+        let b = new_secret();
+        assert_ne!(a, b);
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(a.strip_prefix("whsec_").unwrap())
+            .unwrap();
+        assert_eq!(raw.len(), 32);
+    }
+
+    #[test]
+    fn urls_and_filters_are_checked() {
+        check_url("http://127.0.0.1:8080/hook").unwrap();
+        check_url("https://example.com/hook?x=1").unwrap();
+        for bad in ["", "ftp://example.com/x", "example.com/x", "http://", "http://a b/"] {
+            let err = check_url(bad).unwrap_err();
+            assert!(matches!(err, NotifyError::InvalidParams(_)), "{bad}: {err}");
+            assert!(err.to_string().starts_with("url:"), "{err}");
+        }
+        check_url(&format!("https://e.com/{}", "a".repeat(MAX_URL_LEN))).unwrap_err();
+
+        let f = |v: &[&str]| alby_event_types(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(f(&["invoice.incoming.settled"]).unwrap(), [EventType::PaymentReceived]);
+        assert_eq!(
+            f(&["invoice.outgoing.settled", "invoice.incoming.settled"]).unwrap(),
+            [EventType::PaymentSent, EventType::PaymentReceived]
+        );
+        let err = f(&["invoice.incoming.created"]).unwrap_err().to_string();
+        assert!(err.contains("invoice.incoming.created") && err.contains("supported"), "{err}");
+        assert!(f(&[]).is_err());
+    }
+
+    fn received_event() -> EventRecord {
+        let mut data = Map::new();
+        data.insert(
+            "payment".into(),
+            json!({ "id": 4, "direction": "incoming", "kind": "keysend", "status": "complete",
+                    "payment_hash": "ab".repeat(32), "preimage": "cd".repeat(32),
+                    "amount_msat": 21_000, "description": "boost", "created_at": 100,
+                    "completed_at": 100, "expires_at": null, "invoice": null,
+                    "custom_records": "{\"34349334\": \"6869\", \"7629169\": \"7b2261223a317d\"}" }),
+        );
+        EventRecord {
+            seq: 9,
+            event_type: EventType::PaymentReceived,
+            created_at: 100,
+            payment_hash: Some([0xab; 32]),
+            data,
+        }
+    }
+
+    #[test]
+    fn alby_invoices_follow_the_sdk_type() {
+        let inv = alby_invoice(&received_event()).unwrap();
+        assert_eq!(inv["type"], "incoming");
+        assert_eq!(inv["amount"], 21);
+        assert_eq!(inv["settled"], true);
+        assert_eq!(inv["state"], "SETTLED");
+        assert_eq!(inv["payment_hash"], "ab".repeat(32));
+        assert_eq!(inv["r_hash_str"], "ab".repeat(32));
+        assert_eq!(inv["preimage"], "cd".repeat(32));
+        assert_eq!(inv["memo"], "boost");
+        assert_eq!(inv["keysend_message"], "hi");
+        assert_eq!(inv["custom_records"]["34349334"], "aGk=");
+        assert_eq!(inv["boostagram"]["a"], 1);
+        assert_eq!(inv["created_at"], "1970-01-01T00:01:40Z");
+        let mut other = received_event();
+        other.event_type = EventType::InvoiceCanceled;
+        assert_eq!(alby_invoice(&other), None);
+    }
+
+    #[test]
+    fn requests_are_signed_per_format() {
+        let webhook = |format| WebhookRecord {
+            id: 2,
+            url: "http://127.0.0.1:1/x".into(),
+            description: None,
+            format,
+            event_types: vec![],
+            filter_types: None,
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            created_at: 1,
+        };
+        let delivery = DeliveryRecord {
+            id: 5,
+            webhook_id: 2,
+            event_seq: 9,
+            event_type: EventType::PaymentReceived,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            next_attempt_at_ms: Some(0),
+            last_attempt_at_ms: None,
+            last_status: None,
+            last_error: None,
+            created_at_ms: 0,
+            finished_at_ms: None,
+            attempt_log: vec![],
+        };
+        let header = |r: &DeliveryRequest, k: &str| {
+            r.headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap()
+        };
+        let due = DueDelivery {
+            delivery: delivery.clone(),
+            webhook: webhook(WebhookFormat::Native),
+            event: received_event(),
+        };
+        let r = delivery_request(&due, 1_700_000_000).unwrap();
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["seq"], 9);
+        assert_eq!(body["type"], "payment_received");
+        assert_eq!(header(&r, "X-Boltd-Event-Seq"), "9");
+        assert_eq!(header(&r, "X-Boltd-Delivery-Id"), "5");
+        assert_eq!(
+            header(&r, "X-Boltd-Signature"),
+            native_signature(&due.webhook.secret, 1_700_000_000, &r.body)
+        );
+
+        let due = DueDelivery {
+            delivery,
+            webhook: webhook(WebhookFormat::Alby),
+            event: received_event(),
+        };
+        let r = delivery_request(&due, 1_700_000_000).unwrap();
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["type"], "incoming");
+        assert_eq!(header(&r, "svix-id"), "msg_9");
+        assert_eq!(header(&r, "svix-timestamp"), "1700000000");
+        assert_eq!(
+            header(&r, "svix-signature"),
+            svix_signature(&due.webhook.secret, "msg_9", 1_700_000_000, &r.body).unwrap()
+        );
+    }
+
+    /// A loopback HTTP endpoint: answers each request with the next status of `script` (the
+    /// last one forever), or never answers if `script` is empty. Returns its URL and the
+    /// request bodies it received.
+    fn endpoint(script: Vec<u16>) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = reader.read_exact(&mut body);
+                log.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
+                match script.get(n).or(script.last()) {
+                    Some(status) => {
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                    }
+                    None => held.push(stream),
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hanging_endpoint_does_not_hold_up_another_which_is_retried_until_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let (hanging_url, hanging_seen) = endpoint(vec![]);
+        let (flaky_url, flaky_seen) = endpoint(vec![503, 200]);
+        let hook = |url: String| NewWebhook {
+            url,
+            description: None,
+            format: WebhookFormat::Native,
+            event_types: vec![],
+            filter_types: None,
+            secret: new_secret(),
+        };
+        let hanging = store.create_webhook(hook(hanging_url), 1).unwrap();
+        let flaky = store.create_webhook(hook(flaky_url), 1).unwrap();
+        for i in 0..3u8 {
+            store
+                .record_channel_event(
+                    boltd_store::NewChannelEvent {
+                        event_type: EventType::ChannelReady,
+                        channel_id: [i; 32],
+                        channel: json!({ "n": i }),
+                    },
+                    now_secs(),
+                )
+                .unwrap();
+        }
+        let (events_tx, events_rx) = watch::channel(0);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = tokio::spawn(worker(Arc::clone(&store), events_rx, stop_rx));
+
+        let of = |id: i64| {
+            store
+                .deliveries(&DeliveryFilter { webhook_id: Some(id), ..Default::default() })
+                .unwrap()
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let d = of(flaky.id);
+            if d.iter().all(|d| d.state == DeliveryState::Delivered) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "flaky endpoint not delivered: {d:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The flaky endpoint: its first request got 503 and was retried; all three arrived.
+        let d = of(flaky.id);
+        let mut statuses: Vec<Vec<_>> =
+            d.iter().map(|d| d.attempt_log.iter().map(|a| a.status).collect()).collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [vec![Some(200)], vec![Some(200)], vec![Some(503), Some(200)]],
+            "{d:?}"
+        );
+        let retried = d.iter().find(|d| d.attempts == 2).unwrap();
+        assert_eq!(retried.attempt_log[0].error.as_deref(), Some("HTTP 503 X"));
+        assert_eq!(flaky_seen.lock().unwrap().len(), 4);
+        // The hanging endpoint holds at most two requests and none is recorded yet.
+        let held = hanging_seen.lock().unwrap().len();
+        assert!((1..=MAX_IN_FLIGHT_PER_ENDPOINT as usize).contains(&held), "{held}");
+        assert!(of(hanging.id)
+            .iter()
+            .all(|d| d.state == DeliveryState::Pending && d.attempts == 0));
+        // Bodies are notifications with their seq.
+        let body: Value = serde_json::from_str(&flaky_seen.lock().unwrap()[0]).unwrap();
+        assert_eq!(body["type"], "channel_ready");
+
+        stop_tx.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), worker).await.unwrap().unwrap();
+        drop(events_tx);
+    }
+}
