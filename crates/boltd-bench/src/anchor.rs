@@ -140,7 +140,8 @@ pub fn run_anchor(
     let setup = Instant::now();
     let e = |e: HarnessError| e.to_string();
     let payee_port = boltd_harness::free_port().map_err(e)?;
-    let payer = Arc::new(start_node(btc, &dir.join("payer"), boltd_harness::free_port().map_err(e)?)?);
+    let payer =
+        Arc::new(start_node(btc, &dir.join("payer"), boltd_harness::free_port().map_err(e)?)?);
     let payee = Arc::new(start_node(btc, &dir.join("payee"), payee_port)?);
     let stop = Arc::new(AtomicBool::new(false));
     let outcomes = Arc::new(Outcomes::default());
@@ -192,9 +193,8 @@ pub fn run_anchor(
             .receive(plan.amount_sat * 1000, &description, 3600)
             .map_err(ldk_err("create invoice"))?;
         // Through its text, so the payer parses it as any application would.
-        invoices.push(
-            Bolt11Invoice::from_str(&inv.to_string()).map_err(|e| format!("invoice: {e}"))?,
-        );
+        invoices
+            .push(Bolt11Invoice::from_str(&inv.to_string()).map_err(|e| format!("invoice: {e}"))?);
     }
     let setup_secs = setup.elapsed().as_secs_f64();
     log(&format!("ldk-node lab ready in {setup_secs:.0} s ({} invoices)", invoices.len()));
@@ -248,5 +248,6 @@ pub fn run_anchor(
         syncs_unavailable,
         phases,
         setup_secs,
+        store_flushes: Vec::new(),
     })
 }

@@ -55,7 +55,7 @@ impl B3Plan {
         B3Plan {
             payments_each: 300,
             warmup: 10,
-            amount_sat: 1_000,
+            amount_sat: 5_000,
             channel_sat: 5_000_000,
             forward_delay_ms: Some(0),
         }
@@ -109,9 +109,15 @@ pub fn run(
     let chain = ChainAccess::from(btc);
     let delay = plan.forward_delay_ms;
     let start = |name: &str| -> Result<TestNode, String> {
-        TestNode::start_in_process_with(name, &dir.join(name), &chain, free_port().map_err(e)?, |a| {
-            a.htlc_forward_delay_ms = delay;
-        })
+        TestNode::start_in_process_with(
+            name,
+            &dir.join(name),
+            &chain,
+            free_port().map_err(e)?,
+            |a| {
+                a.htlc_forward_delay_ms = delay;
+            },
+        )
         .map_err(e)
     };
     let (a, b, c, d) = (start("a")?, start("b")?, start("c")?, start("d")?);

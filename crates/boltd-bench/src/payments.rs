@@ -35,7 +35,10 @@ pub struct Phase {
 pub struct B2Plan {
     /// Channel size, sat (large enough for every payment of the run).
     pub channel_sat: u64,
-    /// Amount of each payment, sat (above the dust limit: every HTLC is a real output).
+    /// Amount of each payment, sat. Above the dust threshold of both implementations' channels
+    /// (boltd's are not anchor channels: at regtest's 253 sat/kWU, LDK's dust buffer makes HTLCs
+    /// below about 2,400 sat dust, and its dust exposure limit then allows only a few in flight),
+    /// so every HTLC is a commitment output on both sides.
     pub amount_sat: u64,
     /// The runs, in order.
     pub phases: Vec<Phase>,
@@ -48,7 +51,7 @@ impl B2Plan {
     pub fn full() -> Self {
         B2Plan {
             channel_sat: 16_000_000,
-            amount_sat: 1_000,
+            amount_sat: 5_000,
             phases: vec![
                 Phase { concurrency: 1, payments: 150 },
                 Phase { concurrency: 10, payments: 600 },
@@ -115,6 +118,11 @@ pub struct B2Figures {
     pub phases: Vec<PhaseFigures>,
     /// Set-up time (chain, nodes, funding, channel, invoices), seconds.
     pub setup_secs: f64,
+    /// boltd only: the daemons' store commits and disk flushes over their whole life (set-up
+    /// and runs), from their logs at shutdown: (role, commits, flushes). With
+    /// `synchronous=FULL` every commit was one flush.
+    #[serde(default)]
+    pub store_flushes: Vec<(String, u64, u64)>,
 }
 
 /// B4: the daemon's memory and start-up.
@@ -186,7 +194,10 @@ impl Window {
         }
         let total = processes.iter().map(|(_, c)| c.total()).sum::<u64>();
         let per_payment = if completed > 0 { total as f64 / completed as f64 } else { 0.0 };
-        Ok((Some(WindowSyncs { processes, total, per_payment, window_secs }), cpu_after - self.cpu_before))
+        Ok((
+            Some(WindowSyncs { processes, total, per_payment, window_secs }),
+            cpu_after - self.cpu_before,
+        ))
     }
 }
 
@@ -224,7 +235,11 @@ fn create_invoices(node: &TestNode, count: usize, amount_sat: u64) -> Result<Vec
     let token = node.admin_token();
     let made = std::sync::Mutex::new(vec![String::new(); count]);
     let (outcomes, _) = load::run(count, 4, |i| {
-        let v = http::post(&url, token, &json!({ "amount_sat": amount_sat, "description": format!("b2 {i}") }))?;
+        let v = http::post(
+            &url,
+            token,
+            &json!({ "amount_sat": amount_sat, "description": format!("b2 {i}") }),
+        )?;
         let inv = v["invoice"].as_str().ok_or_else(|| format!("no invoice in {v}"))?;
         made.lock().unwrap()[i] = inv.to_string();
         Ok(())
@@ -259,6 +274,18 @@ fn spawn_timed(
     Ok((node, t.elapsed().as_secs_f64() * 1e3))
 }
 
+/// The store's commits and flushes a stopped daemon logged (its last `node stopped` line; the
+/// harness appends the log to `<data dir>.log`).
+fn store_stats(data_dir: &Path) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(data_dir.with_extension("log")).ok()?;
+    let line = text.lines().rev().find(|l| l.contains("store_commits="))?;
+    let field = |name: &str| -> Option<u64> {
+        let rest = &line[line.find(name)? + name.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some((field("store_commits=")?, field("store_flushes=")?))
+}
+
 fn idle_rss(node: &TestNode) -> f64 {
     std::thread::sleep(IDLE);
     node.pid().and_then(machine::rss_mib).unwrap_or(0.0)
@@ -275,6 +302,8 @@ pub fn run_ours(
     log: &dyn Fn(&str),
 ) -> Result<OursFigures, String> {
     let setup = Instant::now();
+    // The daemons' logs go beside their data directories.
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let chain = ChainAccess::from(btc);
     let e = |e: boltd_harness::HarnessError| e.to_string();
     let (payer_dir, payee_dir): (PathBuf, PathBuf) = (dir.join("payer"), dir.join("payee"));
@@ -319,7 +348,8 @@ pub fn run_ours(
     for phase in &plan.phases {
         let warm = &invoices[next..next + phase.concurrency];
         next += phase.concurrency;
-        let (warm_out, _) = load::run(warm.len(), phase.concurrency, |i| pay_boltd(&pay_url, token, &warm[i]));
+        let (warm_out, _) =
+            load::run(warm.len(), phase.concurrency, |i| pay_boltd(&pay_url, token, &warm[i]));
         if let Some(err) = warm_out.iter().find_map(|o| o.result.as_ref().err()) {
             log(&format!("  warm-up payment failed: {err}"));
         }
@@ -333,14 +363,18 @@ pub fn run_ours(
         let run = RunFigures::of(phase.concurrency, &outcomes, wall);
         let (syncs, cpu) = window.close(run.completed)?;
         log(&phase_line("boltd", &run, syncs.as_ref()));
-        let cpu_ms_per_payment =
-            (run.completed > 0).then(|| cpu * 1e3 / run.completed as f64);
+        let cpu_ms_per_payment = (run.completed > 0).then(|| cpu * 1e3 / run.completed as f64);
         phases.push(PhaseFigures { run, syncs, cpu_ms_per_payment });
     }
 
     let idle_rss_after_runs_mib = idle_rss(&payer);
     let peak_rss_mib = machine::peak_rss_mib(payer_pid).unwrap_or(0.0);
     payer.stop().map_err(e)?;
+    let mut store_flushes = Vec::new();
+    if let Some((commits, flushes)) = store_stats(&payer_dir) {
+        log(&format!("boltd payer store: {commits} commits, {flushes} disk flushes"));
+        store_flushes.push(("payer".to_string(), commits, flushes));
+    }
     let (payer, restart_to_ready_ms) =
         spawn_timed("payer", exe, &payer_dir, &chain, payer_port, daemon_args)?;
     let idle_rss_after_restart_mib = idle_rss(&payer);
@@ -353,7 +387,12 @@ pub fn run_ours(
         "boltd daemon: restart to ready {restart_to_ready_ms:.0} ms, idle RSS {idle_rss_after_restart_mib:.1} MiB"
     ));
     drop(payer);
-    drop(payee);
+    let mut payee = payee;
+    payee.stop().map_err(e)?;
+    if let Some((commits, flushes)) = store_stats(&payee_dir) {
+        log(&format!("boltd payee store: {commits} commits, {flushes} disk flushes"));
+        store_flushes.push(("payee".to_string(), commits, flushes));
+    }
     Ok(OursFigures {
         b2: B2Figures {
             implementation: "boltd".into(),
@@ -366,6 +405,7 @@ pub fn run_ours(
             syncs_unavailable,
             phases,
             setup_secs,
+            store_flushes,
         },
         daemon: DaemonFigures {
             fresh_start_to_ready_ms: vec![fresh_payer_ms, fresh_payee_ms],

@@ -241,8 +241,12 @@ impl Report {
                     s,
                     "| B2 payments/s, K={k} | **{:.1}** | {} | {} | {target} |",
                     p.run.payments_per_sec,
-                    anchor_p.map(|a| format!("{:.1}", a.run.payments_per_sec)).unwrap_or("n/a".into()),
-                    anchor_p.map(|a| ratio(p.run.payments_per_sec, a.run.payments_per_sec)).unwrap_or("n/a".into()),
+                    anchor_p
+                        .map(|a| format!("{:.1}", a.run.payments_per_sec))
+                        .unwrap_or("n/a".into()),
+                    anchor_p
+                        .map(|a| ratio(p.run.payments_per_sec, a.run.payments_per_sec))
+                        .unwrap_or("n/a".into()),
                 );
                 let _ = writeln!(
                     s,
@@ -296,7 +300,11 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| B4 process start to `ready`: empty data dir / after B2, ms | {} / {:.0} | | | |",
-                d.fresh_start_to_ready_ms.iter().map(|m| format!("{m:.0}")).collect::<Vec<_>>().join(", "),
+                d.fresh_start_to_ready_ms
+                    .iter()
+                    .map(|m| format!("{m:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 d.restart_to_ready_ms
             );
         }
@@ -318,7 +326,8 @@ impl Report {
         let _ = writeln!(
             s,
             "Two nodes on loopback, one channel of {} sat from payer to payee, payments of {} sat \
-             (above the dust limit: each HTLC is a commitment output). For each K, K warm-up \
+             (above the dust threshold of both implementations' channels: each HTLC is a \
+             commitment output). For each K, K warm-up \
              payments, then a closed loop of K workers (each pays its next invoice when its \
              previous payment answered). Payments/s: completed payments over the wall time from \
              the first call to the last answer. Latency: from the call to the proof of payment.\n",
@@ -327,7 +336,8 @@ impl Report {
         for f in [self.ours.as_ref().map(|o| &o.b2), self.anchor.as_ref()].into_iter().flatten() {
             let _ = writeln!(s, "- **{}**: {}.", f.implementation, f.method);
         }
-        s += "- **fsyncs/payment**: `fsync` + `fdatasync` + `sync_file_range` calls of both nodes, \
+        s +=
+            "- **fsyncs/payment**: `fsync` + `fdatasync` + `sync_file_range` calls of both nodes, \
               counted exactly by the kernel's syscall tracepoints (`perf stat -e \
               syscalls:sys_enter_fsync,... -p PID`: no ptrace, so the run is not slowed) over the \
               measured run and the settling of its last commitments, divided by the completed \
@@ -344,9 +354,20 @@ impl Report {
                     );
                 }
                 (None, Some(why)) => {
-                    let _ = writeln!(s, "- {}: durability calls not counted: {why}.", f.implementation);
+                    let _ =
+                        writeln!(s, "- {}: durability calls not counted: {why}.", f.implementation);
                 }
                 _ => {}
+            }
+            for (role, commits, flushes) in &f.store_flushes {
+                let _ = writeln!(
+                    s,
+                    "- {} {role}'s store over its life (set-up and runs): {commits} commits, \
+                     {flushes} disk flushes of the WAL ({:.2} commits per flush; with \
+                     `synchronous=FULL`, every commit was one flush).",
+                    f.implementation,
+                    *commits as f64 / (*flushes).max(1) as f64
+                );
             }
         }
         s += "\n| implementation | K | completed | payments/s | p50 ms | p90 ms | p99 ms | max ms | fsyncs/payment | CPU ms/payment |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -407,7 +428,8 @@ impl Report {
                 b3.plan.warmup
             );
             s += "| path | completed | p50 ms | p90 ms | p99 ms | max ms | mean ms |\n|---|---:|---:|---:|---:|---:|---:|\n";
-            for (name, r) in [("engine (API)", &b3.engine), ("direct (ChannelManager)", &b3.direct)] {
+            for (name, r) in [("engine (API)", &b3.engine), ("direct (ChannelManager)", &b3.direct)]
+            {
                 let _ = writeln!(
                     s,
                     "| {name} | {}/{} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
@@ -431,15 +453,31 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| start to ready, empty data directory (payer, payee), ms | {} |",
-                d.fresh_start_to_ready_ms.iter().map(|m| format!("{m:.0}")).collect::<Vec<_>>().join(", ")
+                d.fresh_start_to_ready_ms
+                    .iter()
+                    .map(|m| format!("{m:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
-            let _ = writeln!(s, "| start to ready after B2 (channel, payment records), ms | {:.0} |", d.restart_to_ready_ms);
+            let _ = writeln!(
+                s,
+                "| start to ready after B2 (channel, payment records), ms | {:.0} |",
+                d.restart_to_ready_ms
+            );
             let _ = writeln!(s, "| idle RSS, fresh node, MiB | {:.1} |", d.idle_rss_fresh_mib);
             let _ = writeln!(s, "| idle RSS with a channel, MiB | {:.1} |", d.idle_rss_channel_mib);
             let _ = writeln!(s, "| idle RSS after B2, MiB | {:.1} |", d.idle_rss_after_runs_mib);
             let _ = writeln!(s, "| peak RSS during B2, MiB | {:.1} |", d.peak_rss_mib);
-            let _ = writeln!(s, "| idle RSS after restart, MiB | {:.1} |", d.idle_rss_after_restart_mib);
-            let _ = writeln!(s, "| idle CPU after restart, % of one core | {:.2} |", d.idle_cpu_percent);
+            let _ = writeln!(
+                s,
+                "| idle RSS after restart, MiB | {:.1} |",
+                d.idle_rss_after_restart_mib
+            );
+            let _ = writeln!(
+                s,
+                "| idle CPU after restart, % of one core | {:.2} |",
+                d.idle_cpu_percent
+            );
         }
         s
     }
@@ -479,8 +517,12 @@ impl Report {
     pub fn write(&self, out: &Path, b1_json: Option<&Path>) -> Result<(PathBuf, PathBuf), String> {
         let b1_value = match b1_json {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
-                Some(serde_json::from_str::<Value>(&text).map_err(|e| format!("{}: {e}", p.display()))?)
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                Some(
+                    serde_json::from_str::<Value>(&text)
+                        .map_err(|e| format!("{}: {e}", p.display()))?,
+                )
             }
             None => None,
         };
@@ -489,7 +531,8 @@ impl Report {
         let suffix = if self.mode == "smoke" { "-smoke" } else { "" };
         let base = out.join(format!("bench-{}-{}{suffix}", self.date, self.commit));
         let (md, js) = (base.with_extension("md"), base.with_extension("json"));
-        std::fs::write(&md, self.markdown(b1_md.as_deref())).map_err(|e| format!("{}: {e}", md.display()))?;
+        std::fs::write(&md, self.markdown(b1_md.as_deref()))
+            .map_err(|e| format!("{}: {e}", md.display()))?;
         let text = serde_json::to_string_pretty(&self.json(b1_value)).map_err(|e| e.to_string())?;
         std::fs::write(&js, text + "\n").map_err(|e| format!("{}: {e}", js.display()))?;
         Ok((md, js))

@@ -196,8 +196,9 @@ impl PaymentEvents for Ledger {
             Some(p) => {
                 // Persist before revealing: the record says the preimage is out before it is.
                 if receive.is_some() {
-                    let revealed =
-                        self.store.deferring_sync(|s| s.receive_preimage_revealed(&hash, &p.0, now));
+                    let revealed = self
+                        .store
+                        .deferring_sync(|s| s.receive_preimage_revealed(&hash, &p.0, now));
                     if let Err(e) = revealed {
                         tracing::error!("recording the revealed preimage failed: {e}");
                         return ClaimDecision::Hold;
@@ -212,7 +213,8 @@ impl PaymentEvents for Ledger {
     fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), NotRecorded> {
         let now = now_secs();
         let hash = event.payment_hash.0;
-        let receive = self.store.deferring_sync(|s| s.receive_by_hash(&hash)).map_err(not_recorded)?;
+        let receive =
+            self.store.deferring_sync(|s| s.receive_by_hash(&hash)).map_err(not_recorded)?;
         let kind = if event.keysend {
             PaymentKind::Keysend
         } else if event.bolt12 {

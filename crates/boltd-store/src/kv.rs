@@ -338,11 +338,42 @@ fn db_error(op: &str, primary: &str, secondary: &str, key: &str, e: rusqlite::Er
     )
 }
 
-fn db_error_io(op: &str, primary: &str, secondary: &str, key: &str, e: std::io::Error) -> io::Error {
+fn db_error_io(
+    op: &str,
+    primary: &str,
+    secondary: &str,
+    key: &str,
+    e: std::io::Error,
+) -> io::Error {
     io::Error::new(
         io::ErrorKind::Other,
         format!("{op} {primary:?}/{secondary:?}/{key:?} is not durable: {e}"),
     )
+}
+
+/// LDK's keys whose value is a cache: the scorer (which the background processor rewrites after
+/// every payment) and the network graph. A crash that loses the latest version only leaves an
+/// older one, which LDK reads as it does any stale copy, so their writes return once committed
+/// and become durable with the next flush; everything else (channel monitors and manager, the
+/// sweeper, boltd's own keys) waits for its flush.
+fn is_cache(primary: &str, secondary: &str, key: &str) -> bool {
+    use lightning::util::persist::{
+        NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+        NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+        SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    };
+    (primary, secondary, key)
+        == (
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+        )
+        || (primary, secondary, key)
+            == (
+                NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_KEY,
+            )
 }
 
 impl KVStoreSync for Store {
@@ -372,7 +403,9 @@ impl KVStoreSync for Store {
         let ticket = self.durability.committed();
         drop(stmt);
         drop(conn);
-        self.wait_durable(ticket, false).map_err(|e| db_error_io("write", primary, secondary, key, e))
+        let cache = is_cache(primary, secondary, key);
+        self.wait_durable(ticket, cache)
+            .map_err(|e| db_error_io("write", primary, secondary, key, e))
     }
 
     /// Removes at once (reads no longer see the key); with `lazy`, returns without waiting for
@@ -386,7 +419,8 @@ impl KVStoreSync for Store {
         let ticket = self.durability.committed();
         drop(stmt);
         drop(conn);
-        self.wait_durable(ticket, lazy).map_err(|e| db_error_io("remove", primary, secondary, key, e))
+        self.wait_durable(ticket, lazy)
+            .map_err(|e| db_error_io("remove", primary, secondary, key, e))
     }
 
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
@@ -893,8 +927,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let count = |s: &Store| {
-            s.read(|c| c.query_row("SELECT count(*) FROM kv WHERE primary_namespace = 'd'", [], |r| r.get::<_, i64>(0)))
-                .unwrap()
+            s.read(|c| {
+                c.query_row("SELECT count(*) FROM kv WHERE primary_namespace = 'd'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap()
         };
         let before = store.sync_stats();
         // Inside the deferring scope, reads see the writes without flushing them.
@@ -922,10 +960,7 @@ mod tests {
         for i in 0..5 {
             store
                 .transaction(|tx| {
-                    tx.execute(
-                        "INSERT INTO kv VALUES ('t', '', ?1, x'00')",
-                        [format!("k{i}")],
-                    )?;
+                    tx.execute("INSERT INTO kv VALUES ('t', '', ?1, x'00')", [format!("k{i}")])?;
                     Ok(())
                 })
                 .unwrap();
@@ -936,6 +971,27 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(KVStoreSync::list(&store, "t", "").unwrap().len(), 5);
+    }
+
+    #[test]
+    fn only_cache_keys_skip_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.sync_stats();
+        KVStoreSync::write(&store, "", "", "scorer", vec![1]).unwrap();
+        KVStoreSync::write(&store, "", "", "network_graph", vec![2]).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs, "caches do not wait");
+        KVStoreSync::write(&store, "", "", "manager", vec![3]).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "the manager waits (for all three)");
+        KVStoreSync::write(&store, "monitors", "", "scorer", vec![4]).unwrap();
+        assert_eq!(
+            store.sync_stats().syncs,
+            before.syncs + 2,
+            "a key named like one elsewhere waits"
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "", "", "scorer").unwrap(), [1]);
     }
 
     #[test]
