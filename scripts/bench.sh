@@ -24,9 +24,14 @@ BITCOIND_EXE="$(bash scripts/bitcoind.sh)"
 export BITCOIND_EXE
 out=bench/results
 mkdir -p "$out"
+# B1's graph snapshots: ../shared/data/graphs beside the checkout, or BOLTD_BENCH_DATA.
+b1_data=()
+if [[ -n "${BOLTD_BENCH_DATA:-}" ]]; then
+  b1_data=(--data "$BOLTD_BENCH_DATA")
+fi
 
 case "${1:-}" in
-  b1) shift; exec ./target/release/bench_routes --out "$out" "$@" ;;
+  b1) shift; exec ./target/release/bench_routes "${b1_data[@]}" --out "$out" "$@" ;;
   node) shift; exec ./target/release/bench_node --boltd ./target/release/boltd --out "$out" "$@" ;;
 esac
 
@@ -44,7 +49,7 @@ start=$(date +%s)
 marker=$(mktemp)
 # B1 at 150 pairs per workload and payer keeps B1-B4 within 15 minutes on 2 cores
 # (`scripts/bench.sh b1` runs the 500-pair size).
-./target/release/bench_routes "${smoke[@]}" "${b1_size[@]}" --out "$out"
+./target/release/bench_routes "${smoke[@]}" "${b1_size[@]}" "${b1_data[@]}" --out "$out"
 b1_json=$(find "$out" -maxdepth 1 -name 'routes-*.json' -newer "$marker" | sort | tail -n 1)
 rm -f "$marker"
 ./target/release/bench_node "${smoke[@]}" --boltd ./target/release/boltd --out "$out" \
