@@ -29,6 +29,8 @@ b1_data=()
 if [[ -n "${BOLTD_BENCH_DATA:-}" ]]; then
   b1_data=(--data "$BOLTD_BENCH_DATA")
 fi
+# boltd refuses unknown BOLTD_* variables, and the daemons inherit the environment.
+unset BOLTD_BENCH_DATA
 
 case "${1:-}" in
   b1) shift; exec ./target/release/bench_routes "${b1_data[@]}" --out "$out" "$@" ;;
