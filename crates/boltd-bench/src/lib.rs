@@ -1,16 +1,37 @@
-//! boltd's benchmarks (issue 6). B1: route finding on real mainnet graph snapshots, LDK's
-//! `find_route` with a default `ProbabilisticScorer` (the anchor) against boltd's policy router
-//! (`boltd_node::router::PolicyRouter`) as used for real payments.
+//! boltd's benchmarks (issue 6).
+//!
+//! B1, route finding on real mainnet graph snapshots: LDK's `find_route` with a default
+//! `ProbabilisticScorer` (the anchor) against boltd's policy router
+//! (`boltd_node::router::PolicyRouter`) as used for real payments (the `bench_routes` binary):
 //!
 //! - [`gossmap`]: parser of Core Lightning's `GOSSMAP_COMPRESSv1` snapshots;
 //! - [`ldk`]: loading a snapshot into LDK's `NetworkGraph`;
 //! - [`core`]: the strongly connected core of routable directions and seeded pair sampling;
 //! - [`stats`]: percentiles and summaries of the measurements.
 //!
-//! The `bench_routes` binary runs the benchmark (`scripts/bench.sh`).
+//! B2-B4 on a regtest chain (the `bench_node` binary, [`suite`]):
+//!
+//! - [`payments`]: B2, payment throughput over one channel between two `boltd` daemons, and
+//!   B4, the daemon's memory and start-up;
+//! - [`anchor`]: B2 with two `ldk-node` 0.7.1 nodes, the anchor;
+//! - [`multihop`]: B3, latency over A-B-C-D and the engine's overhead against LDK's
+//!   `ChannelManager`;
+//! - [`load`]: the closed-loop load generator; [`fsyncs`]: exact counts of durability system
+//!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
+//!   over HTTP for the workers.
+//!
+//! `scripts/bench.sh` runs both and writes the report under `bench/results/`.
 #![deny(missing_docs)]
 
+pub mod anchor;
 pub mod core;
+pub mod fsyncs;
 pub mod gossmap;
+pub mod http;
 pub mod ldk;
+pub mod load;
+pub mod machine;
+pub mod multihop;
+pub mod payments;
 pub mod stats;
+pub mod suite;

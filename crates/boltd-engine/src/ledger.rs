@@ -5,6 +5,18 @@
 //! writes are idempotent (a replayed `PaymentSent` finds the record complete and leaves it).
 //! The store appends the matching events (`payment_sent`, ...) in the same transactions; channel
 //! events go to the log here too, idempotent by channel.
+//!
+//! The payment writes (and the reads they depend on) run inside [`Store::deferring_sync`]: they
+//! commit without waiting for the disk. LDK's background processor handles events one at a time
+//! on one thread, and a flush per event would cap payments at the disk's flush rate. The WAL is
+//! one append-only log that SQLite recovers as a prefix, so these records are durable as soon as
+//! any later commit is flushed, and nothing depends on them before that: the background
+//! processor persists the channel manager (a synced write, after which LDK no longer replays
+//! the handled events) right after handling them, so a crash before that flush replays the
+//! events and the idempotent records are made again; a preimage recorded as revealed leaves the
+//! node only after LDK's monitor update that carries it, a synced write made after the record;
+//! and every read from outside the ledger (API answers, the event log's readers) flushes the
+//! deferred commits it could see before returning.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -151,7 +163,7 @@ impl PaymentEvents for Ledger {
     fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision {
         let hash = event.payment_hash.0;
         let now = now_secs();
-        let receive = match self.store.receive_by_hash(&hash) {
+        let receive = match self.store.deferring_sync(|s| s.receive_by_hash(&hash)) {
             Ok(r) => r,
             Err(e) => {
                 // Without the record we cannot tell a hold invoice from a plain one: keep the
@@ -164,7 +176,10 @@ impl PaymentEvents for Ledger {
             if r.state.is_final() && r.state != boltd_store::ReceiveState::Settled {
                 return ClaimDecision::Fail;
             }
-            if let Err(e) = self.store.receive_htlcs_arrived(&hash, event.amount_msat, now) {
+            let arrived = self
+                .store
+                .deferring_sync(|s| s.receive_htlcs_arrived(&hash, event.amount_msat, now));
+            if let Err(e) = arrived {
                 tracing::error!("recording arrived HTLCs failed: {e}");
             }
             if r.hold && r.preimage.is_none() {
@@ -181,7 +196,10 @@ impl PaymentEvents for Ledger {
             Some(p) => {
                 // Persist before revealing: the record says the preimage is out before it is.
                 if receive.is_some() {
-                    if let Err(e) = self.store.receive_preimage_revealed(&hash, &p.0, now) {
+                    let revealed = self
+                        .store
+                        .deferring_sync(|s| s.receive_preimage_revealed(&hash, &p.0, now));
+                    if let Err(e) = revealed {
                         tracing::error!("recording the revealed preimage failed: {e}");
                         return ClaimDecision::Hold;
                     }
@@ -195,7 +213,8 @@ impl PaymentEvents for Ledger {
     fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), NotRecorded> {
         let now = now_secs();
         let hash = event.payment_hash.0;
-        let receive = self.store.receive_by_hash(&hash).map_err(not_recorded)?;
+        let receive =
+            self.store.deferring_sync(|s| s.receive_by_hash(&hash)).map_err(not_recorded)?;
         let kind = if event.keysend {
             PaymentKind::Keysend
         } else if event.bolt12 {
@@ -213,11 +232,15 @@ impl PaymentEvents for Ledger {
         if let Some(note) = event.payer_note {
             incoming.description = Some(note);
         }
-        self.store.record_incoming(incoming, now).map_err(not_recorded)?;
-        if receive.is_some() {
-            self.store.receive_settled(&hash, event.amount_msat, now).map_err(not_recorded)?;
-        }
-        Ok(())
+        self.store
+            .deferring_sync(|s| {
+                s.record_incoming(incoming, now)?;
+                if receive.is_some() {
+                    s.receive_settled(&hash, event.amount_msat, now)?;
+                }
+                Ok(())
+            })
+            .map_err(not_recorded)
     }
 
     fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded> {
@@ -226,14 +249,16 @@ impl PaymentEvents for Ledger {
         let amount_sent = event.amount_msat.map(|a| a + event.fee_msat.unwrap_or(0));
         let parts = Some(stats.succeeded.max(1));
         self.store
-            .complete_outgoing(
-                &id.0,
-                &event.preimage.0,
-                event.fee_msat,
-                amount_sent,
-                parts,
-                now_secs(),
-            )
+            .deferring_sync(|s| {
+                s.complete_outgoing(
+                    &id.0,
+                    &event.preimage.0,
+                    event.fee_msat,
+                    amount_sent,
+                    parts,
+                    now_secs(),
+                )
+            })
             .map(|_| ())
             .map_err(not_recorded)
     }
@@ -241,7 +266,9 @@ impl PaymentEvents for Ledger {
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded> {
         let (code, reason, retryable) = failure_code(event.reason);
         self.store
-            .fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
+            .deferring_sync(|s| {
+                s.fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
+            })
             .map(|_| ())
             .map_err(not_recorded)
     }

@@ -33,6 +33,10 @@ pub const MAX_ALIAS_BYTES: usize = 32;
 /// The accepted values of `log_level`.
 pub const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
 
+/// The largest accepted `htlc_forward_delay_ms`: HTLCs waiting longer hold up payments for
+/// nothing (LDK's own randomized delay stays below 200 ms).
+pub const MAX_HTLC_FORWARD_DELAY_MS: u64 = 10_000;
+
 /// LDK's minimum fee rate (1 sat/vB rounded up); `fee_rate_fallback_sat_per_kwu` may not be lower.
 const MIN_FEE_RATE_SAT_PER_KWU: u32 = 253;
 
@@ -95,6 +99,12 @@ pub struct Config {
     /// Allows plain-`http` LNURL to loopback hosts (paying and serving). Only allowed on regtest.
     /// Default false.
     pub lnurl_allow_http: bool,
+    /// How long HTLCs to forward or receive wait before they are processed, in milliseconds, so
+    /// that several are handled in one batch. `None` (the default): LDK's randomized delay
+    /// (log-normal, about 50 ms on average, at most 200 ms), which also blurs the timing a
+    /// neighbour could use to guess where a payment started or ends. `Some(0)`: as soon as an
+    /// HTLC is irrevocably committed.
+    pub htlc_forward_delay_ms: Option<u64>,
 }
 
 impl fmt::Debug for Config {
@@ -119,6 +129,7 @@ impl fmt::Debug for Config {
             .field("lnurl_names", &self.lnurl_names)
             .field("lnurl_public_url", &self.lnurl_public_url)
             .field("lnurl_allow_http", &self.lnurl_allow_http)
+            .field("htlc_forward_delay_ms", &self.htlc_forward_delay_ms)
             .finish()
     }
 }
@@ -169,6 +180,8 @@ pub struct ConfigFile {
     pub lnurl_public_url: Option<String>,
     /// See [`Config::lnurl_allow_http`].
     pub lnurl_allow_http: Option<bool>,
+    /// See [`Config::htlc_forward_delay_ms`].
+    pub htlc_forward_delay_ms: Option<u64>,
 }
 
 impl fmt::Debug for ConfigFile {
@@ -193,6 +206,7 @@ impl fmt::Debug for ConfigFile {
             .field("lnurl_names", &self.lnurl_names)
             .field("lnurl_public_url", &self.lnurl_public_url)
             .field("lnurl_allow_http", &self.lnurl_allow_http)
+            .field("htlc_forward_delay_ms", &self.htlc_forward_delay_ms)
             .finish()
     }
 }
@@ -271,6 +285,10 @@ pub struct ConfigArgs {
     /// Allow plain-http LNURL to loopback hosts: true or false; regtest only [default: false].
     #[arg(long, value_name = "BOOL")]
     pub lnurl_allow_http: Option<bool>,
+    /// Delay before HTLCs to forward or receive are processed, in milliseconds; 0 = at once
+    /// [default: LDK's randomized delay, about 50 ms on average].
+    #[arg(long, value_name = "MS")]
+    pub htlc_forward_delay_ms: Option<u64>,
 }
 
 impl fmt::Debug for ConfigArgs {
@@ -467,6 +485,7 @@ impl ConfigFile {
             "lnurl_names" => self.lnurl_names = list(),
             "lnurl_public_url" => self.lnurl_public_url = text(),
             "lnurl_allow_http" => self.lnurl_allow_http = Some(boolean()?),
+            "htlc_forward_delay_ms" => self.htlc_forward_delay_ms = Some(parse_number(value)?),
             // `keys()` and this match list the same fields; a unit test checks it.
             _ => return Err(format!("`{key}` cannot be set from the environment")),
         }
@@ -508,6 +527,7 @@ impl ConfigArgs {
             }),
             lnurl_public_url: self.lnurl_public_url.clone(),
             lnurl_allow_http: self.lnurl_allow_http,
+            htlc_forward_delay_ms: self.htlc_forward_delay_ms,
         }
     }
 }
@@ -543,6 +563,7 @@ impl Merged {
             lnurl_names,
             lnurl_public_url,
             lnurl_allow_http,
+            htlc_forward_delay_ms,
         } = layer;
         macro_rules! overlay {
             ($($key:ident),* $(,)?) => {$(
@@ -572,6 +593,7 @@ impl Merged {
             lnurl_names,
             lnurl_public_url,
             lnurl_allow_http,
+            htlc_forward_delay_ms,
         );
     }
 
@@ -789,6 +811,14 @@ impl Config {
 
         let (lnurl_names, lnurl_public_url, lnurl_allow_http) = merged.lnurl(network)?;
 
+        let htlc_forward_delay_ms = v.htlc_forward_delay_ms;
+        if htlc_forward_delay_ms.is_some_and(|ms| ms > MAX_HTLC_FORWARD_DELAY_MS) {
+            return Err(merged.invalid(
+                "htlc_forward_delay_ms",
+                format!("must be at most {MAX_HTLC_FORWARD_DELAY_MS} (HTLCs would wait too long)"),
+            ));
+        }
+
         let api_cors_origins = v.api_cors_origins.unwrap_or_default();
         for (i, origin) in api_cors_origins.iter().enumerate() {
             check_origin(origin).map_err(|m| merged.invalid("api_cors_origins", m))?;
@@ -819,6 +849,7 @@ impl Config {
             lnurl_names,
             lnurl_public_url,
             lnurl_allow_http,
+            htlc_forward_delay_ms,
         })
     }
 }
@@ -1231,7 +1262,7 @@ mod tests {
             "network" => "regtest",
             "p2p_listen" | "api_listen" => "127.0.0.1:1",
             "announce_addrs" => "a:1, b:2,",
-            "chain_poll_interval_ms" | "wallet_sync_interval_ms" => "7",
+            "chain_poll_interval_ms" | "wallet_sync_interval_ms" | "htlc_forward_delay_ms" => "7",
             "fee_rate_fallback_sat_per_kwu" => "300",
             "accept_inbound_channels" | "lnurl_allow_http" => "false",
             "lnurl_names" => "carol, dave,",
@@ -1557,6 +1588,8 @@ mod tests {
         assert_eq!(default("api_cors_origins"), "empty");
         assert!(c.api_cors_origins.is_empty());
         assert_eq!(default("lnurl_public_url"), "unset");
+        assert_eq!(c.htlc_forward_delay_ms, None);
+        assert!(default("htlc_forward_delay_ms").starts_with("unset"));
         assert!(default("data_dir").contains("$HOME/.boltd/"));
         for network in [
             Network::Bitcoin,
@@ -1570,5 +1603,16 @@ mod tests {
         }
         let fee = default("fee_rate_fallback_sat_per_kwu");
         assert!(fee.contains("253") && fee.contains("1000"), "{fee}");
+    }
+
+    #[test]
+    fn htlc_forward_delay_is_bounded() {
+        assert_eq!(regtest(&["--htlc-forward-delay-ms", "0"]).htlc_forward_delay_ms, Some(0));
+        let c = load(&["--network", "regtest"], &[("BOLTD_HTLC_FORWARD_DELAY_MS", "25")]).unwrap();
+        assert_eq!(c.htlc_forward_delay_ms, Some(25));
+        let err = load(&["--network", "regtest", "--htlc-forward-delay-ms", "10001"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("--htlc-forward-delay-ms: must be at most 10000"), "{err}");
     }
 }

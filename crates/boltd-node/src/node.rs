@@ -8,8 +8,9 @@
 //! 3. Check bitcoind (reachable, right chain).
 //! 4. Read channel monitors, the channel manager, graph, scorer and sweeper; replay the blocks
 //!    they missed; hand the monitors to the chain monitor.
-//! 5. Start the background processor (events, persistence, timers), the block poller, the
-//!    wallet sync, the P2P listener and the reconnection loop.
+//! 5. Start the background processor (events, persistence, timers), the HTLC forwarder when
+//!    `htlc_forward_delay_ms` is set, the block poller, the wallet sync, the P2P listener and the
+//!    reconnection loop.
 //!
 //! # Shutdown
 //! [`Node::stop`] stops the background processor (which persists the channel manager, graph and
@@ -24,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bitcoin::secp256k1::PublicKey;
 use bitcoin::BlockHash;
 use boltd_store::{DataDirLock, Store};
-use lightning::chain::{BestBlock, Listen, Watch};
+use lightning::chain::{BestBlock, Listen};
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::ln::types::ChannelId;
@@ -35,13 +36,12 @@ use lightning::routing::scoring::{
 use lightning::sign::{EntropySource, KeysManager, NodeSigner};
 use lightning::util::config::UserConfig;
 use lightning::util::persist::{
-    read_channel_monitors, KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY,
-    CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
-    NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
-    NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_KEY,
-    OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE, OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE,
-    SCORER_PERSISTENCE_KEY, SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
-    SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    KVStoreSync, CHANNEL_MANAGER_PERSISTENCE_KEY, CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+    CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE, NETWORK_GRAPH_PERSISTENCE_KEY,
+    NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE, NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_KEY, OUTPUT_SWEEPER_PERSISTENCE_PRIMARY_NAMESPACE,
+    OUTPUT_SWEEPER_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+    SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning_background_processor::{BackgroundProcessor, GossipSync};
@@ -245,6 +245,7 @@ pub struct Node {
     background: Mutex<Option<BackgroundProcessor>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     wallet_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     _lock: DataDirLock,
@@ -422,19 +423,23 @@ impl Node {
             cm_bytes.is_none(),
         )?);
 
-        // Channel monitors.
-        let mut monitors = read_channel_monitors(
+        // Channel monitors (full monitors and the updates stored since).
+        let persister = Arc::new(crate::persist::monitor_persister(
             Arc::clone(&store),
+            Arc::clone(&logger),
             Arc::clone(&keys_manager),
-            Arc::clone(&keys_manager),
-        )
-        .map_err(|e| unreadable("channel monitors", &store, e))?;
+            Arc::clone(&broadcaster),
+            Arc::clone(&fees),
+        ));
+        let mut monitors = persister
+            .read_all_channel_monitors_with_updates()
+            .map_err(|e| unreadable("channel monitors", &store, e))?;
         let chain_monitor = Arc::new(ChainMonitor::new(
             None,
             Arc::clone(&broadcaster),
             Arc::clone(&logger),
             Arc::clone(&fees),
-            Arc::clone(&store),
+            Arc::clone(&persister),
             Arc::clone(&keys_manager),
             keys_manager.get_peer_storage_key(),
         ));
@@ -586,7 +591,9 @@ impl Node {
         };
         for (_, (monitor, ..)) in monitor_listeners.drain(..) {
             let channel_id = monitor.channel_id();
-            chain_monitor.watch_channel(channel_id, monitor).map_err(|_| {
+            // Already on disk (with the blocks replayed above, which replay again after a
+            // crash): no need to write it again, which would slow down every start.
+            chain_monitor.load_existing_monitor(channel_id, monitor).map_err(|_| {
                 unreadable("channel monitor", &store, format!("channel {channel_id} rejected"))
             })?;
         }
@@ -657,6 +664,17 @@ impl Node {
         );
 
         let stop_flag = Arc::new(AtomicBool::new(false));
+        // HTLCs on the operator's delay instead of LDK's randomized one, when one is set.
+        let forwarder_thread = config
+            .htlc_forward_delay_ms
+            .map(|ms| {
+                crate::forwarder::start(
+                    Arc::clone(&channel_manager),
+                    Duration::from_millis(ms),
+                    Arc::clone(&stop_flag),
+                )
+            })
+            .transpose()?;
 
         // Keeps boltd's routing view fresh (and persisted) on its own thread.
         let routing_thread = {
@@ -795,6 +813,7 @@ impl Node {
             background: Mutex::new(Some(background)),
             tasks: Mutex::new(tasks),
             wallet_thread: Mutex::new(Some(wallet_thread)),
+            forwarder_thread: Mutex::new(forwarder_thread),
             routing,
             routing_thread: Mutex::new(Some(routing_thread)),
             _lock: lock,
@@ -819,6 +838,10 @@ impl Node {
         if let Some(wt) = wt {
             let _ = tokio::task::spawn_blocking(move || wt.join()).await;
         }
+        let ft = self.forwarder_thread.lock().unwrap().take();
+        if let Some(ft) = ft {
+            let _ = tokio::task::spawn_blocking(move || ft.join()).await;
+        }
         self.routing.stop_refresher();
         let rt = self.routing_thread.lock().unwrap().take();
         if let Some(rt) = rt {
@@ -827,7 +850,9 @@ impl Node {
             let _ = tokio::task::spawn_blocking(move || persist_routing_view(&store, &view)).await;
         }
         self.wallet.persist()?;
-        tracing::info!("node stopped");
+        // How well the group commit batched (synchronous=FULL would flush once per commit).
+        let sync = self.store.sync_stats();
+        tracing::info!(store_commits = sync.commits, store_flushes = sync.syncs, "node stopped");
         Ok(())
     }
 

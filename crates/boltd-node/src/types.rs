@@ -15,21 +15,22 @@ use lightning_net_tokio::SocketDescriptor;
 
 use crate::chain::{Broadcaster, FeeEstimates};
 use crate::logger::LdkLogger;
+use crate::persist::MonitorPersister;
 use crate::wallet::OnchainWallet;
 
 /// A chain filter. boltd reads full blocks from bitcoind, so none is installed; the type exists
 /// because LDK's generics ask for one.
 pub type ChainFilter = Arc<dyn Filter + Send + Sync>;
 
-/// Persists channel monitors through the SQLite store; each write is durable (synchronous=FULL)
-/// before the update is reported complete.
+/// Persists channel monitors through the SQLite store ([`MonitorPersister`]: small update
+/// records); each update is durable (flushed) before it is reported complete.
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     ChainFilter,
     Arc<Broadcaster>,
     Arc<FeeEstimates>,
     Arc<LdkLogger>,
-    Arc<Store>,
+    Arc<MonitorPersister>,
     Arc<KeysManager>,
 >;
 

@@ -15,6 +15,7 @@ use rusqlite::{
 };
 use tracing::{info, warn};
 
+use crate::durability::{Durability, SyncStats};
 use crate::error::{StoreError, TxError};
 use crate::events::EventSignal;
 use crate::schema;
@@ -39,9 +40,10 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 
 /// boltd's SQLite database (`boltd.sqlite` in the data directory) and LDK's key-value store.
 ///
-/// The database runs in WAL mode with `synchronous=FULL`, so every write is durable when the
-/// call returns. LDK's data lives in the `kv` table
-/// (`primary_namespace, secondary_namespace, key, value`).
+/// The database runs in WAL mode, and every write is durable when the call returns, exactly as
+/// with `synchronous=FULL`; concurrent writers share their disk flushes (group commit, see
+/// [`Store::sync`]), and writes made inside [`Store::deferring_sync`] return before theirs. LDK's
+/// data lives in the `kv` table (`primary_namespace, secondary_namespace, key, value`).
 ///
 /// `Store` implements both [`KVStoreSync`] and [`KVStore`]; since both have methods named
 /// `read`/`write`/`remove`/`list`, call them fully qualified (`KVStoreSync::read(&store, ..)`)
@@ -54,13 +56,17 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    durability: Durability,
     /// Who is told about appended events (see [`Store::on_events`]).
     pub(crate) events: EventSignal,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("sync", &self.durability.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -89,15 +95,29 @@ impl Store {
         let version = schema::read_version(&conn, &path)?;
         schema::check_not_newer(version, &path)?;
 
-        configure(&conn, &path)?;
+        let wal = configure(&conn, &path)?;
+        if wal {
+            // Commits on this connection do not flush the WAL themselves; writers wait for a
+            // shared flush instead (`Durability`), which keeps `synchronous=FULL`'s guarantee.
+            // Without WAL (a file system SQLite cannot share memory on), every commit stays a
+            // `synchronous=FULL` one and there is nothing to wait for.
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(|e| StoreError::sqlite(&path, e))?;
+        }
         if version < schema::SCHEMA_VERSION {
             schema::migrate(&mut conn, &path)?;
         }
+        let durability = Durability::new(&path, wal);
+        let store =
+            Store { path, conn: Mutex::new(conn), durability, events: EventSignal::default() };
+        // The schema (and the WAL file SQLite created for it) is durable before the store is used.
+        store.durability.committed();
+        store.sync()?;
         if !existed {
             sync_dir(data_dir)?;
-            info!(path = %path.display(), "created database");
+            info!(path = %store.path.display(), "created database");
         }
-        Ok(Store { path, conn: Mutex::new(conn), events: EventSignal::default() })
+        Ok(store)
     }
 
     /// Whether `<data_dir>/boltd.sqlite` exists (it may still be unreadable).
@@ -143,7 +163,8 @@ impl Store {
     /// `f` (does this key or hash exist?) still holds when `f` writes: no other connection, in
     /// this process or another, can write in between. The store's own mutex serializes the
     /// threads sharing this connection. If `f` fails, or the commit does, everything is rolled
-    /// back and nothing was written; when this returns `Ok`, the writes are durable.
+    /// back and nothing was written; when this returns `Ok`, the writes are durable (unless
+    /// called inside [`Store::deferring_sync`]).
     pub(crate) fn transaction<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
@@ -166,12 +187,66 @@ impl Store {
             self.events.clear_pending();
             return Err(StoreError::sqlite(&self.path, e));
         }
+        let ticket = self.durability.committed();
         let appended = self.events.take_pending();
         drop(conn);
+        // Durable before anyone is told (listeners read the events through `read`, which
+        // flushes deferred commits first anyway).
+        self.wait_durable(ticket, false).map_err(|e| StoreError::io(&self.path, e))?;
         if let Some(seq) = appended {
             self.events.announce(seq);
         }
         Ok(value)
+    }
+
+    /// Waits until the commit `ticket` is durable, unless this thread defers (or `lazy`).
+    fn wait_durable(&self, ticket: u64, lazy: bool) -> std::io::Result<()> {
+        if lazy || Durability::deferred() {
+            // Fails fast once a flush has failed, like every other write.
+            return self.durability.check();
+        }
+        self.durability.wait(ticket)
+    }
+
+    /// Waits until every write made so far on the store's connection is durable. Concurrent
+    /// callers share one `fdatasync` of the WAL (group commit); returns at once when a flush
+    /// since the last write already covered it. Fails, for good, after a failed flush (the
+    /// daemon must restart).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.sync_to(self.last_commit())
+    }
+
+    /// The ticket of the latest commit on the store's connection (for [`Store::sync_to`]).
+    pub fn last_commit(&self) -> u64 {
+        self.durability.last()
+    }
+
+    /// Waits until the commit `ticket` (from [`Store::last_commit`]) and every one before it
+    /// are durable; see [`Store::sync`].
+    pub fn sync_to(&self, ticket: u64) -> Result<(), StoreError> {
+        self.durability.wait(ticket).map_err(|e| StoreError::io(&self.path, e))
+    }
+
+    /// Runs `f`; the writes it makes on this thread (through any store) return once committed,
+    /// without waiting for the disk. Each becomes durable with the next write that waits (or
+    /// [`Store::sync`]): the WAL is one append-only file, so a flush covers every commit before
+    /// it.
+    ///
+    /// Only for writes whose durability a later synced write already guarantees before anything
+    /// depends on them. boltd uses it for the records it makes from LDK's events: LDK removes a
+    /// handled event from the channel manager, and the background processor persists the
+    /// channel manager (a synced write) right after handling, so a crash before that flush
+    /// replays the event and the idempotent record is made again; a preimage recorded as
+    /// revealed only leaves the node after LDK's synced monitor update that carries it. Reads
+    /// inside `f` see the writes at once; reads on other threads (or after `f`) flush first
+    /// the commits they could see (see `read`), so nothing leaves the store undurable.
+    pub fn deferring_sync<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        Durability::defer(|| f(self))
+    }
+
+    /// Commits and flushes so far (how well the group commit batches).
+    pub fn sync_stats(&self) -> SyncStats {
+        self.durability.stats()
     }
 
     /// Runs read-only queries on the store's connection (each statement sees a consistent
@@ -181,23 +256,34 @@ impl Store {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
-        f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))
+        let value = f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        // Nothing leaves the store before it is durable: what was read may include commits made
+        // inside `deferring_sync` (tickets are issued under the connection's lock, so `last`
+        // covers every commit the read could see); flush them first, unless this thread is the
+        // deferring one.
+        let last = self.durability.last();
+        drop(conn);
+        if !Durability::deferred() {
+            self.sync_to(last)?;
+        }
+        Ok(value)
     }
 }
 
-/// Sets the per-connection pragmas.
-fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+/// Sets the per-connection pragmas; returns whether the database is in WAL mode.
+fn configure(conn: &Connection, path: &Path) -> Result<bool, StoreError> {
     let sql = |e| StoreError::sqlite(path, e);
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(sql)?;
-    if !mode.eq_ignore_ascii_case("wal") {
+    let wal = mode.eq_ignore_ascii_case("wal");
+    if !wal {
         warn!(path = %path.display(), mode, "database could not switch to WAL journal mode");
     }
     conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
     // Only has an effect on macOS, where a plain fsync does not reach the disk platter.
     conn.pragma_update(None, "fullfsync", "ON").map_err(sql)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(sql)?;
-    Ok(())
+    Ok(wal)
 }
 
 /// Makes a newly created file's directory entry durable.
@@ -252,6 +338,44 @@ fn db_error(op: &str, primary: &str, secondary: &str, key: &str, e: rusqlite::Er
     )
 }
 
+fn db_error_io(
+    op: &str,
+    primary: &str,
+    secondary: &str,
+    key: &str,
+    e: std::io::Error,
+) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Other,
+        format!("{op} {primary:?}/{secondary:?}/{key:?} is not durable: {e}"),
+    )
+}
+
+/// LDK's keys whose value is a cache: the scorer (which the background processor rewrites after
+/// every payment) and the network graph. A crash that loses the latest version only leaves an
+/// older one, which LDK reads as it does any stale copy, so their writes return once committed
+/// and become durable with the next flush; everything else (channel monitors and manager, the
+/// sweeper, boltd's own keys) waits for its flush.
+fn is_cache(primary: &str, secondary: &str, key: &str) -> bool {
+    use lightning::util::persist::{
+        NETWORK_GRAPH_PERSISTENCE_KEY, NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+        NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE, SCORER_PERSISTENCE_KEY,
+        SCORER_PERSISTENCE_PRIMARY_NAMESPACE, SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+    };
+    (primary, secondary, key)
+        == (
+            SCORER_PERSISTENCE_PRIMARY_NAMESPACE,
+            SCORER_PERSISTENCE_SECONDARY_NAMESPACE,
+            SCORER_PERSISTENCE_KEY,
+        )
+        || (primary, secondary, key)
+            == (
+                NETWORK_GRAPH_PERSISTENCE_PRIMARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_SECONDARY_NAMESPACE,
+                NETWORK_GRAPH_PERSISTENCE_KEY,
+            )
+}
+
 impl KVStoreSync for Store {
     fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
         validate(primary, secondary, Some(key), "read")?;
@@ -276,17 +400,27 @@ impl KVStoreSync for Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_WRITE).map_err(err)?;
         stmt.execute(params![primary, secondary, key, buf]).map_err(err)?;
-        Ok(())
+        let ticket = self.durability.committed();
+        drop(stmt);
+        drop(conn);
+        let cache = is_cache(primary, secondary, key);
+        self.wait_durable(ticket, cache)
+            .map_err(|e| db_error_io("write", primary, secondary, key, e))
     }
 
-    /// Always removes immediately and durably, whatever `lazy` says.
-    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> io::Result<()> {
+    /// Removes at once (reads no longer see the key); with `lazy`, returns without waiting for
+    /// the disk (the removal becomes durable with the next synced write, as LDK allows).
+    fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
         validate(primary, secondary, Some(key), "remove")?;
         let err = |e| db_error("remove", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_REMOVE).map_err(err)?;
         stmt.execute(params![primary, secondary, key]).map_err(err)?;
-        Ok(())
+        let ticket = self.durability.committed();
+        drop(stmt);
+        drop(conn);
+        self.wait_durable(ticket, lazy)
+            .map_err(|e| db_error_io("remove", primary, secondary, key, e))
     }
 
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
@@ -320,9 +454,10 @@ impl MigratableKVStore for Store {
 /// The asynchronous interface runs each operation synchronously, before returning, and hands
 /// back an already-completed future.
 ///
-/// SQLite writes are fast (one small statement plus an fsync) and durable when they return, so
-/// there is nothing to gain from deferring them; doing the work up front also trivially meets
-/// [`KVStore::write`]'s ordering requirement, because writes to a key complete in call order.
+/// SQLite writes are fast (one small statement plus a shared fsync) and durable when they
+/// return, so there is nothing to gain from deferring them; doing the work up front also
+/// trivially meets [`KVStore::write`]'s ordering requirement, because writes to a key complete in
+/// call order.
 impl KVStore for Store {
     fn read(
         &self,
@@ -557,7 +692,7 @@ mod tests {
             let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
             assert_eq!(mode, "wal");
             let sync: i64 = conn.pragma_query_value(None, "synchronous", |r| r.get(0)).unwrap();
-            assert_eq!(sync, 2, "synchronous=FULL");
+            assert!(sync >= 1, "synchronous=NORMAL or FULL");
             let fk: i64 = conn.pragma_query_value(None, "foreign_keys", |r| r.get(0)).unwrap();
             assert_eq!(fk, 1);
             let busy: i64 = conn.pragma_query_value(None, "busy_timeout", |r| r.get(0)).unwrap();
@@ -753,5 +888,138 @@ mod tests {
         }
         writer.join().unwrap();
         assert_eq!(KVStoreSync::list(&*store, "ns", "").unwrap().len(), 100);
+    }
+
+    #[test]
+    fn deferred_writes_are_visible_and_made_durable_by_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.sync_stats();
+        store.deferring_sync(|s| {
+            for i in 0..10u8 {
+                KVStoreSync::write(s, "ns", "", &format!("k{i}"), vec![i]).unwrap();
+            }
+            // Reads see them at once.
+            assert_eq!(KVStoreSync::read(s, "ns", "", "k9").unwrap(), [9]);
+        });
+        let after = store.sync_stats();
+        assert_eq!(after.commits, before.commits + 10);
+        assert_eq!(after.syncs, before.syncs, "deferred writes do not flush");
+        store.sync().unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "one flush for ten");
+        store.sync().unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "nothing new to flush");
+        // A plain write waits for its own flush; a lazy remove does not.
+        KVStoreSync::write(&store, "ns", "", "plain", vec![1]).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 2);
+        KVStoreSync::remove(&store, "ns", "", "plain", true).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 2);
+        assert!(KVStoreSync::list(&store, "ns", "").unwrap().len() == 10);
+        KVStoreSync::remove(&store, "ns", "", "k0", false).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 3);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::list(&store, "ns", "").unwrap().len(), 9);
+    }
+
+    #[test]
+    fn reads_flush_the_deferred_commits_they_could_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let count = |s: &Store| {
+            s.read(|c| {
+                c.query_row("SELECT count(*) FROM kv WHERE primary_namespace = 'd'", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .unwrap()
+        };
+        let before = store.sync_stats();
+        // Inside the deferring scope, reads see the writes without flushing them.
+        let seen = store.deferring_sync(|s| {
+            KVStoreSync::write(s, "d", "", "a", vec![1]).unwrap();
+            KVStoreSync::write(s, "d", "", "b", vec![2]).unwrap();
+            count(s)
+        });
+        assert_eq!(seen, 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs, "no flush inside the scope");
+        // Outside it, a read flushes them (once) before it returns what it saw.
+        assert_eq!(count(&store), 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1);
+        assert_eq!(count(&store), 2);
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "nothing new to flush");
+        drop(store);
+        assert_eq!(count(&Store::open(dir.path()).unwrap()), 2);
+    }
+
+    #[test]
+    fn synced_transactions_flush_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.sync_stats();
+        for i in 0..5 {
+            store
+                .transaction(|tx| {
+                    tx.execute("INSERT INTO kv VALUES ('t', '', ?1, x'00')", [format!("k{i}")])?;
+                    Ok(())
+                })
+                .unwrap();
+        }
+        let after = store.sync_stats();
+        assert_eq!(after.commits, before.commits + 5);
+        assert_eq!(after.syncs, before.syncs + 5, "one thread: one flush per commit");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::list(&store, "t", "").unwrap().len(), 5);
+    }
+
+    #[test]
+    fn only_cache_keys_skip_the_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let before = store.sync_stats();
+        KVStoreSync::write(&store, "", "", "scorer", vec![1]).unwrap();
+        KVStoreSync::write(&store, "", "", "network_graph", vec![2]).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs, "caches do not wait");
+        KVStoreSync::write(&store, "", "", "manager", vec![3]).unwrap();
+        assert_eq!(store.sync_stats().syncs, before.syncs + 1, "the manager waits (for all three)");
+        KVStoreSync::write(&store, "monitors", "", "scorer", vec![4]).unwrap();
+        assert_eq!(
+            store.sync_stats().syncs,
+            before.syncs + 2,
+            "a key named like one elsewhere waits"
+        );
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(KVStoreSync::read(&store, "", "", "scorer").unwrap(), [1]);
+    }
+
+    #[test]
+    fn concurrent_writers_share_flushes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let before = store.sync_stats();
+        let handles: Vec<_> = (0..8)
+            .map(|t| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || {
+                    for i in 0..20 {
+                        KVStoreSync::write(&*store, "g", "", &format!("t{t}_{i}"), vec![1])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let after = store.sync_stats();
+        assert_eq!(after.commits - before.commits, 160);
+        // Flushes are at most one per write (fewer when writers overlapped) ...
+        assert!(after.syncs - before.syncs <= 160, "{after:?}");
+        // ... and every write returned durable: nothing is left to flush.
+        store.sync().unwrap();
+        assert_eq!(store.sync_stats().syncs, after.syncs, "every commit was already flushed");
+        assert_eq!(KVStoreSync::list(&*store, "g", "").unwrap().len(), 160);
     }
 }

@@ -5,7 +5,8 @@
 //!
 //! * [`Store`] opens (or creates) that database, applies schema migrations and implements LDK's
 //!   key-value persistence traits ([`KVStoreSync`], [`KVStore`] and [`MigratableKVStore`]) over a
-//!   single `kv` table. Every write is durable when it returns (`synchronous=FULL`).
+//!   single `kv` table. Every write is durable when it returns; concurrent writers share their
+//!   disk flushes (group commit: [`Store::sync`], [`Store::deferring_sync`]).
 //! * Payment records (schema version 2): [`Store::begin_outgoing`] and its siblings keep one
 //!   durable, truthful row per payment in either direction (`payments`), idempotent by payment
 //!   hash and by client key, and [`Store::insert_receive`] and its siblings the state machine of
@@ -34,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+mod durability;
 mod error;
 mod events;
 mod kv;
@@ -44,6 +46,7 @@ mod schema;
 mod tokens;
 mod webhooks;
 
+pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};

@@ -17,8 +17,10 @@
 //!   failed payment whose preimage later shows up becomes complete, because the preimage proves
 //!   that the money moved (the truth wins, with a warning in the log).
 //! * **Persist before you acknowledge or send.** Every method returns only after its
-//!   transaction committed (`synchronous=FULL`); the engine sends HTLCs after
-//!   [`Store::begin_outgoing`] returned and acknowledges clients after the record is written.
+//!   transaction committed and was flushed to disk (outside [`Store::deferring_sync`], which
+//!   only the ledger uses, and whose commits every later read flushes before it returns); the
+//!   engine sends HTLCs after [`Store::begin_outgoing`] returned and acknowledges clients after
+//!   the record is written.
 //!
 //! # Conventions
 //!
