@@ -1093,9 +1093,10 @@ mod tests {
     #[test]
     fn keys_come_from_the_struct() {
         let keys = ConfigFile::keys();
-        assert_eq!(keys.len(), 19);
+        assert_eq!(keys.len(), 20);
         assert_eq!(keys[0], "network");
         assert!(keys.contains(&"accept_inbound_channels"));
+        assert!(keys.contains(&"htlc_forward_delay_ms"));
     }
 
     #[test]
