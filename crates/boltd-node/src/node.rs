@@ -312,6 +312,11 @@ pub fn user_config(config: &Config) -> UserConfig {
     c.channel_handshake_limits.force_announced_channel_preference = false;
     // Allow the whole channel to be in flight (payments as large as the channel).
     c.channel_handshake_config.max_inbound_htlc_value_in_flight_percent_of_channel = 100;
+    // Accept as many HTLCs in flight per channel as BOLT 2 allows (LDK's default is 50): a
+    // payments daemon with many concurrent payments over one channel otherwise finds nothing
+    // sendable once 50 are pending (benchmark B2 at K = 50). The funder's fee reserve for the
+    // extra HTLC outputs is LDK's to check.
+    c.channel_handshake_config.our_max_accepted_htlcs = 483;
     c.manually_accept_inbound_channels = !config.accept_inbound_channels;
     c
 }
