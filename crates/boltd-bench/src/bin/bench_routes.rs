@@ -21,6 +21,7 @@ use bitcoin::secp256k1::PublicKey;
 use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable};
+use boltd_bench::machine::{commit, cpu_model, utc_now, workspace};
 use boltd_bench::stats::{Quality, Ratio, Sample, Summary};
 use boltd_node::logger::LdkLogger;
 use boltd_node::router::{fee_limit_msat, NodeRouter, PaymentPolicy, DEFAULT_RISKFACTOR};
@@ -67,11 +68,6 @@ struct Args {
     seed: u64,
     rss_only: Option<PathBuf>,
     b4_child: Option<Vec<String>>,
-}
-
-fn workspace() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    dir.canonicalize().unwrap_or(dir)
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -128,43 +124,6 @@ fn rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':').map(|(_, v)| v.trim().to_owned()))
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).current_dir(workspace()).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// UTC date and time from the system clock (civil-from-days).
-fn utc_now() -> (String, String) {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let date = format!("{y:04}-{m:02}-{d:02}");
-    let time = format!("{date}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
-    (date, time)
 }
 
 /// The resident-memory delta of loading `path` into LDK (graph and scorer), measured in this
@@ -798,8 +757,7 @@ fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let (date, time) = utc_now();
     let cpu = cpu_model();
-    let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let (commit, dirty) = commit();
     let mode = if args.smoke { "smoke" } else { "full" };
     eprintln!(
         "B1 route finding ({mode}): {} pairs per workload and payer; CPU {cpu}; commit {commit}",
