@@ -88,6 +88,7 @@ impl From<PayError> for AlbyError {
                 (StatusCode::BAD_REQUEST, 2)
             }
             PayError::DestinationRejected { .. }
+            | PayError::ChannelsBusy { .. }
             | PayError::RouteNotFound { .. }
             | PayError::RouteTooExpensive { .. }
             | PayError::Timeout { .. }

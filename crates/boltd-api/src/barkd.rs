@@ -118,6 +118,7 @@ pub(crate) struct BarkPayRequest {
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
         (status = 409, description = "The idempotency key was used for another request, or the invoice was paid differently", body = ErrorBody),
         (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 503, description = "Channels busy: too many payments in flight for another HTLC now (nothing sent; retry)", body = ErrorBody),
         (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
     ))]
 pub(crate) async fn pay(
@@ -139,6 +140,7 @@ pub(crate) async fn pay(
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
         (status = 409, description = "The idempotency key was used for another request, or the invoice was paid differently", body = ErrorBody),
         (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 503, description = "Channels busy: too many payments in flight for another HTLC now (nothing sent; retry)", body = ErrorBody),
         (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
     ))]
 pub(crate) async fn wallet_send(
@@ -413,6 +415,7 @@ pub(crate) async fn settle_hold(
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
         (status = 409, description = "The idempotency key was used for another request", body = ErrorBody),
         (status = 422, description = "No route, too expensive, rejected by the destination, or failed", body = ErrorBody),
+        (status = 503, description = "Channels busy: too many payments in flight for another HTLC now (nothing sent; retry)", body = ErrorBody),
         (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
     ))]
 pub(crate) async fn keysend(
@@ -954,6 +957,7 @@ pub(crate) async fn create_offer(
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ErrorBody),
         (status = 409, description = "The idempotency key was used for another request", body = ErrorBody),
         (status = 422, description = "No route, no invoice from the issuer, or failed", body = ErrorBody),
+        (status = 503, description = "Channels busy: too many payments in flight for another HTLC now (nothing sent; retry)", body = ErrorBody),
         (status = 504, description = "Gave up retrying without a payment in flight", body = ErrorBody),
     ))]
 pub(crate) async fn pay_offer(

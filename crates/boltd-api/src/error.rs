@@ -36,6 +36,7 @@ pub const ERROR_CODES: &[&str] = &[
     "cors_denied",
     "insufficient_funds",
     "insufficient_balance",
+    "channels_busy",
     "peer_unreachable",
     "lightning_refused",
     "chain_unavailable",
@@ -269,6 +270,7 @@ impl From<PayError> for ApiError {
             PayError::InsufficientBalance { .. } => {
                 (StatusCode::BAD_REQUEST, "insufficient_balance")
             }
+            PayError::ChannelsBusy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "channels_busy"),
             PayError::RouteTooExpensive { .. } => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "route_too_expensive")
             }

@@ -58,6 +58,23 @@ pub enum PayError {
         /// What the usable channels can send now.
         available_msat: u64,
     },
+    /// The channels hold the balance but cannot take another HTLC this size now: too many HTLCs,
+    /// or too much value, are in flight on them (each channel accepts at most 483 HTLCs, and the
+    /// peer may allow fewer). Nothing was sent; the same payment can be retried once some of the
+    /// payments in flight resolve.
+    #[error(
+        "channels busy: {in_flight_htlcs} HTLCs are in flight on our channels, which can add an \
+         HTLC of at most {sendable_msat} msat now; this payment needs {needed_msat} msat. \
+         Nothing was sent; retry when payments in flight resolve"
+    )]
+    ChannelsBusy {
+        /// The amount to send.
+        needed_msat: u64,
+        /// What the usable channels can send in new HTLCs now.
+        sendable_msat: u64,
+        /// Our HTLCs in flight on the usable channels.
+        in_flight_htlcs: usize,
+    },
     /// A route exists but costs more, or takes longer, than allowed.
     #[error("route too expensive: fee {fee_msat} msat ({feepercent:.4}%), delay {delay} blocks")]
     RouteTooExpensive {
@@ -176,7 +193,9 @@ impl PayError {
             PayError::IdempotencyConflict { .. } => -32602,
             PayError::AlreadyPaid { .. } => 201,
             PayError::DestinationRejected { .. } => 203,
-            PayError::RouteNotFound { .. } | PayError::InsufficientBalance { .. } => 205,
+            PayError::RouteNotFound { .. }
+            | PayError::InsufficientBalance { .. }
+            | PayError::ChannelsBusy { .. } => 205,
             PayError::RouteTooExpensive { .. } => 206,
             PayError::InvoiceExpired { .. } => 207,
             PayError::Timeout { .. } => 210,
@@ -217,6 +236,13 @@ impl PayError {
             }
             PayError::InsufficientBalance { needed_msat, available_msat } => {
                 serde_json::json!({ "needed_msat": needed_msat, "available_msat": available_msat })
+            }
+            PayError::ChannelsBusy { needed_msat, sendable_msat, in_flight_htlcs } => {
+                serde_json::json!({
+                    "needed_msat": needed_msat,
+                    "sendable_msat": sendable_msat,
+                    "in_flight_htlcs": in_flight_htlcs,
+                })
             }
             PayError::PaymentLimitExceeded { limit_msat, amount_msat } => {
                 serde_json::json!({ "max_payment_msat": limit_msat, "amount_msat": amount_msat })

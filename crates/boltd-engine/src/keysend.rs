@@ -8,7 +8,7 @@ use std::time::Duration;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use boltd_node::router::fee_limit_msat;
-use boltd_store::{BeginOutgoing, NewOutgoing, PaymentKind};
+use boltd_store::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind};
 use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields, Retry};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 use lightning::types::payment::PaymentPreimage;
@@ -145,6 +145,13 @@ impl Engine {
             }
             BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
         };
+        self.wait_for_htlc_slots(req.amount_msat, retry_for).await;
+        if let Err(err) = self.check_sendable(req.amount_msat) {
+            let reason = err.to_string();
+            return self
+                .fail_unsent(payment_id, FailureCode::RouteNotFound, reason, true, err)
+                .await;
+        }
         let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
         pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
         let mut rp = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
@@ -159,12 +166,7 @@ impl Engine {
         if let Err(e) = sent {
             let reason = format!("LDK refused the keysend: {e:?}");
             let (code, err) = crate::pay::send_refused(&e, &reason);
-            let r = reason.clone();
-            self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, code, Some(&r), true, now_secs())
-            })
-            .await?;
-            return Err(err);
+            return self.fail_unsent(payment_id, code, reason, true, err).await;
         }
         self.await_result(record, ctx.wait_for(retry_for + Duration::from_secs(5))).await
     }

@@ -225,30 +225,12 @@ impl Engine {
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
-        let available: u64 = self
-            .node
-            .channel_manager()
-            .list_usable_channels()
-            .iter()
-            .map(|ch| ch.next_outbound_htlc_limit_msat)
-            .sum();
-        if available < amount_msat {
-            let err = PayError::InsufficientBalance {
-                needed_msat: amount_msat,
-                available_msat: available,
-            };
+        self.wait_for_htlc_slots(amount_msat, retry_for).await;
+        if let Err(err) = self.check_sendable(amount_msat) {
             let reason = err.to_string();
-            self.blocking(move |s| {
-                s.fail_outgoing(
-                    &payment_id.0,
-                    FailureCode::RouteNotFound,
-                    Some(&reason),
-                    true,
-                    now_secs(),
-                )
-            })
-            .await?;
-            return Err(err);
+            return self
+                .fail_unsent(payment_id, FailureCode::RouteNotFound, reason, true, err)
+                .await;
         }
 
         let params = OptionalOfferPaymentParams {
@@ -264,11 +246,7 @@ impl Engine {
         if let Err(e) = sent {
             let err = semantic_error(e, Some(&offer));
             let reason = format!("LDK refused to pay the offer: {err}");
-            self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, FailureCode::Other, Some(&reason), false, now_secs())
-            })
-            .await?;
-            return Err(err);
+            return self.fail_unsent(payment_id, FailureCode::Other, reason, false, err).await;
         }
         self.await_offer_result(record.id, wait).await
     }

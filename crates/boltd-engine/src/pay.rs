@@ -157,6 +157,47 @@ pub fn request_hash<T: Serialize>(req: &T) -> [u8; 32] {
     sha256::Hash::hash(&json).to_byte_array()
 }
 
+/// How long a payment waits for HTLC slots on busy channels before failing with
+/// [`PayError::ChannelsBusy`] (at most its `retry_for`).
+pub const HTLC_SLOT_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a payment waiting for HTLC slots looks again.
+const HTLC_SLOT_POLL: Duration = Duration::from_millis(20);
+
+/// What one usable channel can send, for [`sendable_verdict`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendableChannel {
+    /// Balance less reserves and HTLCs in flight (LDK's `outbound_capacity_msat`).
+    pub(crate) outbound_capacity_msat: u64,
+    /// The largest new HTLC the channel accepts now: also bounded by the number and value of
+    /// HTLCs in flight (LDK's `next_outbound_htlc_limit_msat`).
+    pub(crate) next_outbound_htlc_limit_msat: u64,
+    /// Our HTLCs in flight on it.
+    pub(crate) in_flight_htlcs: usize,
+}
+
+/// Whether `channels` can send `amount_msat` now. Short of it, the balance is to blame when the
+/// channels' capacity is short too; otherwise the HTLCs in flight are (a temporary state).
+pub(crate) fn sendable_verdict(
+    channels: &[SendableChannel],
+    amount_msat: u64,
+) -> Result<(), PayError> {
+    let sendable_msat: u64 = channels.iter().map(|c| c.next_outbound_htlc_limit_msat).sum();
+    if sendable_msat >= amount_msat {
+        return Ok(());
+    }
+    let capacity_msat: u64 = channels.iter().map(|c| c.outbound_capacity_msat).sum();
+    let in_flight_htlcs: usize = channels.iter().map(|c| c.in_flight_htlcs).sum();
+    if capacity_msat >= amount_msat && in_flight_htlcs > 0 {
+        Err(PayError::ChannelsBusy { needed_msat: amount_msat, sendable_msat, in_flight_htlcs })
+    } else {
+        Err(PayError::InsufficientBalance {
+            needed_msat: amount_msat,
+            available_msat: sendable_msat,
+        })
+    }
+}
+
 impl Engine {
     fn check_pay(&self, req: &PayRequest) -> Result<Checked, PayError> {
         let invoice: Bolt11Invoice =
@@ -280,28 +321,63 @@ impl Engine {
             .map_err(|e| e.to_string())
     }
 
+    /// Can our usable channels send `amount_msat` in new HTLCs now? If not, says whether the
+    /// balance is short ([`PayError::InsufficientBalance`]) or the channels are busy with HTLCs
+    /// in flight ([`PayError::ChannelsBusy`]).
+    pub(crate) fn check_sendable(&self, amount_msat: u64) -> Result<(), PayError> {
+        let channels: Vec<SendableChannel> = self
+            .node
+            .channel_manager()
+            .list_usable_channels()
+            .iter()
+            .map(|ch| SendableChannel {
+                outbound_capacity_msat: ch.outbound_capacity_msat,
+                next_outbound_htlc_limit_msat: ch.next_outbound_htlc_limit_msat,
+                in_flight_htlcs: ch.pending_outbound_htlcs.len(),
+            })
+            .collect();
+        sendable_verdict(&channels, amount_msat)
+    }
+
+    /// Records that the payment `payment_id` failed before any HTLC left (`retryable`: paying
+    /// the same invoice again may start a new attempt), then answers `err`. The record is
+    /// flushed before the caller hears of the failure.
+    pub(crate) async fn fail_unsent<T>(
+        &self,
+        payment_id: PaymentId,
+        code: FailureCode,
+        reason: String,
+        retryable: bool,
+        err: PayError,
+    ) -> Result<T, PayError> {
+        self.blocking(move |s| {
+            s.fail_outgoing(&payment_id.0, code, Some(&reason), retryable, now_secs())
+        })
+        .await?;
+        Err(err)
+    }
+
+    /// While the channels are busy ([`PayError::ChannelsBusy`]: the balance is there but the
+    /// HTLCs in flight leave no room for this one), waits for payments in flight to resolve,
+    /// for at most [`HTLC_SLOT_WAIT`] or `retry_for`, whichever is shorter. A burst of payments
+    /// over the channels' 483 HTLC slots then queues rather than fails.
+    pub(crate) async fn wait_for_htlc_slots(&self, amount_msat: u64, retry_for: Duration) {
+        let deadline = tokio::time::Instant::now() + retry_for.min(HTLC_SLOT_WAIT);
+        while let Err(PayError::ChannelsBusy { .. }) = self.check_sendable(amount_msat) {
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(HTLC_SLOT_POLL).await;
+        }
+    }
+
     /// Before any HTLC leaves: is there a route within the limits? If not, is there one at all
     /// (then the limits are the problem: 206) or none (205)?
     fn preflight(&self, c: &Checked) -> Result<(), (FailureCode, PayError)> {
         if c.policy.excludes_node(&c.payee) {
             return Err((FailureCode::RouteNotFound, PayError::RouteNotFound { failures: vec![] }));
         }
-        let available: u64 = self
-            .node
-            .channel_manager()
-            .list_usable_channels()
-            .iter()
-            .map(|ch| ch.next_outbound_htlc_limit_msat)
-            .sum();
-        if available < c.amount_msat {
-            return Err((
-                FailureCode::RouteNotFound,
-                PayError::InsufficientBalance {
-                    needed_msat: c.amount_msat,
-                    available_msat: available,
-                },
-            ));
-        }
+        self.check_sendable(c.amount_msat).map_err(|e| (FailureCode::RouteNotFound, e))?;
         if self.find_route(c, true).is_ok() {
             return Ok(());
         }
@@ -368,13 +444,9 @@ impl Engine {
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
+        self.wait_for_htlc_slots(c.amount_msat, c.retry_for).await;
         if let Err((code, err)) = self.preflight(&c) {
-            let reason = err.to_string();
-            self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, code, Some(&reason), true, now_secs())
-            })
-            .await?;
-            return Err(err);
+            return self.fail_unsent(payment_id, code, err.to_string(), true, err).await;
         }
         self.node.router().set_policy(payment_id, c.policy.clone());
         let config = RouteParametersConfig {
@@ -400,12 +472,7 @@ impl Engine {
                     (FailureCode::Other, invalid("the amount is below the invoice's"))
                 }
             };
-            let r = reason.clone();
-            self.blocking(move |s| {
-                s.fail_outgoing(&payment_id.0, code, Some(&r), true, now_secs())
-            })
-            .await?;
-            return Err(err);
+            return self.fail_unsent(payment_id, code, reason, true, err).await;
         }
         let window = c.retry_for + Duration::from_secs(5);
         let result = self.await_result(record, ctx.wait_for(window)).await;
@@ -544,5 +611,61 @@ impl Engine {
             within_limits,
             fee_limit_msat: c.fee_limit_msat,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(capacity_msat: u64, limit_msat: u64, in_flight_htlcs: usize) -> SendableChannel {
+        SendableChannel {
+            outbound_capacity_msat: capacity_msat,
+            next_outbound_htlc_limit_msat: limit_msat,
+            in_flight_htlcs,
+        }
+    }
+
+    #[test]
+    fn a_payment_the_channels_can_carry_passes() {
+        let channels = [channel(600_000, 500_000, 3), channel(200_000, 200_000, 0)];
+        assert!(sendable_verdict(&channels, 700_000).is_ok());
+        assert!(sendable_verdict(&channels, 700_001).is_err());
+    }
+
+    #[test]
+    fn a_short_balance_is_insufficient_balance() {
+        let channels = [channel(100_000, 100_000, 0)];
+        match sendable_verdict(&channels, 150_000) {
+            Err(PayError::InsufficientBalance { needed_msat, available_msat }) => {
+                assert_eq!((needed_msat, available_msat), (150_000, 100_000));
+            }
+            other => panic!("expected insufficient balance, got {other:?}"),
+        }
+        // HTLCs in flight do not make a short balance "busy".
+        let channels = [channel(100_000, 0, 483)];
+        assert!(matches!(
+            sendable_verdict(&channels, 150_000),
+            Err(PayError::InsufficientBalance { .. })
+        ));
+        assert!(matches!(sendable_verdict(&[], 1), Err(PayError::InsufficientBalance { .. })));
+    }
+
+    #[test]
+    fn full_htlc_slots_with_the_balance_there_are_channels_busy() {
+        // The balance is there, but 483 HTLCs in flight leave no room for another.
+        let channels = [channel(5_000_000, 0, 483)];
+        let err = sendable_verdict(&channels, 10_000).unwrap_err();
+        match &err {
+            PayError::ChannelsBusy { needed_msat, sendable_msat, in_flight_htlcs } => {
+                assert_eq!((*needed_msat, *sendable_msat, *in_flight_htlcs), (10_000, 0, 483));
+            }
+            other => panic!("expected channels busy, got {other:?}"),
+        }
+        let message = err.to_string();
+        assert!(message.contains("483 HTLCs are in flight"), "{message}");
+        assert!(message.contains("retry"), "{message}");
+        assert_eq!(err.code(), 205);
+        assert_eq!(err.data()["in_flight_htlcs"], 483);
     }
 }
