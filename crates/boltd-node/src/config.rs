@@ -23,8 +23,9 @@ use serde::{Deserialize, Deserializer};
 
 /// Environment variables that start with `BOLTD_` but are not configuration keys, so
 /// [`ConfigFile::from_env`] skips them instead of rejecting them: `BOLTD_CONFIG` (the path of the
-/// config file, like `--config`) and `BOLTD_URL` / `BOLTD_TOKEN` (read by the command-line client).
-pub const NON_CONFIG_ENV_VARS: &[&str] = &["BOLTD_CONFIG", "BOLTD_URL", "BOLTD_TOKEN"];
+/// config file, like `--config`), `BOLTD_URL` / `BOLTD_TOKEN` (read by the command-line client) and
+/// `BOLTD_LOG` (a full log filter, e.g. `info,ldk=trace`, that overrides `log_level`).
+pub const NON_CONFIG_ENV_VARS: &[&str] = &["BOLTD_CONFIG", "BOLTD_URL", "BOLTD_TOKEN", "BOLTD_LOG"];
 
 /// The maximum length of [`Config::alias`] in bytes (the size of the alias field in BOLT 7's
 /// `node_announcement`).
@@ -1250,7 +1251,13 @@ mod tests {
         // The allow-list and other prefixes are ignored.
         let c = load(
             &["--network", "regtest"],
-            &[("BOLTD_URL", "http://x"), ("BOLTD_TOKEN", "t"), ("BOLTDX", "1"), ("PATH", "/bin")],
+            &[
+                ("BOLTD_URL", "http://x"),
+                ("BOLTD_TOKEN", "t"),
+                ("BOLTD_LOG", "info,ldk=trace"),
+                ("BOLTDX", "1"),
+                ("PATH", "/bin"),
+            ],
         )
         .unwrap();
         assert_eq!(c.network, Network::Regtest);
