@@ -186,6 +186,14 @@ pub async fn serve_with(
     auth: AuthMode,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Answers go out at once rather than waiting on Nagle's algorithm for the client's delayed
+    // acknowledgement of an earlier segment (up to 40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("setting TCP_NODELAY on an API connection failed: {e}");
+        }
+    });
     axum::serve(listener, router_with(engine, auth)).with_graceful_shutdown(shutdown).await
 }
 

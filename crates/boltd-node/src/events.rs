@@ -510,9 +510,7 @@ impl NodeEventHandler {
                 });
                 if let (Some(pm), Some(addr)) = (pm, addr) {
                     self.runtime.spawn(async move {
-                        if let Some(f) =
-                            lightning_net_tokio::connect_outbound(pm, node_id, addr).await
-                        {
+                        if let Some(f) = crate::net::connect_outbound(pm, node_id, addr).await {
                             f.await;
                         }
                     });

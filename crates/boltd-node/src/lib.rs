@@ -13,6 +13,7 @@ mod forwarder;
 pub mod keys;
 pub mod logger;
 pub mod message_router;
+mod net;
 pub mod node;
 pub mod payments;
 pub mod persist;

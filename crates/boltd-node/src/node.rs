@@ -744,14 +744,8 @@ impl Node {
                 loop {
                     match listener.accept().await {
                         Ok((stream, _)) => {
-                            let pm = Arc::clone(&pm);
-                            match stream.into_std() {
-                                Ok(std_stream) => {
-                                    tokio::spawn(lightning_net_tokio::setup_inbound(
-                                        pm, std_stream,
-                                    ));
-                                }
-                                Err(e) => tracing::warn!("inbound connection: {e}"),
+                            if let Some(conn) = crate::net::setup_inbound(Arc::clone(&pm), stream) {
+                                tokio::spawn(conn);
                             }
                         }
                         Err(e) => {
@@ -941,12 +935,9 @@ impl Node {
         if self.peer_manager.peer_by_node_id(&node_id).is_some() {
             return Ok(());
         }
-        let fut =
-            lightning_net_tokio::connect_outbound(Arc::clone(&self.peer_manager), node_id, socket)
-                .await
-                .ok_or_else(|| {
-                    NodeError::Connection(format!("cannot reach {node_id} at {socket}"))
-                })?;
+        let fut = crate::net::connect_outbound(Arc::clone(&self.peer_manager), node_id, socket)
+            .await
+            .ok_or_else(|| NodeError::Connection(format!("cannot reach {node_id} at {socket}")))?;
         let mut conn = Box::pin(fut);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
@@ -1275,8 +1266,7 @@ async fn reconnect_channel_peers(
         else {
             continue;
         };
-        if let Some(f) = lightning_net_tokio::connect_outbound(Arc::clone(pm), node_id, addr).await
-        {
+        if let Some(f) = crate::net::connect_outbound(Arc::clone(pm), node_id, addr).await {
             tokio::spawn(f);
         }
     }
