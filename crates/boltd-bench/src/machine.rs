@@ -39,7 +39,9 @@ fn git(args: &[&str]) -> Option<String> {
 /// The short commit of the workspace and whether the working tree has uncommitted changes.
 pub fn commit() -> (String, bool) {
     let commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    // The run's own reports (B1's are written before B2-B4 look) do not make the tree dirty.
+    let dirty = git(&["status", "--porcelain", "--", ".", ":(exclude)bench/results"])
+        .is_some_and(|s| !s.is_empty());
     (commit, dirty)
 }
 
