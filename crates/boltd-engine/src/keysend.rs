@@ -132,6 +132,8 @@ impl Engine {
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
+        // Before the intent is recorded: a caller that gives up while waiting leaves nothing.
+        self.wait_for_htlc_slots(req.amount_msat, retry_for).await;
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
             BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
             BeginOutgoing::Existing(r) => {
@@ -145,7 +147,6 @@ impl Engine {
             }
             BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
         };
-        self.wait_for_htlc_slots(req.amount_msat, retry_for).await;
         if let Err(err) = self.check_sendable(req.amount_msat) {
             let reason = err.to_string();
             return self

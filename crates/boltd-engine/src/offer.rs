@@ -212,6 +212,8 @@ impl Engine {
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = expires_at;
+        // Before the intent is recorded: a caller that gives up while waiting leaves nothing.
+        self.wait_for_htlc_slots(amount_msat, retry_for).await;
         let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
             BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
             BeginOutgoing::Existing(r) => return self.await_offer_result(r.id, wait).await,
@@ -225,7 +227,6 @@ impl Engine {
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
-        self.wait_for_htlc_slots(amount_msat, retry_for).await;
         if let Err(err) = self.check_sendable(amount_msat) {
             let reason = err.to_string();
             return self

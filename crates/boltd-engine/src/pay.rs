@@ -174,10 +174,14 @@ pub(crate) struct SendableChannel {
     pub(crate) next_outbound_htlc_limit_msat: u64,
     /// Our HTLCs in flight on it.
     pub(crate) in_flight_htlcs: usize,
+    /// Their total amount.
+    pub(crate) in_flight_msat: u64,
 }
 
-/// Whether `channels` can send `amount_msat` now. Short of it, the balance is to blame when the
-/// channels' capacity is short too; otherwise the HTLCs in flight are (a temporary state).
+/// Whether `channels` can send `amount_msat` now. Short of it, the channels are busy (a
+/// temporary state) when the balance is there and the HTLCs in flight, once resolved, would free
+/// room enough under the per-HTLC limit; otherwise the balance, or a lasting limit such as the
+/// commitment fee buffer or dust exposure, is to blame: insufficient balance.
 pub(crate) fn sendable_verdict(
     channels: &[SendableChannel],
     amount_msat: u64,
@@ -188,7 +192,10 @@ pub(crate) fn sendable_verdict(
     }
     let capacity_msat: u64 = channels.iter().map(|c| c.outbound_capacity_msat).sum();
     let in_flight_htlcs: usize = channels.iter().map(|c| c.in_flight_htlcs).sum();
-    if capacity_msat >= amount_msat && in_flight_htlcs > 0 {
+    let in_flight_msat: u64 = channels.iter().map(|c| c.in_flight_msat).sum();
+    let room_when_resolved_msat = sendable_msat.saturating_add(in_flight_msat);
+    if capacity_msat >= amount_msat && in_flight_htlcs > 0 && room_when_resolved_msat >= amount_msat
+    {
         Err(PayError::ChannelsBusy { needed_msat: amount_msat, sendable_msat, in_flight_htlcs })
     } else {
         Err(PayError::InsufficientBalance {
@@ -334,6 +341,7 @@ impl Engine {
                 outbound_capacity_msat: ch.outbound_capacity_msat,
                 next_outbound_htlc_limit_msat: ch.next_outbound_htlc_limit_msat,
                 in_flight_htlcs: ch.pending_outbound_htlcs.len(),
+                in_flight_msat: ch.pending_outbound_htlcs.iter().map(|h| h.amount_msat).sum(),
             })
             .collect();
         sendable_verdict(&channels, amount_msat)
@@ -428,6 +436,8 @@ impl Engine {
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at =
             Some((c.invoice.duration_since_epoch() + c.invoice.expiry_time()).as_secs());
+        // Before the intent is recorded: a caller that gives up while waiting leaves nothing.
+        self.wait_for_htlc_slots(c.amount_msat, c.retry_for).await;
         let begin = self.blocking(move |store| store.begin_outgoing(intent, now_secs())).await?;
         let record = match begin {
             BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
@@ -444,7 +454,6 @@ impl Engine {
         };
         let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
 
-        self.wait_for_htlc_slots(c.amount_msat, c.retry_for).await;
         if let Err((code, err)) = self.preflight(&c) {
             return self.fail_unsent(payment_id, code, err.to_string(), true, err).await;
         }
@@ -623,6 +632,7 @@ mod tests {
             outbound_capacity_msat: capacity_msat,
             next_outbound_htlc_limit_msat: limit_msat,
             in_flight_htlcs,
+            in_flight_msat: in_flight_htlcs as u64 * 5_000_000,
         }
     }
 
@@ -667,5 +677,21 @@ mod tests {
         assert!(message.contains("retry"), "{message}");
         assert_eq!(err.code(), 205);
         assert_eq!(err.data()["in_flight_htlcs"], 483);
+    }
+
+    #[test]
+    fn a_lasting_limit_is_not_busy_even_with_htlcs_in_flight() {
+        // The per-HTLC limit sits below the balance for a lasting reason (fee buffer, dust
+        // exposure), and the one small HTLC in flight could not free room enough: no waiting.
+        let channels = [SendableChannel {
+            outbound_capacity_msat: 10_000_000,
+            next_outbound_htlc_limit_msat: 6_000_000,
+            in_flight_htlcs: 1,
+            in_flight_msat: 1_000,
+        }];
+        assert!(matches!(
+            sendable_verdict(&channels, 9_000_000),
+            Err(PayError::InsufficientBalance { .. })
+        ));
     }
 }
