@@ -43,7 +43,7 @@ impl Outcomes {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err("no PaymentSuccessful within 60 s".into());
+                return Err(format!("no PaymentSuccessful within {} s", timeout.as_secs()));
             }
             done = self.changed.wait_timeout(done, left).unwrap().0;
         }
@@ -206,14 +206,7 @@ pub fn run_anchor(
     let (count_syncs, syncs_unavailable) = sync_counting(plan);
     let pid = std::process::id();
     let procs = [("payer and payee (one process)", pid)];
-    let idle_syncs_per_sec = if count_syncs {
-        let w = Window::open(&procs, true)?;
-        std::thread::sleep(Duration::from_secs(2));
-        let (s, _) = w.close(0)?;
-        s.map(|s| s.total as f64 / s.window_secs)
-    } else {
-        None
-    };
+    let idle_syncs_per_sec = crate::payments::idle_syncs_per_sec(&procs, count_syncs)?;
     let mut next = 0;
     let mut phases = Vec::new();
     for phase in &plan.phases {
@@ -227,10 +220,10 @@ pub fn run_anchor(
         let batch = &invoices[next..next + phase.payments];
         next += phase.payments;
         let window = Window::open(&procs, count_syncs)?;
-        let (outcomes, wall) = load::run(batch.len(), phase.concurrency, |i| pay(&batch[i]));
+        let (results, wall) = load::run(batch.len(), phase.concurrency, |i| pay(&batch[i]));
         // ldk-node does not show HTLCs in flight: give the last commitments a second to settle.
         std::thread::sleep(Duration::from_secs(1));
-        let run = RunFigures::of(phase.concurrency, &outcomes, wall);
+        let run = RunFigures::of(phase.concurrency, &results, wall);
         let (syncs, cpu) = window.close(run.completed)?;
         log(&phase_line("ldk-node", &run, syncs.as_ref()));
         let cpu_ms_per_payment = (run.completed > 0).then(|| cpu * 1e3 / run.completed as f64);

@@ -29,9 +29,7 @@ use boltd_node::deps::lightning::routing::router::RouteParametersConfig;
 use boltd_node::payments::OutgoingStatus;
 use lightning_invoice::Bolt11Invoice;
 use serde::Serialize;
-use serde_json::json;
 
-use crate::http;
 use crate::load::{Outcome, RunFigures};
 
 /// What B3 runs.
@@ -143,13 +141,7 @@ pub fn run(
     log(&format!("B3 lab ready in {setup_secs:.0} s"));
 
     let pay_url = format!("{}/api/v1/lightning/pay", a.api_url);
-    let via_engine = |inv: &str| -> Result<(), String> {
-        let v = http::post(&pay_url, a.admin_token(), &json!({ "destination": inv }))?;
-        if v["status"] != "complete" || !v["preimage"].is_string() {
-            return Err(format!("not complete: {v}"));
-        }
-        Ok(())
-    };
+    let via_engine = |inv: &str| crate::payments::pay_boltd(&pay_url, a.admin_token(), inv);
     let engine = a.engine().ok_or("A runs in-process")?;
     let node = engine.node();
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -202,6 +202,21 @@ impl Window {
 }
 
 /// Whether to count, and the reason when counting is impossible.
+/// The durability calls per second of the idle processes `procs` over 2 s (`None` when not
+/// counting).
+pub(crate) fn idle_syncs_per_sec(
+    procs: &[(&str, u32)],
+    count_syncs: bool,
+) -> Result<Option<f64>, String> {
+    if !count_syncs {
+        return Ok(None);
+    }
+    let w = Window::open(procs, true)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let (s, _) = w.close(0)?;
+    Ok(s.map(|s| s.total as f64 / s.window_secs))
+}
+
 pub(crate) fn sync_counting(plan: &B2Plan) -> (bool, Option<String>) {
     if !plan.count_syncs {
         return (false, Some("not requested".into()));
@@ -251,7 +266,7 @@ fn create_invoices(node: &TestNode, count: usize, amount_sat: u64) -> Result<Vec
 }
 
 /// Pays `invoice` through boltd's native API and checks the answer carries the proof.
-fn pay_boltd(url: &str, token: &str, invoice: &str) -> Result<(), String> {
+pub(crate) fn pay_boltd(url: &str, token: &str, invoice: &str) -> Result<(), String> {
     let v = http::post(url, token, &json!({ "destination": invoice }))?;
     if v["status"] != "complete" || !v["preimage"].is_string() {
         return Err(format!("not complete: {}", v["status"]));
@@ -331,18 +346,10 @@ pub fn run_ours(
     let (count_syncs, syncs_unavailable) = sync_counting(plan);
     let (payer_pid, payee_pid) = (payer.pid().unwrap_or(0), payee.pid().unwrap_or(0));
     let procs = [("payer", payer_pid), ("payee", payee_pid)];
-    let idle_syncs_per_sec = if count_syncs {
-        let w = Window::open(&procs, true)?;
-        std::thread::sleep(Duration::from_secs(2));
-        let (s, _) = w.close(0)?;
-        s.map(|s| s.total as f64 / s.window_secs)
-    } else {
-        None
-    };
+    let idle_syncs_per_sec = idle_syncs_per_sec(&procs, count_syncs)?;
 
     let pay_url = format!("{}/api/v1/lightning/pay", payer.api_url);
-    let token = payer.admin_token().to_string();
-    let token = token.as_str();
+    let token = payer.admin_token();
     let mut next = 0;
     let mut phases = Vec::new();
     for phase in &plan.phases {
