@@ -33,6 +33,9 @@ fn send(
     (status, allow, v)
 }
 
+/// (what, method, path, body, status, the dialect's shape, what the message mentions)
+type Case<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, u16, Shape, &'a str);
+
 #[derive(Clone, Copy, Debug)]
 enum Shape {
     Native,
@@ -76,8 +79,7 @@ fn bad_input_is_a_4xx_in_the_dialects_shape() -> Result<(), HarnessError> {
     let (pay, cln, alby) = ("/api/v1/lightning/pay", "/v1/pay", "/payments/bolt11");
     let (native, core, alby_shape) = (Shape::Native, Shape::Cln, Shape::Alby);
     let (dest_5, invoice_5) = (r#"{"destination": 5}"#, r#"{"invoice": 5}"#);
-    // (what, method, path, body, status, dialect shape, what the message mentions)
-    let cases: &[(&str, &str, &str, Option<&str>, u16, Shape, &str)] = &[
+    let cases: &[Case] = &[
         // Native (barkd): the JSON extractor's rejections, in `{code, message}`.
         ("native malformed", "POST", pay, Some("{"), 400, native, "json"),
         ("native wrong type", "POST", pay, Some(dest_5), 422, native, "destination"),
