@@ -228,6 +228,9 @@ pub struct NodeEventHandler {
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
+    /// The background processor owns the handler: dropped when its thread ends, so an
+    /// unexpected end (an error, a panic) fails the node.
+    pub(crate) _watch: crate::failstop::Watch,
 }
 
 impl NodeEventHandler {

@@ -16,18 +16,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::failstop::Watch;
 use crate::types::ChannelManager;
 
 /// How often the thread checks for HTLCs waiting to be processed.
 pub(crate) const POLL: Duration = Duration::from_millis(1);
 
-/// Starts the thread; it stops when `stop` is set.
+/// Starts the thread; it stops when `stop` is set (`watch` fails the node if it ends otherwise).
 pub(crate) fn start(
     channel_manager: Arc<ChannelManager>,
     delay: Duration,
     stop: Arc<AtomicBool>,
+    watch: Watch,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("boltd-htlc-forwarder".into()).spawn(move || {
+        let _watch = watch;
         while !stop.load(Ordering::Acquire) {
             // Also true while an outgoing payment is in flight (LDK may have to retry it): then
             // each round checks for retries too, as the background processor's calls do.

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod failstop;
 mod forwarder;
 pub mod keys;
 pub mod logger;

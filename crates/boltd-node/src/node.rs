@@ -56,9 +56,11 @@ use crate::chain::{check_bitcoind, BitcoindAuth, Broadcaster, FeeEstimates, FEE_
 use crate::config::Config;
 use crate::error::{NodeError, NodeResult};
 use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
+use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::payments::PaymentTracker;
+use crate::persist::{BackgroundStore, GatedManager, GatedPersister};
 use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
@@ -227,6 +229,9 @@ impl Listen for ChainListeners {
 }
 
 /// A running Lightning node.
+///
+/// Dropping it without [`Node::stop`] marks it stopping first, so that its parts ending with it
+/// are not taken for failures (see [`crate::failstop`]).
 pub struct Node {
     config: Config,
     store: Arc<Store>,
@@ -248,6 +253,7 @@ pub struct Node {
     forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    fail_stop: FailStop,
     _lock: DataDirLock,
 }
 
@@ -321,6 +327,13 @@ pub fn user_config(config: &Config) -> UserConfig {
     c
 }
 
+impl Drop for Node {
+    fn drop(&mut self) {
+        // Before the fields (the background processor, the threads' handles) go.
+        self.fail_stop.set_stopping();
+    }
+}
+
 impl Node {
     /// Starts the node described by `config`, claiming payments LDK knows the preimage of and
     /// recording nothing beyond the in-memory tracker. See [`Node::start_with_events`].
@@ -359,6 +372,12 @@ impl Node {
             }
         };
         let store = Arc::new(Store::open(&data_dir)?);
+        // From here on, a persistence failure stops the process (see `failstop`).
+        let fail_stop = FailStop::exit_process();
+        {
+            let fail_stop = fail_stop.clone();
+            store.on_fatal(move |what| fail_stop.fail(FatalKind::Storage, what));
+        }
         let payment_events = events(Arc::clone(&store));
         let logger = Arc::new(LdkLogger);
 
@@ -426,17 +445,22 @@ impl Node {
             Arc::clone(&fees),
             auth.clone(),
             cm_bytes.is_none(),
+            fail_stop.clone(),
         )?);
 
         // Channel monitors (full monitors and the updates stored since).
-        let persister = Arc::new(crate::persist::monitor_persister(
-            Arc::clone(&store),
-            Arc::clone(&logger),
-            Arc::clone(&keys_manager),
-            Arc::clone(&broadcaster),
-            Arc::clone(&fees),
+        let persister = Arc::new(GatedPersister::new(
+            crate::persist::monitor_persister(
+                Arc::clone(&store),
+                Arc::clone(&logger),
+                Arc::clone(&keys_manager),
+                Arc::clone(&broadcaster),
+                Arc::clone(&fees),
+            ),
+            fail_stop.clone(),
         ));
         let mut monitors = persister
+            .inner()
             .read_all_channel_monitors_with_updates()
             .map_err(|e| unreadable("channel monitors", &store, e))?;
         let chain_monitor = Arc::new(ChainMonitor::new(
@@ -447,6 +471,13 @@ impl Node {
             Arc::clone(&persister),
             Arc::clone(&keys_manager),
             keys_manager.get_peer_storage_key(),
+        ));
+        // Monitor updates complete once a channel manager that knows of them is durable.
+        let gate = persister.gate_for(&chain_monitor);
+        let background_store = Arc::new(BackgroundStore::new(
+            Arc::clone(&store),
+            Arc::clone(&gate),
+            fail_stop.clone(),
         ));
 
         // Graph and scorer.
@@ -547,7 +578,7 @@ impl Node {
                     None::<ChainFilter>,
                     Arc::clone(&keys_manager),
                     Arc::clone(&wallet),
-                    Arc::clone(&store),
+                    Arc::clone(&background_store),
                     Arc::clone(&logger),
                 );
                 <(BestBlock, Sweeper)>::read(&mut Cursor::new(b), args)
@@ -562,7 +593,7 @@ impl Node {
                     None,
                     Arc::clone(&keys_manager),
                     Arc::clone(&wallet),
-                    Arc::clone(&store),
+                    Arc::clone(&background_store),
                     Arc::clone(&logger),
                 );
                 (best, s)
@@ -652,13 +683,14 @@ impl Node {
             peer_manager: std::sync::OnceLock::new(),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
+            _watch: fail_stop.watch("background processor"),
         };
         let _ = handler.peer_manager.set(Arc::clone(&peer_manager));
         let background = BackgroundProcessor::start(
-            Arc::clone(&store),
+            Arc::clone(&background_store),
             handler,
             Arc::clone(&chain_monitor),
-            Arc::clone(&channel_manager),
+            Arc::new(GatedManager::new(Arc::clone(&channel_manager), gate)),
             Some(Arc::clone(&onion_messenger)),
             GossipSync::p2p(Arc::clone(&gossip)),
             Arc::clone(&peer_manager),
@@ -677,6 +709,7 @@ impl Node {
                     Arc::clone(&channel_manager),
                     Duration::from_millis(ms),
                     Arc::clone(&stop_flag),
+                    fail_stop.watch("HTLC forwarder"),
                 )
             })
             .transpose()?;
@@ -687,7 +720,9 @@ impl Node {
             let graph = Arc::clone(&graph);
             let stop = Arc::clone(&stop_flag);
             let store = Arc::clone(&store);
+            let watch = fail_stop.watch("routing view refresher");
             std::thread::Builder::new().name("boltd-routing-view".into()).spawn(move || {
+                let _watch = watch;
                 routing.run_refresher(&graph, &stop, |view| persist_routing_view(&store, view))
             })?
         };
@@ -695,7 +730,7 @@ impl Node {
         let mut tasks = Vec::new();
 
         // Broadcasting.
-        tasks.push(tokio::spawn(Broadcaster::run(broadcast_rx, auth.clone())));
+        tasks.push(fail_stop.spawn("broadcaster", Broadcaster::run(broadcast_rx, auth.clone())));
 
         // Block polling for LDK.
         {
@@ -707,7 +742,7 @@ impl Node {
             };
             let poll_every = Duration::from_millis(config.chain_poll_interval_ms);
             let block_source: Arc<RpcClient> = Arc::clone(&block_source);
-            tasks.push(tokio::spawn(async move {
+            tasks.push(fail_stop.spawn("block poller", async move {
                 let poller = ChainPoller::new(block_source, network);
                 let mut spv = SpvClient::new(chain_tip, poller, &mut cache, &listeners);
                 loop {
@@ -723,7 +758,7 @@ impl Node {
         {
             let fees = Arc::clone(&fees);
             let auth = auth.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(fail_stop.spawn("fee estimator", async move {
                 loop {
                     tokio::time::sleep(FEE_REFRESH_INTERVAL).await;
                     let fees = Arc::clone(&fees);
@@ -740,7 +775,7 @@ impl Node {
         // Incoming peer connections.
         {
             let pm = Arc::clone(&peer_manager);
-            tasks.push(tokio::spawn(async move {
+            tasks.push(fail_stop.spawn("P2P listener", async move {
                 loop {
                     match listener.accept().await {
                         Ok((stream, _)) => {
@@ -764,7 +799,7 @@ impl Node {
             let store = Arc::clone(&store);
             let alias = config.alias.clone();
             let announce: Vec<_> = config.announce_addrs.clone();
-            tasks.push(tokio::spawn(async move {
+            tasks.push(fail_stop.spawn("peer reconnection", async move {
                 let mut last_announcement: Option<tokio::time::Instant> = None;
                 loop {
                     reconnect_channel_peers(&pm, &cm, &store).await;
@@ -788,9 +823,11 @@ impl Node {
             let wallet = Arc::clone(&wallet);
             let stop = Arc::clone(&stop_flag);
             let interval = Duration::from_millis(config.wallet_sync_interval_ms);
-            std::thread::Builder::new()
-                .name("boltd-wallet-sync".into())
-                .spawn(move || wallet.sync_loop(birthday, interval, &stop))?
+            let watch = fail_stop.watch("wallet sync");
+            std::thread::Builder::new().name("boltd-wallet-sync".into()).spawn(move || {
+                let _watch = watch;
+                wallet.sync_loop(birthday, interval, &stop)
+            })?
         };
 
         tracing::info!(node_id = %channel_manager.get_our_node_id(), %p2p_addr, "node started");
@@ -815,6 +852,7 @@ impl Node {
             forwarder_thread: Mutex::new(forwarder_thread),
             routing,
             routing_thread: Mutex::new(Some(routing_thread)),
+            fail_stop,
             _lock: lock,
         })
     }
@@ -822,6 +860,8 @@ impl Node {
     /// Stops the node cleanly: persists the channel manager, graph and scorer, disconnects
     /// peers, stops tasks and persists the wallet. Safe to call more than once.
     pub async fn stop(&self) -> NodeResult<()> {
+        // Parts that end from now on are stopping, not failing.
+        self.fail_stop.set_stopping();
         self.stop_flag.store(true, Ordering::Release);
         for t in self.tasks.lock().unwrap().drain(..) {
             t.abort();
@@ -853,6 +893,11 @@ impl Node {
         let sync = self.store.sync_stats();
         tracing::info!(store_commits = sync.commits, store_flushes = sync.syncs, "node stopped");
         Ok(())
+    }
+
+    /// The node's fail-stop switch.
+    pub fn fail_stop(&self) -> &FailStop {
+        &self.fail_stop
     }
 
     /// Our node id.

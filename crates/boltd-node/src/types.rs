@@ -15,22 +15,23 @@ use lightning_net_tokio::SocketDescriptor;
 
 use crate::chain::{Broadcaster, FeeEstimates};
 use crate::logger::LdkLogger;
-use crate::persist::MonitorPersister;
+use crate::persist::{BackgroundStore, GatedPersister};
 use crate::wallet::OnchainWallet;
 
 /// A chain filter. boltd reads full blocks from bitcoind, so none is installed; the type exists
 /// because LDK's generics ask for one.
 pub type ChainFilter = Arc<dyn Filter + Send + Sync>;
 
-/// Persists channel monitors through the SQLite store ([`MonitorPersister`]: small update
-/// records); each update is durable (flushed) before it is reported complete.
+/// Persists channel monitors through the SQLite store ([`GatedPersister`]: small update
+/// records, each durable before it is reported complete, and reported complete only once a
+/// channel manager that knows of it is durable too).
 pub type ChainMonitor = chainmonitor::ChainMonitor<
     InMemorySigner,
     ChainFilter,
     Arc<Broadcaster>,
     Arc<FeeEstimates>,
     Arc<LdkLogger>,
-    Arc<MonitorPersister>,
+    Arc<GatedPersister>,
     Arc<KeysManager>,
 >;
 
@@ -101,7 +102,7 @@ pub type Sweeper = OutputSweeperSync<
     Arc<OnchainWallet>,
     Arc<FeeEstimates>,
     ChainFilter,
-    Arc<Store>,
+    Arc<BackgroundStore>,
     Arc<LdkLogger>,
     Arc<KeysManager>,
 >;

@@ -24,6 +24,7 @@ use serde::Serialize;
 
 use crate::chain::{BitcoindAuth, FeeEstimates};
 use crate::error::{NodeError, NodeResult};
+use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
 
 /// On-chain balances in satoshis.
@@ -102,14 +103,18 @@ struct SyncRounds {
 struct Inner {
     wallet: PersistedWallet<Connection>,
     conn: Connection,
+    fail_stop: FailStop,
 }
 
 impl Inner {
+    /// Writes the wallet's changes; a persistence failure (disk full, I/O error) stops the node.
     fn persist(&mut self) -> NodeResult<()> {
-        self.wallet
-            .persist(&mut self.conn)
-            .map(|_| ())
-            .map_err(|e| NodeError::Wallet(format!("persisting wallet failed: {e}")))
+        self.wallet.persist(&mut self.conn).map(|_| ()).map_err(|e| {
+            if boltd_store::is_persistence_failure(&e) {
+                self.fail_stop.fail(FatalKind::Storage, &format!("cannot persist the wallet: {e}"));
+            }
+            NodeError::Wallet(format!("persisting wallet failed: {e}"))
+        })
     }
 }
 
@@ -139,6 +144,7 @@ impl OnchainWallet {
         fees: Arc<FeeEstimates>,
         auth: BitcoindAuth,
         is_new_node: bool,
+        fail_stop: FailStop,
     ) -> NodeResult<Self> {
         let master = seed.wallet_master(network)?;
         let ext = Bip84(master, KeychainKind::External);
@@ -164,7 +170,7 @@ impl OnchainWallet {
             };
         let height = wallet.latest_checkpoint().height();
         Ok(Self {
-            inner: Mutex::new(Inner { wallet, conn }),
+            inner: Mutex::new(Inner { wallet, conn, fail_stop }),
             network,
             fees,
             auth,

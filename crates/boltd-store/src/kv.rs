@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use crate::durability::{Durability, SyncStats};
 use crate::error::{StoreError, TxError};
 use crate::events::EventSignal;
+use crate::fatal::FatalHook;
 use crate::schema;
 
 /// The name of the database file inside the data directory.
@@ -59,6 +60,8 @@ pub struct Store {
     durability: Durability,
     /// Who is told about appended events (see [`Store::on_events`]).
     pub(crate) events: EventSignal,
+    /// Who is told when persistence fails for good (see [`Store::on_fatal`]).
+    pub(crate) fatal: FatalHook,
 }
 
 impl std::fmt::Debug for Store {
@@ -108,8 +111,13 @@ impl Store {
             schema::migrate(&mut conn, &path)?;
         }
         let durability = Durability::new(&path, wal);
-        let store =
-            Store { path, conn: Mutex::new(conn), durability, events: EventSignal::default() };
+        let store = Store {
+            path,
+            conn: Mutex::new(conn),
+            durability,
+            events: EventSignal::default(),
+            fatal: FatalHook::default(),
+        };
         // The schema (and the WAL file SQLite created for it) is durable before the store is used.
         store.durability.committed();
         store.sync()?;
@@ -175,24 +183,25 @@ impl Store {
         self.events.clear_pending();
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+            .map_err(|e| self.check_fatal(StoreError::sqlite(&self.path, e)))?;
         let value = match f(&tx) {
             Ok(v) => v,
             Err(e) => {
                 self.events.clear_pending();
-                return Err(e.into_store_error(&self.path));
+                return Err(self.check_fatal(e.into_store_error(&self.path)));
             }
         };
         if let Err(e) = tx.commit() {
             self.events.clear_pending();
-            return Err(StoreError::sqlite(&self.path, e));
+            return Err(self.check_fatal(StoreError::sqlite(&self.path, e)));
         }
         let ticket = self.durability.committed();
         let appended = self.events.take_pending();
         drop(conn);
         // Durable before anyone is told (listeners read the events through `read`, which
         // flushes deferred commits first anyway).
-        self.wait_durable(ticket, false).map_err(|e| StoreError::io(&self.path, e))?;
+        self.wait_durable(ticket, false)
+            .map_err(|e| self.check_fatal(StoreError::io(&self.path, e)))?;
         if let Some(seq) = appended {
             self.events.announce(seq);
         }
@@ -224,7 +233,7 @@ impl Store {
     /// Waits until the commit `ticket` (from [`Store::last_commit`]) and every one before it
     /// are durable; see [`Store::sync`].
     pub fn sync_to(&self, ticket: u64) -> Result<(), StoreError> {
-        self.durability.wait(ticket).map_err(|e| StoreError::io(&self.path, e))
+        self.durability.wait(ticket).map_err(|e| self.check_fatal(StoreError::io(&self.path, e)))
     }
 
     /// Runs `f`; the writes it makes on this thread (through any store) return once committed,
@@ -256,7 +265,7 @@ impl Store {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
-        let value = f(&conn).map_err(|e| StoreError::sqlite(&self.path, e))?;
+        let value = f(&conn).map_err(|e| self.check_fatal(StoreError::sqlite(&self.path, e)))?;
         // Nothing leaves the store before it is durable: what was read may include commits made
         // inside `deferring_sync` (tickets are issued under the connection's lock, so `last`
         // covers every commit the read could see); flush them first, unless this thread is the
@@ -331,24 +340,36 @@ fn validate(primary: &str, secondary: &str, key: Option<&str>, op: &str) -> io::
     Ok(())
 }
 
-fn db_error(op: &str, primary: &str, secondary: &str, key: &str, e: rusqlite::Error) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Other,
-        format!("{op} {primary:?}/{secondary:?}/{key:?} failed: {e}"),
-    )
-}
+impl Store {
+    /// A failed SQLite statement of one of LDK's key-value operations, reported to the fatal
+    /// handler when it is a persistence failure.
+    fn kv_error(
+        &self,
+        op: &str,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        e: rusqlite::Error,
+    ) -> io::Error {
+        let what = format!("{op} {primary:?}/{secondary:?}/{key:?}");
+        self.check_fatal_sqlite(&what, &e);
+        io::Error::new(io::ErrorKind::Other, format!("{what} failed: {e}"))
+    }
 
-fn db_error_io(
-    op: &str,
-    primary: &str,
-    secondary: &str,
-    key: &str,
-    e: std::io::Error,
-) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Other,
-        format!("{op} {primary:?}/{secondary:?}/{key:?} is not durable: {e}"),
-    )
+    /// A key-value write that committed but could not be made durable (a failed or earlier
+    /// failed flush): always fatal.
+    fn kv_flush_error(
+        &self,
+        op: &str,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        e: std::io::Error,
+    ) -> io::Error {
+        let what = format!("{op} {primary:?}/{secondary:?}/{key:?} is not durable: {e}");
+        self.report_fatal(&format!("{what} ({})", self.path.display()));
+        io::Error::new(io::ErrorKind::Other, what)
+    }
 }
 
 /// LDK's keys whose value is a cache: the scorer (which the background processor rewrites after
@@ -379,7 +400,7 @@ fn is_cache(primary: &str, secondary: &str, key: &str) -> bool {
 impl KVStoreSync for Store {
     fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
         validate(primary, secondary, Some(key), "read")?;
-        let err = |e| db_error("read", primary, secondary, key, e);
+        let err = |e| self.kv_error("read", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_READ).map_err(err)?;
         let value = stmt
@@ -396,7 +417,7 @@ impl KVStoreSync for Store {
 
     fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
         validate(primary, secondary, Some(key), "write")?;
-        let err = |e| db_error("write", primary, secondary, key, e);
+        let err = |e| self.kv_error("write", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_WRITE).map_err(err)?;
         stmt.execute(params![primary, secondary, key, buf]).map_err(err)?;
@@ -405,14 +426,14 @@ impl KVStoreSync for Store {
         drop(conn);
         let cache = is_cache(primary, secondary, key);
         self.wait_durable(ticket, cache)
-            .map_err(|e| db_error_io("write", primary, secondary, key, e))
+            .map_err(|e| self.kv_flush_error("write", primary, secondary, key, e))
     }
 
     /// Removes at once (reads no longer see the key); with `lazy`, returns without waiting for
     /// the disk (the removal becomes durable with the next synced write, as LDK allows).
     fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
         validate(primary, secondary, Some(key), "remove")?;
-        let err = |e| db_error("remove", primary, secondary, key, e);
+        let err = |e| self.kv_error("remove", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_REMOVE).map_err(err)?;
         stmt.execute(params![primary, secondary, key]).map_err(err)?;
@@ -420,12 +441,12 @@ impl KVStoreSync for Store {
         drop(stmt);
         drop(conn);
         self.wait_durable(ticket, lazy)
-            .map_err(|e| db_error_io("remove", primary, secondary, key, e))
+            .map_err(|e| self.kv_flush_error("remove", primary, secondary, key, e))
     }
 
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
         validate(primary, secondary, None, "list")?;
-        let err = |e| db_error("list", primary, secondary, "", e);
+        let err = |e| self.kv_error("list", primary, secondary, "", e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_LIST).map_err(err)?;
         let keys = stmt
@@ -439,7 +460,7 @@ impl KVStoreSync for Store {
 
 impl MigratableKVStore for Store {
     fn list_all_keys(&self) -> io::Result<Vec<(String, String, String)>> {
-        let err = |e| db_error("list all keys", "", "", "", e);
+        let err = |e| self.kv_error("list all keys", "", "", "", e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_LIST_ALL).map_err(err)?;
         let keys = stmt

@@ -38,6 +38,7 @@
 mod durability;
 mod error;
 mod events;
+mod fatal;
 mod kv;
 mod lock;
 mod payments;
@@ -49,6 +50,7 @@ mod webhooks;
 pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
+pub use fatal::{is_persistence_failure, FatalHandler};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use payments::{

@@ -62,6 +62,7 @@ fn main() -> ExitCode {
                 }
             };
             init_logging(&config.log_level);
+            install_fail_stop_panic_hook();
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
@@ -81,12 +82,31 @@ fn main() -> ExitCode {
     }
 }
 
+/// A panic in the daemon is fatal (fail-stop, see `boltd_node::failstop`): one `fatal:` line in
+/// the log, then the process ends at once, whatever thread panicked (release builds also abort
+/// through `panic = "abort"`; this hook makes debug builds behave the same).
+fn install_fail_stop_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        tracing::error!(
+            exit_code = boltd_node::failstop::EXIT_INTERNAL,
+            "fatal: panic in thread {name}: {info}; boltd stops now"
+        );
+        eprintln!("boltd: fatal: panic in thread {name}: {info}");
+        std::process::exit(boltd_node::failstop::EXIT_INTERNAL);
+    }));
+}
+
 fn init_logging(level: &str) {
     let filter = EnvFilter::try_from_env("BOLTD_LOG")
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},ldk=warn,hyper=warn")));
     let _ =
         tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
+
+/// How long a stopping daemon waits for open API requests.
+const API_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     let loopback = config.api_listen.ip().is_loopback();
@@ -150,7 +170,15 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    let _ = api.await;
+    // Requests still waiting for a payment's result (Core Lightning's `pay` waits up to its
+    // retry window) get a short grace; the payments themselves go on after a restart, from
+    // their persisted state.
+    if tokio::time::timeout(API_DRAIN, api).await.is_err() {
+        tracing::warn!(
+            "API requests still open after {} s: stopping without them",
+            API_DRAIN.as_secs()
+        );
+    }
     engine.stop().await.map_err(|e| e.to_string())?;
     Ok(())
 }
