@@ -20,6 +20,17 @@ pub struct RoutingFailure {
     pub failcode: u32,
 }
 
+impl From<&boltd_store::PartFailure> for RoutingFailure {
+    fn from(f: &boltd_store::PartFailure) -> Self {
+        RoutingFailure {
+            erring_index: f.erring_index,
+            erring_node: f.erring_node.clone().unwrap_or_default(),
+            erring_channel: f.erring_channel.clone().unwrap_or_else(|| "0x0x0".into()),
+            failcode: f.failcode,
+        }
+    }
+}
+
 /// Why a payment request did not end in a completed payment.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PayError {

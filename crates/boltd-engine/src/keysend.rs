@@ -8,15 +8,14 @@ use std::time::Duration;
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
 use boltd_node::router::fee_limit_msat;
-use boltd_store::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind};
-use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields, Retry};
+use boltd_store::{NewOutgoing, PaymentKind};
+use lightning::ln::channelmanager::RecipientOnionFields;
 use lightning::routing::router::{PaymentParameters, RouteParameters};
-use lightning::types::payment::PaymentPreimage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PayError;
-use crate::ledger::now_secs;
-use crate::pay::{defaults, request_hash, PayResult};
+use crate::pay::{defaults, request_hash, PayResult, RESULT_GRACE};
+use crate::payment::lightning::{KeysendPlan, SendPlan};
 use crate::{Engine, PayContext};
 
 /// Final CLTV delta used for keysend payments.
@@ -111,9 +110,8 @@ impl Engine {
             .map_err(|_| PayError::InvalidParams("invalid custom records".into()))?;
         let preimage: [u8; 32] = rand::random();
         let hash = sha256::Hash::hash(&preimage).to_byte_array();
-        let payment_id = PaymentId(rand::random());
         let mut intent =
-            NewOutgoing::new(PaymentKind::Keysend, Some(hash), payment_id.0, req.amount_msat);
+            NewOutgoing::new(PaymentKind::Keysend, Some(hash), rand::random(), req.amount_msat);
         intent.destination = Some(payee.to_string());
         intent.description = req.memo.clone();
         intent.label = req.label.clone();
@@ -132,44 +130,14 @@ impl Engine {
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
-        // Before the intent is recorded: a caller that gives up while waiting leaves nothing.
-        self.wait_for_htlc_slots(req.amount_msat, retry_for).await;
-        let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
-            BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
-            BeginOutgoing::Existing(r) => {
-                return self.await_result(r, ctx.wait_for(retry_for)).await
-            }
-            BeginOutgoing::KeyConflict(r) => {
-                return Err(PayError::IdempotencyConflict { payment_id: r.id })
-            }
-            BeginOutgoing::AlreadyPaidDifferently(r) => {
-                return Err(PayError::AlreadyPaid { payment_id: r.id })
-            }
-            BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
-        };
-        if let Err(err) = self.check_sendable(req.amount_msat) {
-            let reason = err.to_string();
-            return self
-                .fail_unsent(payment_id, FailureCode::RouteNotFound, reason, true, err)
-                .await;
-        }
         let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
         pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
-        let mut rp = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
-        rp.max_total_routing_fee_msat = Some(fee_limit);
-        let sent = self.node.channel_manager().send_spontaneous_payment(
-            Some(PaymentPreimage(preimage)),
-            onion,
-            payment_id,
-            rp,
-            Retry::Timeout(retry_for),
-        );
-        if let Err(e) = sent {
-            let reason = format!("LDK refused the keysend: {e:?}");
-            let (code, err) = crate::pay::send_refused(&e, &reason);
-            return self.fail_unsent(payment_id, code, reason, true, err).await;
-        }
-        self.await_result(record, ctx.wait_for(retry_for + Duration::from_secs(5))).await
+        let mut route_params = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
+        route_params.max_total_routing_fee_msat = Some(fee_limit);
+        let plan =
+            KeysendPlan { preimage, onion, route_params, amount_msat: req.amount_msat, retry_for };
+        let wait = ctx.wait_for(retry_for.saturating_add(RESULT_GRACE));
+        self.pay_outgoing(intent, SendPlan::Keysend(Box::new(plan)), wait).await
     }
 
     /// Sends several keysend payments concurrently; each succeeds or fails on its own and the

@@ -18,8 +18,7 @@
 //! and every read from outside the ledger (API answers, the event log's readers) flushes the
 //! deferred commits it could see before returning.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use boltd_node::events::{
@@ -27,122 +26,88 @@ use boltd_node::events::{
     NotRecorded, PathEvent, PaymentEvents, SentEvent,
 };
 use boltd_node::node::scid_string;
-use boltd_store::{EventType, FailureCode, NewChannelEvent, NewIncoming, PaymentKind, Store};
+use boltd_store::{
+    EventType, NewChannelEvent, NewIncoming, NewPart, PartFailure, PartHop, PaymentKind,
+    ReceiveState, ReceiveUpdate, Store,
+};
 use lightning::events::{PathFailure, PaymentFailureReason};
-use lightning::ln::channelmanager::PaymentId;
 use lightning::routing::gossip::NetworkUpdate;
 
-use crate::error::RoutingFailure;
+use crate::payment::outgoing::failure_code;
+use crate::payment::registry::{HandedOver, Registry};
 
 /// Unix time in seconds.
 pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// What the ledger saw of one outgoing payment's paths (kept in memory: Core Lightning's
-/// failure details and part counts for the response).
-#[derive(Debug, Default, Clone)]
-pub struct PathStats {
-    /// Paths that reached the destination.
-    pub succeeded: u32,
-    /// Failed attempts, in order.
-    pub failures: Vec<RoutingFailure>,
-    /// Whether the destination itself failed a path.
-    pub destination_failed: bool,
-}
+/// Seconds a block takes on average, to estimate when a block height is reached.
+pub const BLOCK_SECS: u64 = 600;
 
 /// Records payments as LDK reports them.
 pub struct Ledger {
     store: Arc<Store>,
-    paths: Mutex<HashMap<PaymentId, PathStats>>,
+    registry: Arc<Registry>,
 }
 
 impl Ledger {
-    /// A ledger over the node's store.
-    pub fn new(store: Arc<Store>) -> Self {
-        Self { store, paths: Mutex::new(HashMap::new()) }
+    /// A ledger over the node's store, handing failures a payment's driver may answer to it.
+    pub(crate) fn new(store: Arc<Store>, registry: Arc<Registry>) -> Self {
+        Self { store, registry }
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.store
     }
-
-    /// What was seen of a payment's paths so far.
-    pub fn path_stats(&self, id: &PaymentId) -> PathStats {
-        self.paths.lock().unwrap().get(id).cloned().unwrap_or_default()
-    }
-
-    /// Forgets a payment's path details (after its result was returned).
-    pub fn forget_paths(&self, id: &PaymentId) {
-        self.paths.lock().unwrap().remove(id);
-    }
 }
 
-fn failure_code(reason: Option<PaymentFailureReason>) -> (FailureCode, &'static str, bool) {
-    use PaymentFailureReason::*;
-    match reason {
-        Some(RecipientRejected) => (
-            FailureCode::DestinationPermanentFailure,
-            "the destination rejected the payment",
-            false,
-        ),
-        Some(RouteNotFound) => (FailureCode::RouteNotFound, "no route to the destination", true),
-        Some(RetriesExhausted) => {
-            (FailureCode::StoppedRetrying, "retry_for elapsed without a successful attempt", true)
-        }
-        Some(PaymentExpired) => (FailureCode::InvoiceExpired, "the invoice expired", false),
-        Some(UserAbandoned) => (FailureCode::Other, "abandoned", true),
-        Some(UnknownRequiredFeatures) => {
-            (FailureCode::Other, "the invoice requires features this node lacks", false)
-        }
-        Some(UnexpectedError) | None => (FailureCode::Other, "unexpected error", true),
-        Some(InvoiceRequestExpired) => {
-            (FailureCode::Other, "the BOLT12 invoice request expired", true)
-        }
-        Some(InvoiceRequestRejected) => {
-            (FailureCode::Other, "the BOLT12 offer's issuer rejected the request", false)
-        }
-        Some(BlindedPathCreationFailed) => {
-            (FailureCode::Other, "could not create a blinded path", true)
-        }
-    }
-}
-
-fn routing_failure(
-    event: &PathEvent,
-    failure: &boltd_node::events::PathFailureInfo,
-) -> Option<RoutingFailure> {
+/// A path LDK resolved, as the part to record: the route, and for a failure who reported it,
+/// which channel, and a BOLT 4 failure code. LDK does not expose the onion's raw code in release
+/// builds, so the code is derived from the failure's network update: 0x400f (incorrect or
+/// unknown payment details) at the destination, 0x1007/0x4008 (temporary/permanent channel
+/// failure) or 0x2002/0x6002 (temporary/permanent node failure) on the way.
+fn part_of(event: &PathEvent) -> Option<NewPart> {
+    let ldk_payment_id = event.payment_id?.0;
     let hops = &event.path.hops;
-    let scid = failure.short_channel_id;
-    let index = scid.and_then(|s| hops.iter().position(|h| h.short_channel_id == s));
-    let (erring_index, erring_node, erring_channel) = match (index, &failure.failure) {
-        (_, PathFailure::InitialSend { .. }) => (0, None, scid),
-        // The node before the failing channel reported it.
-        (Some(i), _) => (i as u32, if i == 0 { None } else { Some(hops[i - 1].pubkey) }, scid),
-        (None, _) => {
+    let route = hops
+        .iter()
+        .map(|h| PartHop {
+            node_id: h.pubkey.to_string(),
+            short_channel_id: scid_string(h.short_channel_id),
+            fee_msat: h.fee_msat,
+            cltv_expiry_delta: h.cltv_expiry_delta,
+        })
+        .collect();
+    let failure = event.failure.as_ref().map(|failure| {
+        let scid = failure.short_channel_id;
+        let index = scid.and_then(|s| hops.iter().position(|h| h.short_channel_id == s));
+        let (erring_index, erring_node, erring_channel) = match (index, &failure.failure) {
+            (_, PathFailure::InitialSend { .. }) => (0, None, scid),
+            // The node before the failing channel reported it.
+            (Some(i), _) => (i as u32, if i == 0 { None } else { Some(hops[i - 1].pubkey) }, scid),
             // No channel: the destination failed it.
-            let last = hops.last().map(|h| h.pubkey);
-            (hops.len() as u32, last, None)
+            (None, _) => (hops.len() as u32, hops.last().map(|h| h.pubkey), None),
+        };
+        let failcode = match &failure.failure {
+            PathFailure::InitialSend { .. } => 0x2002,
+            PathFailure::OnPath { network_update } => match network_update {
+                Some(NetworkUpdate::ChannelFailure { is_permanent: true, .. }) => 0x4008 | 0x8000,
+                Some(NetworkUpdate::ChannelFailure { .. }) => 0x1007,
+                Some(NetworkUpdate::NodeFailure { is_permanent: true, .. }) => 0x6002,
+                Some(NetworkUpdate::NodeFailure { .. }) => 0x2002,
+                None if failure.permanent => 0x400f,
+                None => 0x1007,
+            },
+        };
+        PartFailure {
+            erring_index,
+            erring_node: erring_node.map(|n| n.to_string()),
+            erring_channel: erring_channel.map(scid_string),
+            failcode,
         }
-    };
-    let failcode = match &failure.failure {
-        PathFailure::InitialSend { .. } => 0x2002,
-        PathFailure::OnPath { network_update } => match network_update {
-            Some(NetworkUpdate::ChannelFailure { is_permanent: true, .. }) => 0x4008 | 0x8000,
-            Some(NetworkUpdate::ChannelFailure { .. }) => 0x1007,
-            Some(NetworkUpdate::NodeFailure { is_permanent: true, .. }) => 0x6002,
-            Some(NetworkUpdate::NodeFailure { .. }) => 0x2002,
-            None if failure.permanent => 0x400f,
-            None => 0x1007,
-        },
-    };
-    Some(RoutingFailure {
-        erring_index,
-        erring_node: erring_node.map(|n| n.to_string()).unwrap_or_default(),
-        erring_channel: erring_channel.map(scid_string).unwrap_or_else(|| "0x0x0".into()),
-        failcode,
-    })
+    });
+    Some(NewPart { ldk_payment_id, route, failure })
 }
 
 fn not_recorded(e: boltd_store::StoreError) -> NotRecorded {
@@ -160,6 +125,15 @@ fn custom_records_json(records: &[(u64, Vec<u8>)]) -> Option<String> {
 }
 
 impl PaymentEvents for Ledger {
+    /// Decides what happens to HTLCs that can be claimed, recording it first:
+    /// - no receive (keysend, or an invoice boltd did not record): claim with LDK's preimage;
+    /// - a canceled or expired receive: fail them back;
+    /// - a settled receive: a second payment of a paid invoice: fail it back (it is never
+    ///   claimed unrecorded);
+    /// - otherwise the receive moves to htlcs_arrived (with the claim deadline); a hold invoice
+    ///   whose preimage is not revealed yet holds them; else the preimage is recorded as
+    ///   revealed, only if the receive can still take it (a cancel may have won the race),
+    ///   before the HTLCs are claimed.
     fn payment_claimable(&self, event: ClaimableEvent) -> ClaimDecision {
         let hash = event.payment_hash.0;
         let now = now_secs();
@@ -172,42 +146,75 @@ impl PaymentEvents for Ledger {
                 return ClaimDecision::Hold;
             }
         };
-        if let Some(r) = &receive {
-            if r.state.is_final() && r.state != boltd_store::ReceiveState::Settled {
+        let Some(r) = receive else {
+            return event.known_preimage.map(ClaimDecision::Claim).unwrap_or(ClaimDecision::Fail);
+        };
+        match r.state {
+            ReceiveState::Canceled | ReceiveState::Expired => return ClaimDecision::Fail,
+            ReceiveState::Settled => {
+                tracing::warn!(
+                    receive = r.id,
+                    amount_msat = event.amount_msat,
+                    "a payment to an invoice that is already paid: failing it back"
+                );
                 return ClaimDecision::Fail;
             }
-            let arrived = self
-                .store
-                .deferring_sync(|s| s.receive_htlcs_arrived(&hash, event.amount_msat, now));
-            if let Err(e) = arrived {
-                tracing::error!("recording arrived HTLCs failed: {e}");
-            }
-            if r.hold && r.preimage.is_none() {
-                return ClaimDecision::Hold;
+            ReceiveState::Created | ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {
             }
         }
-        let preimage = event.known_preimage.or_else(|| {
-            receive
-                .as_ref()
-                .and_then(|r| r.preimage)
-                .map(lightning::types::payment::PaymentPreimage)
+        let deadline = event.claim_deadline.map(|height| {
+            let blocks = u64::from(height.saturating_sub(event.best_height));
+            (height, now.saturating_add(blocks.saturating_mul(BLOCK_SECS)))
         });
-        match preimage {
-            Some(p) => {
-                // Persist before revealing: the record says the preimage is out before it is.
-                if receive.is_some() {
-                    let revealed = self
-                        .store
-                        .deferring_sync(|s| s.receive_preimage_revealed(&hash, &p.0, now));
-                    if let Err(e) = revealed {
-                        tracing::error!("recording the revealed preimage failed: {e}");
-                        return ClaimDecision::Hold;
-                    }
-                }
-                ClaimDecision::Claim(p)
-            }
-            None => ClaimDecision::Fail,
+        let arrived = self
+            .store
+            .deferring_sync(|s| s.receive_htlcs_arrived(&hash, event.amount_msat, deadline, now));
+        if let Err(e) = arrived {
+            tracing::error!("recording arrived HTLCs failed: {e}");
+            return ClaimDecision::Hold;
         }
+        if r.hold && r.preimage.is_none() {
+            return ClaimDecision::Hold;
+        }
+        let Some(preimage) =
+            event.known_preimage.or(r.preimage.map(lightning::types::payment::PaymentPreimage))
+        else {
+            return ClaimDecision::Fail;
+        };
+        // Persist before revealing: the record says the preimage is out before it is.
+        let revealed =
+            self.store.deferring_sync(|s| s.receive_preimage_revealed(&hash, &preimage.0, now));
+        match revealed {
+            Ok(ReceiveUpdate::Updated(_)) => ClaimDecision::Claim(preimage),
+            // A replay: the preimage was revealed already.
+            Ok(ReceiveUpdate::Unchanged(r)) if r.state == ReceiveState::PreimageRevealed => {
+                ClaimDecision::Claim(preimage)
+            }
+            // Canceled (or expired) since it was read: the cancel won.
+            Ok(ReceiveUpdate::Unchanged(_)) | Ok(ReceiveUpdate::NotFound) => ClaimDecision::Fail,
+            Err(e) => {
+                tracing::error!("recording the revealed preimage failed: {e}");
+                ClaimDecision::Hold
+            }
+        }
+    }
+
+    fn receive_htlcs_expired(
+        &self,
+        payment_hash: lightning::types::payment::PaymentHash,
+    ) -> Result<(), NotRecorded> {
+        let now = now_secs();
+        let failed = self
+            .store
+            .deferring_sync(|s| s.receive_htlcs_failed(&payment_hash.0, now))
+            .map_err(not_recorded)?;
+        if let ReceiveUpdate::Updated(r) = failed {
+            tracing::warn!(
+                receive = r.id,
+                "held HTLCs reached their claim deadline and were failed back: receive canceled"
+            );
+        }
+        Ok(())
     }
 
     fn payment_claimed(&self, event: ClaimedEvent) -> Result<(), NotRecorded> {
@@ -245,9 +252,8 @@ impl PaymentEvents for Ledger {
 
     fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded> {
         let Some(id) = event.payment_id else { return Ok(()) };
-        let stats = self.path_stats(&id);
-        let amount_sent = event.amount_msat.map(|a| a + event.fee_msat.unwrap_or(0));
-        let parts = Some(stats.succeeded.max(1));
+        let amount_sent = event.amount_msat.map(|a| a.saturating_add(event.fee_msat.unwrap_or(0)));
+        let parts = Some(event.attempted_parts.max(1));
         self.store
             .deferring_sync(|s| {
                 s.complete_outgoing(
@@ -263,7 +269,15 @@ impl PaymentEvents for Ledger {
             .map_err(not_recorded)
     }
 
+    /// A failure a payment's driver may answer with a new send (no route: a channel peer may
+    /// be away) is handed to the driver when one runs; it records what follows. Anything else
+    /// is recorded here.
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded> {
+        if event.reason == Some(PaymentFailureReason::RouteNotFound)
+            && self.registry.hand_over(&event.payment_id.0, HandedOver { reason: event.reason })
+        {
+            return Ok(());
+        }
         let (code, reason, retryable) = failure_code(event.reason);
         self.store
             .deferring_sync(|s| {
@@ -295,20 +309,11 @@ impl PaymentEvents for Ledger {
         self.store.record_channel_event(new, now_secs()).map(|_| ()).map_err(not_recorded)
     }
 
-    fn payment_path(&self, event: PathEvent) {
-        let Some(id) = event.payment_id else { return };
-        let mut paths = self.paths.lock().unwrap();
-        let stats = paths.entry(id).or_default();
-        match &event.failure {
-            None => stats.succeeded += 1,
-            Some(f) => {
-                if f.permanent {
-                    stats.destination_failed = true;
-                }
-                if let Some(rf) = routing_failure(&event, f) {
-                    stats.failures.push(rf);
-                }
-            }
-        }
+    fn payment_path(&self, event: PathEvent) -> Result<(), NotRecorded> {
+        let Some(part) = part_of(&event) else { return Ok(()) };
+        self.store
+            .deferring_sync(|s| s.record_part(part, now_secs()))
+            .map(|_| ())
+            .map_err(not_recorded)
     }
 }

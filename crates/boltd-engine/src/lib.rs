@@ -28,6 +28,7 @@ pub mod lnurl;
 pub mod notify;
 pub mod offer;
 pub mod pay;
+pub mod payment;
 pub mod receive;
 pub mod send;
 pub mod webhook;
@@ -36,8 +37,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use boltd_node::{Config, Node, NodeError};
-use boltd_store::{FailureCode, Store, StoreError};
-use lightning::ln::channelmanager::{PaymentId, RecentPaymentDetails};
+use boltd_store::{Store, StoreError};
+
+use crate::payment::node::NodeLightning;
+use crate::payment::outgoing::Payments;
+use crate::payment::registry::Registry;
 
 pub use error::{NotifyError, PayError, RoutingFailure};
 pub use ledger::Ledger;
@@ -118,7 +122,8 @@ pub(crate) fn parse_hash(payment_hash_hex: &str) -> Result<[u8; 32], PayError> {
 /// The payment engine over a running node.
 pub struct Engine {
     node: Arc<Node>,
-    ledger: Arc<Ledger>,
+    /// The outgoing payments' state machine (see [`payment`]).
+    payments: Payments,
     notify: Arc<notify::Notifications>,
     /// The webhook worker and the expiry sweep.
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -134,14 +139,17 @@ impl From<StoreError> for PayError {
 
 impl Engine {
     /// Starts the node with the engine's ledger receiving its payment events, reconciles
-    /// pending payments with LDK, then starts the webhook worker and the expiry sweep.
+    /// pending payments with LDK, then starts the webhook worker, the expiry sweep, the waiters'
+    /// wake-ups and the periodic reconciliation.
     pub async fn start(config: Config) -> Result<Arc<Engine>, NodeError> {
+        let registry = Arc::new(Registry::default());
         let cell: Arc<OnceLock<Arc<Ledger>>> = Arc::new(OnceLock::new());
         let c = Arc::clone(&cell);
+        let r = Arc::clone(&registry);
         let node = Node::start_with_events(
             config,
             Box::new(move |store| {
-                let ledger = Arc::new(Ledger::new(store));
+                let ledger = Arc::new(Ledger::new(store, r));
                 let _ = c.set(Arc::clone(&ledger));
                 ledger
             }),
@@ -152,24 +160,38 @@ impl Engine {
         let notify = notify::Notifications::new(&store)
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
         let (stop_background, stop_rx) = tokio::sync::watch::channel(false);
+        let node = Arc::new(node);
+        let payments = Payments {
+            store: Arc::clone(&store),
+            lightning: Arc::new(NodeLightning::new(Arc::clone(&node))),
+            registry: Arc::clone(&registry),
+        };
         let engine = Arc::new(Engine {
-            node: Arc::new(node),
-            ledger,
+            node,
+            payments,
             notify,
             background: Mutex::new(Vec::new()),
             stop_background,
         });
         engine
+            .payments
             .reconcile()
             .await
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
+        let fail_stop = engine.node.fail_stop().clone();
         let tasks = vec![
             tokio::spawn(webhook::worker(
                 Arc::clone(&store),
                 engine.notify.subscribe(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(notify::expiry_sweep(store, stop_rx)),
+            tokio::spawn(notify::expiry_sweep(Arc::clone(&store), stop_rx.clone())),
+            fail_stop.spawn(
+                "payment waiters",
+                registry.run(Arc::clone(&store), engine.notify.subscribe(), stop_rx.clone()),
+            ),
+            fail_stop
+                .spawn("payment reconciliation", reconcile_loop(engine.payments.clone(), stop_rx)),
         ];
         *engine.background.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(engine)
@@ -182,7 +204,7 @@ impl Engine {
 
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
-        self.ledger.store()
+        &self.payments.store
     }
 
     /// The latest outgoing payment with this payment hash (hex), with its real status and
@@ -256,6 +278,8 @@ impl Engine {
     /// Stops the webhook worker and the expiry sweep (an attempt in flight is dropped and
     /// made again after a restart), then the node.
     pub async fn stop(&self) -> Result<(), NodeError> {
+        // The engine's supervised tasks end now: stopping, not failing.
+        self.node.fail_stop().set_stopping();
         let _ = self.stop_background.send(true);
         let tasks = std::mem::take(&mut *self.background.lock().unwrap_or_else(|p| p.into_inner()));
         for t in tasks {
@@ -270,52 +294,34 @@ impl Engine {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, PayError> {
-        let store = Arc::clone(self.ledger.store());
+        let store = Arc::clone(self.store());
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| PayError::Other(format!("storage task failed: {e}")))?
             .map_err(PayError::from)
     }
 
-    /// Marks pending payments that LDK does not know as failed (the intent was recorded but
-    /// the payment never reached LDK, e.g. a crash in between: no HTLC left).
-    async fn reconcile(&self) -> Result<(), PayError> {
-        let pending = self.blocking(|s| s.pending_outgoing()).await?;
-        if pending.is_empty() {
-            return Ok(());
+    /// Reconciles pending payments with the node now (see [`payment`]); returns how many it
+    /// failed.
+    pub async fn reconcile(&self) -> Result<usize, PayError> {
+        self.payments.reconcile().await
+    }
+
+    /// Payments waited for and payments driven right now (memory that must not grow).
+    pub fn payments_in_memory(&self) -> (usize, usize) {
+        self.payments.registry.sizes()
+    }
+}
+
+/// Reconciles pending payments every [`payment::RECONCILE_INTERVAL`] until the engine stops.
+async fn reconcile_loop(payments: Payments, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(payment::RECONCILE_INTERVAL) => {}
+            _ = stop.wait_for(|s| *s) => return,
         }
-        let known: Vec<PaymentId> = self
-            .node
-            .channel_manager()
-            .list_recent_payments()
-            .into_iter()
-            .map(|p| match p {
-                RecentPaymentDetails::AwaitingInvoice { payment_id }
-                | RecentPaymentDetails::Pending { payment_id, .. }
-                | RecentPaymentDetails::Fulfilled { payment_id, .. }
-                | RecentPaymentDetails::Abandoned { payment_id, .. } => payment_id,
-            })
-            .collect();
-        for rec in pending {
-            let Some(pid) = rec.payment_id else { continue };
-            if known.contains(&PaymentId(pid)) {
-                continue;
-            }
-            tracing::warn!(
-                id = rec.id,
-                "pending payment unknown to LDK after restart: marking it failed"
-            );
-            self.blocking(move |s| {
-                s.fail_outgoing(
-                    &pid,
-                    FailureCode::Other,
-                    Some("the payment never reached the node (interrupted before sending)"),
-                    true,
-                    ledger::now_secs(),
-                )
-            })
-            .await?;
+        if let Err(e) = payments.reconcile().await {
+            tracing::warn!("reconciling pending payments: {e}");
         }
-        Ok(())
     }
 }

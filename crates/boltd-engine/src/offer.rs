@@ -11,21 +11,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use boltd_node::router::fee_limit_msat;
-use boltd_store::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind, PaymentStatus};
+use boltd_store::{NewOutgoing, PaymentKind};
 use lightning::bitcoin::constants::ChainHash;
-use lightning::ln::channelmanager::{OptionalOfferPaymentParams, PaymentId, Retry};
 use lightning::offers::offer::{Amount, Offer};
 use lightning::offers::parse::Bolt12SemanticError;
-use lightning::routing::router::RouteParametersConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::error::PayError;
 use crate::ledger::now_secs;
 use crate::pay::{defaults, request_hash, PayResult};
+use crate::payment::lightning::{OfferPlan, SendPlan};
 use crate::{Engine, PayContext};
 
-/// How often a payment's record is read while waiting for its outcome.
-pub const POLL_INTERVAL_MS: u64 = 50;
 /// Time allowed beyond `retry_for` for the invoice request and the issuer's answer.
 pub const INVOICE_EXCHANGE_SECS: u64 = 10;
 /// The longest payer note accepted, in bytes (BOLT12 allows more; this keeps records small).
@@ -81,7 +78,7 @@ fn invalid(msg: impl Into<String>) -> PayError {
 
 /// LDK's refusal to build an offer or an invoice request, as a `PayError` with a message that
 /// says what to change.
-fn semantic_error(e: Bolt12SemanticError, offer: Option<&Offer>) -> PayError {
+pub(crate) fn semantic_error(e: Bolt12SemanticError, offer: Option<&Offer>) -> PayError {
     use Bolt12SemanticError::*;
     match e {
         AlreadyExpired => PayError::InvoiceExpired {
@@ -196,10 +193,10 @@ impl Engine {
             }
         }
         let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
-        let wait = ctx.wait_for(retry_for + Duration::from_secs(INVOICE_EXCHANGE_SECS));
+        let wait =
+            ctx.wait_for(retry_for.saturating_add(Duration::from_secs(INVOICE_EXCHANGE_SECS)));
 
-        let payment_id = PaymentId(rand::random());
-        let mut intent = NewOutgoing::new(PaymentKind::Bolt12, None, payment_id.0, amount_msat);
+        let mut intent = NewOutgoing::new(PaymentKind::Bolt12, None, rand::random(), amount_msat);
         intent.invoice = Some(text.to_string());
         intent.description = offer.description().map(|d| d.to_string());
         let fee_limit = fee_limit_msat(
@@ -212,61 +209,14 @@ impl Engine {
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = expires_at;
-        // Before the intent is recorded: a caller that gives up while waiting leaves nothing.
-        self.wait_for_htlc_slots(amount_msat, retry_for).await;
-        let record = match self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await? {
-            BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r) => r,
-            BeginOutgoing::Existing(r) => return self.await_offer_result(r.id, wait).await,
-            BeginOutgoing::KeyConflict(r) => {
-                return Err(PayError::IdempotencyConflict { payment_id: r.id })
-            }
-            BeginOutgoing::AlreadyPaidDifferently(r) => {
-                return Err(PayError::AlreadyPaid { payment_id: r.id })
-            }
-            BeginOutgoing::Refused(refusal) => return Err(refusal.into()),
-        };
-        let payment_id = PaymentId(record.payment_id.unwrap_or(payment_id.0));
-
-        if let Err(err) = self.check_sendable(amount_msat) {
-            let reason = err.to_string();
-            return self
-                .fail_unsent(payment_id, FailureCode::RouteNotFound, reason, true, err)
-                .await;
-        }
-
-        let params = OptionalOfferPaymentParams {
+        let plan = OfferPlan {
+            offer,
+            amount_arg: req.amount_msat,
+            amount_msat,
             payer_note: req.payer_note.clone(),
-            route_params_config: RouteParametersConfig {
-                max_total_routing_fee_msat: Some(fee_limit),
-                ..Default::default()
-            },
-            retry_strategy: Retry::Timeout(retry_for),
+            fee_limit_msat: fee_limit,
+            retry_for,
         };
-        let sent =
-            self.node.channel_manager().pay_for_offer(&offer, req.amount_msat, payment_id, params);
-        if let Err(e) = sent {
-            let err = semantic_error(e, Some(&offer));
-            let reason = format!("LDK refused to pay the offer: {err}");
-            return self.fail_unsent(payment_id, FailureCode::Other, reason, false, err).await;
-        }
-        self.await_offer_result(record.id, wait).await
-    }
-
-    /// Waits (up to `wait`) for the payment with record id `id` to leave `pending`, reading the
-    /// record every [`POLL_INTERVAL_MS`] (a BOLT12 payment has no hash to wait on until it
-    /// completes), then answers as [`Engine::pay`] does.
-    async fn await_offer_result(&self, id: i64, wait: Duration) -> Result<PayResult, PayError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            let record = self
-                .blocking(move |s| s.payment_by_id(id))
-                .await?
-                .ok_or_else(|| PayError::Other(format!("payment {id} vanished")))?;
-            if record.status != PaymentStatus::Pending || tokio::time::Instant::now() >= deadline {
-                // Final (or still pending at the deadline): nothing left to wait for there.
-                return self.await_result(record, Duration::ZERO).await;
-            }
-            tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
-        }
+        self.pay_outgoing(intent, SendPlan::Offer(Box::new(plan)), wait).await
     }
 }

@@ -4,7 +4,9 @@
 //! canceled / expired.
 
 use bitcoin::hashes::{sha256, Hash};
-use boltd_store::{CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState};
+use boltd_store::{
+    CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
+};
 use lightning::ln::channelmanager::Bolt11InvoiceParameters;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use lightning_invoice::{Bolt11InvoiceDescription, Description, Sha256};
@@ -135,7 +137,12 @@ impl Engine {
         new.amount_msat = req.amount_msat;
         new.description = req.description.clone();
         new.description_hash = description_hash;
-        new.expires_at = Some((invoice.duration_since_epoch() + invoice.expiry_time()).as_secs());
+        new.expires_at = Some(
+            invoice
+                .duration_since_epoch()
+                .checked_add(invoice.expiry_time())
+                .map_or(u64::MAX, |d| d.as_secs()),
+        );
         new.idempotency_key = idempotency_key;
         new.request_hash = Some(request_hash(&req));
         match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {
@@ -234,13 +241,38 @@ impl Engine {
         }
         match rec.state {
             ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {}
+            ReceiveState::Created => {
+                return Err(PayError::WrongState(
+                    "receive is created: no HTLCs are held yet; nothing to settle".into(),
+                ))
+            }
             s => return Err(PayError::WrongState(format!("receive is {s}; nothing to settle"))),
         }
-        // Persist before revealing.
-        let r = self
+        // Persist before revealing, and only while the receive can still take it: a cancel, or
+        // the HTLCs failing back at their claim deadline, may have come first.
+        let revealed = self
             .blocking(move |s| s.receive_preimage_revealed(&hash, &preimage, now_secs()))
             .await?;
-        tracing::debug!(?r, "preimage recorded");
+        match revealed {
+            ReceiveUpdate::Updated(_) => {}
+            // Settled twice: claiming again is harmless (LDK claims once).
+            ReceiveUpdate::Unchanged(r) if r.state == ReceiveState::PreimageRevealed => {}
+            ReceiveUpdate::Unchanged(r) => {
+                return Err(PayError::WrongState(format!(
+                    "receive is {}; nothing to settle{}",
+                    r.state,
+                    match r.cancel_reason {
+                        Some(boltd_store::CancelReason::HtlcsExpired) => {
+                            " (its HTLCs reached their claim deadline and were failed back)"
+                        }
+                        _ => "",
+                    }
+                )))
+            }
+            ReceiveUpdate::NotFound => {
+                return Err(PayError::NotFound("no hold invoice for this preimage".into()))
+            }
+        }
         self.node.channel_manager().claim_funds(PaymentPreimage(preimage));
         self.receive(&hex::encode(hash)).await
     }

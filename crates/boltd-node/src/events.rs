@@ -7,15 +7,18 @@
 
 use std::sync::Arc;
 
-use lightning::events::{Event, PathFailure, PaymentFailureReason, PaymentPurpose, ReplayEvent};
+use lightning::events::{
+    Event, HTLCHandlingFailureReason, HTLCHandlingFailureType, PathFailure, PaymentFailureReason,
+    PaymentPurpose, ReplayEvent,
+};
 use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::SocketAddress;
+use lightning::ln::LocalHTLCFailureReason;
 use lightning::routing::router::Path;
 use lightning::sign::KeysManager;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
 use tokio::runtime::Handle;
 
-use crate::payments::PaymentTracker;
 use crate::types::{ChannelManager, PeerManager, Sweeper};
 use crate::wallet::OnchainWallet;
 
@@ -37,6 +40,8 @@ pub struct ClaimableEvent {
     pub custom_records: Vec<(u64, Vec<u8>)>,
     /// Block height by which the payment must be claimed or it fails back.
     pub claim_deadline: Option<u32>,
+    /// The node's best block height now (to estimate when the deadline comes).
+    pub best_height: u32,
 }
 
 /// What to do with a claimable payment.
@@ -82,6 +87,8 @@ pub struct SentEvent {
     pub amount_msat: Option<u64>,
     /// Routing fees paid.
     pub fee_msat: Option<u64>,
+    /// How many paths routes for the payment had (Core Lightning's `parts`).
+    pub attempted_parts: u32,
 }
 
 /// An outgoing payment failed for good (`Event::PaymentFailed`).
@@ -175,8 +182,16 @@ pub trait PaymentEvents: Send + Sync {
     fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded>;
     /// An outgoing payment failed for good.
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded>;
-    /// One path of an outgoing payment resolved (for part counts and failure details).
-    fn payment_path(&self, event: PathEvent);
+    /// One path of an outgoing payment resolved (its route and, for a failure, the details
+    /// Core Lightning reports). Like the payment methods, it persists before returning `Ok`.
+    fn payment_path(&self, event: PathEvent) -> Result<(), NotRecorded>;
+    /// HTLCs held for a payment to us were failed back because they reached their claim
+    /// deadline unsettled (a hold invoice nobody settled or canceled in time). The default
+    /// records nothing.
+    fn receive_htlcs_expired(&self, payment_hash: PaymentHash) -> Result<(), NotRecorded> {
+        let _ = payment_hash;
+        Ok(())
+    }
     /// A channel became pending, ready or closed. Like the payment methods, it must persist
     /// before returning `Ok` and be safe to repeat. The default records nothing.
     fn channel_event(&self, event: ChannelEvent) -> Result<(), NotRecorded> {
@@ -203,7 +218,9 @@ impl PaymentEvents for ClaimKnownPreimages {
     fn payment_failed(&self, _: FailedEvent) -> Result<(), NotRecorded> {
         Ok(())
     }
-    fn payment_path(&self, _: PathEvent) {}
+    fn payment_path(&self, _: PathEvent) -> Result<(), NotRecorded> {
+        Ok(())
+    }
 }
 
 fn payer_note(purpose: &PaymentPurpose) -> Option<String> {
@@ -220,7 +237,8 @@ pub struct NodeEventHandler {
     pub(crate) channel_manager: Arc<ChannelManager>,
     pub(crate) wallet: Arc<OnchainWallet>,
     pub(crate) sweeper: Arc<Sweeper>,
-    pub(crate) payments: Arc<PaymentTracker>,
+    /// Per-payment routing policies, forgotten once a payment is final.
+    pub(crate) router: Arc<crate::types::Router>,
     pub(crate) listener: Arc<dyn PaymentEvents>,
     /// Told when a payment failure carried a graph update (LDK's background processor has
     /// applied it to the graph before this handler runs).
@@ -309,6 +327,7 @@ impl NodeEventHandler {
                         .map(|f| f.custom_tlvs().to_vec())
                         .unwrap_or_default(),
                     claim_deadline,
+                    best_height: self.channel_manager.current_best_block().height,
                 };
                 match self.listener.payment_claimable(claimable) {
                     ClaimDecision::Claim(p) => {
@@ -354,17 +373,21 @@ impl NodeEventHandler {
                 ..
             } => {
                 tracing::info!(%payment_hash, ?fee_paid_msat, "payment sent");
+                let attempted_parts = payment_id.map_or(0, |id| self.router.attempted_parts(&id));
                 let sent = SentEvent {
                     payment_id,
                     payment_hash,
                     preimage: payment_preimage,
                     amount_msat,
                     fee_msat: fee_paid_msat,
+                    attempted_parts,
                 };
                 if self.listener.payment_sent(sent).is_err() {
                     return Err(ReplayEvent());
                 }
-                self.payments.succeeded(payment_hash, payment_preimage, fee_paid_msat);
+                if let Some(id) = payment_id {
+                    self.router.clear_policy(&id);
+                }
             }
             Event::PaymentFailed { payment_id, payment_hash, reason, .. } => {
                 tracing::info!(?payment_hash, ?reason, "payment failed");
@@ -372,18 +395,13 @@ impl NodeEventHandler {
                 if self.listener.payment_failed(failed).is_err() {
                     return Err(ReplayEvent());
                 }
-                if let Some(h) = payment_hash {
-                    self.payments.failed(h, format!("{reason:?}"));
-                }
+                self.router.clear_policy(&payment_id);
             }
             Event::PaymentPathSuccessful { payment_id, payment_hash, path, .. } => {
                 tracing::debug!(?payment_hash, "payment path succeeded");
-                self.listener.payment_path(PathEvent {
-                    payment_id: Some(payment_id),
-                    payment_hash,
-                    path,
-                    failure: None,
-                });
+                let path =
+                    PathEvent { payment_id: Some(payment_id), payment_hash, path, failure: None };
+                self.listener.payment_path(path).map_err(|_| ReplayEvent())?;
             }
             Event::PaymentPathFailed {
                 payment_id,
@@ -398,7 +416,7 @@ impl NodeEventHandler {
                 if matches!(failure, PathFailure::OnPath { network_update: Some(_) }) {
                     self.routing.graph_changed();
                 }
-                self.listener.payment_path(PathEvent {
+                let path = PathEvent {
                     payment_id,
                     payment_hash: Some(payment_hash),
                     path,
@@ -407,7 +425,8 @@ impl NodeEventHandler {
                         failure,
                         short_channel_id,
                     }),
-                });
+                };
+                self.listener.payment_path(path).map_err(|_| ReplayEvent())?;
             }
             Event::ProbeSuccessful { .. } | Event::ProbeFailed { .. } => {}
             Event::InvoiceReceived { payment_id, .. } => {
@@ -493,8 +512,18 @@ impl NodeEventHandler {
                     tracing::warn!("accepting inbound channel failed: {e:?}");
                 }
             }
-            Event::HTLCHandlingFailed { prev_channel_id, failure_type, .. } => {
-                tracing::debug!(%prev_channel_id, ?failure_type, "HTLC handling failed");
+            Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason, .. } => {
+                tracing::debug!(%prev_channel_id, ?failure_type, ?failure_reason, "HTLC handling failed");
+                let claim_buffer = HTLCHandlingFailureReason::Local {
+                    reason: LocalHTLCFailureReason::PaymentClaimBuffer,
+                };
+                if let HTLCHandlingFailureType::Receive { payment_hash } = failure_type {
+                    if failure_reason == Some(claim_buffer) {
+                        self.listener
+                            .receive_htlcs_expired(payment_hash)
+                            .map_err(|_| ReplayEvent())?;
+                    }
+                }
             }
             Event::BumpTransaction(event) => {
                 // boltd negotiates no anchor channels, so this is not expected.

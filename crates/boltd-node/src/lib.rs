@@ -16,7 +16,6 @@ pub mod logger;
 pub mod message_router;
 mod net;
 pub mod node;
-pub mod payments;
 pub mod persist;
 pub mod router;
 pub mod routing;

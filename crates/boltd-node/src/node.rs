@@ -59,7 +59,6 @@ use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
-use crate::payments::PaymentTracker;
 use crate::persist::{BackgroundStore, GatedManager, GatedPersister};
 use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
@@ -243,7 +242,6 @@ pub struct Node {
     graph: Arc<Graph>,
     router: Arc<Router>,
     peer_manager: Arc<PeerManager>,
-    payments: Arc<PaymentTracker>,
     p2p_addr: SocketAddr,
     ldk_height: Arc<AtomicU32>,
     stop_flag: Arc<AtomicBool>,
@@ -672,12 +670,11 @@ impl Node {
         let p2p_addr = listener.local_addr()?;
 
         // Background processor: events, persistence, timers.
-        let payments = Arc::new(PaymentTracker::default());
         let handler = NodeEventHandler {
             channel_manager: Arc::clone(&channel_manager),
             wallet: Arc::clone(&wallet),
             sweeper: Arc::clone(&sweeper),
-            payments: Arc::clone(&payments),
+            router: Arc::clone(&router),
             listener: payment_events,
             routing: Arc::clone(&routing),
             peer_manager: std::sync::OnceLock::new(),
@@ -842,7 +839,6 @@ impl Node {
             graph,
             router,
             peer_manager,
-            payments,
             p2p_addr,
             ldk_height,
             stop_flag,
@@ -1254,13 +1250,6 @@ impl Node {
     /// Wallet transactions.
     pub fn list_transactions(&self) -> Vec<WalletTransaction> {
         self.wallet.list_transactions()
-    }
-
-    // ---- payments (node level) ----
-
-    /// The in-memory outcome tracker (wakes waiters when events arrive).
-    pub fn payment_tracker(&self) -> &Arc<PaymentTracker> {
-        &self.payments
     }
 }
 

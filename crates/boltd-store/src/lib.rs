@@ -18,6 +18,9 @@
 //!   webhook endpoints with one durable delivery per endpoint and event
 //!   ([`Store::due_deliveries`], [`Store::record_attempt`]); see the `events` and `webhooks`
 //!   modules.
+//! * Payment attempts (schema version 5): every send of an outgoing payment to LDK and every
+//!   path LDK reported resolved, with Core Lightning's failure details ([`Store::record_part`],
+//!   [`Store::new_send`]), and the stage of a pending payment; see the `attempts` module.
 //! * API tokens (schema version 3): [`Store::insert_token`] and its siblings keep the tokens
 //!   (only the SHA-256 of their secrets), and [`Store::begin_outgoing`] checks a token's
 //!   per-payment maximum and budgets in the transaction that records the payment intent; see
@@ -35,6 +38,7 @@
 
 #![deny(missing_docs)]
 
+mod attempts;
 mod durability;
 mod error;
 mod events;
@@ -47,6 +51,7 @@ mod schema;
 mod tokens;
 mod webhooks;
 
+pub use attempts::{NewPart, PartFailure, PartHop, PartRecord};
 pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
@@ -55,10 +60,11 @@ pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use payments::{
     BeginOutgoing, Direction, FailureCode, NewIncoming, NewOutgoing, PaymentCursor, PaymentFilter,
-    PaymentKind, PaymentRecord, PaymentStatus, RecordIncoming,
+    PaymentKind, PaymentRecord, PaymentStage, PaymentStatus, RecordIncoming,
 };
 pub use receives::{
-    CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
+    CancelOutcome, CancelReason, InsertReceive, NewReceive, ReceiveRecord, ReceiveState,
+    ReceiveUpdate,
 };
 pub use schema::SCHEMA_VERSION;
 pub use tokens::{

@@ -144,6 +144,26 @@ pub enum PaymentStatus {
 }
 text_enum!(PaymentStatus { Pending => "pending", Complete => "complete", Failed => "failed" });
 
+/// Where a pending outgoing payment is (`None` once it is complete or failed). The stages of
+/// the engine's state machine for an outgoing payment, persisted so that the record says what
+/// the payment is waiting for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStage {
+    /// The intent is durable; the payment has not been handed to the node yet.
+    Recorded,
+    /// A channel peer the payment needs is disconnected: it waits for the reconnection, within
+    /// its retry window.
+    WaitingForPeer,
+    /// The node has the payment: HTLCs are (or are about to be) in flight.
+    InFlight,
+}
+text_enum!(PaymentStage {
+    Recorded => "recorded",
+    WaitingForPeer => "waiting_for_peer",
+    InFlight => "in_flight",
+});
+
 /// Why an outgoing payment failed, as Core Lightning's `pay` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureCode {
@@ -255,6 +275,9 @@ pub struct PaymentRecord {
     pub kind: PaymentKind,
     /// Where it stands.
     pub status: PaymentStatus,
+    /// What a pending outgoing payment is doing or waiting for (`None` once final, and for
+    /// incoming payments).
+    pub stage: Option<PaymentStage>,
     /// The payment hash (always set for incoming, BOLT11 and keysend payments; for BOLT12 it
     /// may only become known on completion).
     #[serde(serialize_with = "hex_opt")]
@@ -537,7 +560,7 @@ const PAYMENT_COLUMNS: &str = "id, direction, kind, status, payment_hash, paymen
     amount_msat, fee_msat, amount_sent_msat, parts, destination, invoice, description, label, \
     metadata, custom_records, idempotency_key, request_hash, failure_code, failure_reason, \
     retryable, attempts, created_at, updated_at, completed_at, expires_at, token_id, \
-    fee_limit_msat";
+    fee_limit_msat, stage";
 
 fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentRecord> {
     Ok(PaymentRecord {
@@ -570,12 +593,13 @@ fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentRecord> {
         expires_at: row.get(26)?,
         token_id: row.get(27)?,
         fee_limit_msat: row.get(28)?,
+        stage: row.get(29)?,
     })
 }
 
 /// The first payment matching `clause` (a `WHERE` condition, optionally followed by
 /// `ORDER BY`).
-fn find_payment(
+pub(crate) fn find_payment(
     conn: &Connection,
     clause: &str,
     params: impl Params,
@@ -597,7 +621,7 @@ fn find_payments(
 }
 
 /// The payment with row id `id`, which must exist (used right after writing it).
-fn payment_row(conn: &Connection, id: i64) -> rusqlite::Result<PaymentRecord> {
+pub(crate) fn payment_row(conn: &Connection, id: i64) -> rusqlite::Result<PaymentRecord> {
     conn.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"))?
         .query_row([id], payment_from_row)
 }
@@ -796,8 +820,8 @@ impl Store {
                              failure_code = NULL, failure_reason = NULL, retryable = NULL, \
                              preimage = NULL, fee_msat = NULL, amount_sent_msat = NULL, \
                              parts = NULL, completed_at = NULL, updated_at = ?11, \
-                             attempted_at = ?11, token_id = ?12, fee_limit_msat = ?13 \
-                             WHERE id = ?1 AND status = 'failed'",
+                             attempted_at = ?11, token_id = ?12, fee_limit_msat = ?13, \
+                             stage = 'recorded' WHERE id = ?1 AND status = 'failed'",
                         )?
                         .execute(params![
                             rec.id,
@@ -814,7 +838,9 @@ impl Store {
                             intent.token_id,
                             intent.fee_limit_msat,
                         ])?;
-                        return Ok(BeginOutgoing::Retrying(payment_row(tx, rec.id)?));
+                        let retried = payment_row(tx, rec.id)?;
+                        crate::attempts::insert_send(tx, &intent.payment_id, &retried, now)?;
+                        return Ok(BeginOutgoing::Retrying(retried));
                     }
                 }
             }
@@ -826,9 +852,9 @@ impl Store {
                 "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
                  amount_msat, destination, invoice, description, label, metadata, \
                  custom_records, idempotency_key, request_hash, attempts, created_at, \
-                 updated_at, expires_at, attempted_at, token_id, fee_limit_msat) \
+                 updated_at, expires_at, attempted_at, token_id, fee_limit_msat, stage) \
                  VALUES ('outgoing', ?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16)",
+                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16, 'recorded')",
             )?
             .execute(params![
                 intent.kind,
@@ -848,7 +874,9 @@ impl Store {
                 intent.token_id,
                 intent.fee_limit_msat,
             ])?;
-            Ok(BeginOutgoing::Started(payment_row(tx, tx.last_insert_rowid())?))
+            let started = payment_row(tx, tx.last_insert_rowid())?;
+            crate::attempts::insert_send(tx, &intent.payment_id, &started, now)?;
+            Ok(BeginOutgoing::Started(started))
         })
     }
 
@@ -860,8 +888,9 @@ impl Store {
     /// * failed → complete as well, with the failure fields cleared: the preimage proves that
     ///   the money moved, so the record follows the truth (a warning is logged).
     ///
-    /// A late event for an earlier attempt (whose `payment_id` a retry replaced) finds nothing.
-    /// If the payment's hash is unknown (BOLT12) it is set from the preimage. Fails with
+    /// `payment_id` may be any of the payment's sends (an earlier attempt's too: the preimage
+    /// proves the money moved, whichever attempt moved it). If the payment's hash is unknown
+    /// (BOLT12) it is set from the preimage. Fails with
     /// [`StoreError::Invalid`] (writing nothing) if the preimage does not match the hash.
     pub fn complete_outgoing(
         &self,
@@ -873,8 +902,11 @@ impl Store {
         now: u64,
     ) -> Result<Option<PaymentRecord>, StoreError> {
         self.transaction(|tx| {
-            let Some(rec) =
-                find_payment(tx, "direction = 'outgoing' AND payment_id = ?1", [payment_id])?
+            let Some(rec) = find_payment(
+                tx,
+                "id = (SELECT payment_row FROM payment_sends WHERE ldk_payment_id = ?1)",
+                [payment_id],
+            )?
             else {
                 return Ok(None);
             };
@@ -895,8 +927,8 @@ impl Store {
                 "UPDATE payments SET status = 'complete', preimage = ?2, \
                  payment_hash = coalesce(payment_hash, ?3), fee_msat = ?4, \
                  amount_sent_msat = ?5, parts = ?6, failure_code = NULL, \
-                 failure_reason = NULL, retryable = NULL, completed_at = ?7, updated_at = ?7 \
-                 WHERE id = ?1",
+                 failure_reason = NULL, retryable = NULL, completed_at = ?7, updated_at = ?7, \
+                 stage = NULL WHERE id = ?1",
             )?
             .execute(params![
                 rec.id,
@@ -917,8 +949,10 @@ impl Store {
     /// Records that the outgoing payment with LDK id `payment_id` failed (LDK's
     /// `PaymentFailed`, or the engine giving up). Returns `None` if no such payment exists.
     ///
-    /// Only a pending payment changes (to failed, with the code, reason and whether a retry
-    /// might succeed); a complete or failed payment is returned unchanged.
+    /// Only a pending payment whose current attempt is `payment_id` changes (to failed, with the
+    /// code, reason and whether a retry might succeed); a complete or failed payment is returned
+    /// unchanged, and the failure of an earlier attempt (which the engine replaced with a new
+    /// one) finds nothing.
     pub fn fail_outgoing(
         &self,
         payment_id: &[u8; 32],
@@ -938,7 +972,8 @@ impl Store {
             }
             tx.prepare_cached(
                 "UPDATE payments SET status = 'failed', failure_code = ?2, failure_reason = ?3, \
-                 retryable = ?4, updated_at = ?5 WHERE id = ?1 AND status = 'pending'",
+                 retryable = ?4, updated_at = ?5, stage = NULL \
+                 WHERE id = ?1 AND status = 'pending'",
             )?
             .execute(params![rec.id, code, reason, retryable, now])?;
             let failed = payment_row(tx, rec.id)?;

@@ -109,7 +109,30 @@ pub struct ReceiveRecord {
     #[serde(serialize_with = "hex_opt")]
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
     pub request_hash: Option<[u8; 32]>,
+    /// While HTLCs are held (a hold invoice): the block height by which they must be settled;
+    /// at it, the node fails them back and the receive is canceled (`htlcs_expired`).
+    pub claim_deadline_height: Option<u32>,
+    /// The same deadline as an estimated time (unix seconds, at 10 minutes a block).
+    pub claim_deadline_at: Option<u64>,
+    /// Why a canceled receive was canceled: `canceled` (by request) or `htlcs_expired` (its
+    /// held HTLCs reached their claim deadline and were failed back).
+    #[schema(value_type = Option<String>)]
+    pub cancel_reason: Option<CancelReason>,
 }
+
+/// Why a receive was canceled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// Canceled by request (the API).
+    Canceled,
+    /// Its held HTLCs reached their claim deadline and the node failed them back.
+    HtlcsExpired,
+}
+crate::payments::text_enum!(CancelReason {
+    Canceled => "canceled",
+    HtlcsExpired => "htlcs_expired",
+});
 
 fn hex_opt_ref<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     hex_opt(&Some(*v), s)
@@ -216,7 +239,8 @@ pub enum CancelOutcome {
 
 const RECEIVE_COLUMNS: &str = "id, payment_hash, state, invoice, preimage, hold, amount_msat, \
     received_msat, description, description_hash, created_at, expires_at, htlcs_arrived_at, \
-    preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash";
+    preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash, \
+    claim_deadline_height, claim_deadline_at, cancel_reason";
 
 fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
     Ok(ReceiveRecord {
@@ -239,6 +263,9 @@ fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
         custom_records: row.get(16)?,
         idempotency_key: row.get(17)?,
         request_hash: row.get(18)?,
+        claim_deadline_height: row.get(19)?,
+        claim_deadline_at: row.get(20)?,
+        cancel_reason: row.get(21)?,
     })
 }
 
@@ -407,20 +434,64 @@ impl Store {
     }
 
     /// created → htlcs_arrived (LDK's `PaymentClaimable`): records the amount that arrived in
-    /// `received_msat` and the time. From any other state: unchanged.
+    /// `received_msat`, the time, and the claim deadline (block height and its estimated time)
+    /// by which held HTLCs must be settled. From any other state: unchanged.
     pub fn receive_htlcs_arrived(
         &self,
         payment_hash: &[u8; 32],
         amount_msat: u64,
+        claim_deadline: Option<(u32, u64)>,
         now: u64,
     ) -> Result<ReceiveUpdate, StoreError> {
+        let (height, at) = claim_deadline.unzip();
         self.receive_transition(payment_hash, &[ReceiveState::Created], |tx, id| {
             tx.prepare_cached(
                 "UPDATE receives SET state = 'htlcs_arrived', received_msat = ?2, \
-                 htlcs_arrived_at = ?3 WHERE id = ?1",
+                 htlcs_arrived_at = ?3, claim_deadline_height = ?4, claim_deadline_at = ?5 \
+                 WHERE id = ?1",
             )?
-            .execute(params![id, amount_msat, now])
+            .execute(params![id, amount_msat, now, height, at])
         })
+    }
+
+    /// htlcs_arrived → canceled (`htlcs_expired`): the node failed the held HTLCs back (they
+    /// reached their claim deadline unsettled), so there is nothing left to settle; appends
+    /// `invoice_canceled`. From any other state: unchanged (a receive we canceled ourselves, or
+    /// HTLCs that never matched it).
+    pub fn receive_htlcs_failed(
+        &self,
+        payment_hash: &[u8; 32],
+        now: u64,
+    ) -> Result<ReceiveUpdate, StoreError> {
+        self.transaction(|tx| {
+            let Some(rec) = find_receive(tx, "payment_hash = ?1", [payment_hash])? else {
+                return Ok(ReceiveUpdate::NotFound);
+            };
+            if rec.state != ReceiveState::HtlcsArrived {
+                return Ok(ReceiveUpdate::Unchanged(rec));
+            }
+            Ok(ReceiveUpdate::Updated(self.cancel_in(tx, &rec, CancelReason::HtlcsExpired, now)?))
+        })
+    }
+
+    /// Cancels `rec` inside `tx` and appends `invoice_canceled`.
+    fn cancel_in(
+        &self,
+        tx: &Transaction<'_>,
+        rec: &ReceiveRecord,
+        reason: CancelReason,
+        now: u64,
+    ) -> Result<ReceiveRecord, TxError> {
+        tx.prepare_cached(
+            "UPDATE receives SET state = 'canceled', cancel_reason = ?2, finished_at = ?3 \
+             WHERE id = ?1",
+        )?
+        .execute(params![rec.id, reason, now])?;
+        let canceled = receive_row(tx, rec.id)?;
+        let data = receive_data(&canceled)?;
+        let hash = Some(canceled.payment_hash);
+        self.append_event(tx, EventType::InvoiceCanceled, hash, &data, None, now)?;
+        Ok(canceled)
     }
 
     /// created or htlcs_arrived → preimage_revealed: records the preimage, which must be
@@ -482,17 +553,9 @@ impl Store {
                 return Ok(CancelOutcome::NotFound);
             };
             Ok(match rec.state {
-                ReceiveState::Created | ReceiveState::HtlcsArrived => {
-                    tx.prepare_cached(
-                        "UPDATE receives SET state = 'canceled', finished_at = ?2 WHERE id = ?1",
-                    )?
-                    .execute(params![rec.id, now])?;
-                    let canceled = receive_row(tx, rec.id)?;
-                    let data = receive_data(&canceled)?;
-                    let hash = Some(canceled.payment_hash);
-                    self.append_event(tx, EventType::InvoiceCanceled, hash, &data, None, now)?;
-                    CancelOutcome::Canceled(canceled)
-                }
+                ReceiveState::Created | ReceiveState::HtlcsArrived => CancelOutcome::Canceled(
+                    self.cancel_in(tx, &rec, CancelReason::Canceled, now)?,
+                ),
                 ReceiveState::Canceled => CancelOutcome::Canceled(rec),
                 ReceiveState::PreimageRevealed | ReceiveState::Settled => {
                     CancelOutcome::TooLate(rec)
@@ -669,7 +732,7 @@ mod tests {
         assert_eq!(store.receive_by_preimage(&[0; 32]).unwrap(), None);
 
         let ReceiveUpdate::Updated(arrived) =
-            store.receive_htlcs_arrived(&hash, 1000, 200).unwrap()
+            store.receive_htlcs_arrived(&hash, 1000, None, 200).unwrap()
         else {
             panic!()
         };
@@ -677,7 +740,7 @@ mod tests {
         assert_eq!((arrived.received_msat, arrived.htlcs_arrived_at), (Some(1000), Some(200)));
         // Replayed: unchanged.
         assert_eq!(
-            store.receive_htlcs_arrived(&hash, 5, 201).unwrap(),
+            store.receive_htlcs_arrived(&hash, 5, None, 201).unwrap(),
             ReceiveUpdate::Unchanged(arrived.clone())
         );
 
@@ -696,7 +759,7 @@ mod tests {
         assert_eq!((revealed.preimage, revealed.preimage_revealed_at), (Some(preimage), Some(300)));
         // No going back, and no cancel any more.
         assert_eq!(
-            store.receive_htlcs_arrived(&hash, 1000, 301).unwrap(),
+            store.receive_htlcs_arrived(&hash, 1000, None, 301).unwrap(),
             ReceiveUpdate::Unchanged(revealed.clone())
         );
         assert_eq!(
@@ -724,7 +787,7 @@ mod tests {
         let (_d, store) = store();
         let a = hold(1, 100, Some(4000), &store);
         let b = hold(2, 101, Some(4000), &store);
-        store.receive_htlcs_arrived(&b.payment_hash, 1000, 150).unwrap();
+        store.receive_htlcs_arrived(&b.payment_hash, 1000, None, 150).unwrap();
 
         let CancelOutcome::Canceled(ca) = store.receive_cancel(&a.payment_hash, 200).unwrap()
         else {
@@ -762,7 +825,7 @@ mod tests {
             let hash = rec.payment_hash;
             let before = store.receive_by_hash(&hash).unwrap().unwrap();
             let unchanged = ReceiveUpdate::Unchanged(before.clone());
-            assert_eq!(store.receive_htlcs_arrived(&hash, 1, 500).unwrap(), unchanged);
+            assert_eq!(store.receive_htlcs_arrived(&hash, 1, None, 500).unwrap(), unchanged);
             assert_eq!(
                 store.receive_preimage_revealed(&hash, &secret(n).0, 500).unwrap(),
                 unchanged
@@ -794,7 +857,10 @@ mod tests {
             }
         }
         let unknown = [0; 32];
-        assert_eq!(store.receive_htlcs_arrived(&unknown, 1, 1).unwrap(), ReceiveUpdate::NotFound);
+        assert_eq!(
+            store.receive_htlcs_arrived(&unknown, 1, None, 1).unwrap(),
+            ReceiveUpdate::NotFound
+        );
         assert_eq!(store.receive_settled(&unknown, 1, 1).unwrap(), ReceiveUpdate::NotFound);
     }
 
@@ -804,7 +870,7 @@ mod tests {
         let old = hold(1, 100, Some(200), &store);
         let at_limit = hold(2, 101, Some(300), &store);
         let arrived = hold(3, 102, Some(200), &store);
-        store.receive_htlcs_arrived(&arrived.payment_hash, 1000, 150).unwrap();
+        store.receive_htlcs_arrived(&arrived.payment_hash, 1000, None, 150).unwrap();
         let forever = hold(4, 103, None, &store);
         let later = hold(5, 104, Some(1000), &store);
 
@@ -824,5 +890,48 @@ mod tests {
         assert_eq!(expired, [later.id]);
         let pending: Vec<i64> = store.pending_receives().unwrap().iter().map(|r| r.id).collect();
         assert_eq!(pending, [arrived.id, forever.id]);
+    }
+
+    #[test]
+    fn held_htlcs_failed_back_at_their_deadline_cancel_the_receive_once_with_an_event() {
+        let (_d, store) = store();
+        let (_, hash) = secret(7);
+        hold(7, 100, Some(4000), &store);
+        let ReceiveUpdate::Updated(arrived) =
+            store.receive_htlcs_arrived(&hash, 4000, Some((250, 1_000_000)), 200).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (arrived.claim_deadline_height, arrived.claim_deadline_at),
+            (Some(250), Some(1_000_000))
+        );
+        let before = store.last_event_seq().unwrap();
+        let ReceiveUpdate::Updated(failed) = store.receive_htlcs_failed(&hash, 300).unwrap() else {
+            panic!()
+        };
+        assert_eq!(failed.state, ReceiveState::Canceled);
+        assert_eq!(failed.cancel_reason, Some(CancelReason::HtlcsExpired));
+        let events = store.events_after(before, 10).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_type, EventType::InvoiceCanceled);
+        // Once: a replay changes nothing and appends nothing.
+        assert!(matches!(
+            store.receive_htlcs_failed(&hash, 301).unwrap(),
+            ReceiveUpdate::Unchanged(_)
+        ));
+        assert_eq!(store.last_event_seq().unwrap(), before + 1);
+        // A receive without held HTLCs is not canceled by a failed HTLC that never matched it.
+        let (_, other) = secret(8);
+        hold(8, 100, Some(4000), &store);
+        assert!(matches!(
+            store.receive_htlcs_failed(&other, 302).unwrap(),
+            ReceiveUpdate::Unchanged(_)
+        ));
+        // A receive canceled by request says so.
+        let CancelOutcome::Canceled(c) = store.receive_cancel(&other, 303).unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.cancel_reason, Some(CancelReason::Canceled));
     }
 }

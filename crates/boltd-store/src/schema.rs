@@ -204,8 +204,62 @@ CREATE TABLE webhook_attempts (
 );
 ";
 
+/// Version 5: the outgoing payment's state machine and attempts (see `crate::attempts`), and
+/// the hold invoice's claim deadline.
+///
+/// `payments.stage` says what a pending outgoing payment is doing (recorded, waiting for a
+/// peer, in flight; NULL once final). `payment_sends` keeps every LDK `PaymentId` a payment was
+/// handed to LDK under (so a late event of an earlier send still finds it), `payment_parts`
+/// every path LDK reported resolved, with Core Lightning's failure details. On `receives`:
+/// the block height (and estimated time) by which held HTLCs must be claimed, and why a
+/// receive was canceled (`canceled`: by request; `htlcs_expired`: its held HTLCs were failed
+/// back at the deadline).
+const V5_ATTEMPTS: &str = "
+ALTER TABLE payments ADD COLUMN stage TEXT
+	CHECK (stage IS NULL OR (status = 'pending' AND direction = 'outgoing'
+		AND stage IN ('recorded', 'waiting_for_peer', 'in_flight')));
+UPDATE payments SET stage = 'in_flight' WHERE status = 'pending' AND direction = 'outgoing';
+
+CREATE TABLE payment_sends (
+	ldk_payment_id BLOB PRIMARY KEY CHECK (length(ldk_payment_id) = 32),
+	payment_row INTEGER NOT NULL REFERENCES payments (id),
+	attempt INTEGER NOT NULL CHECK (attempt >= 1),
+	started_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX payment_sends_payment ON payment_sends (payment_row);
+INSERT INTO payment_sends (ldk_payment_id, payment_row, attempt, started_at)
+	SELECT payment_id, id, attempts, coalesce(attempted_at, created_at) FROM payments
+	WHERE direction = 'outgoing' AND payment_id IS NOT NULL;
+
+CREATE TABLE payment_parts (
+	id INTEGER PRIMARY KEY,
+	payment_row INTEGER NOT NULL REFERENCES payments (id),
+	ldk_payment_id BLOB NOT NULL CHECK (length(ldk_payment_id) = 32),
+	path_hash BLOB NOT NULL CHECK (length(path_hash) = 32),
+	succeeded INTEGER NOT NULL CHECK (succeeded IN (0, 1)),
+	amount_msat INTEGER NOT NULL CHECK (amount_msat >= 0),
+	fee_msat INTEGER NOT NULL CHECK (fee_msat >= 0),
+	route TEXT NOT NULL CHECK (
+		CASE WHEN json_valid(route) THEN json_type(route) = 'array' ELSE 0 END),
+	erring_index INTEGER,
+	erring_node TEXT,
+	erring_channel TEXT,
+	failcode INTEGER,
+	created_at INTEGER NOT NULL,
+	UNIQUE (ldk_payment_id, path_hash, succeeded),
+	CHECK (succeeded = 1 OR failcode IS NOT NULL)
+);
+CREATE INDEX payment_parts_payment ON payment_parts (payment_row, id);
+
+ALTER TABLE receives ADD COLUMN claim_deadline_height INTEGER;
+ALTER TABLE receives ADD COLUMN claim_deadline_at INTEGER;
+ALTER TABLE receives ADD COLUMN cancel_reason TEXT
+	CHECK (cancel_reason IS NULL OR cancel_reason IN ('canceled', 'htlcs_expired'));
+UPDATE receives SET cancel_reason = 'canceled' WHERE state = 'canceled';
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS];
+const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS, V5_ATTEMPTS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,0 +1,360 @@
+//! The driver of an outgoing payment: from its durable intent to the node, waiting for a channel
+//! peer that is away, and back to the node when LDK gave up on a send for want of that peer,
+//! within the payment's retry window. It runs as its own task, so nothing depends on the request
+//! that asked for the payment staying open.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use boltd_store::{
+    BeginOutgoing, FailureCode, NewOutgoing, PaymentRecord, PaymentStage, Store, StoreError,
+};
+use lightning::events::PaymentFailureReason;
+use lightning::ln::channelmanager::PaymentId;
+use tokio::sync::oneshot;
+
+use super::lightning::{sendable_verdict, Lightning, SendPlan, SendState, Unsent};
+use super::registry::{Driving, HandedOver, Registry};
+use crate::error::PayError;
+use crate::ledger::now_secs;
+
+/// How often a payment waiting for a channel peer looks again.
+pub const PEER_POLL: Duration = Duration::from_millis(250);
+
+/// How long a payment waits for HTLC slots on busy channels before its intent is recorded
+/// (at most its `retry_for`); then it fails as [`PayError::ChannelsBusy`].
+pub const HTLC_SLOT_WAIT: Duration = Duration::from_secs(10);
+
+/// How often a payment waiting for HTLC slots looks again.
+const HTLC_SLOT_POLL: Duration = Duration::from_millis(20);
+
+/// The longest retry window a deadline is computed for (a bigger one is capped here).
+const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The outgoing payments' core: what the engine's payment flows and the ledger share.
+#[derive(Clone)]
+pub(crate) struct Payments {
+    pub(crate) store: Arc<Store>,
+    pub(crate) lightning: Arc<dyn Lightning>,
+    pub(crate) registry: Arc<Registry>,
+}
+
+/// What recording an intent found.
+#[derive(Debug)]
+pub(crate) enum Begun {
+    /// A new payment (or a retry of a failed invoice): its driver is taking it to the node.
+    /// If the payment fails before anything leaves, the driver answers why on `unsent`, once
+    /// the failure is durable (the record only says it in Core Lightning's terms); dropped
+    /// without an answer once the node has the payment.
+    Sending { record: PaymentRecord, unsent: oneshot::Receiver<PayError> },
+    /// The request is covered by this existing payment: nothing new is sent.
+    Existing(PaymentRecord),
+}
+
+/// How a send of a payment ended, as far as its driver is concerned.
+enum Outcome {
+    /// LDK gave up on the send and the ledger handed the failure over.
+    Failed(HandedOver),
+    /// Final (the ledger recorded it), or the window closed with the send still in LDK's hands.
+    Done,
+}
+
+/// Core Lightning's failure code for LDK's reason, its description, and whether paying the
+/// same invoice again may work.
+pub(crate) fn failure_code(
+    reason: Option<PaymentFailureReason>,
+) -> (FailureCode, &'static str, bool) {
+    use PaymentFailureReason::*;
+    match reason {
+        Some(RecipientRejected) => (
+            FailureCode::DestinationPermanentFailure,
+            "the destination rejected the payment",
+            false,
+        ),
+        Some(RouteNotFound) => (FailureCode::RouteNotFound, "no route to the destination", true),
+        Some(RetriesExhausted) => {
+            (FailureCode::StoppedRetrying, "retry_for elapsed without a successful attempt", true)
+        }
+        Some(PaymentExpired) => (FailureCode::InvoiceExpired, "the invoice expired", false),
+        Some(UserAbandoned) => (FailureCode::Other, "abandoned", true),
+        Some(UnknownRequiredFeatures) => {
+            (FailureCode::Other, "the invoice requires features this node lacks", false)
+        }
+        Some(UnexpectedError) | None => (FailureCode::Other, "unexpected error", true),
+        Some(InvoiceRequestExpired) => {
+            (FailureCode::Other, "the BOLT12 invoice request expired", true)
+        }
+        Some(InvoiceRequestRejected) => {
+            (FailureCode::Other, "the BOLT12 offer's issuer rejected the request", false)
+        }
+        Some(BlindedPathCreationFailed) => {
+            (FailureCode::Other, "could not create a blinded path", true)
+        }
+    }
+}
+
+fn deadline_after(window: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(window.min(MAX_WINDOW)).unwrap_or(now)
+}
+
+impl Payments {
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, PayError> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| PayError::Other(format!("storage task failed: {e}")))?
+            .map_err(PayError::from)
+    }
+
+    /// While the channels are busy ([`PayError::ChannelsBusy`]: the balance is there but the
+    /// HTLCs in flight leave no room for this one), waits for payments in flight to resolve, for
+    /// at most [`HTLC_SLOT_WAIT`] or `retry_for`, whichever is shorter. Runs before the intent is
+    /// recorded, so a caller that gives up meanwhile leaves nothing behind.
+    pub(crate) async fn wait_for_htlc_slots(&self, amount_msat: u64, retry_for: Duration) {
+        let deadline = deadline_after(retry_for.min(HTLC_SLOT_WAIT));
+        while let Err(PayError::ChannelsBusy { .. }) =
+            sendable_verdict(&self.lightning.sendable_channels(), amount_msat)
+        {
+            if Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(HTLC_SLOT_POLL).await;
+        }
+    }
+
+    /// Records the intent to pay (checked against earlier payments and the token's limits in
+    /// one transaction, see `Store::begin_outgoing`) and, for a new payment, drives it to the
+    /// node. Both run in a task of their own: a caller that goes away at any point (before the
+    /// intent is durable, or after) changes nothing about the payment.
+    pub(crate) async fn begin(
+        &self,
+        intent: NewOutgoing,
+        plan: SendPlan,
+    ) -> Result<Begun, PayError> {
+        let (begun, answer) = oneshot::channel();
+        let payments = self.clone();
+        tokio::spawn(async move { payments.begin_and_drive(intent, plan, begun).await });
+        answer.await.map_err(|_| PayError::Other("the payment's task ended unexpectedly".into()))?
+    }
+
+    async fn begin_and_drive(
+        self,
+        intent: NewOutgoing,
+        plan: SendPlan,
+        begun: oneshot::Sender<Result<Begun, PayError>>,
+    ) {
+        // Registered before the intent is durable: reconciliation leaves it to the driver.
+        let driving = self.registry.drive(intent.payment_id);
+        let deadline = deadline_after(plan.retry_for());
+        let recorded = self.blocking(move |s| s.begin_outgoing(intent, now_secs())).await;
+        let outcome = match recorded {
+            Ok(BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r)) => {
+                let (answer, unsent) = oneshot::channel();
+                let _ = begun.send(Ok(Begun::Sending { record: r.clone(), unsent }));
+                self.drive(r, plan, driving, deadline, answer).await;
+                return;
+            }
+            Ok(BeginOutgoing::Existing(r)) => Ok(Begun::Existing(r)),
+            Ok(BeginOutgoing::KeyConflict(r)) => {
+                Err(PayError::IdempotencyConflict { payment_id: r.id })
+            }
+            Ok(BeginOutgoing::AlreadyPaidDifferently(r)) => {
+                Err(PayError::AlreadyPaid { payment_id: r.id })
+            }
+            Ok(BeginOutgoing::Refused(refusal)) => Err(refusal.into()),
+            Err(e) => Err(e),
+        };
+        let _ = begun.send(outcome);
+    }
+
+    /// Takes a recorded payment to the node and stays with it while its window lasts.
+    async fn drive(
+        self,
+        record: PaymentRecord,
+        plan: SendPlan,
+        mut driving: Driving,
+        deadline: Instant,
+        answer: oneshot::Sender<PayError>,
+    ) {
+        let Some(first) = record.payment_id else { return };
+        let mut answer = Some(answer);
+        let mut send = PaymentId(first);
+        let mut recorded = true;
+        loop {
+            if let Err(unsent) = self.until_sendable(&record, &plan, deadline).await {
+                self.fail_unsent(send, unsent, answer.take()).await;
+                return;
+            }
+            if !recorded {
+                // The next send is durable before the node gets it.
+                let next = PaymentId(rand::random());
+                driving.switch_to(next.0);
+                match self.blocking(move |s| s.new_send(record.id, &next.0, now_secs())).await {
+                    Ok(Some(_)) => send = next,
+                    // Final meanwhile, or the store failed (fail-stop): nothing more to do.
+                    Ok(None) | Err(_) => return,
+                }
+                tracing::info!(id = record.id, attempt_send = %next, "sending the payment again");
+            }
+            recorded = false;
+            if let Err(unsent) = self.lightning.send(send, &plan) {
+                self.fail_unsent(send, unsent, answer.take()).await;
+                return;
+            }
+            // The node has it: from now on the record says how it ends.
+            answer = None;
+            // Informational: a crash before it is durable leaves `recorded`, and
+            // reconciliation asks the node.
+            let id = record.id;
+            let _ = self
+                .blocking(move |s| {
+                    s.deferring_sync(|s| s.set_stage(id, PaymentStage::InFlight, now_secs()))
+                })
+                .await;
+            match self.outcome(&mut driving, record.id, deadline).await {
+                Outcome::Done => break,
+                Outcome::Failed(f) if self.may_send_again(&plan, f, deadline) => {
+                    tracing::info!(
+                        id = record.id,
+                        "LDK gave up while a channel peer is away; waiting for it"
+                    );
+                }
+                Outcome::Failed(f) => {
+                    self.record_failure(send, f).await;
+                    return;
+                }
+            }
+        }
+        // The window closed (or the payment is final): failures LDK reports from now on are
+        // the ledger's to record, including one handed over just before.
+        for f in driving.close() {
+            self.record_failure(send, f).await;
+        }
+    }
+
+    /// Whether the engine sends again after LDK gave up on a send: no route while a channel
+    /// peer is away, with time left.
+    fn may_send_again(&self, plan: &SendPlan, f: HandedOver, deadline: Instant) -> bool {
+        plan.can_send_again()
+            && f.reason == Some(PaymentFailureReason::RouteNotFound)
+            && Instant::now() < deadline
+            && self.lightning.offline_outbound_msat() > 0
+    }
+
+    /// Waits for the send's outcome: a failure handed over by the ledger, the payment final, or
+    /// the end of the window.
+    async fn outcome(&self, driving: &mut Driving, id: i64, deadline: Instant) -> Outcome {
+        let left = deadline.saturating_duration_since(Instant::now());
+        tokio::select! {
+            f = driving.handed_over() => match f {
+                Some(f) => Outcome::Failed(f),
+                None => Outcome::Done,
+            },
+            _ = self.registry.wait_final(&self.store, id, left) => Outcome::Done,
+        }
+    }
+
+    /// Checks that the payment can go out; while it cannot for want of a channel peer that is
+    /// away, waits for it (stage `waiting_for_peer`) until `deadline`.
+    async fn until_sendable(
+        &self,
+        record: &PaymentRecord,
+        plan: &SendPlan,
+        deadline: Instant,
+    ) -> Result<(), Unsent> {
+        let mut waiting = false;
+        loop {
+            match self.lightning.preflight(plan) {
+                Ok(()) => return Ok(()),
+                Err(unsent)
+                    if unsent.peer_may_help
+                        && Instant::now() < deadline
+                        && self.lightning.peers_could_carry(plan.amount_msat()) =>
+                {
+                    if !waiting {
+                        waiting = true;
+                        let id = record.id;
+                        let stage = PaymentStage::WaitingForPeer;
+                        // A storage failure stops the node (fail-stop); nothing to add here.
+                        let _ = self.blocking(move |s| s.set_stage(id, stage, now_secs())).await;
+                        tracing::info!(
+                            id,
+                            "payment waits for a channel peer to reconnect: {}",
+                            unsent.reason
+                        );
+                    }
+                    tokio::time::sleep(PEER_POLL).await;
+                }
+                Err(unsent) => return Err(unsent),
+            }
+        }
+    }
+
+    /// Records that `send` failed before anything left, durably, then tells the caller who
+    /// started the payment why (`answer`).
+    async fn fail_unsent(
+        &self,
+        send: PaymentId,
+        unsent: Unsent,
+        answer: Option<oneshot::Sender<PayError>>,
+    ) {
+        self.lightning.forget(send);
+        let Unsent { code, reason, retryable, error, .. } = unsent;
+        let recorded = self
+            .blocking(move |s| s.fail_outgoing(&send.0, code, Some(&reason), retryable, now_secs()))
+            .await;
+        if let (Ok(_), Some(answer)) = (recorded, answer) {
+            let _ = answer.send(error);
+        }
+    }
+
+    /// Records LDK's failure of `send`.
+    async fn record_failure(&self, send: PaymentId, f: HandedOver) {
+        let (code, reason, retryable) = failure_code(f.reason);
+        let _ = self
+            .blocking(move |s| s.fail_outgoing(&send.0, code, Some(reason), retryable, now_secs()))
+            .await;
+    }
+
+    /// Fails pending payments that no driver owns and that the node does not work on: the
+    /// intent was recorded but the payment never reached the node (a crash in between), so no
+    /// HTLC of it exists; or the node gave up on it and its failure was not recorded (a crash
+    /// after the ledger handed it to a driver). Returns how many it failed.
+    pub(crate) async fn reconcile(&self) -> Result<usize, PayError> {
+        let pending = self.blocking(|s| s.pending_outgoing()).await?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let known = self.lightning.known_sends();
+        let mut failed = 0;
+        for rec in pending {
+            let Some(send) = rec.payment_id else { continue };
+            if self.registry.is_driven(&send) {
+                continue;
+            }
+            let reason = match known.get(&PaymentId(send)) {
+                Some(SendState::InProgress | SendState::Fulfilled) => continue,
+                Some(SendState::Abandoned) => "the node gave up on the payment",
+                None => "the payment never reached the node (interrupted before it was sent)",
+            };
+            tracing::warn!(id = rec.id, "pending payment: {reason}; marking it failed");
+            let done = self
+                .blocking(move |s| {
+                    s.fail_outgoing(&send, FailureCode::Other, Some(reason), true, now_secs())
+                })
+                .await?;
+            if done.is_some_and(|r| r.status == boltd_store::PaymentStatus::Failed) {
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+}
+
+#[cfg(test)]
+#[path = "outgoing_tests.rs"]
+mod tests;

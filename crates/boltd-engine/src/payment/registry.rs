@@ -1,0 +1,253 @@
+//! The registry of outgoing payments in progress: who waits for which payment, and which
+//! payments a driver still owns.
+//!
+//! It holds nothing that can disagree with the store: a waiter re-reads the record, and an entry
+//! exists only while someone waits or a driver runs, so the registry is empty when the node is
+//! idle, however many payments it made (the in-memory tracker it replaces kept every payment
+//! hash it ever saw).
+//!
+//! * **Waiters** ([`Registry::wait_final`]) are woken by the store's commit notifications: every
+//!   final transition of a payment appends `payment_sent` or `payment_failed` to the event log in
+//!   its transaction, and [`Registry::run`] reads what was appended and wakes the waiters of those
+//!   payments. Whoever makes the transition (the ledger, a driver, reconciliation), the waiter
+//!   wakes.
+//! * **Drivers** ([`Registry::drive`]) are the tasks that take a recorded payment to the node
+//!   (`outgoing.rs`). While one runs, reconciliation leaves its payment alone, and the ledger
+//!   hands it a failure it may retry ([`Registry::hand_over`]) instead of recording it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use boltd_store::{EventType, PaymentRecord, Store};
+use lightning::events::PaymentFailureReason;
+use tokio::sync::{mpsc, Notify};
+
+use crate::error::PayError;
+
+/// A failure LDK reported for a driver's current send, handed to the driver to decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HandedOver {
+    /// LDK's reason.
+    pub(crate) reason: Option<PaymentFailureReason>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    notify: Arc<Notify>,
+    waiters: usize,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(crate) struct Registry {
+    /// Waiters by payment row id.
+    waiting: Mutex<HashMap<i64, Waiting>>,
+    /// Live drivers by the LDK id of their current send, with the channel to hand failures to.
+    drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<HandedOver>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves the maps consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Leaves the waiting list when the waiter goes (answered, timed out or dropped).
+struct WaitGuard<'a> {
+    registry: &'a Registry,
+    id: i64,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        let mut waiting = lock(&self.registry.waiting);
+        if let Some(w) = waiting.get_mut(&self.id) {
+            w.waiters -= 1;
+            if w.waiters == 0 {
+                waiting.remove(&self.id);
+            }
+        }
+    }
+}
+
+/// A driver's registration; dropping it unregisters the current send.
+pub(crate) struct Driving {
+    registry: Arc<Registry>,
+    send: [u8; 32],
+    failures: mpsc::UnboundedReceiver<HandedOver>,
+    sender: mpsc::UnboundedSender<HandedOver>,
+}
+
+impl Driving {
+    /// Moves the registration to a new send (the engine's next attempt), before it is recorded.
+    pub(crate) fn switch_to(&mut self, send: [u8; 32]) {
+        let mut drivers = lock(&self.registry.drivers);
+        drivers.remove(&self.send);
+        drivers.insert(send, self.sender.clone());
+        self.send = send;
+    }
+
+    /// The next failure the ledger hands over.
+    pub(crate) async fn handed_over(&mut self) -> Option<HandedOver> {
+        self.failures.recv().await
+    }
+
+    /// Unregisters, and returns the failures handed over that the driver has not taken (the
+    /// ledger hands over under the registry's lock, so none can arrive after this).
+    pub(crate) fn close(mut self) -> Vec<HandedOver> {
+        lock(&self.registry.drivers).remove(&self.send);
+        self.failures.close();
+        let mut left = Vec::new();
+        while let Ok(f) = self.failures.try_recv() {
+            left.push(f);
+        }
+        left
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        lock(&self.registry.drivers).remove(&self.send);
+    }
+}
+
+impl Registry {
+    /// Registers a driver for the payment about to be (or just) recorded under `send`.
+    pub(crate) fn drive(self: &Arc<Self>, send: [u8; 32]) -> Driving {
+        let (sender, failures) = mpsc::unbounded_channel();
+        lock(&self.drivers).insert(send, sender.clone());
+        Driving { registry: Arc::clone(self), send, failures, sender }
+    }
+
+    /// Whether a driver owns the payment whose current send is `send`.
+    pub(crate) fn is_driven(&self, send: &[u8; 32]) -> bool {
+        lock(&self.drivers).contains_key(send)
+    }
+
+    /// Hands LDK's failure of `send` to its driver, if one runs: then the driver records the
+    /// outcome (a new send, or the failure) and the caller must not. Called by the ledger.
+    pub(crate) fn hand_over(&self, send: &[u8; 32], failure: HandedOver) -> bool {
+        match lock(&self.drivers).get(send) {
+            Some(driver) => driver.send(failure).is_ok(),
+            None => false,
+        }
+    }
+
+    /// Payments waited for, and payments driven (for tests and diagnostics).
+    pub(crate) fn sizes(&self) -> (usize, usize) {
+        (lock(&self.waiting).len(), lock(&self.drivers).len())
+    }
+
+    /// Wakes the waiters of payment `id`.
+    pub(crate) fn wake(&self, id: i64) {
+        if let Some(w) = lock(&self.waiting).get(&id) {
+            w.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until payment `id` is final or `wait` passes, and returns it as it is then.
+    pub(crate) async fn wait_final(
+        &self,
+        store: &Arc<Store>,
+        id: i64,
+        wait: Duration,
+    ) -> Result<Option<PaymentRecord>, PayError> {
+        let notify = {
+            let mut waiting = lock(&self.waiting);
+            let w = waiting.entry(id).or_default();
+            w.waiters += 1;
+            Arc::clone(&w.notify)
+        };
+        let _guard = WaitGuard { registry: self, id };
+        // An absurd wait (beyond any deadline tokio can represent) is "as long as it takes".
+        let deadline = tokio::time::Instant::now().checked_add(wait);
+        loop {
+            // Registered before reading: a transition committed after the read wakes us.
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let store = Arc::clone(store);
+            let record = tokio::task::spawn_blocking(move || store.payment_by_id(id))
+                .await
+                .map_err(|e| PayError::Other(format!("storage task failed: {e}")))??;
+            let Some(record) = record else { return Ok(None) };
+            let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
+            if record.is_final() || expired {
+                return Ok(Some(record));
+            }
+            match deadline {
+                Some(d) => {
+                    let _ = tokio::time::timeout_at(d, notified).await;
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Wakes waiters as the store appends payment events, until `stop` (the engine's stop).
+    pub(crate) async fn run(
+        self: Arc<Self>,
+        store: Arc<Store>,
+        mut appended: tokio::sync::watch::Receiver<u64>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut cursor = *appended.borrow_and_update();
+        loop {
+            tokio::select! {
+                changed = appended.changed() => if changed.is_err() { return },
+                _ = stop.wait_for(|s| *s) => return,
+            }
+            let last = *appended.borrow_and_update();
+            // Fast path: nobody waits; skip what was appended.
+            if lock(&self.waiting).is_empty() {
+                cursor = last;
+                continue;
+            }
+            let s = Arc::clone(&store);
+            let from = cursor;
+            let read = tokio::task::spawn_blocking(move || s.events_after(from, 1000)).await;
+            let events = match read {
+                Ok(Ok(events)) => events,
+                Ok(Err(e)) => {
+                    tracing::warn!("reading payment events for waiters: {e}");
+                    continue;
+                }
+                Err(_) => return,
+            };
+            for e in &events {
+                cursor = cursor.max(e.seq);
+                if matches!(e.event_type, EventType::PaymentSent | EventType::PaymentFailed) {
+                    if let Some(id) = e.data.get("payment").and_then(|p| p["id"].as_i64()) {
+                        self.wake(id);
+                    }
+                }
+            }
+            if events.len() == 1000 {
+                // More to read: go round again without waiting.
+                appended.mark_changed();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_driver_is_registered_under_its_current_send_until_dropped() {
+        let registry = Arc::new(Registry::default());
+        let mut d = registry.drive([1; 32]);
+        assert!(registry.is_driven(&[1; 32]));
+        assert!(registry.hand_over(&[1; 32], HandedOver { reason: None }));
+        assert_eq!(d.handed_over().await, Some(HandedOver { reason: None }));
+        d.switch_to([2; 32]);
+        assert!(!registry.is_driven(&[1; 32]));
+        assert!(!registry.hand_over(&[1; 32], HandedOver { reason: None }));
+        assert!(registry.is_driven(&[2; 32]));
+        assert!(registry.hand_over(&[2; 32], HandedOver { reason: None }));
+        assert_eq!(d.close(), vec![HandedOver { reason: None }], "nothing handed over is lost");
+        assert_eq!(registry.sizes(), (0, 0));
+        assert!(!registry.hand_over(&[2; 32], HandedOver { reason: None }));
+    }
+}
