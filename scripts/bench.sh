@@ -7,11 +7,12 @@
 #   B2  payment throughput over one channel, K = 1, 10, 50; boltd daemons vs ldk-node 0.7.1
 #   B3  A-B-C-D latency, and the engine's overhead against LDK's ChannelManager
 #   B4  the daemon's idle memory and time from process start to ready
+#   B5  the daemons' memory over 100,000 payments (not in the default run: node --only b5)
 #
 #   scripts/bench.sh                   # full size (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke           # CI size (a few minutes, mostly set-up)
 #   scripts/bench.sh b1 [flags]        # B1 only, any bench_routes flag (--pairs N, --graphs ...)
-#   scripts/bench.sh node [flags]      # B2-B4 only, any bench_node flag (--only b2,anchor,b3, ...)
+#   scripts/bench.sh node [flags]      # B2-B4 only, any bench_node flag (--only b2,anchor,b3,b5, ...)
 #
 # Needs bitcoind (found or built by scripts/bitcoind.sh) and, to count fsyncs, `perf` with
 # access to syscall tracepoints (root; Debian: apt-get install linux-perf).

@@ -16,6 +16,7 @@
 //! - [`anchor`]: B2 with two `ldk-node` 0.7.1 nodes, the anchor;
 //! - [`multihop`]: B3, latency over A-B-C-D and the engine's overhead against LDK's
 //!   `ChannelManager`;
+//! - [`memory`]: B5, the daemons' memory over 100,000 payments (`--only b5`);
 //! - [`load`]: the closed-loop load generator; [`fsyncs`]: exact counts of durability system
 //!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
 //!   over HTTP for the workers.
@@ -31,6 +32,7 @@ pub mod http;
 pub mod ldk;
 pub mod load;
 pub mod machine;
+pub mod memory;
 pub mod multihop;
 pub mod payments;
 pub mod stats;

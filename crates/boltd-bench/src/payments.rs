@@ -227,7 +227,7 @@ pub(crate) fn sync_counting(plan: &B2Plan) -> (bool, Option<String>) {
     }
 }
 
-fn settle_boltd(nodes: &[&TestNode]) -> Result<(), String> {
+pub(crate) fn settle_boltd(nodes: &[&TestNode]) -> Result<(), String> {
     for n in nodes {
         wait_until(
             &format!("{}'s channel to have no HTLC in flight", n.name),
@@ -245,7 +245,11 @@ fn settle_boltd(nodes: &[&TestNode]) -> Result<(), String> {
     Ok(())
 }
 
-fn create_invoices(node: &TestNode, count: usize, amount_sat: u64) -> Result<Vec<String>, String> {
+pub(crate) fn create_invoices(
+    node: &TestNode,
+    count: usize,
+    amount_sat: u64,
+) -> Result<Vec<String>, String> {
     let url = format!("{}/api/v1/lightning/receives/invoice", node.api_url);
     let token = node.admin_token();
     let made = std::sync::Mutex::new(vec![String::new(); count]);
@@ -274,7 +278,7 @@ pub(crate) fn pay_boltd(url: &str, token: &str, invoice: &str) -> Result<(), Str
     Ok(())
 }
 
-fn spawn_timed(
+pub(crate) fn spawn_timed(
     name: &str,
     exe: &Path,
     dir: &Path,

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::anchor;
 use crate::machine::{self, DiskSync};
+use crate::memory::{self, B5Figures, B5Plan};
 use crate::multihop::{self, B3Figures, B3Plan};
 use crate::payments::{self, B2Figures, B2Plan, OursFigures, PhaseFigures};
 
@@ -40,6 +41,8 @@ pub struct Options {
     pub anchor: bool,
     /// B3.
     pub multihop: bool,
+    /// B5 (memory over 100,000 payments; not part of the default run: `--only b5`).
+    pub memory: bool,
     /// Extra `boltd serve` flags for B2's daemons.
     pub daemon_args: Vec<String>,
     /// Count durability calls (needs `perf`).
@@ -73,6 +76,10 @@ pub struct Report {
     pub anchor: Option<B2Figures>,
     /// B3.
     pub b3: Option<B3Figures>,
+    /// B5.
+    pub b5: Option<B5Figures>,
+    /// B5's plan, when it ran.
+    pub b5_plan: Option<B5Plan>,
     /// Extra daemon flags B2 ran with.
     pub daemon_args: Vec<String>,
     /// Seconds B2-B4 took, set-up included.
@@ -128,6 +135,21 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
     } else {
         None
     };
+    let b5_plan = opts.memory.then(|| if opts.smoke { B5Plan::smoke() } else { B5Plan::full() });
+    let b5 = match &b5_plan {
+        Some(plan) => {
+            log(&format!("B5 memory over {} payments", plan.payments));
+            Some(memory::run(
+                &btc,
+                &opts.boltd_exe,
+                &dir.path().join("b5"),
+                plan,
+                &opts.daemon_args,
+                log,
+            )?)
+        }
+        None => None,
+    };
     drop(btc);
     Ok(Report {
         mode: if opts.smoke { "smoke" } else { "full" }.into(),
@@ -142,6 +164,8 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
         ours,
         anchor,
         b3,
+        b5,
+        b5_plan,
         daemon_args: opts.daemon_args.clone(),
         elapsed_s: started.elapsed().as_secs_f64(),
     })
@@ -479,6 +503,44 @@ impl Report {
                 d.idle_cpu_percent
             );
         }
+        if let (Some(b5), Some(plan)) = (&self.b5, &self.b5_plan) {
+            s += "\n## B5: memory over the payments made (issue 10)\n\n";
+            let _ = writeln!(
+                s,
+                "The B2 pair (two `boltd serve` processes, one channel of {} sat, half pushed), \
+                 {} payments of {} sat, {} at a time, direction swapped every {}. `VmRSS` of \
+                 both daemons after the channel settled and 2 s idle. {} completed at {:.1} \
+                 payments/s. LDK keeps each resolved payment for about 7 minutes (its \
+                 idempotency window), so at this rate part of the growth is that window. \
+                 Target: RSS at the end within ×{TARGET:.1} of RSS after the first checkpoint.\n",
+                plan.channel_sat,
+                plan.payments,
+                plan.amount_sat,
+                plan.concurrency,
+                plan.batch,
+                b5.completed,
+                b5.payments_per_sec,
+                TARGET = memory::TARGET_RATIO,
+            );
+            s += "| payments | payer RSS, MiB | payee RSS, MiB | elapsed, s |\n|---:|---:|---:|---:|\n";
+            for c in &b5.checkpoints {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.1} | {:.1} | {:.0} |",
+                    c.payments, c.payer_rss_mib, c.payee_rss_mib, c.elapsed_s
+                );
+            }
+            let _ = writeln!(
+                s,
+                "\nLast over first: payer **×{:.2}**, payee **×{:.2}** (target ≤ ×{:.1}).",
+                b5.payer_ratio,
+                b5.payee_ratio,
+                memory::TARGET_RATIO
+            );
+            for (reason, n) in &b5.failures {
+                let _ = writeln!(s, "- failed: {n} × {reason}");
+            }
+        }
         s
     }
 
@@ -509,6 +571,7 @@ impl Report {
             },
             "b3": self.b3,
             "b4": self.ours.as_ref().map(|o| &o.daemon),
+            "b5": { "plan": self.b5_plan, "figures": self.b5 },
         })
     }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] [--data DIR]
-//!            [--only b2,anchor,b3] [--no-syncs] [--daemon-arg FLAG]...
+//!            [--only b2,anchor,b3,b5] [--no-syncs] [--daemon-arg FLAG]...
 //! ```
 //!
 //! `--boltd`: the `boltd` binary to spawn (default: `boltd` beside this binary). `--b1`: B1's
@@ -37,6 +37,7 @@ fn parse_args() -> Result<Args, String> {
             ours: true,
             anchor: true,
             multihop: true,
+            memory: false,
             daemon_args: Vec::new(),
             count_syncs: true,
         },
@@ -57,17 +58,19 @@ fn parse_args() -> Result<Args, String> {
             "--only" => {
                 let only = value()?;
                 let parts: Vec<&str> = only.split(',').map(str::trim).collect();
-                if let Some(bad) = parts.iter().find(|p| !["b2", "anchor", "b3"].contains(p)) {
-                    return Err(format!("--only: unknown part `{bad}` (b2, anchor, b3)"));
+                if let Some(bad) = parts.iter().find(|p| !["b2", "anchor", "b3", "b5"].contains(p))
+                {
+                    return Err(format!("--only: unknown part `{bad}` (b2, anchor, b3, b5)"));
                 }
                 a.opts.ours = parts.contains(&"b2");
                 a.opts.anchor = parts.contains(&"anchor");
                 a.opts.multihop = parts.contains(&"b3");
+                a.opts.memory = parts.contains(&"b5");
             }
             "-h" | "--help" => {
                 println!(
                     "bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] \
-                     [--data DIR] [--only b2,anchor,b3] [--no-syncs] [--daemon-arg FLAG]..."
+                     [--data DIR] [--only b2,anchor,b3,b5] [--no-syncs] [--daemon-arg FLAG]..."
                 );
                 std::process::exit(0);
             }

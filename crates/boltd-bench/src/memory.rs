@@ -1,0 +1,206 @@
+//! B5: does the daemons' memory follow the number of payments they ever made? (Issue 10: RSS
+//! after 100,000 payments within 1.2× of RSS after 1,000.)
+//!
+//! The B2 pair (two `boltd serve` processes, one channel, half of it pushed to the payee so
+//! both sides can pay) makes `payments` payments through the native API, `concurrency` at a
+//! time, in batches of `batch` that alternate direction so the channel never runs dry. At each
+//! checkpoint (after `first_checkpoint` payments, then every `every`), once the channel has no
+//! HTLC in flight and after 2 s idle, both daemons' resident memory (`VmRSS`) is read. LDK
+//! itself keeps every resolved payment for its idempotency window (7 timer ticks, about 7
+//! minutes), so at high throughput part of the growth between checkpoints is LDK's window, not
+//! a leak: the report gives the payment rate with the figures.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use boltd_harness::{fund, open_channel, Bitcoind, ChainAccess, TestNode};
+use serde::Serialize;
+
+use crate::load::{self, RunFigures};
+use crate::machine;
+use crate::payments::{create_invoices, pay_boltd, settle_boltd, spawn_timed};
+
+/// What B5 runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct B5Plan {
+    /// Payments in all.
+    pub payments: usize,
+    /// Workers (payments in flight at once).
+    pub concurrency: usize,
+    /// Payments in one direction before the direction swaps.
+    pub batch: usize,
+    /// The first checkpoint (the baseline), in payments.
+    pub first_checkpoint: usize,
+    /// Checkpoints after the first, every this many payments.
+    pub every: usize,
+    /// Channel size, sat; half of it is pushed to the payee.
+    pub channel_sat: u64,
+    /// Amount of each payment, sat (above the dust threshold, see B2).
+    pub amount_sat: u64,
+}
+
+impl B5Plan {
+    /// The issue's size: 100,000 payments, baseline after 1,000.
+    pub fn full() -> Self {
+        B5Plan {
+            payments: 100_000,
+            concurrency: 20,
+            batch: 1_000,
+            first_checkpoint: 1_000,
+            every: 10_000,
+            channel_sat: 16_000_000,
+            amount_sat: 5_000,
+        }
+    }
+
+    /// The CI size (figures meaningless; exercises the run).
+    pub fn smoke() -> Self {
+        B5Plan { payments: 300, batch: 100, first_checkpoint: 100, every: 100, ..Self::full() }
+    }
+
+    /// The payment counts at which memory is read.
+    pub fn checkpoints(&self) -> Vec<usize> {
+        let mut at = vec![self.first_checkpoint.min(self.payments)];
+        let mut next = self.every.max(1);
+        while next <= self.payments {
+            if next > at[0] {
+                at.push(next);
+            }
+            next += self.every.max(1);
+        }
+        if at.last() != Some(&self.payments) {
+            at.push(self.payments);
+        }
+        at
+    }
+}
+
+/// Memory at one checkpoint.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Checkpoint {
+    /// Payments made so far.
+    pub payments: usize,
+    /// The payer's resident memory, MiB.
+    pub payer_rss_mib: f64,
+    /// The payee's resident memory, MiB.
+    pub payee_rss_mib: f64,
+    /// Seconds since the first payment.
+    pub elapsed_s: f64,
+}
+
+/// B5's figures.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct B5Figures {
+    /// Every checkpoint, in order.
+    pub checkpoints: Vec<Checkpoint>,
+    /// RSS at the last checkpoint over RSS at the first, payer.
+    pub payer_ratio: f64,
+    /// The same, payee.
+    pub payee_ratio: f64,
+    /// Payments that completed.
+    pub completed: usize,
+    /// Payments that failed, by reason.
+    pub failures: Vec<(String, usize)>,
+    /// Completed payments per second over the run (checkpoint pauses excluded).
+    pub payments_per_sec: f64,
+    /// Set-up time, seconds.
+    pub setup_secs: f64,
+}
+
+/// The target of issue 10: RSS at the end within this factor of RSS at the baseline.
+pub const TARGET_RATIO: f64 = 1.2;
+
+fn rss(node: &TestNode) -> f64 {
+    node.pid().and_then(machine::rss_mib).unwrap_or(0.0)
+}
+
+/// Runs B5 with two `boltd` daemons (`exe`) on `btc`, data directories under `dir`.
+pub fn run(
+    btc: &Bitcoind,
+    exe: &Path,
+    dir: &Path,
+    plan: &B5Plan,
+    daemon_args: &[String],
+    log: &dyn Fn(&str),
+) -> Result<B5Figures, String> {
+    let setup = Instant::now();
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let chain = ChainAccess::from(btc);
+    let e = |e: boltd_harness::HarnessError| e.to_string();
+    let port = || boltd_harness::free_port().map_err(e);
+    let (a, _) = spawn_timed("payer", exe, &dir.join("payer"), &chain, port()?, daemon_args)?;
+    let (b, _) = spawn_timed("payee", exe, &dir.join("payee"), &chain, port()?, daemon_args)?;
+    btc.mine(101).map_err(e)?;
+    fund(btc, &a, &[&b]).map_err(e)?;
+    let push_msat = plan.channel_sat * 1000 / 2;
+    open_channel(btc, &a, &b, plan.channel_sat, push_msat, &[&a, &b]).map_err(e)?;
+    let setup_secs = setup.elapsed().as_secs_f64();
+    log(&format!("B5 lab ready in {setup_secs:.0} s"));
+
+    let mut checkpoints = Vec::new();
+    let mut outcomes = Vec::with_capacity(plan.payments);
+    let mut paying = Duration::ZERO;
+    let started = Instant::now();
+    let mut done = 0;
+    for at in plan.checkpoints() {
+        while done < at {
+            // Alternate directions batch by batch; a batch never crosses a checkpoint.
+            let forward = (done / plan.batch.max(1)).is_multiple_of(2);
+            let (from, to) = if forward { (&a, &b) } else { (&b, &a) };
+            let batch_end = (done / plan.batch.max(1) + 1) * plan.batch.max(1);
+            let n = batch_end.min(at) - done;
+            let invoices = create_invoices(to, n, plan.amount_sat)?;
+            let url = format!("{}/api/v1/lightning/pay", from.api_url);
+            let token = from.admin_token();
+            let (out, wall) =
+                load::run(n, plan.concurrency, |i| pay_boltd(&url, token, &invoices[i]));
+            paying += wall;
+            outcomes.extend(out);
+            done += n;
+            settle_boltd(&[&a, &b])?;
+        }
+        std::thread::sleep(Duration::from_secs(2));
+        let c = Checkpoint {
+            payments: done,
+            payer_rss_mib: rss(&a),
+            payee_rss_mib: rss(&b),
+            elapsed_s: started.elapsed().as_secs_f64(),
+        };
+        log(&format!(
+            "  B5 after {} payments: RSS payer {:.1} MiB, payee {:.1} MiB ({:.0} s)",
+            c.payments, c.payer_rss_mib, c.payee_rss_mib, c.elapsed_s
+        ));
+        checkpoints.push(c);
+    }
+    let run = RunFigures::of(plan.concurrency, &outcomes, paying);
+    let (first, last) = (&checkpoints[0], &checkpoints[checkpoints.len() - 1]);
+    let ratio = |x: f64, y: f64| if x > 0.0 { y / x } else { 0.0 };
+    Ok(B5Figures {
+        payer_ratio: ratio(first.payer_rss_mib, last.payer_rss_mib),
+        payee_ratio: ratio(first.payee_rss_mib, last.payee_rss_mib),
+        completed: run.completed,
+        failures: run.failures.clone(),
+        payments_per_sec: run.payments_per_sec,
+        setup_secs,
+        checkpoints,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_start_at_the_baseline_and_end_at_the_last_payment() {
+        assert_eq!(
+            B5Plan::full().checkpoints(),
+            vec![
+                1_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000,
+                100_000
+            ]
+        );
+        assert_eq!(B5Plan::smoke().checkpoints(), vec![100, 200, 300]);
+        let odd = B5Plan { payments: 250, first_checkpoint: 100, every: 100, ..B5Plan::smoke() };
+        assert_eq!(odd.checkpoints(), vec![100, 200, 250]);
+    }
+}
