@@ -8,6 +8,7 @@ pub mod bitcoind;
 pub mod error;
 pub mod lab;
 pub mod node;
+pub mod torture;
 pub mod wait;
 
 pub use bdk_bitcoind_rpc::bitcoincore_rpc;
