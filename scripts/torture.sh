@@ -32,5 +32,5 @@ set -e
 
 echo
 echo "[torture.sh] $size size, $(( $(date +%s) - start )) s, exit $rc; full output: $log"
-grep -E '^\[torture\] [a-z_]+: |^test [a-z_:]+ \.\.\. ' "$log" || true
+grep -oE '\[torture\] [a-z_]+: .*|test result: .*' "$log" || true
 exit "$rc"

@@ -157,7 +157,14 @@ pub fn report(
         ),
     );
     match &report.settle {
-        Ok(s) => say(test, format!("settled {s:.1} s after the last disruption")),
+        Ok(s) => say(
+            test,
+            format!(
+                "settled {s:.1} s after the last disruption ({:.1} s after the clients' last \
+                 final answer)",
+                report.settle_wait.as_secs_f64()
+            ),
+        ),
         Err(e) => say(test, format!("did not settle: {e}")),
     }
     say(test, format!("{} violations", violations.len()));

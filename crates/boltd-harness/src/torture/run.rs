@@ -186,6 +186,8 @@ pub struct Report {
     pub blocks: u32,
     /// Seconds from the last disruption to everything settled (`Err`: it did not settle; why).
     pub settle: Result<f64, String>,
+    /// How long the wait to settle took once every client had its final answer.
+    pub settle_wait: Duration,
     /// How long the run took.
     pub elapsed: Duration,
 }
@@ -268,15 +270,17 @@ pub fn run(
             let _ = t.join();
         }
         let last = disruptions.last().map(|d| d.at).unwrap_or(start);
+        let waited = Instant::now();
         let settle = settle(lab, settings.settle_timeout).map(|()| last.elapsed().as_secs_f64());
+        let settle_wait = waited.elapsed();
         shared.stop.store(true, Ordering::SeqCst);
         let blocks = miner.join().unwrap_or(0);
-        (disruptions, blocks, settle)
+        (disruptions, blocks, settle, settle_wait)
     });
-    let (disruptions, blocks, settle) = done;
+    let (disruptions, blocks, settle, settle_wait) = done;
     let mut records = records.into_inner().unwrap_or_else(|p| p.into_inner());
     records.sort_by_key(|r| r.spec.id);
-    Report { planned, records, disruptions, blocks, settle, elapsed: start.elapsed() }
+    Report { planned, records, disruptions, blocks, settle, settle_wait, elapsed: start.elapsed() }
 }
 
 fn sleep_unless(stop: &AtomicBool, d: Duration) {

@@ -39,7 +39,8 @@ fn sigterm_under_load() {
     let before: Vec<u64> =
         lab.iter().map(|d| check::outbound_msat(d).expect("balances before")).collect();
 
-    let schedule = Duration::from_secs(rounds as u64 * 8);
+    // A stop every 3 s or so (plus the wait for HTLCs in flight): the payments span them.
+    let schedule = Duration::from_secs(rounds as u64 * 4);
     let specs = run::plan(sends, receives, (0, 2), schedule, &mut rng);
     let settings = Settings {
         senders: 4,
