@@ -401,3 +401,62 @@ pub fn tally(records: &[Record]) -> Tally {
     t.reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::torture::run::{PayKind, Spec};
+    use crate::torture::PayOutcome;
+
+    #[test]
+    fn plain_drops_colour_codes() {
+        let line = "\u{1b}[2m2026-12-04T14:01:24Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m ldk: stale";
+        assert_eq!(plain(line), "2026-12-04T14:01:24Z ERROR ldk: stale");
+        assert_eq!(plain("no codes"), "no codes");
+    }
+
+    fn record(id: usize, outcome: Option<Outcome>) -> Record {
+        let spec = Spec {
+            id,
+            kind: PayKind::Invoice,
+            payer: 0,
+            payee: 2,
+            amount_msat: 1_000_000,
+            release: Default::default(),
+        };
+        Record {
+            key: format!("k{id}"),
+            spec,
+            hash: None,
+            invoice_acked: true,
+            outcome: outcome.map(|outcome| PayOutcome {
+                outcome,
+                payment_hash: None,
+                tries: 1,
+                saw_complete: false,
+                saw_failed: false,
+                answers: vec![],
+            }),
+            error: Some("C: invoice: no answer".into()),
+        }
+    }
+
+    #[test]
+    fn tally_counts_outcomes_and_groups_reasons_by_code() {
+        let failed = |r: &str| Some(Outcome::Failed(r.into()));
+        let records = [
+            record(0, Some(Outcome::Complete)),
+            record(1, failed("400 insufficient_balance: 1000 msat needed")),
+            record(2, failed("400 insufficient_balance: 2000 msat needed")),
+            record(3, failed("422 route_not_found: unable to find a route")),
+            record(4, Some(Outcome::Unresolved("no final answer".into()))),
+            record(5, None),
+        ];
+        let t = tally(&records);
+        assert_eq!((t.complete, t.failed, t.unresolved, t.skipped), (1, 3, 1, 1));
+        assert_eq!(t.reasons[0].0, "400 insufficient_balance");
+        assert_eq!(t.reasons[0].1, 2);
+        assert_eq!(t.reasons[0].2, "400 insufficient_balance: 1000 msat needed");
+        assert_eq!(t.reasons.len(), 4, "{:?}", t.reasons);
+    }
+}

@@ -425,3 +425,27 @@ pub fn settle(lab: &[Daemon], timeout: Duration) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn plan_mixes_both_directions_and_spreads_the_releases() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let specs = plan(80, 20, (0, 2), Duration::from_secs(10), &mut rng);
+        assert_eq!(specs.len(), 100);
+        assert_eq!(specs.iter().filter(|s| (s.payer, s.payee) == (0, 2)).count(), 80);
+        assert_eq!(specs.iter().filter(|s| (s.payer, s.payee) == (2, 0)).count(), 20);
+        for kind in [PayKind::Invoice, PayKind::Hold, PayKind::Keysend] {
+            assert!(specs.iter().any(|s| s.kind == kind), "{kind:?} missing");
+        }
+        assert!(specs.iter().all(|s| (500_000..=3_000_000).contains(&s.amount_msat)));
+        assert!(specs.iter().all(|s| s.amount_msat % 1000 == 0), "whole sats");
+        assert!(specs.windows(2).all(|w| w[0].release < w[1].release));
+        assert!(specs.last().unwrap().release < Duration::from_secs(10));
+        // The receives are spread among the sends, not bunched at the end.
+        assert!(specs[..50].iter().any(|s| s.payer == 2));
+    }
+}
