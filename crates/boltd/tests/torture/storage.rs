@@ -259,6 +259,9 @@ fn storage_full() {
             for l in tail.lines().filter(|l| l.contains("ERROR") || l.contains("WARN")).take(5) {
                 say(TEST, format!("A's log after the fault: {}", check::plain(l)));
             }
+            for l in tail.lines().filter(|l| l.contains("panicked")).take(3) {
+                say(TEST, format!("A's log after the fault: {}", check::plain(l)));
+            }
             let ping = api.get("/ping").map(|_| "answers /ping").unwrap_or("does not answer /ping");
             v.push(format!(
                 "fail-stop: A still runs {FAULT_WINDOW:?} after its disk filled ({ping}); first \
