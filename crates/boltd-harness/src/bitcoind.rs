@@ -624,26 +624,27 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
-/// Spawns `cmd` from a thread that lives as long as the process.
+/// Spawns `cmd` from a thread that lives as long as the process (bitcoind, and boltd child
+/// processes: [`crate::TestNode::spawn`]).
 ///
 /// `PR_SET_PDEATHSIG` fires when the spawning *thread* exits, not the process; test threads come
 /// and go, so children are spawned from this keeper thread instead.
-fn spawn_from_keeper(cmd: Command) -> io::Result<Child> {
+pub(crate) fn spawn_from_keeper(cmd: Command) -> io::Result<Child> {
     type Request = (Command, mpsc::Sender<io::Result<Child>>);
     static KEEPER: OnceLock<mpsc::Sender<Request>> = OnceLock::new();
     let keeper = KEEPER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<Request>();
         std::thread::Builder::new()
-            .name("bitcoind-spawner".into())
+            .name("lab-spawner".into())
             .spawn(move || {
                 for (mut cmd, reply) in rx {
                     let _ = reply.send(cmd.spawn());
                 }
             })
-            .expect("could not start the bitcoind spawner thread");
+            .expect("could not start the lab spawner thread");
         tx
     });
-    let gone = || io::Error::other("the bitcoind spawner thread is gone");
+    let gone = || io::Error::other("the lab spawner thread is gone");
     let (reply_tx, reply_rx) = mpsc::channel();
     keeper.send((cmd, reply_tx)).map_err(|_| gone())?;
     reply_rx.recv().map_err(|_| gone())?

@@ -6,14 +6,14 @@
 
 pub mod bitcoind;
 pub mod error;
+pub mod lab;
 pub mod node;
+pub mod torture;
 pub mod wait;
 
 pub use bdk_bitcoind_rpc::bitcoincore_rpc;
 pub use bitcoind::{bitcoind_exe, op_true_script, Bitcoind};
 pub use error::HarnessError;
-pub use node::{
-    free_port, fund, line_of_three, mine_and_sync, open_channel, regtest_config, ApiClient,
-    ApiFailure, ChainAccess, TestNode,
-};
+pub use lab::{fund, line_of_three, mine_and_sync, open_channel, ROUTE_PROBE_SAT};
+pub use node::{free_port, regtest_config, ApiClient, ApiFailure, ChainAccess, TestNode};
 pub use wait::wait_until;

@@ -22,7 +22,7 @@ use crate::{wait_until, Bitcoind, HarnessError};
 
 /// How long the helpers wait by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(100);
+pub(crate) const POLL: Duration = Duration::from_millis(100);
 
 /// A failed API call: HTTP status and body.
 #[derive(Debug, Clone)]
@@ -53,6 +53,12 @@ impl ApiClient {
     /// A client for `api_url` with `token` (or none).
     pub fn new(api_url: &str, token: Option<&str>) -> ApiClient {
         ApiClient { api_url: api_url.to_string(), token: token.map(String::from), agent: agent() }
+    }
+
+    /// [`ApiClient::new`] whose requests give up after `timeout` (the default is 120 s).
+    pub fn with_timeout(api_url: &str, token: Option<&str>, timeout: Duration) -> ApiClient {
+        let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+        ApiClient { api_url: api_url.to_string(), token: token.map(String::from), agent }
     }
 
     /// The token it sends.
@@ -303,6 +309,24 @@ impl TestNode {
         p2p_port: u16,
         extra: &[&str],
     ) -> Result<Self, HarnessError> {
+        Self::spawn_configured(name, exe, data_dir, chain, p2p_port, extra, |_| {})
+    }
+
+    /// [`TestNode::spawn_with`], with `configure` applied to the command last (e.g. a
+    /// `pre_exec` that sets a resource limit on the child).
+    ///
+    /// The child is spawned from a thread that lives as long as the test process (as bitcoind
+    /// is): it dies with the test process (`PR_SET_PDEATHSIG`, which fires when the spawning
+    /// *thread* exits), and not with a short-lived test thread that happened to restart it.
+    pub fn spawn_configured(
+        name: &str,
+        exe: &Path,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+        extra: &[&str],
+        configure: impl FnOnce(&mut Command),
+    ) -> Result<Self, HarnessError> {
         let mut cmd = Command::new(exe);
         cmd.arg("serve")
             .args(["--network", "regtest"])
@@ -334,8 +358,16 @@ impl TestNode {
                 Ok(())
             });
         }
-        let mut child =
-            cmd.spawn().map_err(|e| HarnessError::io(format!("starting {}", exe.display()), e))?;
+        // The torture suite's settings are the test's, not the daemon's (which refuses unknown
+        // BOLTD_* variables).
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("BOLTD_TORTURE") {
+                cmd.env_remove(k);
+            }
+        }
+        configure(&mut cmd);
+        let mut child = crate::bitcoind::spawn_from_keeper(cmd)
+            .map_err(|e| HarnessError::io(format!("starting {}", exe.display()), e))?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -409,6 +441,23 @@ impl TestNode {
 
     /// Stops the node cleanly (SIGTERM for a child) and waits; returns the child's exit code.
     pub fn stop(&mut self) -> Result<Option<i32>, HarnessError> {
+        self.stop_within(DEFAULT_TIMEOUT)
+    }
+
+    /// Whether a child-process node has exited (without waiting), and how: `None` while it
+    /// runs (or for a node that is not a child process).
+    pub fn try_exit_status(&mut self) -> Result<Option<std::process::ExitStatus>, HarnessError> {
+        match &mut self.kind {
+            Kind::Child { child } => {
+                child.try_wait().map_err(|e| HarnessError::io("checking on the node", e))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// [`TestNode::stop`], waiting at most `timeout` for a child to exit after SIGTERM (then it
+    /// is SIGKILLed and the result is a timeout error).
+    pub fn stop_within(&mut self, timeout: Duration) -> Result<Option<i32>, HarnessError> {
         match std::mem::replace(&mut self.kind, Kind::Stopped) {
             Kind::InProcess { runtime, node, stop } => {
                 let _ = stop.send(true);
@@ -425,8 +474,8 @@ impl TestNode {
                 }
                 let status = wait_until(
                     &format!("{} to exit after SIGTERM", self.name),
-                    DEFAULT_TIMEOUT,
-                    POLL,
+                    timeout,
+                    Duration::from_millis(20),
                     || child.try_wait().map_err(|e| HarnessError::io("waiting for the node", e)),
                 );
                 match status {
@@ -607,82 +656,4 @@ impl Drop for TestNode {
             Kind::Stopped => {}
         }
     }
-}
-
-/// Mines `n` blocks and waits until every node has processed them.
-pub fn mine_and_sync(
-    bitcoind: &Bitcoind,
-    n: u32,
-    nodes: &[&TestNode],
-) -> Result<u32, HarnessError> {
-    bitcoind.mine(n)?;
-    let h = bitcoind.height()?;
-    for node in nodes {
-        node.wait_synced(h)?;
-    }
-    Ok(h)
-}
-
-/// Funds a node's wallet with one mature coinbase (50 BTC on a young regtest chain) and waits
-/// until the wallet sees it confirmed. Returns the confirmed balance.
-pub fn fund(
-    bitcoind: &Bitcoind,
-    node: &TestNode,
-    others: &[&TestNode],
-) -> Result<u64, HarnessError> {
-    let before = node.onchain_confirmed_sat()?;
-    let addr = node.new_address()?;
-    bitcoind.fund_address(&addr, 1)?;
-    let h = bitcoind.height()?;
-    node.wait_synced(h)?;
-    for o in others {
-        o.wait_synced(h)?;
-    }
-    wait_until(&format!("{}'s wallet to see its funds", node.name), DEFAULT_TIMEOUT, POLL, || {
-        let now = node.onchain_confirmed_sat()?;
-        Ok((now > before).then_some(now))
-    })
-}
-
-/// Opens a channel from `from` to `to` and waits until both see it usable. Mines the blocks the
-/// channel needs (6, so it can be announced). Returns the opener's view of the channel.
-pub fn open_channel(
-    bitcoind: &Bitcoind,
-    from: &TestNode,
-    to: &TestNode,
-    amount_sat: u64,
-    push_msat: u64,
-    all: &[&TestNode],
-) -> Result<Value, HarnessError> {
-    from.connect(to)?;
-    let body = json!({ "node_id": to.node_id, "amount_sat": amount_sat, "push_msat": push_msat, "public": true });
-    from.ok("open channel", from.post("/api/v1/node/channels/open", body))?;
-    from.wait_channel_state(to, "pending_confirmation")?;
-    // The funding transaction must be in the mempool before mining.
-    wait_until("the funding transaction to reach the mempool", DEFAULT_TIMEOUT, POLL, || {
-        Ok((!bitcoind.get_raw_mempool()?.is_empty()).then_some(()))
-    })?;
-    mine_and_sync(bitcoind, 6, all)?;
-    to.wait_channel_state(from, "ready")?;
-    from.wait_channel_state(to, "ready")
-}
-
-/// The usual three-node lab: mines the first 101 blocks, funds `a` and `b`, opens public channels
-/// `a` → `b` and `b` → `c` of `capacity_sat` each (`b` pushes `push_bc_msat` to `c`, so `c` can
-/// pay back), waits until `a` and `c` know both channels from gossip, and mines one more block
-/// with every node synced to it. Returns the chain height.
-pub fn line_of_three(
-    btc: &Bitcoind,
-    [a, b, c]: [&TestNode; 3],
-    capacity_sat: u64,
-    push_bc_msat: u64,
-) -> Result<u32, HarnessError> {
-    btc.mine(101)?;
-    fund(btc, a, &[b, c])?;
-    fund(btc, b, &[a, c])?;
-    open_channel(btc, a, b, capacity_sat, 0, &[a, b, c])?;
-    open_channel(btc, b, c, capacity_sat, push_bc_msat, &[a, b, c])?;
-    a.wait_for_gossip(2)?;
-    c.wait_for_gossip(2)?;
-    mine_and_sync(btc, 1, &[a, b, c])
 }
