@@ -192,7 +192,7 @@ pub(crate) async fn close_channel(
     Body(r): Body<CloseRequest>,
 ) -> ApiResult<MessageResponse> {
     let node = engine.node();
-    node.close_channel(&r.channel_id, r.force)?;
+    node.close_channel(&r.channel_id, r.force).await?;
     Ok(Json(MessageResponse { message: if r.force { "force-closing" } else { "closing" } }))
 }
 

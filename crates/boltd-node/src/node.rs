@@ -59,7 +59,7 @@ use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
-use crate::persist::{BackgroundStore, GatedManager, GatedPersister};
+use crate::persist::{BackgroundStore, GatedManager, GatedPersister, ManagerGate};
 use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
@@ -70,6 +70,9 @@ const PEERS_NAMESPACE: &str = "boltd_peers";
 const BOLTD_NAMESPACE: &str = "boltd";
 /// Key (in [`BOLTD_NAMESPACE`]) of the height the wallet was created at.
 const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
+
+/// How long a cooperative close waits for the channel's monitor updates in progress.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 /// How often the node reconnects to channel peers that are offline.
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(5);
@@ -252,6 +255,8 @@ pub struct Node {
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     fail_stop: FailStop,
+    /// Monitor writes ordered with the manager's (see `persist`).
+    gate: Arc<ManagerGate>,
     _lock: DataDirLock,
 }
 
@@ -447,14 +452,17 @@ impl Node {
         )?);
 
         // Channel monitors (full monitors and the updates stored since).
+        // Monitor writes are ordered with the channel manager's (see `persist`).
+        let gate = Arc::new(ManagerGate::new(Arc::clone(&store)));
         let persister = Arc::new(GatedPersister::new(
             crate::persist::monitor_persister(
-                Arc::clone(&store),
+                Arc::clone(&gate),
                 Arc::clone(&logger),
                 Arc::clone(&keys_manager),
                 Arc::clone(&broadcaster),
                 Arc::clone(&fees),
             ),
+            Arc::clone(&gate),
             fail_stop.clone(),
         ));
         let mut monitors = persister
@@ -470,8 +478,7 @@ impl Node {
             Arc::clone(&keys_manager),
             keys_manager.get_peer_storage_key(),
         ));
-        // Monitor updates complete once a channel manager that knows of them is durable.
-        let gate = persister.gate_for(&chain_monitor);
+        gate.set_chain_monitor(&chain_monitor);
         let background_store = Arc::new(BackgroundStore::new(
             Arc::clone(&store),
             Arc::clone(&gate),
@@ -687,7 +694,7 @@ impl Node {
             Arc::clone(&background_store),
             handler,
             Arc::clone(&chain_monitor),
-            Arc::new(GatedManager::new(Arc::clone(&channel_manager), gate)),
+            Arc::new(GatedManager::new(Arc::clone(&channel_manager), Arc::clone(&gate))),
             Some(Arc::clone(&onion_messenger)),
             GossipSync::p2p(Arc::clone(&gossip)),
             Arc::clone(&peer_manager),
@@ -849,6 +856,7 @@ impl Node {
             routing,
             routing_thread: Mutex::new(Some(routing_thread)),
             fail_stop,
+            gate,
             _lock: lock,
         })
     }
@@ -1095,7 +1103,7 @@ impl Node {
     }
 
     /// Closes a channel cooperatively, or by broadcasting our latest commitment when `force`.
-    pub fn close_channel(&self, channel_id: &str, force: bool) -> NodeResult<()> {
+    pub async fn close_channel(&self, channel_id: &str, force: bool) -> NodeResult<()> {
         let channel = self
             .channel_manager
             .list_channels()
@@ -1104,16 +1112,22 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound(format!("channel {channel_id}")))?;
         let id: ChannelId = channel.channel_id;
         let peer = channel.counterparty.node_id;
-        let res = if force {
-            self.channel_manager.force_close_broadcasting_latest_txn(
-                &id,
-                &peer,
-                "closed by the operator".into(),
-            )
-        } else {
-            self.channel_manager.close_channel(&id, &peer)
-        };
-        res.map_err(|e| NodeError::Lightning(format!("{e:?}")))
+        if force {
+            return self
+                .channel_manager
+                .force_close_broadcasting_latest_txn(&id, &peer, "closed by the operator".into())
+                .map_err(|e| NodeError::Lightning(format!("{e:?}")));
+        }
+        // LDK refuses to begin a cooperative close while a monitor update of the channel is in
+        // progress; one completes with the next channel manager write (see `persist`), within
+        // milliseconds, so a close right after a payment waits for it rather than failing.
+        let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+        while self.gate.is_updating(&id) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.channel_manager
+            .close_channel(&id, &peer)
+            .map_err(|e| NodeError::Lightning(format!("{e:?}")))
     }
 
     /// Sets our forwarding fees and CLTV delta on every channel (LDK then gossips the new

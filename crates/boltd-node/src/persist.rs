@@ -1,36 +1,41 @@
 //! Channel monitor persistence, ordered with the channel manager's.
 //!
-//! # The rule: no monitor newer than the manager on disk
-//! A channel's state lives in two places LDK persists separately: its `ChannelMonitor` (written
-//! on every update, before LDK sends the message that depends on it) and the `ChannelManager`
-//! (written by the background processor, some time later). If the process dies after a monitor
-//! update is durable but before a manager that knows of it is, LDK finds at start-up a manager
-//! older than the monitor ("A ChannelManager is stale compared to the current ChannelMonitor")
-//! and force-closes the channel. A kill loop under load did exactly that.
+//! # The rule: no monitor on disk newer than the manager on disk
+//! A channel's state lives in two places LDK persists separately: its `ChannelMonitor` (on every
+//! update, before LDK sends what depends on it) and the `ChannelManager` (from the background
+//! processor, some time later). If the process dies after a monitor update is on disk but before
+//! a manager that knows of it is, LDK finds at start-up a manager older than the monitor ("A
+//! ChannelManager is stale compared to the current ChannelMonitor") and force-closes the
+//! channel. A kill loop under load did exactly that.
 //!
-//! boltd closes that window with LDK's asynchronous monitor persistence:
-//! 1. [`GatedPersister`] writes each monitor update durably (LDK's [`MonitorUpdatingPersister`]
-//!    over the store: each update a small record, the full monitor every
-//!    [`MAX_PENDING_UPDATES`] updates) and answers `InProgress`. LDK then holds the messages
-//!    that depend on the update, and keeps the update in the manager's in-flight list.
-//! 2. The background processor writes the manager. It takes it through [`GatedManager`], which
-//!    notes which updates were registered before the manager was serialized: the manager keeps
-//!    an update in flight from before it calls the monitor until completion, so the serialized
-//!    manager knows every update registered before it was taken.
-//! 3. Once that manager write is durable ([`BackgroundStore`]), [`ManagerGate`] reports those
-//!    updates complete (`ChainMonitor::channel_monitor_updated`), and LDK sends the messages.
+//! boltd writes a monitor update only together with a manager that knows of it, in one SQLite
+//! transaction, using LDK's asynchronous monitor persistence:
+//! 1. [`GatedPersister`] gives each update a registration number and has LDK's
+//!    [`MonitorUpdatingPersister`] serialize it (each update a small record, the full monitor
+//!    every [`MAX_PENDING_UPDATES`] updates) into [`MonitorStore`], which holds the writes back,
+//!    and answers `InProgress`: LDK holds the messages that depend on the update and keeps it in
+//!    the manager's in-flight list (it is there before the monitor is called).
+//! 2. The background processor takes the manager through [`GatedManager`], which notes the last
+//!    registration; its last take before a manager write is the one that serializes it, so that
+//!    manager knows every update registered before.
+//! 3. [`BackgroundStore`] writes that manager and the held-back writes of those updates in one
+//!    transaction ([`boltd_store::Store::write_batch`]), then [`ManagerGate`] reports them
+//!    complete (`ChainMonitor::channel_monitor_updated`), and LDK sends.
 //!
-//! So a manager on disk is never older than a monitor: after a crash LDK finds the update either
-//! applied by the monitor or in the manager's in-flight list, which it replays. Monitor writes
-//! from block connections (no update: the full monitor) do not concern the manager and are
-//! reported complete at once. A write that fails is fatal (fail-stop, see [`crate::failstop`]).
+//! After a crash, then, a monitor on disk has only updates a manager on disk knows: applied, or
+//! in its in-flight list, which LDK replays at start-up; an update the manager never knew was
+//! never written. Writes that concern no manager (the whole monitor after new blocks, archiving)
+//! go to the store at once when no update is held back, else after the held-back ones. A write
+//! that fails is fatal (fail-stop, see [`crate::failstop`]).
 //!
-//! The cost is one manager write between a monitor update and the messages it releases; the
-//! store's group commit shares the flush with concurrent writers.
+//! The cost is that the messages an update releases wait for the next manager write; the store's
+//! group commit shares its flush with concurrent writers.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::cell::Cell;
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
-use boltd_store::Store;
+use boltd_store::{KvOp, Store};
 use lightning::chain::chainmonitor::Persist;
 use lightning::chain::channelmonitor::{ChannelMonitor, ChannelMonitorUpdate};
 use lightning::chain::ChannelMonitorUpdateStatus;
@@ -52,9 +57,9 @@ use crate::types::{ChainMonitor, ChannelManager, MessageRouter, Router};
 /// start-up replays at most this many updates. ldk-node uses the same.
 pub const MAX_PENDING_UPDATES: u64 = 100;
 
-/// LDK's update-writing persister over the store: every write is durable when it returns.
+/// LDK's update-writing persister over [`MonitorStore`].
 pub type MonitorPersister = MonitorUpdatingPersister<
-    Arc<Store>,
+    Arc<MonitorStore>,
     Arc<LdkLogger>,
     Arc<KeysManager>,
     Arc<KeysManager>,
@@ -62,47 +67,69 @@ pub type MonitorPersister = MonitorUpdatingPersister<
     Arc<FeeEstimates>,
 >;
 
-/// The persister over `store`.
-pub fn monitor_persister(
-    store: Arc<Store>,
-    logger: Arc<LdkLogger>,
-    keys_manager: Arc<KeysManager>,
-    broadcaster: Arc<Broadcaster>,
-    fees: Arc<FeeEstimates>,
-) -> MonitorPersister {
-    MonitorUpdatingPersister::new(
-        store,
-        logger,
-        MAX_PENDING_UPDATES,
-        Arc::clone(&keys_manager),
-        keys_manager,
-        broadcaster,
-        fees,
-    )
+thread_local! {
+    /// The registration the monitor writes made on this thread belong to (set by
+    /// [`GatedPersister`] around its call into LDK's persister).
+    static CALL_SEQ: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
-/// A monitor update written but not yet reported complete.
+fn with_call_seq<T>(seq: u64, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<u64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CALL_SEQ.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(CALL_SEQ.with(|c| c.replace(Some(seq))));
+    f()
+}
+
+/// A monitor update registered and not yet reported complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pending {
     channel_id: ChannelId,
     update_id: u64,
-    /// Registration order (see [`ManagerGate`]).
+    /// Registration order.
     seq: u64,
+    /// LDK's persister has handed over the update's writes.
+    handed_over: bool,
 }
 
 #[derive(Debug, Default)]
 struct GateState {
-    pending: Vec<Pending>,
     /// The last registration's number.
     last_seq: u64,
     /// [`GateState::last_seq`] when the background processor last took the manager.
     taken_seq: u64,
+    /// Every registration up to this one is known to the manager on disk.
+    durable_seq: u64,
+    /// Monitor writes held back, in order, with the registration they belong to.
+    held: VecDeque<(u64, KvOp)>,
+    /// Updates not yet reported complete.
+    pending: Vec<Pending>,
 }
 
-/// Completes monitor updates once a channel manager that knows of them is durable (see the
-/// module docs).
+impl GateState {
+    /// Updates whose writes are on disk with a manager that knows of them.
+    fn completable(&mut self) -> Vec<Pending> {
+        let held: HashSet<u64> = self.held.iter().map(|(seq, _)| *seq).collect();
+        let durable = self.durable_seq;
+        let (done, rest): (Vec<_>, Vec<_>) = self
+            .pending
+            .iter()
+            .partition(|p| p.seq <= durable && p.handed_over && !held.contains(&p.seq));
+        self.pending = rest;
+        done
+    }
+}
+
+/// Orders monitor writes after the manager writes that know of them (see the module docs).
 pub struct ManagerGate {
     state: Mutex<GateState>,
+    /// Serializes the store writes the gate makes (manager batches and writes let through), so
+    /// that they reach the disk in the order they were made.
+    writing: Mutex<()>,
+    store: Arc<Store>,
     chain_monitor: OnceLock<Weak<ChainMonitor>>,
 }
 
@@ -112,53 +139,139 @@ impl std::fmt::Debug for ManagerGate {
     }
 }
 
-impl ManagerGate {
-    fn new() -> Self {
-        Self { state: Mutex::new(GateState::default()), chain_monitor: OnceLock::new() }
-    }
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves the state consistent.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
-        // Nothing below can leave the state half-updated.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+fn matches_key(op: &KvOp, primary: &str, secondary: &str, key: &str) -> bool {
+    op.key() == (primary, secondary, key)
+}
+
+impl ManagerGate {
+    /// A gate writing to `store`.
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            state: Mutex::new(GateState::default()),
+            writing: Mutex::new(()),
+            store,
+            chain_monitor: OnceLock::new(),
+        }
     }
 
     /// The chain monitor to report completions to (set once it exists).
-    fn set_chain_monitor(&self, chain_monitor: &Arc<ChainMonitor>) {
+    pub fn set_chain_monitor(&self, chain_monitor: &Arc<ChainMonitor>) {
         let _ = self.chain_monitor.set(Arc::downgrade(chain_monitor));
     }
 
-    /// A monitor update is durable and waits for a manager write.
-    fn register(&self, channel_id: ChannelId, update_id: u64) {
-        let mut s = self.lock();
+    /// Registers a monitor update about to be handed over; returns its number.
+    fn register(&self, channel_id: ChannelId, update_id: u64) -> u64 {
+        let mut s = lock(&self.state);
         s.last_seq += 1;
         let seq = s.last_seq;
-        s.pending.push(Pending { channel_id, update_id, seq });
+        s.pending.push(Pending { channel_id, update_id, seq, handed_over: false });
+        seq
+    }
+
+    /// LDK's persister handed over the writes of registration `seq`.
+    fn handed_over(&self, seq: u64) {
+        let mut s = lock(&self.state);
+        if let Some(p) = s.pending.iter_mut().find(|p| p.seq == seq) {
+            p.handed_over = true;
+        }
+    }
+
+    /// The last registration (what a write that is not an update's belongs to: the monitor it
+    /// writes contains at most the updates registered so far).
+    fn last_seq(&self) -> u64 {
+        lock(&self.state).last_seq
     }
 
     /// The background processor takes the manager (to serialize it, among other things).
     fn manager_taken(&self) {
-        let mut s = self.lock();
+        let mut s = lock(&self.state);
         s.taken_seq = s.last_seq;
     }
 
-    /// The registrations the manager now being written knows of: those made before it was
-    /// last taken.
-    fn covered(&self) -> u64 {
-        self.lock().taken_seq
+    /// A monitor write of registration `seq`: to the store at once when the manager on disk
+    /// knows everything it contains and nothing is held back before it, else held back.
+    fn write(&self, seq: u64, op: KvOp) -> io::Result<()> {
+        let _writing = lock(&self.writing);
+        let mut s = lock(&self.state);
+        if s.held.is_empty() && seq <= s.durable_seq {
+            drop(s);
+            return self.store.write_batch(&[op]);
+        }
+        s.held.push_back((seq, op));
+        Ok(())
     }
 
-    /// Takes the updates registered up to `covered` out of the pending list.
-    fn take_through(&self, covered: u64) -> Vec<Pending> {
-        let mut s = self.lock();
-        let (done, rest): (Vec<_>, Vec<_>) = s.pending.iter().partition(|p| p.seq <= covered);
-        s.pending = rest;
-        done
+    /// Reads a key as it will be once the held-back writes are made.
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        {
+            let s = lock(&self.state);
+            let last = s.held.iter().rev().find(|(_, op)| matches_key(op, primary, secondary, key));
+            match last {
+                Some((_, KvOp::Write { value, .. })) => return Ok(value.clone()),
+                Some((_, KvOp::Remove { .. })) => {
+                    return Err(io::Error::new(io::ErrorKind::NotFound, format!("{key} removed")))
+                }
+                None => {}
+            }
+        }
+        KVStoreSync::read(&*self.store, primary, secondary, key)
     }
 
-    /// A manager that knows of the updates registered up to `covered` is durable: report them
-    /// complete.
-    fn manager_durable(&self, covered: u64) {
-        let done = self.take_through(covered);
+    /// Lists keys as they will be once the held-back writes are made.
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        let stored = KVStoreSync::list(&*self.store, primary, secondary)?;
+        let mut keys: BTreeSet<String> = stored.into_iter().collect();
+        let s = lock(&self.state);
+        for (_, op) in &s.held {
+            let (p, sub, key) = op.key();
+            if (p, sub) != (primary, secondary) {
+                continue;
+            }
+            match op {
+                KvOp::Write { .. } => keys.insert(key.to_string()),
+                KvOp::Remove { .. } => keys.remove(key),
+            };
+        }
+        Ok(keys.into_iter().collect())
+    }
+
+    /// Writes the manager `bytes`, serialized after registration `covered`, together with the
+    /// held-back writes of the registrations up to it, in one transaction; then reports the
+    /// updates that are now on disk complete.
+    fn write_manager(&self, covered: u64, bytes: Vec<u8>) -> io::Result<()> {
+        {
+            let _writing = lock(&self.writing);
+            let mut batch = vec![KvOp::Write {
+                primary: CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE.into(),
+                secondary: CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE.into(),
+                key: CHANNEL_MANAGER_PERSISTENCE_KEY.into(),
+                value: bytes,
+            }];
+            {
+                let mut s = lock(&self.state);
+                // Only a prefix: the order of the writes is kept.
+                while s.held.front().is_some_and(|(seq, _)| *seq <= covered) {
+                    batch.extend(s.held.pop_front().map(|(_, op)| op));
+                }
+            }
+            self.store.write_batch(&batch)?;
+            let mut s = lock(&self.state);
+            s.durable_seq = s.durable_seq.max(covered);
+        }
+        // Outside the gate's locks: LDK takes its own (a persister call may hold them and
+        // wait for `writing`).
+        self.complete_ready();
+        Ok(())
+    }
+
+    /// Reports complete the updates whose writes are on disk with a manager that knows of them.
+    fn complete_ready(&self) {
+        let done = lock(&self.state).completable();
         if done.is_empty() {
             return;
         }
@@ -173,13 +286,81 @@ impl ManagerGate {
         }
     }
 
-    /// Updates waiting for a manager write (for tests and diagnostics).
-    pub fn pending(&self) -> usize {
-        self.lock().pending.len()
+    /// Whether an update of `channel_id` is not yet reported complete.
+    pub fn is_updating(&self, channel_id: &ChannelId) -> bool {
+        lock(&self.state).pending.iter().any(|p| p.channel_id == *channel_id)
+    }
+
+    /// Monitor updates not yet reported complete, and monitor writes held back (for tests and
+    /// diagnostics).
+    pub fn pending(&self) -> (usize, usize) {
+        let s = lock(&self.state);
+        (s.pending.len(), s.held.len())
     }
 }
 
-/// The chain monitor's persister: durable writes, completed through the [`ManagerGate`].
+/// The key-value store of LDK's monitor persister: writes go through the [`ManagerGate`].
+pub struct MonitorStore {
+    gate: Arc<ManagerGate>,
+}
+
+impl MonitorStore {
+    /// Writes through `gate`.
+    pub fn new(gate: Arc<ManagerGate>) -> Self {
+        Self { gate }
+    }
+
+    fn seq(&self) -> u64 {
+        CALL_SEQ.with(Cell::get).unwrap_or_else(|| self.gate.last_seq())
+    }
+}
+
+impl KVStoreSync for MonitorStore {
+    fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        self.gate.read(primary, secondary, key)
+    }
+
+    fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
+        let op = KvOp::Write {
+            primary: primary.into(),
+            secondary: secondary.into(),
+            key: key.into(),
+            value: buf,
+        };
+        self.gate.write(self.seq(), op)
+    }
+
+    fn remove(&self, primary: &str, secondary: &str, key: &str, _lazy: bool) -> io::Result<()> {
+        let op =
+            KvOp::Remove { primary: primary.into(), secondary: secondary.into(), key: key.into() };
+        self.gate.write(self.seq(), op)
+    }
+
+    fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        self.gate.list(primary, secondary)
+    }
+}
+
+/// The persister over `gate`.
+pub fn monitor_persister(
+    gate: Arc<ManagerGate>,
+    logger: Arc<LdkLogger>,
+    keys_manager: Arc<KeysManager>,
+    broadcaster: Arc<Broadcaster>,
+    fees: Arc<FeeEstimates>,
+) -> MonitorPersister {
+    MonitorUpdatingPersister::new(
+        Arc::new(MonitorStore::new(gate)),
+        logger,
+        MAX_PENDING_UPDATES,
+        Arc::clone(&keys_manager),
+        keys_manager,
+        broadcaster,
+        fees,
+    )
+}
+
+/// The chain monitor's persister: updates complete through the [`ManagerGate`].
 pub struct GatedPersister {
     inner: MonitorPersister,
     gate: Arc<ManagerGate>,
@@ -187,10 +368,10 @@ pub struct GatedPersister {
 }
 
 impl GatedPersister {
-    /// Persists through `inner`, completing updates through a new gate; a failed write stops
-    /// the node through `fail_stop`.
-    pub fn new(inner: MonitorPersister, fail_stop: FailStop) -> Self {
-        Self { inner, gate: Arc::new(ManagerGate::new()), fail_stop }
+    /// Persists through `inner` (which writes into a [`MonitorStore`] of the same `gate`); a
+    /// failed write stops the node through `fail_stop`.
+    pub fn new(inner: MonitorPersister, gate: Arc<ManagerGate>, fail_stop: FailStop) -> Self {
+        Self { inner, gate, fail_stop }
     }
 
     /// LDK's persister (start-up reads the monitors through it).
@@ -198,22 +379,18 @@ impl GatedPersister {
         &self.inner
     }
 
-    /// The gate, once the chain monitor that reports to it exists.
-    pub fn gate_for(&self, chain_monitor: &Arc<ChainMonitor>) -> Arc<ManagerGate> {
-        self.gate.set_chain_monitor(chain_monitor);
-        Arc::clone(&self.gate)
-    }
-
-    /// What LDK hears of a write the manager is waiting for.
+    /// Hands an update over to LDK's persister under a new registration; LDK hears it is in
+    /// progress.
     fn gated(
         &self,
-        written: ChannelMonitorUpdateStatus,
         channel_id: ChannelId,
         update_id: u64,
+        persist: impl FnOnce() -> ChannelMonitorUpdateStatus,
     ) -> ChannelMonitorUpdateStatus {
-        match written {
+        let seq = self.gate.register(channel_id, update_id);
+        match with_call_seq(seq, persist) {
             ChannelMonitorUpdateStatus::Completed | ChannelMonitorUpdateStatus::InProgress => {
-                self.gate.register(channel_id, update_id);
+                self.gate.handed_over(seq);
                 ChannelMonitorUpdateStatus::InProgress
             }
             ChannelMonitorUpdateStatus::UnrecoverableError => self.failed(channel_id),
@@ -235,8 +412,9 @@ impl Persist<InMemorySigner> for GatedPersister {
         monitor_name: MonitorName,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        let written = self.inner.persist_new_channel(monitor_name, monitor);
-        self.gated(written, monitor.channel_id(), monitor.get_latest_update_id())
+        self.gated(monitor.channel_id(), monitor.get_latest_update_id(), || {
+            self.inner.persist_new_channel(monitor_name, monitor)
+        })
     }
 
     fn update_persisted_channel(
@@ -245,23 +423,37 @@ impl Persist<InMemorySigner> for GatedPersister {
         update: Option<&ChannelMonitorUpdate>,
         monitor: &ChannelMonitor<InMemorySigner>,
     ) -> ChannelMonitorUpdateStatus {
-        let written = self.inner.update_persisted_channel(monitor_name, update, monitor);
         match update {
-            Some(u) => self.gated(written, monitor.channel_id(), u.update_id),
-            // The whole monitor after new blocks: no manager is waiting for it.
-            None => match written {
-                ChannelMonitorUpdateStatus::UnrecoverableError => self.failed(monitor.channel_id()),
-                other => other,
-            },
+            Some(u) => self.gated(monitor.channel_id(), u.update_id, || {
+                self.inner.update_persisted_channel(monitor_name, update, monitor)
+            }),
+            // The whole monitor after new blocks: LDK does not wait for it, and a copy lost in a
+            // crash only means replaying blocks. It carries at most the updates registered so
+            // far, so it is written once a manager that knows of them is.
+            None => {
+                let seq = self.gate.last_seq();
+                match with_call_seq(seq, || {
+                    self.inner.update_persisted_channel(monitor_name, None, monitor)
+                }) {
+                    ChannelMonitorUpdateStatus::UnrecoverableError => {
+                        self.failed(monitor.channel_id())
+                    }
+                    other => other,
+                }
+            }
         }
     }
 
     fn archive_persisted_channel(&self, monitor_name: MonitorName) {
-        Persist::<InMemorySigner>::archive_persisted_channel(&self.inner, monitor_name)
+        let seq = self.gate.last_seq();
+        with_call_seq(seq, || {
+            Persist::<InMemorySigner>::archive_persisted_channel(&self.inner, monitor_name)
+        })
     }
 }
 
-/// The channel manager as the background processor sees it: taking it tells the gate.
+/// The channel manager as the background processor sees it: taking it tells the gate, and
+/// reports complete what a write already made durable.
 pub struct GatedManager {
     channel_manager: Arc<ChannelManager>,
     gate: Arc<ManagerGate>,
@@ -295,18 +487,22 @@ impl AChannelManager for GatedManager {
     type Logger = LdkLogger;
     type L = Arc<LdkLogger>;
 
-    /// The background processor takes the manager for everything it does, serializing it
-    /// included (`get_cm().encode()` right before the write): the last take before a manager
-    /// write is the one that serialized it.
+    /// The background processor takes the manager for everything it does (on its own thread,
+    /// holding none of LDK's locks), serializing it included (`get_cm().encode()` right before
+    /// the write): the last take before a manager write is the one that serialized it. Each
+    /// take also reports complete the updates a manager write already made durable whose
+    /// hand-over finished after that write (so they do not wait for the next one).
     fn get_cm(&self) -> &ChannelManager {
+        self.gate.complete_ready();
         self.gate.manager_taken();
         &self.channel_manager
     }
 }
 
 /// The background processor's store (and the output sweeper's, which LDK's background
-/// processor requires to be the same): the channel manager's writes complete the monitor
-/// updates they cover; everything else goes to the store as it is.
+/// processor requires to be the same): the channel manager's writes go through the
+/// [`ManagerGate`] with the monitor writes they cover; everything else goes to the store as it
+/// is.
 pub struct BackgroundStore {
     store: Arc<Store>,
     gate: Arc<ManagerGate>,
@@ -314,7 +510,7 @@ pub struct BackgroundStore {
 }
 
 impl BackgroundStore {
-    /// Over `store`, completing through `gate`.
+    /// Over `store`, with `gate`.
     pub fn new(store: Arc<Store>, gate: Arc<ManagerGate>, fail_stop: FailStop) -> Self {
         Self { store, gate, fail_stop }
     }
@@ -338,15 +534,12 @@ impl KVStoreSync for BackgroundStore {
         if !is_manager(primary, secondary, key) {
             return KVStoreSync::write(&*self.store, primary, secondary, key, buf);
         }
-        let covered = self.gate.covered();
-        if let Err(e) = KVStoreSync::write(&*self.store, primary, secondary, key, buf) {
+        let covered = lock(&self.gate.state).taken_seq;
+        self.gate.write_manager(covered, buf).inspect_err(|e| {
             // Without a durable manager, held monitor updates can never complete.
             self.fail_stop
                 .fail(FatalKind::Storage, &format!("cannot persist the channel manager: {e}"));
-            return Err(e);
-        }
-        self.gate.manager_durable(covered);
-        Ok(())
+        })
     }
 
     fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
@@ -366,37 +559,73 @@ mod tests {
         ChannelId([n; 32])
     }
 
-    #[test]
-    fn a_manager_write_covers_what_was_registered_before_it_was_taken() {
-        let gate = ManagerGate::new();
-        gate.register(id(1), 5);
-        gate.register(id(2), 9);
-        gate.manager_taken();
-        // Registered after the manager was serialized: not covered by this write.
-        gate.register(id(1), 6);
-        let covered = gate.covered();
-        assert_eq!(
-            gate.take_through(covered)
-                .iter()
-                .map(|p| (p.channel_id, p.update_id))
-                .collect::<Vec<_>>(),
-            vec![(id(1), 5), (id(2), 9)]
-        );
-        assert_eq!(gate.pending(), 1);
-        // The next write, taken after the last registration, covers it.
-        gate.manager_taken();
-        let covered = gate.covered();
-        assert_eq!(gate.take_through(covered).len(), 1);
-        assert_eq!(gate.pending(), 0);
+    fn gate() -> (tempfile::TempDir, Arc<ManagerGate>) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        (dir, Arc::new(ManagerGate::new(store)))
+    }
+
+    fn update(gate: &ManagerGate, channel: u8, update_id: u64, key: &str) -> u64 {
+        let seq = gate.register(id(channel), update_id);
+        with_call_seq(seq, || {
+            let op = KvOp::Write {
+                primary: "monitor_updates".into(),
+                secondary: "".into(),
+                key: key.into(),
+                value: vec![channel],
+            };
+            gate.write(seq, op).unwrap();
+        });
+        gate.handed_over(seq);
+        seq
+    }
+
+    fn on_disk(gate: &ManagerGate, key: &str) -> bool {
+        KVStoreSync::read(&*gate.store, "monitor_updates", "", key).is_ok()
     }
 
     #[test]
-    fn a_write_whose_manager_was_taken_before_any_registration_covers_nothing() {
-        let gate = ManagerGate::new();
+    fn monitor_writes_reach_the_disk_only_with_a_manager_that_knows_of_them() {
+        let (_dir, gate) = gate();
+        update(&gate, 1, 5, "a5");
+        update(&gate, 2, 9, "b9");
         gate.manager_taken();
-        let covered = gate.covered();
-        gate.register(id(3), 1);
-        assert!(gate.take_through(covered).is_empty());
-        assert_eq!(gate.pending(), 1);
+        // Registered after the manager was serialized: not written with it.
+        update(&gate, 1, 6, "a6");
+        assert!(!on_disk(&gate, "a5"), "held back until a manager knows of it");
+        assert_eq!(gate.read("monitor_updates", "", "a5").unwrap(), vec![1], "reads see it");
+        assert_eq!(gate.list("monitor_updates", "").unwrap(), vec!["a5", "a6", "b9"]);
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![0xaa]).unwrap();
+        assert!(on_disk(&gate, "a5") && on_disk(&gate, "b9"));
+        assert!(!on_disk(&gate, "a6"), "the manager on disk does not know update 6");
+        assert_eq!(gate.pending(), (1, 1));
+        gate.manager_taken();
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![0xbb]).unwrap();
+        assert!(on_disk(&gate, "a6"));
+        assert_eq!(gate.pending(), (0, 0));
+    }
+
+    #[test]
+    fn a_write_no_update_is_waiting_for_goes_to_disk_at_once_and_in_order() {
+        let (_dir, gate) = gate();
+        let op = |key: &str| KvOp::Write {
+            primary: "monitors".into(),
+            secondary: "".into(),
+            key: key.into(),
+            value: vec![1],
+        };
+        // Nothing registered: the manager on disk (none yet) knows everything it contains.
+        gate.write(gate.last_seq(), op("m1")).unwrap();
+        assert!(KVStoreSync::read(&*gate.store, "monitors", "", "m1").is_ok());
+        // With an update held back, a later whole-monitor write waits behind it.
+        update(&gate, 3, 1, "c1");
+        gate.write(gate.last_seq(), op("m2")).unwrap();
+        assert!(KVStoreSync::read(&*gate.store, "monitors", "", "m2").is_err());
+        gate.manager_taken();
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![1]).unwrap();
+        assert!(KVStoreSync::read(&*gate.store, "monitors", "", "m2").is_ok());
     }
 }

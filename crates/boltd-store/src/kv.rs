@@ -30,10 +30,11 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SQL_READ: &str = "SELECT value FROM kv \
 	WHERE primary_namespace = ?1 AND secondary_namespace = ?2 AND key = ?3";
-const SQL_WRITE: &str = "INSERT INTO kv (primary_namespace, secondary_namespace, key, value) \
+pub(crate) const SQL_WRITE: &str =
+    "INSERT INTO kv (primary_namespace, secondary_namespace, key, value) \
 	VALUES (?1, ?2, ?3, ?4) \
 	ON CONFLICT (primary_namespace, secondary_namespace, key) DO UPDATE SET value = excluded.value";
-const SQL_REMOVE: &str =
+pub(crate) const SQL_REMOVE: &str =
     "DELETE FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2 AND key = ?3";
 const SQL_LIST: &str =
     "SELECT key FROM kv WHERE primary_namespace = ?1 AND secondary_namespace = ?2";
@@ -307,7 +308,12 @@ fn sync_dir(_dir: &Path) -> Result<(), StoreError> {
 }
 
 /// Checks namespaces and key against [`KVStoreSync`]'s rules. `key` is `None` for `list`.
-fn validate(primary: &str, secondary: &str, key: Option<&str>, op: &str) -> io::Result<()> {
+pub(crate) fn validate(
+    primary: &str,
+    secondary: &str,
+    key: Option<&str>,
+    op: &str,
+) -> io::Result<()> {
     let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
     let check = |what: &str, s: &str| -> io::Result<()> {
         if s.len() > KVSTORE_NAMESPACE_KEY_MAX_LEN {

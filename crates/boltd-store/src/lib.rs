@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod attempts;
+mod batch;
 mod durability;
 mod error;
 mod events;
@@ -52,6 +53,7 @@ mod tokens;
 mod webhooks;
 
 pub use attempts::{NewPart, PartFailure, PartHop, PartRecord};
+pub use batch::KvOp;
 pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};

@@ -96,24 +96,11 @@ fn three_nodes_pay_across_two_hops_survive_sigkill_and_close() -> Result<(), Har
         second.err().expect("a second daemon on the same data dir must be refused").to_string();
     assert!(err.contains("in use"), "{err}");
 
-    // SIGKILL B at rest and restart it on the same data directory and port. At rest: LDK
-    // persists a channel monitor update before it sends the message that needs it, and the
-    // channel manager shortly after (on its background thread); a crash in between leaves a
-    // manager older than a monitor, which LDK resolves by force-closing the channel (no funds
-    // lost). So wait until both of B's channels have no HTLC left in flight (the last monitor
-    // update is behind us) and give the background processor a moment to write the manager.
-    // A crash with a payment in flight is `crash.rs`'s test.
-    wait_until(
-        "B's channels to have no HTLC in flight, seen from both ends",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            let ends = [a.channels()?, b.channels()?, c.channels()?];
-            let busy = ends.iter().flatten().any(|ch| ch["pending_htlcs"] != 0);
-            Ok((!busy).then_some(()))
-        },
-    )?;
-    std::thread::sleep(Duration::from_secs(1));
+    // SIGKILL B right after the payments, without waiting for anything to settle, and restart
+    // it on the same data directory and port: a channel monitor update is only ever written
+    // together with a channel manager that knows of it (`boltd-node/src/persist.rs`), so the
+    // restarted B finds managers and monitors that agree and no channel is force-closed.
+    // (`torture.rs`'s kill loop does this under load, and `crash.rs` with a payment in flight.)
     b.kill()?;
     let b = TestNode::spawn("bob", &exe(), &dir.path().join("b"), &chain, b_port)?;
     if let Err(e) =

@@ -182,8 +182,9 @@ pub(crate) trait Lightning: Send + Sync + 'static {
     /// its limits); `Err` says why not.
     fn preflight(&self, plan: &SendPlan) -> Result<(), Unsent>;
 
-    /// Hands the payment to the node under `id` (the routing policy is registered first).
-    fn send(&self, id: PaymentId, plan: &SendPlan) -> Result<(), Unsent>;
+    /// Hands the payment to the node under `id` (the routing policy is registered first); the
+    /// node retries it for at most `retry_for` (what is left of the payment's window).
+    fn send(&self, id: PaymentId, plan: &SendPlan, retry_for: Duration) -> Result<(), Unsent>;
 
     /// Forgets what the node keeps for send `id` that will not be needed (its routing policy).
     fn forget(&self, id: PaymentId);

@@ -9,7 +9,7 @@
 //!   │   node refused,    │   └────────────── peer back ──────────── pending/waiting_for_peer
 //!   │   no route, 205,   │ handed to the node                                        │
 //!   │   206, ...         ▼                                                           │
-//!   │            pending/in_flight ── LDK: no route while a peer is away ───────────┘
+//!   │            pending/in_flight ── LDK: no route (a peer away, a hop down) ──────┘
 //!   │              │          │          (a new send, within retry_for)
 //!   │   PaymentSent│          │PaymentFailed
 //!   ▼              ▼          ▼

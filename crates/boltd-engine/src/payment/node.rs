@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use boltd_node::Node;
 use boltd_store::FailureCode;
@@ -147,7 +148,7 @@ impl Lightning for NodeLightning {
         }
     }
 
-    fn send(&self, id: PaymentId, plan: &SendPlan) -> Result<(), Unsent> {
+    fn send(&self, id: PaymentId, plan: &SendPlan, retry_for: Duration) -> Result<(), Unsent> {
         let cm = self.node.channel_manager();
         match plan {
             SendPlan::Bolt11(p) => {
@@ -162,7 +163,7 @@ impl Lightning for NodeLightning {
                     id,
                     p.amount_arg,
                     config,
-                    Retry::Timeout(p.retry_for),
+                    Retry::Timeout(retry_for),
                 );
                 sent.map_err(|e| {
                     self.forget(id);
@@ -185,7 +186,7 @@ impl Lightning for NodeLightning {
                     p.onion.clone(),
                     id,
                     p.route_params.clone(),
-                    Retry::Timeout(p.retry_for),
+                    Retry::Timeout(retry_for),
                 )
                 .map(|_| ())
                 .map_err(|e| send_refused(&e, &format!("LDK refused the keysend: {e:?}"))),
@@ -196,7 +197,7 @@ impl Lightning for NodeLightning {
                         max_total_routing_fee_msat: Some(p.fee_limit_msat),
                         ..Default::default()
                     },
-                    retry_strategy: Retry::Timeout(p.retry_for),
+                    retry_strategy: Retry::Timeout(retry_for),
                 };
                 cm.pay_for_offer(&p.offer, p.amount_arg, id, params).map_err(|e| {
                     let error = crate::offer::semantic_error(e, Some(&p.offer));

@@ -21,6 +21,17 @@ use crate::ledger::now_secs;
 /// How often a payment waiting for a channel peer looks again.
 pub const PEER_POLL: Duration = Duration::from_millis(250);
 
+/// How often a payment whose route broke further on (LDK found no route after a hop failed)
+/// looks for one again.
+pub const ROUTE_POLL: Duration = Duration::from_secs(1);
+
+/// The first pause before sending again after LDK gave up for want of a route beyond our own
+/// channels; it doubles up to [`RESEND_BACKOFF_MAX`].
+pub const RESEND_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The longest pause between two sends of a payment.
+pub const RESEND_BACKOFF_MAX: Duration = Duration::from_secs(8);
+
 /// How long a payment waits for HTLC slots on busy channels before its intent is recorded
 /// (at most its `retry_for`); then it fails as [`PayError::ChannelsBusy`].
 pub const HTLC_SLOT_WAIT: Duration = Duration::from_secs(10);
@@ -184,8 +195,11 @@ impl Payments {
         let mut answer = Some(answer);
         let mut send = PaymentId(first);
         let mut recorded = true;
+        // After a send failed for want of a route, a missing route is worth waiting for.
+        let mut patient = false;
+        let mut backoff = RESEND_BACKOFF;
         loop {
-            if let Err(unsent) = self.until_sendable(&record, &plan, deadline).await {
+            if let Err(unsent) = self.until_sendable(&record, &plan, deadline, patient).await {
                 self.fail_unsent(send, unsent, answer.take()).await;
                 return;
             }
@@ -201,7 +215,9 @@ impl Payments {
                 tracing::info!(id = record.id, attempt_send = %next, "sending the payment again");
             }
             recorded = false;
-            if let Err(unsent) = self.lightning.send(send, &plan) {
+            // LDK retries within what is left of the payment's window, never beyond it.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let Err(unsent) = self.lightning.send(send, &plan, left) {
                 self.fail_unsent(send, unsent, answer.take()).await;
                 return;
             }
@@ -218,10 +234,17 @@ impl Payments {
             match self.outcome(&mut driving, record.id, deadline).await {
                 Outcome::Done => break,
                 Outcome::Failed(f) if self.may_send_again(&plan, f, deadline) => {
-                    tracing::info!(
-                        id = record.id,
-                        "LDK gave up while a channel peer is away; waiting for it"
-                    );
+                    patient = true;
+                    if self.lightning.offline_outbound_msat() > 0 {
+                        tracing::info!(id = record.id, "no route while a channel peer is away");
+                    } else {
+                        // A hop further on is away (a restarting node, most often): pause,
+                        // then look for a route again.
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tracing::info!(id = record.id, ?backoff, "no route now; trying again");
+                        tokio::time::sleep(backoff.min(left)).await;
+                        backoff = (backoff * 2).min(RESEND_BACKOFF_MAX);
+                    }
                 }
                 Outcome::Failed(f) => {
                     self.record_failure(send, f).await;
@@ -236,13 +259,13 @@ impl Payments {
         }
     }
 
-    /// Whether the engine sends again after LDK gave up on a send: no route while a channel
-    /// peer is away, with time left.
+    /// Whether the engine sends again after LDK gave up on a send: no route (a channel on the
+    /// way, ours or further on, went down after the payment started), with time left in the
+    /// payment's window. Core Lightning's `pay` keeps trying for `retry_for` the same way.
     fn may_send_again(&self, plan: &SendPlan, f: HandedOver, deadline: Instant) -> bool {
         plan.can_send_again()
             && f.reason == Some(PaymentFailureReason::RouteNotFound)
             && Instant::now() < deadline
-            && self.lightning.offline_outbound_msat() > 0
     }
 
     /// Waits for the send's outcome: a failure handed over by the ledger, the payment final, or
@@ -259,12 +282,14 @@ impl Payments {
     }
 
     /// Checks that the payment can go out; while it cannot for want of a channel peer that is
-    /// away, waits for it (stage `waiting_for_peer`) until `deadline`.
+    /// away (or, once a send failed for want of a route, `patient`, for want of a route),
+    /// waits (stage `waiting_for_peer`) until `deadline`.
     async fn until_sendable(
         &self,
         record: &PaymentRecord,
         plan: &SendPlan,
         deadline: Instant,
+        patient: bool,
     ) -> Result<(), Unsent> {
         let mut waiting = false;
         loop {
@@ -273,7 +298,7 @@ impl Payments {
                 Err(unsent)
                     if unsent.peer_may_help
                         && Instant::now() < deadline
-                        && self.lightning.peers_could_carry(plan.amount_msat()) =>
+                        && (patient || self.lightning.peers_could_carry(plan.amount_msat())) =>
                 {
                     if !waiting {
                         waiting = true;
@@ -287,7 +312,8 @@ impl Payments {
                             unsent.reason
                         );
                     }
-                    tokio::time::sleep(PEER_POLL).await;
+                    let own_peer_away = self.lightning.offline_outbound_msat() > 0;
+                    tokio::time::sleep(if own_peer_away { PEER_POLL } else { ROUTE_POLL }).await;
                 }
                 Err(unsent) => return Err(unsent),
             }

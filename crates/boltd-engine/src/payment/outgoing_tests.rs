@@ -62,7 +62,7 @@ impl Lightning for Fake {
         };
         Err(Unsent::new(FailureCode::RouteNotFound, error).until_peer())
     }
-    fn send(&self, id: PaymentId, _: &SendPlan) -> Result<(), Unsent> {
+    fn send(&self, id: PaymentId, _: &SendPlan, _: Duration) -> Result<(), Unsent> {
         let mut s = self.0.lock().unwrap();
         if let Some(refusal) = s.refuse.clone() {
             return Err(refusal);
@@ -254,7 +254,7 @@ async fn ldk_giving_up_while_a_peer_is_away_sends_again_under_a_new_id() {
 }
 
 #[tokio::test]
-async fn a_failure_handed_over_with_no_peer_away_is_recorded() {
+async fn no_route_further_on_is_tried_again_after_a_pause_within_the_window() {
     let l = lab(1_000_000);
     let (intent, plan) = keysend(7, 10_000, Duration::from_secs(30));
     let first = intent.payment_id;
@@ -262,11 +262,46 @@ async fn a_failure_handed_over_with_no_peer_away_is_recorded() {
         panic!()
     };
     until("the send", || l.fake.sends().len() == 1).await;
+    // No peer of ours is away: a hop further on failed and LDK found no other route.
     let reason = HandedOver { reason: Some(PaymentFailureReason::RouteNotFound) };
     assert!(l.payments.registry.hand_over(&first, reason));
+    until("a second send after the pause", || l.fake.sends().len() == 2).await;
+    assert_eq!(record(&l, r.id).status, PaymentStatus::Pending);
+}
+
+#[tokio::test]
+async fn a_failure_that_no_new_send_can_mend_is_recorded() {
+    let l = lab(1_000_000);
+    let (intent, plan) = keysend(9, 10_000, Duration::from_secs(30));
+    let first = intent.payment_id;
+    let Begun::Sending { record: r, .. } = l.payments.begin(intent, plan).await.unwrap() else {
+        panic!()
+    };
+    until("the send", || l.fake.sends().len() == 1).await;
+    let reason = HandedOver { reason: Some(PaymentFailureReason::RecipientRejected) };
+    assert!(l.payments.registry.hand_over(&first, reason));
     until("the failure", || record(&l, r.id).status == PaymentStatus::Failed).await;
-    assert_eq!(record(&l, r.id).failure_code, Some(FailureCode::RouteNotFound));
+    let failed = record(&l, r.id);
+    assert_eq!(failed.failure_code, Some(FailureCode::DestinationPermanentFailure));
+    assert_eq!(l.fake.sends().len(), 1, "no second send");
     until("the driver to let go", || l.payments.registry.sizes() == (0, 0)).await;
+}
+
+#[tokio::test]
+async fn no_route_at_the_end_of_the_window_is_recorded() {
+    let l = lab(1_000_000);
+    let (intent, plan) = keysend(10, 10_000, Duration::from_millis(300));
+    let first = intent.payment_id;
+    let Begun::Sending { record: r, .. } = l.payments.begin(intent, plan).await.unwrap() else {
+        panic!()
+    };
+    until("the send", || l.fake.sends().len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The window closed: the driver let go, so the ledger records LDK's failure itself.
+    let reason = HandedOver { reason: Some(PaymentFailureReason::RouteNotFound) };
+    assert!(!l.payments.registry.hand_over(&first, reason), "nobody to hand it to");
+    assert_eq!(record(&l, r.id).status, PaymentStatus::Pending);
+    assert_eq!(l.fake.sends().len(), 1);
 }
 
 #[tokio::test]
