@@ -93,6 +93,8 @@ impl From<PayError> for AlbyError {
             | PayError::RouteTooExpensive { .. }
             | PayError::Timeout { .. }
             | PayError::Other(_) => (StatusCode::INTERNAL_SERVER_ERROR, 10),
+            // Alby's code 6 ("something went wrong"), not 10: this is no payment outcome.
+            PayError::Storage => (StatusCode::INTERNAL_SERVER_ERROR, 6),
         };
         Self { status, code, message: e.to_string() }
     }

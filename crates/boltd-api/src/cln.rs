@@ -60,8 +60,17 @@ impl IntoResponse for ClnError {
             PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
                 StatusCode::FORBIDDEN
             }
-            PayError::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::UNPROCESSABLE_ENTITY,
+            PayError::Other(_) | PayError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            PayError::IdempotencyConflict { .. }
+            | PayError::AlreadyPaid { .. }
+            | PayError::DestinationRejected { .. }
+            | PayError::RouteNotFound { .. }
+            | PayError::InsufficientBalance { .. }
+            | PayError::ChannelsBusy { .. }
+            | PayError::RouteTooExpensive { .. }
+            | PayError::InvoiceExpired { .. }
+            | PayError::Timeout { .. }
+            | PayError::WrongState(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let data = self.0.data();
         let body = ClnErrorBody {

@@ -54,6 +54,7 @@ pub const ERROR_CODES: &[&str] = &[
     "payment_failed",
     "too_many_tickets",
     "last_admin_token",
+    "storage_error",
     "internal",
 ];
 
@@ -285,6 +286,8 @@ impl From<PayError> for ApiError {
             }
             PayError::BudgetExceeded { .. } => (StatusCode::FORBIDDEN, "budget_exceeded"),
             PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
+            // Not a payment outcome: the detail was logged, the message is a fixed text.
+            PayError::Storage => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         Self { status, code, message: e.to_string() }
     }
@@ -354,4 +357,66 @@ pub(crate) fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, 
 /// Parses a node id, or says which string is not one.
 pub(crate) fn parse_pubkey(s: &str) -> Result<PublicKey, ApiError> {
     s.parse().map_err(|_| ApiError::bad_request(format!("`{s}` is not a node public key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::response::IntoResponse;
+    use boltd_store::StoreError;
+
+    use super::*;
+
+    async fn answer(r: Response) -> (StatusCode, Value) {
+        let status = r.status();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    /// A database failure whose detail (a path, SQLite's words) must stay in the log.
+    fn store_failure() -> PayError {
+        PayError::from(StoreError::Io {
+            path: "/secret/data/boltd.sqlite".into(),
+            source: std::io::Error::other("No space left on device"),
+        })
+    }
+
+    fn no_detail(v: &Value) {
+        let text = v.to_string();
+        assert!(!text.contains("/secret") && !text.contains("space"), "detail leaked: {v}");
+    }
+
+    /// A storage failure is 500 with a stable code in every dialect, never a payment outcome
+    /// (barkd's 422 `payment_failed`, Core Lightning's 2xx `pay` codes, Alby's code 10).
+    #[tokio::test]
+    async fn a_storage_failure_is_a_500_storage_error_in_every_dialect() {
+        let (s, v) = answer(ApiError::from(store_failure()).into_response()).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("storage_error"))
+        );
+        assert!(ERROR_CODES.contains(&"storage_error"));
+        assert!(v["message"].as_str().unwrap().contains("storage error"), "{v}");
+        no_detail(&v);
+
+        let (s, v) = answer(crate::cln::ClnError::from(store_failure()).into_response()).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+        assert_eq!(v["code"], -1, "{v}");
+        assert_eq!(v["data"]["error"], "storage_error", "{v}");
+        no_detail(&v);
+
+        let (s, v) = answer(crate::alby::AlbyError::from(store_failure()).into_response()).await;
+        assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+        assert_eq!((v["code"].as_u64(), v["error"].as_bool()), (Some(6), Some(true)), "{v}");
+        no_detail(&v);
+    }
+
+    /// The store's refusal of malformed input writes nothing: it is the caller's 400.
+    #[tokio::test]
+    async fn the_stores_refusal_of_bad_input_is_a_400() {
+        let e =
+            PayError::from(StoreError::Invalid { reason: "the idempotency key is empty".into() });
+        let (s, v) = answer(ApiError::from(e).into_response()).await;
+        assert_eq!((s, v["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_input")));
+        assert!(v["message"].as_str().unwrap().contains("idempotency key"), "{v}");
+    }
 }

@@ -155,9 +155,28 @@ pub enum PayError {
         /// What the payment needs: its amount plus its fee limit.
         needed_msat: u64,
     },
+    /// The store could not read or write (a full disk, a failed flush, a database error): the
+    /// request's outcome is unknown to this answer, not a payment failure. The detail is only
+    /// logged (see [`PayError::storage`]); a payment that may have been sent keeps its record,
+    /// and asking again with the same idempotency key finds it once the store works again. Never
+    /// recorded as a payment's failure reason.
+    #[error(
+        "storage error: the daemon could not read or write its database (see its log); this is \
+         not a payment outcome: look the payment up, or retry with the same Idempotency-Key"
+    )]
+    Storage,
     /// Something else failed (the message says what; details are in the daemon's log).
     #[error("{0}")]
     Other(String),
+}
+
+impl PayError {
+    /// A storage failure: logs `detail` (never shown to the client) and returns
+    /// [`PayError::Storage`].
+    pub fn storage(detail: impl std::fmt::Display) -> Self {
+        tracing::error!("storage error: {detail}");
+        PayError::Storage
+    }
 }
 
 fn window_text(w: BudgetWindow) -> &'static str {
@@ -216,7 +235,7 @@ impl PayError {
             PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
                 cln_codes::NOT_PERMITTED
             }
-            PayError::Other(_) => -1,
+            PayError::Storage | PayError::Other(_) => -1,
         }
     }
 
@@ -277,6 +296,8 @@ impl PayError {
             | PayError::LabelExists(_)
             | PayError::Unauthorized
             | PayError::Other(_) => Value::Null,
+            // Core Lightning has no code of its own for it: -1 with a machine code in `data`.
+            PayError::Storage => serde_json::json!({ "error": "storage_error" }),
         }
     }
 }

@@ -130,10 +130,15 @@ pub struct Engine {
     stop_background: tokio::sync::watch::Sender<bool>,
 }
 
+/// A store failure is [`PayError::Storage`] (500 `storage_error`, never a payment outcome),
+/// except the store's refusal of malformed input, which writes nothing and names the problem
+/// without stored values ([`PayError::InvalidParams`]).
 impl From<StoreError> for PayError {
     fn from(e: StoreError) -> Self {
-        tracing::error!("store: {e}");
-        PayError::Other("storage error; see the daemon's log".into())
+        match e {
+            StoreError::Invalid { reason } => PayError::InvalidParams(reason),
+            e => PayError::storage(e),
+        }
     }
 }
 
@@ -297,7 +302,7 @@ impl Engine {
         let store = Arc::clone(self.store());
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| PayError::Other(format!("storage task failed: {e}")))?
+            .map_err(|e| PayError::storage(format!("storage task failed: {e}")))?
             .map_err(PayError::from)
     }
 

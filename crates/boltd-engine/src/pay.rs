@@ -284,7 +284,7 @@ impl Engine {
             .registry
             .wait_final(self.store(), id, wait)
             .await?
-            .ok_or_else(|| PayError::Other(format!("payment {id} vanished")))?;
+            .ok_or_else(|| PayError::storage(format!("payment {id} vanished")))?;
         let parts = self.blocking(move |s| s.payment_parts(id)).await?;
         let succeeded = parts.iter().filter(|p| p.succeeded).count() as u32;
         let attempted = record

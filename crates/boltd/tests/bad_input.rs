@@ -1,7 +1,8 @@
 //! Bad input across the dialects, against a running node over real HTTP: malformed JSON, wrong
 //! types, missing fields, an oversized body (over `MAX_BODY_BYTES`), an unknown path, a wrong
 //! method. Each gets a 4xx in the dialect's error shape with a message naming the problem, never
-//! a 500, and nothing is sent.
+//! a 500, and nothing is sent. A storage failure, the one 500 here, is `storage_error`, never a
+//! payment outcome.
 
 use boltd_harness::{Bitcoind, ChainAccess, HarnessError, TestNode};
 use serde_json::Value;
@@ -111,6 +112,61 @@ fn bad_input_is_a_4xx_in_the_dialects_shape() -> Result<(), HarnessError> {
     }
 
     // Nothing was sent or recorded.
+    let history = a.get("/api/v1/history").unwrap();
+    assert_eq!(history.as_array().map(Vec::len), Some(0), "{history}");
+    Ok(())
+}
+
+/// A BOLT11 invoice for `amount_msat` on regtest from a node that is not `a` (a fixed key).
+fn foreign_invoice(amount_msat: u64, expiry_secs: u64) -> String {
+    use boltd_node::deps::bitcoin::hashes::{sha256, Hash};
+    use boltd_node::deps::bitcoin::secp256k1::{Secp256k1, SecretKey};
+    use boltd_node::deps::lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+    let key = SecretKey::from_slice(&[7; 32]).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    InvoiceBuilder::new(Currency::Regtest)
+        .description("bad input".into())
+        .payment_hash(sha256::Hash::hash(&amount_msat.to_be_bytes()))
+        .payment_secret(PaymentSecret([1; 32]))
+        .duration_since_epoch(now)
+        .expiry_time(std::time::Duration::from_secs(expiry_secs))
+        .min_final_cltv_expiry_delta(144)
+        .amount_milli_satoshis(amount_msat)
+        .build_signed(|h| Secp256k1::new().sign_ecdsa_recoverable(h, &key))
+        .unwrap()
+        .to_string()
+}
+
+/// A storage failure (another process holds the database's write lock longer than the store's
+/// busy timeout, so recording the payment's intent fails) is answered 500 with the stable code
+/// `storage_error` in every dialect, never as a payment failure, and nothing is recorded or sent.
+#[test]
+fn a_storage_failure_is_a_500_storage_error_not_a_payment_failure() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestNode::start_in_process("alice", dir.path(), &chain, boltd_harness::free_port()?)?;
+    let invoice = foreign_invoice(10_000, 3600);
+
+    let db = rusqlite::Connection::open(dir.path().join(boltd_store::DB_FILE_NAME)).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let body = |field: &str| serde_json::json!({ field: invoice }).to_string();
+    let native = send(&a, "POST", "/api/v1/lightning/pay", Some(&body("destination")));
+    let cln = send(&a, "POST", "/v1/pay", Some(&body("bolt11")));
+    let alby = send(&a, "POST", "/payments/bolt11", Some(&body("invoice")));
+    db.execute_batch("ROLLBACK").unwrap();
+
+    let (status, _, v) = native;
+    assert_eq!((status, v["code"].as_str()), (500, Some("storage_error")), "native: {v}");
+    assert!(v["message"].as_str().unwrap().contains("not a payment outcome"), "native: {v}");
+    assert!(!v.to_string().contains("locked"), "native: the detail stays in the log: {v}");
+    let (status, _, v) = cln;
+    assert_eq!((status, v["code"].as_i64()), (500, Some(-1)), "cln: {v}");
+    assert_eq!(v["data"]["error"], "storage_error", "cln: {v}");
+    let (status, _, v) = alby;
+    assert_eq!((status, v["code"].as_i64(), v["error"].as_bool()), (500, Some(6), Some(true)));
+
+    // The store works again, and no payment was recorded (so none was sent).
     let history = a.get("/api/v1/history").unwrap();
     assert_eq!(history.as_array().map(Vec::len), Some(0), "{history}");
     Ok(())

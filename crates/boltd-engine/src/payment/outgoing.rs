@@ -117,7 +117,7 @@ impl Payments {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || f(&store))
             .await
-            .map_err(|e| PayError::Other(format!("storage task failed: {e}")))?
+            .map_err(|e| PayError::storage(format!("storage task failed: {e}")))?
             .map_err(PayError::from)
     }
 
@@ -333,8 +333,9 @@ impl Payments {
         let recorded = self
             .blocking(move |s| s.fail_outgoing(&send.0, code, Some(&reason), retryable, now_secs()))
             .await;
-        if let (Ok(_), Some(answer)) = (recorded, answer) {
-            let _ = answer.send(error);
+        // A failure to record it is a storage error, not the payment's outcome.
+        if let Some(answer) = answer {
+            let _ = answer.send(recorded.map_or_else(|e| e, |_| error));
         }
     }
 

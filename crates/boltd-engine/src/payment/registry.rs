@@ -169,7 +169,7 @@ impl Registry {
             let store = Arc::clone(store);
             let record = tokio::task::spawn_blocking(move || store.payment_by_id(id))
                 .await
-                .map_err(|e| PayError::Other(format!("storage task failed: {e}")))??;
+                .map_err(|e| PayError::storage(format!("storage task failed: {e}")))??;
             let Some(record) = record else { return Ok(None) };
             let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
             if record.is_final() || expired {
