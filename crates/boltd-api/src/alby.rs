@@ -115,6 +115,11 @@ impl From<boltd_node::NodeError> for AlbyError {
 
 type AlbyResult = Result<Response, AlbyError>;
 
+/// Alby's `amount` (sats) in msat, or bad arguments (8) above 21 million bitcoin.
+fn sat_to_msat(amount_sat: u64) -> Result<u64, AlbyError> {
+    boltd_engine::amount::sat_to_msat("amount", amount_sat).map_err(AlbyError::bad_arguments)
+}
+
 fn ok<T: Serialize>(v: T) -> AlbyResult {
     Ok(Json(v).into_response())
 }
@@ -255,7 +260,7 @@ pub(crate) async fn pay_bolt11(
         (None, None) => {
             return Err(AlbyError::bad_arguments("amount is required: the invoice has none"))
         }
-        (None, Some(a)) => Some(a.saturating_mul(1000)),
+        (None, Some(a)) => Some(sat_to_msat(a)?),
     };
     let req =
         PayRequest { bolt11: r.invoice.trim().to_string(), amount_msat, ..Default::default() };
@@ -326,7 +331,7 @@ impl AlbyKeysend {
     fn request(&self) -> Result<KeysendRequest, AlbyError> {
         Ok(KeysendRequest {
             destination: self.destination.clone(),
-            amount_msat: self.amount.saturating_mul(1000),
+            amount_msat: sat_to_msat(self.amount)?,
             custom_records: self.records()?,
             memo: self.memo.clone(),
             ..Default::default()
@@ -535,7 +540,7 @@ pub(crate) async fn create_invoice(
         (d, m) => d.or(m),
     };
     let req = InvoiceRequest {
-        amount_msat: (r.amount > 0).then(|| r.amount.saturating_mul(1000)),
+        amount_msat: (r.amount > 0).then(|| sat_to_msat(r.amount)).transpose()?,
         description,
         description_hash: r.description_hash,
         expiry_secs: r.expiry,

@@ -95,7 +95,9 @@ pub(crate) struct BarkPayRequest {
     amount_sat: Option<u64>,
     /// A comment for the payee (Lightning addresses and LNURL-pay).
     comment: Option<String>,
-    /// How long the engine keeps retrying other routes, in seconds (default 60).
+    /// How long the engine keeps retrying other routes, in seconds (default 60, at most 86400:
+    /// one day; more is a 400 before anything is sent).
+    #[schema(minimum = 1, maximum = 86_400)]
     retry_for_secs: Option<u64>,
     /// Synchronous mode: how long this request waits for the final result (default
     /// [`DEFAULT_PAY_WAIT_SECS`], at most [`MAX_PAY_WAIT_SECS`]; 0 returns right after
@@ -163,7 +165,7 @@ async fn pay_any(
         )));
     }
     let ctx = ctx.with_wait(Some(Duration::from_secs(wait_secs)));
-    let amount_msat = r.amount_sat.map(|a| a.saturating_mul(1000));
+    let amount_msat = r.amount_sat.map(|a| sat_to_msat("amount_sat", a)).transpose()?;
     let res = engine
         .send_with_retry(&r.destination, amount_msat, r.comment, r.retry_for_secs, ctx)
         .await?;
@@ -173,6 +175,12 @@ async fn pay_any(
         StatusCode::OK
     };
     Ok((status, Json(PayResponse::of(&res))).into_response())
+}
+
+/// `amount_sat` in msat, or a 400 naming `name` above 21 million bitcoin (never a silent
+/// saturation).
+fn sat_to_msat(name: &str, amount_sat: u64) -> Result<u64, ApiError> {
+    boltd_engine::amount::sat_to_msat(name, amount_sat).map_err(ApiError::bad_request)
 }
 
 /// The optional `Idempotency-Key` header of requests that create payments or invoices.
@@ -326,7 +334,7 @@ pub(crate) async fn create_invoice(
     Body(r): Body<BarkInvoiceRequest>,
 ) -> ApiResult<ReceiveInfo> {
     let req = EngineInvoiceRequest {
-        amount_msat: r.amount_sat.map(|a| a.saturating_mul(1000)),
+        amount_msat: r.amount_sat.map(|a| sat_to_msat("amount_sat", a)).transpose()?,
         description: r.description,
         description_hash: r.description_hash,
         expiry_secs: r.expiry_secs,
@@ -526,8 +534,8 @@ pub(crate) async fn fee_quote(
     q: Result<axum::extract::Query<FeeQuoteQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<LightningFeeEstimate> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let quote =
-        engine.quote_invoice(&q.destination, q.amount_sat.map(|a| a.saturating_mul(1000)))?;
+    let amount_msat = q.amount_sat.map(|a| sat_to_msat("amount_sat", a)).transpose()?;
+    let quote = engine.quote_invoice(&q.destination, amount_msat)?;
     let fee_sat = quote.fee_msat.div_ceil(1000);
     let net_amount_sat = quote.amount_msat.div_ceil(1000);
     Ok(Json(LightningFeeEstimate {
@@ -941,7 +949,7 @@ pub(crate) async fn create_offer(
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give either amount_sat or amount_msat, not both"))
         }
-        (Some(sat), None) => Some(sat.saturating_mul(1000)),
+        (Some(sat), None) => Some(sat_to_msat("amount_sat", sat)?),
         (None, msat) => msat,
     };
     let req = OfferRequest { amount_msat, description: r.description, expiry_secs: r.expiry_secs };

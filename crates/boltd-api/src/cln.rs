@@ -179,7 +179,9 @@ pub(crate) struct ClnPayParams {
     riskfactor: Option<f64>,
     /// Fee limit in percent of the amount (default 0.5).
     maxfeepercent: Option<f64>,
-    /// Seconds to keep retrying (default 60).
+    /// Seconds to keep retrying (default 60, at most 86400: one day; Core Lightning has no
+    /// maximum, boltd refuses more with -32602 before anything is sent).
+    #[schema(maximum = 86_400)]
     retry_for: Option<u64>,
     /// Maximum total CLTV delay in blocks (default 2016).
     maxdelay: Option<u32>,
@@ -361,8 +363,9 @@ pub(crate) struct ClnKeysendParams {
     /// Fee limit in percent of the amount (default 0.5).
     #[schema(value_type = Option<ClnNumber>)]
     maxfeepercent: Option<Value>,
-    /// Seconds to keep retrying (default 60).
-    #[schema(value_type = Option<ClnU64>)]
+    /// Seconds to keep retrying (default 60, at most 86400: one day; more is refused with
+    /// -32602 before anything is sent).
+    #[schema(value_type = Option<ClnU64>, maximum = 86_400)]
     retry_for: Option<Value>,
     /// Maximum total CLTV delay in blocks (default 2016).
     #[schema(value_type = Option<ClnU64>)]
@@ -428,6 +431,12 @@ pub(crate) async fn cln_keysend(
     let pct = pct.unwrap_or(defaults::MAXFEEPERCENT);
     if !(0.0..=100.0).contains(&pct) {
         return Err(ClnError::invalid("maxfeepercent must be between 0 and 100"));
+    }
+    // Named here: the engine only sees the fee limit computed from them.
+    for (name, fee) in [("maxfee", maxfee), ("exemptfee", exemptfee)] {
+        if let Some(f) = fee {
+            boltd_engine::amount::at_most_supply(name, f).map_err(ClnError::invalid)?;
+        }
     }
     let fee_limit = boltd_node::router::fee_limit_msat(
         amount_msat,
@@ -740,7 +749,8 @@ pub(crate) async fn cln_listinvoices(
             .filter(|r| hex::encode(r.payment_hash) == h.to_ascii_lowercase())
             .collect()
     } else {
-        let after = start.map(|s| s.saturating_sub(1) as i64);
+        // Row ids are SQLite integers: a `start` past them all selects nothing (no wrapping).
+        let after = start.map(|s| i64::try_from(s.saturating_sub(1)).unwrap_or(i64::MAX));
         engine.list_receives(after, limit).await?
     };
     Ok(Json(ClnInvoiceList { invoices: receives.iter().map(invoice_item).collect() }))
@@ -906,7 +916,7 @@ pub(crate) async fn cln_listpays(
     let records = engine.list_payments(filter).await?;
     let pays = records
         .iter()
-        .filter(|r| start.is_none_or(|s| r.id >= s as i64))
+        .filter(|r| start.is_none_or(|s| i64::try_from(s).is_ok_and(|s| r.id >= s)))
         .take(limit.map_or(usize::MAX, |l| l as usize))
         .map(pay_item)
         .collect();

@@ -308,10 +308,12 @@ pub(crate) async fn next_address(State(engine): State<AppState>) -> ApiResult<Ad
 pub(crate) struct OnchainSendRequest {
     /// A bitcoin address of the node's network.
     destination: String,
-    /// The amount, in sats (positive).
-    #[schema(minimum = 1)]
+    /// The amount, in sats (positive, at most 21 million bitcoin).
+    #[schema(minimum = 1, maximum = 2_100_000_000_000_000_u64)]
     amount_sat: u64,
-    /// Fee rate in sat/vB (default: the node's estimate).
+    /// Fee rate in sat/vB (default: the node's estimate; at most 10000, bitcoind's default
+    /// `-maxfeerate`).
+    #[schema(minimum = 1, maximum = 10_000)]
     fee_rate_sat_per_vb: Option<u64>,
 }
 
@@ -351,7 +353,9 @@ pub(crate) async fn onchain_send(
 pub(crate) struct OnchainDrainRequest {
     /// A bitcoin address of the node's network.
     destination: String,
-    /// Fee rate in sat/vB (default: the node's estimate).
+    /// Fee rate in sat/vB (default: the node's estimate; at most 10000, bitcoind's default
+    /// `-maxfeerate`).
+    #[schema(minimum = 1, maximum = 10_000)]
     fee_rate_sat_per_vb: Option<u64>,
 }
 
@@ -381,7 +385,9 @@ pub(crate) struct OnchainSendManyRequest {
     /// barkd (Ark) batches sends unless `immediate`; boltd always sends at once.
     #[allow(dead_code)]
     immediate: Option<bool>,
-    /// Fee rate in sat/vB (default: the node's estimate).
+    /// Fee rate in sat/vB (default: the node's estimate; at most 10000, bitcoind's default
+    /// `-maxfeerate`).
+    #[schema(minimum = 1, maximum = 10_000)]
     fee_rate_sat_per_vb: Option<u64>,
 }
 

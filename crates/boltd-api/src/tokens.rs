@@ -24,9 +24,11 @@ pub(crate) struct CreateTokenRequest {
     /// What it may do (at least one).
     #[schema(value_type = Vec<Scope>)]
     scopes: Vec<String>,
-    /// When it stops working (unix seconds, in the future).
+    /// When it stops working (unix seconds, in the future, at most 253402300799:
+    /// 9999-12-31T23:59:59Z).
+    #[schema(maximum = 253_402_300_799_u64)]
     expires_at: Option<u64>,
-    /// Alternative to `expires_at`: seconds from now.
+    /// Alternative to `expires_at`: seconds from now (ending by the same latest date).
     #[schema(minimum = 1)]
     expires_in_secs: Option<u64>,
     /// Largest amount of one payment, fees excluded, in msat.
@@ -67,7 +69,18 @@ pub(crate) async fn create_token(
         }
         (Some(t), None) => Some(t),
         (None, Some(0)) => return Err(ApiError::bad_request("expires_in_secs must be positive")),
-        (None, Some(secs)) => Some(now_secs().saturating_add(secs)),
+        (None, Some(secs)) => {
+            let latest = boltd_engine::auth::MAX_TOKEN_EXPIRES_AT;
+            match now_secs().checked_add(secs).filter(|t| *t <= latest) {
+                Some(t) => Some(t),
+                None => {
+                    return Err(ApiError::bad_request(format!(
+                        "expires_in_secs is too large: the token must expire by {latest} \
+                         (9999-12-31T23:59:59Z)"
+                    )))
+                }
+            }
+        }
         (None, None) => None,
     };
     let spec = TokenSpec {

@@ -1,6 +1,31 @@
 //! Core Lightning's amount syntax: a whole number of msat, or with the suffix `msat`, `sat`
 //! (whole, or with exactly three decimals), or `btc` (1 to 11 decimals).
 
+/// The most any amount can be: 21 million bitcoin, in msat. Larger amounts are refused with a
+/// 400 naming the parameter, before anything is recorded (the store keeps amounts as SQLite
+/// integers, which end at `i64::MAX`).
+pub const MAX_AMOUNT_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;
+
+/// `amount_msat` if it is at most [`MAX_AMOUNT_MSAT`]; else an error naming `name`.
+pub fn at_most_supply(name: &str, amount_msat: u64) -> Result<u64, String> {
+    if amount_msat > MAX_AMOUNT_MSAT {
+        return Err(format!(
+            "{name} must be at most {MAX_AMOUNT_MSAT} msat (21 million bitcoin); got {amount_msat}"
+        ));
+    }
+    Ok(amount_msat)
+}
+
+/// `amount_sat` in msat if that is at most [`MAX_AMOUNT_MSAT`]; else an error naming `name`.
+pub fn sat_to_msat(name: &str, amount_sat: u64) -> Result<u64, String> {
+    amount_sat.checked_mul(1000).filter(|m| *m <= MAX_AMOUNT_MSAT).ok_or_else(|| {
+        format!(
+            "{name} must be at most {} sat (21 million bitcoin); got {amount_sat}",
+            MAX_AMOUNT_MSAT / 1000
+        )
+    })
+}
+
 /// Parses a Core Lightning amount into msat.
 pub fn parse_msat(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -40,7 +65,22 @@ pub fn parse_msat(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_msat;
+    use super::*;
+
+    #[test]
+    fn amounts_above_the_bitcoin_supply_are_refused_by_name() {
+        assert_eq!(at_most_supply("amount_msat", MAX_AMOUNT_MSAT), Ok(MAX_AMOUNT_MSAT));
+        let e = at_most_supply("amount_msat", MAX_AMOUNT_MSAT + 1).unwrap_err();
+        assert!(e.starts_with("amount_msat must be at most"), "{e}");
+        assert!(at_most_supply("maxfee", u64::MAX).unwrap_err().starts_with("maxfee"));
+        assert_eq!(sat_to_msat("amount_sat", 5), Ok(5000));
+        assert_eq!(sat_to_msat("amount_sat", MAX_AMOUNT_MSAT / 1000), Ok(MAX_AMOUNT_MSAT));
+        // Would overflow a u64 when multiplied (no panic, no saturation to u64::MAX).
+        let e = sat_to_msat("amount", u64::MAX).unwrap_err();
+        assert!(e.starts_with("amount must be at most"), "{e}");
+        assert!(sat_to_msat("amount", MAX_AMOUNT_MSAT / 1000 + 1).is_err());
+        assert!(MAX_AMOUNT_MSAT < i64::MAX as u64);
+    }
 
     #[test]
     fn core_lightning_amount_forms() {

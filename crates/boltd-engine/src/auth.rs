@@ -37,6 +37,10 @@ pub const ADMIN_TOKEN_NAME: &str = "admin";
 /// Longest token name, in bytes.
 pub const MAX_TOKEN_NAME_BYTES: usize = 64;
 
+/// The latest a token's `expires_at` may be (unix seconds): 9999-12-31T23:59:59Z, the last
+/// instant an RFC 3339 date-time can show. Later is a 400, not a database error.
+pub const MAX_TOKEN_EXPIRES_AT: u64 = 253_402_300_799;
+
 const ID_HEX_LEN: usize = 16;
 const SECRET_HEX_LEN: usize = 64;
 
@@ -319,6 +323,11 @@ fn check_spec(spec: &TokenSpec, now: u64) -> Result<(), AuthError> {
     }
     if spec.expires_at.is_some_and(|t| t <= now) {
         return bad(format!("expires_at must be in the future (now is {now})"));
+    }
+    if spec.expires_at.is_some_and(|t| t > MAX_TOKEN_EXPIRES_AT) {
+        return bad(format!(
+            "expires_at must be at most {MAX_TOKEN_EXPIRES_AT} (9999-12-31T23:59:59Z)"
+        ));
     }
     let l = &spec.limits;
     let limits = [
@@ -613,6 +622,9 @@ mod tests {
         assert!(err(&|s| s.name = "a\nb".into()).contains("control"));
         assert!(err(&|s| s.scopes.clear()).contains("payments:send, invoices:create"));
         assert!(err(&|s| s.expires_at = Some(100)).contains("future"));
+        assert!(err(&|s| s.expires_at = Some(u64::MAX)).contains("expires_at must be at most"));
+        let latest = TokenSpec { expires_at: Some(MAX_TOKEN_EXPIRES_AT), ..ok.clone() };
+        assert_eq!(check_spec(&latest, 100), Ok(()));
         assert!(err(&|s| s.limits.budget_week_msat = Some(0)).contains("budget_week_msat"));
         assert!(err(&|s| s.limits.budget_day_msat = Some(u64::MAX)).contains("too large"));
         assert!(err(&|s| s.scopes.push(Scope::NodeAdmin)).contains("node:admin"));

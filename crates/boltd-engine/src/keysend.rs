@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
@@ -40,7 +39,8 @@ pub struct KeysendRequest {
     pub memo: Option<String>,
     /// Absolute fee limit in msat (default: Core Lightning's 0.5% or 5000 msat).
     pub maxfee_msat: Option<u64>,
-    /// Seconds to keep retrying (default 60).
+    /// Seconds to keep retrying (default 60, at most 86400: one day; more is a 400).
+    #[schema(maximum = 86_400)]
     pub retry_for: Option<u64>,
     /// A label stored with the payment (Core Lightning's `label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +101,12 @@ impl Engine {
         if req.amount_msat == 0 {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
+        crate::amount::at_most_supply("amount_msat", req.amount_msat)
+            .map_err(PayError::InvalidParams)?;
+        if let Some(f) = req.maxfee_msat {
+            crate::amount::at_most_supply("maxfee_msat", f).map_err(PayError::InvalidParams)?;
+        }
+        let retry_for = crate::pay::retry_window("retry_for", req.retry_for)?;
         if req.maxdelay == Some(0) {
             return Err(PayError::InvalidParams("maxdelay must be positive".into()));
         }
@@ -129,7 +135,6 @@ impl Engine {
         ctx.apply(&mut intent);
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
-        let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
         let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
         pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
         let mut route_params = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);

@@ -496,6 +496,10 @@ impl Engine {
         if amount_msat == 0 {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
+        crate::amount::at_most_supply("amount_msat", amount_msat)
+            .map_err(PayError::InvalidParams)?;
+        // Checked before the service is asked for an invoice ([`Engine::pay`] checks it again).
+        crate::pay::retry_window("retry_for_secs", retry_for_secs)?;
         let dest = strip_scheme(destination).to_string();
         let comment = comment.filter(|c| !c.is_empty());
         let request =
@@ -565,7 +569,7 @@ impl Engine {
         if !same_request(&rec, request) {
             return Ok(Some(Err(PayError::IdempotencyConflict { payment_id: rec.id })));
         }
-        let wait = Duration::from_secs(defaults::RETRY_FOR_SECS + 5);
+        let wait = crate::pay::result_window(Duration::from_secs(defaults::RETRY_FOR_SECS));
         Ok(Some(self.await_result(rec, wait).await))
     }
 

@@ -247,7 +247,7 @@ impl Engine {
         limit: u32,
         timeout: Duration,
     ) -> Result<EventPage, NotifyError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = crate::pay::deadline_in(timeout);
         let limit = limit.clamp(1, MAX_PAGE);
         let mut rx = self.notify.subscribe();
         rx.borrow_and_update();

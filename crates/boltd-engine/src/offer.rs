@@ -68,7 +68,8 @@ pub struct OfferPayRequest {
     pub payer_note: Option<String>,
     /// Absolute fee limit in msat (default: Core Lightning's 0.5% or 5000 msat).
     pub maxfee_msat: Option<u64>,
-    /// Seconds to keep retrying (default 60).
+    /// Seconds to keep retrying (default 60, at most 86400: one day; more is a 400).
+    #[schema(maximum = 86_400)]
     pub retry_for: Option<u64>,
 }
 
@@ -192,7 +193,11 @@ impl Engine {
                 )));
             }
         }
-        let retry_for = Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS));
+        crate::amount::at_most_supply("amount_msat", amount_msat).map_err(invalid)?;
+        if let Some(f) = req.maxfee_msat {
+            crate::amount::at_most_supply("maxfee_msat", f).map_err(invalid)?;
+        }
+        let retry_for = crate::pay::retry_window("retry_for", req.retry_for)?;
         let wait =
             ctx.wait_for(retry_for.saturating_add(Duration::from_secs(INVOICE_EXCHANGE_SECS)));
 

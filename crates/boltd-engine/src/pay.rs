@@ -32,6 +32,41 @@ pub mod defaults {
     pub const RETRY_FOR_SECS: u64 = 60;
     /// `maxdelay`, in blocks (Core Lightning's `max-locktime-blocks`).
     pub const MAXDELAY_BLOCKS: u32 = 2016;
+    /// The longest `retry_for` accepted, in seconds: one day. Core Lightning sets no maximum;
+    /// boltd refuses more with a 400 naming the parameter, before anything is recorded or sent
+    /// (a payment that retries for longer than a day is almost surely a mistake, and its
+    /// deadline must stay representable).
+    pub const MAX_RETRY_FOR_SECS: u64 = 86_400;
+}
+
+/// How long a payment retries: `secs` (default [`defaults::RETRY_FOR_SECS`]), refused above
+/// [`defaults::MAX_RETRY_FOR_SECS`] with an error naming the parameter `name`.
+pub(crate) fn retry_window(name: &str, secs: Option<u64>) -> Result<Duration, PayError> {
+    let secs = secs.unwrap_or(defaults::RETRY_FOR_SECS);
+    if secs > defaults::MAX_RETRY_FOR_SECS {
+        return Err(invalid(format!(
+            "{name} must be at most {} seconds (one day); got {secs}",
+            defaults::MAX_RETRY_FOR_SECS
+        )));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// How long a caller waits for a payment that retries for `retry_for`: [`RESULT_GRACE`] longer,
+/// so the last attempt's outcome arrives (never overflows).
+pub(crate) fn result_window(retry_for: Duration) -> Duration {
+    retry_for.saturating_add(RESULT_GRACE)
+}
+
+/// How far away [`deadline_in`] puts a deadline whose timeout is too long to represent: about
+/// 30 years, as tokio's own `sleep` does.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// The instant `timeout` from now, without overflowing: a timeout too long for an `Instant`
+/// (`Instant::now() + timeout` would panic) is [`FAR_FUTURE`] instead.
+pub(crate) fn deadline_in(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout).unwrap_or_else(|| now + FAR_FUTURE)
 }
 
 /// A `pay` request, with Core Lightning's parameter names (amounts in msat).
@@ -48,7 +83,7 @@ pub struct PayRequest {
     pub riskfactor: Option<f64>,
     /// Fee limit in percent of the amount (default 0.5).
     pub maxfeepercent: Option<f64>,
-    /// Seconds to keep retrying (default 60).
+    /// Seconds to keep retrying (default 60, at most [`defaults::MAX_RETRY_FOR_SECS`]).
     pub retry_for: Option<u64>,
     /// Maximum total CLTV delay in blocks (default 2016).
     pub maxdelay: Option<u32>,
@@ -135,6 +170,7 @@ impl Engine {
                 invoice.network()
             )));
         }
+        let retry_for = retry_window("retry_for", req.retry_for)?;
         let now = now_secs();
         let expiry = invoice_expiry_secs(&invoice);
         if expiry <= now {
@@ -153,6 +189,16 @@ impl Engine {
             (Some(a), None) => (a, None),
             (None, Some(a)) => (a, Some(a)),
         };
+        crate::amount::at_most_supply(
+            if amount_arg.is_some() { "amount_msat" } else { "the invoice's amount" },
+            amount_msat,
+        )
+        .map_err(invalid)?;
+        for (name, fee) in [("maxfee", req.maxfee), ("exemptfee", req.exemptfee)] {
+            if let Some(f) = fee {
+                crate::amount::at_most_supply(name, f).map_err(invalid)?;
+            }
+        }
         if req.maxfee.is_some() && (req.maxfeepercent.is_some() || req.exemptfee.is_some()) {
             return Err(invalid("maxfee cannot be given together with maxfeepercent or exemptfee"));
         }
@@ -213,7 +259,7 @@ impl Engine {
             payee,
             fee_limit_msat,
             maxdelay,
-            retry_for: Duration::from_secs(req.retry_for.unwrap_or(defaults::RETRY_FOR_SECS)),
+            retry_for,
             policy,
         };
         Ok((plan, description))
@@ -242,7 +288,7 @@ impl Engine {
         intent.fee_limit_msat = Some(plan.fee_limit_msat);
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = Some(invoice_expiry_secs(&plan.invoice));
-        let wait = ctx.wait_for(plan.retry_for.saturating_add(RESULT_GRACE));
+        let wait = ctx.wait_for(result_window(plan.retry_for));
         self.pay_outgoing(intent, SendPlan::Bolt11(Box::new(plan)), wait).await
     }
 
@@ -326,12 +372,14 @@ impl Engine {
 }
 
 /// When a BOLT11 invoice expires (unix seconds), saturating: an expiry past the end of time is
-/// "never" rather than an overflow.
+/// "never" rather than an overflow, and "never" is `i64::MAX`, the latest a SQLite integer (the
+/// payment and receive records) holds (`u64::MAX` failed to be recorded).
 pub(crate) fn invoice_expiry_secs(invoice: &Bolt11Invoice) -> u64 {
+    const NEVER: u64 = i64::MAX as u64;
     invoice
         .duration_since_epoch()
         .checked_add(invoice.expiry_time())
-        .map_or(u64::MAX, |d| d.as_secs())
+        .map_or(NEVER, |d| d.as_secs().min(NEVER))
 }
 
 /// How long a caller waits beyond a payment's retry window for LDK's last word.
@@ -402,5 +450,63 @@ impl Engine {
             within_limits,
             fee_limit_msat: plan.fee_limit_msat,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice_expiring_in(expiry_secs: u64) -> Bolt11Invoice {
+        use bitcoin::secp256k1::{Secp256k1, SecretKey};
+        use lightning_invoice::{Currency, InvoiceBuilder, PaymentSecret};
+        let key = SecretKey::from_slice(&[7; 32]).unwrap();
+        InvoiceBuilder::new(Currency::Regtest)
+            .description("x".into())
+            .payment_hash(sha256::Hash::hash(b"x"))
+            .payment_secret(PaymentSecret([1; 32]))
+            .duration_since_epoch(Duration::from_secs(1_700_000_000))
+            .expiry_time(Duration::from_secs(expiry_secs))
+            .min_final_cltv_expiry_delta(144)
+            .build_signed(|h| Secp256k1::new().sign_ecdsa_recoverable(h, &key))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_expiry_past_the_end_of_time_is_never_and_can_be_recorded() {
+        assert_eq!(invoice_expiry_secs(&invoice_expiring_in(3600)), 1_700_003_600);
+        // timestamp + u64::MAX overflows (the unchecked sum panicked); past i64::MAX the store
+        // cannot keep it (u64::MAX failed to be recorded): "never" is i64::MAX.
+        for expiry in [u64::MAX, u64::MAX - 1_700_000_000, i64::MAX as u64] {
+            let at = invoice_expiry_secs(&invoice_expiring_in(expiry));
+            assert_eq!(at, i64::MAX as u64, "expiry {expiry}");
+        }
+    }
+
+    #[test]
+    fn retry_for_is_at_most_a_day_and_named() {
+        assert_eq!(retry_window("retry_for", None).unwrap(), Duration::from_secs(60));
+        assert_eq!(retry_window("retry_for", Some(86_400)).unwrap(), Duration::from_secs(86_400));
+        for (name, secs) in [("retry_for", 86_401), ("retry_for_secs", u64::MAX)] {
+            match retry_window(name, Some(secs)) {
+                Err(PayError::InvalidParams(m)) => {
+                    assert!(m.starts_with(&format!("{name} must be at most 86400")), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        // The caller's wait beyond the retry window saturates instead of overflowing.
+        assert_eq!(result_window(Duration::from_secs(60)), Duration::from_secs(65));
+        assert_eq!(result_window(Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn a_deadline_never_overflows() {
+        let now = tokio::time::Instant::now();
+        let soon = deadline_in(Duration::from_secs(5));
+        assert!(soon >= now + Duration::from_secs(5) && soon < now + Duration::from_secs(60));
+        // `Instant::now() + Duration::MAX` panics; the deadline is far away instead.
+        assert!(deadline_in(Duration::MAX) >= now + FAR_FUTURE);
+        assert!(deadline_in(Duration::from_secs(u64::MAX)) > now + Duration::from_secs(86_400));
     }
 }

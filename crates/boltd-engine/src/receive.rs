@@ -137,12 +137,7 @@ impl Engine {
         new.amount_msat = req.amount_msat;
         new.description = req.description.clone();
         new.description_hash = description_hash;
-        new.expires_at = Some(
-            invoice
-                .duration_since_epoch()
-                .checked_add(invoice.expiry_time())
-                .map_or(u64::MAX, |d| d.as_secs()),
-        );
+        new.expires_at = Some(crate::pay::invoice_expiry_secs(&invoice));
         new.idempotency_key = idempotency_key;
         new.request_hash = Some(request_hash(&req));
         match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {

@@ -115,6 +115,10 @@ impl Engine {
         if retry_for_secs == Some(0) {
             return Err(invalid("retry_for_secs must be positive"));
         }
+        crate::pay::retry_window("retry_for_secs", retry_for_secs)?;
+        if let Some(a) = amount_msat {
+            crate::amount::at_most_supply("amount_msat", a).map_err(invalid)?;
+        }
         let dest = classify(destination)?;
         if comment.is_some() && !matches!(dest, Destination::Lnurl(_)) {
             return Err(invalid("comments are only supported for Lightning addresses and LNURL"));

@@ -88,6 +88,45 @@ pub struct BlockRef {
     pub hash: String,
 }
 
+/// The highest fee rate an on-chain send accepts, in sat/vB: bitcoind's default `-maxfeerate`
+/// (0.1 BTC/kvB), above which `sendrawtransaction` refuses the transaction anyway. Higher is a
+/// 400 before anything is built (the fee arithmetic would overflow far above it).
+pub const MAX_FEE_RATE_SAT_PER_VB: u64 = 10_000;
+
+/// Checks the amounts of an on-chain send before anything is built: each positive, each and
+/// their sum at most 21 million bitcoin (BDK adds them up with a panicking `Amount` addition).
+fn check_amounts<'a>(amounts: impl IntoIterator<Item = (&'a str, u64)>) -> NodeResult<()> {
+    let max = Amount::MAX_MONEY.to_sat();
+    let mut total_sat: u64 = 0;
+    for (address, amount_sat) in amounts {
+        if amount_sat == 0 {
+            return Err(NodeError::InvalidInput(format!(
+                "the amount for `{address}` must be positive"
+            )));
+        }
+        total_sat = total_sat.checked_add(amount_sat).filter(|t| *t <= max).ok_or_else(|| {
+            NodeError::InvalidInput(format!(
+                "amount_sat: at most {max} sat (21 million bitcoin) in all can be sent"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// A fee rate the caller gave, in sat/vB: 1 to [`MAX_FEE_RATE_SAT_PER_VB`].
+fn explicit_fee_rate(sat_per_vb: u64) -> NodeResult<FeeRate> {
+    if sat_per_vb == 0 {
+        return Err(NodeError::InvalidInput("fee rate must be at least 1 sat/vB".into()));
+    }
+    FeeRate::from_sat_per_vb(sat_per_vb)
+        .filter(|_| sat_per_vb <= MAX_FEE_RATE_SAT_PER_VB)
+        .ok_or_else(|| {
+            NodeError::InvalidInput(format!(
+                "fee_rate_sat_per_vb {sat_per_vb} is too high: at most {MAX_FEE_RATE_SAT_PER_VB}"
+            ))
+        })
+}
+
 /// How long [`OnchainWallet::sync_now`] waits for the sync loop to finish a round.
 pub const SYNC_NOW_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -431,9 +470,7 @@ impl OnchainWallet {
 
     fn fee_rate(&self, sat_per_vb: Option<u64>) -> NodeResult<FeeRate> {
         match sat_per_vb {
-            Some(0) => Err(NodeError::InvalidInput("fee rate must be at least 1 sat/vB".into())),
-            Some(r) => FeeRate::from_sat_per_vb(r)
-                .ok_or_else(|| NodeError::InvalidInput(format!("fee rate {r} sat/vB is too high"))),
+            Some(r) => explicit_fee_rate(r),
             None => Ok(FeeRate::from_sat_per_kwu(
                 self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
             )),
@@ -449,7 +486,11 @@ impl OnchainWallet {
         amount_sat: Option<u64>,
         sat_per_vb: Option<u64>,
     ) -> NodeResult<Txid> {
+        let address_text = address;
         let address = self.parse_address(address)?;
+        if let Some(a) = amount_sat {
+            check_amounts([(address_text, a)])?;
+        }
         let fee_rate = self.fee_rate(sat_per_vb)?;
         let tx = {
             let mut inner = self.inner.lock().unwrap();
@@ -469,13 +510,9 @@ impl OnchainWallet {
         if recipients.is_empty() {
             return Err(NodeError::InvalidInput("no recipients".into()));
         }
+        check_amounts(recipients.iter().map(|(a, v)| (a.as_str(), *v)))?;
         let mut outputs = Vec::with_capacity(recipients.len());
         for (address, amount_sat) in recipients {
-            if *amount_sat == 0 {
-                return Err(NodeError::InvalidInput(format!(
-                    "the amount for `{address}` must be positive"
-                )));
-            }
             outputs.push((self.parse_address(address)?.script_pubkey(), *amount_sat));
         }
         let fee_rate = self.fee_rate(sat_per_vb)?;
@@ -551,5 +588,29 @@ impl ChangeDestinationSourceSync for OnchainWallet {
         let info = inner.wallet.reveal_next_address(KeychainKind::Internal);
         inner.persist().map_err(|e| tracing::error!("{e}"))?;
         Ok(info.address.script_pubkey())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_and_fee_rates_out_of_range_are_refused_before_building() {
+        let max = Amount::MAX_MONEY.to_sat();
+        assert!(check_amounts([("a", 1), ("b", max - 1)]).is_ok());
+        // Each fits, the sum does not (BDK's sum would panic); u64 overflow neither.
+        for bad in [vec![("a", max), ("b", 1)], vec![("a", u64::MAX), ("b", u64::MAX)]] {
+            match check_amounts(bad) {
+                Err(NodeError::InvalidInput(m)) => assert!(m.contains("amount_sat"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(check_amounts([("a", 0)]), Err(NodeError::InvalidInput(_))));
+        assert_eq!(explicit_fee_rate(2).unwrap(), FeeRate::from_sat_per_vb(2).unwrap());
+        assert!(explicit_fee_rate(MAX_FEE_RATE_SAT_PER_VB).is_ok());
+        for bad in [0, MAX_FEE_RATE_SAT_PER_VB + 1, u64::MAX / 250, u64::MAX] {
+            assert!(matches!(explicit_fee_rate(bad), Err(NodeError::InvalidInput(_))), "{bad}");
+        }
     }
 }

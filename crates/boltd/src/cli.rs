@@ -22,6 +22,15 @@ const DEFAULT_URL: &str = "http://127.0.0.1:3000";
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Extra time a payment call gets beyond its `retry_for` (the daemon's default is 60 s).
 const PAY_TIMEOUT_MARGIN: Duration = Duration::from_secs(600);
+
+/// How long a payment call may take: its retry window plus [`PAY_TIMEOUT_MARGIN`]. The daemon
+/// refuses a window over [`boltd_engine::pay::defaults::MAX_RETRY_FOR_SECS`] (400); it is capped
+/// here so the timeout (and the HTTP client's deadline from it) never overflows.
+fn pay_timeout(retry_for_secs: u64) -> Duration {
+    let secs = retry_for_secs.min(boltd_engine::pay::defaults::MAX_RETRY_FOR_SECS);
+    Duration::from_secs(secs).saturating_add(PAY_TIMEOUT_MARGIN)
+}
+
 /// `retry_for` when the command does not give one (the daemon's default).
 const DEFAULT_RETRY_FOR_SECS: u64 = 60;
 
@@ -814,7 +823,7 @@ impl Client {
 
     /// Sends a payment call: a timeout beyond its retries, and progress on a terminal.
     fn pay(&self, mut call: Call<'_>, retry_for_secs: u64) -> Result<Value, Failure> {
-        call.timeout = Duration::from_secs(retry_for_secs) + PAY_TIMEOUT_MARGIN;
+        call.timeout = pay_timeout(retry_for_secs);
         let _progress = Progress::start("paying");
         call.send()
     }
@@ -1147,6 +1156,15 @@ fn table(cols: &[String], rows: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_huge_retry_for_does_not_overflow_the_call_timeout() {
+        assert_eq!(pay_timeout(60), Duration::from_secs(60) + PAY_TIMEOUT_MARGIN);
+        let max = boltd_engine::pay::defaults::MAX_RETRY_FOR_SECS;
+        assert_eq!(pay_timeout(u64::MAX), Duration::from_secs(max) + PAY_TIMEOUT_MARGIN);
+        // The HTTP client adds the timeout to an Instant: it must stay representable.
+        assert!(std::time::Instant::now().checked_add(pay_timeout(u64::MAX)).is_some());
+    }
 
     #[derive(Parser)]
     struct T {
