@@ -3,9 +3,13 @@
 //!
 //! # Fee estimation
 //! Each LDK [`ConfirmationTarget`] maps to an `estimatesmartfee` call (table below), refreshed
-//! every [`FEE_REFRESH_INTERVAL`]. When bitcoind has no estimate (always the case on a fresh
-//! regtest chain), the configured fallback `fee_rate_fallback_sat_per_kwu` is used, scaled per
-//! target as the table says, and never below LDK's floor of 253 sat/kwu.
+//! every [`FEE_REFRESH_INTERVAL`]. Each `(blocks, mode)` keeps its last good estimate and when it
+//! was obtained: when a refresh fails (bitcoind unreachable, an RPC error or timeout) or bitcoind
+//! has no estimate for it any more, the last good estimate stays in use and a warning names the
+//! estimates in use and their age ([`FeeEstimates::refresh`]). Only when bitcoind never gave an
+//! estimate for it since the start (always the case on a fresh regtest chain) is the configured
+//! fallback `fee_rate_fallback_sat_per_kwu` used, scaled per target as the table says. Never
+//! below LDK's floor of 253 sat/kwu.
 //!
 //! | target | blocks | mode | fallback multiplier |
 //! |---|---|---|---|
@@ -24,7 +28,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bdk_bitcoind_rpc::bitcoincore_rpc::{self, RpcApi};
@@ -199,29 +203,88 @@ fn kwu_to_vb(sat_per_kwu: u32) -> u64 {
     ((u64::from(sat_per_kwu) * 4 + 500) / 1000).max(1)
 }
 
+/// Where fee estimates come from: bitcoind's `estimatesmartfee` (a trait, so tests can give
+/// their own answers).
+pub trait FeeSource {
+    /// The fee rate to confirm within `blocks` (`conservative`: CONSERVATIVE mode, else
+    /// ECONOMICAL), in sat/kwu: `Ok(Some)` an estimate, `Ok(None)` when bitcoind has none yet,
+    /// `Err` when the call failed (unreachable, an RPC error, a timeout).
+    fn estimate_sat_per_kwu(&self, blocks: u16, conservative: bool) -> Result<Option<u32>, String>;
+}
+
+impl FeeSource for bitcoincore_rpc::Client {
+    fn estimate_sat_per_kwu(&self, blocks: u16, conservative: bool) -> Result<Option<u32>, String> {
+        let mode = if conservative {
+            bitcoincore_rpc::json::EstimateMode::Conservative
+        } else {
+            bitcoincore_rpc::json::EstimateMode::Economical
+        };
+        let answer = self.estimate_smart_fee(blocks, Some(mode)).map_err(|e| e.to_string())?;
+        // BTC/kvB -> sat/kwu: sat per 1000 vbytes / 4.
+        Ok(answer.fee_rate.map(|a| u32::try_from(a.to_sat() / 4).unwrap_or(u32::MAX)))
+    }
+}
+
+/// One `estimatesmartfee` query: blocks and whether CONSERVATIVE.
+type FeeQuery = (u16, bool);
+
+/// The last good estimate of a query and when it was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Estimate {
+    /// The rate, in sat/kwu (as bitcoind gave it, before per-target adjustments).
+    pub sat_per_kwu: u32,
+    /// When bitcoind gave it.
+    pub obtained_at: Instant,
+}
+
+/// A query whose estimate a refresh could not renew: the last good one stays in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleEstimate {
+    /// Its confirmation target in blocks.
+    pub blocks: u16,
+    /// CONSERVATIVE (else ECONOMICAL).
+    pub conservative: bool,
+    /// The estimate in use, and when it was obtained.
+    pub estimate: Estimate,
+    /// Why it was not renewed: bitcoind's error, or that it had no estimate.
+    pub why: String,
+}
+
 /// Fee estimates for LDK and the wallet, cached and refreshed in the background.
 #[derive(Debug)]
 pub struct FeeEstimates {
-    rates: RwLock<HashMap<ConfirmationTarget, u32>>,
-    /// The app rates' estimates (sat/kwu; `None` where bitcoind had none), by [`APP_TARGETS`].
-    app_rates: RwLock<[Option<u32>; 3]>,
+    /// The last good estimate of each query; a query missing here never had one.
+    last_good: RwLock<HashMap<FeeQuery, Estimate>>,
     fallback_sat_per_kwu: u32,
+}
+
+/// Every distinct query of [`targets`] and [`APP_TARGETS`], each asked once per refresh.
+fn queries() -> Vec<FeeQuery> {
+    let mut q: Vec<FeeQuery> = targets().iter().map(|t| (t.1, t.2)).collect();
+    q.extend(APP_TARGETS.iter().map(|t| (t.0, t.1)));
+    q.sort_unstable();
+    q.dedup();
+    q
 }
 
 impl FeeEstimates {
     /// Estimates that answer the fallback until the first refresh.
     pub fn new(fallback_sat_per_kwu: u32) -> Self {
-        Self {
-            rates: RwLock::new(HashMap::new()),
-            app_rates: RwLock::new([None; 3]),
-            fallback_sat_per_kwu,
-        }
+        Self { last_good: RwLock::new(HashMap::new()), fallback_sat_per_kwu }
     }
 
-    /// The cached fast, regular and slow rates for apps; where bitcoind had no estimate, the
-    /// fallback rate scaled by 4, 2 and 1.
+    /// The last good estimate for `blocks` in the given mode, if bitcoind ever gave one.
+    pub fn last_good(&self, blocks: u16, conservative: bool) -> Option<Estimate> {
+        self.last_good.read().unwrap().get(&(blocks, conservative)).copied()
+    }
+
+    /// The cached fast, regular and slow rates for apps; where bitcoind never gave an estimate,
+    /// the fallback rate scaled by 4, 2 and 1.
     pub fn onchain_fee_rates(&self) -> OnchainFeeRates {
-        let cached = *self.app_rates.read().unwrap();
+        let last_good = self.last_good.read().unwrap();
+        let cached: Vec<Option<u32>> =
+            APP_TARGETS.iter().map(|t| last_good.get(&(t.0, t.1)).map(|e| e.sat_per_kwu)).collect();
+        drop(last_good);
         let rate = |i: usize| {
             let kwu = cached[i]
                 .unwrap_or_else(|| self.fallback_sat_per_kwu.saturating_mul(APP_TARGETS[i].2));
@@ -235,48 +298,73 @@ impl FeeEstimates {
         }
     }
 
-    /// Queries bitcoind for every target (blocking; call off the async workers).
-    pub fn refresh(&self, client: &bitcoincore_rpc::Client) {
-        let mut new = HashMap::new();
-        for (target, blocks, conservative, mult) in targets() {
-            let mode = if conservative {
-                bitcoincore_rpc::json::EstimateMode::Conservative
-            } else {
-                bitcoincore_rpc::json::EstimateMode::Economical
-            };
-            let estimate = client
-                .estimate_smart_fee(blocks, Some(mode))
-                .ok()
-                .and_then(|r| r.fee_rate)
-                // BTC/kvB -> sat/kwu: sat per 1000 vbytes / 4.
-                .map(|amount| (amount.to_sat() / 4) as u32);
-            let rate = estimate.unwrap_or(self.fallback_sat_per_kwu.saturating_mul(mult));
-            new.insert(target, adjust(target, rate));
+    /// Queries bitcoind for every target (blocking; call off the async workers). A query that
+    /// fails or has no estimate keeps its last good estimate; one warning line then names the
+    /// estimates in use and their age (or that the fallback rate is in use).
+    pub fn refresh(&self, source: &impl FeeSource) {
+        let stale = self.refresh_at(source, Instant::now());
+        if stale.is_empty() {
+            return;
         }
-        *self.rates.write().unwrap() = new;
-        let mut app = [None; 3];
-        for (slot, (blocks, conservative, _)) in app.iter_mut().zip(APP_TARGETS) {
-            let mode = if conservative {
-                bitcoincore_rpc::json::EstimateMode::Conservative
-            } else {
-                bitcoincore_rpc::json::EstimateMode::Economical
-            };
-            *slot = client
-                .estimate_smart_fee(blocks, Some(mode))
-                .ok()
-                .and_then(|r| r.fee_rate)
-                .map(|amount| (amount.to_sat() / 4) as u32);
-        }
-        *self.app_rates.write().unwrap() = app;
+        let now = Instant::now();
+        let ages: Vec<String> = stale
+            .iter()
+            .map(|s| {
+                let age = now.saturating_duration_since(s.estimate.obtained_at).as_secs();
+                format!("{} blocks: {} sat/kwu from {age} s ago", s.blocks, s.estimate.sat_per_kwu)
+            })
+            .collect();
+        tracing::warn!(
+            "fee estimates are stale: bitcoind did not renew them ({}); using the last good \
+             ones: {}",
+            stale[0].why,
+            ages.join(", ")
+        );
     }
 
-    /// The fee rate for a target in sat per kilo-weight-unit.
+    /// [`Self::refresh`] at `now`: records every estimate bitcoind gives, and returns the
+    /// queries that keep an older estimate. A query that never had one is served by the
+    /// fallback: silently while bitcoind merely has no estimate (a young chain), with a warning
+    /// when the call failed.
+    pub(crate) fn refresh_at(&self, source: &impl FeeSource, now: Instant) -> Vec<StaleEstimate> {
+        let mut stale = Vec::new();
+        let mut failed_without_estimate: Option<String> = None;
+        for (blocks, conservative) in queries() {
+            let why = match source.estimate_sat_per_kwu(blocks, conservative) {
+                Ok(Some(sat_per_kwu)) => {
+                    let e = Estimate { sat_per_kwu, obtained_at: now };
+                    self.last_good.write().unwrap().insert((blocks, conservative), e);
+                    continue;
+                }
+                Ok(None) => "no estimate".to_string(),
+                Err(e) => format!("estimatesmartfee failed: {e}"),
+            };
+            match self.last_good(blocks, conservative) {
+                Some(estimate) => stale.push(StaleEstimate { blocks, conservative, estimate, why }),
+                None if why != "no estimate" => {
+                    failed_without_estimate.get_or_insert(why);
+                }
+                None => {}
+            }
+        }
+        if let Some(why) = failed_without_estimate {
+            tracing::warn!("fee estimation failed ({why}); the fallback rate is used");
+        }
+        stale
+    }
+
+    /// The fee rate for a target in sat per kilo-weight-unit: the last good estimate, or the
+    /// scaled fallback if bitcoind never gave one.
     pub fn sat_per_kwu(&self, target: ConfirmationTarget) -> u32 {
-        let cached = self.rates.read().unwrap().get(&target).copied();
-        cached.unwrap_or_else(|| {
-            let mult = targets().iter().find(|t| t.0 == target).map(|t| t.3).unwrap_or(1);
-            adjust(target, self.fallback_sat_per_kwu.saturating_mul(mult))
-        })
+        let Some((_, blocks, conservative, mult)) = targets().into_iter().find(|t| t.0 == target)
+        else {
+            return adjust(target, self.fallback_sat_per_kwu);
+        };
+        let rate = match self.last_good(blocks, conservative) {
+            Some(e) => e.sat_per_kwu,
+            None => self.fallback_sat_per_kwu.saturating_mul(mult),
+        };
+        adjust(target, rate)
     }
 }
 
@@ -351,11 +439,99 @@ mod tests {
         let r = f.onchain_fee_rates();
         assert_eq!((r.fast_sat_per_vb, r.regular_sat_per_vb, r.slow_sat_per_vb), (4, 2, 1));
         assert_eq!(r.source, "fallback");
-        *f.app_rates.write().unwrap() = [Some(5000), Some(2500), Some(300)];
+        let rates = Fake::per_blocks(&[(1, 5000), (3, 2500), (6, 300)]);
+        assert!(f.refresh_at(&rates, Instant::now()).is_empty());
         let r = f.onchain_fee_rates();
         assert_eq!((r.fast_sat_per_vb, r.regular_sat_per_vb, r.slow_sat_per_vb), (20, 10, 1));
         assert_eq!(r.source, "bitcoind");
         assert_eq!(kwu_to_vb(0), 1);
         assert_eq!(kwu_to_vb(375), 2);
+    }
+
+    /// A fake `estimatesmartfee`: an answer per block count, else `other`.
+    struct Fake {
+        by_blocks: HashMap<u16, Result<Option<u32>, String>>,
+        other: Result<Option<u32>, String>,
+    }
+
+    impl Fake {
+        fn all(answer: Result<Option<u32>, String>) -> Self {
+            Self { by_blocks: HashMap::new(), other: answer }
+        }
+        fn per_blocks(rates: &[(u16, u32)]) -> Self {
+            let by_blocks = rates.iter().map(|(b, r)| (*b, Ok(Some(*r)))).collect();
+            Self { by_blocks, other: Ok(Some(2000)) }
+        }
+    }
+
+    impl FeeSource for Fake {
+        fn estimate_sat_per_kwu(&self, blocks: u16, _: bool) -> Result<Option<u32>, String> {
+            self.by_blocks.get(&blocks).cloned().unwrap_or_else(|| self.other.clone())
+        }
+    }
+
+    #[test]
+    fn a_failed_refresh_keeps_the_last_good_estimates_with_their_age() {
+        let f = FeeEstimates::new(1000);
+        let t0 = Instant::now();
+        assert!(f.refresh_at(&Fake::all(Ok(Some(2000))), t0).is_empty());
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 2000);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MaximumFeeEstimate), 2000);
+
+        // bitcoind times out: not the fallback (1000, ×4 for the maximum), the last estimates.
+        let t1 = t0 + Duration::from_secs(600);
+        let stale = f.refresh_at(&Fake::all(Err("timeout".into())), t1);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 2000);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MaximumFeeEstimate), 2000);
+        assert_eq!(f.onchain_fee_rates().source, "bitcoind");
+        assert_eq!(stale.len(), queries().len(), "{stale:?}");
+        for s in &stale {
+            assert_eq!(s.estimate, Estimate { sat_per_kwu: 2000, obtained_at: t0 });
+            assert!(s.why.contains("timeout"), "{s:?}");
+        }
+        assert_eq!(f.last_good(12, false).unwrap().obtained_at, t0, "the age is kept");
+
+        // The real client's failure (nothing listens on the port) keeps them too.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let auth = bitcoincore_rpc::Auth::UserPass("u".into(), "p".into());
+        let down = bitcoincore_rpc::Client::new(&format!("http://127.0.0.1:{port}"), auth).unwrap();
+        f.refresh(&down);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 2000);
+        assert_eq!(f.last_good(12, false).unwrap().obtained_at, t0);
+
+        // bitcoind answers without an estimate: still the last good one.
+        let stale = f.refresh_at(&Fake::all(Ok(None)), t1);
+        assert_eq!(stale.len(), queries().len());
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::ChannelCloseMinimum), 2000);
+    }
+
+    #[test]
+    fn each_target_keeps_its_own_estimate() {
+        let f = FeeEstimates::new(1000);
+        let t0 = Instant::now();
+        f.refresh_at(&Fake::per_blocks(&[(1, 8000), (12, 3000)]), t0);
+        // Later only the 1-block query fails: the others are renewed.
+        let t1 = t0 + Duration::from_secs(60);
+        let mut fake = Fake::per_blocks(&[(12, 4000)]);
+        fake.by_blocks.insert(1, Err("connection refused".into()));
+        let stale = f.refresh_at(&fake, t1);
+        assert_eq!(stale.iter().map(|s| s.blocks).collect::<Vec<_>>(), vec![1]);
+        assert!(stale.iter().all(|s| s.estimate.obtained_at == t0));
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MaximumFeeEstimate), 8000);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 4000);
+        assert_eq!(f.last_good(12, false).unwrap().obtained_at, t1);
+    }
+
+    #[test]
+    fn the_fallback_serves_only_targets_that_never_had_an_estimate() {
+        let f = FeeEstimates::new(1000);
+        let stale = f.refresh_at(&Fake::all(Err("connection refused".into())), Instant::now());
+        assert!(stale.is_empty(), "nothing to keep: {stale:?}");
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee), 1000);
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::MaximumFeeEstimate), 4000);
+        assert_eq!(f.onchain_fee_rates().source, "fallback");
+        // A young regtest chain: no estimate at all, the fallback too.
+        f.refresh_at(&Fake::all(Ok(None)), Instant::now());
+        assert_eq!(f.sat_per_kwu(ConfirmationTarget::UrgentOnChainSweep), 2000);
     }
 }

@@ -82,7 +82,8 @@ pub struct Config {
     pub chain_poll_interval_ms: u64,
     /// How often the on-chain wallet is synced, in milliseconds. Default 2000.
     pub wallet_sync_interval_ms: u64,
-    /// Fee rate used when `estimatesmartfee` has no estimate, in sat per 1000 weight units.
+    /// Fee rate used for a target `estimatesmartfee` never gave an estimate for since the start
+    /// (a failed refresh keeps the last estimate), in sat per 1000 weight units.
     /// Default 253 on regtest, 1000 elsewhere; at least 253.
     pub fee_rate_fallback_sat_per_kwu: u32,
     /// Log verbosity: one of [`LOG_LEVELS`], lower-case. Default `info`.
