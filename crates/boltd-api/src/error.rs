@@ -40,6 +40,7 @@ pub const ERROR_CODES: &[&str] = &[
     "peer_unreachable",
     "lightning_refused",
     "chain_unavailable",
+    "transaction_rejected",
     "idempotency_conflict",
     "already_paid",
     "destination_rejected",
@@ -229,6 +230,10 @@ impl From<NodeError> for ApiError {
             NodeError::Connection(_) => (StatusCode::BAD_GATEWAY, "peer_unreachable"),
             NodeError::Lightning(_) => (StatusCode::UNPROCESSABLE_ENTITY, "lightning_refused"),
             NodeError::Chain(_) => (StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable"),
+            NodeError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, "idempotency_conflict"),
+            NodeError::TransactionRejected { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "transaction_rejected")
+            }
             NodeError::Config(_)
             | NodeError::Store(_)
             | NodeError::UnreadableState { .. }

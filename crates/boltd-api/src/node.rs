@@ -3,15 +3,18 @@
 //! under `/api/v1/node/...`.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_node::chain::OnchainFeeRates;
 use boltd_node::node::{ChannelInfo, GraphChannel, NodeInfo, PeerInfo};
-use boltd_node::wallet::{Utxo, WalletTransaction};
+use boltd_node::wallet::{OnchainSent, SendRequest, Utxo, WalletTransaction};
 use boltd_node::NodeError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::barkd::TAG as BARKD;
+use crate::barkd::{IdempotencyKey, TAG as BARKD};
+use crate::context::Ctx;
 use crate::error::{parse_pubkey, ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 
@@ -317,34 +320,76 @@ pub(crate) struct OnchainSendRequest {
     fee_rate_sat_per_vb: Option<u64>,
 }
 
-/// barkd's `Send`: the broadcast transaction.
+/// barkd's `Send`: the transaction, and what is known of its broadcast.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Send {
     /// Its id.
     txid: String,
+    /// `broadcast`: bitcoind accepted it (200). `unknown`: bitcoind's answer did not arrive (a
+    /// timeout, a transport error): it may have been accepted, and it stays the wallet's (202).
+    /// Check `GET /api/v1/onchain/transactions`, or repeat the request with the same
+    /// `Idempotency-Key` (it broadcasts the same transaction again); a new request would pay
+    /// again.
+    #[schema(value_type = String, pattern = "^(broadcast|unknown)$")]
+    status: &'static str,
+    /// Why the status is `unknown`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// True when this answers a repeated request (same `Idempotency-Key`) with its first send.
+    replayed: bool,
+}
+
+/// An on-chain send's answer: 200 when broadcast, 202 when bitcoind's answer is unknown.
+fn sent(s: OnchainSent) -> Response {
+    let unknown = s.state != boltd_store::onchain::OnchainSendState::Broadcast;
+    let body = Send {
+        txid: s.txid.to_string(),
+        status: if unknown { "unknown" } else { "broadcast" },
+        reason: s.reason,
+        replayed: s.replayed,
+    };
+    let status = if unknown { StatusCode::ACCEPTED } else { StatusCode::OK };
+    (status, Json(body)).into_response()
 }
 
 /// On-chain errors: a bad address or amount, or not enough funds.
 const ONCHAIN_400: &str =
     "Not an address of this network, a bad amount or fee rate, or not enough funds";
+/// The first answer to a key, or a different request under it.
+const ONCHAIN_409: &str = "The Idempotency-Key was used for a different request";
+/// bitcoind refused the transaction (or it left the mempool): nothing was spent.
+const ONCHAIN_422: &str = "bitcoind refused the transaction, or it left the mempool unconfirmed";
+/// The broadcast's outcome is unknown.
+const ONCHAIN_202: &str = "Recorded; bitcoind's answer is unknown (see `status`)";
 
-/// Sends on chain.
+/// Sends on chain. With an `Idempotency-Key`, the same request returns the first send (a
+/// transaction whose broadcast is unknown is broadcast again, never a new one) and a different
+/// request is a 409; the key is recorded with the signed transaction before it is broadcast,
+/// and survives restarts. (On-chain keys are separate from Lightning payments' keys.)
 #[utoipa::path(post, path = "/api/v1/onchain/send", tag = BARKD, operation_id = "onchain_send",
+    params(IdempotencyKey),
     request_body = OnchainSendRequest,
     responses(
         (status = 200, description = "Broadcast", body = Send),
+        (status = 202, description = ONCHAIN_202, body = Send),
         (status = 400, description = ONCHAIN_400, body = ErrorBody),
+        (status = 409, description = ONCHAIN_409, body = ErrorBody),
+        (status = 422, description = ONCHAIN_422, body = ErrorBody),
     ))]
 pub(crate) async fn onchain_send(
     State(engine): State<AppState>,
+    Ctx(ctx): Ctx,
     Body(r): Body<OnchainSendRequest>,
-) -> ApiResult<Send> {
-    let node = engine.node();
+) -> Result<Response, ApiError> {
     if r.amount_sat == 0 {
         return Err(ApiError::bad_request("amount_sat must be positive"));
     }
-    let txid = node.send_onchain(r.destination, Some(r.amount_sat), r.fee_rate_sat_per_vb).await?;
-    Ok(Json(Send { txid }))
+    let req = SendRequest::Send {
+        address: r.destination,
+        amount_sat: r.amount_sat,
+        fee_rate_sat_per_vb: r.fee_rate_sat_per_vb,
+    };
+    Ok(sent(engine.node().send_onchain(req, ctx.idempotency_key).await?))
 }
 
 /// barkd's `OnchainDrainRequest`, with a fee rate.
@@ -359,20 +404,26 @@ pub(crate) struct OnchainDrainRequest {
     fee_rate_sat_per_vb: Option<u64>,
 }
 
-/// Sends everything the on-chain wallet holds to one address.
+/// Sends everything the on-chain wallet holds to one address (`Idempotency-Key` as for
+/// `POST /api/v1/onchain/send`).
 #[utoipa::path(post, path = "/api/v1/onchain/drain", tag = BARKD, operation_id = "onchain_drain",
+    params(IdempotencyKey),
     request_body = OnchainDrainRequest,
     responses(
         (status = 200, description = "Broadcast", body = Send),
+        (status = 202, description = ONCHAIN_202, body = Send),
         (status = 400, description = ONCHAIN_400, body = ErrorBody),
+        (status = 409, description = ONCHAIN_409, body = ErrorBody),
+        (status = 422, description = ONCHAIN_422, body = ErrorBody),
     ))]
 pub(crate) async fn onchain_drain(
     State(engine): State<AppState>,
+    Ctx(ctx): Ctx,
     Body(r): Body<OnchainDrainRequest>,
-) -> ApiResult<Send> {
-    let node = engine.node();
-    let txid = node.send_onchain(r.destination, None, r.fee_rate_sat_per_vb).await?;
-    Ok(Json(Send { txid }))
+) -> Result<Response, ApiError> {
+    let req =
+        SendRequest::Drain { address: r.destination, fee_rate_sat_per_vb: r.fee_rate_sat_per_vb };
+    Ok(sent(engine.node().send_onchain(req, ctx.idempotency_key).await?))
 }
 
 /// barkd's `OnchainSendManyRequest`, with a fee rate.
@@ -409,18 +460,23 @@ fn parse_destination(d: &str) -> Result<(String, u64), ApiError> {
 }
 
 /// One transaction paying every destination. Everything is checked before anything is signed
-/// or broadcast.
+/// or broadcast (`Idempotency-Key` as for `POST /api/v1/onchain/send`).
 #[utoipa::path(post, path = "/api/v1/onchain/send-many", tag = BARKD,
     operation_id = "onchain_send_many",
+    params(IdempotencyKey),
     request_body = OnchainSendManyRequest,
     responses(
         (status = 200, description = "Broadcast", body = Send),
+        (status = 202, description = ONCHAIN_202, body = Send),
         (status = 400, description = ONCHAIN_400, body = ErrorBody),
+        (status = 409, description = ONCHAIN_409, body = ErrorBody),
+        (status = 422, description = ONCHAIN_422, body = ErrorBody),
     ))]
 pub(crate) async fn onchain_send_many(
     State(engine): State<AppState>,
+    Ctx(ctx): Ctx,
     Body(r): Body<OnchainSendManyRequest>,
-) -> ApiResult<Send> {
+) -> Result<Response, ApiError> {
     if r.destinations.is_empty() {
         return Err(ApiError::bad_request("destinations is empty"));
     }
@@ -431,8 +487,8 @@ pub(crate) async fn onchain_send_many(
     }
     let recipients =
         r.destinations.iter().map(|d| parse_destination(d)).collect::<Result<Vec<_>, _>>()?;
-    let txid = engine.node().send_onchain_many(recipients, r.fee_rate_sat_per_vb).await?;
-    Ok(Json(Send { txid }))
+    let req = SendRequest::SendMany { recipients, fee_rate_sat_per_vb: r.fee_rate_sat_per_vb };
+    Ok(sent(engine.node().send_onchain(req, ctx.idempotency_key).await?))
 }
 
 /// A finished wallet sync round.

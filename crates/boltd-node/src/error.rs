@@ -45,6 +45,21 @@ pub enum NodeError {
     /// LDK refused a channel or payment operation.
     #[error("lightning: {0}")]
     Lightning(String),
+    /// The idempotency key was used with a different request (an on-chain send).
+    #[error("idempotency key reused with a different request (it sent {txid})")]
+    IdempotencyConflict {
+        /// The transaction the key's first request sent.
+        txid: String,
+    },
+    /// bitcoind refused the transaction, or it later left its mempool without confirming: it
+    /// will not confirm, and its inputs are free again.
+    #[error("transaction {txid} was not accepted by bitcoind: {reason}; nothing was spent")]
+    TransactionRejected {
+        /// The transaction.
+        txid: String,
+        /// bitcoind's words, or why it is taken as evicted.
+        reason: String,
+    },
     /// The requested thing does not exist.
     #[error("not found: {0}")]
     NotFound(String),

@@ -1203,25 +1203,16 @@ impl Node {
         }
     }
 
-    /// Sends on chain; `amount_sat: None` sends everything. Returns the txid.
+    /// Sends on chain as `req` says (a send, a drain or a send to many). With an idempotency
+    /// `key`, the same request returns the first send and a different one is
+    /// [`NodeError::IdempotencyConflict`]; see [`crate::wallet::SendRequest`].
     pub async fn send_onchain(
         &self,
-        address: String,
-        amount_sat: Option<u64>,
-        sat_per_vb: Option<u64>,
-    ) -> NodeResult<String> {
+        req: crate::wallet::SendRequest,
+        key: Option<String>,
+    ) -> NodeResult<crate::wallet::OnchainSent> {
         let w = Arc::clone(&self.wallet);
-        blocking(move || w.send(&address, amount_sat, sat_per_vb).map(|t| t.to_string())).await
-    }
-
-    /// Sends one transaction to several addresses (`(address, amount_sat)`). Returns the txid.
-    pub async fn send_onchain_many(
-        &self,
-        recipients: Vec<(String, u64)>,
-        sat_per_vb: Option<u64>,
-    ) -> NodeResult<String> {
-        let w = Arc::clone(&self.wallet);
-        blocking(move || w.send_many(&recipients, sat_per_vb).map(|t| t.to_string())).await
+        blocking(move || w.send_request(&req, key.as_deref())).await
     }
 
     /// Syncs the on-chain wallet now (a round of the sync loop that starts after this call)

@@ -3,8 +3,11 @@
 //! with `bdk_bitcoind_rpc`.
 //!
 //! Every change is persisted before it is shown or sent: a new address is stored before it is
-//! returned, and a transaction we create is recorded as unconfirmed before it is broadcast (and
-//! marked evicted if bitcoind refuses it).
+//! returned, and a transaction we create is recorded as unconfirmed before it is broadcast, with
+//! its send and the client's idempotency key ([`sends`]): marked evicted if bitcoind refuses it,
+//! kept when its answer is unknown (a timeout) until bitcoind's mempool and blocks settle it.
+
+mod sends;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -26,6 +29,7 @@ use crate::chain::{BitcoindAuth, FeeEstimates};
 use crate::error::{NodeError, NodeResult};
 use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
+pub use sends::{OnchainSent, SendRequest, EVICTION_GRACE_SECS};
 
 /// On-chain balances in satoshis.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -250,7 +254,7 @@ impl OnchainWallet {
         while !stop.load(Ordering::Acquire) {
             self.sync_wanted.store(false, Ordering::Release);
             self.rounds.lock().unwrap().started += 1;
-            let result = self.sync_round(&mut emitter);
+            let result = self.sync_round(&*client, &mut emitter);
             if let Err(e) = &result {
                 tracing::warn!("wallet sync round failed (will retry): {e}");
             }
@@ -296,7 +300,7 @@ impl OnchainWallet {
         }
     }
 
-    fn sync_round<C: RpcApi>(&self, emitter: &mut Emitter<&C>) -> NodeResult<()>
+    fn sync_round<C: RpcApi>(&self, client: &C, emitter: &mut Emitter<&C>) -> NodeResult<()>
     where
         for<'a> &'a C: std::ops::Deref<Target = C>,
     {
@@ -318,12 +322,19 @@ impl OnchainWallet {
             self.synced_height.store(height, Ordering::Release);
         }
         let mempool = emitter.mempool().map_err(err)?;
+        let in_mempool: std::collections::HashSet<Txid> =
+            mempool.update.iter().map(|(tx, _)| tx.compute_txid()).collect();
+        // Read after the mempool: if the wallet has this tip, the mempool read before it is
+        // consistent with the blocks the wallet has.
+        let tip = client.get_best_block_hash().map_err(err)?;
         let mut inner = self.inner.lock().unwrap();
         if applied || !mempool.update.is_empty() || !mempool.evicted.is_empty() {
             inner.wallet.apply_unconfirmed_txs(mempool.update);
             inner.wallet.apply_evicted_txs(mempool.evicted);
             inner.persist()?;
         }
+        let at_tip = inner.wallet.latest_checkpoint().hash() == tip;
+        self.settle_unsettled(&mut inner, &in_mempool, at_tip)?;
         let h = inner.wallet.latest_checkpoint().height();
         self.synced_height.store(h, Ordering::Release);
         Ok(())
@@ -405,8 +416,8 @@ impl OnchainWallet {
         })
     }
 
-    /// Builds, signs and records a transaction paying `amount_sat` (or everything, if `None`)
-    /// to `script`. The transaction is persisted as unconfirmed before it is returned.
+    /// Builds and signs a transaction paying `amount_sat` (or everything, if `None`) to
+    /// `script`, and applies it to the wallet as unconfirmed; the caller persists it.
     fn build_signed(
         &self,
         inner: &mut Inner,
@@ -463,8 +474,8 @@ impl OnchainWallet {
             return Err(NodeError::Wallet("transaction could not be fully signed".into()));
         }
         let tx = psbt.extract_tx().map_err(|e| NodeError::Wallet(e.to_string()))?;
+        // Staged, not persisted: the caller persists it (a send with its row, in one transaction).
         inner.wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
-        inner.persist()?;
         Ok(tx)
     }
 
@@ -475,69 +486,6 @@ impl OnchainWallet {
                 self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
             )),
         }
-    }
-
-    /// Sends `amount_sat` (or the whole balance when `None`) to `address`, at `sat_per_vb` or the
-    /// estimated rate. Blocking: records, then broadcasts through bitcoind and returns the txid.
-    /// Nothing is broadcast when funds are insufficient or the address is wrong.
-    pub fn send(
-        &self,
-        address: &str,
-        amount_sat: Option<u64>,
-        sat_per_vb: Option<u64>,
-    ) -> NodeResult<Txid> {
-        let address_text = address;
-        let address = self.parse_address(address)?;
-        if let Some(a) = amount_sat {
-            check_amounts([(address_text, a)])?;
-        }
-        let fee_rate = self.fee_rate(sat_per_vb)?;
-        let tx = {
-            let mut inner = self.inner.lock().unwrap();
-            self.build_signed(&mut inner, address.script_pubkey(), amount_sat, fee_rate)?
-        };
-        self.broadcast_recorded(tx)
-    }
-
-    /// Sends one transaction paying each `(address, amount_sat)` (at least one), at
-    /// `sat_per_vb` or the estimated rate. Blocking, like [`Self::send`]: every address and
-    /// amount is checked, then the transaction is recorded, then broadcast.
-    pub fn send_many(
-        &self,
-        recipients: &[(String, u64)],
-        sat_per_vb: Option<u64>,
-    ) -> NodeResult<Txid> {
-        if recipients.is_empty() {
-            return Err(NodeError::InvalidInput("no recipients".into()));
-        }
-        check_amounts(recipients.iter().map(|(a, v)| (a.as_str(), *v)))?;
-        let mut outputs = Vec::with_capacity(recipients.len());
-        for (address, amount_sat) in recipients {
-            outputs.push((self.parse_address(address)?.script_pubkey(), *amount_sat));
-        }
-        let fee_rate = self.fee_rate(sat_per_vb)?;
-        let tx = {
-            let mut inner = self.inner.lock().unwrap();
-            self.build_signed_to(&mut inner, Outputs::Pay(outputs), fee_rate)?
-        };
-        self.broadcast_recorded(tx)
-    }
-
-    /// Broadcasts a transaction already recorded as unconfirmed; if bitcoind refuses it, it is
-    /// marked evicted (its inputs are free again).
-    fn broadcast_recorded(&self, tx: Transaction) -> NodeResult<Txid> {
-        let txid = tx.compute_txid();
-        let sent = self
-            .auth
-            .blocking_client()
-            .and_then(|c| c.send_raw_transaction(&tx).map_err(|e| NodeError::Chain(e.to_string())));
-        if let Err(e) = sent {
-            let mut inner = self.inner.lock().unwrap();
-            inner.wallet.apply_evicted_txs([(txid, now_secs())]);
-            inner.persist()?;
-            return Err(e);
-        }
-        Ok(txid)
     }
 
     /// Builds and signs a channel funding transaction (LDK broadcasts it). Its inputs are
@@ -551,7 +499,9 @@ impl OnchainWallet {
             self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
         );
         let mut inner = self.inner.lock().unwrap();
-        self.build_signed(&mut inner, script, Some(amount_sat), fee_rate)
+        let tx = self.build_signed(&mut inner, script, Some(amount_sat), fee_rate)?;
+        inner.persist()?;
+        Ok(tx)
     }
 
     /// Marks a transaction of ours as abandoned (e.g. a funding that LDK refused).

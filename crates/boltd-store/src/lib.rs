@@ -25,6 +25,8 @@
 //!   (only the SHA-256 of their secrets), and [`Store::begin_outgoing`] checks a token's
 //!   per-payment maximum and budgets in the transaction that records the payment intent; see
 //!   the `tokens` module's documentation.
+//! * On-chain sends (schema version 6): the [`onchain`] module's functions record each send of
+//!   the on-chain wallet with its idempotency key, in the wallet's own transaction.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -46,6 +48,7 @@ mod events;
 mod fatal;
 mod kv;
 mod lock;
+pub mod onchain;
 mod payments;
 mod receives;
 mod schema;

@@ -258,8 +258,29 @@ ALTER TABLE receives ADD COLUMN cancel_reason TEXT
 UPDATE receives SET cancel_reason = 'canceled' WHERE state = 'canceled';
 ";
 
+/// Version 6: on-chain sends (`onchain_sends`), written by the on-chain wallet in the
+/// transaction that records the signed transaction, before it is broadcast. See
+/// `crate::onchain`. `idempotency_key` is the client's key (unique; NULL without one),
+/// `request_hash` the request's fingerprint, `tx` the signed transaction (a retry under the
+/// same key broadcasts the same transaction again, never a new one).
+const V6_ONCHAIN_SENDS: &str = "
+CREATE TABLE onchain_sends (
+	id INTEGER PRIMARY KEY,
+	txid TEXT NOT NULL UNIQUE CHECK (length(txid) = 64 AND txid NOT GLOB '*[^0-9a-f]*'),
+	tx BLOB NOT NULL CHECK (length(tx) > 0),
+	idempotency_key TEXT UNIQUE CHECK (idempotency_key IS NULL OR idempotency_key <> ''),
+	request_hash BLOB NOT NULL CHECK (length(request_hash) = 32),
+	state TEXT NOT NULL CHECK (state IN ('recorded', 'broadcast', 'unknown', 'evicted')),
+	reason TEXT,
+	created_at INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+CREATE INDEX onchain_sends_unsettled ON onchain_sends (state) WHERE state IN ('recorded', 'unknown');
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] = &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS, V5_ATTEMPTS];
+const MIGRATIONS: &[&str] =
+    &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS, V5_ATTEMPTS, V6_ONCHAIN_SENDS];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

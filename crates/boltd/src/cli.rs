@@ -221,6 +221,9 @@ pub enum OnchainAction {
         /// Fee rate in sat/vB [default: the daemon's estimate].
         #[arg(long)]
         fee_rate: Option<u64>,
+        /// Idempotency key: the same key returns the first send (never a second transaction).
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// Send the whole wallet to an address.
     Drain {
@@ -229,6 +232,9 @@ pub enum OnchainAction {
         /// Fee rate in sat/vB [default: the daemon's estimate].
         #[arg(long)]
         fee_rate: Option<u64>,
+        /// Idempotency key: the same key returns the first send (never a second transaction).
+        #[arg(long)]
+        idempotency_key: Option<String>,
     },
     /// The on-chain balance.
     Balance,
@@ -576,14 +582,16 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             OnchainAction::Address => {
                 client.call("POST", "/api/v1/onchain/addresses/next", Some(json!({}))).send()
             }
-            OnchainAction::Send { address, amount_sat, fee_rate } => {
+            OnchainAction::Send { address, amount_sat, fee_rate, idempotency_key } => {
                 let body = json!({"destination": address, "amount_sat": amount_sat,
                     "fee_rate_sat_per_vb": fee_rate});
-                client.call("POST", "/api/v1/onchain/send", Some(strip_nulls(body))).send()
+                let call = client.call("POST", "/api/v1/onchain/send", Some(strip_nulls(body)));
+                call.idempotency(idempotency_key.as_deref()).send()
             }
-            OnchainAction::Drain { address, fee_rate } => {
+            OnchainAction::Drain { address, fee_rate, idempotency_key } => {
                 let body = json!({"destination": address, "fee_rate_sat_per_vb": fee_rate});
-                client.call("POST", "/api/v1/onchain/drain", Some(strip_nulls(body))).send()
+                let call = client.call("POST", "/api/v1/onchain/drain", Some(strip_nulls(body)));
+                call.idempotency(idempotency_key.as_deref()).send()
             }
             OnchainAction::Balance => client.call("GET", "/api/v1/onchain/balance", None).send(),
             OnchainAction::Utxos => client.call("GET", "/api/v1/onchain/utxos", None).send(),
