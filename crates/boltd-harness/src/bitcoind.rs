@@ -187,6 +187,18 @@ impl Bitcoind {
         rpc_user: &str,
         rpc_password: &str,
     ) -> Result<Self, HarnessError> {
+        Self::start_persistent_with(datadir, rpc_port, p2p_port, rpc_user, rpc_password, &[])
+    }
+
+    /// [`Bitcoind::start_persistent`] with `extra` arguments for bitcoind (e.g. `-reindex`).
+    pub fn start_persistent_with(
+        datadir: &Path,
+        rpc_port: u16,
+        p2p_port: u16,
+        rpc_user: &str,
+        rpc_password: &str,
+        extra: &[&str],
+    ) -> Result<Self, HarnessError> {
         let exe = bitcoind_exe()?;
         // bitcoind resolves a relative `-debuglogfile` against its datadir: use absolute paths.
         let datadir = &std::path::absolute(datadir).map_err(|e| {
@@ -199,7 +211,7 @@ impl Bitcoind {
             )
         })?;
         let datadir = DataDir::Kept(datadir.to_path_buf());
-        match Self::launch(&exe, datadir, rpc_port, p2p_port, rpc_user, rpc_password) {
+        match Self::launch(&exe, datadir, rpc_port, p2p_port, rpc_user, rpc_password, extra) {
             Ok(bitcoind) => Ok(bitcoind),
             Err(StartFailure::PortTaken(msg)) => Err(HarnessError::BitcoindStart(format!(
                 "port {rpc_port} (RPC) or {p2p_port} (P2P) on 127.0.0.1 is already in use; {msg}"
@@ -218,10 +230,11 @@ impl Bitcoind {
             .map_err(|e| fatal(HarnessError::io("finding free loopback ports", e)))?;
         let rpc_user = format!("harness-{}", random_hex(4));
         let rpc_password = random_hex(16);
-        Self::launch(exe, DataDir::Temp(datadir), rpc_port, p2p_port, &rpc_user, &rpc_password)
+        Self::launch(exe, DataDir::Temp(datadir), rpc_port, p2p_port, &rpc_user, &rpc_password, &[])
     }
 
-    /// Spawns bitcoind on `datadir` with the given ports and credentials and waits for its RPC.
+    /// Spawns bitcoind on `datadir` with the given ports, credentials and `extra` arguments,
+    /// and waits for its RPC.
     fn launch(
         exe: &Path,
         datadir: DataDir,
@@ -229,6 +242,7 @@ impl Bitcoind {
         p2p_port: u16,
         rpc_user: &str,
         rpc_password: &str,
+        extra: &[&str],
     ) -> Result<Self, StartFailure> {
         let fatal = StartFailure::Fatal;
         let dir = datadir.path();
@@ -257,6 +271,7 @@ impl Bitcoind {
             .arg("-discover=0")
             .arg("-listenonion=0")
             .arg("-rest=0")
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
@@ -497,11 +512,13 @@ impl Bitcoind {
     }
 
     /// Stops bitcoind: RPC `stop`, waits up to 10 s for the process to exit, then `SIGKILL`s it.
-    /// Does nothing if it is already stopped. Called on drop.
-    pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+    /// Does nothing if it is already stopped. Called on drop. Returns whether it exited after
+    /// `stop` (a clean shutdown: its chain state is written), `false` if it had to be killed or
+    /// had exited already.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else { return false };
         if let Ok(Some(_)) = child.try_wait() {
-            return;
+            return false;
         }
         // A short-timeout client, so a wedged bitcoind cannot hold us for the full RPC timeout.
         let url = self.rpc_url();
@@ -512,7 +529,7 @@ impl Bitcoind {
                 let deadline = Instant::now() + STOP_TIMEOUT;
                 while Instant::now() < deadline {
                     match child.try_wait() {
-                        Ok(Some(_)) => return,
+                        Ok(Some(_)) => return true,
                         Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                         Err(_) => break,
                     }
@@ -528,12 +545,13 @@ impl Bitcoind {
             tracing::warn!(pid = self.pid, "could not kill bitcoind: {e}");
         }
         let _ = child.wait();
+        false
     }
 }
 
 impl Drop for Bitcoind {
     fn drop(&mut self) {
-        self.stop();
+        let _ = self.stop();
     }
 }
 

@@ -32,10 +32,15 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bdk_bitcoind_rpc::bitcoincore_rpc::{self, RpcApi};
+use bitcoin::BlockHash;
 use bitcoin::{Network, Transaction};
 use lightning::chain::chaininterface::{BroadcasterInterface, ConfirmationTarget, FeeEstimator};
+use lightning::chain::Listen;
 use lightning_block_sync::http::HttpEndpoint;
-use lightning_block_sync::rpc::RpcClient;
+use lightning_block_sync::init::synchronize_listeners;
+use lightning_block_sync::poll::ValidatedBlockHeader;
+use lightning_block_sync::rpc::{RpcClient, RpcError};
+use lightning_block_sync::UnboundedCache;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -418,6 +423,94 @@ impl BroadcasterInterface for Broadcaster {
 
 /// Shared handle type.
 pub type SharedFees = Arc<FeeEstimates>;
+
+/// How often a node whose bitcoind lacks blocks it has processed asks again.
+pub const LOST_BLOCKS_RETRY: Duration = Duration::from_secs(2);
+
+/// Whether bitcoind knows block `hash` (`Ok(false)`: its "Block not found", RPC error -5).
+async fn knows_block(source: &RpcClient, hash: &BlockHash) -> Result<bool, String> {
+    let hex = serde_json::json!(hash.to_string());
+    match source.call_method::<serde_json::Value>("getblockheader", &[hex]).await {
+        Ok(_) => Ok(true),
+        Err(e) => match e.get_ref().and_then(|i| i.downcast_ref::<RpcError>()) {
+            Some(r) if r.code == -5 => Ok(false),
+            _ => Err(e.to_string()),
+        },
+    }
+}
+
+/// The blocks of `seen` (each stored state's best block and its height) that bitcoind does not
+/// know, lowest first; `Err` if bitcoind could not be asked.
+async fn lost_blocks(
+    source: &RpcClient,
+    seen: &[(BlockHash, u32)],
+) -> Result<Vec<(BlockHash, u32)>, String> {
+    let mut lost = Vec::new();
+    for (hash, height) in seen {
+        if !lost.iter().any(|(h, _)| h == hash) && !knows_block(source, hash).await? {
+            lost.push((*hash, *height));
+        }
+    }
+    lost.sort_by_key(|(_, h)| *h);
+    Ok(lost)
+}
+
+/// Brings LDK's stored state (`listeners`, each at the block it last processed) to bitcoind's
+/// tip with `lightning-block-sync`'s `synchronize_listeners`. `seen` pairs each listener's block
+/// with its height.
+///
+/// When bitcoind does not know a block the node has processed (its chain lost blocks: it was
+/// killed before writing them, or restored from an older copy), one warning names the heights and
+/// bitcoind's tip, and the node waits, asking again every [`LOST_BLOCKS_RETRY`], until bitcoind
+/// has them again (it resyncs them from peers, or `-reindex` recovers them from its block files),
+/// then replays as usual. Any other failure is an error.
+pub async fn replay_blocks<L: Listen + ?Sized>(
+    source: &Arc<RpcClient>,
+    network: Network,
+    cache: &mut UnboundedCache,
+    listeners: Vec<(BlockHash, &L)>,
+    seen: &[(BlockHash, u32)],
+) -> NodeResult<ValidatedBlockHeader> {
+    let mut waited_for: Option<Vec<(BlockHash, u32)>> = None;
+    loop {
+        let result =
+            synchronize_listeners(Arc::clone(source), network, cache, listeners.clone()).await;
+        let error = match result {
+            Ok(tip) => {
+                if waited_for.is_some() {
+                    tracing::info!(
+                        height = tip.height,
+                        "bitcoind has the blocks this node processed again; replayed up to its tip"
+                    );
+                }
+                return Ok(tip);
+            }
+            Err(e) => e,
+        };
+        let lost = lost_blocks(source, seen).await.unwrap_or_default();
+        if lost.is_empty() {
+            return Err(NodeError::Chain(format!("cannot replay blocks: {error:?}")));
+        }
+        if waited_for.as_ref() != Some(&lost) {
+            let tip = source
+                .call_method::<serde_json::Value>("getblockcount", &[])
+                .await
+                .ok()
+                .and_then(|v| v.as_u64())
+                .map_or_else(|| "unknown".to_string(), |h| h.to_string());
+            let blocks: Vec<String> = lost.iter().map(|(h, n)| format!("{n} ({h})")).collect();
+            tracing::warn!(
+                "bitcoind lost blocks this node has processed: it does not know the block at \
+                 height {}, and its chain ends at height {tip}; waiting for bitcoind to have them \
+                 again (it resyncs them from its peers, or `bitcoind -reindex` recovers blocks \
+                 still in its block files)",
+                blocks.join(", ")
+            );
+            waited_for = Some(lost);
+        }
+        tokio::time::sleep(LOST_BLOCKS_RETRY).await;
+    }
+}
 
 #[cfg(test)]
 mod tests {

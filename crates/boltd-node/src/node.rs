@@ -45,7 +45,7 @@ use lightning::util::persist::{
 };
 use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning_background_processor::{BackgroundProcessor, GossipSync};
-use lightning_block_sync::init::{synchronize_listeners, validate_best_block_header};
+use lightning_block_sync::init::validate_best_block_header;
 use lightning_block_sync::poll::ChainPoller;
 use lightning_block_sync::rpc::RpcClient;
 use lightning_block_sync::{SpvClient, UnboundedCache};
@@ -624,9 +624,16 @@ impl Node {
             for (hash, l) in monitor_listeners.iter() {
                 listeners.push((*hash, l as &(dyn Listen + Send + Sync)));
             }
-            synchronize_listeners(Arc::clone(&block_source), network, &mut cache, listeners)
-                .await
-                .map_err(|e| NodeError::Chain(format!("cannot replay blocks: {e:?}")))?
+            // Each listener's block and its height, to say which ones bitcoind may have lost.
+            let mut seen = vec![
+                (cm_block_hash, channel_manager.current_best_block().height),
+                (sweeper_best.block_hash, sweeper_best.height),
+            ];
+            seen.extend(
+                monitor_listeners.iter().map(|(h, (m, ..))| (*h, m.current_best_block().height)),
+            );
+            crate::chain::replay_blocks(&block_source, network, &mut cache, listeners, &seen)
+                .await?
         } else {
             tip
         };

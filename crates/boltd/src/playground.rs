@@ -17,12 +17,22 @@
 //! playground.json    written when the network is ready: nodes, URLs, bitcoind credentials
 //! playground.log     the nodes' logs
 //! bitcoind/          the regtest chain
+//! bitcoind.running   while bitcoind runs (left by a crash: the next start reindexes)
 //! alice/ bob/ carol/ the nodes' data directories
 //! ```
 //!
 //! A later start finds `playground.json` and resumes the same network (no funding, no new
 //! channels); `--reset` deletes the entries above and starts over. A first start that did not
 //! finish (no `playground.json`) is started over automatically.
+//!
+//! A crash (`kill -9` of the playground) is survived: bitcoind dies with the playground (the
+//! kernel kills it when the playground's process dies, `PR_SET_PDEATHSIG`); every block the
+//! playground mines is written to disk at once (`gettxoutsetinfo` flushes bitcoind's block index
+//! and chain state, which bitcoind otherwise keeps in memory for up to an hour and loses when it
+//! is killed); and `bitcoind.running`, present while bitcoind runs, tells the next start that the
+//! last one did not stop cleanly, so bitcoind starts with `-reindex` and recovers from its block
+//! files any block it had not written yet (the nodes wait for the blocks they processed, and
+//! say so in `playground.log`).
 //!
 //! Ports (`--base-port B`, default 3010): APIs on B, B+1, B+2; P2P on B+10, B+11, B+12; bitcoind
 //! RPC on B+20 and P2P on B+21; all on 127.0.0.1.
@@ -64,14 +74,17 @@ const POLL: Duration = Duration::from_millis(100);
 const STATE_FILE: &str = "playground.json";
 const LOG_FILE: &str = "playground.log";
 const BITCOIND_DIR: &str = "bitcoind";
+/// Present while the playground's bitcoind runs; removed after it stopped cleanly.
+const RUNNING_MARKER: &str = "bitcoind.running";
 const RPC_USER: &str = "playground";
 /// What `--reset` (and a restart after an unfinished first start) deletes: only what the
 /// playground itself creates, so a mistaken `--data-dir` cannot wipe anything else.
-const OWNED_ENTRIES: [&str; 7] = [
+const OWNED_ENTRIES: [&str; 8] = [
     "playground.json",
     "playground.json.tmp",
     "playground.log",
     "bitcoind",
+    "bitcoind.running",
     "alice",
     "bob",
     "carol",
@@ -451,6 +464,8 @@ impl PgNode {
 /// What is running, so that every way out stops it.
 struct Running {
     btc: Option<Arc<Bitcoind>>,
+    /// [`RUNNING_MARKER`], once bitcoind runs: removed when it stops cleanly.
+    marker: Option<PathBuf>,
     nodes: Vec<PgNode>,
     api_stop: watch::Sender<bool>,
 }
@@ -476,7 +491,11 @@ impl Running {
             progress("stopping bitcoind");
             match Arc::try_unwrap(btc) {
                 Ok(mut b) => {
-                    let _ = tokio::task::spawn_blocking(move || b.stop()).await;
+                    let clean = tokio::task::spawn_blocking(move || b.stop()).await;
+                    // Its chain state is on disk: the next start needs no reindex.
+                    if let (Ok(true), Some(marker)) = (clean, self.marker.take()) {
+                        let _ = std::fs::remove_file(marker);
+                    }
                 }
                 // Someone still holds it: it stops when the last holder drops it.
                 Err(b) => drop(b),
@@ -487,7 +506,7 @@ impl Running {
 
 async fn playground(ctx: Ctx, mut stop: Stop) -> Result<(), String> {
     let (api_stop, _) = watch::channel(false);
-    let mut running = Running { btc: None, nodes: Vec::new(), api_stop };
+    let mut running = Running { btc: None, marker: None, nodes: Vec::new(), api_stop };
     let result = run_network(&ctx, &mut running, &mut stop).await;
     match &result {
         Ok(()) | Err(Halt::Signal) => {}
@@ -521,13 +540,35 @@ async fn run_network(ctx: &Ctx, r: &mut Running, stop: &mut Stop) -> Result<(), 
     ));
     let password = ctx.password.clone();
     let d = btc_dir.clone();
+    let marker = ctx.dir.join(RUNNING_MARKER);
+    // Left by a run that did not stop cleanly: bitcoind may have lost blocks it had not written
+    // to its index; `-reindex` finds them again in its block files.
+    let reindex = ctx.saved.is_some() && marker.exists();
+    if reindex {
+        progress(
+            "the last run did not stop cleanly: bitcoind reindexes its blocks to recover any it \
+             had not written (the nodes wait for it)",
+        );
+    }
+    let extra: &'static [&'static str] = if reindex { &["-reindex"] } else { &[] };
     let btc = tokio::task::spawn_blocking(move || {
-        Bitcoind::start_persistent(&d, ports.rpc(), ports.bitcoind_p2p(), RPC_USER, &password)
+        Bitcoind::start_persistent_with(
+            &d,
+            ports.rpc(),
+            ports.bitcoind_p2p(),
+            RPC_USER,
+            &password,
+            extra,
+        )
     })
     .await
     .map_err(|e| format!("bitcoind start task failed: {e}"))?
     .map_err(|e| e.to_string())?;
     r.btc = Some(Arc::new(btc));
+    File::create(&marker)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("cannot write {}: {e}", marker.display()))?;
+    r.marker = Some(marker);
     check_stop(stop)?;
 
     for (i, name) in NAMES.iter().enumerate() {
@@ -688,6 +729,25 @@ async fn wait_for<T>(
     }
 }
 
+/// Mines `n` blocks (to an address nobody uses) and writes them to disk at once: bitcoind keeps
+/// its block index and chain state in memory for up to an hour, and loses them if it is killed;
+/// `gettxoutsetinfo` flushes both first. Returns the new height.
+fn mine_durably(b: &Bitcoind, n: u32) -> Result<u32, HarnessError> {
+    b.mine(n)?;
+    flush_chain(b)?;
+    b.height()
+}
+
+/// Makes bitcoind write its blocks, block index and chain state to disk (`gettxoutsetinfo`
+/// forces a flush before it counts the UTXO set; `none`: no hash, cheap on a regtest chain).
+fn flush_chain(b: &Bitcoind) -> Result<(), HarnessError> {
+    use boltd_harness::bitcoincore_rpc::RpcApi;
+    b.client()
+        .call::<serde_json::Value>("gettxoutsetinfo", &[serde_json::json!("none")])
+        .map(|_| ())
+        .map_err(|e| HarnessError::rpc("gettxoutsetinfo", e))
+}
+
 /// Runs blocking bitcoind work off the async workers.
 async fn chain<T: Send + 'static>(
     btc: &Arc<Bitcoind>,
@@ -737,8 +797,7 @@ async fn first_start(r: &Running, stop: &mut Stop) -> Result<(), Halt> {
         for a in &addrs {
             b.mine_to(a, 1)?;
         }
-        b.mine(100)?;
-        b.height()
+        mine_durably(b, 100)
     })
     .await?;
     wait_synced(nodes, height, stop).await?;
@@ -782,11 +841,7 @@ async fn first_start(r: &Running, stop: &mut Stop) -> Result<(), Halt> {
         Ok(txids.iter().all(|t| pool.contains(t)).then_some(()))
     })
     .await?;
-    let height = chain(btc, |b| {
-        b.mine(6)?;
-        b.height()
-    })
-    .await?;
+    let height = chain(btc, |b| mine_durably(b, 6)).await?;
     wait_synced(nodes, height, stop).await?;
     for (x, y) in [(alice, bob), (bob, alice), (bob, carol), (carol, bob)] {
         wait_for(
@@ -866,7 +921,8 @@ async fn resume(r: &Running, stop: &mut Stop) -> Result<(), Halt> {
     Ok(())
 }
 
-/// Mines a block every [`MINE_INTERVAL`] (to an address nobody uses) until a signal arrives.
+/// Mines a block every [`MINE_INTERVAL`] (to an address nobody uses, written to disk at once)
+/// until a signal arrives.
 async fn mine_until_stopped(btc: &Arc<Bitcoind>, stop: &mut Stop) {
     let mut tick = tokio::time::interval(MINE_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -880,7 +936,7 @@ async fn mine_until_stopped(btc: &Arc<Bitcoind>, stop: &mut Stop) {
             _ = stop.changed() => return,
             _ = tick.tick() => {}
         }
-        match chain(btc, |b| b.mine(1)).await {
+        match chain(btc, |b| mine_durably(b, 1)).await {
             Ok(_) => failing = false,
             Err(e) if !failing => {
                 failing = true;

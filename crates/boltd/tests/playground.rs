@@ -2,7 +2,8 @@
 //! (bitcoind, alice, bob, carol, funded, with channels and gossip) and writes `playground.json`;
 //! payments cross two hops through both API dialects; SIGTERM stops everything with exit code 0;
 //! a second start resumes the same nodes and channels quickly; a second process on the same data
-//! directory, or on busy ports, is refused with a clear message.
+//! directory, or on busy ports, is refused with a clear message; after a SIGKILL of the
+//! playground (bitcoind dies with it) the next start comes back with the same network.
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -81,6 +82,12 @@ impl Playground {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// SIGKILLs the process (no clean shutdown at all) and waits for it.
+    fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
     }
 
     /// SIGTERMs the process and returns its exit code.
@@ -209,6 +216,37 @@ fn node_ids(state: &Value) -> Vec<String> {
     ["alice", "bob", "carol"].iter().map(|n| node(state, n)["node_id"].to_string()).collect()
 }
 
+/// bitcoind's height, asked through its RPC with playground.json's credentials.
+fn bitcoind_height(state: &Value) -> u64 {
+    let b = &state["bitcoind"];
+    let auth =
+        format!("{}:{}", b["rpc_user"].as_str().unwrap(), b["rpc_password"].as_str().unwrap());
+    let basic = format!("Basic {}", base64_encode(auth.as_bytes()));
+    let body = json!({ "jsonrpc": "1.0", "id": "t", "method": "getblockcount", "params": [] });
+    let r: Value = agent()
+        .post(b["rpc_url"].as_str().unwrap())
+        .set("Authorization", &basic)
+        .send_json(body)
+        .unwrap()
+        .into_json()
+        .unwrap();
+    r["result"].as_u64().unwrap()
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Waits until `cond` holds, up to `timeout`.
+fn wait(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 fn rpc_port_open(state: &Value) -> bool {
     let url = state["bitcoind"]["rpc_url"].as_str().unwrap();
     let addr = url.trim_start_matches("http://");
@@ -308,6 +346,42 @@ fn playground_starts_pays_stops_and_resumes() {
     // Payments work again, in both directions.
     pay(&resumed, "alice", "carol", 3_000, "cln");
     pay(&resumed, "carol", "alice", 4_000, "bark");
+
+    // A crash: SIGKILL once the playground has mined blocks since this start and the nodes have
+    // processed them (bitcoind, killed with it, would lose them without the fix: the nodes then
+    // refused to start, "cannot replay blocks").
+    let h0 = bitcoind_height(&resumed);
+    wait("a block mined by the running playground", Duration::from_secs(30), || {
+        bitcoind_height(&resumed) > h0
+    });
+    let h1 = bitcoind_height(&resumed);
+    for name in ["alice", "bob", "carol"] {
+        let n = node(&resumed, name);
+        wait(&format!("{name} to process block {h1}"), Duration::from_secs(30), || {
+            get(n, "/api/v1/node/info")["block_height"].as_u64().unwrap() >= h1
+        });
+    }
+    pg.kill();
+    wait("bitcoind to die with the playground", Duration::from_secs(10), || {
+        !rpc_port_open(&resumed)
+    });
+    drop(pg);
+
+    // The next start brings back the same network: nodes, tokens, channels, payments.
+    let mut pg = Playground::start(&dir, base, "after-kill");
+    let back = pg.wait_ready(RESUME_TIMEOUT);
+    assert_eq!(node_ids(&back), node_ids(&state), "the same nodes after the crash");
+    assert!(pg.stderr().contains("did not stop cleanly"), "{}", pg.stderr());
+    assert!(bitcoind_height(&back) >= h1, "bitcoind kept (or recovered) block {h1}");
+    for name in ["alice", "bob", "carol"] {
+        assert_eq!(node(&back, name)["token"], node(&state, name)["token"], "{name}'s token");
+        let channels = get(node(&back, name), "/api/v1/node/channels");
+        let channels = channels.as_array().unwrap();
+        let expected = if name == "bob" { 2 } else { 1 };
+        assert_eq!(channels.len(), expected, "{name}: {channels:?}");
+        assert!(channels.iter().all(|c| c["state"] == "ready"), "{name}: {channels:?}");
+    }
+    pay(&back, "alice", "carol", 5_000, "alby");
 
     assert_eq!(pg.terminate(), Some(0), "exit code after SIGTERM:\n{}", pg.stderr());
     eprintln!(
