@@ -460,7 +460,10 @@ pub(crate) async fn multi_keysend(
         );
         keysends.push(k);
     }
-    let results = engine.multi_keysend(requests, ctx).await;
+    let results = engine
+        .multi_keysend(requests, ctx)
+        .await
+        .map_err(|e| AlbyError::bad_arguments(e.to_string()))?;
     let mut first_error: Option<StatusCode> = None;
     let mut any_paid = false;
     let out: Vec<AlbyMultiKeysendItem> = results

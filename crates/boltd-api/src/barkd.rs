@@ -472,13 +472,16 @@ pub(crate) enum MultiKeysendItem {
     operation_id = "keysend_multi",
     params(IdempotencyKey),
     request_body = MultiKeysendRequest,
-    responses((status = 200, description = "Each keysend's outcome, in request order", body = MultiKeysendResponse)))]
+    responses(
+        (status = 200, description = "Each keysend's outcome, in request order", body = MultiKeysendResponse),
+        (status = 400, description = "An item is out of bounds (nothing sent)", body = ErrorBody),
+    ))]
 pub(crate) async fn multi_keysend(
     State(engine): State<AppState>,
     Ctx(ctx): Ctx,
     Body(r): Body<MultiKeysendRequest>,
 ) -> ApiResult<MultiKeysendResponse> {
-    let results = engine.multi_keysend(r.keysends, ctx).await;
+    let results = engine.multi_keysend(r.keysends, ctx).await?;
     let keysends = results
         .into_iter()
         .map(|r| match r {

@@ -154,7 +154,12 @@ impl Engine {
         self: &Arc<Self>,
         reqs: Vec<KeysendRequest>,
         ctx: PayContext,
-    ) -> Vec<Result<PayResult, PayError>> {
+    ) -> Result<Vec<Result<PayResult, PayError>>, PayError> {
+        // Bounds the request's schema states hold for the whole batch: a violation refuses it
+        // all (400) before anything is sent, rather than one item.
+        for (i, r) in reqs.iter().enumerate() {
+            crate::pay::retry_window(&format!("keysends[{i}].retry_for"), r.retry_for)?;
+        }
         let handles: Vec<_> = reqs
             .into_iter()
             .enumerate()
@@ -171,7 +176,7 @@ impl Engine {
                     .unwrap_or_else(|e| Err(PayError::Other(format!("keysend task failed: {e}")))),
             );
         }
-        out
+        Ok(out)
     }
 }
 
