@@ -199,14 +199,29 @@ impl PaymentEvents for Ledger {
         }
     }
 
+    /// Cancels the receive (`htlcs_expired`) only once its claim deadline is reached: a new
+    /// HTLC refused for being too close to its expiry fails the same way but leaves the held
+    /// ones alone (anyone who knows the hash could send one).
     fn receive_htlcs_expired(
         &self,
         payment_hash: lightning::types::payment::PaymentHash,
+        best_height: u32,
     ) -> Result<(), NotRecorded> {
+        let hash = payment_hash.0;
+        let receive =
+            self.store.deferring_sync(|s| s.receive_by_hash(&hash)).map_err(not_recorded)?;
+        let due = receive
+            .as_ref()
+            .and_then(|r| r.claim_deadline_height)
+            .is_some_and(|deadline| best_height >= deadline);
+        if !due {
+            tracing::debug!(%payment_hash, best_height, "an HTLC too close to its expiry was refused");
+            return Ok(());
+        }
         let now = now_secs();
         let failed = self
             .store
-            .deferring_sync(|s| s.receive_htlcs_failed(&payment_hash.0, now))
+            .deferring_sync(|s| s.receive_htlcs_failed(&hash, now))
             .map_err(not_recorded)?;
         if let ReceiveUpdate::Updated(r) = failed {
             tracing::warn!(
@@ -273,12 +288,20 @@ impl PaymentEvents for Ledger {
     /// be away) is handed to the driver when one runs; it records what follows. Anything else
     /// is recorded here.
     fn payment_failed(&self, event: FailedEvent) -> Result<(), NotRecorded> {
-        if event.reason == Some(PaymentFailureReason::RouteNotFound)
-            && self.registry.hand_over(&event.payment_id.0, HandedOver { reason: event.reason })
-        {
-            return Ok(());
-        }
         let (code, reason, retryable) = failure_code(event.reason);
+        if event.reason == Some(PaymentFailureReason::RouteNotFound)
+            && self.registry.is_driven(&event.payment_id.0)
+        {
+            // Noted on the send first (reconciliation records it if the driver is gone by the
+            // time anyone looks), then handed over.
+            let id = event.payment_id.0;
+            self.store
+                .deferring_sync(|s| s.note_send_failure(&id, code, reason))
+                .map_err(not_recorded)?;
+            if self.registry.hand_over(&id, HandedOver { reason: event.reason }) {
+                return Ok(());
+            }
+        }
         self.store
             .deferring_sync(|s| {
                 s.fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
@@ -315,5 +338,34 @@ impl PaymentEvents for Ledger {
             .deferring_sync(|s| s.record_part(part, now_secs()))
             .map(|_| ())
             .map_err(not_recorded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boltd_store::{NewReceive, ReceiveState};
+    use lightning::types::payment::PaymentHash;
+
+    #[test]
+    fn only_the_claim_deadline_cancels_a_held_receive_not_a_late_htlc_refused_for_its_expiry() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let ledger = Ledger::new(Arc::clone(&store), Arc::new(Registry::default()));
+        let hash = [3; 32];
+        let mut hold = NewReceive::new(hash);
+        hold.hold = true;
+        store.insert_receive(hold, 1).unwrap();
+        store.receive_htlcs_arrived(&hash, 1_000, Some((250, 9_999)), 2).unwrap();
+        // Anyone who knows the hash can send an HTLC that LDK refuses for its expiry: the held
+        // HTLCs stay, and so does the receive.
+        ledger.receive_htlcs_expired(PaymentHash(hash), 249).unwrap();
+        let r = store.receive_by_hash(&hash).unwrap().unwrap();
+        assert_eq!(r.state, ReceiveState::HtlcsArrived);
+        // At the deadline the held HTLCs are failed back.
+        ledger.receive_htlcs_expired(PaymentHash(hash), 250).unwrap();
+        let r = store.receive_by_hash(&hash).unwrap().unwrap();
+        assert_eq!(r.state, ReceiveState::Canceled);
+        assert_eq!(r.cancel_reason, Some(boltd_store::CancelReason::HtlcsExpired));
     }
 }

@@ -166,11 +166,8 @@ impl Engine {
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
         let (stop_background, stop_rx) = tokio::sync::watch::channel(false);
         let node = Arc::new(node);
-        let payments = Payments {
-            store: Arc::clone(&store),
-            lightning: Arc::new(NodeLightning::new(Arc::clone(&node))),
-            registry: Arc::clone(&registry),
-        };
+        let lightning = Arc::new(NodeLightning::new(Arc::clone(&node)));
+        let payments = Payments::new(Arc::clone(&store), lightning, Arc::clone(&registry));
         let engine = Arc::new(Engine {
             node,
             payments,
@@ -299,11 +296,7 @@ impl Engine {
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, PayError> {
-        let store = Arc::clone(self.store());
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| PayError::storage(format!("storage task failed: {e}")))?
-            .map_err(PayError::from)
+        self.payments.blocking(f).await
     }
 
     /// Reconciles pending payments with the node now (see [`payment`]); returns how many it
@@ -315,6 +308,14 @@ impl Engine {
     /// Payments waited for and payments driven right now (memory that must not grow).
     pub fn payments_in_memory(&self) -> (usize, usize) {
         self.payments.registry.sizes()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Its supervised tasks end with it: stopping, not failing (also when it is dropped
+        // without `stop`, e.g. on an error right after start).
+        self.node.fail_stop().set_stopping();
     }
 }
 

@@ -308,8 +308,8 @@ impl Engine {
                 let result = self.await_result(record, wait).await;
                 if result.is_err() {
                     // Failed before anything left: the driver says why, in full (the record
-                    // only has Core Lightning's code for it).
-                    if let Ok(error) = unsent.await {
+                    // only has Core Lightning's code for it), right after the record is durable.
+                    if let Ok(Ok(error)) = tokio::time::timeout(UNSENT_WAIT, unsent).await {
                         return Err(error);
                     }
                 }
@@ -381,6 +381,10 @@ pub(crate) fn invoice_expiry_secs(invoice: &Bolt11Invoice) -> u64 {
         .checked_add(invoice.expiry_time())
         .map_or(NEVER, |d| d.as_secs().min(NEVER))
 }
+
+/// How long a caller whose payment failed waits for the driver's full account of a failure
+/// before anything left (it comes right after the failure is recorded).
+const UNSENT_WAIT: Duration = Duration::from_secs(5);
 
 /// How long a caller waits beyond a payment's retry window for LDK's last word.
 pub(crate) const RESULT_GRACE: Duration = Duration::from_secs(5);

@@ -20,6 +20,9 @@ use crate::Engine;
 /// Default invoice expiry.
 pub const DEFAULT_EXPIRY_SECS: u32 = 3600;
 
+/// How long settling a hold invoice waits for the node to claim it before answering.
+pub const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How a Core Lightning label is stored: as the receive's idempotency key with this prefix.
 /// The receives table's unique key index then makes labels unique inside the transaction that
 /// records the invoice. The `·` (U+00B7) keeps labels apart from client `Idempotency-Key`s,
@@ -243,6 +246,14 @@ impl Engine {
             }
             s => return Err(PayError::WrongState(format!("receive is {s}; nothing to settle"))),
         }
+        // At the claim deadline the node fails the HTLCs back instead of claiming them.
+        let height = self.node.channel_manager().current_best_block().height;
+        if let Some(deadline) = rec.claim_deadline_height.filter(|d| height >= *d) {
+            return Err(PayError::WrongState(format!(
+                "the held HTLCs reached their claim deadline (block {deadline}; the chain is at \
+                 {height}): they are being failed back; nothing to settle"
+            )));
+        }
         // Persist before revealing, and only while the receive can still take it: a cancel, or
         // the HTLCs failing back at their claim deadline, may have come first.
         let revealed = self
@@ -269,6 +280,23 @@ impl Engine {
             }
         }
         self.node.channel_manager().claim_funds(PaymentPreimage(preimage));
-        self.receive(&hex::encode(hash)).await
+        // Answer with what happened: settled once the node has claimed (a deadline block that
+        // raced this settle cancels the receive instead: then nothing was claimed).
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        loop {
+            let r = self.receive(&hex::encode(hash)).await?;
+            match r.state {
+                ReceiveState::Settled => return Ok(r),
+                ReceiveState::Canceled | ReceiveState::Expired => {
+                    return Err(PayError::WrongState(format!(
+                        "receive is {}: its HTLCs were failed back before they could be claimed",
+                        r.state
+                    )))
+                }
+                // Still claiming after the wait: answered as it is (the claim goes on).
+                _ if tokio::time::Instant::now() >= deadline => return Ok(r),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
     }
 }

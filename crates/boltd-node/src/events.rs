@@ -185,11 +185,17 @@ pub trait PaymentEvents: Send + Sync {
     /// One path of an outgoing payment resolved (its route and, for a failure, the details
     /// Core Lightning reports). Like the payment methods, it persists before returning `Ok`.
     fn payment_path(&self, event: PathEvent) -> Result<(), NotRecorded>;
-    /// HTLCs held for a payment to us were failed back because they reached their claim
-    /// deadline unsettled (a hold invoice nobody settled or canceled in time). The default
-    /// records nothing.
-    fn receive_htlcs_expired(&self, payment_hash: PaymentHash) -> Result<(), NotRecorded> {
-        let _ = payment_hash;
+    /// HTLCs to us for `payment_hash` were failed back for their expiry (LDK's
+    /// `PaymentClaimBuffer`): either the held HTLCs of the payment reached their claim deadline
+    /// unsettled (a hold invoice nobody settled or canceled in time), or a new HTLC came too
+    /// close to its expiry (which leaves held ones alone): `best_height` tells them apart. The
+    /// default records nothing.
+    fn receive_htlcs_expired(
+        &self,
+        payment_hash: PaymentHash,
+        best_height: u32,
+    ) -> Result<(), NotRecorded> {
+        let _ = (payment_hash, best_height);
         Ok(())
     }
     /// A channel became pending, ready or closed. Like the payment methods, it must persist
@@ -519,8 +525,9 @@ impl NodeEventHandler {
                 };
                 if let HTLCHandlingFailureType::Receive { payment_hash } = failure_type {
                     if failure_reason == Some(claim_buffer) {
+                        let height = self.channel_manager.current_best_block().height;
                         self.listener
-                            .receive_htlcs_expired(payment_hash)
+                            .receive_htlcs_expired(payment_hash, height)
                             .map_err(|_| ReplayEvent())?;
                     }
                 }

@@ -334,6 +334,27 @@ impl Drop for Node {
     fn drop(&mut self) {
         // Before the fields (the background processor, the threads' handles) go.
         self.fail_stop.set_stopping();
+        for t in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// Marks the node stopping if start-up fails after its supervised parts started (they end with
+/// the error, which is not a failure of theirs).
+struct StopOnError(Option<FailStop>);
+
+impl StopOnError {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for StopOnError {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0 {
+            f.set_stopping();
+        }
     }
 }
 
@@ -697,6 +718,8 @@ impl Node {
             _watch: fail_stop.watch("background processor"),
         };
         let _ = handler.peer_manager.set(Arc::clone(&peer_manager));
+        // From here on an error drops running parts with the node: that is stopping, not failing.
+        let on_error = StopOnError(Some(fail_stop.clone()));
         let background = BackgroundProcessor::start(
             Arc::clone(&background_store),
             handler,
@@ -841,6 +864,7 @@ impl Node {
             })?
         };
 
+        on_error.disarm();
         tracing::info!(node_id = %channel_manager.get_our_node_id(), %p2p_addr, "node started");
         Ok(Node {
             config,
@@ -1129,12 +1153,23 @@ impl Node {
         // progress; one completes with the next channel manager write (see `persist`), within
         // milliseconds, so a close right after a payment waits for it rather than failing.
         let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
-        while self.gate.is_updating(&id) && tokio::time::Instant::now() < deadline {
+        loop {
+            if !self.gate.is_updating(&id) {
+                match self.channel_manager.close_channel(&id, &peer) {
+                    Ok(()) => return Ok(()),
+                    // LDK may not have processed the completion yet.
+                    Err(lightning::util::errors::APIError::ChannelUnavailable { .. })
+                        if tokio::time::Instant::now() < deadline => {}
+                    Err(e) => return Err(NodeError::Lightning(format!("{e:?}"))),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(NodeError::Lightning(
+                    "the channel's state is still being written; try again".into(),
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.channel_manager
-            .close_channel(&id, &peer)
-            .map_err(|e| NodeError::Lightning(format!("{e:?}")))
     }
 
     /// Sets our forwarding fees and CLTV delta on every channel (LDK then gossips the new

@@ -32,7 +32,7 @@
 //! group commit shares its flush with concurrent writers.
 
 use std::cell::Cell;
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
 use boltd_store::{KvOp, Store};
@@ -107,6 +107,9 @@ struct GateState {
     held: VecDeque<(u64, KvOp)>,
     /// Updates not yet reported complete.
     pending: Vec<Pending>,
+    /// The highest update id registered per channel (to tell a whole-monitor write that
+    /// carries an update nobody registered: one LDK's monitor refused and applied anyway).
+    registered: HashMap<ChannelId, u64>,
 }
 
 impl GateState {
@@ -170,7 +173,24 @@ impl ManagerGate {
         s.last_seq += 1;
         let seq = s.last_seq;
         s.pending.push(Pending { channel_id, update_id, seq, handed_over: false });
+        let highest = s.registered.entry(channel_id).or_default();
+        *highest = (*highest).max(update_id);
         seq
+    }
+
+    /// The registration a whole-monitor write of `channel_id` at `latest_update_id` belongs
+    /// to: the last one, which covers every update it carries; or, when it carries an update
+    /// no registration covers (LDK applies an update its monitor refuses, then writes the whole
+    /// monitor), a new one, so that it waits for a manager serialized after it (the manager
+    /// pushed that update before calling the monitor).
+    fn whole_monitor_seq(&self, channel_id: ChannelId, latest_update_id: u64) -> u64 {
+        let mut s = lock(&self.state);
+        let highest = s.registered.get(&channel_id).copied().unwrap_or(0);
+        if latest_update_id > highest {
+            s.last_seq += 1;
+            s.registered.insert(channel_id, latest_update_id);
+        }
+        s.last_seq
     }
 
     /// LDK's persister handed over the writes of registration `seq`.
@@ -196,18 +216,25 @@ impl ManagerGate {
     /// A monitor write of registration `seq`: to the store at once when the manager on disk
     /// knows everything it contains and nothing is held back before it, else held back.
     fn write(&self, seq: u64, op: KvOp) -> io::Result<()> {
+        let hold = |s: &mut GateState, op: KvOp| -> Option<KvOp> {
+            if s.held.is_empty() && seq <= s.durable_seq {
+                return Some(op);
+            }
+            s.held.push_back((seq, op));
+            None
+        };
+        // Held back without waiting for a manager write in progress (LDK holds its locks here).
+        let Some(op) = hold(&mut lock(&self.state), op) else { return Ok(()) };
         let _writing = lock(&self.writing);
-        let mut s = lock(&self.state);
-        if s.held.is_empty() && seq <= s.durable_seq {
-            drop(s);
-            return self.store.write_batch(&[op]);
-        }
-        s.held.push_back((seq, op));
-        Ok(())
+        // Decided again: a manager write may have come in between.
+        let Some(op) = hold(&mut lock(&self.state), op) else { return Ok(()) };
+        self.store.write_batch(&[op])
     }
 
     /// Reads a key as it will be once the held-back writes are made.
     fn read(&self, primary: &str, secondary: &str, key: &str) -> io::Result<Vec<u8>> {
+        // Not while a manager batch is on its way to disk (its writes are in neither place).
+        let _writing = lock(&self.writing);
         {
             let s = lock(&self.state);
             let last = s.held.iter().rev().find(|(_, op)| matches_key(op, primary, secondary, key));
@@ -224,6 +251,7 @@ impl ManagerGate {
 
     /// Lists keys as they will be once the held-back writes are made.
     fn list(&self, primary: &str, secondary: &str) -> io::Result<Vec<String>> {
+        let _writing = lock(&self.writing);
         let stored = KVStoreSync::list(&*self.store, primary, secondary)?;
         let mut keys: BTreeSet<String> = stored.into_iter().collect();
         let s = lock(&self.state);
@@ -427,11 +455,13 @@ impl Persist<InMemorySigner> for GatedPersister {
             Some(u) => self.gated(monitor.channel_id(), u.update_id, || {
                 self.inner.update_persisted_channel(monitor_name, update, monitor)
             }),
-            // The whole monitor after new blocks: LDK does not wait for it, and a copy lost in a
-            // crash only means replaying blocks. It carries at most the updates registered so
-            // far, so it is written once a manager that knows of them is.
+            // The whole monitor after new blocks (or after an update the monitor refused): LDK
+            // does not wait for it, and a copy lost in a crash only means replaying blocks. It is
+            // written once a manager that knows every update it carries is.
             None => {
-                let seq = self.gate.last_seq();
+                let seq = self
+                    .gate
+                    .whole_monitor_seq(monitor.channel_id(), monitor.get_latest_update_id());
                 match with_call_seq(seq, || {
                     self.inner.update_persisted_channel(monitor_name, None, monitor)
                 }) {
@@ -605,6 +635,33 @@ mod tests {
         gate.write_manager(covered, vec![0xbb]).unwrap();
         assert!(on_disk(&gate, "a6"));
         assert_eq!(gate.pending(), (0, 0));
+    }
+
+    #[test]
+    fn a_whole_monitor_carrying_an_unregistered_update_waits_for_a_later_manager() {
+        let (_dir, gate) = gate();
+        update(&gate, 4, 7, "d7");
+        gate.manager_taken();
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![1]).unwrap();
+        // At the registered update: covered by the manager on disk, written at once.
+        let seq = gate.whole_monitor_seq(id(4), 7);
+        assert!(seq <= lock(&gate.state).durable_seq);
+        // Carrying update 8, which nobody registered: only with a manager taken after it.
+        let seq = gate.whole_monitor_seq(id(4), 8);
+        assert!(seq > lock(&gate.state).durable_seq);
+        let op = KvOp::Write {
+            primary: "monitors".into(),
+            secondary: "".into(),
+            key: "d".into(),
+            value: vec![8],
+        };
+        gate.write(seq, op).unwrap();
+        assert!(KVStoreSync::read(&*gate.store, "monitors", "", "d").is_err());
+        gate.manager_taken();
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![2]).unwrap();
+        assert!(KVStoreSync::read(&*gate.store, "monitors", "", "d").is_ok());
     }
 
     #[test]

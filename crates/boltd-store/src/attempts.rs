@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, TxError};
-use crate::payments::{find_payment, payment_row, PaymentRecord, PaymentStage};
+use crate::payments::{find_payment, payment_row, FailureCode, PaymentRecord, PaymentStage};
 use crate::Store;
 
 /// One hop of a part's route.
@@ -213,13 +213,15 @@ impl Store {
         })
     }
 
-    /// Records the engine's next send of the pending outgoing payment with row id `id` under the
-    /// new LDK id `ldk_payment_id`: it becomes the payment's current send (`payment_id`),
-    /// `attempts + 1`, stage recorded. Returns `None` (writing nothing) when the payment is not
-    /// pending any more, or does not exist.
+    /// Records the engine's next send of the pending outgoing payment with row id `id`, whose
+    /// current send is `current`, under the new LDK id `ldk_payment_id`: it becomes the payment's
+    /// current send (`payment_id`), `attempts + 1`, stage recorded. Returns `None` (writing
+    /// nothing) when the payment is not pending any more, does not exist, or its current send is
+    /// no longer `current` (someone else moved it on: a retry of a failed invoice).
     pub fn new_send(
         &self,
         id: i64,
+        current: &[u8; 32],
         ldk_payment_id: &[u8; 32],
         now: u64,
     ) -> Result<Option<PaymentRecord>, StoreError> {
@@ -228,15 +230,53 @@ impl Store {
                 .prepare_cached(
                     "UPDATE payments SET payment_id = ?2, attempts = attempts + 1, \
                      stage = 'recorded', updated_at = ?3 \
-                     WHERE id = ?1 AND status = 'pending' AND direction = 'outgoing'",
+                     WHERE id = ?1 AND status = 'pending' AND direction = 'outgoing' \
+                     AND payment_id = ?4",
                 )?
-                .execute(params![id, ldk_payment_id, now])?;
+                .execute(params![id, ldk_payment_id, now, current])?;
             if n == 0 {
                 return Ok(None);
             }
             let rec = payment_row(tx, id)?;
             insert_send(tx, ldk_payment_id, &rec, now)?;
             Ok::<_, TxError>(Some(rec))
+        })
+    }
+
+    /// Records LDK's failure of send `ldk_payment_id` on the send (not on the payment, which
+    /// its driver may send again): what reconciliation records if the driver is gone. Returns
+    /// whether such a send exists.
+    pub fn note_send_failure(
+        &self,
+        ldk_payment_id: &[u8; 32],
+        code: FailureCode,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.transaction(|tx| {
+            let n = tx
+                .prepare_cached(
+                    "UPDATE payment_sends SET failure_code = ?2, failure_reason = ?3 \
+                     WHERE ldk_payment_id = ?1",
+                )?
+                .execute(params![ldk_payment_id, code, reason])?;
+            Ok::<_, TxError>(n > 0)
+        })
+    }
+
+    /// LDK's failure of send `ldk_payment_id`, when one was noted ([`Store::note_send_failure`]).
+    pub fn send_failure(
+        &self,
+        ldk_payment_id: &[u8; 32],
+    ) -> Result<Option<(FailureCode, String)>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT failure_code, failure_reason FROM payment_sends \
+                 WHERE ldk_payment_id = ?1 AND failure_code IS NOT NULL",
+            )?
+            .query_row([ldk_payment_id], |r| {
+                Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+            })
+            .optional()
         })
     }
 
@@ -256,7 +296,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{BeginOutgoing, FailureCode, NewOutgoing, PaymentKind, PaymentStatus};
+    use crate::{BeginOutgoing, NewOutgoing, PaymentKind, PaymentStatus};
 
     fn hop(scid: &str, fee_msat: u64) -> PartHop {
         PartHop {
@@ -321,7 +361,8 @@ mod tests {
         let rec = started(&store, 2);
         let waiting = store.set_stage(rec.id, PaymentStage::WaitingForPeer, 101).unwrap().unwrap();
         assert_eq!(waiting.stage, Some(PaymentStage::WaitingForPeer));
-        let next = store.new_send(rec.id, &[3; 32], 102).unwrap().unwrap();
+        assert!(store.new_send(rec.id, &[9; 32], &[3; 32], 102).unwrap().is_none(), "not current");
+        let next = store.new_send(rec.id, &[2; 32], &[3; 32], 102).unwrap().unwrap();
         assert_eq!((next.payment_id, next.attempts), (Some([3; 32]), 2));
         assert_eq!(store.payment_sends(rec.id).unwrap(), vec![[2; 32], [3; 32]]);
         // The first send's failure no longer fails the payment...
@@ -336,12 +377,18 @@ mod tests {
         let BeginOutgoing::Started(p) = store.begin_outgoing(intent, 104).unwrap() else {
             panic!()
         };
-        store.new_send(p.id, &[5; 32], 105).unwrap().unwrap();
+        store.new_send(p.id, &[4; 32], &[5; 32], 105).unwrap().unwrap();
+        assert!(store.note_send_failure(&[4; 32], FailureCode::RouteNotFound, "no route").unwrap());
+        assert_eq!(
+            store.send_failure(&[4; 32]).unwrap(),
+            Some((FailureCode::RouteNotFound, "no route".to_string()))
+        );
+        assert_eq!(store.send_failure(&[5; 32]).unwrap(), None);
         let done = store.complete_outgoing(&[4; 32], &preimage, Some(1), None, None, 106).unwrap();
         let done = done.unwrap();
         assert_eq!((done.status, done.stage), (PaymentStatus::Complete, None));
         // Final: no new send, no stage.
-        assert!(store.new_send(p.id, &[6; 32], 107).unwrap().is_none());
+        assert!(store.new_send(p.id, &[5; 32], &[6; 32], 107).unwrap().is_none());
         let same = store.set_stage(p.id, PaymentStage::InFlight, 108).unwrap().unwrap();
         assert_eq!(same.stage, None);
     }

@@ -1043,7 +1043,14 @@ impl Store {
             ])?;
             let id = tx.last_insert_rowid();
             if let Some(r) = receive {
-                if r.state.is_final() && r.state != crate::ReceiveState::Settled {
+                // Canceled at the claim deadline, yet claimed: a claim that raced the deadline
+                // went through after all. The money arrived; the receive says so.
+                let claimed_late = r.state == crate::ReceiveState::Canceled
+                    && r.cancel_reason == Some(crate::CancelReason::HtlcsExpired);
+                if claimed_late {
+                    warn!(receive = r.id, "a receive canceled at its claim deadline was claimed");
+                }
+                if r.state.is_final() && r.state != crate::ReceiveState::Settled && !claimed_late {
                     warn!(
                         receive = r.id,
                         state = %r.state,
@@ -1053,7 +1060,8 @@ impl Store {
                 } else if r.state != crate::ReceiveState::Settled {
                     tx.prepare_cached(
                         "UPDATE receives SET state = 'settled', received_msat = ?2, \
-                         preimage = coalesce(preimage, ?3), finished_at = ?4 WHERE id = ?1",
+                         preimage = coalesce(preimage, ?3), finished_at = ?4, \
+                         cancel_reason = NULL WHERE id = ?1",
                     )?
                     .execute(params![
                         r.id,

@@ -454,10 +454,11 @@ impl Store {
         })
     }
 
-    /// htlcs_arrived → canceled (`htlcs_expired`): the node failed the held HTLCs back (they
-    /// reached their claim deadline unsettled), so there is nothing left to settle; appends
-    /// `invoice_canceled`. From any other state: unchanged (a receive we canceled ourselves, or
-    /// HTLCs that never matched it).
+    /// htlcs_arrived or preimage_revealed → canceled (`htlcs_expired`): the node failed the held
+    /// HTLCs back at their claim deadline, unsettled (a settle that raced the deadline block
+    /// revealed nothing: the node had nothing left to claim), so there is nothing left to
+    /// settle; appends `invoice_canceled`. From any other state: unchanged. The caller checks
+    /// the deadline was reached (a late HTLC refused for its expiry fails the same way).
     pub fn receive_htlcs_failed(
         &self,
         payment_hash: &[u8; 32],
@@ -467,7 +468,7 @@ impl Store {
             let Some(rec) = find_receive(tx, "payment_hash = ?1", [payment_hash])? else {
                 return Ok(ReceiveUpdate::NotFound);
             };
-            if rec.state != ReceiveState::HtlcsArrived {
+            if !matches!(rec.state, ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed) {
                 return Ok(ReceiveUpdate::Unchanged(rec));
             }
             Ok(ReceiveUpdate::Updated(self.cancel_in(tx, &rec, CancelReason::HtlcsExpired, now)?))

@@ -209,7 +209,8 @@ CREATE TABLE webhook_attempts (
 ///
 /// `payments.stage` says what a pending outgoing payment is doing (recorded, waiting for a
 /// peer, in flight; NULL once final). `payment_sends` keeps every LDK `PaymentId` a payment was
-/// handed to LDK under (so a late event of an earlier send still finds it), `payment_parts`
+/// handed to LDK under (so a late event of an earlier send still finds it; with LDK's failure of
+/// the send when its payment's driver took it over), `payment_parts`
 /// every path LDK reported resolved, with Core Lightning's failure details. On `receives`:
 /// the block height (and estimated time) by which held HTLCs must be claimed, and why a
 /// receive was canceled (`canceled`: by request; `htlcs_expired`: its held HTLCs were failed
@@ -224,7 +225,9 @@ CREATE TABLE payment_sends (
 	ldk_payment_id BLOB PRIMARY KEY CHECK (length(ldk_payment_id) = 32),
 	payment_row INTEGER NOT NULL REFERENCES payments (id),
 	attempt INTEGER NOT NULL CHECK (attempt >= 1),
-	started_at INTEGER NOT NULL
+	started_at INTEGER NOT NULL,
+	failure_code INTEGER CHECK (failure_code IN (-1, 201, 203, 205, 206, 207, 210)),
+	failure_reason TEXT
 ) WITHOUT ROWID;
 CREATE INDEX payment_sends_payment ON payment_sends (payment_row);
 INSERT INTO payment_sends (ldk_payment_id, payment_row, attempt, started_at)

@@ -158,17 +158,6 @@ pub(crate) fn sendable_verdict(
     }
 }
 
-/// Where the node has a send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SendState {
-    /// HTLCs in flight, or an invoice awaited (BOLT12), or retrying.
-    InProgress,
-    /// Paid: the success event is (or was) on its way.
-    Fulfilled,
-    /// The node gave up: the failure event is (or was) on its way; HTLCs may still resolve.
-    Abandoned,
-}
-
 /// The node, as the payment flows use it.
 pub(crate) trait Lightning: Send + Sync + 'static {
     /// What our usable channels can send now.
@@ -193,8 +182,9 @@ pub(crate) trait Lightning: Send + Sync + 'static {
     /// payment is pending).
     fn attempted_parts(&self, id: PaymentId) -> u32;
 
-    /// The sends the node knows, and where they are.
-    fn known_sends(&self) -> std::collections::HashMap<PaymentId, SendState>;
+    /// The sends the node knows: in flight, awaiting an invoice, retrying, or resolved with
+    /// their events still to come (an abandoned one may still have HTLCs out).
+    fn known_sends(&self) -> std::collections::HashSet<PaymentId>;
 
     /// Whether `amount_msat` fails only for want of channels that are down: with the offline
     /// channels back, the balance would be there.

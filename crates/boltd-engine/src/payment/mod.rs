@@ -23,16 +23,16 @@
 //!   [`registry`] only knows who waits and which payments a driver owns right now.
 //! * **Persisted before acted on.** The intent is durable before the driver hands the payment
 //!   to the node; a new send is durable before the node gets it; a failure is durable before
-//!   anyone hears of it. Complete and failed are final (two deliberate exceptions, in the store:
+//!   anyone hears of it (one LDK hands over to a driver is noted on its send first). Complete and failed are final (two deliberate exceptions, in the store:
 //!   a late preimage completes a failed payment, and paying a failed invoice again starts it
 //!   over).
 //! * **Independent of the request.** The driver ([`outgoing`]) runs as its own task: a client
 //!   that disconnects, or stops waiting, changes nothing about the payment.
 //! * **Who moves it.** The driver (recorded → waiting_for_peer → in_flight, and failures before
 //!   anything left), the ledger (LDK's `PaymentSent` and `PaymentFailed`; a failure the driver
-//!   may answer with a new send is handed to it), and reconciliation (at start and every
-//!   [`RECONCILE_INTERVAL`]: a pending payment no driver owns and the node does not work on
-//!   failed).
+//!   may answer with a new send is noted on the send and handed to it), and reconciliation (at
+//!   start and every [`RECONCILE_INTERVAL`]: a pending payment no driver owns and the node does
+//!   not know, on two passes in a row, failed).
 //! * **The node behind a trait** ([`lightning::Lightning`]), so the flow has unit tests with a
 //!   fake node and a real store.
 
@@ -44,4 +44,4 @@ pub(crate) mod registry;
 use std::time::Duration;
 
 /// How often pending payments are reconciled with the node.
-pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(10);

@@ -1,6 +1,6 @@
 //! [`Lightning`] over boltd's LDK node.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,7 @@ use lightning::routing::router::{
 use lightning::types::payment::PaymentPreimage;
 
 use super::lightning::{
-    send_refused, sendable_verdict, Bolt11Plan, Lightning, SendPlan, SendState, SendableChannel,
-    Unsent,
+    send_refused, sendable_verdict, Bolt11Plan, Lightning, SendPlan, SendableChannel, Unsent,
 };
 use crate::error::PayError;
 
@@ -219,22 +218,16 @@ impl Lightning for NodeLightning {
         self.node.router().attempted_parts(&id)
     }
 
-    fn known_sends(&self) -> HashMap<PaymentId, SendState> {
+    fn known_sends(&self) -> HashSet<PaymentId> {
         self.node
             .channel_manager()
             .list_recent_payments()
             .into_iter()
             .map(|p| match p {
                 RecentPaymentDetails::AwaitingInvoice { payment_id }
-                | RecentPaymentDetails::Pending { payment_id, .. } => {
-                    (payment_id, SendState::InProgress)
-                }
-                RecentPaymentDetails::Fulfilled { payment_id, .. } => {
-                    (payment_id, SendState::Fulfilled)
-                }
-                RecentPaymentDetails::Abandoned { payment_id, .. } => {
-                    (payment_id, SendState::Abandoned)
-                }
+                | RecentPaymentDetails::Pending { payment_id, .. }
+                | RecentPaymentDetails::Fulfilled { payment_id, .. }
+                | RecentPaymentDetails::Abandoned { payment_id, .. } => payment_id,
             })
             .collect()
     }

@@ -13,7 +13,7 @@ use lightning::events::PaymentFailureReason;
 use lightning::ln::channelmanager::PaymentId;
 use tokio::sync::oneshot;
 
-use super::lightning::{sendable_verdict, Lightning, SendPlan, SendState, Unsent};
+use super::lightning::{sendable_verdict, Lightning, SendPlan, Unsent};
 use super::registry::{Driving, HandedOver, Registry};
 use crate::error::PayError;
 use crate::ledger::now_secs;
@@ -48,6 +48,20 @@ pub(crate) struct Payments {
     pub(crate) store: Arc<Store>,
     pub(crate) lightning: Arc<dyn Lightning>,
     pub(crate) registry: Arc<Registry>,
+    /// Sends reconciliation found unknown to the node on its last pass (see
+    /// [`Payments::reconcile`]).
+    pub(crate) suspects: Arc<std::sync::Mutex<std::collections::HashSet<[u8; 32]>>>,
+}
+
+impl Payments {
+    /// The core over `store` and `lightning`.
+    pub(crate) fn new(
+        store: Arc<Store>,
+        lightning: Arc<dyn Lightning>,
+        registry: Arc<Registry>,
+    ) -> Self {
+        Self { store, lightning, registry, suspects: Arc::default() }
+    }
 }
 
 /// What recording an intent found.
@@ -110,7 +124,7 @@ fn deadline_after(window: Duration) -> Instant {
 }
 
 impl Payments {
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, PayError> {
@@ -204,14 +218,22 @@ impl Payments {
                 return;
             }
             if !recorded {
-                // The next send is durable before the node gets it.
+                // The next send is durable before the node gets it, and only if the current one
+                // is still the payment's; reconciliation sees the payment driven throughout.
                 let next = PaymentId(rand::random());
-                driving.switch_to(next.0);
-                match self.blocking(move |s| s.new_send(record.id, &next.0, now_secs())).await {
-                    Ok(Some(_)) => send = next,
-                    // Final meanwhile, or the store failed (fail-stop): nothing more to do.
-                    Ok(None) | Err(_) => return,
+                driving.also(next.0);
+                let current = send;
+                let recorded = self
+                    .blocking(move |s| s.new_send(record.id, &current.0, &next.0, now_secs()))
+                    .await;
+                let moved = matches!(recorded, Ok(Some(_)));
+                driving.settle(next.0, moved);
+                if !moved {
+                    // Final or moved on meanwhile, or the store failed (fail-stop): nothing more
+                    // for this driver to do.
+                    return;
                 }
+                send = next;
                 tracing::info!(id = record.id, attempt_send = %next, "sending the payment again");
             }
             recorded = false;
@@ -347,32 +369,44 @@ impl Payments {
             .await;
     }
 
-    /// Fails pending payments that no driver owns and that the node does not work on: the
-    /// intent was recorded but the payment never reached the node (a crash in between), so no
-    /// HTLC of it exists; or the node gave up on it and its failure was not recorded (a crash
-    /// after the ledger handed it to a driver). Returns how many it failed.
+    /// Fails pending payments that no driver owns and that the node does not know, on two
+    /// passes in a row: the intent was recorded but the payment never reached the node (a crash
+    /// in between), or the node gave up on it and its failure was handed to a driver that is
+    /// gone (then the failure noted on the send is recorded). Two passes, because the node
+    /// forgets a send as it queues its failure event, which the ledger records a moment later
+    /// (at start-up, once the background processor replays it). A send the node still lists,
+    /// abandoned included (its HTLCs may still be out, and may still succeed), is left to the
+    /// node's events. Returns how many it failed.
     pub(crate) async fn reconcile(&self) -> Result<usize, PayError> {
         let pending = self.blocking(|s| s.pending_outgoing()).await?;
-        if pending.is_empty() {
-            return Ok(0);
-        }
         let known = self.lightning.known_sends();
-        let mut failed = 0;
-        for rec in pending {
-            let Some(send) = rec.payment_id else { continue };
-            if self.registry.is_driven(&send) {
-                continue;
+        let mut unknown = std::collections::HashSet::new();
+        let mut due = Vec::new();
+        {
+            let suspects = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
+            for rec in &pending {
+                let Some(send) = rec.payment_id else { continue };
+                if self.registry.is_driven(&send) || known.contains(&PaymentId(send)) {
+                    continue;
+                }
+                if suspects.contains(&send) {
+                    due.push((rec.id, send));
+                } else {
+                    unknown.insert(send);
+                }
             }
-            let reason = match known.get(&PaymentId(send)) {
-                Some(SendState::InProgress | SendState::Fulfilled) => continue,
-                Some(SendState::Abandoned) => "the node gave up on the payment",
-                None => "the payment never reached the node (interrupted before it was sent)",
-            };
-            tracing::warn!(id = rec.id, "pending payment: {reason}; marking it failed");
+        }
+        *self.suspects.lock().unwrap_or_else(|p| p.into_inner()) = unknown;
+        let mut failed = 0;
+        for (id, send) in due {
+            let noted = self.blocking(move |s| s.send_failure(&send)).await?;
+            let (code, reason) = noted.unwrap_or((
+                FailureCode::Other,
+                "the payment never reached the node (interrupted before it was sent)".into(),
+            ));
+            tracing::warn!(id, "pending payment unknown to the node: {reason}; marking it failed");
             let done = self
-                .blocking(move |s| {
-                    s.fail_outgoing(&send, FailureCode::Other, Some(reason), true, now_secs())
-                })
+                .blocking(move |s| s.fail_outgoing(&send, code, Some(&reason), true, now_secs()))
                 .await?;
             if done.is_some_and(|r| r.status == boltd_store::PaymentStatus::Failed) {
                 failed += 1;

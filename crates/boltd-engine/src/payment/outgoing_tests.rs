@@ -1,6 +1,6 @@
 //! The outgoing payment's driver against a fake node and a real store.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields};
 use lightning::routing::router::{PaymentParameters, RouteParameters};
 
 use super::*;
-use crate::payment::lightning::{KeysendPlan, SendState, SendableChannel};
+use crate::payment::lightning::{KeysendPlan, SendableChannel};
 
 #[derive(Default)]
 struct FakeState {
@@ -22,7 +22,7 @@ struct FakeState {
     refuse: Option<Unsent>,
     sends: Vec<PaymentId>,
     forgotten: Vec<PaymentId>,
-    known: HashMap<PaymentId, SendState>,
+    known: HashSet<PaymentId>,
 }
 
 /// A node whose channels and answers the test sets.
@@ -68,7 +68,7 @@ impl Lightning for Fake {
             return Err(refusal);
         }
         s.sends.push(id);
-        s.known.insert(id, SendState::InProgress);
+        s.known.insert(id);
         Ok(())
     }
     fn forget(&self, id: PaymentId) {
@@ -77,7 +77,7 @@ impl Lightning for Fake {
     fn attempted_parts(&self, _: PaymentId) -> u32 {
         0
     }
-    fn known_sends(&self) -> HashMap<PaymentId, SendState> {
+    fn known_sends(&self) -> HashSet<PaymentId> {
         self.0.lock().unwrap().known.clone()
     }
 }
@@ -94,7 +94,7 @@ fn lab(sendable_msat: u64) -> Lab {
     let fake = Arc::new(Fake::default());
     fake.set(|s| s.sendable_msat = sendable_msat);
     let lightning: Arc<dyn Lightning> = fake.clone();
-    let payments = Payments { store, lightning, registry: Arc::new(Registry::default()) };
+    let payments = Payments::new(store, lightning, Arc::new(Registry::default()));
     Lab { _dir: dir, fake, payments }
 }
 
@@ -335,7 +335,7 @@ async fn waiters_wake_on_the_final_transition_and_leave_nothing_behind() {
 }
 
 #[tokio::test]
-async fn reconciliation_fails_only_what_no_driver_owns_and_the_node_does_not_work_on() {
+async fn reconciliation_fails_what_no_driver_owns_and_the_node_does_not_know_twice_in_a_row() {
     let l = lab(1_000_000);
     let store = &l.payments.store;
     let begin = |n: u8| {
@@ -344,19 +344,29 @@ async fn reconciliation_fails_only_what_no_driver_owns_and_the_node_does_not_wor
     };
     let lost = begin(1); // recorded, never sent (a crash in between)
     let flying = begin(2); // the node has it
-    let abandoned = begin(3); // the node gave up; its failure was not recorded
+    let abandoned = begin(3); // the node gave up, but may still have HTLCs out
     let driven = begin(4); // a driver is taking it to the node right now
+    let handed = begin(5); // the node forgot it; its failure went to a driver now gone
+    store
+        .note_send_failure(&[5; 32], FailureCode::RouteNotFound, "no route to the destination")
+        .unwrap();
     l.fake.set(|s| {
-        s.known.insert(PaymentId([2; 32]), SendState::InProgress);
-        s.known.insert(PaymentId([3; 32]), SendState::Abandoned);
+        s.known.insert(PaymentId([2; 32]));
+        s.known.insert(PaymentId([3; 32]));
     });
     let _driving = l.payments.registry.drive([4; 32]);
+    // The first pass only takes note: the node may have just queued the failure event.
+    assert_eq!(l.payments.reconcile().await.unwrap(), 0);
+    assert_eq!(record(&l, lost.id).status, PaymentStatus::Pending);
     assert_eq!(l.payments.reconcile().await.unwrap(), 2);
     let status = |r: &PaymentRecord| record(&l, r.id).status;
     assert_eq!(status(&lost), PaymentStatus::Failed);
-    assert_eq!(status(&abandoned), PaymentStatus::Failed);
+    assert_eq!(status(&handed), PaymentStatus::Failed);
     assert_eq!(status(&flying), PaymentStatus::Pending);
+    assert_eq!(status(&abandoned), PaymentStatus::Pending, "its HTLCs may still be out");
     assert_eq!(status(&driven), PaymentStatus::Pending);
     assert!(record(&l, lost.id).failure_reason.unwrap().contains("never reached the node"));
-    assert!(record(&l, abandoned.id).failure_reason.unwrap().contains("gave up"));
+    let h = record(&l, handed.id);
+    assert_eq!(h.failure_code, Some(FailureCode::RouteNotFound));
+    assert_eq!(h.failure_reason.as_deref(), Some("no route to the destination"));
 }

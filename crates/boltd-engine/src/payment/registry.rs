@@ -79,12 +79,22 @@ pub(crate) struct Driving {
 }
 
 impl Driving {
-    /// Moves the registration to a new send (the engine's next attempt), before it is recorded.
-    pub(crate) fn switch_to(&mut self, send: [u8; 32]) {
+    /// Registers the driver under the next send too, before that send is recorded, so that the
+    /// payment is driven under whichever of the two the store says is current.
+    pub(crate) fn also(&self, next: [u8; 32]) {
+        lock(&self.registry.drivers).insert(next, self.sender.clone());
+    }
+
+    /// The next send is recorded (`recorded`): the registration moves to it. Or it is not
+    /// (someone else moved the payment on): the registration stays, without it.
+    pub(crate) fn settle(&mut self, next: [u8; 32], recorded: bool) {
         let mut drivers = lock(&self.registry.drivers);
-        drivers.remove(&self.send);
-        drivers.insert(send, self.sender.clone());
-        self.send = send;
+        if recorded {
+            drivers.remove(&self.send);
+            self.send = next;
+        } else {
+            drivers.remove(&next);
+        }
     }
 
     /// The next failure the ledger hands over.
@@ -241,7 +251,9 @@ mod tests {
         assert!(registry.is_driven(&[1; 32]));
         assert!(registry.hand_over(&[1; 32], HandedOver { reason: None }));
         assert_eq!(d.handed_over().await, Some(HandedOver { reason: None }));
-        d.switch_to([2; 32]);
+        d.also([2; 32]);
+        assert!(registry.is_driven(&[1; 32]) && registry.is_driven(&[2; 32]), "both, meanwhile");
+        d.settle([2; 32], true);
         assert!(!registry.is_driven(&[1; 32]));
         assert!(!registry.hand_over(&[1; 32], HandedOver { reason: None }));
         assert!(registry.is_driven(&[2; 32]));
