@@ -5,10 +5,14 @@
 //! both sides can pay) makes `payments` payments through the native API, `concurrency` at a
 //! time, in batches of `batch` that alternate direction so the channel never runs dry. At each
 //! checkpoint (after `first_checkpoint` payments, then every `every`), once the channel has no
-//! HTLC in flight and after 2 s idle, both daemons' resident memory (`VmRSS`) is read. LDK
-//! itself keeps every resolved payment for its idempotency window (7 timer ticks, about 7
-//! minutes), so at high throughput part of the growth between checkpoints is LDK's window, not
-//! a leak: the report gives the payment rate with the figures.
+//! HTLC in flight and after 2 s idle, both daemons' resident memory (`VmRSS`) is read, with
+//! what LDK keeps on disk for the channel (the channel monitor with its pending update records,
+//! and the channel manager: read from the daemon's database, read-only). Two parts of LDK grow
+//! with the payments over a channel and explain growth that is not boltd's: the channel monitor
+//! keeps the HTLC outputs of every counterparty commitment, revoked ones included, for as long
+//! as the channel is open (rust-lightning issue 3049; LDK 0.2 has no way to offload them), and
+//! the channel manager keeps every resolved payment for its idempotency window (7 timer ticks,
+//! about 7 minutes).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -86,6 +90,30 @@ pub struct Checkpoint {
     pub payee_rss_mib: f64,
     /// Seconds since the first payment.
     pub elapsed_s: f64,
+    /// The payer's channel monitor on disk (full monitor and pending update records), bytes.
+    pub payer_monitor_bytes: u64,
+    /// The payee's, bytes.
+    pub payee_monitor_bytes: u64,
+    /// The payer's channel manager on disk, bytes.
+    pub payer_manager_bytes: u64,
+}
+
+/// What LDK keeps for the node on disk: (channel monitors and their update records, channel
+/// manager), in bytes, read-only from the daemon's database.
+fn ldk_bytes(data_dir: &Path) -> (u64, u64) {
+    let path = data_dir.join("boltd.sqlite");
+    let open = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    );
+    let Ok(c) = open else { return (0, 0) };
+    let sum = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0).max(0) as u64;
+    (
+        sum("SELECT coalesce(sum(length(value)), 0) FROM kv \
+             WHERE primary_namespace IN ('monitors', 'monitor_updates')"),
+        sum("SELECT coalesce(sum(length(value)), 0) FROM kv \
+             WHERE primary_namespace = '' AND key = 'manager'"),
+    )
 }
 
 /// B5's figures.
@@ -160,15 +188,27 @@ pub fn run(
             settle_boltd(&[&a, &b])?;
         }
         std::thread::sleep(Duration::from_secs(2));
+        let (payer_monitor_bytes, payer_manager_bytes) = ldk_bytes(&a.data_dir);
+        let (payee_monitor_bytes, _) = ldk_bytes(&b.data_dir);
         let c = Checkpoint {
             payments: done,
             payer_rss_mib: rss(&a),
             payee_rss_mib: rss(&b),
             elapsed_s: started.elapsed().as_secs_f64(),
+            payer_monitor_bytes,
+            payee_monitor_bytes,
+            payer_manager_bytes,
         };
         log(&format!(
-            "  B5 after {} payments: RSS payer {:.1} MiB, payee {:.1} MiB ({:.0} s)",
-            c.payments, c.payer_rss_mib, c.payee_rss_mib, c.elapsed_s
+            "  B5 after {} payments: RSS payer {:.1} MiB, payee {:.1} MiB; LDK on disk: monitor \
+             {:.1} / {:.1} MiB, manager {:.2} MiB ({:.0} s)",
+            c.payments,
+            c.payer_rss_mib,
+            c.payee_rss_mib,
+            c.payer_monitor_bytes as f64 / 1048576.0,
+            c.payee_monitor_bytes as f64 / 1048576.0,
+            c.payer_manager_bytes as f64 / 1048576.0,
+            c.elapsed_s
         ));
         checkpoints.push(c);
     }

@@ -510,9 +510,13 @@ impl Report {
                 "The B2 pair (two `boltd serve` processes, one channel of {} sat, half pushed), \
                  {} payments of {} sat, {} at a time, direction swapped every {}. `VmRSS` of \
                  both daemons after the channel settled and 2 s idle. {} completed at {:.1} \
-                 payments/s. LDK keeps each resolved payment for about 7 minutes (its \
-                 idempotency window), so at this rate part of the growth is that window. \
-                 Target: RSS at the end within ×{TARGET:.1} of RSS after the first checkpoint.\n",
+                 payments/s. Two parts of LDK grow with the payments over a channel: the \
+                 channel monitor keeps the HTLC outputs of every counterparty commitment, \
+                 revoked ones included, while the channel is open (rust-lightning issue 3049; \
+                 LDK 0.2 cannot offload them), and the channel manager keeps each resolved \
+                 payment for about 7 minutes (its idempotency window); their sizes on disk are \
+                 in the table. Target: RSS at the end within ×{TARGET:.1} of RSS after the first \
+                 checkpoint.\n",
                 plan.channel_sat,
                 plan.payments,
                 plan.amount_sat,
@@ -522,12 +526,19 @@ impl Report {
                 b5.payments_per_sec,
                 TARGET = memory::TARGET_RATIO,
             );
-            s += "| payments | payer RSS, MiB | payee RSS, MiB | elapsed, s |\n|---:|---:|---:|---:|\n";
+            s += "| payments | payer RSS, MiB | payee RSS, MiB | LDK monitor on disk, payer / payee, MiB | LDK manager on disk (payer), MiB | elapsed, s |\n|---:|---:|---:|---:|---:|---:|\n";
+            let mib = |b: u64| b as f64 / 1048576.0;
             for c in &b5.checkpoints {
                 let _ = writeln!(
                     s,
-                    "| {} | {:.1} | {:.1} | {:.0} |",
-                    c.payments, c.payer_rss_mib, c.payee_rss_mib, c.elapsed_s
+                    "| {} | {:.1} | {:.1} | {:.1} / {:.1} | {:.2} | {:.0} |",
+                    c.payments,
+                    c.payer_rss_mib,
+                    c.payee_rss_mib,
+                    mib(c.payer_monitor_bytes),
+                    mib(c.payee_monitor_bytes),
+                    mib(c.payer_manager_bytes),
+                    c.elapsed_s
                 );
             }
             let _ = writeln!(
