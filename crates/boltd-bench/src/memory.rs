@@ -133,6 +133,9 @@ pub struct B5Figures {
     pub payments_per_sec: f64,
     /// Set-up time, seconds.
     pub setup_secs: f64,
+    /// The payer's RSS after a restart at the end, once idle, MiB: what the state it loads
+    /// takes (what a leak of the running process cannot explain).
+    pub payer_rss_after_restart_mib: f64,
 }
 
 /// The target of issue 10: RSS at the end within this factor of RSS at the baseline.
@@ -156,7 +159,9 @@ pub fn run(
     let chain = ChainAccess::from(btc);
     let e = |e: boltd_harness::HarnessError| e.to_string();
     let port = || boltd_harness::free_port().map_err(e);
-    let (a, _) = spawn_timed("payer", exe, &dir.join("payer"), &chain, port()?, daemon_args)?;
+    let payer_port = port()?;
+    let (mut a, _) =
+        spawn_timed("payer", exe, &dir.join("payer"), &chain, payer_port, daemon_args)?;
     let (b, _) = spawn_timed("payee", exe, &dir.join("payee"), &chain, port()?, daemon_args)?;
     btc.mine(101).map_err(e)?;
     fund(btc, &a, &[&b]).map_err(e)?;
@@ -213,6 +218,11 @@ pub fn run(
         checkpoints.push(c);
     }
     let run = RunFigures::of(plan.concurrency, &outcomes, paying);
+    a.stop().map_err(e)?;
+    let (a, _) = spawn_timed("payer", exe, &dir.join("payer"), &chain, payer_port, daemon_args)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let payer_rss_after_restart_mib = rss(&a);
+    log(&format!("  B5 payer after a restart: RSS {payer_rss_after_restart_mib:.1} MiB"));
     let (first, last) = (&checkpoints[0], &checkpoints[checkpoints.len() - 1]);
     let ratio = |x: f64, y: f64| if x > 0.0 { y / x } else { 0.0 };
     Ok(B5Figures {
@@ -223,6 +233,7 @@ pub fn run(
         payments_per_sec: run.payments_per_sec,
         setup_secs,
         checkpoints,
+        payer_rss_after_restart_mib,
     })
 }
 

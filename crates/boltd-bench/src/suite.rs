@@ -543,10 +543,13 @@ impl Report {
             }
             let _ = writeln!(
                 s,
-                "\nLast over first: payer **×{:.2}**, payee **×{:.2}** (target ≤ ×{:.1}).",
+                "\nLast over first: payer **×{:.2}**, payee **×{:.2}** (target ≤ ×{:.1}). The \
+                 payer after a restart at the end (the state it loads, no history of the run): \
+                 {:.1} MiB.",
                 b5.payer_ratio,
                 b5.payee_ratio,
-                memory::TARGET_RATIO
+                memory::TARGET_RATIO,
+                b5.payer_rss_after_restart_mib
             );
             for (reason, n) in &b5.failures {
                 let _ = writeln!(s, "- failed: {n} × {reason}");
