@@ -522,7 +522,7 @@ fn resolve(
     }
     let figure = format!(
         "{} channels with D resolved on chain after {mined} more blocks ({:.0} s): A's wallet {:+} \
-         sat ({} sweeps), D's {:+} sat ({} sweeps), as the chain says",
+         sat ({} sweep(s)), D's {:+} sat ({} sweep(s)), as the chain says",
         r.chans.len(),
         t0.elapsed().as_secs_f64(),
         acc.a_sat,
