@@ -16,7 +16,8 @@ use std::io::{self, Read};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use bdk_bitcoind_rpc::bitcoincore_rpc::{self, jsonrpc, RpcApi};
@@ -24,6 +25,7 @@ use bitcoin::opcodes::OP_TRUE;
 use bitcoin::{Address, Amount, BlockHash, Network, ScriptBuf, Transaction, Txid};
 use tempfile::TempDir;
 
+use crate::process::{die_with_parent, spawn_from_keeper};
 use crate::{wait_until, HarnessError};
 
 /// The workspace root, where `scripts/bitcoind.sh` lives.
@@ -102,16 +104,22 @@ pub fn op_true_script() -> ScriptBuf {
 /// not connect to each other or to anything else (no DNS or fixed seeds).
 ///
 /// The process is stopped by [`Bitcoind::stop`] or on drop (also while a test panics), and a
-/// temporary data directory is then deleted (a persistent one is kept). On Linux the process is also spawned with
+/// temporary data directory is then deleted (a persistent one is kept). A test can also stop it
+/// cleanly and start it again on the same data directory, ports and credentials while other
+/// threads use it ([`Bitcoind::shut_down`], [`Bitcoind::start_again`]; calls made meanwhile
+/// fail like a refused connection). On Linux the process is also spawned with
 /// `prctl(PR_SET_PDEATHSIG, SIGKILL)`, so the kernel kills it if the test process dies without
 /// running destructors (e.g. it is itself `SIGKILL`ed). Because that signal fires when the
 /// *thread* that spawned the child exits, children are spawned from a dedicated thread that
 /// lives as long as the process, so a `Bitcoind` may be created on one thread and used and
 /// dropped on others.
 pub struct Bitcoind {
-    /// `None` once stopped.
-    child: Option<Child>,
-    pid: u32,
+    /// `None` while stopped.
+    child: Mutex<Option<Child>>,
+    pid: AtomicU32,
+    /// The binary and the extra arguments it was started with (to start it again).
+    exe: PathBuf,
+    extra: Vec<String>,
     client: bitcoincore_rpc::Client,
     rpc_port: u16,
     p2p_port: u16,
@@ -155,10 +163,24 @@ impl Bitcoind {
     /// last RPC error and the tail of bitcoind's `debug.log`. If a port turns out to have been
     /// taken meanwhile, it retries with new ports (3 attempts).
     pub fn start() -> Result<Self, HarnessError> {
+        Self::start_on(free_port_pair)
+    }
+
+    /// [`Bitcoind::start`] on ports below Linux's ephemeral range ([`crate::free_port`]), so
+    /// that no outgoing connection can take one of them while bitcoind is down: for tests that
+    /// stop it and start it again on the same ports ([`Bitcoind::start_again`]).
+    pub fn start_restartable() -> Result<Self, HarnessError> {
+        Self::start_on(|| {
+            let port = |_| io::Error::other("no free port below the ephemeral range");
+            Ok((crate::free_port().map_err(port)?, crate::free_port().map_err(port)?))
+        })
+    }
+
+    fn start_on(ports: fn() -> io::Result<(u16, u16)>) -> Result<Self, HarnessError> {
         let exe = bitcoind_exe()?;
         let mut last = String::new();
         for attempt in 1..=START_ATTEMPTS {
-            match Self::start_once(&exe) {
+            match Self::start_once(&exe, ports) {
                 Ok(bitcoind) => return Ok(bitcoind),
                 Err(StartFailure::PortTaken(msg)) => {
                     tracing::debug!(attempt, "bitcoind could not bind its ports, retrying: {msg}");
@@ -220,14 +242,14 @@ impl Bitcoind {
         }
     }
 
-    fn start_once(exe: &Path) -> Result<Self, StartFailure> {
+    fn start_once(exe: &Path, ports: fn() -> io::Result<(u16, u16)>) -> Result<Self, StartFailure> {
         let fatal = StartFailure::Fatal;
         let datadir = tempfile::Builder::new()
             .prefix("boltd-bitcoind-")
             .tempdir()
             .map_err(|e| fatal(HarnessError::io("creating a bitcoind data directory", e)))?;
-        let (rpc_port, p2p_port) = free_port_pair()
-            .map_err(|e| fatal(HarnessError::io("finding free loopback ports", e)))?;
+        let (rpc_port, p2p_port) =
+            ports().map_err(|e| fatal(HarnessError::io("finding free loopback ports", e)))?;
         let rpc_user = format!("harness-{}", random_hex(4));
         let rpc_password = random_hex(16);
         Self::launch(exe, DataDir::Temp(datadir), rpc_port, p2p_port, &rpc_user, &rpc_password, &[])
@@ -244,12 +266,36 @@ impl Bitcoind {
         rpc_password: &str,
         extra: &[&str],
     ) -> Result<Self, StartFailure> {
+        let rpc_url = format!("http://127.0.0.1:{rpc_port}");
+        // From here on, dropping `bitcoind` stops the process.
+        let bitcoind = Bitcoind {
+            child: Mutex::new(None),
+            pid: AtomicU32::new(0),
+            exe: exe.to_path_buf(),
+            extra: extra.iter().map(|a| a.to_string()).collect(),
+            client: rpc_client(&rpc_url, rpc_user, rpc_password, RPC_REQUEST_TIMEOUT)
+                .map_err(StartFailure::Fatal)?,
+            rpc_port,
+            p2p_port,
+            rpc_user: rpc_user.to_string(),
+            rpc_password: rpc_password.to_string(),
+            mining_address: Address::p2wsh(&op_true_script(), Network::Regtest),
+            datadir,
+        };
+        bitcoind.spawn()?;
+        Ok(bitcoind)
+    }
+
+    /// Spawns the process on this instance's data directory, ports, credentials and arguments,
+    /// and waits for its RPC.
+    fn spawn(&self) -> Result<(), StartFailure> {
         let fatal = StartFailure::Fatal;
-        let dir = datadir.path();
+        let dir = self.datadir();
         let stderr = File::create(dir.join("stderr.log"))
             .map_err(|e| fatal(HarnessError::io("creating bitcoind's stderr.log", e)))?;
+        let (rpc_port, p2p_port) = (self.rpc_port, self.p2p_port);
 
-        let mut cmd = Command::new(exe);
+        let mut cmd = Command::new(&self.exe);
         cmd.arg("-regtest")
             .arg(format!("-datadir={}", dir.display()))
             .arg("-server")
@@ -259,8 +305,8 @@ impl Bitcoind {
             .arg("-rpcbind=127.0.0.1")
             .arg("-rpcallowip=127.0.0.1")
             .arg(format!("-rpcport={rpc_port}"))
-            .arg(format!("-rpcuser={rpc_user}"))
-            .arg(format!("-rpcpassword={rpc_password}"))
+            .arg(format!("-rpcuser={}", self.rpc_user))
+            .arg(format!("-rpcpassword={}", self.rpc_password))
             .arg("-fallbackfee=0.0002")
             .arg("-txindex=1")
             .arg("-printtoconsole=0")
@@ -271,47 +317,41 @@ impl Bitcoind {
             .arg("-discover=0")
             .arg("-listenonion=0")
             .arg("-rest=0")
-            .args(extra)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
         die_with_parent(&mut cmd);
 
         let child = spawn_from_keeper(cmd).map_err(|e| {
-            fatal(HarnessError::io(format!("spawning {} -regtest", exe.display()), e))
+            fatal(HarnessError::io(format!("spawning {} -regtest", self.exe.display()), e))
         })?;
         let pid = child.id();
-        let rpc_url = format!("http://127.0.0.1:{rpc_port}");
-        // From here on, dropping `bitcoind` stops the process.
-        let mut bitcoind = Bitcoind {
-            child: Some(child),
-            pid,
-            client: rpc_client(&rpc_url, rpc_user, rpc_password, RPC_REQUEST_TIMEOUT)
-                .map_err(fatal)?,
-            rpc_port,
-            p2p_port,
-            rpc_user: rpc_user.to_string(),
-            rpc_password: rpc_password.to_string(),
-            mining_address: Address::p2wsh(&op_true_script(), Network::Regtest),
-            datadir,
-        };
-        bitcoind.wait_for_rpc()?;
-        tracing::debug!(pid, rpc_port, p2p_port, datadir = %bitcoind.datadir().display(), "bitcoind started");
-        Ok(bitcoind)
+        self.pid.store(pid, Ordering::SeqCst);
+        *self.child() = Some(child);
+        self.wait_for_rpc()?;
+        tracing::debug!(pid, rpc_port, p2p_port, datadir = %dir.display(), "bitcoind started");
+        Ok(())
+    }
+
+    fn child(&self) -> MutexGuard<'_, Option<Child>> {
+        self.child.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until the RPC answers, or the process exits, or [`RPC_READY_TIMEOUT`] elapses.
-    fn wait_for_rpc(&mut self) -> Result<(), StartFailure> {
+    fn wait_for_rpc(&self) -> Result<(), StartFailure> {
         let our_log = self.debug_log_path();
         let rpc_port = self.rpc_port;
-        let child = self.child.as_mut().expect("just spawned");
         let client = &self.client;
         let result = wait_until(
             "bitcoind's RPC to answer getblockchaininfo",
             RPC_READY_TIMEOUT,
             Duration::from_millis(100),
             || {
-                let exited = child
+                let exited = self
+                    .child()
+                    .as_mut()
+                    .ok_or_else(|| HarnessError::Other("bitcoind was stopped meanwhile".into()))?
                     .try_wait()
                     .map_err(|e| HarnessError::io("checking whether bitcoind is alive", e))?;
                 if let Some(status) = exited {
@@ -423,7 +463,7 @@ impl Bitcoind {
 
     /// The process id, or `None` once the process has been stopped.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|_| self.pid)
+        self.child().as_ref().map(|_| self.pid.load(Ordering::SeqCst))
     }
 
     /// The RPC client, authenticated; use it through [`RpcApi`] for anything not wrapped here.
@@ -516,36 +556,77 @@ impl Bitcoind {
     /// `stop` (a clean shutdown: its chain state is written), `false` if it had to be killed or
     /// had exited already.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
+        self.stop_process().is_ok()
+    }
+
+    /// Stops bitcoind cleanly (RPC `stop`: it writes its chain state to disk, then exits) so
+    /// that [`Bitcoind::start_again`] resumes the same chain; other threads may go on using
+    /// this instance (their calls fail like a refused connection until it is back). Returns how
+    /// long it took to exit; an error if it was not running, or did not exit within 10 s of
+    /// `stop` (it is then killed, and may lose its latest blocks).
+    pub fn shut_down(&self) -> Result<Duration, HarnessError> {
+        let t0 = Instant::now();
+        self.stop_process().map(|()| t0.elapsed()).map_err(HarnessError::Other)
+    }
+
+    /// Starts bitcoind again after [`Bitcoind::shut_down`] (or [`Bitcoind::stop`]) on the same
+    /// data directory, ports, credentials and arguments, and waits for its RPC. Returns how
+    /// long that took. Use an instance made by [`Bitcoind::start_restartable`] (or with ports
+    /// of the caller's choosing): a port in the ephemeral range may have been taken meanwhile.
+    pub fn start_again(&self) -> Result<Duration, HarnessError> {
+        let t0 = Instant::now();
+        if self.child().is_some() {
+            return Err(HarnessError::BitcoindStart("bitcoind is already running".into()));
+        }
+        match self.spawn() {
+            Ok(()) => Ok(t0.elapsed()),
+            Err(e) => {
+                let _ = self.stop_process();
+                Err(match e {
+                    StartFailure::PortTaken(msg) => HarnessError::BitcoindStart(format!(
+                        "port {} (RPC) or {} (P2P) is taken: {msg}",
+                        self.rpc_port, self.p2p_port
+                    )),
+                    StartFailure::Fatal(e) => e,
+                })
+            }
+        }
+    }
+
+    /// RPC `stop`, then up to 10 s for the process to exit, then `SIGKILL`. `Err` says why the
+    /// stop was not clean (not running, killed).
+    fn stop_process(&self) -> Result<(), String> {
+        let Some(mut child) = self.child().take() else {
+            return Err("bitcoind is not running".into());
+        };
+        let pid = child.id();
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("bitcoind had exited already ({status})"));
         }
         // A short-timeout client, so a wedged bitcoind cannot hold us for the full RPC timeout.
         let url = self.rpc_url();
-        match rpc_client(&url, &self.rpc_user, &self.rpc_password, Duration::from_secs(5))
+        let why = match rpc_client(&url, &self.rpc_user, &self.rpc_password, Duration::from_secs(5))
             .and_then(|c| c.stop().map_err(|e| HarnessError::rpc("stop", e)))
         {
             Ok(_) => {
                 let deadline = Instant::now() + STOP_TIMEOUT;
                 while Instant::now() < deadline {
                     match child.try_wait() {
-                        Ok(Some(_)) => return true,
+                        Ok(Some(_)) => return Ok(()),
                         Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                         Err(_) => break,
                     }
                 }
-                tracing::warn!(
-                    pid = self.pid,
-                    "bitcoind did not exit within 10 s of `stop`; killing it"
-                );
+                "bitcoind did not exit within 10 s of `stop`; killed it".to_string()
             }
-            Err(e) => tracing::warn!(pid = self.pid, "{e}; killing bitcoind"),
-        }
+            Err(e) => format!("{e}; killed bitcoind"),
+        };
+        tracing::warn!(pid, "{why}");
         if let Err(e) = child.kill() {
-            tracing::warn!(pid = self.pid, "could not kill bitcoind: {e}");
+            tracing::warn!(pid, "could not kill bitcoind: {e}");
         }
         let _ = child.wait();
-        false
+        Err(why)
     }
 }
 
@@ -615,57 +696,6 @@ fn random_hex(bytes: usize) -> String {
         }
     }
     buf.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Makes the kernel `SIGKILL` the child when its parent thread dies (Linux only), so bitcoind
-/// never outlives a test process that is killed without running destructors.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls
-    // (prctl, getppid); it does not allocate.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // The parent may have died before prctl took effect.
-            if libc::getppid() != parent {
-                return Err(io::Error::from_raw_os_error(libc::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
-
-/// Spawns `cmd` from a thread that lives as long as the process (bitcoind, and boltd child
-/// processes: [`crate::TestNode::spawn`]).
-///
-/// `PR_SET_PDEATHSIG` fires when the spawning *thread* exits, not the process; test threads come
-/// and go, so children are spawned from this keeper thread instead.
-pub(crate) fn spawn_from_keeper(cmd: Command) -> io::Result<Child> {
-    type Request = (Command, mpsc::Sender<io::Result<Child>>);
-    static KEEPER: OnceLock<mpsc::Sender<Request>> = OnceLock::new();
-    let keeper = KEEPER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Request>();
-        std::thread::Builder::new()
-            .name("lab-spawner".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-            })
-            .expect("could not start the lab spawner thread");
-        tx
-    });
-    let gone = || io::Error::other("the lab spawner thread is gone");
-    let (reply_tx, reply_rx) = mpsc::channel();
-    keeper.send((cmd, reply_tx)).map_err(|_| gone())?;
-    reply_rx.recv().map_err(|_| gone())?
 }
 
 #[cfg(test)]

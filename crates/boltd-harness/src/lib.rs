@@ -8,6 +8,7 @@ pub mod bitcoind;
 pub mod error;
 pub mod lab;
 pub mod node;
+mod process;
 pub mod torture;
 pub mod wait;
 

@@ -366,7 +366,7 @@ impl TestNode {
             }
         }
         configure(&mut cmd);
-        let mut child = crate::bitcoind::spawn_from_keeper(cmd)
+        let mut child = crate::process::spawn_from_keeper(cmd)
             .map_err(|e| HarnessError::io(format!("starting {}", exe.display()), e))?;
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();

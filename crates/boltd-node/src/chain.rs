@@ -379,8 +379,15 @@ impl FeeEstimator for FeeEstimates {
     }
 }
 
+/// How often the broadcaster sends again the transactions bitcoind could not be reached for.
+pub const REBROADCAST_EVERY: Duration = Duration::from_secs(5);
+
 /// Hands transactions to a background task that sends them with `sendrawtransaction`, so LDK
-/// never blocks on bitcoind. LDK rebroadcasts what does not confirm.
+/// never blocks on bitcoind. A transaction bitcoind could not be reached for (no connection, a
+/// timeout, bitcoind still starting) is kept and sent again every [`REBROADCAST_EVERY`] until
+/// bitcoind answers: LDK broadcasts a channel's funding and its cooperative closing once and
+/// never again (it rebroadcasts only its channel monitors' claims), so a dropped one would
+/// leave the channel pending, or its closing out of the chain, for good.
 #[derive(Debug)]
 pub struct Broadcaster {
     queue: mpsc::UnboundedSender<Transaction>,
@@ -393,25 +400,99 @@ impl Broadcaster {
         (Self { queue: tx }, rx)
     }
 
-    /// Runs until the node stops: sends each queued transaction to bitcoind.
+    /// Runs until the node stops: sends each queued transaction to bitcoind, and again those
+    /// bitcoind could not be reached for (see [`Broadcaster`]).
     pub async fn run(mut rx: mpsc::UnboundedReceiver<Transaction>, auth: BitcoindAuth) {
-        while let Some(tx) = rx.recv().await {
-            let auth = auth.clone();
-            let txid = tx.compute_txid();
-            let res = tokio::task::spawn_blocking(move || {
-                auth.blocking_client()?
-                    .send_raw_transaction(&tx)
-                    .map_err(|e| NodeError::Chain(e.to_string()))
-            })
-            .await;
-            match res {
-                Ok(Ok(_)) => tracing::info!(%txid, "broadcast transaction"),
-                Ok(Err(e)) => tracing::warn!(%txid, "broadcast failed (LDK retries): {e}"),
-                Err(e) => tracing::warn!(%txid, "broadcast task failed: {e}"),
+        let mut unsent: Vec<(Transaction, u32)> = Vec::new();
+        let mut retry = tokio::time::interval(REBROADCAST_EVERY);
+        retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let batch = tokio::select! {
+                tx = rx.recv() => match tx {
+                    Some(tx) => vec![(tx, 0)],
+                    None => return,
+                },
+                _ = retry.tick(), if !unsent.is_empty() => std::mem::take(&mut unsent),
+            };
+            for (tx, tries) in batch {
+                if let Some(again) = Self::send(&auth, tx, tries).await {
+                    let txid = again.0.compute_txid();
+                    if !unsent.iter().any(|(t, _)| t.compute_txid() == txid) {
+                        unsent.push(again);
+                    }
+                }
             }
         }
     }
+
+    /// Sends `tx` (tried `tries` times before); returns it with the count when bitcoind could
+    /// not be reached.
+    async fn send(auth: &BitcoindAuth, tx: Transaction, tries: u32) -> Option<(Transaction, u32)> {
+        let txid = tx.compute_txid();
+        let auth = auth.clone();
+        let (tx, res) = match tokio::task::spawn_blocking(move || {
+            let res = auth.blocking_client().map_err(Unsent::Unreachable).and_then(|c| {
+                c.send_raw_transaction(&tx).map(|_| ()).map_err(|e| {
+                    if unreachable(&e) {
+                        Unsent::Unreachable(NodeError::Chain(e.to_string()))
+                    } else {
+                        Unsent::Refused(e)
+                    }
+                })
+            });
+            (tx, res)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(%txid, "broadcast task failed: {e}");
+                return None;
+            }
+        };
+        match res {
+            Ok(()) if tries == 0 => tracing::info!(%txid, "broadcast transaction"),
+            Ok(()) => tracing::info!(%txid, tries, "broadcast transaction, bitcoind is back"),
+            Err(Unsent::Refused(e)) => {
+                tracing::warn!(%txid, "bitcoind refused the transaction: {e}")
+            }
+            Err(Unsent::Unreachable(e)) => {
+                if tries == 0 {
+                    tracing::warn!(
+                        %txid,
+                        "bitcoind could not be reached to broadcast ({e}); sending it again every {} s",
+                        REBROADCAST_EVERY.as_secs()
+                    );
+                }
+                return Some((tx, tries + 1));
+            }
+        }
+        None
+    }
 }
+
+/// Why a broadcast did not happen.
+enum Unsent {
+    /// bitcoind answered: it does not take the transaction (invalid, a conflict, too low a fee,
+    /// already known).
+    Refused(bitcoincore_rpc::Error),
+    /// bitcoind could not be asked (or is still starting): worth trying again.
+    Unreachable(NodeError),
+}
+
+/// Whether a failed RPC call never reached a bitcoind that could judge it: no connection, a
+/// timeout, an HTTP error, or bitcoind's "warming up" (RPC error -28).
+fn unreachable(e: &bitcoincore_rpc::Error) -> bool {
+    use bitcoincore_rpc::jsonrpc::Error as J;
+    match e {
+        bitcoincore_rpc::Error::JsonRpc(J::Rpc(r)) => r.code == RPC_IN_WARMUP,
+        bitcoincore_rpc::Error::JsonRpc(J::Transport(_)) | bitcoincore_rpc::Error::Io(_) => true,
+        _ => false,
+    }
+}
+
+/// bitcoind's RPC error while it is starting (loading its block index, verifying blocks).
+const RPC_IN_WARMUP: i32 = -28;
 
 impl BroadcasterInterface for Broadcaster {
     fn broadcast_transactions(&self, txs: &[&Transaction]) {
@@ -515,6 +596,24 @@ pub async fn replay_blocks<L: Listen + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broadcast_is_tried_again_only_when_bitcoind_could_not_judge_it() {
+        use bitcoincore_rpc::jsonrpc::error::{Error as J, RpcError};
+        let rpc = |code| {
+            bitcoincore_rpc::Error::JsonRpc(J::Rpc(RpcError {
+                code,
+                message: "from bitcoind".into(),
+                data: None,
+            }))
+        };
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unreachable(&bitcoincore_rpc::Error::JsonRpc(J::Transport(Box::new(refused)))));
+        assert!(unreachable(&rpc(-28)), "warming up");
+        for code in [-25, -26, -27] {
+            assert!(!unreachable(&rpc(code)), "bitcoind refused it ({code})");
+        }
+    }
 
     #[test]
     fn fallback_is_scaled_and_floored() {

@@ -26,6 +26,7 @@ use bitcoin::secp256k1::PublicKey;
 use bitcoin::BlockHash;
 use boltd_store::{DataDirLock, Store};
 use lightning::chain::{BestBlock, Listen};
+use lightning::ln::channel_state::ChannelShutdownState;
 use lightning::ln::channelmanager::{ChainParameters, ChannelManagerReadArgs};
 use lightning::ln::peer_handler::{IgnoringMessageHandler, MessageHandler};
 use lightning::ln::types::ChannelId;
@@ -100,7 +101,8 @@ pub struct ChannelInfo {
     pub channel_id: String,
     /// The peer.
     pub peer_node_id: String,
-    /// `opening`, `pending_confirmation`, `ready` (usable) or `offline` (ready, peer away).
+    /// `opening`, `pending_confirmation`, `ready` (usable), `offline` (ready, peer away) or
+    /// `closing` (shutting down cooperatively, until the closing transaction confirms).
     #[schema(schema_with = channel_state_schema)]
     pub state: &'static str,
     /// Short channel id once confirmed, as `BLOCKxTXxOUT`.
@@ -161,14 +163,16 @@ pub struct NodeInfo {
 }
 
 /// The values of [`ChannelInfo::state`].
-pub const CHANNEL_STATES: [&str; 4] = ["opening", "pending_confirmation", "ready", "offline"];
+pub const CHANNEL_STATES: [&str; 5] =
+    ["opening", "pending_confirmation", "ready", "offline", "closing"];
 
 fn channel_state_schema() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(CHANNEL_STATES))
         .description(Some(
-            "`opening`, `pending_confirmation`, `ready` (usable) or `offline` (ready, peer away)",
+            "`opening`, `pending_confirmation`, `ready` (usable), `offline` (ready, peer away) \
+             or `closing` (shutting down cooperatively)",
         ))
         .build()
 }
@@ -1105,7 +1109,12 @@ impl Node {
             .list_channels()
             .into_iter()
             .map(|c| {
-                let state = if c.is_usable {
+                let shutting_down = c
+                    .channel_shutdown_state
+                    .is_some_and(|s| s != ChannelShutdownState::NotShuttingDown);
+                let state = if shutting_down {
+                    "closing"
+                } else if c.is_usable {
                     "ready"
                 } else if c.is_channel_ready {
                     "offline"

@@ -416,29 +416,19 @@ impl OnchainWallet {
         })
     }
 
-    /// Builds and signs a transaction paying `amount_sat` (or everything, if `None`) to
-    /// `script`, and applies it to the wallet as unconfirmed; the caller persists it.
-    fn build_signed(
-        &self,
-        inner: &mut Inner,
-        script: ScriptBuf,
-        amount_sat: Option<u64>,
-        fee_rate: FeeRate,
-    ) -> NodeResult<Transaction> {
-        match amount_sat {
-            Some(a) => self.build_signed_to(inner, Outputs::Pay(vec![(script, a)]), fee_rate),
-            None => self.build_signed_to(inner, Outputs::Drain(script), fee_rate),
-        }
-    }
-
-    /// [`Self::build_signed`] for several recipients, or a drain.
+    /// Builds and signs a transaction paying `outputs` from `coins`, and applies it to the
+    /// wallet as unconfirmed; the caller persists it.
     fn build_signed_to(
         &self,
         inner: &mut Inner,
         outputs: Outputs,
         fee_rate: FeeRate,
+        coins: Coins,
     ) -> NodeResult<Transaction> {
         let mut builder = inner.wallet.build_tx();
+        if coins == Coins::Confirmed {
+            builder.exclude_unconfirmed();
+        }
         match outputs {
             Outputs::Pay(recipients) => {
                 for (script, amount_sat) in recipients {
@@ -490,6 +480,12 @@ impl OnchainWallet {
 
     /// Builds and signs a channel funding transaction (LDK broadcasts it). Its inputs are
     /// recorded as spent before it is returned, so two fundings never share a coin.
+    ///
+    /// It spends confirmed coins only (what `open_channel` checks the balance against): LDK
+    /// broadcasts a funding transaction once and never again, so one built on an unconfirmed
+    /// output that then leaves the mempool (the sweeper replacing its sweep with a new fee, a
+    /// reorg taking out a sweep whose lock time is in the future again) could never confirm,
+    /// and its channel would wait for it forever.
     pub fn funding_transaction(
         &self,
         script: ScriptBuf,
@@ -499,7 +495,8 @@ impl OnchainWallet {
             self.fees.sat_per_kwu(ConfirmationTarget::NonAnchorChannelFee) as u64,
         );
         let mut inner = self.inner.lock().unwrap();
-        let tx = self.build_signed(&mut inner, script, Some(amount_sat), fee_rate)?;
+        let outputs = Outputs::Pay(vec![(script, amount_sat)]);
+        let tx = self.build_signed_to(&mut inner, outputs, fee_rate, Coins::Confirmed)?;
         inner.persist()?;
         Ok(tx)
     }
@@ -515,6 +512,16 @@ impl OnchainWallet {
     pub fn persist(&self) -> NodeResult<()> {
         self.inner.lock().unwrap().persist()
     }
+}
+
+/// Which coins a transaction may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Coins {
+    /// Any the wallet has, unconfirmed ones included (on-chain sends: one whose input leaves
+    /// the mempool is found `evicted`).
+    Any,
+    /// Confirmed ones only (channel fundings).
+    Confirmed,
 }
 
 /// What a transaction pays: recipients with amounts, or everything to one script.

@@ -9,6 +9,11 @@
 //!   daemon must exit 0 in time and lose nothing.
 //! - `storage_full` (T4, `torture/storage.rs`): the payer's disk fills up under load; it must
 //!   stop (non-zero exit, one clear log line) and lose nothing it acknowledged.
+//! - T8, chain and peer chaos: `chaos_bitcoind::bitcoind_outage` (`torture/chaos_bitcoind.rs`):
+//!   bitcoind stopped cleanly and started again under load; `chaos_reorg::reorg`
+//!   (`torture/chaos_reorg.rs`): fundings and a cooperative close reorged out by hand, on-chain
+//!   accounting to the satoshi; `chaos_peer::peer_disconnect` (`torture/chaos_peer.rs`): a link
+//!   cut while a hold invoice's HTLCs are in flight.
 //!
 //! CI size by default; `BOLTD_TORTURE=full` (what `scripts/torture.sh` sets) for the full size.
 //! `BOLTD_TORTURE_SEED` repeats a run's random choices. The tests take turns (one lock), so
@@ -23,6 +28,12 @@ use boltd_harness::torture::run::{self, Report, Settings};
 use boltd_harness::torture::{check, report, say, Daemon, Size};
 use boltd_harness::Bitcoind;
 
+#[path = "torture/chaos_bitcoind.rs"]
+mod chaos_bitcoind;
+#[path = "torture/chaos_peer.rs"]
+mod chaos_peer;
+#[path = "torture/chaos_reorg.rs"]
+mod chaos_reorg;
 #[path = "torture/sigterm.rs"]
 mod sigterm;
 #[path = "torture/storage.rs"]
@@ -47,8 +58,22 @@ fn serial() -> MutexGuard<'static, ()> {
 /// Checks a run on the line A - B - C against each node's Σ outbound before it, prints its
 /// figures and fails with every violation.
 fn verdict(test: &str, seed: u64, lab: &[Daemon], before: &[u64], r: &Report) {
+    verdict_with(test, seed, lab, before, r, &check::Expected::channels(&CHANNELS), &[]);
+}
+
+/// [`verdict`] with the channels `expected` and the scenario's own `violations` added.
+fn verdict_with(
+    test: &str,
+    seed: u64,
+    lab: &[Daemon],
+    before: &[u64],
+    r: &Report,
+    expected: &check::Expected<'_>,
+    extra: &[String],
+) {
     let mut violations: Vec<String> =
         r.disruptions.iter().filter_map(|d| d.violation.clone()).collect();
+    violations.extend(extra.iter().cloned());
     if r.records.len() != r.planned {
         violations.push(format!("{} payments planned, {} recorded", r.planned, r.records.len()));
     }
@@ -56,7 +81,7 @@ fn verdict(test: &str, seed: u64, lab: &[Daemon], before: &[u64], r: &Report) {
         violations.push(format!("did not settle: {e}"));
     }
     let (more, fc) = match lab.iter().map(check::snapshot).collect::<Result<Vec<_>, _>>() {
-        Ok(states) => check::check(lab, &states, &r.records, before, &CHANNELS),
+        Ok(states) => check::check(lab, &states, &r.records, before, expected),
         Err(e) => (vec![format!("cannot read the nodes' state: {e}")], Default::default()),
     };
     violations.extend(more);
@@ -95,7 +120,7 @@ fn kill_loop() {
     let specs = run::plan(sends, receives, (0, 2), schedule, &mut rng);
     let settings = Settings {
         senders: size.pick(4, 6),
-        block_every: Duration::from_secs(3),
+        block_every: Some(Duration::from_secs(3)),
         client_grace: Duration::from_secs(size.pick(90, 180)),
         settle_timeout: Duration::from_secs(size.pick(90, 180)),
     };

@@ -63,6 +63,23 @@ pub fn outbound_msat(d: &Daemon) -> Result<u64, ApiFailure> {
         .unwrap_or(0))
 }
 
+/// Each node's Σ `outbound_msat` over its channels with other nodes of `lab` (what [`check`]
+/// compares with; channels with nodes outside the lab are left out).
+pub fn lab_outbound_msat(lab: &[Daemon]) -> Result<Vec<u64>, ApiFailure> {
+    lab.iter()
+        .map(|d| {
+            let channels = d.get("/api/v1/node/channels")?;
+            Ok(channels
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| with_lab(lab, c))
+                .map(|c| c["outbound_msat"].as_u64().unwrap_or(0))
+                .sum())
+        })
+        .collect()
+}
+
 /// One node as the checks see it after a run.
 #[derive(Debug, Default)]
 pub struct NodeState {
@@ -108,6 +125,38 @@ fn is(r: &Value, status: &str) -> bool {
     r["status"] == status
 }
 
+/// What the checks expect of the lab's channels.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// How many channels each node has with other nodes of the lab (all open and ready at the
+    /// end). Channels with nodes outside the lab are left out of the channel and balance checks.
+    pub channels: &'a [usize],
+    /// Channels the scenario closed on purpose (ids, hex): their `channel_closed` events, and
+    /// log lines that name them, are not counted as force-closes of the run.
+    pub closed_on_purpose: &'a [String],
+    /// Nor are log lines with one of these (the reason LDK gives for a closing on purpose, in
+    /// lines that do not name the channel).
+    pub expected_log: &'a [&'a str],
+}
+
+impl<'a> Expected<'a> {
+    /// `channels` per node, none closed on purpose.
+    pub fn channels(channels: &'a [usize]) -> Expected<'a> {
+        Expected { channels, closed_on_purpose: &[], expected_log: &[] }
+    }
+
+    /// Whether a log line speaks of a closing on purpose.
+    pub fn on_purpose(&self, line: &str) -> bool {
+        self.closed_on_purpose.iter().any(|c| line.contains(c.as_str()))
+            || self.expected_log.iter().any(|l| line.contains(l))
+    }
+}
+
+/// Whether `c` (a channel of the API's list) is with a node of `lab`.
+pub fn with_lab(lab: &[Daemon], c: &Value) -> bool {
+    lab.iter().any(|d| c["peer_node_id"].as_str() == Some(&d.node_id))
+}
+
 /// Force-close figures of a run.
 #[derive(Debug, Default, Clone)]
 pub struct ForceCloses {
@@ -124,15 +173,18 @@ pub struct ForceCloses {
 
 /// Checks the invariants of a line of nodes (`lab[i]` pays and is paid only across the others,
 /// every payment between the two ends): `records` are what the clients did, `before` each
-/// node's Σ `outbound_msat` before the run, `channels` how many channels each node opened or
-/// accepted. Returns the violations and the force-close figures.
+/// node's Σ `outbound_msat` (over its channels with the lab) before the run, `expected` what
+/// channels there are. Returns the violations and the force-close figures.
 pub fn check(
     lab: &[Daemon],
     states: &[NodeState],
     records: &[Record],
     before: &[u64],
-    channels: &[usize],
+    expected: &Expected<'_>,
 ) -> (Vec<String>, ForceCloses) {
+    let channels = expected.channels;
+    let on_purpose =
+        |id: &Value| expected.closed_on_purpose.iter().any(|c| id.as_str() == Some(c.as_str()));
     let mut v = Vec::new();
     let mut fc = ForceCloses::default();
 
@@ -275,11 +327,11 @@ pub fn check(
 
     // Channels: all still open and ready, none closed, no log line of a force-close.
     for (i, (d, s)) in lab.iter().zip(states).enumerate() {
-        let ready = s.channels.iter().filter(|c| c["state"] == "ready").count();
-        if ready != channels[i] || s.channels.len() != channels[i] {
+        let lab_channels: Vec<&Value> = s.channels.iter().filter(|c| with_lab(lab, c)).collect();
+        let ready = lab_channels.iter().filter(|c| c["state"] == "ready").count();
+        if ready != channels[i] || lab_channels.len() != channels[i] {
             fc.channels_lost += channels[i].saturating_sub(ready);
-            let list: Vec<_> = s
-                .channels
+            let list: Vec<_> = lab_channels
                 .iter()
                 .map(|c| (c["peer_node_id"].clone(), c["state"].clone()))
                 .collect();
@@ -296,12 +348,16 @@ pub fn check(
                 ));
             }
         }
-        fc.closed_events += s.closed_events.len();
-        for e in &s.closed_events {
+        let closed: Vec<_> =
+            s.closed_events.iter().filter(|e| !on_purpose(&e["channel"]["channel_id"])).collect();
+        fc.closed_events += closed.len();
+        for e in closed {
             v.push(format!("{}: channel_closed in the event log: {}", d.name, e["channel"]));
         }
-        fc.log_lines += s.force_close_lines.len();
-        for l in s.force_close_lines.iter().take(3) {
+        let lines: Vec<_> =
+            s.force_close_lines.iter().filter(|l| !expected.on_purpose(l)).collect();
+        fc.log_lines += lines.len();
+        for l in lines.into_iter().take(3) {
             v.push(format!("{}'s log ({}): {l}", d.name, d.log_path().display()));
         }
     }
@@ -325,21 +381,28 @@ pub fn check(
             .sum();
         let spent: u64 = s.outgoing.iter().filter(|r| is(r, "complete")).map(amount_sent).sum();
         let earned = if ends.contains(&i) { 0 } else { fees };
-        let expected = before[i] as i128 + received as i128 - spent as i128 + earned as i128;
-        if expected != s.outbound_msat as i128 {
+        let want = before[i] as i128 + received as i128 - spent as i128 + earned as i128;
+        let outbound: u64 = s
+            .channels
+            .iter()
+            .filter(|c| with_lab(lab, c))
+            .map(|c| c["outbound_msat"].as_u64().unwrap_or(0))
+            .sum();
+        if want != outbound as i128 {
             v.push(format!(
-                "{}: Σ outbound_msat {} before, {} after; the records say {expected} \
+                "{}: Σ outbound_msat {} before, {} after; the records say {want} \
                  (+{received} received, -{spent} sent with fees, +{earned} fees earned): off by {} msat",
                 d.name,
                 before[i],
-                s.outbound_msat,
-                s.outbound_msat as i128 - expected
+                outbound,
+                outbound as i128 - want
             ));
         }
     }
     let mut closed: Vec<&Value> = states
         .iter()
         .flat_map(|s| s.closed_events.iter().map(|e| &e["channel"]["channel_id"]))
+        .filter(|id| !on_purpose(id))
         .collect();
     closed.sort_by_key(|c| c.to_string());
     closed.dedup();
@@ -438,6 +501,7 @@ mod tests {
                 answers: vec![],
             }),
             error: Some("C: invoice: no answer".into()),
+            window: None,
         }
     }
 

@@ -123,6 +123,11 @@ impl Daemon {
         self.api().ok_or_else(|| self.down())?.post(path, body)
     }
 
+    /// `DELETE path` on the running daemon (status 0 while it is down).
+    pub fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
+        self.api().ok_or_else(|| self.down())?.delete(path)
+    }
+
     /// `POST path` with a JSON body and an `Idempotency-Key` (status 0 while it is down).
     pub fn post_with_key(&self, path: &str, body: Value, key: &str) -> Result<Value, ApiFailure> {
         self.api().ok_or_else(|| self.down())?.post_with_key(path, body, key)

@@ -23,7 +23,7 @@ fn start_again(d: &Daemon) -> Result<Duration, String> {
 
 /// A daemon that exited on its own since it was last started (a crash), found before the next
 /// disruption, is a violation; it is started again.
-fn exited_on_their_own(lab: &[Daemon]) -> Option<Disruption> {
+pub fn exited_on_their_own(lab: &[Daemon]) -> Option<Disruption> {
     for (i, d) in lab.iter().enumerate() {
         let status = d.node().as_mut().and_then(|n| n.try_exit_status().ok().flatten());
         if let Some(status) = status {
@@ -31,7 +31,7 @@ fn exited_on_their_own(lab: &[Daemon]) -> Option<Disruption> {
             let _ = d.kill();
             let again = start_again(d);
             return Some(Disruption {
-                node: i,
+                node: Some(i),
                 at,
                 note: format!("exited on its own ({status}); started again: {again:?}"),
                 violation: Some(format!(
@@ -74,17 +74,17 @@ impl Disruptor for Killer {
         self.kills += 1;
         if let Err(e) = d.kill() {
             let v = format!("{}: SIGKILL failed: {e}", d.name);
-            return Some(Disruption { node, at, note: v.clone(), violation: Some(v) });
+            return Some(Disruption { node: Some(node), at, note: v.clone(), violation: Some(v) });
         }
         Some(match start_again(d) {
             Ok(t) => Disruption {
-                node,
+                node: Some(node),
                 at,
                 note: format!("SIGKILL #{}, up again in {:.1} s", self.kills, t.as_secs_f64()),
                 violation: None,
             },
             Err(e) => Disruption {
-                node,
+                node: Some(node),
                 at,
                 note: format!("SIGKILL #{}, did not start again", self.kills),
                 violation: Some(format!("{} did not start again after SIGKILL: {e}", d.name)),
@@ -144,7 +144,12 @@ impl Disruptor for Terminator {
             Ok(s) => s,
             Err(e) => {
                 let v = format!("{}: SIGTERM: {e}", d.name);
-                return Some(Disruption { node, at, note: v.clone(), violation: Some(v) });
+                return Some(Disruption {
+                    node: Some(node),
+                    at,
+                    note: v.clone(),
+                    violation: Some(v),
+                });
             }
         };
         let flight = if in_flight { "HTLCs in flight" } else { "no HTLC seen in flight in 10 s" };
@@ -173,6 +178,6 @@ impl Disruptor for Terminator {
                 violation = Some(violation.map_or(v.clone(), |x| format!("{x}; {v}")));
             }
         }
-        Some(Disruption { node, at, note, violation })
+        Some(Disruption { node: Some(node), at, note, violation })
     }
 }

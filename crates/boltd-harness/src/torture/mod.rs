@@ -8,17 +8,20 @@
 //!   refused connection, a timeout, a 5xx or a `pending` answer) until a final answer.
 //! - [`run`]: a line of daemons, a plan of payments both ways (invoices, hold invoices the run
 //!   settles, keysends), a block every few seconds, a [`run::Disruptor`] acting meanwhile, and a
-//!   bounded wait for everything to settle; [`disrupt`] has the SIGKILL and SIGTERM disruptors.
+//!   bounded wait for everything to settle; [`disrupt`] has the SIGKILL and SIGTERM disruptors,
+//!   [`outage`] the bitcoind outage, [`chain`] the helpers of the reorg scenario.
 //! - [`check`]: what must hold afterwards (nothing paid twice, acknowledged outcomes kept,
 //!   payer and payee agreeing, nothing pending, balances moved by exactly what completed, no
 //!   channel force-closed).
 //! - [`storage`]: a data directory whose writes start failing under a running daemon (a small
 //!   tmpfs that fills up, or `RLIMIT_FSIZE` where mounting is refused).
 
+pub mod chain;
 pub mod check;
 pub mod client;
 pub mod daemon;
 pub mod disrupt;
+pub mod outage;
 pub mod run;
 pub mod storage;
 
@@ -121,14 +124,18 @@ pub fn report(
     fc: &check::ForceCloses,
 ) -> String {
     let t = check::tally(&report.records);
-    let per_node: Vec<String> = lab
+    let mut per_node: Vec<String> = lab
         .iter()
         .enumerate()
         .map(|(i, d)| {
-            let n = report.disruptions.iter().filter(|x| x.node == i).count();
+            let n = report.disruptions.iter().filter(|x| x.node == Some(i)).count();
             format!("{} {n}", d.name)
         })
         .collect();
+    let chain = report.disruptions.iter().filter(|x| x.node.is_none()).count();
+    if chain > 0 {
+        per_node.push(format!("chain {chain}"));
+    }
     say(
         test,
         format!(

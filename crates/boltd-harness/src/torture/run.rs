@@ -63,6 +63,9 @@ pub struct Record {
     pub outcome: Option<PayOutcome>,
     /// Why it was not paid.
     pub error: Option<String>,
+    /// When its payment was first asked for and when the client had its final answer (or gave
+    /// up); `None` when it was never paid.
+    pub window: Option<(Instant, Instant)>,
 }
 
 /// The plan: `sends` payments from `lab[0]` to `lab[last]` and `receives` the other way, mixed
@@ -143,8 +146,8 @@ pub fn line(
 /// One disruption of a run.
 #[derive(Debug, Clone)]
 pub struct Disruption {
-    /// Which node.
-    pub node: usize,
+    /// Which node (`None`: not a daemon, the chain: bitcoind, blocks).
+    pub node: Option<usize>,
     /// When it began.
     pub at: Instant,
     /// What was done and how it went ("SIGKILL, up again in 1.2 s").
@@ -160,13 +163,20 @@ pub trait Disruptor: Send {
     fn next(&mut self, lab: &[Daemon], released: bool, rng: &mut StdRng) -> Option<Disruption>;
 }
 
+/// A disruptor lent to a run, so the test can read what it noted afterwards.
+impl<D: Disruptor + ?Sized> Disruptor for &mut D {
+    fn next(&mut self, lab: &[Daemon], released: bool, rng: &mut StdRng) -> Option<Disruption> {
+        (**self).next(lab, released, rng)
+    }
+}
+
 /// The settings of a run.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Sending threads.
     pub senders: usize,
-    /// A block is mined this often.
-    pub block_every: Duration,
+    /// A block is mined this often (`None`: only the disruptor mines).
+    pub block_every: Option<Duration>,
     /// Clients stop retrying this long after the last release.
     pub client_grace: Duration,
     /// How long the run may take to settle after the senders are done.
@@ -230,8 +240,9 @@ pub fn run(
     let done = std::thread::scope(|s| {
         let miner = s.spawn(|| {
             let mut n = 0;
+            let Some(every) = settings.block_every else { return n };
             while !shared.stop.load(Ordering::SeqCst) {
-                sleep_unless(&shared.stop, settings.block_every);
+                sleep_unless(&shared.stop, every);
                 if btc.mine(1).is_ok() {
                     n += 1;
                 }
@@ -262,7 +273,8 @@ pub fn run(
         let mut disruptions = Vec::new();
         while let Some(d) = disruptor.next(lab, shared.released.load(Ordering::SeqCst), &mut drng) {
             let at = d.at.duration_since(start).as_secs_f64();
-            eprintln!("[torture] {at:>6.1} s {}: {}", lab[d.node].name, d.note);
+            let who = d.node.map_or("chain", |i| lab[i].name.as_str());
+            eprintln!("[torture] {at:>6.1} s {who}: {}", d.note);
             disruptions.push(d);
         }
         let _ = releaser.join();
@@ -302,6 +314,7 @@ fn pay_one(shared: &Shared<'_>, spec: Spec, preimage: [u8; 32], deadline: Instan
         invoice_acked: false,
         outcome: None,
         error: None,
+        window: None,
     };
     let (path, body) = match spec.kind {
         PayKind::Keysend => (
@@ -338,7 +351,9 @@ fn pay_one(shared: &Shared<'_>, spec: Spec, preimage: [u8; 32], deadline: Instan
             ("/api/v1/lightning/pay", json!({ "destination": receive["invoice"] }))
         }
     };
+    let asked = Instant::now();
     let out = client::pay(payer, path, &body, &pay_key, rec.hash.as_deref(), deadline);
+    rec.window = Some((asked, Instant::now()));
     if let (Some(h), false) = (&rec.hash, matches!(out.outcome, Outcome::Unresolved(_))) {
         // Final: nothing more will arrive for it (an unresolved one stays watched).
         shared.holds.lock().unwrap().remove(h);

@@ -26,7 +26,7 @@ use bitcoin::{Transaction, Txid};
 use boltd_store::onchain::{self as rows, NewOnchainSend, OnchainSend, OnchainSendState};
 use serde::Serialize;
 
-use super::{check_amounts, now_secs, Inner, OnchainWallet, Outputs};
+use super::{check_amounts, now_secs, Coins, Inner, OnchainWallet, Outputs};
 use crate::error::{NodeError, NodeResult};
 use crate::failstop::FatalKind;
 
@@ -182,7 +182,7 @@ impl OnchainWallet {
                     return self.replay(earlier);
                 }
             }
-            let tx = self.build_signed_to(&mut inner, outputs, fee_rate)?;
+            let tx = self.build_signed_to(&mut inner, outputs, fee_rate, Coins::Any)?;
             let new = NewOnchainSend {
                 txid: tx.compute_txid().to_string(),
                 tx: bitcoin::consensus::serialize(&tx),

@@ -44,7 +44,7 @@ fn sigterm_under_load() {
     let specs = run::plan(sends, receives, (0, 2), schedule, &mut rng);
     let settings = Settings {
         senders: 4,
-        block_every: Duration::from_secs(3),
+        block_every: Some(Duration::from_secs(3)),
         client_grace: Duration::from_secs(90),
         settle_timeout: Duration::from_secs(size.pick(90, 180)),
     };
