@@ -505,7 +505,7 @@ impl Engine {
         let request =
             json!({ "destination": dest, "amount_msat": amount_msat, "comment": comment });
         if let Some(key) = &ctx.idempotency_key {
-            if let Some(done) = self.lnurl_replay(key, &request).await? {
+            if let Some(done) = self.lnurl_replay(key, &request, &ctx).await? {
                 return done;
             }
         }
@@ -543,8 +543,8 @@ impl Engine {
             // Two identical requests raced under one key, each with its own invoice: the first
             // one recorded is the payment.
             Err(PayError::IdempotencyConflict { payment_id }) => {
-                let key = ctx.idempotency_key.unwrap_or_default();
-                match self.lnurl_replay(&key, &request).await? {
+                let key = ctx.idempotency_key.clone().unwrap_or_default();
+                match self.lnurl_replay(&key, &request, &ctx).await? {
                     Some(done) => done,
                     None => Err(PayError::IdempotencyConflict { payment_id }),
                 }
@@ -559,10 +559,15 @@ impl Engine {
         &self,
         key: &str,
         request: &Value,
+        ctx: &PayContext,
     ) -> Result<Option<Result<PayResult, PayError>>, PayError> {
         let k = key.to_string();
-        let Some(rec) =
-            self.blocking(move |s| s.payment_by_idempotency_key(Direction::Outgoing, &k)).await?
+        let token = ctx.token_id.clone();
+        let Some(rec) = self
+            .blocking(move |s| {
+                s.payment_by_idempotency_key(Direction::Outgoing, &k, token.as_deref())
+            })
+            .await?
         else {
             return Ok(None);
         };
@@ -662,7 +667,7 @@ impl Engine {
             description_hash: Some(hex::encode(sha256::Hash::hash(metadata.as_bytes()))),
             ..Default::default()
         };
-        let rec = self.create_invoice(req, None).await.map_err(|e| match e {
+        let rec = self.create_invoice(req, PayContext::default()).await.map_err(|e| match e {
             PayError::InvalidParams(m) => LnurlError::new(400, m),
             e => {
                 tracing::error!(name, "LNURL-pay invoice: {e}");
