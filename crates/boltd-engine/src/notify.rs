@@ -179,7 +179,11 @@ impl TicketBook {
     }
 
     /// A new ticket (64 hex characters) for `token_id`'s token, valid until `now + ttl`.
-    pub fn create(&mut self, now: Instant, token_id: Option<String>) -> Result<String, NotifyError> {
+    pub fn create(
+        &mut self,
+        now: Instant,
+        token_id: Option<String>,
+    ) -> Result<String, NotifyError> {
         self.tickets.retain(|_, (expires, _)| *expires > now);
         if self.tickets.len() >= MAX_WS_TICKETS {
             return Err(NotifyError::TooManyTickets);

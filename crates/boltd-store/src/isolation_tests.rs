@@ -123,8 +123,7 @@ fn a_failed_payment_retried_by_another_token_does_not_take_the_first_tokens_key(
     let (_d, store) = store_with_tokens();
     let a = Some("aaaaaaaaaaaaaaaa");
     let b = Some("bbbbbbbbbbbbbbbb");
-    let BeginOutgoing::Started(first) = store.begin_outgoing(intent(1, "k", a), 10).unwrap()
-    else {
+    let BeginOutgoing::Started(first) = store.begin_outgoing(intent(1, "k", a), 10).unwrap() else {
         panic!("started")
     };
     // B already has a payment under "k"; A's payment fails; B pays the same invoice unkeyed.

@@ -1864,7 +1864,12 @@ mod tests {
             serde_json::from_str(first.metadata.as_deref().unwrap()).unwrap();
         assert_eq!(meta, serde_json::json!({"order": 42, "tags": {"a": 1, "b": 2}}));
         let second = store
-            .merge_metadata(rec.id, r#"{"order": null, "tags": {"b": 3, "c": [1]}, "x": "y"}"#, None, 120)
+            .merge_metadata(
+                rec.id,
+                r#"{"order": null, "tags": {"b": 3, "c": [1]}, "x": "y"}"#,
+                None,
+                120,
+            )
             .unwrap()
             .unwrap();
         let meta: serde_json::Value =
