@@ -21,6 +21,7 @@
 pub mod amount;
 pub mod auth;
 pub mod decode;
+mod egress;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
@@ -186,6 +187,7 @@ impl Engine {
         let fail_stop = engine.node.fail_stop().clone();
         let tasks = vec![
             tokio::spawn(webhook::worker(
+                webhook::webhook_egress(engine.node.config().network),
                 Arc::clone(&store),
                 engine.notify.subscribe(),
                 stop_rx.clone(),
