@@ -549,7 +549,7 @@ pub(crate) async fn create_invoice(
         expiry_secs: r.expiry,
         ..Default::default()
     };
-    let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
+    let rec = engine.create_invoice(req, ctx).await?;
     Ok(Json(receive_invoice(&rec, &engine.node().node_id().to_string())).into_response())
 }
 

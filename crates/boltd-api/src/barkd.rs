@@ -341,7 +341,7 @@ pub(crate) async fn create_invoice(
         payment_hash: r.payment_hash,
         ..Default::default()
     };
-    let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
+    let rec = engine.create_invoice(req, ctx).await?;
     Ok(Json(ReceiveInfo::of(rec)))
 }
 
@@ -385,8 +385,9 @@ pub(crate) async fn pending_receives(
 pub(crate) async fn cancel_receive(
     State(engine): State<AppState>,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
 ) -> ApiResult<ReceiveInfo> {
-    Ok(Json(ReceiveInfo::of(engine.cancel_receive(&id).await?)))
+    Ok(Json(ReceiveInfo::of(engine.cancel_receive(&id, ctx.owner.as_deref()).await?)))
 }
 
 /// Settles a hold invoice.
@@ -640,6 +641,7 @@ impl ToSchema for PaymentRecordWithMetadata {
 pub(crate) async fn patch_metadata(
     State(engine): State<AppState>,
     Path(id): Path<String>,
+    Ctx(ctx): Ctx,
     Body(patch): Body<Value>,
 ) -> ApiResult<PaymentRecordWithMetadata> {
     let id: i64 = id
@@ -647,7 +649,7 @@ pub(crate) async fn patch_metadata(
         .ok()
         .filter(|i| *i >= 0)
         .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a payment record id")))?;
-    let rec = engine.merge_metadata(id, &patch).await?;
+    let rec = engine.merge_metadata(id, &patch, ctx.owner).await?;
     let mut v = serde_json::to_value(&rec).map_err(|e| ApiError::internal(format!("{e}")))?;
     v["metadata"] = metadata_value(&rec);
     Ok(Json(PaymentRecordWithMetadata(v)))

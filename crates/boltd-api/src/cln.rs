@@ -561,7 +561,7 @@ pub(crate) async fn cln_invoice(
         description_hash_only: p.bool("deschashonly")?,
         ..Default::default()
     };
-    let rec = engine.create_invoice(req, ctx.idempotency_key).await?;
+    let rec = engine.create_invoice(req, ctx).await?;
     let bolt11 = rec.invoice.clone().unwrap_or_default();
     let decoded = engine.decode_bolt11(&bolt11)?;
     Ok(Json(ClnInvoice {

@@ -23,7 +23,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         // The auth middleware puts the caller there; without one, fail closed.
         let caller = parts.extensions.get::<Caller>().ok_or(AuthError::Missing)?;
         let key = idempotency_key(&parts.headers)?;
-        Ok(Ctx(PayContext::new(key, caller.token_id.clone())))
+        let mut ctx = PayContext::new(key, caller.token_id.clone());
+        ctx.owner = caller.owner().map(String::from);
+        Ok(Ctx(ctx))
     }
 }
 

@@ -34,6 +34,7 @@ pub const ERROR_CODES: &[&str] = &[
     "unauthorized",
     "missing_scope",
     "cors_denied",
+    "host_not_allowed",
     "insufficient_funds",
     "insufficient_balance",
     "channels_busy",

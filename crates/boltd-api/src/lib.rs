@@ -18,8 +18,10 @@
 //!   webhook endpoints; [`alby_webhooks`]: Alby's webhook endpoints;
 //! - [`tokens`]: API token management (`/api/v1/tokens`).
 //!
-//! Every request goes through [`auth`] (bearer tokens and the route table of required scopes,
-//! [`ROUTES`]) and [`cors`] (cross-origin requests denied unless the origin is allowed).
+//! Every request goes through [`edge`] (bodies must be JSON; without authentication, only
+//! loopback `Host`s and no browser `Origin`), [`auth`] (bearer tokens and the route table of
+//! required scopes, [`ROUTES`]) and [`cors`] (cross-origin requests denied unless the origin is
+//! allowed).
 //!
 //! The OpenAPI 3.1 document ([`openapi()`], served at `/openapi.json`, checked in as
 //! [`OPENAPI_FILE`]) is generated from the handlers' `#[utoipa::path]` attributes and the
@@ -34,6 +36,7 @@ mod barkd;
 mod cln;
 mod context;
 mod cors;
+mod edge;
 mod error;
 mod lnurl;
 mod node;
@@ -157,7 +160,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 /// The API's router over a running engine: every route behind the
 /// authentication of `auth` (a route layer, so it sees the matched route and runs before any
-/// body is read), then the CORS policy of the node's `api_cors_origins` around everything.
+/// body is read), then the CORS policy of the node's `api_cors_origins`, and the edge guards
+/// (JSON bodies; loopback `Host` and no `Origin` without authentication) around everything.
 pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
@@ -167,6 +171,7 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::shape_errors))
         .layer(axum::middleware::from_fn_with_state(cors, cors::cors))
+        .layer(axum::middleware::from_fn_with_state(auth, edge::guard))
         .with_state(engine)
 }
 

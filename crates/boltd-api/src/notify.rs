@@ -6,11 +6,12 @@
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
+use boltd_engine::auth::{AuthError, Caller};
 use boltd_engine::notify::{notification_json, parse_event_types, rfc3339, Since};
 use boltd_engine::webhook::{CreatedWebhook, WebhookRequest};
 use boltd_engine::Engine;
@@ -131,6 +132,7 @@ pub(crate) struct WaitNotificationResponse {
     responses((status = 200, description = "Notifications (or none, after the timeout)", body = WaitNotificationResponse)))]
 pub(crate) async fn wait(
     State(engine): State<AppState>,
+    caller: Option<Extension<Caller>>,
     q: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult<WaitNotificationResponse> {
     let q = query(q)?;
@@ -146,7 +148,12 @@ pub(crate) async fn wait(
     }
     let types = types_param(q.types.as_deref())?;
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    let page = engine.wait_events(since, &types, limit, Duration::from_secs(timeout_secs)).await?;
+    // The wait ends early, refused, when the caller's token is revoked meanwhile.
+    let token_id = caller.and_then(|Extension(c)| c.token_id);
+    let page = tokio::select! {
+        page = engine.wait_events(since, &types, limit, Duration::from_secs(timeout_secs)) => page?,
+        _ = engine.token_ended(token_id) => return Err(AuthError::Invalid.into()),
+    };
     let last_pushed_at = match (page.events.last(), since) {
         (Some(e), _) => Some(rfc3339(e.created_at)),
         (None, Since::Time(t)) => Some(rfc3339(t)),
@@ -163,8 +170,12 @@ pub(crate) async fn wait(
         (status = 200, description = "The ticket", body = String, content_type = "text/plain"),
         (status = 429, description = "Too many unused tickets", body = ErrorBody),
     ))]
-pub(crate) async fn ws_ticket(State(engine): State<AppState>) -> Result<String, ApiError> {
-    Ok(engine.create_ws_ticket()?)
+pub(crate) async fn ws_ticket(
+    State(engine): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<String, ApiError> {
+    // The ticket remembers its token: the stream it opens ends when the token is revoked.
+    Ok(engine.create_ws_ticket(caller.and_then(|Extension(c)| c.token_id))?)
 }
 
 /// The WebSocket's query.
@@ -212,12 +223,14 @@ pub(crate) async fn ws(
             message: "a ticket is required: GET /api/v1/notifications/ws/ticket".into(),
         });
     };
-    engine.redeem_ws_ticket(&ticket)?;
+    let token_id = engine.redeem_ws_ticket(&ticket)?;
     let since = match since {
         Some(s) => s,
         None => Since::Seq(engine.last_event_seq().await?),
     };
-    Ok(upgrade.on_upgrade(move |socket| stream(engine, socket, since, types)).into_response())
+    Ok(upgrade
+        .on_upgrade(move |socket| stream(engine, socket, since, types, token_id))
+        .into_response())
 }
 
 async fn stream(
@@ -225,11 +238,20 @@ async fn stream(
     mut socket: WebSocket,
     since: Since,
     types: Vec<EventType>,
+    token_id: Option<String>,
 ) {
     let mut since = since;
     let mut stopping = engine.stopping();
+    let revoked = engine.token_ended(token_id);
+    tokio::pin!(revoked);
     loop {
         tokio::select! {
+            _ = &mut revoked => {
+                // 1008: policy violation (RFC 6455).
+                let close = CloseFrame { code: 1008, reason: "the token was revoked".into() };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                return;
+            }
             msg = socket.recv() => match msg {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
                 Some(Ok(_)) => continue,

@@ -241,15 +241,16 @@ fn complete_operation(op: &mut Operation, method: &Method, path: &str, dialect: 
     if has_params || has_body {
         add(StatusCode::BAD_REQUEST, "Bad input: the message says what is wrong");
     }
-    // Bodies: axum's JSON extractor answers these (in the native dialect; the others refuse
-    // every unreadable body with 400).
+    // Bodies: the edge guard refuses one not sent as JSON (every dialect); axum's JSON
+    // extractor answers the others (in the native dialect; the others refuse every unreadable
+    // body with 400).
     if has_body {
         add(StatusCode::PAYLOAD_TOO_LARGE, "The body is larger than 64 KiB");
+        add(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The body is not sent as `Content-Type: application/json`",
+        );
         if dialect == Dialect::Native {
-            add(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "The body is not sent as `Content-Type: application/json`",
-            );
             add(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "The body is JSON of the wrong shape (a missing field, a wrong type)",

@@ -130,6 +130,17 @@ impl Caller {
         Caller { token_id: None, name: "insecure-no-auth".into(), scopes: vec![Scope::NodeAdmin] }
     }
 
+    /// The token whose own records this caller is limited to (cancelling a receive, patching a
+    /// payment's metadata): `None` for `node:admin` (and without authentication), which sees
+    /// every record.
+    pub fn owner(&self) -> Option<&str> {
+        if self.scopes.contains(&Scope::NodeAdmin) {
+            None
+        } else {
+            self.token_id.as_deref()
+        }
+    }
+
     /// Whether the caller has `scope` (`node:admin` has every scope).
     pub fn has(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope) || self.scopes.contains(&Scope::NodeAdmin)

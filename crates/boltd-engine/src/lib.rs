@@ -21,6 +21,7 @@
 pub mod amount;
 pub mod auth;
 pub mod decode;
+mod egress;
 pub mod error;
 pub mod keysend;
 pub mod ledger;
@@ -64,6 +65,9 @@ pub struct PayContext {
     /// [`PayError::PaymentLimitExceeded`], [`PayError::BudgetExceeded`] or
     /// [`PayError::Unauthorized`] (revoked or expired meanwhile), with nothing sent.
     pub token_id: Option<String>,
+    /// The token whose own records the caller may change ([`auth::Caller::owner`]): `None`
+    /// for an admin or without authentication (every record).
+    pub owner: Option<String>,
 }
 
 impl PayContext {
@@ -183,6 +187,7 @@ impl Engine {
         let fail_stop = engine.node.fail_stop().clone();
         let tasks = vec![
             tokio::spawn(webhook::worker(
+                webhook::webhook_egress(engine.node.config().network),
                 Arc::clone(&store),
                 engine.notify.subscribe(),
                 stop_rx.clone(),
@@ -233,18 +238,29 @@ impl Engine {
 
     /// Merges `patch` into a payment's app metadata (RFC 7396 JSON Merge Patch: `null`
     /// removes a member, objects merge recursively). The patch must be a JSON object.
+    ///
+    /// With an `owner` token, only its own payments: those it made, and those received on its
+    /// receives (another's is not found, as if it did not exist).
     pub async fn merge_metadata(
         &self,
         id: i64,
         patch: &serde_json::Value,
+        owner: Option<String>,
     ) -> Result<boltd_store::PaymentRecord, PayError> {
         if !patch.is_object() {
             return Err(PayError::InvalidParams("the metadata patch must be a JSON object".into()));
         }
         let text = patch.to_string();
-        self.blocking(move |s| s.merge_metadata(id, &text, ledger::now_secs()))
+        let scoped = owner.is_some();
+        self.blocking(move |s| s.merge_metadata(id, &text, owner.as_deref(), ledger::now_secs()))
             .await?
-            .ok_or_else(|| PayError::NotFound(format!("no payment {id}")))
+            .ok_or_else(|| {
+                PayError::NotFound(if scoped {
+                    format!("no payment {id} made or received by this token")
+                } else {
+                    format!("no payment {id}")
+                })
+            })
     }
 
     /// What is in flight: outgoing payments not final yet, and receives whose preimage is

@@ -14,10 +14,13 @@
 //! `/.well-known/lnurlp/<name>/callback` issues invoices through [`Engine::create_invoice`] whose
 //! description hash commits to that metadata. Both are public by nature (no authentication).
 //!
-//! **HTTP** goes through `bitreq` (the client `bitcoin-payment-instructions` uses): `https` with
-//! rustls and the webpki roots; plain `http` only to loopback hosts, only on regtest, and only
-//! with `lnurl_allow_http`. Redirects are not followed (one could downgrade to `http` or change
-//! the host), responses are limited in size and time.
+//! **HTTP** goes through the engine's guarded client (`egress`): `https` with rustls and the
+//! webpki roots, only to public addresses (checked after resolving the host, and the connection
+//! made to the checked address only: the LNURL's host and the callback the service answers are
+//! both checked, so a service cannot point boltd at a private network); loopback and plain
+//! `http` (to loopback only) only on regtest with `lnurl_allow_http`. Redirects are not
+//! followed (one could downgrade to `http` or change the host), responses are limited in size
+//! and time.
 //!
 //! **Parsing**: `lnurl1…` strings (also in `lightning:` URIs and LUD-01 fallback links) are
 //! parsed by `bitcoin_payment_instructions::PaymentInstructions::parse`, which decodes them and
@@ -44,6 +47,7 @@ use boltd_store::{Direction, PaymentRecord};
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
 use serde_json::{json, Value};
 
+use crate::egress::{Egress, EgressError};
 use crate::error::PayError;
 use crate::pay::{defaults, PayRequest, PayResult};
 use crate::receive::InvoiceRequest;
@@ -276,6 +280,13 @@ struct Http {
 }
 
 impl Http {
+    fn egress(&self) -> Egress {
+        Egress {
+            allow_loopback: self.allow_http,
+            loopback_hint: " (loopback for LNURL needs regtest and lnurl_allow_http)",
+        }
+    }
+
     fn check_url(&self, url: &str) -> Result<(), String> {
         let parsed = bitreq::Url::parse(url).map_err(|e| format!("`{url}` is not a URL: {e}"))?;
         match parsed.scheme() {
@@ -291,48 +302,53 @@ impl Http {
 
     /// GETs `url` (with `params` added to its query) and returns the JSON answer; a
     /// `{"status":"ERROR"}` answer is an error with its reason.
-    async fn get(&self, url: &str, params: &[(&str, &str)]) -> Result<Value, String> {
-        self.check_url(url)?;
-        let mut req = bitreq::get(url)
-            .with_timeout(HTTP_TIMEOUT)
-            .with_max_redirects(0)
-            .with_max_body_size(Some(MAX_RESPONSE_BYTES))
-            .with_header("Accept", "application/json");
-        for (k, v) in params {
-            req = req.with_param(*k, *v);
+    async fn get(&self, url: &str, params: &[(&str, &str)]) -> Result<Value, PayError> {
+        self.check_url(url).map_err(PayError::InvalidParams)?;
+        let mut full = reqwest::Url::parse(url)
+            .map_err(|e| PayError::InvalidParams(format!("`{url}` is not a URL: {e}")))?;
+        if !params.is_empty() {
+            full.query_pairs_mut().extend_pairs(params);
         }
-        let res = req.send_async().await.map_err(|e| match e {
-            bitreq::Error::TooManyRedirections => {
-                format!("{url} redirects; LNURL redirects are not followed")
-            }
-            e => {
-                let local_https = bitreq::Url::parse(url)
-                    .is_ok_and(|u| u.scheme() == "https" && is_loopback_host(u.base_url()));
-                let hint = if local_https && !self.allow_http {
-                    " (plain http to a loopback host needs regtest and lnurl_allow_http)"
-                } else {
-                    ""
-                };
-                format!("cannot fetch {url}: {e}{hint}")
-            }
-        })?;
-        let status = res.status_code;
-        match serde_json::from_slice::<Value>(res.as_bytes()) {
+        let headers = [("Accept".to_string(), "application/json".to_string())];
+        let res = self
+            .egress()
+            .send(
+                reqwest::Method::GET,
+                full.as_str(),
+                &headers,
+                None,
+                HTTP_TIMEOUT,
+                MAX_RESPONSE_BYTES,
+            )
+            .await
+            .map_err(|e| match e {
+                EgressError::Refused(m) => PayError::InvalidParams(format!("LNURL: {m}")),
+                EgressError::Failed(m) => PayError::Other(format!("cannot fetch {url}: {m}")),
+            })?;
+        let status = res.status;
+        if (300..400).contains(&status) {
+            return Err(PayError::Other(format!(
+                "{url} redirects; LNURL redirects are not followed"
+            )));
+        }
+        match serde_json::from_slice::<Value>(&res.body) {
             Ok(v) => {
-                service_error(&v)?;
+                service_error(&v).map_err(PayError::Other)?;
                 if (200..300).contains(&status) {
                     Ok(v)
                 } else {
-                    Err(format!("{url} answered HTTP {status}"))
+                    Err(PayError::Other(format!("{url} answered HTTP {status}")))
                 }
             }
-            Err(_) if (200..300).contains(&status) => Err(format!("{url} did not answer JSON")),
-            Err(_) => Err(format!("{url} answered HTTP {status}")),
+            Err(_) if (200..300).contains(&status) => {
+                Err(PayError::Other(format!("{url} did not answer JSON")))
+            }
+            Err(_) => Err(PayError::Other(format!("{url} answered HTTP {status}"))),
         }
     }
 
-    async fn pay_params(&self, url: &str) -> Result<PayParams, String> {
-        PayParams::from_json(&self.get(url, &[]).await?)
+    async fn pay_params(&self, url: &str) -> Result<PayParams, PayError> {
+        PayParams::from_json(&self.get(url, &[]).await?).map_err(PayError::Other)
     }
 }
 
@@ -354,7 +370,7 @@ impl HrnResolver for Resolver {
     fn resolve_lnurl<'a>(&'a self, url: &'a str) -> HrnResolutionFuture<'a> {
         Box::pin(async move {
             let fetched = match self.http.check_url(url) {
-                Ok(()) => self.http.pay_params(url).await.map_err(PayError::Other),
+                Ok(()) => self.http.pay_params(url).await,
                 Err(e) => Err(PayError::InvalidParams(e)),
             };
             let resolution = match &fetched {
@@ -404,13 +420,13 @@ async fn resolve(http: Http, network: Network, destination: &str) -> Result<PayP
         let scheme = if http.allow_http && is_loopback_host(name) { "http" } else { "https" };
         let url = format!("{scheme}://{}", &dest["lnurlp://".len()..]);
         http.check_url(&url).map_err(PayError::InvalidParams)?;
-        return http.pay_params(&url).await.map_err(PayError::Other);
+        return http.pay_params(&url).await;
     }
     if dest.contains('@') && !lower.contains("lnurl1") {
         let address = LightningAddress::parse(dest).map_err(PayError::InvalidParams)?;
         let url = address.url(http.allow_http);
         http.check_url(&url).map_err(PayError::InvalidParams)?;
-        return http.pay_params(&url).await.map_err(PayError::Other);
+        return http.pay_params(&url).await;
     }
     let resolver = Resolver { http, fetched: Mutex::new(None) };
     let parsed = PaymentInstructions::parse(dest, network, &resolver, false).await;
@@ -505,7 +521,7 @@ impl Engine {
         let request =
             json!({ "destination": dest, "amount_msat": amount_msat, "comment": comment });
         if let Some(key) = &ctx.idempotency_key {
-            if let Some(done) = self.lnurl_replay(key, &request).await? {
+            if let Some(done) = self.lnurl_replay(key, &request, &ctx).await? {
                 return done;
             }
         }
@@ -520,7 +536,7 @@ impl Engine {
         if let Some(c) = &comment {
             query.push(("comment", c.as_str()));
         }
-        let answer = http.get(&params.callback, &query).await.map_err(PayError::Other)?;
+        let answer = http.get(&params.callback, &query).await?;
         let pr = answer
             .get("pr")
             .and_then(Value::as_str)
@@ -543,8 +559,8 @@ impl Engine {
             // Two identical requests raced under one key, each with its own invoice: the first
             // one recorded is the payment.
             Err(PayError::IdempotencyConflict { payment_id }) => {
-                let key = ctx.idempotency_key.unwrap_or_default();
-                match self.lnurl_replay(&key, &request).await? {
+                let key = ctx.idempotency_key.clone().unwrap_or_default();
+                match self.lnurl_replay(&key, &request, &ctx).await? {
                     Some(done) => done,
                     None => Err(PayError::IdempotencyConflict { payment_id }),
                 }
@@ -559,10 +575,15 @@ impl Engine {
         &self,
         key: &str,
         request: &Value,
+        ctx: &PayContext,
     ) -> Result<Option<Result<PayResult, PayError>>, PayError> {
         let k = key.to_string();
-        let Some(rec) =
-            self.blocking(move |s| s.payment_by_idempotency_key(Direction::Outgoing, &k)).await?
+        let token = ctx.token_id.clone();
+        let Some(rec) = self
+            .blocking(move |s| {
+                s.payment_by_idempotency_key(Direction::Outgoing, &k, token.as_deref())
+            })
+            .await?
         else {
             return Ok(None);
         };
@@ -662,7 +683,7 @@ impl Engine {
             description_hash: Some(hex::encode(sha256::Hash::hash(metadata.as_bytes()))),
             ..Default::default()
         };
-        let rec = self.create_invoice(req, None).await.map_err(|e| match e {
+        let rec = self.create_invoice(req, PayContext::default()).await.map_err(|e| match e {
             PayError::InvalidParams(m) => LnurlError::new(400, m),
             e => {
                 tracing::error!(name, "LNURL-pay invoice: {e}");

@@ -24,6 +24,9 @@ use crate::error::NotifyError;
 use crate::ledger::now_secs;
 use crate::Engine;
 
+/// How often a long-poll or WebSocket checks that its token still works: a revoked token's
+/// streams end within this (plus one store read).
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(1);
 /// How long a WebSocket ticket stays valid (single use).
 pub const WS_TICKET_TTL: Duration = Duration::from_secs(60);
 /// Most unused tickets kept at once; creating more is refused until some expire.
@@ -157,10 +160,11 @@ pub fn parse_event_types(names: &[String]) -> Result<Vec<EventType>, NotifyError
     Ok(out)
 }
 
-/// Single-use WebSocket tickets, kept only as SHA-256 hashes, each valid for a while.
+/// Single-use WebSocket tickets, kept only as SHA-256 hashes, each valid for a while, with the
+/// API token that asked for it (the stream ends when that token is revoked).
 pub struct TicketBook {
     ttl: Duration,
-    tickets: HashMap<[u8; 32], Instant>,
+    tickets: HashMap<[u8; 32], (Instant, Option<String>)>,
 }
 
 impl TicketBook {
@@ -174,25 +178,30 @@ impl TicketBook {
         self.ttl = ttl;
     }
 
-    /// A new ticket (64 hex characters), valid until `now + ttl`.
-    pub fn create(&mut self, now: Instant) -> Result<String, NotifyError> {
-        self.tickets.retain(|_, expires| *expires > now);
+    /// A new ticket (64 hex characters) for `token_id`'s token, valid until `now + ttl`.
+    pub fn create(
+        &mut self,
+        now: Instant,
+        token_id: Option<String>,
+    ) -> Result<String, NotifyError> {
+        self.tickets.retain(|_, (expires, _)| *expires > now);
         if self.tickets.len() >= MAX_WS_TICKETS {
             return Err(NotifyError::TooManyTickets);
         }
         let mut secret = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
         let ticket = hex::encode(secret);
-        self.tickets.insert(sha256::Hash::hash(ticket.as_bytes()).to_byte_array(), now + self.ttl);
+        let key = sha256::Hash::hash(ticket.as_bytes()).to_byte_array();
+        self.tickets.insert(key, (now + self.ttl, token_id));
         Ok(ticket)
     }
 
-    /// Uses a ticket up: `Ok` once if it was issued and has not expired at `now`. The lookup is
-    /// by the ticket's hash, so its timing tells nothing about valid tickets.
-    pub fn redeem(&mut self, ticket: &str, now: Instant) -> Result<(), NotifyError> {
+    /// Uses a ticket up: its token's id, once, if it was issued and has not expired at `now`.
+    /// The lookup is by the ticket's hash, so its timing tells nothing about valid tickets.
+    pub fn redeem(&mut self, ticket: &str, now: Instant) -> Result<Option<String>, NotifyError> {
         let key = sha256::Hash::hash(ticket.trim().as_bytes()).to_byte_array();
         match self.tickets.remove(&key) {
-            Some(expires) if expires > now => Ok(()),
+            Some((expires, token_id)) if expires > now => Ok(token_id),
             _ => Err(NotifyError::TicketRefused),
         }
     }
@@ -301,15 +310,37 @@ impl Engine {
         self.stop_background.subscribe()
     }
 
-    /// A single-use WebSocket ticket, valid for [`WS_TICKET_TTL`] (see
-    /// [`Engine::set_ws_ticket_ttl`]).
-    pub fn create_ws_ticket(&self) -> Result<String, NotifyError> {
-        self.notify.tickets.lock().unwrap_or_else(|p| p.into_inner()).create(Instant::now())
+    /// A single-use WebSocket ticket for `token_id`'s token (`None` without authentication),
+    /// valid for [`WS_TICKET_TTL`] (see [`Engine::set_ws_ticket_ttl`]).
+    pub fn create_ws_ticket(&self, token_id: Option<String>) -> Result<String, NotifyError> {
+        let mut book = self.notify.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        book.create(Instant::now(), token_id)
     }
 
-    /// Uses up a WebSocket ticket: `Err(TicketRefused)` if it is unknown, used or expired.
-    pub fn redeem_ws_ticket(&self, ticket: &str) -> Result<(), NotifyError> {
+    /// Uses up a WebSocket ticket, answering the id of the token it was made for:
+    /// `Err(TicketRefused)` if it is unknown, used or expired.
+    pub fn redeem_ws_ticket(&self, ticket: &str) -> Result<Option<String>, NotifyError> {
         self.notify.tickets.lock().unwrap_or_else(|p| p.into_inner()).redeem(ticket, Instant::now())
+    }
+
+    /// Resolves once `token_id`'s token no longer works (revoked, expired, gone, or its state
+    /// unreadable: fail closed), checked every [`TOKEN_RECHECK`]; never without a token (no
+    /// authentication). Long-lived reads (long-polls, WebSockets) end on it.
+    pub async fn token_ended(&self, token_id: Option<String>) {
+        let Some(id) = token_id else { return std::future::pending().await };
+        loop {
+            tokio::time::sleep(TOKEN_RECHECK).await;
+            let id = id.clone();
+            let found = self.store_op(move |s| s.token_by_id(&id)).await;
+            match found {
+                Ok(Some(t)) if t.is_active(crate::ledger::now_secs()) => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!("checking a streaming token failed: {e}; ending the stream");
+                    return;
+                }
+            }
+        }
     }
 
     /// Changes how long new WebSocket tickets live (default [`WS_TICKET_TTL`]).
@@ -378,12 +409,13 @@ mod tests {
     fn tickets_are_single_use_and_expire() {
         let t0 = Instant::now();
         let mut book = TicketBook::new(Duration::from_secs(60));
-        let a = book.create(t0).unwrap();
-        let b = book.create(t0).unwrap();
+        let a = book.create(t0, Some("aaaaaaaaaaaaaaaa".into())).unwrap();
+        let b = book.create(t0, None).unwrap();
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
-        // Used once, then refused.
-        book.redeem(&a, t0 + Duration::from_secs(59)).unwrap();
+        // Used once, for its token, then refused.
+        let token = book.redeem(&a, t0 + Duration::from_secs(59)).unwrap();
+        assert_eq!(token.as_deref(), Some("aaaaaaaaaaaaaaaa"));
         assert!(matches!(book.redeem(&a, t0), Err(NotifyError::TicketRefused)));
         // Expired: refused (and gone).
         assert!(matches!(
@@ -393,7 +425,7 @@ mod tests {
         assert!(matches!(book.redeem("nope", t0), Err(NotifyError::TicketRefused)));
         assert!(matches!(book.redeem("", t0), Err(NotifyError::TicketRefused)));
         // The book never holds the tickets themselves.
-        let c = book.create(t0).unwrap();
+        let c = book.create(t0, None).unwrap();
         assert!(!book.tickets.keys().any(|k| hex::encode(k) == c));
     }
 
@@ -402,11 +434,11 @@ mod tests {
         let t0 = Instant::now();
         let mut book = TicketBook::new(Duration::from_secs(1));
         for _ in 0..MAX_WS_TICKETS {
-            book.create(t0).unwrap();
+            book.create(t0, None).unwrap();
         }
-        assert!(matches!(book.create(t0), Err(NotifyError::TooManyTickets)));
+        assert!(matches!(book.create(t0, None), Err(NotifyError::TooManyTickets)));
         // Once they expired, new ones can be made.
-        book.create(t0 + Duration::from_secs(2)).unwrap();
+        book.create(t0 + Duration::from_secs(2), None).unwrap();
         assert_eq!(book.tickets.len(), 1);
     }
 

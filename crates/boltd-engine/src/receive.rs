@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::PayError;
 use crate::ledger::now_secs;
 use crate::pay::request_hash;
-use crate::Engine;
+use crate::{Engine, PayContext};
 
 /// Default invoice expiry.
 pub const DEFAULT_EXPIRY_SECS: u32 = 3600;
@@ -67,11 +67,14 @@ fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
 
 impl Engine {
     /// Creates an invoice and records the receive before returning it.
+    /// `ctx` brings the client's idempotency key and the token, recorded on the receive (only
+    /// that token, or an admin, may cancel it).
     pub async fn create_invoice(
         &self,
         req: InvoiceRequest,
-        idempotency_key: Option<String>,
+        ctx: PayContext,
     ) -> Result<ReceiveRecord, PayError> {
+        let PayContext { idempotency_key, token_id, .. } = ctx;
         if req.amount_msat == Some(0) {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
@@ -143,6 +146,7 @@ impl Engine {
         new.expires_at = Some(crate::pay::invoice_expiry_secs(&invoice));
         new.idempotency_key = idempotency_key;
         new.request_hash = Some(request_hash(&req));
+        new.token_id = token_id;
         match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {
             InsertReceive::Created(r) => Ok(r),
             // Core Lightning refuses a label again, whatever the request.
@@ -209,8 +213,18 @@ impl Engine {
     }
 
     /// Cancels a receive: refused once the preimage is revealed. Held HTLCs are failed back.
-    pub async fn cancel_receive(&self, identifier: &str) -> Result<ReceiveRecord, PayError> {
+    /// With an `owner` token, only a receive that token created (another's is not found).
+    pub async fn cancel_receive(
+        &self,
+        identifier: &str,
+        owner: Option<&str>,
+    ) -> Result<ReceiveRecord, PayError> {
         let rec = self.receive(identifier).await?;
+        if owner.is_some() && rec.token_id.as_deref() != owner {
+            return Err(PayError::NotFound(format!(
+                "no receive for `{identifier}` created by this token"
+            )));
+        }
         let hash = rec.payment_hash;
         match self.blocking(move |s| s.receive_cancel(&hash, now_secs())).await? {
             CancelOutcome::Canceled(r) => {

@@ -6,7 +6,13 @@
 //! event's own transaction (see `boltd_store`'s `webhooks` module). The worker (a tokio task the
 //! engine starts and stops) POSTs due deliveries:
 //!
-//! * **Timeouts**: every request has [`REQUEST_TIMEOUT`]; redirects are not followed.
+//! * **Targets**: only public addresses, checked after resolving the endpoint's host, and the
+//!   connection made to the checked address only (the engine's guarded client, `egress`):
+//!   private, link-local and other special addresses are refused at every attempt (an IP
+//!   literal or `localhost` already when the endpoint is registered); loopback only on regtest
+//!   (tests, the playground). A refused attempt is recorded with its reason, like a failure.
+//! * **Timeouts**: every request has [`REQUEST_TIMEOUT`]; redirects are not followed; at most
+//!   [`MAX_RESPONSE_BYTES`] of an answer are read.
 //! * **Isolation**: at most [`MAX_IN_FLIGHT_PER_ENDPOINT`] requests per endpoint and
 //!   [`MAX_IN_FLIGHT`] in all run at once, each in its own task; an endpoint's backlog never
 //!   hides another endpoint's deliveries. Payments never wait for webhooks: they only append
@@ -47,6 +53,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::egress::{Egress, EgressError};
 use crate::error::NotifyError;
 use crate::ledger::now_secs;
 use crate::notify::{notification_json, parse_event_types, rfc3339};
@@ -74,7 +81,7 @@ pub const ALBY_FILTER_TYPES: [(&str, EventType); 2] = [
     ("invoice.outgoing.settled", EventType::PaymentSent),
 ];
 /// The largest response body read from an endpoint (the rest is an error).
-const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 /// How long a worker waits at most before looking for due deliveries again.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 
@@ -269,7 +276,15 @@ pub fn delivery_request(due: &DueDelivery, timestamp: u64) -> Result<DeliveryReq
     Ok(DeliveryRequest { body, headers })
 }
 
-fn check_url(url: &str) -> Result<(), NotifyError> {
+/// Where webhook deliveries may go on `network`: public addresses; loopback on regtest only.
+pub(crate) fn webhook_egress(network: bitcoin::Network) -> Egress {
+    Egress {
+        allow_loopback: network == bitcoin::Network::Regtest,
+        loopback_hint: " (loopback endpoints only on regtest)",
+    }
+}
+
+fn check_url(url: &str, egress: Egress) -> Result<(), NotifyError> {
     let bad = |why: &str| Err(NotifyError::InvalidParams(format!("url: {why}")));
     if url.is_empty() {
         return bad("required");
@@ -289,6 +304,13 @@ fn check_url(url: &str) -> Result<(), NotifyError> {
     }
     if parsed.base_url().is_empty() {
         return bad("has no host");
+    }
+    let parsed = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(_) => return bad("not a URL"),
+    };
+    if let Err(e) = egress.check_literal(&parsed) {
+        return bad(&e.to_string());
     }
     Ok(())
 }
@@ -327,9 +349,14 @@ pub fn alby_event_types(filter_types: &[String]) -> Result<Vec<EventType>, Notif
 }
 
 impl Engine {
+    /// Where webhook deliveries may go: public addresses; loopback on regtest only.
+    pub(crate) fn webhook_egress(&self) -> Egress {
+        webhook_egress(self.node.config().network)
+    }
+
     /// Registers a native endpoint; it receives the events appended from now on.
     pub async fn create_webhook(&self, req: WebhookRequest) -> Result<CreatedWebhook, NotifyError> {
-        check_url(&req.url)?;
+        check_url(&req.url, self.webhook_egress())?;
         check_description(&req.description)?;
         let event_types = parse_event_types(&req.event_types)?;
         let secret = new_secret();
@@ -353,7 +380,7 @@ impl Engine {
         description: Option<String>,
         filter_types: Vec<String>,
     ) -> Result<CreatedWebhook, NotifyError> {
-        check_url(&url)?;
+        check_url(&url, self.webhook_egress())?;
         check_description(&description)?;
         let event_types = alby_event_types(&filter_types)?;
         let secret = new_secret();
@@ -413,39 +440,40 @@ impl Engine {
 }
 
 /// Makes one attempt at a leased delivery and records it. Never panics on a bad endpoint.
-async fn attempt(store: Arc<Store>, due: DueDelivery) {
+async fn attempt(store: Arc<Store>, due: DueDelivery, egress: Egress) {
     let id = due.delivery.id;
     let at_ms = now_ms();
     let started = Instant::now();
     let (status, error) = match delivery_request(&due, now_secs()) {
         Err(e) => (None, Some(e.to_string())),
         Ok(req) => {
-            let mut r = bitreq::post(due.webhook.url.as_str())
-                .with_timeout(REQUEST_TIMEOUT)
-                .with_max_redirects(0)
-                .with_max_body_size(Some(MAX_RESPONSE_BYTES))
-                .with_header("User-Agent", concat!("boltd-webhooks/", env!("CARGO_PKG_VERSION")));
-            for (k, v) in req.headers {
-                r = r.with_header(k, v);
-            }
-            let sent = tokio::time::timeout(
-                REQUEST_TIMEOUT + Duration::from_secs(1),
-                r.with_body(req.body).send_async(),
-            )
-            .await;
+            let mut headers = req.headers;
+            headers.push((
+                "User-Agent".into(),
+                concat!("boltd-webhooks/", env!("CARGO_PKG_VERSION")).into(),
+            ));
+            let sent = egress
+                .send(
+                    reqwest::Method::POST,
+                    &due.webhook.url,
+                    &headers,
+                    Some(req.body),
+                    REQUEST_TIMEOUT,
+                    MAX_RESPONSE_BYTES,
+                )
+                .await;
             match sent {
-                Ok(Ok(res)) if (200..300).contains(&res.status_code) => {
-                    (Some(res.status_code as u16), None)
-                }
-                Ok(Ok(res)) => (
-                    u16::try_from(res.status_code).ok(),
-                    Some(format!("HTTP {} {}", res.status_code, res.reason_phrase)),
+                Ok(res) if (200..300).contains(&res.status) => (Some(res.status), None),
+                Ok(res) if (300..400).contains(&res.status) => (
+                    Some(res.status),
+                    Some(format!(
+                        "HTTP {} {}: the endpoint redirects; redirects are not followed",
+                        res.status, res.reason
+                    )),
                 ),
-                Ok(Err(bitreq::Error::TooManyRedirections)) => {
-                    (None, Some("the endpoint redirects; redirects are not followed".into()))
-                }
-                Ok(Err(e)) => (None, Some(e.to_string())),
-                Err(_) => (None, Some(format!("timed out after {}s", REQUEST_TIMEOUT.as_secs()))),
+                Ok(res) => (Some(res.status), Some(format!("HTTP {} {}", res.status, res.reason))),
+                Err(EgressError::Refused(m)) => (None, Some(format!("refused: {m}"))),
+                Err(EgressError::Failed(m)) => (None, Some(m)),
             }
         }
     };
@@ -494,6 +522,7 @@ async fn attempt(store: Arc<Store>, due: DueDelivery) {
 /// The delivery worker: attempts due deliveries until `stop` turns true. Wakes up when events
 /// are appended (`events`), when an attempt ends, and when the next retry is due.
 pub(crate) async fn worker(
+    egress: Egress,
     store: Arc<Store>,
     mut events: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
@@ -545,7 +574,7 @@ pub(crate) async fn worker(
             *per_endpoint.entry(w).or_default() += 1;
             let s = Arc::clone(&store);
             tasks.spawn(async move {
-                attempt(s, d).await;
+                attempt(s, d, egress).await;
                 w
             });
         }
@@ -652,14 +681,29 @@ mod tests {
 
     #[test]
     fn urls_and_filters_are_checked() {
-        check_url("http://127.0.0.1:8080/hook").unwrap();
-        check_url("https://example.com/hook?x=1").unwrap();
+        let mainnet = webhook_egress(bitcoin::Network::Bitcoin);
+        let regtest = webhook_egress(bitcoin::Network::Regtest);
+        check_url("http://127.0.0.1:8080/hook", regtest).unwrap();
+        check_url("https://example.com/hook?x=1", mainnet).unwrap();
         for bad in ["", "ftp://example.com/x", "example.com/x", "http://", "http://a b/"] {
-            let err = check_url(bad).unwrap_err();
+            let err = check_url(bad, regtest).unwrap_err();
             assert!(matches!(err, NotifyError::InvalidParams(_)), "{bad}: {err}");
             assert!(err.to_string().starts_with("url:"), "{err}");
         }
-        check_url(&format!("https://e.com/{}", "a".repeat(MAX_URL_LEN))).unwrap_err();
+        check_url(&format!("https://e.com/{}", "a".repeat(MAX_URL_LEN)), mainnet).unwrap_err();
+        // Private, link-local and (off regtest) loopback targets are refused by name.
+        for (bad, kind) in [
+            ("http://127.0.0.1:8080/hook", "loopback"),
+            ("http://localhost/hook", "loopback"),
+            ("http://[::1]/hook", "loopback"),
+            ("http://192.168.1.10/hook", "private"),
+            ("http://169.254.169.254/latest/meta-data", "link-local"),
+        ] {
+            let err = check_url(bad, mainnet).unwrap_err().to_string();
+            assert!(err.contains(kind) && err.contains("public addresses"), "{bad}: {err}");
+        }
+        let err = check_url("http://10.0.0.1/hook", regtest).unwrap_err().to_string();
+        assert!(err.contains("private"), "regtest allows loopback only: {err}");
 
         let f = |v: &[&str]| alby_event_types(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         assert_eq!(f(&["invoice.incoming.settled"]).unwrap(), [EventType::PaymentReceived]);
@@ -844,7 +888,8 @@ mod tests {
         }
         let (events_tx, events_rx) = watch::channel(0);
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = tokio::spawn(worker(Arc::clone(&store), events_rx, stop_rx));
+        let egress = Egress { allow_loopback: true, loopback_hint: "" };
+        let worker = tokio::spawn(worker(egress, Arc::clone(&store), events_rx, stop_rx));
 
         let of = |id: i64| {
             store
@@ -871,7 +916,7 @@ mod tests {
             "{d:?}"
         );
         let retried = d.iter().find(|d| d.attempts == 2).unwrap();
-        assert_eq!(retried.attempt_log[0].error.as_deref(), Some("HTTP 503 X"));
+        assert_eq!(retried.attempt_log[0].error.as_deref(), Some("HTTP 503 Service Unavailable"));
         assert_eq!(flaky_seen.lock().unwrap().len(), 4);
         // The hanging endpoint holds at most two requests and none is recorded yet.
         let held = hanging_seen.lock().unwrap().len();

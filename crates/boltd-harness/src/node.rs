@@ -393,8 +393,8 @@ impl TestNode {
         };
         let ready: Value = serde_json::from_str(&line)
             .map_err(|e| HarnessError::Other(format!("{name}: bad ready line `{line}`: {e}")))?;
-        let fresh = ready["admin_token"].as_str().map(String::from);
-        let token = admin_token(name, fresh, data_dir)?;
+        // The ready line says where the admin token is (never the token itself).
+        let token = admin_token(name, None, data_dir)?;
         let api_url = ready["api_url"].as_str().unwrap_or_default().to_string();
         let p2p_addr = ready["p2p_addr"]
             .as_str()

@@ -46,6 +46,8 @@ mod durability;
 mod error;
 mod events;
 mod fatal;
+#[cfg(test)]
+mod isolation_tests;
 mod kv;
 mod lock;
 pub mod onchain;

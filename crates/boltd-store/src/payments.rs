@@ -768,8 +768,13 @@ impl Store {
             check_custom_records(tx, intent.custom_records.as_deref())?;
 
             if let Some(key) = &intent.idempotency_key {
-                let found =
-                    find_payment(tx, "direction = 'outgoing' AND idempotency_key = ?1", [key])?;
+                // Keys are the token's own: another token's payment under the same key is
+                // neither returned nor a conflict (schema version 7's unique index).
+                let found = find_payment(
+                    tx,
+                    "direction = 'outgoing' AND idempotency_key = ?1 AND token_id IS ?2",
+                    params![key, intent.token_id],
+                )?;
                 if let Some(rec) = found {
                     return Ok(if rec.request_hash == intent.request_hash {
                         BeginOutgoing::Existing(rec)
@@ -811,7 +816,8 @@ impl Store {
                         tx.prepare_cached(
                             "UPDATE payments SET status = 'pending', attempts = attempts + 1, \
                              payment_id = ?2, request_hash = ?3, \
-                             idempotency_key = coalesce(?4, idempotency_key), \
+                             idempotency_key = CASE WHEN ?4 IS NOT NULL THEN ?4 \
+                             WHEN token_id IS ?12 THEN idempotency_key END, \
                              invoice = coalesce(?5, invoice), \
                              description = coalesce(?6, description), \
                              label = coalesce(?7, label), metadata = coalesce(?8, metadata), \
@@ -1102,12 +1108,14 @@ impl Store {
     /// Applies an RFC 7396 JSON Merge Patch (`patch`, JSON object text) to a payment's
     /// app-defined metadata, atomically (SQLite's `json_patch`): members set to `null` are
     /// removed, objects are merged recursively, everything else replaces. Returns `None` if no
-    /// payment has row id `id`. Fails with [`StoreError::Invalid`] if `patch` is not a JSON
-    /// object.
+    /// payment has row id `id`, or if `owner` is a token and the payment is not its own (an
+    /// outgoing payment it made, or an incoming one to a receive it created; `None`: any
+    /// payment). Fails with [`StoreError::Invalid`] if `patch` is not a JSON object.
     pub fn merge_metadata(
         &self,
         id: i64,
         patch: &str,
+        owner: Option<&str>,
         now: u64,
     ) -> Result<Option<PaymentRecord>, StoreError> {
         self.transaction(|tx| {
@@ -1115,9 +1123,12 @@ impl Store {
             let n = tx
                 .prepare_cached(
                     "UPDATE payments SET metadata = json_patch(coalesce(metadata, '{}'), ?2), \
-                     updated_at = ?3 WHERE id = ?1",
+                     updated_at = ?3 WHERE id = ?1 AND (?4 IS NULL \
+                     OR (direction = 'outgoing' AND token_id = ?4) \
+                     OR (direction = 'incoming' AND EXISTS (SELECT 1 FROM receives r \
+                         WHERE r.payment_hash = payments.payment_hash AND r.token_id = ?4)))",
                 )?
-                .execute(params![id, patch, now])?;
+                .execute(params![id, patch, now, owner])?;
             if n == 0 {
                 return Ok(None);
             }
@@ -1153,14 +1164,20 @@ impl Store {
         })
     }
 
-    /// The payment in `direction` with this idempotency key.
+    /// The payment in `direction` with this idempotency key of token `token_id` (keys are per
+    /// token; `None`: the payments made without authentication).
     pub fn payment_by_idempotency_key(
         &self,
         direction: Direction,
         key: &str,
+        token_id: Option<&str>,
     ) -> Result<Option<PaymentRecord>, StoreError> {
         self.read(|c| {
-            find_payment(c, "direction = ?1 AND idempotency_key = ?2", params![direction, key])
+            find_payment(
+                c,
+                "direction = ?1 AND idempotency_key = ?2 AND token_id IS ?3",
+                params![direction, key, token_id],
+            )
         })
     }
 
@@ -1689,10 +1706,10 @@ mod tests {
         assert_eq!(store.payment_by_hash(Direction::Incoming, &hash).unwrap().as_ref(), Some(&inc));
         assert_eq!(store.payment_by_hash(Direction::Incoming, &[0; 32]).unwrap(), None);
         assert_eq!(
-            store.payment_by_idempotency_key(Direction::Outgoing, "k").unwrap().as_ref(),
+            store.payment_by_idempotency_key(Direction::Outgoing, "k", None).unwrap().as_ref(),
             Some(&out)
         );
-        assert_eq!(store.payment_by_idempotency_key(Direction::Incoming, "k").unwrap(), None);
+        assert_eq!(store.payment_by_idempotency_key(Direction::Incoming, "k", None).unwrap(), None);
 
         // Most recent by hash among non-unique kinds.
         let mut ks = NewOutgoing::new(PaymentKind::Bolt12, Some([5; 32]), [5; 32], 1);
@@ -1840,14 +1857,19 @@ mod tests {
         let rec =
             store.begin_outgoing(bolt11(hash, 1, 1000), 100).unwrap().record().unwrap().clone();
         let first = store
-            .merge_metadata(rec.id, r#"{"order": 42, "tags": {"a": 1, "b": 2}}"#, 110)
+            .merge_metadata(rec.id, r#"{"order": 42, "tags": {"a": 1, "b": 2}}"#, None, 110)
             .unwrap()
             .unwrap();
         let meta: serde_json::Value =
             serde_json::from_str(first.metadata.as_deref().unwrap()).unwrap();
         assert_eq!(meta, serde_json::json!({"order": 42, "tags": {"a": 1, "b": 2}}));
         let second = store
-            .merge_metadata(rec.id, r#"{"order": null, "tags": {"b": 3, "c": [1]}, "x": "y"}"#, 120)
+            .merge_metadata(
+                rec.id,
+                r#"{"order": null, "tags": {"b": 3, "c": [1]}, "x": "y"}"#,
+                None,
+                120,
+            )
             .unwrap()
             .unwrap();
         let meta: serde_json::Value =
@@ -1855,11 +1877,11 @@ mod tests {
         assert_eq!(meta, serde_json::json!({"tags": {"a": 1, "b": 3, "c": [1]}, "x": "y"}));
         assert_eq!(second.updated_at, 120);
         for bad in ["[1]", "null", "3", "{"] {
-            let err = store.merge_metadata(rec.id, bad, 130).unwrap_err();
+            let err = store.merge_metadata(rec.id, bad, None, 130).unwrap_err();
             assert!(matches!(err, StoreError::Invalid { .. }), "{bad}: {err:?}");
         }
         assert_eq!(store.payment_by_id(rec.id).unwrap(), Some(second));
-        assert_eq!(store.merge_metadata(999, "{}", 140).unwrap(), None);
+        assert_eq!(store.merge_metadata(999, "{}", None, 140).unwrap(), None);
     }
 
     #[test]

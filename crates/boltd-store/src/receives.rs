@@ -118,6 +118,10 @@ pub struct ReceiveRecord {
     /// held HTLCs reached their claim deadline and were failed back).
     #[schema(value_type = Option<String>)]
     pub cancel_reason: Option<CancelReason>,
+    /// The API token that created it (`None` without authentication, or for a receive made
+    /// by the node itself); never shown to clients.
+    #[serde(skip)]
+    pub token_id: Option<String>,
 }
 
 /// Why a receive was canceled.
@@ -165,6 +169,8 @@ pub struct NewReceive {
     pub idempotency_key: Option<String>,
     /// The fingerprint of the request.
     pub request_hash: Option<[u8; 32]>,
+    /// The API token that asks for it.
+    pub token_id: Option<String>,
 }
 
 impl NewReceive {
@@ -183,6 +189,7 @@ impl NewReceive {
             custom_records: None,
             idempotency_key: None,
             request_hash: None,
+            token_id: None,
         }
     }
 }
@@ -240,7 +247,7 @@ pub enum CancelOutcome {
 const RECEIVE_COLUMNS: &str = "id, payment_hash, state, invoice, preimage, hold, amount_msat, \
     received_msat, description, description_hash, created_at, expires_at, htlcs_arrived_at, \
     preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash, \
-    claim_deadline_height, claim_deadline_at, cancel_reason";
+    claim_deadline_height, claim_deadline_at, cancel_reason, token_id";
 
 fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
     Ok(ReceiveRecord {
@@ -266,6 +273,7 @@ fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
         claim_deadline_height: row.get(19)?,
         claim_deadline_at: row.get(20)?,
         cancel_reason: row.get(21)?,
+        token_id: row.get(22)?,
     })
 }
 
@@ -335,8 +343,8 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO receives (payment_hash, state, invoice, preimage, hold, \
                  amount_msat, description, description_hash, created_at, expires_at, \
-                 payer_note, custom_records, idempotency_key, request_hash) \
-                 VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 payer_note, custom_records, idempotency_key, request_hash, token_id) \
+                 VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 receive.payment_hash,
@@ -352,6 +360,7 @@ impl Store {
                 receive.custom_records,
                 receive.idempotency_key,
                 receive.request_hash,
+                receive.token_id,
             ])?;
             Ok(InsertReceive::Created(receive_row(tx, tx.last_insert_rowid())?))
         })

@@ -281,9 +281,29 @@ CREATE TABLE onchain_sends (
 CREATE INDEX onchain_sends_unsettled ON onchain_sends (state) WHERE state IN ('recorded', 'unknown');
 ";
 
+/// Version 7: per-token isolation. A client's idempotency key on an outgoing payment is
+/// unique per token (`token_id`, NULL without authentication), not across the node: one app
+/// can neither find nor block another's payments by guessing its keys. `begin_outgoing` checks
+/// the key of its token in the transaction that records the intent, as before. Receives record
+/// the token that created them (`token_id`), so only that token (or an admin) can cancel one.
+const V7_TOKEN_SCOPES: &str = "
+DROP INDEX payments_idempotency_key;
+CREATE UNIQUE INDEX payments_idempotency_key
+	ON payments (direction, coalesce(token_id, ''), idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
+ALTER TABLE receives ADD COLUMN token_id TEXT REFERENCES api_tokens (id);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
-const MIGRATIONS: &[&str] =
-    &[V1_KV, V2_PAYMENTS, V3_TOKENS, V4_NOTIFICATIONS, V5_ATTEMPTS, V6_ONCHAIN_SENDS];
+const MIGRATIONS: &[&str] = &[
+    V1_KV,
+    V2_PAYMENTS,
+    V3_TOKENS,
+    V4_NOTIFICATIONS,
+    V5_ATTEMPTS,
+    V6_ONCHAIN_SENDS,
+    V7_TOKEN_SCOPES,
+];
 
 /// The newest database schema version this code knows (and creates).
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

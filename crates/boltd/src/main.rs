@@ -118,6 +118,14 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
             config.api_listen
         ));
     }
+    if insecure_no_auth && !config.api_cors_origins.is_empty() {
+        return Err(format!(
+            "api_cors_origins ({}) cannot be set with --insecure-no-auth: every web page of an \
+             allowed origin could then spend the node's funds from a browser on this machine. \
+             Drop one of them (browsers need tokens)",
+            config.api_cors_origins.join(", ")
+        ));
+    }
     let token_file = boltd_engine::auth::admin_token_path(&config.data_dir);
     // Signal handlers first, so a SIGTERM that follows the ready line is a clean shutdown.
     let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -125,11 +133,17 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
     let engine = Engine::start(config).await.map_err(|e| e.to_string())?;
     let node = Arc::clone(engine.node());
-    // On the first start only: the admin token, for the ready line (never for the log).
-    let admin_token = engine
+    // On the first start only: a new admin token, written to its file. Neither stdout nor the
+    // log ever shows it (service managers keep stdout in journals): the ready line says where
+    // it is.
+    let created = engine
         .bootstrap_admin_token()
         .await
-        .map_err(|e| format!("cannot create the admin token: {e}"))?;
+        .map_err(|e| format!("cannot create the admin token: {e}"))?
+        .is_some();
+    if created {
+        tracing::info!("created the admin token in {}", token_file.display());
+    }
 
     let auth = if insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -140,17 +154,15 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
         }));
 
     // One machine-readable line on stdout says the daemon is ready (tests and scripts wait for it).
-    let mut ready = serde_json::json!({
+    let ready = serde_json::json!({
         "event": "ready",
         "node_id": node.node_id().to_string(),
         "api_url": format!("http://{api_addr}"),
         "p2p_addr": node.p2p_addr().to_string(),
         "auth": if insecure_no_auth { "none" } else { "tokens" },
         "admin_token_file": token_file,
+        "admin_token_created": created,
     });
-    if let Some(t) = admin_token {
-        ready["admin_token"] = t.into();
-    }
     println!("{ready}");
     if insecure_no_auth {
         tracing::warn!(

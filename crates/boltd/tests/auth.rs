@@ -69,10 +69,13 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     let port = free_port()?;
     let mut a = TestNode::spawn("alice", &exe(), &data, &chain, port)?;
 
-    // The first start's ready line shows the admin token once; the file holds it, mode 0600.
+    // The first start's ready line says where the new admin token is, never the token itself
+    // (stdout ends up in journals); the file holds it, mode 0600.
     let ready = a.ready.clone().unwrap();
-    let admin = ready["admin_token"].as_str().expect("admin_token on the first start").to_string();
-    assert_eq!(admin, a.admin_token());
+    let admin = a.admin_token().to_string();
+    assert!(ready.get("admin_token").is_none(), "no token on stdout: {ready}");
+    assert!(!ready.to_string().contains(admin.rsplit('_').next().unwrap()), "{ready}");
+    assert_eq!(ready["admin_token_created"], true, "{ready}");
     assert_eq!(ready["auth"], "tokens", "{ready}");
     let file = PathBuf::from(ready["admin_token_file"].as_str().unwrap());
     assert_eq!(file, data.join("admin.token"));
@@ -257,31 +260,95 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     a.stop()?;
     let a = TestNode::spawn("alice", &exe(), &data, &chain, port)?;
     let ready2 = a.ready.clone().unwrap();
-    assert!(ready2.get("admin_token").is_none(), "shown once: {ready2}");
+    assert!(ready2.get("admin_token").is_none(), "never shown: {ready2}");
+    assert_eq!(ready2["admin_token_created"], false, "{ready2}");
     assert_eq!(a.admin_token(), admin);
     assert!(a.info().is_ok());
     let e = refused(a.client(Some(&shop_token)).get("/api/v1/lightning/receives"));
     assert_eq!(e.status, 401, "{}", e.body);
 
-    // --insecure-no-auth on loopback: no token needed; CORS for an allowed origin.
+    // Bodies must be JSON, in every dialect (a page can send a cross-origin text/plain POST
+    // without a preflight): 415 naming the problem, nothing done.
+    let admin_client = a.client(Some(&admin));
+    let inv = r#"{"amount_msat": 1000, "label": "plain", "description": "x"}"#;
+    for (path, ct) in [
+        ("/v1/invoice", Some("text/plain")),
+        ("/v1/invoice", None),
+        ("/api/v1/lightning/receives/invoice", Some("text/plain;charset=UTF-8")),
+        ("/invoices", Some("application/x-www-form-urlencoded")),
+    ] {
+        let mut req = admin_client.request("POST", path);
+        if let Some(ct) = ct {
+            req = req.set("Content-Type", ct);
+        }
+        let (status, body) = match req.send_string(inv) {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+            Err(e) => panic!("{path}: {e}"),
+        };
+        assert_eq!(status, 415, "{path} {ct:?}: {body}");
+        assert!(body.contains("Content-Type: application/json"), "{path}: {body}");
+    }
+    let listed = admin_client.post("/v1/listinvoices", json!({"label": "plain"}));
+    assert_eq!(listed.unwrap()["invoices"], json!([]), "nothing was made");
+    let (status, _, _, body) = raw(&admin_client, "POST", "/v1/getinfo", &[]);
+    assert_eq!(status, 200, "no body, no content type needed: {body}");
+
+    // --insecure-no-auth with api_cors_origins is a configuration error at start-up.
+    let out = Command::new(exe())
+        .args(["serve", "--network", "regtest", "--data-dir"])
+        .arg(dir.path().join("cors"))
+        .args(["--api-listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .args(["--api-cors-origins", "https://app.example"])
+        .args(["--bitcoind-rpc-url", "http://127.0.0.1:1"])
+        .args(["--bitcoind-rpc-user", "u", "--bitcoind-rpc-password", "p"])
+        .env_remove("BOLTD_CONFIG")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("api_cors_origins") && stderr.contains("--insecure-no-auth"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "no ready line");
+
+    // --insecure-no-auth on loopback: no token needed, but only for requests addressed to a
+    // loopback name (DNS rebinding sends the attacker's name) and carrying no browser Origin.
     let b = TestNode::spawn_with(
         "bob",
         &exe(),
         &dir.path().join("b"),
         &chain,
         free_port()?,
-        &["--insecure-no-auth", "--api-cors-origins", "https://app.example"],
+        &["--insecure-no-auth"],
     )?;
     assert_eq!(b.ready.as_ref().unwrap()["auth"], "none");
     let b_anonymous = b.client(None);
     assert_eq!(b_anonymous.get("/api/v1/node/info").unwrap()["node_id"], b.node_id.as_str());
     assert_eq!(b_anonymous.get("/api/v1/tokens/self").unwrap()["scopes"], json!(["node:admin"]));
+    let port = b.api_url.rsplit(':').next().unwrap().to_string();
+    for host in [format!("localhost:{port}"), format!("[::1]:{port}"), "127.0.0.1".into()] {
+        let (status, _, _, body) =
+            raw(&b_anonymous, "GET", "/api/v1/node/info", &[("Host", &host)]);
+        assert_eq!(status, 200, "{host}: {body}");
+    }
+    for host in [format!("evil.example:{port}"), "192.168.1.2".into()] {
+        let (status, _, _, body) =
+            raw(&b_anonymous, "GET", "/api/v1/node/info", &[("Host", &host)]);
+        assert_eq!(status, 421, "{host}: {body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["code"], "host_not_allowed", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("loopback"), "{body}");
+    }
+    let (status, _, _, body) =
+        raw(&b_anonymous, "POST", "/v1/getinfo", &[("Host", "evil.example")]);
+    assert_eq!(status, 421, "in Core Lightning's shape too: {body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["code"], -32602, "{body}");
+    let (status, _, acao, body) = raw(&b_anonymous, "POST", "/v1/getinfo", &origin);
+    assert_eq!((status, acao), (403, None), "{body}");
+    assert!(body.contains("cross-origin"), "{body}");
     let (status, _, acao, _) = raw(&b_anonymous, "OPTIONS", "/api/v1/lightning/pay", &preflight);
-    assert_eq!((status, acao.as_deref()), (204, Some("https://app.example")));
-    let (_, _, acao, _) = raw(&b_anonymous, "GET", "/api/v1/node/info", &origin);
-    assert_eq!(acao.as_deref(), Some("https://app.example"));
-    let evil = [("Origin", "https://evil.example"), ("Access-Control-Request-Method", "POST")];
-    let (status, _, acao, _) = raw(&b_anonymous, "OPTIONS", "/api/v1/lightning/pay", &evil);
     assert_eq!((status, acao), (403, None));
 
     // No token, nor any token's secret, ever reaches a log.

@@ -130,13 +130,23 @@ fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError
     assert!(err.body["message"].as_str().unwrap().contains("at most 255"), "{err}");
     let err = pay(json!({ "destination": address })).unwrap_err();
     assert_eq!(err.status, 400, "{err}");
-    // B has no lnurl_allow_http: it tries https, which C does not speak, and says why.
+    // B has no lnurl_allow_http: a loopback address is not a place it fetches from (nor any
+    // private one), even over https; it refuses before connecting and says why.
     let err = b
         .post("/api/v1/lightning/pay", json!({ "destination": address, "amount_sat": 1_000 }))
         .unwrap_err();
+    assert_eq!(err.status, 400, "{err}");
     let msg = err.body["message"].as_str().unwrap();
-    assert!(msg.starts_with(&format!("cannot fetch https://{host}/")), "{err}");
+    assert!(msg.contains("127.0.0.1 is a loopback address"), "{err}");
     assert!(msg.contains("needs regtest and lnurl_allow_http"), "{err}");
+    for private in ["user@10.0.0.1", "user@169.254.169.254", "user@[fd00::1]:443"] {
+        let err = a
+            .post("/api/v1/lightning/pay", json!({ "destination": private, "amount_sat": 1_000 }))
+            .unwrap_err();
+        assert_eq!(err.status, 400, "{private}: {err}");
+        let msg = err.body["message"].as_str().unwrap();
+        assert!(msg.contains("boltd only reaches public addresses"), "{private}: {err}");
+    }
     // ... and refuses a plain-http LNURL outright.
     let url = format!("{}/.well-known/lnurlp/carol", c.api_url);
     let err = b
