@@ -2,7 +2,9 @@
 //! to send to a daemon on the same machine:
 //!
 //! - **Bodies are JSON**: a request with a body must say `Content-Type: application/json`
-//!   (parameters such as `charset` allowed), or it gets 415 in its dialect's shape. A page can
+//!   or a JSON-based type (`application/*+json`, e.g. `application/merge-patch+json` for a
+//!   metadata patch; parameters such as `charset` allowed), or it gets 415 in its dialect's
+//!   shape. A page can
 //!   send a cross-origin `text/plain`, form or multipart POST without a preflight; a JSON
 //!   content type always needs one, which [`cors`](crate::cors) denies unless the origin is
 //!   allowed. Requests without a body (a Core Lightning method without parameters, a GET) pass.
@@ -115,15 +117,21 @@ fn has_body(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.trim().parse::<u64>().map_or(true, |n| n > 0))
 }
 
-/// `None` if the content type is `application/json` (any case, with or without parameters);
-/// else how to name what was sent.
+/// `None` if the content type is `application/json` or `application/<name>+json` (any case,
+/// with or without parameters; neither can be sent cross-origin without a preflight); else
+/// how to name what was sent.
 fn non_json_content_type(headers: &HeaderMap) -> Option<String> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Some("no Content-Type".into());
     };
     let text = String::from_utf8_lossy(value.as_bytes());
     let essence = text.split(';').next().unwrap_or_default().trim();
-    if essence.eq_ignore_ascii_case("application/json") {
+    let essence = essence.to_ascii_lowercase();
+    let json_based = essence
+        .strip_prefix("application/")
+        .and_then(|sub| sub.strip_suffix("+json"))
+        .is_some_and(|name| !name.is_empty() && !name.contains(['/', ' ']));
+    if essence == "application/json" || json_based {
         None
     } else {
         Some(format!("`{}`", printable(&text)))
@@ -204,6 +212,9 @@ mod tests {
         assert_eq!(ct(Some("Application/JSON; charset=utf-8")), None);
         assert_eq!(ct(Some("text/plain")).as_deref(), Some("`text/plain`"));
         assert_eq!(ct(Some("application/jsonx")).as_deref(), Some("`application/jsonx`"));
+        assert_eq!(ct(Some("application/merge-patch+json")), None);
+        assert_eq!(ct(Some("application/+json")).as_deref(), Some("`application/+json`"));
+        assert_eq!(ct(Some("text/x+json")).as_deref(), Some("`text/x+json`"));
         assert_eq!(ct(None).as_deref(), Some("no Content-Type"));
     }
 
