@@ -67,8 +67,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // Reading payments and balances.
     ("GET", "/api/v1/lightning/sends/{identifier}", S(TransactionsRead)),
     ("GET", "/api/v1/history", S(TransactionsRead)),
+    ("GET", "/api/v1/payments", S(TransactionsRead)),
     ("GET", "/api/v1/onchain/transactions", S(TransactionsRead)),
     ("GET", "/api/v1/wallet/balance", S(BalanceRead)),
+    ("GET", "/api/v1/wallet/connected", S(BalanceRead)),
     ("GET", "/api/v1/onchain/balance", S(BalanceRead)),
     ("GET", "/api/v1/onchain/utxos", S(BalanceRead)),
     // Reading the node.
