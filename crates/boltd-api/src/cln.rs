@@ -121,20 +121,6 @@ impl PartialSchema for ClnAmount {
 
 impl ToSchema for ClnAmount {}
 
-/// A non-negative integer, as a number or as a string of digits (Core Lightning takes both).
-pub(crate) struct ClnU64;
-
-impl PartialSchema for ClnU64 {
-    fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]+$")))
-            .into()
-    }
-}
-
-impl ToSchema for ClnU64 {}
-
 /// A number, or a string of one (Core Lightning takes both).
 pub(crate) struct ClnNumber;
 
@@ -365,10 +351,10 @@ pub(crate) struct ClnKeysendParams {
     maxfeepercent: Option<Value>,
     /// Seconds to keep retrying (default 60, at most 86400: one day; more is refused with
     /// -32602 before anything is sent).
-    #[schema(value_type = Option<ClnU64>, maximum = 86_400)]
+    #[schema(value_type = Option<crate::wire::UintOrString>, maximum = 86_400)]
     retry_for: Option<Value>,
     /// Maximum total CLTV delay in blocks (default 2016).
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     maxdelay: Option<Value>,
     /// Fees up to this are always allowed (default 5000 msat).
     #[schema(value_type = Option<ClnAmount>)]
@@ -487,7 +473,7 @@ pub(crate) struct ClnInvoiceParams {
     #[schema(value_type = ClnString)]
     description: Value,
     /// Seconds until it expires (default a week).
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     expiry: Option<Value>,
     /// Commit to the description's SHA-256 instead of the description.
     deschashonly: Option<bool>,
@@ -690,10 +676,10 @@ pub(crate) struct ClnListInvoicesParams {
     /// Only `created`.
     index: Option<String>,
     /// The first `created_index` to list.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     start: Option<Value>,
     /// At most this many.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     limit: Option<Value>,
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
@@ -850,10 +836,10 @@ pub(crate) struct ClnListPaysParams {
     /// Only `created`.
     index: Option<String>,
     /// The first `created_index` to list.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     start: Option<Value>,
     /// At most this many.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     limit: Option<Value>,
 }
 

@@ -44,6 +44,7 @@ mod notify;
 mod openapi;
 mod time;
 mod tokens;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
