@@ -104,9 +104,14 @@ async def final_payment_status(w, checking_id: str, secs: float = 30.0):
         await asyncio.sleep(0.5)
 
 
-async def first_paid(w) -> str:
+async def watch_paid(w, want: list, seen: list) -> str:
+    """Reads the paid-invoice stream until it yields `want[0]` (set once the invoice exists),
+    noting everything it yielded (a stream may first replay invoices paid before, as
+    Core Lightning's `waitanyinvoice` does for a client without a `lastpay_index`)."""
     async for checking_id in w.paid_invoices_stream():
-        return checking_id
+        seen.append(checking_id)
+        if want and checking_id == want[0]:
+            return checking_id
     raise RuntimeError("the paid-invoice stream ended")
 
 
@@ -138,11 +143,15 @@ async def run(kind: str) -> dict:
 
     # Y pays an invoice of X's; X sees it paid on its stream, then by its status.
     stream = None
+    want: list = []
+    seen: list = []
     if kind != "alby":  # AlbyWallet's stream is fed by LNbits' Alby webhook route only
-        stream = asyncio.create_task(first_paid(x))
+        stream = asyncio.create_task(watch_paid(x, want, seen))
         await asyncio.sleep(1.0)  # let it connect before the payment
     inv_x = await x.create_invoice(in_sat, memo="lnbits e2e: y pays x")
     res["x_invoice"] = invoice_json(inv_x)
+    want.append(inv_x.checking_id)
+    res["stream_seen"] = seen
     if inv_x.ok:
         res["incoming_pay"] = payment_json(
             await y.pay_invoice(inv_x.payment_request, fee_limit_msat(in_sat))

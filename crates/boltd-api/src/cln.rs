@@ -1,7 +1,8 @@
 //! Core Lightning's dialect (seed 003 family), as its REST plugin serves it: `POST /v1/<method>`
 //! with the method's parameters by name in a JSON object (an empty body is `{}`), its result
 //! fields, and error objects `{code, message, data}`. Methods: `pay`, `keysend`, `invoice`,
-//! `listinvoices`, `listpays`, `decode`, `getinfo`. Unknown parameters are refused (-32602),
+//! `listinvoices`, `listpays`, `decode`, `getinfo` (and `listfunds`, `waitanyinvoice` in
+//! `cln_wallet.rs`). The token comes as `Authorization: Bearer` or in clnrest's `rune` header. Unknown parameters are refused (-32602),
 //! as are the ones boltd does not implement, by name.
 
 use std::collections::BTreeMap;
@@ -40,7 +41,7 @@ pub const DEFAULT_INVOICE_EXPIRY_SECS: u64 = 604_800;
 pub(crate) struct ClnError(PayError);
 
 impl ClnError {
-    fn invalid(msg: impl Into<String>) -> Self {
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         ClnError(PayError::InvalidParams(msg.into()))
     }
 }
@@ -237,12 +238,16 @@ pub(crate) async fn cln_pay(
 }
 
 /// A method's named parameters.
-struct Params(Map<String, Value>);
+pub(crate) struct Params(Map<String, Value>);
 
 impl Params {
     /// The JSON object of the body (empty body: no parameters); refuses unknown names and
     /// the `unsupported` ones (when not null), naming them.
-    fn parse(body: &Bytes, known: &[&str], unsupported: &[&str]) -> Result<Self, ClnError> {
+    pub(crate) fn parse(
+        body: &Bytes,
+        known: &[&str],
+        unsupported: &[&str],
+    ) -> Result<Self, ClnError> {
         let trimmed = body.iter().all(u8::is_ascii_whitespace);
         let v: Value = if trimmed {
             Value::Object(Map::new())
@@ -265,13 +270,13 @@ impl Params {
         Ok(Params(map))
     }
 
-    fn get(&self, k: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k).filter(|v| !v.is_null())
     }
 
     /// A string parameter (numbers are taken as their text, as Core Lightning does for
     /// labels).
-    fn string(&self, k: &str) -> Result<Option<String>, ClnError> {
+    pub(crate) fn string(&self, k: &str) -> Result<Option<String>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -282,7 +287,7 @@ impl Params {
 
     /// A parameter that only a string can be (an invoice, a hash, a keyword): a number is
     /// refused.
-    fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
+    pub(crate) fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -290,12 +295,12 @@ impl Params {
         }
     }
 
-    fn required_string(&self, k: &str) -> Result<String, ClnError> {
+    pub(crate) fn required_string(&self, k: &str) -> Result<String, ClnError> {
         self.string(k)?
             .ok_or_else(|| ClnError::invalid(format!("missing required parameter `{k}`")))
     }
 
-    fn u64(&self, k: &str) -> Result<Option<u64>, ClnError> {
+    pub(crate) fn u64(&self, k: &str) -> Result<Option<u64>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => {
@@ -306,7 +311,7 @@ impl Params {
         }
     }
 
-    fn f64(&self, k: &str) -> Result<Option<f64>, ClnError> {
+    pub(crate) fn f64(&self, k: &str) -> Result<Option<f64>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => v
@@ -317,7 +322,7 @@ impl Params {
         }
     }
 
-    fn bool(&self, k: &str) -> Result<bool, ClnError> {
+    pub(crate) fn bool(&self, k: &str) -> Result<bool, ClnError> {
         match self.get(k) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
@@ -326,7 +331,7 @@ impl Params {
     }
 
     /// An amount in Core Lightning's syntax (number of msat, or a string with a unit).
-    fn msat(&self, k: &str) -> Result<Option<u64>, ClnError> {
+    pub(crate) fn msat(&self, k: &str) -> Result<Option<u64>, ClnError> {
         cln_amount(self.get(k).unwrap_or(&Value::Null))
             .map_err(|e| ClnError::invalid(format!("`{k}`: {e}")))
     }
@@ -480,9 +485,10 @@ pub(crate) struct ClnInvoiceParams {
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
     fallbacks: Option<Value>,
-    /// Not supported by boltd: must be absent or null.
-    #[schema(value_type = Option<()>)]
-    preimage: Option<Value>,
+    /// The preimage (64 hex characters) to use instead of a new one: the invoice is for its
+    /// SHA-256, and is settled with it when paid.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    preimage: Option<String>,
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
     exposeprivatechannels: Option<Value>,
@@ -508,7 +514,8 @@ pub(crate) struct ClnInvoice {
 
 /// Core Lightning's `invoice`: required `amount_msat` (or `"any"`), `label` (unique: a second
 /// invoice with it is error 900) and `description`; `expiry` (default a week), `deschashonly`.
-/// `fallbacks`, `preimage`, `exposeprivatechannels` and `cltv` are not supported.
+/// `preimage` (hex) makes the invoice for that preimage's hash, settled with it when paid.
+/// `fallbacks`, `exposeprivatechannels` and `cltv` are not supported.
 #[utoipa::path(post, path = "/v1/invoice", tag = TAG, operation_id = "cln_invoice",
     params(crate::barkd::IdempotencyKey),
     request_body = ClnInvoiceParams,
@@ -526,8 +533,8 @@ pub(crate) async fn cln_invoice(
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
-        &["amount_msat", "label", "description", "expiry", "deschashonly"],
-        &["fallbacks", "preimage", "exposeprivatechannels", "cltv"],
+        &["amount_msat", "label", "description", "expiry", "deschashonly", "preimage"],
+        &["fallbacks", "exposeprivatechannels", "cltv"],
     )?;
     let amount_msat = match p.get("amount_msat") {
         None => return Err(ClnError::invalid("missing required parameter `amount_msat`")),
@@ -545,6 +552,7 @@ pub(crate) async fn cln_invoice(
         expiry_secs: Some(expiry_secs),
         label: Some(label),
         description_hash_only: p.bool("deschashonly")?,
+        preimage: p.text("preimage")?,
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx.idempotency_key).await?;

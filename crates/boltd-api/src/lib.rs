@@ -35,6 +35,7 @@ mod auth;
 mod barkd;
 mod barkd_history;
 mod cln;
+mod cln_wallet;
 mod context;
 mod cors;
 mod error;
@@ -115,6 +116,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln::cln_listpays))
         .routes(routes!(cln::cln_decode))
         .routes(routes!(cln::cln_getinfo))
+        .routes(routes!(cln_wallet::cln_listfunds))
+        .routes(routes!(cln_wallet::cln_waitanyinvoice))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))

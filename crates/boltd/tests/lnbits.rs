@@ -236,6 +236,32 @@ fn lnbits_funding_sources_against_boltd() -> Result<(), HarnessError> {
     assert_ne!(r["failing_pay"]["ok"], true, "alby: {r}");
     assert_eq!(r["failing_status"]["success"], false, "alby: {r}");
     check_refused("alby", &r);
+
+    // ---- CLNRestWallet (Core Lightning's REST, its token in the `rune` header) ----
+    let channels = a.get("/api/v1/node/channels").unwrap();
+    let outbound: u64 =
+        channels.as_array().unwrap().iter().map(|c| c["outbound_msat"].as_u64().unwrap()).sum();
+    let r = drive("clnrest", &env(canceled_invoice(&c, "lnbits clnrest: canceled")?, None));
+    assert_eq!(r["funding_source"], "CLNRestWallet");
+    // listfunds: Σ our_amount_msat, what A's channels can send.
+    assert_eq!(r["status"]["balance_msat"], outbound, "clnrest: {r}");
+    check_common("clnrest", &r, &a, &c, outbound);
+    assert_eq!(
+        r["pay"]["fee_msat"],
+        sent(&a, r["pay"]["checking_id"].as_str().unwrap())["fee_msat"]
+    );
+    // The paid invoice came through `waitanyinvoice` (after the invoices A was paid before:
+    // LNbits starts without a `lastpay_index`).
+    assert_eq!(r["streamed"], r["x_invoice"]["checking_id"], "clnrest: stream: {r}");
+    assert!(r["stream_seen"].as_array().unwrap().len() >= 2, "clnrest: earlier paid invoices: {r}");
+    // CLNRestWallet made its invoice with its own preimage: A's receive was settled with it.
+    let hash = r["x_invoice"]["checking_id"].as_str().unwrap();
+    let receive = a.get(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
+    assert!(preimage_of(&receive["preimage"], hash), "clnrest: {receive}");
+    let hash = check_failed_record("clnrest", &r, &a);
+    assert_ne!(r["failing_pay"]["ok"], true, "clnrest: {r}");
+    let st = &r["failing_status"];
+    assert_eq!(st["failed"], true, "clnrest: the failed payment's status (listpays): {st}, {hash}");
     eprintln!("lnbits test done in {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
 }
