@@ -165,7 +165,7 @@ pub(crate) async fn wait(
 /// clients parse): valid for one connection, for a short while.
 #[utoipa::path(get, path = "/api/v1/notifications/ws/ticket", tag = TAG, operation_id = "websocket_ticket",
     responses(
-        (status = 200, description = "The ticket (a JSON string)", body = String),
+        (status = 200, description = "The ticket (a JSON string)", body = String, content_type = "application/json"),
         (status = 429, description = "Too many unused tickets", body = ErrorBody),
     ))]
 pub(crate) async fn ws_ticket(State(engine): State<AppState>) -> Result<Json<String>, ApiError> {
