@@ -220,8 +220,10 @@ pub(crate) struct AlbyBolt11Payment {
 pub(crate) struct PayBolt11 {
     /// The BOLT11 invoice.
     invoice: String,
-    /// Sats, for an invoice without an amount (positive; must match a fixed amount).
-    #[schema(minimum = 1)]
+    /// Sats, for an invoice without an amount (positive; must match a fixed amount; a number
+    /// or a string of digits).
+    #[serde(default, deserialize_with = "crate::wire::opt_uint_or_string")]
+    #[schema(value_type = Option<crate::wire::UintOrString>, minimum = 1)]
     amount: Option<u64>,
 }
 
@@ -279,7 +281,9 @@ pub(crate) async fn pay_bolt11(
 #[derive(Deserialize, Clone, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AlbyKeysend {
-    /// Amount in sats.
+    /// Amount in sats (a number or a string of digits).
+    #[serde(deserialize_with = "crate::wire::uint_or_string")]
+    #[schema(value_type = crate::wire::UintOrString)]
     amount: u64,
     /// The payee's node id (hex).
     destination: String,
@@ -495,7 +499,10 @@ pub(crate) async fn multi_keysend(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateInvoice {
-    /// Sats; 0 makes an any-amount invoice (as lndhub.go allows).
+    /// Sats (a number or a string of digits, as Alby takes it); 0 makes an any-amount invoice
+    /// (as lndhub.go allows).
+    #[serde(deserialize_with = "crate::wire::uint_or_string")]
+    #[schema(value_type = crate::wire::UintOrString)]
     amount: u64,
     /// The description.
     description: Option<String>,
@@ -505,8 +512,10 @@ pub(crate) struct CreateInvoice {
     memo: Option<String>,
     /// Only `btc`.
     currency: Option<String>,
-    /// boltd: seconds until it expires (default 3600).
-    expiry: Option<u32>,
+    /// boltd: seconds until it expires (default 3600; a number or a string of digits).
+    #[serde(default, deserialize_with = "crate::wire::opt_uint_or_string")]
+    #[schema(value_type = Option<crate::wire::UintOrString>, maximum = 4_294_967_295_u64)]
+    expiry: Option<u64>,
 }
 
 /// Creates an invoice, in Alby's invoice shape. Alby's `comment`, `metadata` and `payer_*`
@@ -546,7 +555,11 @@ pub(crate) async fn create_invoice(
         amount_msat: (r.amount > 0).then(|| sat_to_msat(r.amount)).transpose()?,
         description,
         description_hash: r.description_hash,
-        expiry_secs: r.expiry,
+        expiry_secs: r
+            .expiry
+            .map(u32::try_from)
+            .transpose()
+            .map_err(|_| AlbyError::bad_arguments("expiry is too large"))?,
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx).await?;

@@ -67,8 +67,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // Reading payments and balances.
     ("GET", "/api/v1/lightning/sends/{identifier}", S(TransactionsRead)),
     ("GET", "/api/v1/history", S(TransactionsRead)),
+    ("GET", "/api/v1/payments", S(TransactionsRead)),
     ("GET", "/api/v1/onchain/transactions", S(TransactionsRead)),
     ("GET", "/api/v1/wallet/balance", S(BalanceRead)),
+    ("GET", "/api/v1/wallet/connected", S(BalanceRead)),
     ("GET", "/api/v1/onchain/balance", S(BalanceRead)),
     ("GET", "/api/v1/onchain/utxos", S(BalanceRead)),
     // Reading the node.
@@ -94,9 +96,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/keysend", S(PaymentsSend)),
     ("POST", "/v1/invoice", S(InvoicesCreate)),
     ("POST", "/v1/listinvoices", S(InvoicesRead)),
+    ("POST", "/v1/waitanyinvoice", S(InvoicesRead)),
     ("POST", "/v1/listpays", S(TransactionsRead)),
     ("POST", "/v1/decode", Authenticated),
     ("POST", "/v1/getinfo", S(NodeRead)),
+    ("POST", "/v1/listfunds", S(BalanceRead)),
     // Alby's Wallet API.
     ("POST", "/payments/bolt11", S(PaymentsSend)),
     ("POST", "/payments/keysend", S(PaymentsSend)),
@@ -214,6 +218,22 @@ fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     Ok(token.trim())
 }
 
+/// The request's token: `Authorization: Bearer`, or on Core Lightning's paths, without that
+/// header, clnrest's `rune` header (what its clients send their credentials in).
+fn token(headers: &HeaderMap, dialect: Dialect) -> Result<&str, AuthError> {
+    match bearer(headers) {
+        Err(AuthError::Missing) if dialect == Dialect::Cln => {
+            let Some(rune) = headers.get("rune") else { return Err(AuthError::Missing) };
+            let rune = rune.to_str().map_err(|_| AuthError::Invalid)?.trim();
+            if rune.is_empty() {
+                return Err(AuthError::Invalid);
+            }
+            Ok(rune)
+        }
+        other => other,
+    }
+}
+
 /// Refuses a request, after reading what is left of its body (up to the body limit): a
 /// response sent over an unread body makes the server close the connection, which a client
 /// that keeps connections alive finds broken on its next request.
@@ -248,7 +268,7 @@ pub(crate) async fn authorize(
     let caller = match s.mode {
         AuthMode::Disabled => Caller::unrestricted(),
         AuthMode::Tokens => {
-            let checked = match bearer(req.headers()) {
+            let checked = match token(req.headers(), dialect) {
                 Ok(token) => s.engine.authenticate(token).await,
                 Err(e) => Err(e),
             };
@@ -389,6 +409,19 @@ mod tests {
         assert_eq!(h(Some("Bearer ")), Err(AuthError::Invalid));
         assert_eq!(h(Some("Basic dXNlcjpwYXNz")), Err(AuthError::Invalid));
         assert_eq!(h(Some("abc")), Err(AuthError::Invalid));
+        let rune = |auth: Option<&str>, rune: &str, d: Dialect| {
+            let mut m = HeaderMap::new();
+            if let Some(v) = auth {
+                m.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
+            }
+            m.insert("rune", HeaderValue::from_str(rune).unwrap());
+            token(&m, d).map(String::from)
+        };
+        assert_eq!(rune(None, "abc", Dialect::Cln), Ok("abc".into()));
+        assert_eq!(rune(None, " ", Dialect::Cln), Err(AuthError::Invalid));
+        assert_eq!(rune(Some("Bearer xyz"), "abc", Dialect::Cln), Ok("xyz".into()));
+        assert_eq!(rune(None, "abc", Dialect::Native), Err(AuthError::Missing));
+        assert_eq!(rune(None, "abc", Dialect::Alby), Err(AuthError::Missing));
     }
 
     #[tokio::test]

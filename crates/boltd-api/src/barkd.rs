@@ -1,6 +1,7 @@
 //! barkd's Lightning dialect (seeds 000-002, barkd's OpenAPI spec) and boltd's extensions to
-//! it: pay any destination (with a synchronous mode), receives, keysend, payment records,
-//! history (boltd's records and barkd's movements), metadata, fee quotes and BOLT12 offers.
+//! it: pay any destination (with a synchronous mode), receives, keysend, payment records, fee
+//! quotes, the wallet's balance and readiness (`wallet/connected`) and BOLT12 offers. History,
+//! metadata and the notifications' barkd form are in `barkd_history.rs`.
 //!
 //! Responses carry every field barkd's spec requires (Ark-only fields are empty lists or
 //! zero), plus boltd's own.
@@ -13,16 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::offer::{OfferInfo, OfferPayRequest, OfferRequest};
-use boltd_engine::pay::FeeQuote;
 use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
 use boltd_engine::PayResult;
 use boltd_node::node::Balances;
-use boltd_store::{Direction, PaymentKind, PaymentRecord, PaymentStatus, ReceiveRecord};
+use boltd_store::{PaymentRecord, PaymentStatus, ReceiveRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-use utoipa::openapi::RefOr;
-use utoipa::{IntoParams, PartialSchema, ToSchema};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
@@ -498,24 +496,34 @@ pub(crate) async fn multi_keysend(
     Ok(Json(MultiKeysendResponse { keysends }))
 }
 
-/// The fee quote's query.
+/// The fee quote's query: barkd's `amount_sat` alone (a worst-case estimate), or boltd's
+/// `destination` (a route's fee).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct FeeQuoteQuery {
-    /// A BOLT11 invoice.
-    destination: String,
-    /// Amount in sats, for an invoice without one.
+    /// A BOLT11 invoice: quote a route to it (boltd's addition).
+    destination: Option<String>,
+    /// Amount in sats: alone, barkd's estimate; with an invoice without an amount, what to pay.
     amount_sat: Option<u64>,
 }
 
-/// A fee quote: boltd's `FeeQuote` with barkd's `FeeEstimateResponse` fields (sats; the fee
-/// rounded up).
+/// How a fee estimate was made.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum FeeBasis {
+    /// A route to the destination was computed: its fee.
+    Route,
+    /// Only an amount was given: the most a payment of it may cost, the fee limit boltd
+    /// applies to it by default (Core Lightning's: 0.5 %, at least 5 sat). A payment made
+    /// after this estimate never pays more.
+    WorstCase,
+}
+
+/// barkd's `FeeEstimateResponse` (sats; the fee rounded up), with the quote's details.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LightningFeeEstimate {
-    #[serde(flatten)]
-    quote: FeeQuote,
-    /// The route's fee, in sats (rounded up).
+    /// The fee, in sats (rounded up).
     fee_sat: u64,
     /// What the payee gets, in sats.
     net_amount_sat: u64,
@@ -523,14 +531,54 @@ pub(crate) struct LightningFeeEstimate {
     gross_amount_sat: u64,
     /// Ark only: always empty.
     vtxos_spent: Vec<String>,
+    /// How the fee was estimated.
+    basis: FeeBasis,
+    /// Amount the payee would get, in msat.
+    amount_msat: u64,
+    /// The fee, in msat.
+    fee_msat: u64,
+    /// The fee limit that applies to the payment, in msat.
+    fee_limit_msat: u64,
+    /// Total CLTV delay of the route, in blocks (`route` only).
+    delay_blocks: Option<u32>,
+    /// Paths (parts) of the route (`route` only).
+    parts: Option<u32>,
+    /// Hops of the longest path (`route` only).
+    hops: Option<u32>,
+    /// Whether the route fits the default fee and delay limits (`route` only).
+    within_limits: Option<bool>,
 }
 
-/// What paying an invoice would cost now: a route is computed, nothing is sent.
+impl LightningFeeEstimate {
+    fn of(basis: FeeBasis, amount_msat: u64, fee_msat: u64, fee_limit_msat: u64) -> Self {
+        let fee_sat = fee_msat.div_ceil(1000);
+        let net_amount_sat = amount_msat.div_ceil(1000);
+        LightningFeeEstimate {
+            fee_sat,
+            net_amount_sat,
+            gross_amount_sat: net_amount_sat.saturating_add(fee_sat),
+            vtxos_spent: Vec::new(),
+            basis,
+            amount_msat,
+            fee_msat,
+            fee_limit_msat,
+            delay_blocks: None,
+            parts: None,
+            hops: None,
+            within_limits: None,
+        }
+    }
+}
+
+/// What paying would cost: with `destination` (a BOLT11 invoice), a route is computed and its
+/// fee quoted (nothing is sent); with `amount_sat` alone (barkd's form), the worst case, the
+/// fee limit a payment of that amount gets.
 #[utoipa::path(get, path = "/api/v1/fees/lightning/pay", tag = TAG,
     operation_id = "lightning_send_fee",
     params(FeeQuoteQuery),
     responses(
-        (status = 200, description = "The route's fee", body = LightningFeeEstimate),
+        (status = 200, description = "The fee", body = LightningFeeEstimate),
+        (status = 400, description = "Neither `destination` nor `amount_sat`, or a bad amount", body = ErrorBody),
         (status = 422, description = "No route", body = ErrorBody),
     ))]
 pub(crate) async fn fee_quote(
@@ -539,16 +587,50 @@ pub(crate) async fn fee_quote(
 ) -> ApiResult<LightningFeeEstimate> {
     let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let amount_msat = q.amount_sat.map(|a| sat_to_msat("amount_sat", a)).transpose()?;
-    let quote = engine.quote_invoice(&q.destination, amount_msat)?;
-    let fee_sat = quote.fee_msat.div_ceil(1000);
-    let net_amount_sat = quote.amount_msat.div_ceil(1000);
+    let Some(destination) = q.destination else {
+        let amount_msat = amount_msat
+            .ok_or_else(|| ApiError::bad_request("give `amount_sat` (or a `destination`)"))?;
+        let limit = boltd_engine::pay::default_fee_limit_msat(amount_msat);
+        return Ok(Json(LightningFeeEstimate::of(FeeBasis::WorstCase, amount_msat, limit, limit)));
+    };
+    let quote = engine.quote_invoice(&destination, amount_msat)?;
     Ok(Json(LightningFeeEstimate {
-        quote,
-        fee_sat,
-        net_amount_sat,
-        gross_amount_sat: net_amount_sat + fee_sat,
-        vtxos_spent: Vec::new(),
+        delay_blocks: Some(quote.delay_blocks),
+        parts: Some(quote.parts),
+        hops: Some(quote.hops),
+        within_limits: Some(quote.within_limits),
+        ..LightningFeeEstimate::of(
+            FeeBasis::Route,
+            quote.amount_msat,
+            quote.fee_msat,
+            quote.fee_limit_msat,
+        )
     }))
+}
+
+/// barkd's `ConnectedResponse`, for a Lightning node: whether it can pay now.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConnectedResponse {
+    /// True when at least one channel is usable now (ready, its peer connected): the node can
+    /// send. barkd's meaning (connected to its Ark server) has no counterpart in a node.
+    connected: bool,
+    /// Channels usable now.
+    usable_channels: usize,
+    /// Peers connected now.
+    peers: usize,
+}
+
+/// barkd's readiness check, answered for the node itself: `connected` is true when a channel
+/// is usable now.
+#[utoipa::path(get, path = "/api/v1/wallet/connected", tag = TAG, operation_id = "connected",
+    responses((status = 200, description = "Whether the node can pay now", body = ConnectedResponse)))]
+pub(crate) async fn connected(State(engine): State<AppState>) -> Json<ConnectedResponse> {
+    let usable_channels = engine.node().usable_channels();
+    Json(ConnectedResponse {
+        connected: usable_channels > 0,
+        usable_channels,
+        peers: engine.node().list_peers().len(),
+    })
 }
 
 /// The receive fee estimate's query.
@@ -593,236 +675,6 @@ pub(crate) async fn receive_fee(
         vtxos_spent: Vec::new(),
         reason: "boltd receives into its own channels: no service fee is charged".into(),
     }))
-}
-
-/// A payment record whose `metadata` is shown as the JSON object it holds (in the records of
-/// `GET /api/v1/history` it is that object's text).
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub(crate) struct PaymentRecordWithMetadata(Value);
-
-impl PartialSchema for PaymentRecordWithMetadata {
-    fn schema() -> RefOr<Schema> {
-        let mut schema = <PaymentRecord as PartialSchema>::schema();
-        if let RefOr::T(Schema::Object(o)) = &mut schema {
-            let metadata = ObjectBuilder::new()
-                .schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-                    Type::Object,
-                    Type::Null,
-                ]))
-                .description(Some("The payment's metadata (a JSON object), or null"));
-            o.properties.insert("metadata".into(), metadata.into());
-            o.description =
-                Some("A payment record, with its metadata as a JSON object (not as text)".into());
-        }
-        schema
-    }
-}
-
-impl ToSchema for PaymentRecordWithMetadata {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        <PaymentRecord as ToSchema>::schemas(schemas);
-    }
-}
-
-/// barkd's metadata update: an RFC 7396 JSON Merge Patch (a JSON object, sent as
-/// `application/merge-patch+json` or `application/json`) applied to the payment's metadata.
-/// Returns the updated record.
-#[utoipa::path(post, path = "/api/v1/history/{id}/metadata", tag = TAG,
-    operation_id = "update_metadata",
-    params(("id" = i64, Path, minimum = 0, description = "The payment record's id")),
-    request_body(description = "RFC 7396 JSON Merge Patch: `null` removes a member, objects merge",
-        content((Object = "application/merge-patch+json"), (Object = "application/json"))),
-    responses(
-        (status = 200, description = "The updated record", body = PaymentRecordWithMetadata),
-        (status = 400, description = "Not a record id, or the patch is not a JSON object", body = ErrorBody),
-        (status = 404, description = "No such record", body = ErrorBody),
-    ))]
-pub(crate) async fn patch_metadata(
-    State(engine): State<AppState>,
-    Path(id): Path<String>,
-    Ctx(ctx): Ctx,
-    Body(patch): Body<Value>,
-) -> ApiResult<PaymentRecordWithMetadata> {
-    let id: i64 = id
-        .parse()
-        .ok()
-        .filter(|i| *i >= 0)
-        .ok_or_else(|| ApiError::bad_request(format!("`{id}` is not a payment record id")))?;
-    let rec = engine.merge_metadata(id, &patch, ctx.owner).await?;
-    let mut v = serde_json::to_value(&rec).map_err(|e| ApiError::internal(format!("{e}")))?;
-    v["metadata"] = metadata_value(&rec);
-    Ok(Json(PaymentRecordWithMetadata(v)))
-}
-
-/// The record's metadata as JSON (it is stored as JSON object text).
-fn metadata_value(rec: &PaymentRecord) -> Value {
-    rec.metadata.as_deref().and_then(|m| serde_json::from_str(m).ok()).unwrap_or(Value::Null)
-}
-
-/// barkd's `MovementStatus` (boltd's payments fail, they are never `canceled`).
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum MovementStatus {
-    /// In flight.
-    Pending,
-    /// Complete.
-    Successful,
-    /// Failed.
-    Failed,
-}
-
-impl From<PaymentStatus> for MovementStatus {
-    fn from(status: PaymentStatus) -> Self {
-        match status {
-            PaymentStatus::Pending => MovementStatus::Pending,
-            PaymentStatus::Complete => MovementStatus::Successful,
-            PaymentStatus::Failed => MovementStatus::Failed,
-        }
-    }
-}
-
-/// barkd's `Movement`: a payment as a change of the wallet's balance. Amounts in sats.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Movement {
-    /// The payment record's id.
-    id: i64,
-    /// Where it stands.
-    status: MovementStatus,
-    /// What made it.
-    subsystem: MovementSubsystem,
-    /// The payment's metadata (a JSON object), or null.
-    #[schema(value_type = Option<Object>)]
-    metadata: Value,
-    /// The expected change of the balance (negative: outgoing), without fees.
-    intended_balance_sat: i64,
-    /// The actual change, fees included: 0 until the payment completes.
-    effective_balance_sat: i64,
-    /// Routing fees (outgoing), in sats (rounded up).
-    offchain_fee_sat: i64,
-    /// Where an outgoing payment went.
-    sent_to: Vec<MovementDestination>,
-    /// What an incoming payment paid.
-    received_on: Vec<MovementDestination>,
-    /// Ark only: always empty.
-    input_vtxos: Vec<String>,
-    /// Ark only: always empty.
-    output_vtxos: Vec<String>,
-    /// Ark only: always empty.
-    exited_vtxos: Vec<String>,
-    /// When it was created, last updated and completed.
-    time: MovementTimestamp,
-    /// The payment hash (hex), when known.
-    payment_hash: Option<String>,
-}
-
-/// barkd's `MovementSubsystem`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct MovementSubsystem {
-    /// `boltd.lightning_send` or `boltd.lightning_receive`.
-    name: &'static str,
-    /// How the payment was requested (`bolt11`, `bolt12`, `keysend`, `lnurl`).
-    kind: &'static str,
-}
-
-/// barkd's `MovementDestination`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct MovementDestination {
-    /// The invoice, offer or node.
-    destination: PaymentMethod,
-    /// The amount, in sats.
-    amount_sat: i64,
-}
-
-/// barkd's `PaymentMethod`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct PaymentMethod {
-    /// The kind of destination.
-    #[serde(rename = "type")]
-    kind: PaymentMethodType,
-    /// The invoice, offer or node id.
-    value: String,
-}
-
-/// The kinds of barkd's `PaymentMethod` that boltd uses.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum PaymentMethodType {
-    /// A BOLT11 invoice.
-    Invoice,
-    /// A BOLT12 offer.
-    Offer,
-    /// Anything else (a node id, for keysend).
-    Custom,
-}
-
-/// barkd's `MovementTimestamp` (RFC 3339).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct MovementTimestamp {
-    /// When it was created.
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// When it last changed.
-    #[schema(format = DateTime)]
-    updated_at: String,
-    /// When it completed, if it has.
-    #[schema(format = DateTime)]
-    completed_at: Option<String>,
-}
-
-/// A payment record as one of barkd's `Movement`s. Amounts in sats (payee amounts rounded
-/// down, fees up); the balance changes only once a payment is complete.
-fn movement(rec: &PaymentRecord) -> Movement {
-    let amount_sat = (rec.amount_msat / 1000) as i64;
-    let fee_sat = rec.fee_msat.unwrap_or(0).div_ceil(1000) as i64;
-    let outgoing = rec.direction == Direction::Outgoing;
-    let (intended, effective) = match (outgoing, rec.status) {
-        (true, PaymentStatus::Complete) => (-amount_sat, -(amount_sat + fee_sat)),
-        (true, _) => (-amount_sat, 0),
-        (false, PaymentStatus::Complete) => (amount_sat, amount_sat),
-        (false, _) => (amount_sat, 0),
-    };
-    let method = match (&rec.invoice, rec.kind) {
-        (Some(i), PaymentKind::Bolt12) if i.starts_with("lno") => {
-            PaymentMethod { kind: PaymentMethodType::Offer, value: i.clone() }
-        }
-        (Some(i), _) => PaymentMethod { kind: PaymentMethodType::Invoice, value: i.clone() },
-        (None, _) => PaymentMethod {
-            kind: PaymentMethodType::Custom,
-            value: rec.destination.clone().unwrap_or_default(),
-        },
-    };
-    let dest = vec![MovementDestination { destination: method, amount_sat }];
-    let (sent_to, received_on) = if outgoing { (dest, vec![]) } else { (vec![], dest) };
-    let name = if outgoing { "boltd.lightning_send" } else { "boltd.lightning_receive" };
-    Movement {
-        id: rec.id,
-        status: rec.status.into(),
-        subsystem: MovementSubsystem { name, kind: rec.kind.as_str() },
-        metadata: metadata_value(rec),
-        intended_balance_sat: intended,
-        effective_balance_sat: effective,
-        offchain_fee_sat: if outgoing { fee_sat } else { 0 },
-        sent_to,
-        received_on,
-        input_vtxos: vec![],
-        output_vtxos: vec![],
-        exited_vtxos: vec![],
-        time: MovementTimestamp {
-            created_at: rfc3339(rec.created_at),
-            updated_at: rfc3339(rec.updated_at),
-            completed_at: rec.completed_at.map(rfc3339),
-        },
-        payment_hash: rec.payment_hash.map(hex::encode),
-    }
-}
-
-/// barkd's wallet history: every payment record as a `Movement`, newest first.
-#[utoipa::path(get, path = "/api/v1/wallet/history", tag = TAG, operation_id = "history",
-    responses((status = 200, description = "The movements, newest first", body = Vec<Movement>)))]
-pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<Vec<Movement>> {
-    let records = engine.list_payments(boltd_store::PaymentFilter::default()).await?;
-    Ok(Json(records.iter().map(movement).collect()))
 }
 
 /// barkd's `Balance` (in sats; `spendable_sat` is what the channels can send now, the Ark-only
@@ -870,56 +722,6 @@ pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult<Balance
         pending_exit_sat: 0,
         balances,
     }))
-}
-
-/// The history's query.
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct HistoryQuery {
-    /// Only payments this way.
-    #[param(value_type = Option<Direction>)]
-    direction: Option<String>,
-    /// Only payments in this state.
-    #[param(value_type = Option<PaymentStatus>)]
-    status: Option<String>,
-    /// At most this many (default 100, at most 1000).
-    limit: Option<u32>,
-    /// Skip this many.
-    offset: Option<u32>,
-}
-
-/// Payments in both directions, newest first (boltd's payment records).
-#[utoipa::path(get, path = "/api/v1/history", tag = TAG, operation_id = "list",
-    params(HistoryQuery),
-    responses((status = 200, description = "The payment records", body = Vec<PaymentRecord>)))]
-pub(crate) async fn history(
-    State(engine): State<AppState>,
-    q: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> ApiResult<Vec<PaymentRecord>> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let direction = match q.direction.as_deref() {
-        None => None,
-        Some("incoming") => Some(boltd_store::Direction::Incoming),
-        Some("outgoing") => Some(boltd_store::Direction::Outgoing),
-        Some(d) => {
-            return Err(ApiError::bad_request(format!("direction `{d}`: use incoming or outgoing")))
-        }
-    };
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(boltd_store::PaymentStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("status `{s}`: use pending, complete or failed"))
-        })?),
-    };
-    let filter = boltd_store::PaymentFilter {
-        direction,
-        status,
-        limit: Some(q.limit.unwrap_or(100).min(1000)),
-        offset: q.offset,
-        ..Default::default()
-    };
-    Ok(Json(engine.list_payments(filter).await?))
 }
 
 // ---- BOLT12 offers ----

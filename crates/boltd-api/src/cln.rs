@@ -1,7 +1,8 @@
 //! Core Lightning's dialect (seed 003 family), as its REST plugin serves it: `POST /v1/<method>`
 //! with the method's parameters by name in a JSON object (an empty body is `{}`), its result
 //! fields, and error objects `{code, message, data}`. Methods: `pay`, `keysend`, `invoice`,
-//! `listinvoices`, `listpays`, `decode`, `getinfo`. Unknown parameters are refused (-32602),
+//! `listinvoices`, `listpays`, `decode`, `getinfo` (and `listfunds`, `waitanyinvoice` in
+//! `cln_wallet.rs`). The token comes as `Authorization: Bearer` or in clnrest's `rune` header. Unknown parameters are refused (-32602),
 //! as are the ones boltd does not implement, by name.
 
 use std::collections::BTreeMap;
@@ -40,7 +41,7 @@ pub const DEFAULT_INVOICE_EXPIRY_SECS: u64 = 604_800;
 pub(crate) struct ClnError(PayError);
 
 impl ClnError {
-    fn invalid(msg: impl Into<String>) -> Self {
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         ClnError(PayError::InvalidParams(msg.into()))
     }
 }
@@ -120,20 +121,6 @@ impl PartialSchema for ClnAmount {
 }
 
 impl ToSchema for ClnAmount {}
-
-/// A non-negative integer, as a number or as a string of digits (Core Lightning takes both).
-pub(crate) struct ClnU64;
-
-impl PartialSchema for ClnU64 {
-    fn schema() -> RefOr<Schema> {
-        OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
-            .item(ObjectBuilder::new().schema_type(Type::String).pattern(Some("^[0-9]+$")))
-            .into()
-    }
-}
-
-impl ToSchema for ClnU64 {}
 
 /// A number, or a string of one (Core Lightning takes both).
 pub(crate) struct ClnNumber;
@@ -251,12 +238,16 @@ pub(crate) async fn cln_pay(
 }
 
 /// A method's named parameters.
-struct Params(Map<String, Value>);
+pub(crate) struct Params(Map<String, Value>);
 
 impl Params {
     /// The JSON object of the body (empty body: no parameters); refuses unknown names and
     /// the `unsupported` ones (when not null), naming them.
-    fn parse(body: &Bytes, known: &[&str], unsupported: &[&str]) -> Result<Self, ClnError> {
+    pub(crate) fn parse(
+        body: &Bytes,
+        known: &[&str],
+        unsupported: &[&str],
+    ) -> Result<Self, ClnError> {
         let trimmed = body.iter().all(u8::is_ascii_whitespace);
         let v: Value = if trimmed {
             Value::Object(Map::new())
@@ -279,13 +270,13 @@ impl Params {
         Ok(Params(map))
     }
 
-    fn get(&self, k: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, k: &str) -> Option<&Value> {
         self.0.get(k).filter(|v| !v.is_null())
     }
 
     /// A string parameter (numbers are taken as their text, as Core Lightning does for
     /// labels).
-    fn string(&self, k: &str) -> Result<Option<String>, ClnError> {
+    pub(crate) fn string(&self, k: &str) -> Result<Option<String>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -296,7 +287,7 @@ impl Params {
 
     /// A parameter that only a string can be (an invoice, a hash, a keyword): a number is
     /// refused.
-    fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
+    pub(crate) fn text(&self, k: &str) -> Result<Option<String>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -304,12 +295,12 @@ impl Params {
         }
     }
 
-    fn required_string(&self, k: &str) -> Result<String, ClnError> {
+    pub(crate) fn required_string(&self, k: &str) -> Result<String, ClnError> {
         self.string(k)?
             .ok_or_else(|| ClnError::invalid(format!("missing required parameter `{k}`")))
     }
 
-    fn u64(&self, k: &str) -> Result<Option<u64>, ClnError> {
+    pub(crate) fn u64(&self, k: &str) -> Result<Option<u64>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => {
@@ -320,7 +311,7 @@ impl Params {
         }
     }
 
-    fn f64(&self, k: &str) -> Result<Option<f64>, ClnError> {
+    pub(crate) fn f64(&self, k: &str) -> Result<Option<f64>, ClnError> {
         match self.get(k) {
             None => Ok(None),
             Some(v) => v
@@ -331,7 +322,7 @@ impl Params {
         }
     }
 
-    fn bool(&self, k: &str) -> Result<bool, ClnError> {
+    pub(crate) fn bool(&self, k: &str) -> Result<bool, ClnError> {
         match self.get(k) {
             None => Ok(false),
             Some(Value::Bool(b)) => Ok(*b),
@@ -340,7 +331,7 @@ impl Params {
     }
 
     /// An amount in Core Lightning's syntax (number of msat, or a string with a unit).
-    fn msat(&self, k: &str) -> Result<Option<u64>, ClnError> {
+    pub(crate) fn msat(&self, k: &str) -> Result<Option<u64>, ClnError> {
         cln_amount(self.get(k).unwrap_or(&Value::Null))
             .map_err(|e| ClnError::invalid(format!("`{k}`: {e}")))
     }
@@ -365,10 +356,10 @@ pub(crate) struct ClnKeysendParams {
     maxfeepercent: Option<Value>,
     /// Seconds to keep retrying (default 60, at most 86400: one day; more is refused with
     /// -32602 before anything is sent).
-    #[schema(value_type = Option<ClnU64>, maximum = 86_400)]
+    #[schema(value_type = Option<crate::wire::UintOrString>, maximum = 86_400)]
     retry_for: Option<Value>,
     /// Maximum total CLTV delay in blocks (default 2016).
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     maxdelay: Option<Value>,
     /// Fees up to this are always allowed (default 5000 msat).
     #[schema(value_type = Option<ClnAmount>)]
@@ -487,16 +478,17 @@ pub(crate) struct ClnInvoiceParams {
     #[schema(value_type = ClnString)]
     description: Value,
     /// Seconds until it expires (default a week).
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     expiry: Option<Value>,
     /// Commit to the description's SHA-256 instead of the description.
     deschashonly: Option<bool>,
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
     fallbacks: Option<Value>,
-    /// Not supported by boltd: must be absent or null.
-    #[schema(value_type = Option<()>)]
-    preimage: Option<Value>,
+    /// The preimage (64 hex characters) to use instead of a new one: the invoice is for its
+    /// SHA-256, and is settled with it when paid.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    preimage: Option<String>,
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
     exposeprivatechannels: Option<Value>,
@@ -522,7 +514,8 @@ pub(crate) struct ClnInvoice {
 
 /// Core Lightning's `invoice`: required `amount_msat` (or `"any"`), `label` (unique: a second
 /// invoice with it is error 900) and `description`; `expiry` (default a week), `deschashonly`.
-/// `fallbacks`, `preimage`, `exposeprivatechannels` and `cltv` are not supported.
+/// `preimage` (hex) makes the invoice for that preimage's hash, settled with it when paid.
+/// `fallbacks`, `exposeprivatechannels` and `cltv` are not supported.
 #[utoipa::path(post, path = "/v1/invoice", tag = TAG, operation_id = "cln_invoice",
     params(crate::barkd::IdempotencyKey),
     request_body = ClnInvoiceParams,
@@ -540,8 +533,8 @@ pub(crate) async fn cln_invoice(
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
-        &["amount_msat", "label", "description", "expiry", "deschashonly"],
-        &["fallbacks", "preimage", "exposeprivatechannels", "cltv"],
+        &["amount_msat", "label", "description", "expiry", "deschashonly", "preimage"],
+        &["fallbacks", "exposeprivatechannels", "cltv"],
     )?;
     let amount_msat = match p.get("amount_msat") {
         None => return Err(ClnError::invalid("missing required parameter `amount_msat`")),
@@ -559,6 +552,7 @@ pub(crate) async fn cln_invoice(
         expiry_secs: Some(expiry_secs),
         label: Some(label),
         description_hash_only: p.bool("deschashonly")?,
+        preimage: p.text("preimage")?,
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx).await?;
@@ -690,10 +684,10 @@ pub(crate) struct ClnListInvoicesParams {
     /// Only `created`.
     index: Option<String>,
     /// The first `created_index` to list.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     start: Option<Value>,
     /// At most this many.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     limit: Option<Value>,
     /// Not supported by boltd: must be absent or null.
     #[schema(value_type = Option<()>)]
@@ -850,10 +844,10 @@ pub(crate) struct ClnListPaysParams {
     /// Only `created`.
     index: Option<String>,
     /// The first `created_index` to list.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     start: Option<Value>,
     /// At most this many.
-    #[schema(value_type = Option<ClnU64>)]
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
     limit: Option<Value>,
 }
 

@@ -7,7 +7,9 @@
 //! Internal details are logged, not returned.
 //!
 //! One module per dialect, all over the same [`Engine`]:
-//! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect;
+//! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect, with
+//!   [`barkd_history`]: payments as barkd's `Movement`s, boltd's payment records, metadata, and
+//!   the notifications' JSON;
 //! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
@@ -33,7 +35,9 @@ mod alby;
 mod alby_webhooks;
 mod auth;
 mod barkd;
+mod barkd_history;
 mod cln;
+mod cln_wallet;
 mod context;
 mod cors;
 mod edge;
@@ -44,6 +48,7 @@ mod notify;
 mod openapi;
 mod time;
 mod tokens;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -101,7 +106,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(barkd::multi_keysend))
         .routes(routes!(barkd::send_status))
         .routes(routes!(barkd::fee_quote))
-        .routes(routes!(barkd::history))
+        .routes(routes!(barkd_history::history))
+        .routes(routes!(barkd_history::payments))
+        .routes(routes!(barkd::connected))
         .routes(routes!(barkd::create_offer))
         .routes(routes!(barkd::pay_offer))
         .routes(routes!(cln::cln_pay))
@@ -112,6 +119,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln::cln_listpays))
         .routes(routes!(cln::cln_decode))
         .routes(routes!(cln::cln_getinfo))
+        .routes(routes!(cln_wallet::cln_listfunds))
+        .routes(routes!(cln_wallet::cln_waitanyinvoice))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))
@@ -121,8 +130,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(alby::get_invoice))
         .routes(routes!(alby::balance))
         .routes(routes!(alby::decode))
-        .routes(routes!(barkd::patch_metadata))
-        .routes(routes!(barkd::wallet_history))
+        .routes(routes!(barkd_history::patch_metadata))
+        .routes(routes!(barkd_history::wallet_history))
         .routes(routes!(node::onchain_fee_rates))
         .routes(routes!(barkd::receive_fee))
         .routes(routes!(node::onchain_send_many))
@@ -163,6 +172,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// body is read), then the CORS policy of the node's `api_cors_origins`, and the edge guards
 /// (JSON bodies; loopback `Host` and no `Origin` without authentication) around everything.
 pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
+    // Native webhooks carry the same notification JSON as the long-poll and the WebSocket.
+    engine.set_notification_renderer(barkd_history::notification);
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
     routes()

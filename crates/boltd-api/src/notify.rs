@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use boltd_engine::auth::{AuthError, Caller};
-use boltd_engine::notify::{notification_json, parse_event_types, rfc3339, Since};
+use boltd_engine::notify::{parse_event_types, rfc3339, Since};
 use boltd_engine::webhook::{CreatedWebhook, WebhookRequest};
 use boltd_engine::Engine;
 use boltd_store::{
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::barkd::Movement;
+use crate::barkd_history::{notification, Movement};
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 
@@ -71,14 +71,19 @@ pub(crate) struct WaitQuery {
 }
 
 /// A notification: one event of the log, with its subject as it was then (the same JSON in
-/// the long-poll, the WebSocket and native webhooks).
+/// the long-poll, the WebSocket and native webhooks). A payment event is also barkd's
+/// `WalletNotification` (`type` and `movement`).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct Notification {
     /// The event's sequence number: the cursor.
     seq: u64,
-    /// What happened.
+    /// barkd's notification type for payment events: `movement-created` (a payment received)
+    /// or `movement-updated` (an outgoing payment complete or failed); for the other events,
+    /// boltd's event type (as `event_type`).
     #[schema(rename = "type")]
+    kind: String,
+    /// What happened (boltd's event type).
     event_type: EventType,
     /// When it was appended (RFC 3339).
     #[schema(format = DateTime)]
@@ -159,23 +164,23 @@ pub(crate) async fn wait(
         (None, Since::Time(t)) => Some(rfc3339(t)),
         (None, Since::Seq(_)) => None,
     };
-    let notifications: Vec<Value> = page.events.iter().map(notification_json).collect();
+    let notifications: Vec<Value> = page.events.iter().map(notification).collect();
     Ok(Json(WaitNotificationResponse { notifications, last_pushed_at, cursor: page.cursor }))
 }
 
-/// A single-use ticket for the WebSocket, as text (barkd's shape): valid for one connection,
-/// for a short while.
+/// A single-use ticket for the WebSocket, as a JSON string (what barkd answers, and what its
+/// clients parse): valid for one connection, for a short while.
 #[utoipa::path(get, path = "/api/v1/notifications/ws/ticket", tag = TAG, operation_id = "websocket_ticket",
     responses(
-        (status = 200, description = "The ticket", body = String, content_type = "text/plain"),
+        (status = 200, description = "The ticket (a JSON string)", body = String, content_type = "application/json"),
         (status = 429, description = "Too many unused tickets", body = ErrorBody),
     ))]
 pub(crate) async fn ws_ticket(
     State(engine): State<AppState>,
     caller: Option<Extension<Caller>>,
-) -> Result<String, ApiError> {
+) -> Result<Json<String>, ApiError> {
     // The ticket remembers its token: the stream it opens ends when the token is revoked.
-    Ok(engine.create_ws_ticket(caller.and_then(|Extension(c)| c.token_id))?)
+    Ok(Json(engine.create_ws_ticket(caller.and_then(|Extension(c)| c.token_id))?))
 }
 
 /// The WebSocket's query.
@@ -277,7 +282,7 @@ async fn stream(
                     continue;
                 }
                 for e in &page.events {
-                    let text = notification_json(e).to_string();
+                    let text = notification(e).to_string();
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         return;
                     }

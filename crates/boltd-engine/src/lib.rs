@@ -132,6 +132,9 @@ pub struct Engine {
     /// The webhook worker and the expiry sweep.
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     stop_background: tokio::sync::watch::Sender<bool>,
+    /// How notifications look (the API's dialect installs it; see
+    /// [`Engine::set_notification_renderer`]).
+    renderer: tokio::sync::watch::Sender<Option<notify::NotificationRenderer>>,
 }
 
 /// A store failure is [`PayError::Storage`] (500 `storage_error`, never a payment outcome),
@@ -169,6 +172,7 @@ impl Engine {
         let notify = notify::Notifications::new(&store)
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
         let (stop_background, stop_rx) = tokio::sync::watch::channel(false);
+        let (renderer, renderer_rx) = tokio::sync::watch::channel(None);
         let node = Arc::new(node);
         let lightning = Arc::new(NodeLightning::new(Arc::clone(&node)));
         let payments = Payments::new(Arc::clone(&store), lightning, Arc::clone(&registry));
@@ -178,6 +182,7 @@ impl Engine {
             notify,
             background: Mutex::new(Vec::new()),
             stop_background,
+            renderer,
         });
         engine
             .payments
@@ -191,6 +196,7 @@ impl Engine {
                 Arc::clone(&store),
                 engine.notify.subscribe(),
                 stop_rx.clone(),
+                renderer_rx,
             )),
             tokio::spawn(notify::expiry_sweep(Arc::clone(&store), stop_rx.clone())),
             fail_stop.spawn(
@@ -202,6 +208,21 @@ impl Engine {
         ];
         *engine.background.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok(engine)
+    }
+
+    /// Installs how notifications look (the API's dialect renders them). Native webhook
+    /// deliveries wait until one is installed.
+    pub fn set_notification_renderer(&self, render: notify::NotificationRenderer) {
+        self.renderer.send_replace(Some(render));
+    }
+
+    /// An event as its notification JSON: the installed renderer's, else the neutral
+    /// [`notify::event_json`].
+    pub fn render_notification(&self, event: &boltd_store::EventRecord) -> serde_json::Value {
+        match *self.renderer.borrow() {
+            Some(render) => render(event),
+            None => notify::event_json(event),
+        }
     }
 
     /// The node.

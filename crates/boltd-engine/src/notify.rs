@@ -8,8 +8,9 @@
 //! reconnects with its last `seq` misses nothing, and a slow reader holds nothing up.
 //!
 //! A notification is the event as JSON (one shape for long-poll, WebSocket and native
-//! webhooks): `seq`, `type`, `created_at` (RFC 3339), `payment_hash`, the subject (`payment`,
-//! `receive` or `channel`) and, for payment events, barkd's `movement` view of the payment.
+//! webhooks), rendered by the API's dialect ([`NotificationRenderer`]) from the neutral
+//! [`event_json`]: `seq`, `type`, `created_at` (RFC 3339), `payment_hash` and the subject
+//! (`payment`, `receive` or `channel`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -82,64 +83,18 @@ pub fn rfc3339(unix_secs: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// The notification JSON of an event (see the module documentation).
-pub fn notification_json(event: &EventRecord) -> Value {
+/// Renders an event as the notification JSON clients get (long-poll, WebSocket, native
+/// webhooks). The API installs its dialect's renderer ([`Engine::set_notification_renderer`]);
+/// the engine itself only knows the neutral [`event_json`].
+pub type NotificationRenderer = fn(&EventRecord) -> Value;
+
+/// An event as neutral JSON: `seq`, `type` (boltd's event type), `created_at` (RFC 3339),
+/// `payment_hash` and its subject (`payment`, `receive` or `channel`). Dialects add their
+/// views of the subject to it.
+pub fn event_json(event: &EventRecord) -> Value {
     let mut v = serde_json::to_value(event).unwrap_or_else(|_| json!({}));
     v["created_at"] = rfc3339(event.created_at).into();
-    if let Some(p) = event.data.get("payment") {
-        v["movement"] = movement(p);
-    }
     v
-}
-
-/// barkd's `Movement` for a payment record (JSON as the store serializes it).
-fn movement(p: &Value) -> Value {
-    let outgoing = p["direction"] == "outgoing";
-    let amount_msat = p["amount_msat"].as_u64().unwrap_or(0);
-    let fee_msat = p["fee_msat"].as_u64().unwrap_or(0);
-    let status = match p["status"].as_str() {
-        Some("complete") => "successful",
-        Some("failed") => "failed",
-        _ => "pending",
-    };
-    let amount_sat = amount_msat / 1000;
-    let (intended, effective) = if outgoing {
-        let spent = if status == "failed" { 0 } else { (amount_msat + fee_msat).div_ceil(1000) };
-        (-(amount_sat as i64), -(spent as i64))
-    } else {
-        let got = if status == "successful" { amount_sat } else { 0 };
-        (amount_sat as i64, got as i64)
-    };
-    let method = match (p["kind"].as_str(), p["invoice"].as_str()) {
-        (Some("bolt12"), Some(i)) => json!({ "type": "offer", "value": i }),
-        (_, Some(i)) => json!({ "type": "invoice", "value": i }),
-        _ => json!({ "type": "custom", "value": p["destination"].as_str().unwrap_or_default() }),
-    };
-    let dest = json!([{ "destination": method, "amount_sat": amount_sat }]);
-    let time = |k: &str| p[k].as_u64().map(rfc3339).map(Value::from).unwrap_or(Value::Null);
-    let metadata = p["metadata"]
-        .as_str()
-        .and_then(|m| serde_json::from_str::<Value>(m).ok())
-        .unwrap_or(Value::Null);
-    json!({
-        "id": p["id"],
-        "status": status,
-        "subsystem": { "name": "lightning", "kind": if outgoing { "send" } else { "receive" } },
-        "intended_balance_sat": intended,
-        "effective_balance_sat": effective,
-        "offchain_fee_sat": fee_msat.div_ceil(1000),
-        "sent_to": if outgoing { dest.clone() } else { json!([]) },
-        "received_on": if outgoing { json!([]) } else { dest },
-        "input_vtxos": [],
-        "output_vtxos": [],
-        "exited_vtxos": [],
-        "metadata": metadata,
-        "time": {
-            "created_at": time("created_at"),
-            "updated_at": time("updated_at"),
-            "completed_at": time("completed_at"),
-        },
-    })
 }
 
 /// Parses a comma-separated list of event type names.
@@ -457,15 +412,9 @@ mod tests {
     }
 
     #[test]
-    fn notifications_carry_barkd_movements_for_payments() {
+    fn events_as_neutral_json() {
         let mut data = serde_json::Map::new();
-        data.insert(
-            "payment".into(),
-            json!({ "id": 7, "direction": "outgoing", "kind": "bolt11", "status": "complete",
-                    "amount_msat": 10_000_500, "fee_msat": 1_001, "invoice": "lnbcrt1x",
-                    "created_at": 100, "updated_at": 101, "completed_at": 101,
-                    "metadata": "{\"order\":1}" }),
-        );
+        data.insert("payment".into(), json!({ "id": 7, "direction": "outgoing" }));
         let e = EventRecord {
             seq: 3,
             event_type: EventType::PaymentSent,
@@ -473,20 +422,12 @@ mod tests {
             payment_hash: Some([1; 32]),
             data,
         };
-        let n = notification_json(&e);
+        let n = event_json(&e);
         assert_eq!(n["seq"], 3);
         assert_eq!(n["type"], "payment_sent");
         assert_eq!(n["created_at"], "1970-01-01T00:01:41Z");
         assert_eq!(n["payment_hash"], "01".repeat(32));
         assert_eq!(n["payment"]["id"], 7);
-        let m = &n["movement"];
-        assert_eq!(m["status"], "successful");
-        assert_eq!(m["intended_balance_sat"], -10_000);
-        assert_eq!(m["effective_balance_sat"], -10_002);
-        assert_eq!(m["offchain_fee_sat"], 2);
-        assert_eq!(m["sent_to"][0]["destination"]["value"], "lnbcrt1x");
-        assert_eq!(m["received_on"], json!([]));
-        assert_eq!(m["metadata"]["order"], 1);
-        assert_eq!(m["time"]["completed_at"], "1970-01-01T00:01:41Z");
+        assert!(n.get("movement").is_none(), "dialect views are the API's: {n}");
     }
 }

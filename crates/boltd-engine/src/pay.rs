@@ -408,6 +408,17 @@ pub struct FeeQuote {
     pub fee_limit_msat: u64,
 }
 
+/// The fee limit a payment of `amount_msat` gets when the caller sets none (Core Lightning's
+/// defaults: `maxfeepercent` 0.5, `exemptfee` 5000 msat): the most it may cost in fees.
+pub fn default_fee_limit_msat(amount_msat: u64) -> u64 {
+    boltd_node::router::fee_limit_msat(
+        amount_msat,
+        defaults::MAXFEEPERCENT,
+        defaults::EXEMPTFEE_MSAT,
+        None,
+    )
+}
+
 impl Engine {
     /// barkd's fee quote: the routing fee of paying a BOLT11 `destination` now; `amount_msat`
     /// only counts for an invoice without an amount.

@@ -56,6 +56,11 @@ pub struct InvoiceRequest {
     /// Lightning's `deschashonly`); the description is still recorded.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub description_hash_only: bool,
+    /// The preimage (hex) to use instead of a new one (Core Lightning's `invoice`
+    /// `preimage`): the invoice is for its SHA-256 and is settled with it when paid (a plain
+    /// invoice, not a hold one). Excludes `payment_hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preimage: Option<String>,
 }
 
 fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
@@ -117,6 +122,13 @@ impl Engine {
         };
         let hold_hash =
             req.payment_hash.as_deref().map(|h| parse32("payment_hash", h)).transpose()?;
+        let preimage = req.preimage.as_deref().map(|p| parse32("preimage", p)).transpose()?;
+        if preimage.is_some() && hold_hash.is_some() {
+            return Err(PayError::InvalidParams(
+                "give either payment_hash (a hold invoice) or preimage, not both".into(),
+            ));
+        }
+        let hash = hold_hash.or(preimage.map(|p| sha256::Hash::hash(&p).to_byte_array()));
         let expiry_secs = req.expiry_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
         if expiry_secs == 0 {
             return Err(PayError::InvalidParams("expiry_secs must be positive".into()));
@@ -125,7 +137,7 @@ impl Engine {
             amount_msats: req.amount_msat,
             description,
             invoice_expiry_delta_secs: Some(expiry_secs),
-            payment_hash: hold_hash.map(PaymentHash),
+            payment_hash: hash.map(PaymentHash),
             ..Default::default()
         };
         let invoice =
@@ -140,6 +152,8 @@ impl Engine {
         let mut new = NewReceive::new(invoice.payment_hash().to_byte_array());
         new.invoice = Some(invoice.to_string());
         new.hold = hold_hash.is_some();
+        // The ledger claims a plain receive whose preimage LDK does not know with this one.
+        new.preimage = preimage;
         new.amount_msat = req.amount_msat;
         new.description = req.description.clone();
         new.description_hash = description_hash;

@@ -56,7 +56,7 @@ use tokio::task::JoinSet;
 use crate::egress::{Egress, EgressError};
 use crate::error::NotifyError;
 use crate::ledger::now_secs;
-use crate::notify::{notification_json, parse_event_types, rfc3339};
+use crate::notify::{parse_event_types, rfc3339, NotificationRenderer};
 use crate::Engine;
 
 /// How long one delivery request may take.
@@ -240,13 +240,18 @@ pub struct DeliveryRequest {
     pub headers: Vec<(String, String)>,
 }
 
-/// Builds the request for a due delivery, signed at `timestamp` (unix seconds).
-pub fn delivery_request(due: &DueDelivery, timestamp: u64) -> Result<DeliveryRequest, NotifyError> {
+/// Builds the request for a due delivery, signed at `timestamp` (unix seconds); a native
+/// body is the notification `render` makes of the event.
+pub fn delivery_request(
+    due: &DueDelivery,
+    timestamp: u64,
+    render: NotificationRenderer,
+) -> Result<DeliveryRequest, NotifyError> {
     let event = &due.event;
     let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
     let body = match due.webhook.format {
         WebhookFormat::Native => {
-            let body = notification_json(event).to_string().into_bytes();
+            let body = render(event).to_string().into_bytes();
             headers.extend([
                 ("X-Boltd-Event-Seq".into(), event.seq.to_string()),
                 ("X-Boltd-Event-Type".into(), event.event_type.to_string()),
@@ -440,11 +445,16 @@ impl Engine {
 }
 
 /// Makes one attempt at a leased delivery and records it. Never panics on a bad endpoint.
-async fn attempt(store: Arc<Store>, due: DueDelivery, egress: Egress) {
+async fn attempt(
+    store: Arc<Store>,
+    due: DueDelivery,
+    egress: Egress,
+    render: NotificationRenderer,
+) {
     let id = due.delivery.id;
     let at_ms = now_ms();
     let started = Instant::now();
-    let (status, error) = match delivery_request(&due, now_secs()) {
+    let (status, error) = match delivery_request(&due, now_secs(), render) {
         Err(e) => (None, Some(e.to_string())),
         Ok(req) => {
             let mut headers = req.headers;
@@ -520,13 +530,23 @@ async fn attempt(store: Arc<Store>, due: DueDelivery, egress: Egress) {
 }
 
 /// The delivery worker: attempts due deliveries until `stop` turns true. Wakes up when events
-/// are appended (`events`), when an attempt ends, and when the next retry is due.
+/// are appended (`events`), when an attempt ends, and when the next retry is due. It starts
+/// delivering once the API has installed its notification renderer (`renderer`): a native
+/// body is always the dialect's rendering, never a stand-in.
 pub(crate) async fn worker(
     egress: Egress,
     store: Arc<Store>,
     mut events: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
+    mut renderer: watch::Receiver<Option<NotificationRenderer>>,
 ) {
+    let render = tokio::select! {
+        r = renderer.wait_for(Option::is_some) => match r.ok().and_then(|r| *r) {
+            Some(render) => render,
+            None => return,
+        },
+        _ = stop.wait_for(|s| *s) => return,
+    };
     let mut tasks: JoinSet<i64> = JoinSet::new();
     let mut per_endpoint: HashMap<i64, u32> = HashMap::new();
     let lease = REQUEST_TIMEOUT + Duration::from_secs(5);
@@ -574,7 +594,7 @@ pub(crate) async fn worker(
             *per_endpoint.entry(w).or_default() += 1;
             let s = Arc::clone(&store);
             tasks.spawn(async move {
-                attempt(s, d, egress).await;
+                attempt(s, d, egress, render).await;
                 w
             });
         }
@@ -790,7 +810,7 @@ mod tests {
             webhook: webhook(WebhookFormat::Native),
             event: received_event(),
         };
-        let r = delivery_request(&due, 1_700_000_000).unwrap();
+        let r = delivery_request(&due, 1_700_000_000, crate::notify::event_json).unwrap();
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["seq"], 9);
         assert_eq!(body["type"], "payment_received");
@@ -806,7 +826,7 @@ mod tests {
             webhook: webhook(WebhookFormat::Alby),
             event: received_event(),
         };
-        let r = delivery_request(&due, 1_700_000_000).unwrap();
+        let r = delivery_request(&due, 1_700_000_000, crate::notify::event_json).unwrap();
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["type"], "incoming");
         assert_eq!(header(&r, "svix-id"), "msg_9");
@@ -889,7 +909,10 @@ mod tests {
         let (events_tx, events_rx) = watch::channel(0);
         let (stop_tx, stop_rx) = watch::channel(false);
         let egress = Egress { allow_loopback: true, loopback_hint: "" };
-        let worker = tokio::spawn(worker(egress, Arc::clone(&store), events_rx, stop_rx));
+        let (_renderer_tx, renderer_rx) =
+            watch::channel(Some(crate::notify::event_json as NotificationRenderer));
+        let worker =
+            tokio::spawn(worker(egress, Arc::clone(&store), events_rx, stop_rx, renderer_rx));
 
         let of = |id: i64| {
             store

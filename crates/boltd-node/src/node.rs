@@ -995,6 +995,11 @@ impl Node {
         }
     }
 
+    /// How many channels are usable now (ready, their peer connected).
+    pub fn usable_channels(&self) -> usize {
+        self.channel_manager.list_usable_channels().len()
+    }
+
     // ---- peers ----
 
     /// Connects to a peer and waits for the handshake; remembers the address for reconnection.

@@ -55,6 +55,10 @@ pub struct Utxo {
     pub amount_sat: u64,
     /// Confirmation height, if confirmed.
     pub confirmation_height: Option<u32>,
+    /// The output's scriptPubKey (hex).
+    pub script_pubkey: String,
+    /// The output's address, if its script has one.
+    pub address: Option<String>,
 }
 
 /// One wallet transaction (with barkd's `WalletTxInfo` fields).
@@ -369,6 +373,10 @@ impl OnchainWallet {
                 outpoint: u.outpoint.to_string(),
                 amount_sat: u.txout.value.to_sat(),
                 confirmation_height: confirmation_height(&u.chain_position),
+                script_pubkey: u.txout.script_pubkey.to_hex_string(),
+                address: bitcoin::Address::from_script(&u.txout.script_pubkey, self.network)
+                    .ok()
+                    .map(|a| a.to_string()),
             })
             .collect()
     }

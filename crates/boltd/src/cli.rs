@@ -571,7 +571,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             if let Some(o) = offset {
                 query.push(format!("offset={o}"));
             }
-            let mut path = "/api/v1/history".to_string();
+            let mut path = "/api/v1/payments".to_string();
             if !query.is_empty() {
                 path = format!("{path}?{}", query.join("&"));
             }

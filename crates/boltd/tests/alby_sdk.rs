@@ -44,7 +44,7 @@ fn run_sdk_script(env: &[(&str, String)]) -> Value {
 }
 
 fn history(n: &TestNode, direction: &str) -> Vec<Value> {
-    n.get(&format!("/api/v1/history?direction={direction}")).unwrap().as_array().unwrap().clone()
+    n.get(&format!("/api/v1/payments?direction={direction}")).unwrap().as_array().unwrap().clone()
 }
 
 fn incoming_with(n: &TestNode, hash: &Value) -> Result<Value, HarnessError> {

@@ -434,7 +434,7 @@ fn budgets_hold_under_concurrent_payments() -> Result<(), HarnessError> {
     assert_eq!((e.status, e.body["code"].as_i64()), (403, Some(1502)), "{}", e.body);
     assert_eq!(e.body["data"]["max_payment_msat"], 50_000_000, "{}", e.body);
     let outgoing = |n: &TestNode| -> Vec<Value> {
-        n.get("/api/v1/history?direction=outgoing").unwrap().as_array().unwrap().clone()
+        n.get("/api/v1/payments?direction=outgoing").unwrap().as_array().unwrap().clone()
     };
     assert!(outgoing(&a).is_empty(), "a refused payment leaves no record");
 

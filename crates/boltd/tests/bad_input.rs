@@ -170,7 +170,7 @@ fn bad_input_is_a_4xx_in_the_dialects_shape() -> Result<(), HarnessError> {
     }
 
     // Nothing was sent or recorded.
-    let history = a.get("/api/v1/history").unwrap();
+    let history = a.get("/api/v1/payments").unwrap();
     assert_eq!(history.as_array().map(Vec::len), Some(0), "{history}");
 
     // An invoice whose expiry is past the end of time (timestamp + u64::MAX s: the unchecked
@@ -192,7 +192,7 @@ fn bad_input_is_a_4xx_in_the_dialects_shape() -> Result<(), HarnessError> {
     assert_eq!((status, v["code"].as_i64()), (422, Some(205)), "cln: {v}");
     let (status, _, v) = send(&a, "POST", alby, Some(&alby_body));
     assert_eq!((status, v["code"].as_i64()), (400, Some(2)), "alby: {v}");
-    let history = a.get("/api/v1/history").unwrap();
+    let history = a.get("/api/v1/payments").unwrap();
     let never: Vec<_> = history.as_array().unwrap().iter().map(|p| &p["expires_at"]).collect();
     assert_eq!(never, vec![&serde_json::json!(i64::MAX); 3], "{history}");
     Ok(())
@@ -267,7 +267,7 @@ fn a_storage_failure_is_a_500_storage_error_not_a_payment_failure() -> Result<()
     assert_eq!((status, v["code"].as_i64(), v["error"].as_bool()), (500, Some(6), Some(true)));
 
     // The store works again, and no payment was recorded (so none was sent).
-    let history = a.get("/api/v1/history").unwrap();
+    let history = a.get("/api/v1/payments").unwrap();
     assert_eq!(history.as_array().map(Vec::len), Some(0), "{history}");
     Ok(())
 }

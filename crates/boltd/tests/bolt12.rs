@@ -48,7 +48,7 @@ fn pay_offer(n: &TestNode, body: Value) -> Result<Value, boltd_harness::ApiFailu
 }
 
 fn history(n: &TestNode, direction: &str) -> Vec<Value> {
-    n.get(&format!("/api/v1/history?direction={direction}")).unwrap().as_array().unwrap().clone()
+    n.get(&format!("/api/v1/payments?direction={direction}")).unwrap().as_array().unwrap().clone()
 }
 
 /// Checks a completed payment's proof: sha256(preimage) is the payment hash.

@@ -83,7 +83,7 @@ fn payer_killed_mid_flight_completes_once_after_restart() -> Result<(), HarnessE
         Duration::from_millis(100),
         || Ok((a_before - spendable(&a) == 50_000_000 + fee).then_some(())),
     )?;
-    let outgoing = a.get("/api/v1/history?direction=outgoing").unwrap();
+    let outgoing = a.get("/api/v1/payments?direction=outgoing").unwrap();
     let n =
         outgoing.as_array().unwrap().iter().filter(|p| p["payment_hash"] == hash.as_str()).count();
     assert_eq!(n, 1, "one record for the payment: {outgoing}");

@@ -32,7 +32,7 @@ fn spendable_msat(n: &TestNode) -> u64 {
 }
 
 fn history(n: &TestNode, direction: &str) -> Vec<Value> {
-    n.get(&format!("/api/v1/history?direction={direction}")).unwrap().as_array().unwrap().clone()
+    n.get(&format!("/api/v1/payments?direction={direction}")).unwrap().as_array().unwrap().clone()
 }
 
 fn sha256_hex(b: &[u8]) -> String {

@@ -42,7 +42,7 @@ fn cln_pay(n: &TestNode, body: Value) -> Result<Value, boltd_harness::ApiFailure
 }
 
 fn history(n: &TestNode, direction: &str) -> Vec<Value> {
-    n.get(&format!("/api/v1/history?direction={direction}")).unwrap().as_array().unwrap().clone()
+    n.get(&format!("/api/v1/payments?direction={direction}")).unwrap().as_array().unwrap().clone()
 }
 
 #[test]

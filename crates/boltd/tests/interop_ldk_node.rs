@@ -235,7 +235,7 @@ fn x_incoming(x: &TestNode, hash: &str) -> Result<Value, HarnessError> {
         DEFAULT_TIMEOUT,
         POLL,
         || {
-            let list = x.ok("history", x.get("/api/v1/history?direction=incoming"))?;
+            let list = x.ok("history", x.get("/api/v1/payments?direction=incoming"))?;
             Ok(list
                 .as_array()
                 .into_iter()

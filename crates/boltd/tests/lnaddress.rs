@@ -9,7 +9,7 @@ use boltd_harness::{
 use serde_json::{json, Value};
 
 fn history(n: &TestNode, direction: &str) -> Vec<Value> {
-    n.get(&format!("/api/v1/history?direction={direction}")).unwrap().as_array().unwrap().clone()
+    n.get(&format!("/api/v1/payments?direction={direction}")).unwrap().as_array().unwrap().clone()
 }
 
 fn lnurl(url: &str) -> String {

@@ -253,7 +253,8 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
     assert_eq!(ok.len(), 1, "{ok:?}");
     verify_native(&ok[0], &a_secret);
     let body = ok[0].json();
-    assert_eq!(body["type"], "payment_sent");
+    assert_eq!(body["event_type"], "payment_sent");
+    assert_eq!(body["type"], "movement-updated", "barkd's WalletNotification type");
     assert_eq!(body["payment_hash"], hash.as_str());
     assert_eq!(body["payment"]["status"], "complete");
     assert_eq!(body["payment"]["preimage"], paid["preimage"]);
@@ -270,7 +271,8 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
     assert_eq!(native.len(), 1, "{native:?}");
     verify_native(&native[0], &b_secret);
     let body = native[0].json();
-    assert_eq!(body["type"], "payment_received");
+    assert_eq!(body["event_type"], "payment_received");
+    assert_eq!(body["type"], "movement-created", "barkd's WalletNotification type");
     assert_eq!(body["payment_hash"], hash.as_str());
     assert_eq!(body["payment"]["amount_msat"], 5_000_000);
     assert_eq!(body["movement"]["status"], "successful");
@@ -303,7 +305,7 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
         .as_array()
         .unwrap()
         .iter()
-        .filter(|n| n["type"] == "payment_received")
+        .filter(|n| n["event_type"] == "payment_received")
         .collect();
     assert_eq!(received.len(), 1, "{log}");
     Ok(())
@@ -314,8 +316,8 @@ fn ticket(n: &TestNode) -> String {
         .set("Authorization", &format!("Bearer {}", n.admin_token()))
         .call()
         .unwrap()
-        .into_string()
-        .unwrap()
+        .into_json::<String>()
+        .expect("the ticket is a JSON string, as barkd answers it")
 }
 
 type Ws = tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<std::net::TcpStream>>;
@@ -350,7 +352,7 @@ fn types(page: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|n| n["type"].as_str().unwrap().to_string())
+        .map(|n| n["event_type"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -475,7 +477,8 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     let (invoice, hash) = b.invoice(3_000, "websocket")?;
     assert_eq!(a.pay(&invoice)?["status"], "complete");
     let sent = next_notification(&mut ws);
-    assert_eq!(sent["type"], "payment_sent", "{sent}");
+    assert_eq!(sent["event_type"], "payment_sent", "{sent}");
+    assert_eq!(sent["type"], "movement-updated", "{sent}");
     assert_eq!(sent["payment_hash"], hash.as_str());
     assert_eq!(sent["movement"]["status"], "successful");
     // The same ticket again: refused.

@@ -159,7 +159,7 @@ fn fuzz_in_lab() -> Result<(), HarnessError> {
         Duration::from_secs(30),
         Duration::from_millis(200),
         || {
-            let h = a.get("/api/v1/history").unwrap();
+            let h = a.get("/api/v1/payments").unwrap();
             Ok((h.as_array().map_or(0, Vec::len) >= 3).then_some(()))
         },
     )?;

@@ -123,7 +123,7 @@ fn receives_end_in_one_truthful_state() -> Result<(), HarnessError> {
     assert!(payer.join().unwrap().is_err(), "the payer's payment failed back");
     let evs = events(&c, &hash);
     assert_eq!(
-        evs.iter().filter(|e| e["type"] == "invoice_canceled").count(),
+        evs.iter().filter(|e| e["event_type"] == "invoice_canceled").count(),
         1,
         "one invoice_canceled event: {evs:?}"
     );
@@ -141,7 +141,7 @@ fn receives_end_in_one_truthful_state() -> Result<(), HarnessError> {
     let c_before = c.get("/api/v1/wallet/balance").unwrap()["lightning_sat"].as_u64().unwrap();
     let again = b.post("/v1/pay", json!({ "bolt11": inv }));
     assert!(again.is_err(), "B's payment of a paid invoice fails: {again:?}");
-    let incoming = c.get("/api/v1/history?direction=incoming").unwrap();
+    let incoming = c.get("/api/v1/payments?direction=incoming").unwrap();
     let n = incoming.as_array().unwrap().iter().filter(|p| p["payment_hash"] == hash).count();
     assert_eq!(n, 1, "one incoming record: {incoming}");
     assert_eq!(receive(&c, &hash)["received_msat"], 4_000_000);

@@ -35,13 +35,13 @@ pub fn plain(line: &str) -> String {
 }
 
 /// Every payment record of `d` in `direction` (`incoming` or `outgoing`), paging through
-/// `GET /api/v1/history`.
+/// `GET /api/v1/payments`.
 pub fn history(d: &Daemon, direction: &str) -> Result<Vec<Value>, ApiFailure> {
     const PAGE: usize = 1000;
     let mut all = Vec::new();
     loop {
         let path =
-            format!("/api/v1/history?direction={direction}&limit={PAGE}&offset={}", all.len());
+            format!("/api/v1/payments?direction={direction}&limit={PAGE}&offset={}", all.len());
         let page = d.get(&path)?;
         let page = page.as_array().cloned().unwrap_or_default();
         let n = page.len();

@@ -391,7 +391,7 @@ fn settler(shared: &Shared<'_>) {
 pub fn at_rest(nodes: &[&dyn Api]) -> Result<Option<()>, HarnessError> {
     let e = |n: &dyn Api, x: crate::ApiFailure| HarnessError::Other(format!("{}: {x}", n.name()));
     for &n in nodes {
-        let pending = n.get("/api/v1/history?status=pending&limit=1").map_err(|x| e(n, x))?;
+        let pending = n.get("/api/v1/payments?status=pending&limit=1").map_err(|x| e(n, x))?;
         if pending.as_array().is_some_and(|p| !p.is_empty()) {
             let p = &pending[0];
             return Err(HarnessError::Other(format!("{} has a pending payment: {p}", n.name())));
