@@ -115,8 +115,8 @@ fn tokens_see_their_own_records_and_streams_end_on_revocation() -> Result<(), Ha
         .set("Authorization", &format!("Bearer {watcher}"))
         .call()
         .unwrap()
-        .into_string()
-        .unwrap();
+        .into_json::<String>()
+        .expect("the ticket is a JSON string");
     let url =
         format!("{}/api/v1/notifications/ws?ticket={ticket}", a.api_url.replace("http", "ws"));
     let (mut ws, _) = tungstenite::connect(url).expect("the ticket opens the socket");
