@@ -94,7 +94,13 @@ impl NodeLightning {
                 };
                 Err(Unsent::new(FailureCode::RouteTooExpensive, error))
             }
-            Err(_) => {
+            Err(e) => {
+                let channels = self.node.network_graph().read_only().channels().len();
+                tracing::info!(
+                    payee = %plan.payee,
+                    graph_channels = channels,
+                    "no route to the payee now: {e}"
+                );
                 let error = PayError::RouteNotFound { failures: vec![] };
                 Err(Unsent::new(FailureCode::RouteNotFound, error).until_peer())
             }
