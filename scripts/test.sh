@@ -2,8 +2,9 @@
 # boltd's whole test suite, with all its set-up, on a fresh machine:
 #   1. bitcoind: found ($BITCOIND_EXE, PATH, cache) or built once from the vendored source
 #      (installs the apt build packages when run as root);
-#   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+) and
-#      schemathesis, pinned, in a venv under target/ (the OpenAPI fuzz; needs python3 + venv);
+#   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+),
+#      schemathesis (the OpenAPI fuzz) and LNbits (its funding sources against boltd), each
+#      pinned, in a venv under target/ (needs python3 + venv);
 #   3. formatting and lints (rustfmt, clippy -D warnings);
 #   4. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
 set -euo pipefail
@@ -33,6 +34,18 @@ if [ ! -x "$venv/bin/st" ] || ! cmp -s tests/schemathesis/requirements.txt "$ven
     exit 1
   fi
   cp tests/schemathesis/requirements.txt "$venv/requirements.txt"
+fi
+
+echo "[test] LNbits (target/lnbits-venv: its funding sources against boltd, crates/boltd/tests/lnbits.rs)"
+venv=target/lnbits-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/lnbits/requirements.txt "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" || ! "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      -r tests/lnbits/requirements.txt; then
+    echo "[test] installing LNbits failed (needs python3 with venv, and PyPI)" >&2
+    exit 1
+  fi
+  cp tests/lnbits/requirements.txt "$venv/requirements.txt"
 fi
 
 echo "[test] rustfmt"
