@@ -24,6 +24,12 @@ if ! npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null; 
   exit 1
 fi
 
+echo "[test] npm ci (tests/barkd-client: the client generator from barkd's OpenAPI document)"
+if ! npm ci --prefix tests/barkd-client --no-audit --no-fund --loglevel=error >/dev/null; then
+  echo "[test] npm ci in tests/barkd-client failed: crates/boltd/tests/barkd_client.rs needs it (Node.js 20.19+)" >&2
+  exit 1
+fi
+
 echo "[test] schemathesis (target/schemathesis-venv: the OpenAPI fuzz, crates/boltd/tests/openapi_fuzz.rs)"
 venv=target/schemathesis-venv
 if [ ! -x "$venv/bin/st" ] || ! cmp -s tests/schemathesis/requirements.txt "$venv/requirements.txt"; then

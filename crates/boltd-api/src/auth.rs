@@ -118,10 +118,12 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // barkd's remaining endpoints.
     ("POST", "/api/v1/history/{id}/metadata", S(PaymentsSend)),
     ("GET", "/api/v1/wallet/history", S(TransactionsRead)),
+    ("GET", "/api/v1/wallet/movements", S(TransactionsRead)),
     ("GET", "/api/v1/fees/onchain", Authenticated),
     ("GET", "/api/v1/fees/lightning/receive", Authenticated),
     ("POST", "/api/v1/onchain/send-many", S(NodeAdmin)),
     ("POST", "/api/v1/onchain/sync", S(BalanceRead)),
+    ("POST", "/api/v1/wallet/sync", S(BalanceRead)),
     ("POST", "/api/v1/message/sign", S(NodeAdmin)),
     ("POST", "/api/v1/message/verify", Authenticated),
     // Notifications: the WebSocket is authenticated by its single-use ticket (browsers cannot

@@ -488,7 +488,7 @@ pub(crate) async fn multi_keysend(
             Err(e) => {
                 let api = ApiError::from(e);
                 MultiKeysendItem::Refused {
-                    error: ErrorBody { code: api.code, message: api.message },
+                    error: ErrorBody::new(api.status, api.code, api.message),
                 }
             }
         })

@@ -480,6 +480,13 @@ pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<
     Ok(Json(records.iter().map(|r| movement(&PaymentView::of(r))).collect()))
 }
 
+/// barkd's wallet movements: the same as `GET /api/v1/history` without a query.
+#[utoipa::path(get, path = "/api/v1/wallet/movements", tag = TAG, operation_id = "movements",
+    responses((status = 200, description = "The movements, newest first", body = Vec<Movement>)))]
+pub(crate) async fn wallet_movements(engine: State<AppState>) -> ApiResult<Vec<Movement>> {
+    wallet_history(engine).await
+}
+
 /// The payment records' query.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -76,6 +76,18 @@ pub(crate) struct ErrorBody {
     pub(crate) code: &'static str,
     /// What went wrong, safe to show (internal details are only logged).
     pub(crate) message: String,
+    /// On a 404, what was not found (barkd's `NotFoundError`); absent otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) resources: Vec<String>,
+}
+
+impl ErrorBody {
+    /// The native error body of `code` and `message` for an answer of `status`.
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        let resources =
+            if status == StatusCode::NOT_FOUND { vec![message.clone()] } else { Vec::new() };
+        ErrorBody { code, message, resources }
+    }
 }
 
 /// Core Lightning's error object (`/v1/...`): `code` is Core Lightning's (-32602 invalid
@@ -122,7 +134,7 @@ pub(crate) fn code_for_status(status: StatusCode) -> &'static str {
 pub(crate) fn dialect_error(dialect: Dialect, status: StatusCode, message: String) -> Response {
     match dialect {
         Dialect::Native => {
-            (status, Json(ErrorBody { code: code_for_status(status), message })).into_response()
+            (status, Json(ErrorBody::new(status, code_for_status(status), message))).into_response()
         }
         Dialect::Cln => {
             // JSON-RPC's "method not found" for unknown methods, "invalid params" otherwise.
@@ -260,7 +272,7 @@ impl From<JsonRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody { code: self.code, message: self.message })).into_response()
+        (self.status, Json(ErrorBody::new(self.status, self.code, self.message))).into_response()
     }
 }
 

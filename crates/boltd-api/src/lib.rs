@@ -136,6 +136,8 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(barkd::receive_fee))
         .routes(routes!(node::onchain_send_many))
         .routes(routes!(node::onchain_sync))
+        .routes(routes!(node::wallet_sync))
+        .routes(routes!(barkd_history::wallet_movements))
         .routes(routes!(node::sign_message))
         .routes(routes!(node::verify_message))
         // ---- end of the dialects branch's routes ----

@@ -511,6 +511,17 @@ pub(crate) async fn onchain_sync(State(engine): State<AppState>) -> ApiResult<Sy
     Ok(Json(SyncResponse { message: "synced", wallet_height }))
 }
 
+/// barkd's wallet sync, for the node: a wallet sync round now (as `POST /api/v1/onchain/sync`;
+/// Lightning needs no sync, the node follows the chain and its peers by itself).
+#[utoipa::path(post, path = "/api/v1/wallet/sync", tag = BARKD, operation_id = "sync",
+    responses(
+        (status = 200, description = "Synced", body = SyncResponse),
+        (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
+    ))]
+pub(crate) async fn wallet_sync(engine: State<AppState>) -> ApiResult<SyncResponse> {
+    onchain_sync(engine).await
+}
+
 /// Fee rates for ~1, ~3 and ~6 blocks, in sat/vB.
 #[utoipa::path(get, path = "/api/v1/fees/onchain", tag = BARKD, operation_id = "onchain_fee_rates",
     responses((status = 200, description = "The fee rates", body = OnchainFeeRates)))]
