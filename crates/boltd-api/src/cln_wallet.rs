@@ -211,7 +211,7 @@ pub(crate) struct ClnPaidInvoice {
     /// The payment hash (hex).
     payment_hash: String,
     /// Always `paid`.
-    status: crate::cln::ClnInvoiceStatus,
+    status: crate::cln_lists::ClnInvoiceStatus,
     /// When it expires (unix seconds).
     expires_at: u64,
     /// The amount requested (absent: any amount).
@@ -241,7 +241,7 @@ fn paid_invoice(r: &ReceiveRecord, seq: u64, payment: &Value) -> Option<ClnPaidI
         label: receive_label(r).map_or_else(|| hash.clone(), String::from),
         description: r.description.clone(),
         payment_hash: hash,
-        status: crate::cln::ClnInvoiceStatus::Paid,
+        status: crate::cln_lists::ClnInvoiceStatus::Paid,
         expires_at: r.expires_at.unwrap_or_default(),
         amount_msat: r.amount_msat,
         bolt11: r.invoice.clone(),
