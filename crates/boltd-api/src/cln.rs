@@ -33,7 +33,19 @@ pub(crate) const TAG: &str = "core-lightning";
 /// Core Lightning's default `invoice` expiry: one week.
 pub const DEFAULT_INVOICE_EXPIRY_SECS: u64 = 604_800;
 
-/// A Core Lightning error object: `{code, message, data}`.
+/// A method's result as clnrest answers it: 201 Created, the result object as the body.
+pub(crate) struct Created<T>(pub(crate) T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::CREATED, Json(self.0)).into_response()
+    }
+}
+
+/// A Core Lightning error object: `{code, message, data}`, with clnrest's status: 500 for an
+/// RPC error (a payment that failed, a label taken, a timeout...), as clnrest answers every
+/// error of the method; boltd answers bad parameters (-32602) with 400 and the token's
+/// refusals with 401/403 instead (nothing was attempted).
 pub(crate) struct ClnError(PayError);
 
 impl ClnError {
@@ -52,13 +64,15 @@ impl IntoResponse for ClnError {
     fn into_response(self) -> Response {
         let status = match self.0 {
             PayError::InvalidParams(_) | PayError::NotFound(_) => StatusCode::BAD_REQUEST,
-            PayError::LabelExists(_) => StatusCode::CONFLICT,
             PayError::Unauthorized => StatusCode::UNAUTHORIZED,
             PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
                 StatusCode::FORBIDDEN
             }
-            PayError::Other(_) | PayError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            PayError::IdempotencyConflict { .. }
+            // An RPC error: clnrest answers 500 with the error object, whatever the code.
+            PayError::Other(_)
+            | PayError::Storage
+            | PayError::LabelExists(_)
+            | PayError::IdempotencyConflict { .. }
             | PayError::AlreadyPaid { .. }
             | PayError::DestinationRejected { .. }
             | PayError::RouteNotFound { .. }
@@ -67,7 +81,7 @@ impl IntoResponse for ClnError {
             | PayError::RouteTooExpensive { .. }
             | PayError::InvoiceExpired { .. }
             | PayError::Timeout { .. }
-            | PayError::WrongState(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | PayError::WrongState(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let data = self.0.data();
         let body = ClnErrorBody {
@@ -235,10 +249,10 @@ const PAY_FAILED: &str = "The payment failed or was refused before sending: 201 
     params(crate::barkd::IdempotencyKey),
     request_body = ClnPayParams,
     responses(
-        (status = 200, description = "Paid", body = ClnPaid),
+        (status = 201, description = "Paid", body = ClnPaid),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
-        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+        (status = 500, description = PAY_FAILED, body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_pay(
     State(engine): State<AppState>,
@@ -274,7 +288,7 @@ pub(crate) async fn cln_pay(
         .map_err(|e| ClnError(PayError::InvalidParams(format!("invalid parameters: {e}"))))?;
     req.amount_msat = amount;
     let paid = engine.pay(req, ctx, None).await.map_err(ClnError)?;
-    Ok(Json(ClnPaid::from(paid)).into_response())
+    Ok(Created(ClnPaid::from(paid)).into_response())
 }
 
 /// A method's named parameters.
@@ -421,16 +435,16 @@ pub(crate) struct ClnKeysendParams {
     params(crate::barkd::IdempotencyKey),
     request_body = ClnKeysendParams,
     responses(
-        (status = 200, description = "Paid", body = ClnPaid),
+        (status = 201, description = "Paid", body = ClnPaid),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
-        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+        (status = 500, description = PAY_FAILED, body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_keysend(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<ClnPaid>, ClnError> {
+) -> Result<Created<ClnPaid>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -500,7 +514,7 @@ pub(crate) async fn cln_keysend(
         custom_records_hex: records,
         ..Default::default()
     };
-    Ok(Json(engine.keysend(req, ctx).await?.into()))
+    Ok(Created(engine.keysend(req, ctx).await?.into()))
 }
 
 /// Core Lightning's `invoice` parameters.
@@ -560,16 +574,15 @@ pub(crate) struct ClnInvoice {
     params(crate::barkd::IdempotencyKey),
     request_body = ClnInvoiceParams,
     responses(
-        (status = 200, description = "The invoice", body = ClnInvoice),
+        (status = 201, description = "The invoice", body = ClnInvoice),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-        (status = 409, description = "The label is taken (900)", body = ClnErrorBody),
-        (status = 422, description = "The node could not make the invoice", body = ClnErrorBody),
+        (status = 500, description = "The label is taken (900), or the node could not make the invoice", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_invoice(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<ClnInvoice>, ClnError> {
+) -> Result<Created<ClnInvoice>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -598,7 +611,7 @@ pub(crate) async fn cln_invoice(
     let rec = engine.create_invoice(req, ctx).await?;
     let bolt11 = rec.invoice.clone().unwrap_or_default();
     let decoded = engine.decode_bolt11(&bolt11)?;
-    Ok(Json(ClnInvoice {
+    Ok(Created(ClnInvoice {
         bolt11,
         payment_hash: hex::encode(rec.payment_hash),
         payment_secret: decoded.payment_secret,
@@ -699,20 +712,20 @@ pub(crate) struct ClnGetinfo {
 #[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
     request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
     responses(
-        (status = 200, description = "The node", body = ClnGetinfo),
+        (status = 201, description = "The node", body = ClnGetinfo),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_getinfo(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnGetinfo>, ClnError> {
+) -> Result<Created<ClnGetinfo>, ClnError> {
     Params::parse(&body, &[], &[])?;
     let node = engine.node();
     let info = node.info();
     let channels = node.list_channels();
     let count = |states: &[&str]| channels.iter().filter(|c| states.contains(&c.state)).count();
     let config = node.config();
-    Ok(Json(ClnGetinfo {
+    Ok(Created(ClnGetinfo {
         id: info.node_id,
         alias: config.alias.clone(),
         color: "000000",

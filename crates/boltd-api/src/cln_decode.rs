@@ -3,7 +3,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Json;
 use boltd_engine::decode::Decoded;
 use boltd_node::deps::bitcoin::constants::ChainHash;
 use boltd_node::deps::bitcoin::{address::NetworkUnchecked, Address, Network};
@@ -11,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, ClnString, Params, TAG};
+use crate::cln::{ClnError, ClnString, Created, Params, TAG};
 use crate::error::ClnErrorBody;
 use crate::AppState;
 
@@ -151,16 +150,16 @@ pub(crate) enum ClnDecoded {
 #[utoipa::path(post, path = "/v1/decode", tag = TAG, operation_id = "cln_decode",
     request_body = ClnDecodeParams,
     responses(
-        (status = 200, description = "The decoded invoice or offer", body = ClnDecoded),
+        (status = 201, description = "The decoded invoice or offer", body = ClnDecoded),
         (status = 400, description = "Not a valid invoice or offer (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_decode(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnDecoded>, ClnError> {
+) -> Result<Created<ClnDecoded>, ClnError> {
     let p = Params::parse(&body, &["string"], &[])?;
     let s = p.required_string("string")?;
-    Ok(Json(match engine.decode(&s)? {
+    Ok(Created(match engine.decode(&s)? {
         Decoded::Bolt11(d) => {
             let fallbacks = (!d.fallbacks.is_empty()).then(|| {
                 d.fallbacks

@@ -4,7 +4,6 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Json;
 use boltd_engine::receive::receive_label;
 use boltd_engine::PayError;
 use boltd_store::{Direction, PaymentFilter, PaymentKind, PaymentRecord, PaymentStatus};
@@ -13,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, ClnString, Params, TAG};
+use crate::cln::{ClnError, ClnString, Created, Params, TAG};
 use crate::error::ClnErrorBody;
 use crate::AppState;
 
@@ -156,13 +155,13 @@ pub(crate) struct ClnInvoiceList {
 #[utoipa::path(post, path = "/v1/listinvoices", tag = TAG, operation_id = "cln_listinvoices",
     request_body = ClnListInvoicesParams,
     responses(
-        (status = 200, description = "The invoices", body = ClnInvoiceList),
+        (status = 201, description = "The invoices", body = ClnInvoiceList),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_listinvoices(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnInvoiceList>, ClnError> {
+) -> Result<Created<ClnInvoiceList>, ClnError> {
     let p = Params::parse(
         &body,
         &["label", "invstring", "payment_hash", "index", "start", "limit"],
@@ -206,7 +205,7 @@ pub(crate) async fn cln_listinvoices(
         };
         invoices.push(invoice_item(r, pay_index));
     }
-    Ok(Json(ClnInvoiceList { invoices }))
+    Ok(Created(ClnInvoiceList { invoices }))
 }
 
 /// An outgoing payment in `listpays`' shape: the members Core Lightning's schema allows for its
@@ -320,13 +319,13 @@ pub(crate) struct ClnPayList {
 #[utoipa::path(post, path = "/v1/listpays", tag = TAG, operation_id = "cln_listpays",
     request_body = ClnListPaysParams,
     responses(
-        (status = 200, description = "The payments", body = ClnPayList),
+        (status = 201, description = "The payments", body = ClnPayList),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_listpays(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnPayList>, ClnError> {
+) -> Result<Created<ClnPayList>, ClnError> {
     let p = Params::parse(
         &body,
         &["bolt11", "payment_hash", "status", "index", "start", "limit"],
@@ -371,5 +370,5 @@ pub(crate) async fn cln_listpays(
         .take(limit.map_or(usize::MAX, |l| l as usize))
         .map(pay_item)
         .collect();
-    Ok(Json(ClnPayList { pays }))
+    Ok(Created(ClnPayList { pays }))
 }

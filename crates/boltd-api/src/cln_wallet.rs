@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, Params, TAG};
+use crate::cln::{ClnError, Created, Params, TAG};
 use crate::error::ClnErrorBody;
 use crate::AppState;
 
@@ -125,13 +125,13 @@ fn outpoint(s: &str) -> Option<(String, u32)> {
 #[utoipa::path(post, path = "/v1/listfunds", tag = TAG, operation_id = "cln_listfunds",
     request_body = ClnListFundsParams,
     responses(
-        (status = 200, description = "Outputs and channels", body = ClnFunds),
+        (status = 201, description = "Outputs and channels", body = ClnFunds),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_listfunds(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnFunds>, ClnError> {
+) -> Result<Created<ClnFunds>, ClnError> {
     let p = Params::parse(&body, &["spent"], &[])?;
     if p.bool("spent")? {
         return Err(ClnError::invalid("spent outputs are not listed by boltd: give spent false"));
@@ -184,7 +184,7 @@ pub(crate) async fn cln_listfunds(
             }
         })
         .collect();
-    Ok(Json(ClnFunds { outputs, channels }))
+    Ok(Created(ClnFunds { outputs, channels }))
 }
 
 /// Core Lightning's `waitanyinvoice` parameters.
@@ -262,10 +262,9 @@ const WAIT_CHUNK: Duration = Duration::from_secs(30);
 #[utoipa::path(post, path = "/v1/waitanyinvoice", tag = TAG, operation_id = "cln_waitanyinvoice",
     request_body = ClnWaitAnyInvoiceParams,
     responses(
-        (status = 200, description = "The paid invoice", body = ClnPaidInvoice),
+        (status = 201, description = "The paid invoice", body = ClnPaidInvoice),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-        (status = 422, description = "Timed out (904)", body = ClnErrorBody),
-        (status = 500, description = "The node is stopping (-1)", body = ClnErrorBody),
+        (status = 500, description = "Timed out (904), or the node is stopping (-1)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_waitanyinvoice(
     State(engine): State<AppState>,
@@ -292,7 +291,7 @@ pub(crate) async fn cln_waitanyinvoice(
             match engine.receive(&hash).await {
                 Ok(r) if hex::encode(r.payment_hash) == hash => {
                     if let Some(inv) = paid_invoice(&r, e.seq, &payment) {
-                        return Ok(Json(inv).into_response());
+                        return Ok(Created(inv).into_response());
                     }
                 }
                 Ok(_) | Err(PayError::NotFound(_)) => {} // a keysend: no invoice
@@ -310,7 +309,7 @@ pub(crate) async fn cln_waitanyinvoice(
                 message: "Timed out while waiting for an invoice to be paid".into(),
                 data: Some(Value::Null),
             };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+            return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
         }
     }
 }
