@@ -1,5 +1,10 @@
 """Checks of boltd's own, loaded by schemathesis (SCHEMATHESIS_HOOKS) in the OpenAPI fuzz.
 
+Core Lightning's REST interface (clnrest) answers an RPC error with HTTP 500 and the error
+object `{code, message, data}`: the fuzz accepts 500 on the Core Lightning methods that can
+fail that way (schemathesis.toml), and `cln_500_is_an_rpc_error` makes sure it is one of the
+method's codes, never the catch-all -1 (an internal error).
+
 Alby's Wallet API answers a failed payment with HTTP 500 and code 10: that is Alby's contract
 (the SDK relies on it), not a server error. The fuzz accepts 500 on Alby's payment operations
 only (schemathesis.toml), and this check makes sure such a 500 is that payment failure: never
@@ -23,6 +28,18 @@ def alby_500_is_a_payment_failure(ctx, response, case):
         assert body.get("code") == 10 and body.get("error") is True, (
             f"a 500 that is not Alby's payment failure (code 10): {body}"
         )
+    return None
+
+
+@schemathesis.check
+def cln_500_is_an_rpc_error(ctx, response, case):
+    if response.status_code < 500 or not case.operation.path.startswith("/v1/"):
+        return None
+    body = response.json()
+    assert isinstance(body, dict) and isinstance(body.get("code"), int), (
+        f"a 500 without Core Lightning's error object: {body}"
+    )
+    assert body["code"] != -1, f"an internal error (Core Lightning code -1): {body}"
     return None
 
 

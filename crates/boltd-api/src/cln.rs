@@ -1,8 +1,8 @@
 //! Core Lightning's dialect (seed 003 family), as its REST plugin serves it: `POST /v1/<method>`
 //! with the method's parameters by name in a JSON object (an empty body is `{}`), its result
 //! fields, and error objects `{code, message, data}`. Methods: `pay`, `keysend`, `invoice`,
-//! `listinvoices`, `listpays`, `decode`, `getinfo` (and `listfunds`, `waitanyinvoice` in
-//! `cln_wallet.rs`). The token comes as `Authorization: Bearer` or in clnrest's `rune` header. Unknown parameters are refused (-32602),
+//! `getinfo` (and `listinvoices`, `listpays` in `cln_lists.rs`, `decode` in `cln_decode.rs`,
+//! `listfunds`, `waitanyinvoice` in `cln_wallet.rs`). The token comes as `Authorization: Bearer` or in clnrest's `rune` header. Unknown parameters are refused (-32602),
 //! as are the ones boltd does not implement, by name.
 
 use std::collections::BTreeMap;
@@ -13,14 +13,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use boltd_engine::decode::Decoded;
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::pay::defaults;
-use boltd_engine::receive::{receive_label, InvoiceRequest};
+use boltd_engine::receive::InvoiceRequest;
 use boltd_engine::{PayError, PayRequest, PayResult};
-use boltd_node::deps::bitcoin::{address::NetworkUnchecked, Address};
-use boltd_store::{Direction, PaymentFilter, PaymentKind, PaymentRecord, PaymentStatus};
-use boltd_store::{ReceiveRecord, ReceiveState};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -37,7 +33,19 @@ pub(crate) const TAG: &str = "core-lightning";
 /// Core Lightning's default `invoice` expiry: one week.
 pub const DEFAULT_INVOICE_EXPIRY_SECS: u64 = 604_800;
 
-/// A Core Lightning error object: `{code, message, data}`.
+/// A method's result as clnrest answers it: 201 Created, the result object as the body.
+pub(crate) struct Created<T>(pub(crate) T);
+
+impl<T: Serialize> IntoResponse for Created<T> {
+    fn into_response(self) -> Response {
+        (StatusCode::CREATED, Json(self.0)).into_response()
+    }
+}
+
+/// A Core Lightning error object: `{code, message, data}`, with clnrest's status: 500 for an
+/// RPC error (a payment that failed, a label taken, a timeout...), as clnrest answers every
+/// error of the method; boltd answers bad parameters (-32602) with 400 and the token's
+/// refusals with 401/403 instead (nothing was attempted).
 pub(crate) struct ClnError(PayError);
 
 impl ClnError {
@@ -56,13 +64,15 @@ impl IntoResponse for ClnError {
     fn into_response(self) -> Response {
         let status = match self.0 {
             PayError::InvalidParams(_) | PayError::NotFound(_) => StatusCode::BAD_REQUEST,
-            PayError::LabelExists(_) => StatusCode::CONFLICT,
             PayError::Unauthorized => StatusCode::UNAUTHORIZED,
             PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
                 StatusCode::FORBIDDEN
             }
-            PayError::Other(_) | PayError::Storage => StatusCode::INTERNAL_SERVER_ERROR,
-            PayError::IdempotencyConflict { .. }
+            // An RPC error: clnrest answers 500 with the error object, whatever the code.
+            PayError::Other(_)
+            | PayError::Storage
+            | PayError::LabelExists(_)
+            | PayError::IdempotencyConflict { .. }
             | PayError::AlreadyPaid { .. }
             | PayError::DestinationRejected { .. }
             | PayError::RouteNotFound { .. }
@@ -71,7 +81,7 @@ impl IntoResponse for ClnError {
             | PayError::RouteTooExpensive { .. }
             | PayError::InvoiceExpired { .. }
             | PayError::Timeout { .. }
-            | PayError::WrongState(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | PayError::WrongState(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let data = self.0.data();
         let body = ClnErrorBody {
@@ -186,6 +196,49 @@ pub(crate) struct ClnPayParams {
     description: Option<String>,
 }
 
+/// `pay`'s and `keysend`'s result: exactly Core Lightning's members.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnPaid {
+    /// Proof of payment (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_preimage: Option<String>,
+    /// The payee's node id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination: Option<String>,
+    /// The payment hash (hex).
+    payment_hash: String,
+    /// When the payment was started (unix seconds).
+    created_at: u64,
+    /// How many parts (paths) it took.
+    parts: u32,
+    /// What the payee gets.
+    amount_msat: u64,
+    /// What left our channels, fees included.
+    amount_sent_msat: u64,
+    /// Set when not all parts of a multi-part payment have completed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning_partial_completion: Option<String>,
+    /// `complete`, `pending` or `failed`.
+    #[schema(value_type = boltd_store::PaymentStatus)]
+    status: String,
+}
+
+impl From<PayResult> for ClnPaid {
+    fn from(r: PayResult) -> Self {
+        ClnPaid {
+            payment_preimage: r.payment_preimage,
+            destination: r.destination,
+            payment_hash: r.payment_hash,
+            created_at: r.created_at,
+            parts: r.parts,
+            amount_msat: r.amount_msat,
+            amount_sent_msat: r.amount_sent_msat,
+            warning_partial_completion: r.warning_partial_completion,
+            status: r.status,
+        }
+    }
+}
+
 /// Status codes of Core Lightning's payment methods and what they mean.
 const PAY_FAILED: &str = "The payment failed or was refused before sending: 201 already paid \
     differently, 203 permanent failure at the destination, 205 no route, 206 route too \
@@ -196,10 +249,10 @@ const PAY_FAILED: &str = "The payment failed or was refused before sending: 201 
     params(crate::barkd::IdempotencyKey),
     request_body = ClnPayParams,
     responses(
-        (status = 200, description = "Paid", body = PayResult),
+        (status = 201, description = "Paid", body = ClnPaid),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
-        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+        (status = 500, description = PAY_FAILED, body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_pay(
     State(engine): State<AppState>,
@@ -234,7 +287,8 @@ pub(crate) async fn cln_pay(
     let mut req: PayRequest = crate::error::from_value(v)
         .map_err(|e| ClnError(PayError::InvalidParams(format!("invalid parameters: {e}"))))?;
     req.amount_msat = amount;
-    Ok(Json(engine.pay(req, ctx, None).await.map_err(ClnError)?).into_response())
+    let paid = engine.pay(req, ctx, None).await.map_err(ClnError)?;
+    Ok(Created(ClnPaid::from(paid)).into_response())
 }
 
 /// A method's named parameters.
@@ -381,16 +435,16 @@ pub(crate) struct ClnKeysendParams {
     params(crate::barkd::IdempotencyKey),
     request_body = ClnKeysendParams,
     responses(
-        (status = 200, description = "Paid", body = PayResult),
+        (status = 201, description = "Paid", body = ClnPaid),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
         (status = 403, description = "Over the token's per-payment maximum or budget", body = ClnErrorBody),
-        (status = 422, description = PAY_FAILED, body = ClnErrorBody),
+        (status = 500, description = PAY_FAILED, body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_keysend(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<PayResult>, ClnError> {
+) -> Result<Created<ClnPaid>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -460,7 +514,7 @@ pub(crate) async fn cln_keysend(
         custom_records_hex: records,
         ..Default::default()
     };
-    Ok(Json(engine.keysend(req, ctx).await?))
+    Ok(Created(engine.keysend(req, ctx).await?.into()))
 }
 
 /// Core Lightning's `invoice` parameters.
@@ -520,16 +574,15 @@ pub(crate) struct ClnInvoice {
     params(crate::barkd::IdempotencyKey),
     request_body = ClnInvoiceParams,
     responses(
-        (status = 200, description = "The invoice", body = ClnInvoice),
+        (status = 201, description = "The invoice", body = ClnInvoice),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-        (status = 409, description = "The label is taken (900)", body = ClnErrorBody),
-        (status = 422, description = "The node could not make the invoice", body = ClnErrorBody),
+        (status = 500, description = "The label is taken (900), or the node could not make the invoice", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_invoice(
     State(engine): State<AppState>,
     ctx: Result<Ctx, crate::ApiError>,
     body: Bytes,
-) -> Result<Json<ClnInvoice>, ClnError> {
+) -> Result<Created<ClnInvoice>, ClnError> {
     let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
     let p = Params::parse(
         &body,
@@ -558,558 +611,12 @@ pub(crate) async fn cln_invoice(
     let rec = engine.create_invoice(req, ctx).await?;
     let bolt11 = rec.invoice.clone().unwrap_or_default();
     let decoded = engine.decode_bolt11(&bolt11)?;
-    Ok(Json(ClnInvoice {
+    Ok(Created(ClnInvoice {
         bolt11,
         payment_hash: hex::encode(rec.payment_hash),
         payment_secret: decoded.payment_secret,
         expires_at: rec.expires_at,
         created_index: rec.id,
-    }))
-}
-
-/// Core Lightning's invoice status.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum ClnInvoiceStatus {
-    /// Not paid yet.
-    Unpaid,
-    /// Paid.
-    Paid,
-    /// Can no longer be paid (expired, or a canceled hold invoice).
-    Expired,
-}
-
-/// Core Lightning's invoice status of a receive: `paid`, `expired` (past its expiry with
-/// nothing arrived, or a canceled hold invoice: it can no longer be paid) or `unpaid`.
-fn invoice_status(r: &ReceiveRecord) -> ClnInvoiceStatus {
-    let now = boltd_engine::ledger::now_secs();
-    match r.state {
-        ReceiveState::Settled => ClnInvoiceStatus::Paid,
-        ReceiveState::Expired | ReceiveState::Canceled => ClnInvoiceStatus::Expired,
-        ReceiveState::Created if r.expires_at.is_some_and(|e| e <= now) => {
-            ClnInvoiceStatus::Expired
-        }
-        ReceiveState::Created | ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => {
-            ClnInvoiceStatus::Unpaid
-        }
-    }
-}
-
-/// An invoice in `listinvoices`' shape; `state` is boltd's own receive state. The preimage is
-/// shown only once paid.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnListedInvoice {
-    /// The payment hash (hex).
-    payment_hash: String,
-    /// Core Lightning's status.
-    status: ClnInvoiceStatus,
-    /// boltd's receive state.
-    state: ReceiveState,
-    /// When it expires (unix seconds).
-    expires_at: Option<u64>,
-    /// Its index in creation order.
-    created_index: i64,
-    /// The BOLT11 invoice.
-    bolt11: Option<String>,
-    /// Its label (invoices made by `invoice`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<String>,
-    /// The amount requested (absent: any amount).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amount_msat: Option<u64>,
-    /// The description.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    /// The description hash (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description_hash: Option<String>,
-    /// What arrived (paid invoices only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<u64>)]
-    amount_received_msat: Option<Option<u64>>,
-    /// When it was paid (unix seconds; paid invoices only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<u64>)]
-    paid_at: Option<Option<u64>>,
-    /// The preimage (hex; paid invoices only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    payment_preimage: Option<Option<String>>,
-}
-
-fn invoice_item(r: &ReceiveRecord) -> ClnListedInvoice {
-    let paid = r.state == ReceiveState::Settled;
-    ClnListedInvoice {
-        payment_hash: hex::encode(r.payment_hash),
-        status: invoice_status(r),
-        state: r.state,
-        expires_at: r.expires_at,
-        created_index: r.id,
-        bolt11: r.invoice.clone(),
-        label: receive_label(r).map(String::from),
-        amount_msat: r.amount_msat,
-        description: r.description.clone(),
-        description_hash: r.description_hash.map(hex::encode),
-        amount_received_msat: paid.then_some(r.received_msat),
-        paid_at: paid.then_some(r.finished_at),
-        payment_preimage: paid.then(|| r.preimage.map(hex::encode)),
-    }
-}
-
-/// `start`/`index` (only `created`) and `limit`, as `listinvoices` and `listpays` take them.
-fn paging(p: &Params) -> Result<(Option<u64>, Option<u32>), ClnError> {
-    match p.text("index")?.as_deref() {
-        None | Some("created") => {}
-        Some(other) => {
-            return Err(ClnError::invalid(format!("index `{other}` is not supported: use created")))
-        }
-    }
-    let limit = p.u64("limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
-    Ok((p.u64("start")?, limit))
-}
-
-/// Core Lightning's `listinvoices` parameters (at most one of `label`, `invstring` and
-/// `payment_hash`).
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub(crate) struct ClnListInvoicesParams {
-    /// The invoice with this label.
-    #[schema(value_type = Option<ClnString>)]
-    label: Option<Value>,
-    /// The invoice with this BOLT11 string.
-    invstring: Option<String>,
-    /// The invoice with this payment hash (hex).
-    payment_hash: Option<String>,
-    /// Only `created`.
-    index: Option<String>,
-    /// The first `created_index` to list.
-    #[schema(value_type = Option<crate::wire::UintOrString>)]
-    start: Option<Value>,
-    /// At most this many.
-    #[schema(value_type = Option<crate::wire::UintOrString>)]
-    limit: Option<Value>,
-    /// Not supported by boltd: must be absent or null.
-    #[schema(value_type = Option<()>)]
-    offer_id: Option<Value>,
-}
-
-/// `listinvoices`' result.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnInvoiceList {
-    /// The invoices, in creation order.
-    invoices: Vec<ClnListedInvoice>,
-}
-
-/// Core Lightning's `listinvoices`: by `label`, `invstring` or `payment_hash` (at most one),
-/// or all in creation order from `start` (a `created_index`), at most `limit`.
-#[utoipa::path(post, path = "/v1/listinvoices", tag = TAG, operation_id = "cln_listinvoices",
-    request_body = ClnListInvoicesParams,
-    responses(
-        (status = 200, description = "The invoices", body = ClnInvoiceList),
-        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-    ))]
-pub(crate) async fn cln_listinvoices(
-    State(engine): State<AppState>,
-    body: Bytes,
-) -> Result<Json<ClnInvoiceList>, ClnError> {
-    let p = Params::parse(
-        &body,
-        &["label", "invstring", "payment_hash", "index", "start", "limit"],
-        &["offer_id"],
-    )?;
-    let (start, limit) = paging(&p)?;
-    let label = p.string("label")?;
-    let invstring = p.text("invstring")?;
-    let hash = p.text("payment_hash")?;
-    if [&label, &invstring, &hash].iter().filter(|x| x.is_some()).count() > 1 {
-        return Err(ClnError::invalid("give at most one of label, invstring and payment_hash"));
-    }
-    let found = |r: Result<ReceiveRecord, PayError>| match r {
-        Ok(r) => Ok(vec![r]),
-        Err(PayError::NotFound(_)) => Ok(vec![]),
-        Err(e) => Err(ClnError(e)),
-    };
-    let receives = if let Some(label) = label {
-        engine.receive_by_label(&label).await?.into_iter().collect()
-    } else if let Some(inv) = invstring {
-        found(engine.receive(inv.trim()).await)?
-    } else if let Some(h) = hash {
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ClnError::invalid(format!("`{h}` is not a payment hash")));
-        }
-        found(engine.receive(&h).await)?
-            .into_iter()
-            .filter(|r| hex::encode(r.payment_hash) == h.to_ascii_lowercase())
-            .collect()
-    } else {
-        // Row ids are SQLite integers: a `start` past them all selects nothing (no wrapping).
-        let after = start.map(|s| i64::try_from(s.saturating_sub(1)).unwrap_or(i64::MAX));
-        engine.list_receives(after, limit).await?
-    };
-    Ok(Json(ClnInvoiceList { invoices: receives.iter().map(invoice_item).collect() }))
-}
-
-/// An outgoing payment in `listpays`' shape.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnListedPay {
-    /// Its index in creation order.
-    created_index: i64,
-    /// The payment hash (hex), when known.
-    payment_hash: Option<String>,
-    /// Where it stands.
-    status: PaymentStatus,
-    /// The payee's node id.
-    destination: Option<String>,
-    /// When it was started (unix seconds).
-    created_at: u64,
-    /// What the payee gets.
-    amount_msat: u64,
-    /// The BOLT11 invoice paid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bolt11: Option<String>,
-    /// The BOLT12 invoice or offer paid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bolt12: Option<String>,
-    /// The caller's label.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    label: Option<String>,
-    /// The description.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    /// When it completed (unix seconds; complete payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<u64>)]
-    completed_at: Option<Option<u64>>,
-    /// The preimage (hex; complete payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    preimage: Option<Option<String>>,
-    /// What left our channels, fees included (complete payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amount_sent_msat: Option<u64>,
-    /// Parts (HTLCs) it took (complete payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    number_of_parts: Option<u32>,
-    /// Core Lightning's failure code (failed payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<boltd_store::FailureCode>)]
-    failure_code: Option<Option<boltd_store::FailureCode>>,
-    /// Why it failed (failed payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    failure_reason: Option<Option<String>>,
-}
-
-fn pay_item(r: &PaymentRecord) -> ClnListedPay {
-    let (bolt11, bolt12) = match (r.kind, &r.invoice) {
-        (PaymentKind::Bolt12, Some(i)) => (None, Some(i.clone())),
-        (_, Some(i)) => (Some(i.clone()), None),
-        (_, None) => (None, None),
-    };
-    let complete = r.status == PaymentStatus::Complete;
-    let failed = r.status == PaymentStatus::Failed;
-    ClnListedPay {
-        created_index: r.id,
-        payment_hash: r.payment_hash.map(hex::encode),
-        status: r.status,
-        destination: r.destination.clone(),
-        created_at: r.created_at,
-        amount_msat: r.amount_msat,
-        bolt11,
-        bolt12,
-        label: r.label.clone(),
-        description: r.description.clone(),
-        completed_at: complete.then_some(r.completed_at),
-        preimage: complete.then(|| r.preimage.map(hex::encode)),
-        amount_sent_msat: complete
-            .then(|| r.amount_sent_msat.unwrap_or(r.amount_msat + r.fee_msat.unwrap_or(0))),
-        number_of_parts: complete.then(|| r.parts.unwrap_or(1)),
-        failure_code: failed.then_some(r.failure_code),
-        failure_reason: failed.then(|| r.failure_reason.clone()),
-    }
-}
-
-/// Core Lightning's `listpays` parameters.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub(crate) struct ClnListPaysParams {
-    /// The payments of this BOLT11 invoice (or give `payment_hash`).
-    bolt11: Option<String>,
-    /// The payments with this payment hash (hex).
-    payment_hash: Option<String>,
-    /// Only payments in this state.
-    status: Option<PaymentStatus>,
-    /// Only `created`.
-    index: Option<String>,
-    /// The first `created_index` to list.
-    #[schema(value_type = Option<crate::wire::UintOrString>)]
-    start: Option<Value>,
-    /// At most this many.
-    #[schema(value_type = Option<crate::wire::UintOrString>)]
-    limit: Option<Value>,
-}
-
-/// `listpays`' result.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnPayList {
-    /// The payments, oldest first.
-    pays: Vec<ClnListedPay>,
-}
-
-/// Core Lightning's `listpays`: outgoing payments, oldest first, by `bolt11` or `payment_hash`
-/// and `status` (`pending`, `complete`, `failed`), from `start`, at most `limit`.
-#[utoipa::path(post, path = "/v1/listpays", tag = TAG, operation_id = "cln_listpays",
-    request_body = ClnListPaysParams,
-    responses(
-        (status = 200, description = "The payments", body = ClnPayList),
-        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-    ))]
-pub(crate) async fn cln_listpays(
-    State(engine): State<AppState>,
-    body: Bytes,
-) -> Result<Json<ClnPayList>, ClnError> {
-    let p = Params::parse(
-        &body,
-        &["bolt11", "payment_hash", "status", "index", "start", "limit"],
-        &[],
-    )?;
-    let (start, limit) = paging(&p)?;
-    let status = match p.text("status")? {
-        None => None,
-        Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
-            ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
-        })?),
-    };
-    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
-        (Some(_), Some(_)) => {
-            return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
-        }
-        (Some(b), None) => Some(engine.decode_bolt11(&b)?.payment_hash),
-        (None, Some(h)) => Some(h),
-        (None, None) => None,
-    };
-    let payment_hash = hash
-        .map(|h| {
-            hex::decode(&h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| ClnError::invalid(format!("`{h}` is not a payment hash")))
-        })
-        .transpose()?;
-    let filter = PaymentFilter {
-        direction: Some(Direction::Outgoing),
-        status,
-        payment_hash,
-        oldest_first: true,
-        // With `start`, the limit applies after skipping the earlier records.
-        limit: if start.is_some() { None } else { limit },
-        ..Default::default()
-    };
-    let records = engine.list_payments(filter).await?;
-    let pays = records
-        .iter()
-        .filter(|r| start.is_none_or(|s| i64::try_from(s).is_ok_and(|s| r.id >= s)))
-        .take(limit.map_or(usize::MAX, |l| l as usize))
-        .map(pay_item)
-        .collect();
-    Ok(Json(ClnPayList { pays }))
-}
-
-/// Core Lightning's `decode` parameters.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub(crate) struct ClnDecodeParams {
-    /// A BOLT11 invoice or a BOLT12 offer.
-    #[schema(value_type = ClnString)]
-    string: Value,
-}
-
-/// The kind of a decoded string.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-pub(crate) enum ClnDecodedType {
-    /// A BOLT11 invoice.
-    #[serde(rename = "bolt11 invoice")]
-    Bolt11Invoice,
-    /// A BOLT12 offer.
-    #[serde(rename = "bolt12 offer")]
-    Bolt12Offer,
-}
-
-/// An on-chain fallback address of an invoice.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnFallback {
-    /// The address type (`P2PKH`, `P2SH`, `P2WPKH`, `P2WSH`, `P2TR`), when known.
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    /// The address.
-    addr: String,
-}
-
-/// A decoded BOLT11 invoice.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnDecodedInvoice {
-    /// `bolt11 invoice`.
-    #[serde(rename = "type")]
-    kind: ClnDecodedType,
-    /// Always true (an invalid string is an error).
-    valid: bool,
-    /// The currency prefix (`bc`, `tb`, `bcrt`, `tbs`).
-    currency: String,
-    /// When it was created (unix seconds).
-    created_at: u64,
-    /// Seconds until it expires.
-    expiry: u64,
-    /// The payee's node id.
-    payee: String,
-    /// The payment hash (hex).
-    payment_hash: String,
-    /// The payment secret (hex).
-    payment_secret: String,
-    /// The final CLTV delta the payee requires.
-    min_final_cltv_expiry: u64,
-    /// The payee's signature (hex).
-    signature: String,
-    /// The amount, if fixed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    amount_msat: Option<u64>,
-    /// The description, if carried.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description: Option<String>,
-    /// The description hash (hex), if committed to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    description_hash: Option<String>,
-    /// Feature bits (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    features: Option<String>,
-    /// Payment metadata (hex).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    payment_metadata: Option<String>,
-    /// On-chain fallback addresses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fallbacks: Option<Vec<ClnFallback>>,
-    /// Route hints: one list of hops per route.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    routes: Option<Vec<Vec<boltd_engine::decode::RouteHintHop>>>,
-}
-
-/// A decoded BOLT12 offer.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnDecodedOffer {
-    /// `bolt12 offer`.
-    #[serde(rename = "type")]
-    kind: ClnDecodedType,
-    /// Always true (an invalid string is an error).
-    valid: bool,
-    /// The offer id (hex).
-    offer_id: String,
-    /// The networks it is for.
-    offer_chains: Vec<String>,
-    /// The amount in msat, if fixed in bitcoin.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_amount_msat: Option<u64>,
-    /// The currency (ISO 4217) of a fiat amount.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_currency: Option<String>,
-    /// A fiat amount, in the currency's minor unit.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_amount: Option<u64>,
-    /// The description.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_description: Option<String>,
-    /// The issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_issuer: Option<String>,
-    /// The issuer's signing key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_issuer_id: Option<String>,
-    /// When it expires (unix seconds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offer_absolute_expiry: Option<u64>,
-    /// Number of blinded paths to the issuer.
-    offer_paths_count: usize,
-}
-
-/// `decode`'s result: an invoice or an offer.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(untagged)]
-pub(crate) enum ClnDecoded {
-    /// A BOLT11 invoice.
-    Invoice(ClnDecodedInvoice),
-    /// A BOLT12 offer.
-    Offer(ClnDecodedOffer),
-}
-
-/// Core Lightning's `decode` of a BOLT11 invoice or BOLT12 offer (`string`).
-#[utoipa::path(post, path = "/v1/decode", tag = TAG, operation_id = "cln_decode",
-    request_body = ClnDecodeParams,
-    responses(
-        (status = 200, description = "The decoded invoice or offer", body = ClnDecoded),
-        (status = 400, description = "Not a valid invoice or offer (-32602)", body = ClnErrorBody),
-    ))]
-pub(crate) async fn cln_decode(
-    State(engine): State<AppState>,
-    body: Bytes,
-) -> Result<Json<ClnDecoded>, ClnError> {
-    let p = Params::parse(&body, &["string"], &[])?;
-    let s = p.required_string("string")?;
-    Ok(Json(match engine.decode(&s)? {
-        Decoded::Bolt11(d) => {
-            let fallbacks = (!d.fallbacks.is_empty()).then(|| {
-                d.fallbacks
-                    .iter()
-                    .map(|a| ClnFallback {
-                        kind: a
-                            .parse::<Address<NetworkUnchecked>>()
-                            .ok()
-                            .and_then(|x| x.assume_checked().address_type())
-                            .map(|t| t.to_string().to_ascii_uppercase()),
-                        addr: a.clone(),
-                    })
-                    .collect()
-            });
-            ClnDecoded::Invoice(ClnDecodedInvoice {
-                kind: ClnDecodedType::Bolt11Invoice,
-                valid: true,
-                currency: d.currency,
-                created_at: d.created_at,
-                expiry: d.expiry_secs,
-                payee: d.payee,
-                payment_hash: d.payment_hash,
-                payment_secret: d.payment_secret,
-                min_final_cltv_expiry: d.min_final_cltv_expiry,
-                signature: d.signature,
-                amount_msat: d.amount_msat,
-                description: d.description,
-                description_hash: d.description_hash,
-                features: d.features,
-                payment_metadata: d.payment_metadata,
-                fallbacks,
-                routes: (!d.routes.is_empty()).then_some(d.routes),
-            })
-        }
-        Decoded::Offer(o) => {
-            let (offer_currency, offer_amount) = match o.currency_amount {
-                Some((c, a)) => (Some(c), Some(a)),
-                None => (None, None),
-            };
-            ClnDecoded::Offer(ClnDecodedOffer {
-                kind: ClnDecodedType::Bolt12Offer,
-                valid: true,
-                offer_id: o.offer_id,
-                offer_chains: o.networks,
-                offer_amount_msat: o.amount_msat,
-                offer_currency,
-                offer_amount,
-                offer_description: o.description,
-                offer_issuer: o.issuer,
-                offer_issuer_id: o.issuer_id,
-                offer_absolute_expiry: o.absolute_expiry,
-                offer_paths_count: o.paths,
-            })
-        }
     }))
 }
 
@@ -1205,20 +712,20 @@ pub(crate) struct ClnGetinfo {
 #[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
     request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
     responses(
-        (status = 200, description = "The node", body = ClnGetinfo),
+        (status = 201, description = "The node", body = ClnGetinfo),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_getinfo(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnGetinfo>, ClnError> {
+) -> Result<Created<ClnGetinfo>, ClnError> {
     Params::parse(&body, &[], &[])?;
     let node = engine.node();
     let info = node.info();
     let channels = node.list_channels();
     let count = |states: &[&str]| channels.iter().filter(|c| states.contains(&c.state)).count();
     let config = node.config();
-    Ok(Json(ClnGetinfo {
+    Ok(Created(ClnGetinfo {
         id: info.node_id,
         alias: config.alias.clone(),
         color: "000000",

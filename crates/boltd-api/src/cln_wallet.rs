@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, Params, TAG};
+use crate::cln::{ClnError, Created, Params, TAG};
 use crate::error::ClnErrorBody;
 use crate::AppState;
 
@@ -125,13 +125,13 @@ fn outpoint(s: &str) -> Option<(String, u32)> {
 #[utoipa::path(post, path = "/v1/listfunds", tag = TAG, operation_id = "cln_listfunds",
     request_body = ClnListFundsParams,
     responses(
-        (status = 200, description = "Outputs and channels", body = ClnFunds),
+        (status = 201, description = "Outputs and channels", body = ClnFunds),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_listfunds(
     State(engine): State<AppState>,
     body: Bytes,
-) -> Result<Json<ClnFunds>, ClnError> {
+) -> Result<Created<ClnFunds>, ClnError> {
     let p = Params::parse(&body, &["spent"], &[])?;
     if p.bool("spent")? {
         return Err(ClnError::invalid("spent outputs are not listed by boltd: give spent false"));
@@ -184,7 +184,7 @@ pub(crate) async fn cln_listfunds(
             }
         })
         .collect();
-    Ok(Json(ClnFunds { outputs, channels }))
+    Ok(Created(ClnFunds { outputs, channels }))
 }
 
 /// Core Lightning's `waitanyinvoice` parameters.
@@ -211,7 +211,7 @@ pub(crate) struct ClnPaidInvoice {
     /// The payment hash (hex).
     payment_hash: String,
     /// Always `paid`.
-    status: crate::cln::ClnInvoiceStatus,
+    status: crate::cln_lists::ClnInvoiceStatus,
     /// When it expires (unix seconds).
     expires_at: u64,
     /// The amount requested (absent: any amount).
@@ -241,7 +241,7 @@ fn paid_invoice(r: &ReceiveRecord, seq: u64, payment: &Value) -> Option<ClnPaidI
         label: receive_label(r).map_or_else(|| hash.clone(), String::from),
         description: r.description.clone(),
         payment_hash: hash,
-        status: crate::cln::ClnInvoiceStatus::Paid,
+        status: crate::cln_lists::ClnInvoiceStatus::Paid,
         expires_at: r.expires_at.unwrap_or_default(),
         amount_msat: r.amount_msat,
         bolt11: r.invoice.clone(),
@@ -262,10 +262,9 @@ const WAIT_CHUNK: Duration = Duration::from_secs(30);
 #[utoipa::path(post, path = "/v1/waitanyinvoice", tag = TAG, operation_id = "cln_waitanyinvoice",
     request_body = ClnWaitAnyInvoiceParams,
     responses(
-        (status = 200, description = "The paid invoice", body = ClnPaidInvoice),
+        (status = 201, description = "The paid invoice", body = ClnPaidInvoice),
         (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
-        (status = 422, description = "Timed out (904)", body = ClnErrorBody),
-        (status = 500, description = "The node is stopping (-1)", body = ClnErrorBody),
+        (status = 500, description = "Timed out (904), or the node is stopping (-1)", body = ClnErrorBody),
     ))]
 pub(crate) async fn cln_waitanyinvoice(
     State(engine): State<AppState>,
@@ -292,7 +291,7 @@ pub(crate) async fn cln_waitanyinvoice(
             match engine.receive(&hash).await {
                 Ok(r) if hex::encode(r.payment_hash) == hash => {
                     if let Some(inv) = paid_invoice(&r, e.seq, &payment) {
-                        return Ok(Json(inv).into_response());
+                        return Ok(Created(inv).into_response());
                     }
                 }
                 Ok(_) | Err(PayError::NotFound(_)) => {} // a keysend: no invoice
@@ -310,7 +309,7 @@ pub(crate) async fn cln_waitanyinvoice(
                 message: "Timed out while waiting for an invoice to be paid".into(),
                 data: Some(Value::Null),
             };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response());
+            return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
         }
     }
 }

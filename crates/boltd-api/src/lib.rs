@@ -10,7 +10,9 @@
 //! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect, with
 //!   [`barkd_history`]: payments as barkd's `Movement`s, boltd's payment records, metadata, and
 //!   the notifications' JSON;
-//! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family);
+//! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family), with [`cln_lists`]
+//!   (`listinvoices`, `listpays`), [`cln_decode`] and [`cln_wallet`] (`listfunds`,
+//!   `waitanyinvoice`);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
@@ -37,6 +39,8 @@ mod auth;
 mod barkd;
 mod barkd_history;
 mod cln;
+mod cln_decode;
+mod cln_lists;
 mod cln_wallet;
 mod context;
 mod cors;
@@ -115,9 +119,9 @@ fn api() -> OpenApiRouter<AppState> {
         // ---- dialects branch: CLN methods, Alby's Wallet API, barkd's remaining endpoints ----
         .routes(routes!(cln::cln_keysend))
         .routes(routes!(cln::cln_invoice))
-        .routes(routes!(cln::cln_listinvoices))
-        .routes(routes!(cln::cln_listpays))
-        .routes(routes!(cln::cln_decode))
+        .routes(routes!(cln_lists::cln_listinvoices))
+        .routes(routes!(cln_lists::cln_listpays))
+        .routes(routes!(cln_decode::cln_decode))
         .routes(routes!(cln::cln_getinfo))
         .routes(routes!(cln_wallet::cln_listfunds))
         .routes(routes!(cln_wallet::cln_waitanyinvoice))

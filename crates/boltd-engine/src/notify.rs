@@ -303,6 +303,12 @@ impl Engine {
         self.notify.tickets.lock().unwrap_or_else(|p| p.into_inner()).set_ttl(ttl);
     }
 
+    /// The `seq` of the `payment_received` event of `payment_hash`, once it was received: a
+    /// paid invoice's place in payment order (Core Lightning's `pay_index`).
+    pub async fn received_seq(&self, payment_hash: [u8; 32]) -> Result<Option<u64>, NotifyError> {
+        self.store_op(move |s| s.first_event_seq(payment_hash, EventType::PaymentReceived)).await
+    }
+
     /// Runs a store operation off the async workers, with the store's errors as
     /// [`NotifyError`]s.
     pub(crate) async fn store_op<T: Send + 'static>(

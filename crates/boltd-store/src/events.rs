@@ -270,6 +270,19 @@ impl Store {
         })
     }
 
+    /// The sequence number of the first event of `event_type` about `payment_hash` (Core
+    /// Lightning's `pay_index` of a paid invoice is its `payment_received` event's).
+    pub fn first_event_seq(
+        &self,
+        payment_hash: [u8; 32],
+        event_type: EventType,
+    ) -> Result<Option<u64>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached("SELECT min(seq) FROM events WHERE payment_hash = ?1 AND type = ?2")?
+                .query_row(params![payment_hash.as_slice(), event_type.as_str()], |r| r.get(0))
+        })
+    }
+
     /// The event with this sequence number.
     pub fn event(&self, seq: u64) -> Result<Option<EventRecord>, StoreError> {
         self.read(|c| event_row(c, seq).optional())

@@ -292,7 +292,7 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     let listed = admin_client.post("/v1/listinvoices", json!({"label": "plain"}));
     assert_eq!(listed.unwrap()["invoices"], json!([]), "nothing was made");
     let (status, _, _, body) = raw(&admin_client, "POST", "/v1/getinfo", &[]);
-    assert_eq!(status, 200, "no body, no content type needed: {body}");
+    assert_eq!(status, 201, "no body, no content type needed (clnrest's 201): {body}");
 
     // --insecure-no-auth with api_cors_origins is a configuration error at start-up.
     let out = Command::new(exe())

@@ -75,7 +75,7 @@ fn core_lightning_methods() -> Result<(), HarnessError> {
 
     // getinfo (an empty body is no parameters).
     let (status, info) = post_status(a, "/v1/getinfo", "application/json", "");
-    assert_eq!(status, 200, "{info}");
+    assert_eq!(status, 201, "clnrest answers a result with 201: {info}");
     assert_eq!(info["id"], a.node_id.as_str());
     assert_eq!(info["network"], "regtest");
     assert_eq!(info["num_active_channels"], 1);

@@ -1,0 +1,183 @@
+//! Core Lightning REST conformance: every Core Lightning method boltd serves (`POST /v1/<method>`)
+//! is driven on real nodes, and each request and each answer is validated against Core
+//! Lightning's own JSON schema of the method (`../shared/reference/cln-schemas/<method>.json`,
+//! Core Lightning's types mapped onto JSON Schema by `cln_schema/`). Answers are clnrest's: 201
+//! with the method's result object, or an error object `{code, message, data}` (500 for an RPC
+//! error, as clnrest answers them). Every request field boltd declares for a method (its OpenAPI
+//! request body) must be a field of the method's request schema.
+
+#[path = "cln_schema/mod.rs"]
+mod cln_schema;
+
+use std::time::Duration;
+
+use boltd_harness::{
+    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
+    TestNode,
+};
+use cln_schema::{Schemas, SERVED};
+use serde_json::{json, Value};
+
+/// One call of a Core Lightning method, checked: the request against the method's request
+/// schema before it is sent (unless it is meant to be bad), and the answer (201: the response
+/// schema; otherwise clnrest's error object). Returns the status and the body.
+fn call(s: &Schemas, n: &TestNode, method: &str, params: Value, bad: bool) -> (u16, Value) {
+    if !bad {
+        s.check_request(method, &params);
+    }
+    let res = ureq::post(&format!("{}/v1/{method}", n.api_url))
+        .timeout(Duration::from_secs(120))
+        .set("rune", n.admin_token())
+        .set("Content-Type", "application/json")
+        .send_string(&params.to_string());
+    let (status, text) = match res {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("{method}: {e}"),
+    };
+    let body: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{method} {params}: the answer is not JSON ({e}): {text}"));
+    if status == 201 {
+        s.check_response(method, &body);
+    } else {
+        cln_schema::check_error(method, status, &body);
+    }
+    (status, body)
+}
+
+/// A call that must succeed (201, schema-valid); returns the result.
+fn ok(schemas: &Schemas, n: &TestNode, method: &str, params: Value) -> Value {
+    let (status, body) = call(schemas, n, method, params.clone(), false);
+    assert_eq!(status, 201, "{method} {params}: {body}");
+    body
+}
+
+/// A call that must fail with `code` (its request may break the schema); returns the error
+/// object.
+fn err(schemas: &Schemas, n: &TestNode, method: &str, params: Value, code: i64) -> Value {
+    let (status, body) = call(schemas, n, method, params.clone(), true);
+    assert_ne!(status, 201, "{method} {params} should fail: {body}");
+    assert_eq!(body["code"], code, "{method} {params}: {body}");
+    body
+}
+
+#[test]
+fn request_fields_are_core_lightnings() {
+    let schemas = Schemas::load();
+    let doc: Value = serde_json::from_str(&boltd_api::openapi_json()).unwrap();
+    let mut served = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(method) = path.strip_prefix("/v1/") else { continue };
+        served.push(method.to_string());
+        let fields = cln_schema::request_fields(&doc, &item["post"]);
+        if method == "pay" {
+            assert!(fields.contains(&"bolt11".to_string()), "pay's fields are found: {fields:?}");
+        }
+        let allowed = schemas.request_properties(method);
+        for f in &fields {
+            assert!(
+                allowed.contains(f),
+                "`{method}` accepts `{f}`, which Core Lightning's request schema does not have \
+                 (it has {allowed:?})"
+            );
+        }
+    }
+    served.sort();
+    let mut expected: Vec<String> = SERVED.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(served, expected, "the methods served are the ones this test drives");
+}
+
+#[test]
+fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError> {
+    let s = Schemas::load();
+    let btc = Bitcoind::start()?;
+    let dir = tempfile::tempdir().unwrap();
+    let chain = ChainAccess::from(&btc);
+    let a = TestNode::start_in_process("alice", &dir.path().join("a"), &chain, free_port()?)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    open_channel(&btc, &a, &b, 1_000_000, 200_000_000, &[&a, &b])?;
+    a.wait_for_route(&b, 1_000)?;
+    b.wait_for_route(&a, 1_000)?;
+    mine_and_sync(&btc, 1, &[&a, &b])?;
+
+    // getinfo, listfunds: no parameters.
+    let info = ok(&s, &a, "getinfo", json!({}));
+    assert_eq!(info["id"], a.node_id.as_str());
+    let funds = ok(&s, &a, "listfunds", json!({}));
+    assert_eq!(funds["channels"].as_array().unwrap().len(), 1, "{funds}");
+    assert!(!funds["outputs"].as_array().unwrap().is_empty(), "{funds}");
+    err(&s, &a, "getinfo", json!({ "nonsense": 1 }), -32602);
+
+    // invoice, in its forms; listinvoices before payment.
+    let inv =
+        ok(&s, &b, "invoice", json!({ "amount_msat": 50_000, "label": "one", "description": "d" }));
+    ok(
+        &s,
+        &b,
+        "invoice",
+        json!({ "amount_msat": "any", "label": 7, "description": "any", "expiry": 60 }),
+    );
+    ok(
+        &s,
+        &b,
+        "invoice",
+        json!({ "amount_msat": "2sat", "label": "dh", "description": "hashed", "deschashonly": true,
+                "preimage": "11".repeat(32) }),
+    );
+    err(&s, &b, "invoice", json!({ "amount_msat": 1, "label": "one", "description": "d" }), 900);
+    let listed = ok(&s, &b, "listinvoices", json!({ "label": "one" }));
+    assert_eq!(listed["invoices"][0]["status"], "unpaid", "{listed}");
+    ok(&s, &b, "listinvoices", json!({}));
+    ok(&s, &b, "listinvoices", json!({ "index": "created", "start": 1, "limit": 2 }));
+
+    // pay; then the invoice is paid, waitanyinvoice answers it, listpays lists it.
+    let paid = ok(&s, &a, "pay", json!({ "bolt11": inv["bolt11"], "maxfeepercent": 1 }));
+    assert_eq!(paid["status"], "complete", "{paid}");
+    err(&s, &a, "pay", json!({ "bolt11": "lnbcrt1nonsense" }), -32602);
+    let one = wait_until(
+        "bob to list `one` as paid",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let v = ok(&s, &b, "listinvoices", json!({ "payment_hash": inv["payment_hash"] }));
+            Ok((v["invoices"][0]["status"] == "paid").then(|| v["invoices"][0].clone()))
+        },
+    )?;
+    assert_eq!(one["payment_preimage"], paid["payment_preimage"]);
+    let any = ok(&s, &b, "waitanyinvoice", json!({ "lastpay_index": 0, "timeout": 10 }));
+    assert_eq!(any["payment_hash"], inv["payment_hash"], "{any}");
+    err(&s, &b, "waitanyinvoice", json!({ "lastpay_index": any["pay_index"], "timeout": 0 }), 904);
+    let pays = ok(&s, &a, "listpays", json!({ "payment_hash": inv["payment_hash"] }));
+    assert_eq!(pays["pays"][0]["status"], "complete", "{pays}");
+    ok(&s, &a, "listpays", json!({}));
+
+    // A payment that fails at the destination: a canceled invoice (203).
+    let (canceled, hash) = b.invoice(3, "to be canceled")?;
+    b.delete(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
+    err(&s, &a, "pay", json!({ "bolt11": canceled }), 203);
+    let failed = ok(&s, &a, "listpays", json!({ "status": "failed" }));
+    assert_eq!(failed["pays"][0]["status"], "failed", "{failed}");
+
+    // keysend, with extra TLVs.
+    let ks = ok(
+        &s,
+        &a,
+        "keysend",
+        json!({ "destination": b.node_id, "amount_msat": 5_000, "extratlvs": { "65537": "cafe" } }),
+    );
+    assert_eq!(ks["status"], "complete", "{ks}");
+
+    // decode: an invoice and an offer.
+    let d = ok(&s, &a, "decode", json!({ "string": inv["bolt11"] }));
+    assert_eq!(d["payment_hash"], inv["payment_hash"]);
+    let offer = b
+        .post("/api/v1/lightning/offers", json!({ "amount_sat": 3, "description": "an offer" }))
+        .unwrap();
+    let d = ok(&s, &a, "decode", json!({ "string": offer["offer"] }));
+    assert_eq!(d["offer_amount_msat"], 3_000, "{d}");
+    s.assert_valid();
+    Ok(())
+}
