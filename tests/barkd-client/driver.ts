@@ -233,7 +233,7 @@ if (ticket && waited) {
 if (yAddr) out.onchain_drain = await call('onchain_drain', () => sdk.onchainDrain({ client: x, body: { destination: yAddr.address } }));
 
 // Every operation of the document is either called or skipped with its reason.
-const doc = JSON.parse(readFileSync(process.env.BARKD_OPENAPI ?? fileURLToPath(new URL('../../../shared/reference/barkd-openapi-0.8.0.json', import.meta.url)), 'utf8'));
+const doc = JSON.parse(readFileSync(process.env.BARKD_OPENAPI ?? fileURLToPath(new URL('../reference/barkd-openapi-0.8.0.json', import.meta.url)), 'utf8'));
 const operations: string[] = Object.values(doc.paths).flatMap((ops: any) => Object.values(ops).map((o: any) => o.operationId));
 const uncovered = operations.filter((op) => !called.has(op) && !(op in SKIPPED));
 out.operations = operations.length;

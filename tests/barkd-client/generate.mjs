@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createClient } from '@hey-api/openapi-ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
-const input = process.argv[2] ?? `${here}../../../shared/reference/barkd-openapi-0.8.0.json`;
+const input = process.argv[2] ?? `${here}../reference/barkd-openapi-0.8.0.json`;
 
 await createClient({
   input,

@@ -1,4 +1,4 @@
-//! A client generated from barkd's own OpenAPI document (`../shared/reference/barkd-openapi-0.8.0.json`)
+//! A client generated from barkd's own OpenAPI document (`tests/reference/barkd-openapi-0.8.0.json`, a copy of `../shared/reference/`)
 //! drives boltd: `tests/barkd-client/generate.mjs` generates it at set-up with
 //! `@hey-api/openapi-ts` (pinned in `tests/barkd-client/package-lock.json`, installed by
 //! `scripts/test.sh` with `npm ci`) as a fetch SDK whose zod schemas validate every request and

@@ -1,6 +1,6 @@
 //! Core Lightning REST conformance: every Core Lightning method boltd serves (`POST /v1/<method>`)
 //! is driven on real nodes, and each request and each answer is validated against Core
-//! Lightning's own JSON schema of the method (`../shared/reference/cln-schemas/<method>.json`,
+//! Lightning's own JSON schema of the method (`tests/reference/cln-schemas/<method>.json`,
 //! Core Lightning's types mapped onto JSON Schema by `cln_schema/`). Answers are clnrest's: 201
 //! with the method's result object, or an error object `{code, message, data}` (500 for an RPC
 //! error, as clnrest answers them). Every request field boltd declares for a method (its OpenAPI

@@ -1,4 +1,4 @@
-//! Core Lightning's JSON schemas (`../shared/reference/cln-schemas/`) as validators.
+//! Core Lightning's JSON schemas (`tests/reference/cln-schemas/`) as validators.
 //!
 //! The schemas are draft-07 with Core Lightning's own types (`msat`, `pubkey`, `hash`,
 //! `short_channel_id`, `u64`, ...) and annotations (`added`, `deprecated`, `hidden`, `untyped`,
@@ -28,17 +28,14 @@ pub const SERVED: &[&str] = &[
     "waitanyinvoice",
 ];
 
-/// Where the schemas are: `BOLTD_CLN_SCHEMAS`, or `../shared/reference/cln-schemas` next to the
-/// repository.
+/// Where the schemas are: `BOLTD_CLN_SCHEMAS`, or the copy in the repository
+/// (`tests/reference/cln-schemas`).
 fn dir() -> PathBuf {
     if let Ok(d) = std::env::var("BOLTD_CLN_SCHEMAS") {
         return PathBuf::from(d);
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for candidate in [
-        repo.join("../shared/reference/cln-schemas"),
-        repo.join("../../shared/reference/cln-schemas"),
-    ] {
+    for candidate in [repo.join("tests/reference/cln-schemas")] {
         if candidate.join("pay.json").exists() {
             return candidate;
         }
