@@ -30,29 +30,26 @@ if ! npm ci --prefix tests/barkd-client --no-audit --no-fund --loglevel=error >/
   exit 1
 fi
 
-echo "[test] schemathesis (target/schemathesis-venv: the OpenAPI fuzz, crates/boltd/tests/openapi_fuzz.rs)"
-venv=target/schemathesis-venv
-if [ ! -x "$venv/bin/st" ] || ! cmp -s tests/schemathesis/requirements.txt "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  if ! python3 -m venv "$venv" || ! "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      -r tests/schemathesis/requirements.txt; then
-    echo "[test] installing schemathesis failed (needs python3 with venv, and PyPI)" >&2
-    exit 1
+# A pinned Python venv under target/: (re)made when missing or when its requirements changed.
+#   venv NAME REQUIREMENTS EXECUTABLE WHAT
+venv() {
+  local dir=target/$1 req=$2
+  if [ ! -x "$dir/bin/$3" ] || ! cmp -s "$req" "$dir/requirements.txt"; then
+    rm -rf "$dir"
+    if ! python3 -m venv "$dir" || ! "$dir/bin/pip" install --quiet --disable-pip-version-check \
+        -r "$req"; then
+      echo "[test] installing $4 failed (needs python3 with venv, and PyPI)" >&2
+      exit 1
+    fi
+    cp "$req" "$dir/requirements.txt"
   fi
-  cp tests/schemathesis/requirements.txt "$venv/requirements.txt"
-fi
+}
+
+echo "[test] schemathesis (target/schemathesis-venv: the OpenAPI fuzz, crates/boltd/tests/openapi_fuzz.rs)"
+venv schemathesis-venv tests/schemathesis/requirements.txt st schemathesis
 
 echo "[test] LNbits (target/lnbits-venv: its funding sources against boltd, crates/boltd/tests/lnbits.rs)"
-venv=target/lnbits-venv
-if [ ! -x "$venv/bin/python" ] || ! cmp -s tests/lnbits/requirements.txt "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  if ! python3 -m venv "$venv" || ! "$venv/bin/pip" install --quiet --disable-pip-version-check \
-      -r tests/lnbits/requirements.txt; then
-    echo "[test] installing LNbits failed (needs python3 with venv, and PyPI)" >&2
-    exit 1
-  fi
-  cp tests/lnbits/requirements.txt "$venv/requirements.txt"
-fi
+venv lnbits-venv tests/lnbits/requirements.txt python LNbits
 
 echo "[test] rustfmt"
 cargo fmt --all -- --check

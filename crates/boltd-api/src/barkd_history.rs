@@ -401,6 +401,9 @@ pub(crate) struct HistoryQuery {
 type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 /// boltd's payment filter from the query's common part.
+/// The most payments one page of the history holds.
+const MAX_PAGE: u32 = 1000;
+
 fn filter(
     direction: Option<&str>,
     status: Option<&str>,
@@ -424,7 +427,7 @@ fn filter(
     Ok(boltd_store::PaymentFilter {
         direction,
         status,
-        limit: Some(limit.unwrap_or(100).min(1000)),
+        limit: Some(limit.unwrap_or(100).min(MAX_PAGE)),
         offset,
         ..Default::default()
     })
@@ -457,8 +460,7 @@ pub(crate) async fn history(
         _ => return Err(ApiError::bad_request("give `type` and `value` together")),
     };
     let f = filter(q.direction.as_deref(), q.status.as_deref(), q.limit, q.offset)?;
-    let records = engine.list_payments(f).await?;
-    let movements = records.iter().map(|r| movement(&PaymentView::of(r)));
+    let movements = movements(&engine, f).await?.into_iter();
     Ok(Json(match method {
         None => movements.collect(),
         Some((kind, value)) => movements
@@ -472,12 +474,21 @@ pub(crate) async fn history(
     }))
 }
 
-/// barkd's deprecated wallet history: the same as `GET /api/v1/history` without a query.
+/// The payments `f` selects, as barkd's `Movement`s.
+async fn movements(
+    engine: &AppState,
+    f: boltd_store::PaymentFilter,
+) -> Result<Vec<Movement>, ApiError> {
+    let records = engine.list_payments(f).await?;
+    Ok(records.iter().map(|r| movement(&PaymentView::of(r))).collect())
+}
+
+/// barkd's deprecated wallet history: `GET /api/v1/history` without a query, the newest 1,000
+/// (the most one page holds; page with `GET /api/v1/history`).
 #[utoipa::path(get, path = "/api/v1/wallet/history", tag = TAG, operation_id = "history",
-    responses((status = 200, description = "The movements, newest first", body = Vec<Movement>)))]
+    responses((status = 200, description = "The newest 1,000 movements, newest first", body = Vec<Movement>)))]
 pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<Vec<Movement>> {
-    let records = engine.list_payments(boltd_store::PaymentFilter::default()).await?;
-    Ok(Json(records.iter().map(|r| movement(&PaymentView::of(r))).collect()))
+    Ok(Json(movements(&engine, filter(None, None, Some(MAX_PAGE), None)?).await?))
 }
 
 /// barkd's wallet movements: the same as `GET /api/v1/history` without a query.

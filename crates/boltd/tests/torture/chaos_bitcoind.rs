@@ -38,25 +38,32 @@ fn open_to_d(a: &Daemon, d: &Daemon) -> Result<(String, OutPoint), HarnessError>
         "public": false,
     });
     a.post("/api/v1/node/channels/open", body).map_err(|e| HarnessError::Other(e.to_string()))?;
-    let ch =
-        wait_until("A's channel with D to be funded", Duration::from_secs(30), ms(100), || {
-            let list =
-                a.get("/api/v1/node/channels").map_err(|e| HarnessError::Other(e.to_string()))?;
-            Ok(list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| {
-                    c["peer_node_id"] == d.node_id.as_str() && c["funding_outpoint"].is_string()
-                })
-                .cloned())
-        })?;
+    let ch = funded_channel(a, d, "A's channel with D to be funded", Duration::from_secs(30))?;
     let funding: OutPoint = ch["funding_outpoint"]
         .as_str()
         .unwrap_or_default()
         .parse()
         .map_err(|e| HarnessError::Other(format!("{ch}: {e}")))?;
     Ok((ch["channel_id"].as_str().unwrap_or_default().to_string(), funding))
+}
+
+/// A's channel with D once it has a funding outpoint (the first A lists).
+fn funded_channel(
+    a: &Daemon,
+    d: &Daemon,
+    what: &str,
+    timeout: Duration,
+) -> Result<serde_json::Value, HarnessError> {
+    wait_until(what, timeout, ms(100), || {
+        let list =
+            a.get("/api/v1/node/channels").map_err(|e| HarnessError::Other(e.to_string()))?;
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["peer_node_id"] == d.node_id.as_str() && c["funding_outpoint"].is_string())
+            .cloned())
+    })
 }
 
 /// While bitcoind is down (the first time): A closes `old` (its channel with D) cooperatively
@@ -84,19 +91,7 @@ fn while_down(btc: &Bitcoind, a: &Daemon, d: &Daemon, old: &str) -> Result<OutPo
     });
     a.post("/api/v1/node/channels/open", body)
         .map_err(|e| format!("A: open while bitcoind was down: {e}"))?;
-    let ch =
-        wait_until("A's new channel with D to be funded", Duration::from_secs(15), ms(100), || {
-            let list =
-                a.get("/api/v1/node/channels").map_err(|e| HarnessError::Other(e.to_string()))?;
-            Ok(list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|c| {
-                    c["peer_node_id"] == d.node_id.as_str() && c["funding_outpoint"].is_string()
-                })
-                .cloned())
-        })
+    let ch = funded_channel(a, d, "A's new channel with D to be funded", Duration::from_secs(15))
         .map_err(|e| e.to_string())?;
     ch["funding_outpoint"].as_str().unwrap_or_default().parse().map_err(|e| format!("{ch}: {e}"))
 }
