@@ -84,6 +84,38 @@ fn parse_records(req: &KeysendRequest) -> Result<Vec<(u64, Vec<u8>)>, PayError> 
     Ok(out)
 }
 
+/// What a keysend is sent with: checked ([`Engine::keysend`]) or stored with the payment
+/// ([`crate::payment::resume`]).
+pub(crate) struct KeysendParts {
+    pub(crate) payee: PublicKey,
+    pub(crate) amount_msat: u64,
+    /// Custom records, by ascending type.
+    pub(crate) records: Vec<(u64, Vec<u8>)>,
+    /// Core Lightning's `maxdelay`.
+    pub(crate) maxdelay: u32,
+    pub(crate) fee_limit_msat: u64,
+    pub(crate) preimage: [u8; 32],
+    pub(crate) retry_for: std::time::Duration,
+}
+
+/// The keysend's plan for the node.
+pub(crate) fn keysend_plan(parts: KeysendParts) -> Result<KeysendPlan, PayError> {
+    let onion = RecipientOnionFields::spontaneous_empty()
+        .with_custom_tlvs(parts.records)
+        .map_err(|_| PayError::InvalidParams("invalid custom records".into()))?;
+    let mut pp = PaymentParameters::for_keysend(parts.payee, KEYSEND_FINAL_CLTV_DELTA, true);
+    pp.max_total_cltv_expiry_delta = parts.maxdelay;
+    let mut route_params = RouteParameters::from_payment_params_and_value(pp, parts.amount_msat);
+    route_params.max_total_routing_fee_msat = Some(parts.fee_limit_msat);
+    Ok(KeysendPlan {
+        preimage: parts.preimage,
+        onion,
+        route_params,
+        amount_msat: parts.amount_msat,
+        retry_for: parts.retry_for,
+    })
+}
+
 impl Engine {
     /// Sends a keysend payment. A client idempotency key is the only protection against paying
     /// twice here (every attempt has a new preimage), so callers should give one.
@@ -111,9 +143,6 @@ impl Engine {
             return Err(PayError::InvalidParams("maxdelay must be positive".into()));
         }
         let records = parse_records(&req)?;
-        let onion = RecipientOnionFields::spontaneous_empty()
-            .with_custom_tlvs(records.clone())
-            .map_err(|_| PayError::InvalidParams("invalid custom records".into()))?;
         let preimage: [u8; 32] = rand::random();
         let hash = sha256::Hash::hash(&preimage).to_byte_array();
         let mut intent =
@@ -135,12 +164,17 @@ impl Engine {
         ctx.apply(&mut intent);
         intent.fee_limit_msat = Some(fee_limit);
         intent.request_hash = Some(request_hash(&req));
-        let mut pp = PaymentParameters::for_keysend(payee, KEYSEND_FINAL_CLTV_DELTA, true);
-        pp.max_total_cltv_expiry_delta = req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS);
-        let mut route_params = RouteParameters::from_payment_params_and_value(pp, req.amount_msat);
-        route_params.max_total_routing_fee_msat = Some(fee_limit);
-        let plan =
-            KeysendPlan { preimage, onion, route_params, amount_msat: req.amount_msat, retry_for };
+        let plan = keysend_plan(KeysendParts {
+            payee,
+            amount_msat: req.amount_msat,
+            records,
+            maxdelay: req.maxdelay.unwrap_or(defaults::MAXDELAY_BLOCKS),
+            fee_limit_msat: fee_limit,
+            preimage,
+            retry_for,
+        })?;
+        intent.send_plan =
+            crate::payment::resume::stored(&SendPlan::Keysend(Box::new(plan.clone())));
         let wait = ctx.wait_for(retry_for.saturating_add(RESULT_GRACE));
         self.pay_outgoing(intent, SendPlan::Keysend(Box::new(plan)), wait).await
     }

@@ -35,6 +35,7 @@ use lightning::routing::gossip::NetworkUpdate;
 
 use crate::payment::outgoing::failure_code;
 use crate::payment::registry::{HandedOver, Registry};
+use crate::payment::resume;
 
 /// Unix time in seconds.
 pub fn now_secs() -> u64 {
@@ -302,6 +303,26 @@ impl PaymentEvents for Ledger {
                 return Ok(());
             }
         }
+        if matches!(
+            event.reason,
+            Some(PaymentFailureReason::RouteNotFound | PaymentFailureReason::RetriesExhausted)
+        ) && !self.registry.is_driven(&event.payment_id.0)
+        {
+            // No driver (the node restarted: LDK gives up, as it reloads, on a payment it was
+            // about to retry): a payment with time left of its window is resumed by
+            // reconciliation, which the failure noted on the send tells that nothing of the
+            // send is out.
+            let id = event.payment_id.0;
+            let plan = self.store.send_plan(&id).map_err(not_recorded)?;
+            if plan.as_ref().is_some_and(resume::has_time_left) {
+                self.store
+                    .deferring_sync(|s| s.note_send_failure(&id, code, reason))
+                    .map_err(not_recorded)?;
+                tracing::info!(send = %event.payment_id, "{reason}; the payment will be resumed");
+                self.registry.nudge_reconciliation();
+                return Ok(());
+            }
+        }
         self.store
             .deferring_sync(|s| {
                 s.fail_outgoing(&event.payment_id.0, code, Some(reason), retryable, now_secs())
@@ -367,5 +388,50 @@ mod tests {
         let r = store.receive_by_hash(&hash).unwrap().unwrap();
         assert_eq!(r.state, ReceiveState::Canceled);
         assert_eq!(r.cancel_reason, Some(boltd_store::CancelReason::HtlcsExpired));
+    }
+
+    #[test]
+    fn a_give_up_without_a_driver_is_left_to_resume_only_with_time_left_and_a_plan() {
+        use crate::payment::lightning::{KeysendPlan, SendPlan};
+        use boltd_store::{NewOutgoing, PaymentKind, PaymentStatus};
+        use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields};
+        use lightning::routing::router::{PaymentParameters, RouteParameters};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let ledger = Ledger::new(Arc::clone(&store), Arc::new(Registry::default()));
+        let payee = bitcoin::secp256k1::PublicKey::from_slice(&[2; 33]).unwrap();
+        let begin = |n: u8, attempted_at: u64| {
+            let pp = PaymentParameters::for_keysend(payee, 40, true);
+            let plan = SendPlan::Keysend(Box::new(KeysendPlan {
+                preimage: [n; 32],
+                onion: RecipientOnionFields::spontaneous_empty(),
+                route_params: RouteParameters::from_payment_params_and_value(pp, 1_000),
+                amount_msat: 1_000,
+                retry_for: std::time::Duration::from_secs(60),
+            }));
+            let mut i = NewOutgoing::new(PaymentKind::Keysend, Some([n; 32]), [n; 32], 1_000);
+            i.send_plan = crate::payment::resume::stored(&plan);
+            store.begin_outgoing(i, attempted_at).unwrap().record().unwrap().clone()
+        };
+        let fail = |n: u8, reason| {
+            let event = FailedEvent {
+                payment_id: PaymentId([n; 32]),
+                payment_hash: None,
+                reason: Some(reason),
+            };
+            ledger.payment_failed(event).unwrap();
+            store.payment_by_payment_id(&[n; 32]).unwrap().unwrap()
+        };
+        let now = now_secs();
+        begin(1, now);
+        begin(2, now - 120);
+        begin(3, now);
+        let resumable = fail(1, PaymentFailureReason::RetriesExhausted);
+        assert_eq!(resumable.status, PaymentStatus::Pending, "left to reconciliation");
+        assert!(store.send_failure(&[1; 32]).unwrap().is_some(), "noted on the send");
+        let over = fail(2, PaymentFailureReason::RetriesExhausted);
+        assert_eq!(over.status, PaymentStatus::Failed, "no time left");
+        let rejected = fail(3, PaymentFailureReason::RecipientRejected);
+        assert_eq!(rejected.status, PaymentStatus::Failed, "final whatever the window");
     }
 }

@@ -356,11 +356,13 @@ impl Drop for Engine {
     }
 }
 
-/// Reconciles pending payments every [`payment::RECONCILE_INTERVAL`] until the engine stops.
+/// Reconciles pending payments every [`payment::RECONCILE_INTERVAL`] (or at once when asked:
+/// a payment to resume) until the engine stops.
 async fn reconcile_loop(payments: Payments, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(payment::RECONCILE_INTERVAL) => {}
+            _ = payments.registry.reconciliation_nudged() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
         if let Err(e) = payments.reconcile().await {

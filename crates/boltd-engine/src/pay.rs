@@ -289,7 +289,9 @@ impl Engine {
         intent.request_hash = Some(request_hash(&req));
         intent.expires_at = Some(invoice_expiry_secs(&plan.invoice));
         let wait = ctx.wait_for(result_window(plan.retry_for));
-        self.pay_outgoing(intent, SendPlan::Bolt11(Box::new(plan)), wait).await
+        let plan = SendPlan::Bolt11(Box::new(plan));
+        intent.send_plan = crate::payment::resume::stored(&plan);
+        self.pay_outgoing(intent, plan, wait).await
     }
 
     /// Records an outgoing payment and has it driven to the node (see [`crate::payment`]),

@@ -138,6 +138,18 @@ fn parts_where(conn: &Connection, clause: &str, id: i64) -> rusqlite::Result<Vec
     .collect()
 }
 
+/// How to send a pending outgoing payment again ([`Store::send_plan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSendPlan {
+    /// The payment's row id.
+    pub payment_row: i64,
+    /// The engine's JSON.
+    pub plan: String,
+    /// When the payment's current attempt was recorded (unix seconds): its retry window
+    /// counts from here.
+    pub attempted_at: u64,
+}
+
 impl Store {
     /// Records a resolved path of the payment that `part.ldk_payment_id` was sent for (LDK's
     /// `PaymentPathSuccessful` / `PaymentPathFailed`). Returns the part, or `None` when no
@@ -275,6 +287,30 @@ impl Store {
             )?
             .query_row([ldk_payment_id], |r| {
                 Ok((r.get(0)?, r.get::<_, Option<String>>(1)?.unwrap_or_default()))
+            })
+            .optional()
+        })
+    }
+
+    /// The send plan of the pending outgoing payment whose current send is `ldk_payment_id`
+    /// (see [`NewOutgoing::send_plan`](crate::NewOutgoing::send_plan)): `None` when there is no
+    /// such pending payment, or it has no plan.
+    pub fn send_plan(
+        &self,
+        ldk_payment_id: &[u8; 32],
+    ) -> Result<Option<StoredSendPlan>, StoreError> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT id, send_plan, coalesce(attempted_at, created_at) FROM payments \
+                 WHERE payment_id = ?1 AND direction = 'outgoing' AND status = 'pending' \
+                 AND send_plan IS NOT NULL",
+            )?
+            .query_row([ldk_payment_id], |r| {
+                Ok(StoredSendPlan {
+                    payment_row: r.get(0)?,
+                    plan: r.get(1)?,
+                    attempted_at: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                })
             })
             .optional()
         })

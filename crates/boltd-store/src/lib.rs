@@ -57,7 +57,7 @@ mod schema;
 mod tokens;
 mod webhooks;
 
-pub use attempts::{NewPart, PartFailure, PartHop, PartRecord};
+pub use attempts::{NewPart, PartFailure, PartHop, PartRecord, StoredSendPlan};
 pub use batch::KvOp;
 pub use durability::SyncStats;
 pub use error::StoreError;

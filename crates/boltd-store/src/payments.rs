@@ -388,6 +388,10 @@ pub struct NewOutgoing {
     /// The most the payment may cost in routing fees: counted against the token's budgets
     /// while it is pending.
     pub fee_limit_msat: Option<u64>,
+    /// How to send the payment again (the engine's own JSON, opaque here): what a payment
+    /// interrupted by a restart is resumed with, within its retry window. `None` for a payment
+    /// that is never resumed (a BOLT12 offer: a new request could bring a different invoice).
+    pub send_plan: Option<String>,
 }
 
 impl NewOutgoing {
@@ -414,6 +418,7 @@ impl NewOutgoing {
             expires_at: None,
             token_id: None,
             fee_limit_msat: None,
+            send_plan: None,
         }
     }
 }
@@ -827,7 +832,8 @@ impl Store {
                              preimage = NULL, fee_msat = NULL, amount_sent_msat = NULL, \
                              parts = NULL, completed_at = NULL, updated_at = ?11, \
                              attempted_at = ?11, token_id = ?12, fee_limit_msat = ?13, \
-                             stage = 'recorded' WHERE id = ?1 AND status = 'failed'",
+                             stage = 'recorded', send_plan = ?14 \
+                             WHERE id = ?1 AND status = 'failed'",
                         )?
                         .execute(params![
                             rec.id,
@@ -843,6 +849,7 @@ impl Store {
                             now,
                             intent.token_id,
                             intent.fee_limit_msat,
+                            intent.send_plan,
                         ])?;
                         let retried = payment_row(tx, rec.id)?;
                         crate::attempts::insert_send(tx, &intent.payment_id, &retried, now)?;
@@ -858,9 +865,10 @@ impl Store {
                 "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
                  amount_msat, destination, invoice, description, label, metadata, \
                  custom_records, idempotency_key, request_hash, attempts, created_at, \
-                 updated_at, expires_at, attempted_at, token_id, fee_limit_msat, stage) \
+                 updated_at, expires_at, attempted_at, token_id, fee_limit_msat, stage, \
+                 send_plan) \
                  VALUES ('outgoing', ?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16, 'recorded')",
+                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16, 'recorded', ?17)",
             )?
             .execute(params![
                 intent.kind,
@@ -879,6 +887,7 @@ impl Store {
                 intent.expires_at,
                 intent.token_id,
                 intent.fee_limit_msat,
+                intent.send_plan,
             ])?;
             let started = payment_row(tx, tx.last_insert_rowid())?;
             crate::attempts::insert_send(tx, &intent.payment_id, &started, now)?;

@@ -294,6 +294,16 @@ CREATE UNIQUE INDEX payments_idempotency_key
 ALTER TABLE receives ADD COLUMN token_id TEXT REFERENCES api_tokens (id);
 ";
 
+/// Version 8: how to send an outgoing payment again (`payments.send_plan`, the engine's JSON,
+/// written with the intent): a payment a restart interrupted (waiting for a route, or given up
+/// by the node as it reloaded) is resumed with it while its retry window, counted from
+/// `attempted_at`, lasts. NULL for payments that are never resumed, and for those recorded
+/// before this version.
+const V8_SEND_PLAN: &str = "
+ALTER TABLE payments ADD COLUMN send_plan TEXT
+	CHECK (send_plan IS NULL OR (json_valid(send_plan) AND json_type(send_plan) = 'object'));
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -303,6 +313,7 @@ const MIGRATIONS: &[&str] = &[
     V5_ATTEMPTS,
     V6_ONCHAIN_SENDS,
     V7_TOKEN_SCOPES,
+    V8_SEND_PLAN,
 ];
 
 /// The newest database schema version this code knows (and creates).

@@ -84,3 +84,47 @@ fn payments_wait_for_their_peer_and_failures_outlive_a_restart() -> Result<(), H
     drop(b);
     Ok(())
 }
+
+/// A payment waiting for its channel peer when its payer is SIGKILLed keeps its `retry_for`:
+/// the restarted payer resumes it (under a new send) and it completes once the peer is back;
+/// the payee is paid once.
+#[test]
+fn a_waiting_payment_is_resumed_after_its_payer_is_killed() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_boltd"));
+    let a_port = free_port()?;
+    let b_port = free_port()?;
+    let mut a = TestNode::spawn("alice", &exe, &dir.path().join("a"), &chain, a_port)?;
+    let mut b = TestNode::spawn("bob", &exe, &dir.path().join("b"), &chain, b_port)?;
+    let c = TestNode::start_in_process("carol", &dir.path().join("c"), &chain, free_port()?)?;
+    line_of_three(&btc, [&a, &b, &c], 2_000_000, 500_000_000)?;
+
+    b.kill()?;
+    a.wait_channel_state(&b, "offline")?;
+    let (invoice, hash) = c.invoice(9_000, "resumed after a crash")?;
+    let client = a.client(Some(a.admin_token()));
+    let body = json!({ "bolt11": invoice, "retry_for": 180 });
+    let payer = std::thread::spawn(move || client.post("/v1/pay", body));
+    wait_until("A's payment to wait for its peer", Duration::from_secs(30), POLL, || {
+        let r = a.get(&format!("/api/v1/lightning/sends/{hash}"));
+        Ok(r.ok().filter(|r| r["stage"] == "waiting_for_peer"))
+    })?;
+    a.kill()?;
+    assert!(payer.join().unwrap().is_err(), "the request died with its daemon");
+
+    let b = TestNode::spawn("bob", &exe, &dir.path().join("b"), &chain, b_port)?;
+    let a = TestNode::spawn("alice", &exe, &dir.path().join("a"), &chain, a_port)?;
+    let done = wait_until("the resumed payment", Duration::from_secs(90), POLL, || {
+        let r = a.get(&format!("/api/v1/lightning/sends/{hash}"));
+        Ok(r.ok().filter(|r| r["status"] != "pending"))
+    })?;
+    assert_eq!(done["status"], "complete", "{done}");
+    assert_eq!(done["attempts"], 2, "resumed under a second send: {done}");
+    let paid = c.get(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
+    assert_eq!(paid["state"], "settled", "{paid}");
+    assert_eq!(paid["received_msat"], 9_000_000, "paid once: {paid}");
+    drop(b);
+    Ok(())
+}

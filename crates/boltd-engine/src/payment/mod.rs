@@ -10,7 +10,8 @@
 //!   │   no route, 205,   │ handed to the node                                        │
 //!   │   206, ...         ▼                                                           │
 //!   │            pending/in_flight ── LDK: no route (a peer away, a hop down) ──────┘
-//!   │              │          │          (a new send, within retry_for)
+//!   │              │          │          (a new send, within retry_for; after a
+//!   │              │          │           restart too: reconciliation resumes it)
 //!   │   PaymentSent│          │PaymentFailed
 //!   ▼              ▼          ▼
 //! failed ◄──── (final) ─── complete        window over / node forgot it: failed
@@ -31,8 +32,10 @@
 //! * **Who moves it.** The driver (recorded → waiting_for_peer → in_flight, and failures before
 //!   anything left), the ledger (LDK's `PaymentSent` and `PaymentFailed`; a failure the driver
 //!   may answer with a new send is noted on the send and handed to it), and reconciliation (at
-//!   start and every [`RECONCILE_INTERVAL`]: a pending payment no driver owns and the node does
-//!   not know, on two passes in a row, failed).
+//!   start and every [`RECONCILE_INTERVAL`]: a pending payment no driver owns whose send the node
+//!   reported failed, or does not know on two passes in a row, is resumed by a new driver while
+//!   its retry window lasts ([`resume`]: a restart does not cost a payment its `retry_for`), else
+//!   failed).
 //! * **The node behind a trait** ([`lightning::Lightning`]), so the flow has unit tests with a
 //!   fake node and a real store.
 
@@ -40,6 +43,7 @@ pub(crate) mod lightning;
 pub(crate) mod node;
 pub(crate) mod outgoing;
 pub(crate) mod registry;
+pub(crate) mod resume;
 
 use std::time::Duration;
 

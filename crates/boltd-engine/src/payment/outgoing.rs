@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::lightning::{sendable_verdict, Lightning, SendPlan, Unsent};
 use super::registry::{Driving, HandedOver, Registry};
+use super::resume;
 use crate::error::PayError;
 use crate::ledger::now_secs;
 
@@ -180,7 +181,7 @@ impl Payments {
             Ok(BeginOutgoing::Started(r) | BeginOutgoing::Retrying(r)) => {
                 let (answer, unsent) = oneshot::channel();
                 let _ = begun.send(Ok(Begun::Sending { record: r.clone(), unsent }));
-                self.drive(r, plan, driving, deadline, answer).await;
+                self.drive(r, plan, driving, deadline, answer, false).await;
                 return;
             }
             Ok(BeginOutgoing::Existing(r)) => Ok(Begun::Existing(r)),
@@ -196,7 +197,9 @@ impl Payments {
         let _ = begun.send(outcome);
     }
 
-    /// Takes a recorded payment to the node and stays with it while its window lasts.
+    /// Takes a recorded payment to the node and stays with it while its window lasts. A
+    /// `resumed` payment (see [`super::resume`]) goes under a new send: its current one may be
+    /// known to the node, which refuses an id twice.
     async fn drive(
         self,
         record: PaymentRecord,
@@ -204,13 +207,15 @@ impl Payments {
         mut driving: Driving,
         deadline: Instant,
         answer: oneshot::Sender<PayError>,
+        resumed: bool,
     ) {
         let Some(first) = record.payment_id else { return };
         let mut answer = Some(answer);
         let mut send = PaymentId(first);
-        let mut recorded = true;
-        // After a send failed for want of a route, a missing route is worth waiting for.
-        let mut patient = false;
+        let mut recorded = !resumed;
+        // After a send failed for want of a route (or a restart interrupted the payment), a
+        // missing route is worth waiting for.
+        let mut patient = resumed;
         let mut backoff = RESEND_BACKOFF;
         loop {
             if let Err(unsent) = self.until_sendable(&record, &plan, deadline, patient).await {
@@ -369,28 +374,37 @@ impl Payments {
             .await;
     }
 
-    /// Fails pending payments that no driver owns and that the node does not know, on two
-    /// passes in a row: the intent was recorded but the payment never reached the node (a crash
-    /// in between), or the node gave up on it and its failure was handed to a driver that is
-    /// gone (then the failure noted on the send is recorded). Two passes, because the node
-    /// forgets a send as it queues its failure event, which the ledger records a moment later
-    /// (at start-up, once the background processor replays it). A send the node still lists,
-    /// abandoned included (its HTLCs may still be out, and may still succeed), is left to the
-    /// node's events. Returns how many it failed.
+    /// Settles pending payments that no driver owns and of which nothing can be out: the node
+    /// reported the send failed (its failure is noted on the send: LDK reports a failure only
+    /// once no HTLC of it is left), or the node does not know the send on two passes in a row
+    /// (the intent was recorded but the payment never reached the node, a crash in between; two
+    /// passes, because the node forgets a send as it queues its failure event, which the ledger
+    /// notes a moment later). Each such payment is resumed while its retry window lasts (see
+    /// [`super::resume`]), else failed, with the failure noted on the send if there is one. A
+    /// send the node still lists without a failure, abandoned included (its HTLCs may still be
+    /// out, and may still succeed), is left to the node's events. Returns how many it failed.
     pub(crate) async fn reconcile(&self) -> Result<usize, PayError> {
         let pending = self.blocking(|s| s.pending_outgoing()).await?;
         let known = self.lightning.known_sends();
+        let candidates: Vec<(PaymentRecord, [u8; 32])> = pending
+            .into_iter()
+            .filter_map(|r| r.payment_id.map(|send| (r, send)))
+            .filter(|(_, send)| !self.registry.is_driven(send))
+            .collect();
+        let sends: Vec<[u8; 32]> = candidates.iter().map(|(_, send)| *send).collect();
+        let noted: Vec<Option<(FailureCode, String)>> =
+            self.blocking(move |s| sends.iter().map(|send| s.send_failure(send)).collect()).await?;
         let mut unknown = std::collections::HashSet::new();
         let mut due = Vec::new();
         {
             let suspects = self.suspects.lock().unwrap_or_else(|p| p.into_inner());
-            for rec in &pending {
-                let Some(send) = rec.payment_id else { continue };
-                if self.registry.is_driven(&send) || known.contains(&PaymentId(send)) {
+            for ((rec, send), noted) in candidates.into_iter().zip(noted) {
+                if noted.is_some() {
+                    due.push((rec, send, noted));
+                } else if known.contains(&PaymentId(send)) {
                     continue;
-                }
-                if suspects.contains(&send) {
-                    due.push((rec.id, send));
+                } else if suspects.contains(&send) {
+                    due.push((rec, send, None));
                 } else {
                     unknown.insert(send);
                 }
@@ -398,13 +412,27 @@ impl Payments {
         }
         *self.suspects.lock().unwrap_or_else(|p| p.into_inner()) = unknown;
         let mut failed = 0;
-        for (id, send) in due {
-            let noted = self.blocking(move |s| s.send_failure(&send)).await?;
-            let (code, reason) = noted.unwrap_or((
-                FailureCode::Other,
-                "the payment never reached the node (interrupted before it was sent)".into(),
-            ));
-            tracing::warn!(id, "pending payment unknown to the node: {reason}; marking it failed");
+        for (rec, send, noted) in due {
+            let id = rec.id;
+            let (code, reason) = match self.resumable(&rec, &send).await? {
+                Resumable::Yes(plan, left) => {
+                    tracing::info!(id, ?left, "resuming an interrupted payment within retry_for");
+                    self.resume(rec, plan, left);
+                    continue;
+                }
+                Resumable::WindowOver => noted.unwrap_or((
+                    FailureCode::StoppedRetrying,
+                    "retry_for elapsed before the payment could be sent again".into(),
+                )),
+                Resumable::No => noted.unwrap_or((
+                    FailureCode::Other,
+                    "the payment never reached the node (interrupted before it was sent)".into(),
+                )),
+            };
+            tracing::warn!(
+                id,
+                "pending payment the node is done with: {reason}; marking it failed"
+            );
             let done = self
                 .blocking(move |s| s.fail_outgoing(&send, code, Some(&reason), true, now_secs()))
                 .await?;
@@ -414,6 +442,50 @@ impl Payments {
         }
         Ok(failed)
     }
+
+    /// Whether the payment whose current send is `send` can be sent again, and with what.
+    async fn resumable(&self, rec: &PaymentRecord, send: &[u8; 32]) -> Result<Resumable, PayError> {
+        let send = *send;
+        let Some(stored) = self.blocking(move |s| s.send_plan(&send)).await? else {
+            return Ok(Resumable::No);
+        };
+        let Some(retry_for) = resume::retry_for(&stored.plan) else { return Ok(Resumable::No) };
+        match resume::window_left(retry_for, stored.attempted_at, resume::now_ms()) {
+            Some(left) if left >= resume::MIN_RESUME_WINDOW => {
+                match resume::rebuild(rec, &stored.plan) {
+                    Ok(plan) => Ok(Resumable::Yes(plan, left)),
+                    Err(e) => {
+                        tracing::warn!(id = rec.id, "the payment's send plan is unusable: {e}");
+                        Ok(Resumable::No)
+                    }
+                }
+            }
+            _ => Ok(Resumable::WindowOver),
+        }
+    }
+
+    /// Hands an interrupted payment back to a driver, under a new send, for what is left of
+    /// its window.
+    fn resume(&self, record: PaymentRecord, plan: SendPlan, left: Duration) {
+        let Some(send) = record.payment_id else { return };
+        let driving = self.registry.drive(send);
+        let deadline = deadline_after(left);
+        // Nobody waits for a failure before anything left: the record says how it ends.
+        let (answer, _) = oneshot::channel();
+        let payments = self.clone();
+        tokio::spawn(async move {
+            payments.drive(record, plan, driving, deadline, answer, true).await;
+        });
+    }
+}
+
+/// What [`Payments::resumable`] found.
+enum Resumable {
+    Yes(SendPlan, Duration),
+    /// Its window is over.
+    WindowOver,
+    /// It has no (usable) plan.
+    No,
 }
 
 #[cfg(test)]

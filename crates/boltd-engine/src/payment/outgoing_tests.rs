@@ -355,10 +355,11 @@ async fn reconciliation_fails_what_no_driver_owns_and_the_node_does_not_know_twi
         s.known.insert(PaymentId([3; 32]));
     });
     let _driving = l.payments.registry.drive([4; 32]);
-    // The first pass only takes note: the node may have just queued the failure event.
-    assert_eq!(l.payments.reconcile().await.unwrap(), 0);
+    // A failure noted on the send settles it at once; of a send the node does not know, the
+    // first pass only takes note: the node may have just queued the failure event.
+    assert_eq!(l.payments.reconcile().await.unwrap(), 1);
     assert_eq!(record(&l, lost.id).status, PaymentStatus::Pending);
-    assert_eq!(l.payments.reconcile().await.unwrap(), 2);
+    assert_eq!(l.payments.reconcile().await.unwrap(), 1);
     let status = |r: &PaymentRecord| record(&l, r.id).status;
     assert_eq!(status(&lost), PaymentStatus::Failed);
     assert_eq!(status(&handed), PaymentStatus::Failed);
@@ -369,4 +370,109 @@ async fn reconciliation_fails_what_no_driver_owns_and_the_node_does_not_know_twi
     let h = record(&l, handed.id);
     assert_eq!(h.failure_code, Some(FailureCode::RouteNotFound));
     assert_eq!(h.failure_reason.as_deref(), Some("no route to the destination"));
+}
+
+/// A keysend intent recorded at `attempted_at` with its send plan, as the engine records it.
+fn resumable(l: &Lab, n: u8, retry_for: Duration, attempted_at: u64) -> PaymentRecord {
+    let (mut intent, plan) = keysend(n, 10_000, retry_for);
+    intent.destination = Some(payee().to_string());
+    intent.send_plan = super::resume::stored(&plan);
+    assert!(intent.send_plan.is_some());
+    l.payments.store.begin_outgoing(intent, attempted_at).unwrap().record().unwrap().clone()
+}
+
+fn now() -> u64 {
+    crate::ledger::now_secs()
+}
+
+#[tokio::test]
+async fn an_interrupted_payment_is_resumed_under_a_new_send_within_its_window() {
+    let l = lab(1_000_000);
+    // Recorded before a crash, never handed to the node.
+    let r = resumable(&l, 20, Duration::from_secs(60), now());
+    let first = r.payment_id.unwrap();
+    assert_eq!(l.payments.reconcile().await.unwrap(), 0, "first pass: only noted");
+    assert!(l.fake.sends().is_empty());
+    assert_eq!(l.payments.reconcile().await.unwrap(), 0, "resumed, not failed");
+    until("the resumed send", || l.fake.sends().len() == 1).await;
+    let sent = l.fake.sends()[0];
+    assert_ne!(sent.0, first, "never under an id the node may know");
+    let now_rec = record(&l, r.id);
+    assert_eq!(now_rec.status, PaymentStatus::Pending);
+    assert_eq!(now_rec.payment_id, Some(sent.0));
+    assert_eq!(now_rec.attempts, 2);
+    assert_eq!(l.payments.store.payment_sends(r.id).unwrap(), vec![first, sent.0]);
+    // The keysend keeps its preimage: the node completes it under the same hash.
+    l.payments
+        .store
+        .complete_outgoing(&sent.0, &[20; 32], Some(1), Some(10_001), Some(1), 2)
+        .unwrap();
+    // What the registry's event reader does when the ledger's transition is committed.
+    l.payments.registry.wake(r.id);
+    until("the driver to let go", || l.payments.registry.sizes() == (0, 0)).await;
+    assert_eq!(record(&l, r.id).status, PaymentStatus::Complete);
+}
+
+#[tokio::test]
+async fn a_send_the_node_gave_up_on_is_resumed_at_once_even_while_the_node_still_lists_it() {
+    let l = lab(1_000_000);
+    let r = resumable(&l, 21, Duration::from_secs(60), now());
+    let first = r.payment_id.unwrap();
+    // LDK abandoned it as it reloaded (no HTLC left) and keeps listing it for a while.
+    l.payments
+        .store
+        .note_send_failure(&first, FailureCode::StoppedRetrying, "retry_for elapsed")
+        .unwrap();
+    l.fake.set(|s| {
+        s.known.insert(PaymentId(first));
+    });
+    assert_eq!(l.payments.reconcile().await.unwrap(), 0);
+    until("the resumed send", || l.fake.sends().len() == 1).await;
+    assert_ne!(l.fake.sends()[0].0, first);
+}
+
+#[tokio::test]
+async fn a_send_the_node_still_lists_without_a_failure_is_left_alone() {
+    let l = lab(1_000_000);
+    let r = resumable(&l, 22, Duration::from_secs(60), now());
+    l.fake.set(|s| {
+        s.known.insert(PaymentId(r.payment_id.unwrap()));
+    });
+    for _ in 0..3 {
+        assert_eq!(l.payments.reconcile().await.unwrap(), 0);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(l.fake.sends().is_empty(), "its HTLCs may be out: never sent twice");
+    assert_eq!(record(&l, r.id).attempts, 1);
+}
+
+#[tokio::test]
+async fn an_interrupted_payment_whose_window_is_over_fails() {
+    let l = lab(1_000_000);
+    let noted = resumable(&l, 23, Duration::from_secs(60), now() - 120);
+    let silent = resumable(&l, 24, Duration::from_secs(60), now() - 120);
+    let plain = {
+        // No plan (a BOLT12 payment, or recorded before plans were stored).
+        let (intent, _) = keysend(25, 10_000, Duration::from_secs(60));
+        l.payments.store.begin_outgoing(intent, now()).unwrap().record().unwrap().clone()
+    };
+    l.payments
+        .store
+        .note_send_failure(&noted.payment_id.unwrap(), FailureCode::RouteNotFound, "no route")
+        .unwrap();
+    assert_eq!(l.payments.reconcile().await.unwrap(), 1);
+    assert_eq!(l.payments.reconcile().await.unwrap(), 2);
+    assert!(l.fake.sends().is_empty());
+    let n = record(&l, noted.id);
+    assert_eq!(
+        (n.status, n.failure_code),
+        (PaymentStatus::Failed, Some(FailureCode::RouteNotFound))
+    );
+    let s = record(&l, silent.id);
+    assert_eq!(
+        (s.status, s.failure_code),
+        (PaymentStatus::Failed, Some(FailureCode::StoppedRetrying))
+    );
+    let p = record(&l, plain.id);
+    assert!(p.failure_reason.unwrap().contains("never reached the node"));
 }

@@ -45,6 +45,8 @@ pub(crate) struct Registry {
     waiting: Mutex<HashMap<i64, Waiting>>,
     /// Live drivers by the LDK id of their current send, with the channel to hand failures to.
     drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<HandedOver>>>,
+    /// Asks the periodic reconciliation to run now (a payment to resume).
+    reconcile_now: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,6 +143,16 @@ impl Registry {
             Some(driver) => driver.send(failure).is_ok(),
             None => false,
         }
+    }
+
+    /// Asks reconciliation to run now rather than at its next interval.
+    pub(crate) fn nudge_reconciliation(&self) {
+        self.reconcile_now.notify_one();
+    }
+
+    /// Returns when reconciliation was asked to run now.
+    pub(crate) async fn reconciliation_nudged(&self) {
+        self.reconcile_now.notified().await;
     }
 
     /// Payments waited for, and payments driven (for tests and diagnostics).
