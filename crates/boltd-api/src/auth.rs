@@ -71,6 +71,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/onchain/transactions", S(TransactionsRead)),
     ("GET", "/api/v1/wallet/balance", S(BalanceRead)),
     ("GET", "/api/v1/wallet/connected", S(BalanceRead)),
+    ("POST", "/api/v1/wallet/bip321", S(InvoicesCreate)),
     ("GET", "/api/v1/onchain/balance", S(BalanceRead)),
     ("GET", "/api/v1/onchain/utxos", S(BalanceRead)),
     // Reading the node.

@@ -17,14 +17,13 @@ use boltd_engine::offer::{OfferInfo, OfferPayRequest, OfferRequest};
 use boltd_engine::receive::InvoiceRequest as EngineInvoiceRequest;
 use boltd_engine::PayResult;
 use boltd_node::node::Balances;
-use boltd_store::{PaymentRecord, PaymentStatus, ReceiveRecord};
+use boltd_store::{PaymentRecord, PaymentStatus};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+pub(crate) use crate::barkd_receive::ReceiveInfo;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
-use crate::time::rfc3339;
 use crate::AppState;
 
 /// The OpenAPI tag of barkd's dialect.
@@ -255,43 +254,6 @@ pub(crate) async fn send_status(
     let hash = hash_of(&engine, &id)?;
     let record = engine.outgoing_payment(&hash).await?;
     Ok(Json(SendInfo { state: record.status.into(), record }))
-}
-
-/// A receive with barkd's `LightningReceiveInfo` fields: `amount_sat` (requested, else
-/// received, else 0), `payment_preimage` (only once revealed), `settled_at` (RFC 3339), and
-/// the Ark-only `htlc_vtxo_ids`/`htlc_vtxos` (empty). `state` keeps boltd's names.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(as = LightningReceiveInfo)]
-pub(crate) struct ReceiveInfo {
-    #[serde(flatten)]
-    record: ReceiveRecord,
-    /// The amount requested, else the amount received, else 0, in sats.
-    amount_sat: u64,
-    /// The preimage (hex), once known.
-    payment_preimage: Option<String>,
-    /// When it settled (RFC 3339), if it has.
-    #[schema(format = DateTime)]
-    settled_at: Option<String>,
-    /// Ark only: always empty.
-    htlc_vtxo_ids: Vec<String>,
-    /// Ark only: always empty.
-    #[schema(value_type = Vec<Object>)]
-    htlc_vtxos: Vec<Value>,
-}
-
-impl ReceiveInfo {
-    fn of(record: ReceiveRecord) -> Self {
-        let amount_msat = record.amount_msat.or(record.received_msat).unwrap_or(0);
-        let settled = record.state == boltd_store::ReceiveState::Settled;
-        ReceiveInfo {
-            amount_sat: amount_msat / 1000,
-            payment_preimage: record.preimage.map(hex::encode),
-            settled_at: record.finished_at.filter(|_| settled).map(rfc3339),
-            htlc_vtxo_ids: Vec::new(),
-            htlc_vtxos: Vec::new(),
-            record,
-        }
-    }
 }
 
 /// barkd's `LightningInvoiceRequest`, with boltd's any-amount, description-hash, expiry and

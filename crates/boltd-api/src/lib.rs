@@ -38,6 +38,7 @@ mod alby_webhooks;
 mod auth;
 mod barkd;
 mod barkd_history;
+mod barkd_receive;
 mod cln;
 mod cln_decode;
 mod cln_lists;
@@ -113,6 +114,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(barkd_history::history))
         .routes(routes!(barkd_history::payments))
         .routes(routes!(barkd::connected))
+        .routes(routes!(barkd_receive::bip321))
         .routes(routes!(barkd::create_offer))
         .routes(routes!(barkd::pay_offer))
         .routes(routes!(cln::cln_pay))

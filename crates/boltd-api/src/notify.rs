@@ -50,8 +50,22 @@ fn types_param(types: Option<&str>) -> Result<Vec<EventType>, ApiError> {
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect();
-    Ok(parse_event_types(&names)?)
+    match names.as_slice() {
+        [] => Ok(BARKD_EVENT_TYPES.to_vec()),
+        [all] if all == ALL_EVENT_TYPES => Ok(EventType::ALL.to_vec()),
+        _ => Ok(parse_event_types(&names)?),
+    }
 }
+
+/// What a client that names no `types` gets: the events barkd has a `WalletNotification` for
+/// (`movement-created`, `movement-updated`), so that barkd's clients, which parse every
+/// notification as one, can read the stream. boltd's other events (invoices canceled or
+/// expired, channels) come when asked for by name, or all of them with `types=all`.
+const BARKD_EVENT_TYPES: [EventType; 3] =
+    [EventType::PaymentReceived, EventType::PaymentSent, EventType::PaymentFailed];
+
+/// The `types` value asking for every event type.
+const ALL_EVENT_TYPES: &str = "all";
 
 /// The long-poll's query.
 #[derive(Deserialize, IntoParams)]
@@ -66,7 +80,8 @@ pub(crate) struct WaitQuery {
     timeout_secs: Option<u64>,
     /// At most this many notifications (default 100).
     limit: Option<u32>,
-    /// Comma-separated event types (default: all).
+    /// Comma-separated event types, or `all` (default: the payment events, which are barkd's
+    /// `WalletNotification`s: `payment_received`, `payment_sent`, `payment_failed`).
     types: Option<String>,
 }
 
@@ -193,7 +208,8 @@ pub(crate) struct WsQuery {
     /// Replay from here first (a sequence number or an RFC 3339 date-time); absent: only new
     /// notifications.
     since: Option<String>,
-    /// Comma-separated event types (default: all).
+    /// Comma-separated event types, or `all` (default: the payment events, which are barkd's
+    /// `WalletNotification`s: `payment_received`, `payment_sent`, `payment_failed`).
     types: Option<String>,
 }
 

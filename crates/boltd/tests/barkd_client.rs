@@ -19,14 +19,8 @@ use serde_json::Value;
 
 const AMOUNT_OUT_SAT: u64 = 60_000;
 
-/// barkd operations whose answers do not parse into barkd's models yet (issue 11, open):
-/// - `get_receive_status`: `finished_at` and `preimage_revealed_at` are boltd's unix seconds,
-///   barkd's are RFC 3339 date-times (a finished receive, here the canceled one);
-/// - `bip321_uri`: `POST /api/v1/wallet/bip321` is not served yet;
-/// - `wait_notification`: boltd's channel events are in the long-poll beside barkd's
-///   `WalletNotification`s, which do not parse as one (the WebSocket, by default only new
-///   events, carries them too).
-const STILL_OPEN: [&str; 3] = ["get_receive_status", "bip321_uri", "wait_notification"];
+/// barkd operations whose answers do not parse into barkd's models yet: none.
+const STILL_OPEN: [&str; 0] = [];
 const AMOUNT_IN_SAT: u64 = 7_000;
 
 fn client_dir() -> PathBuf {
@@ -171,6 +165,24 @@ fn a_client_generated_from_barkds_document_drives_boltd() -> Result<(), HarnessE
     // Messages.
     assert_eq!(r["verified"]["valid"], true, "{r}");
     assert_eq!(r["verified_other"]["valid"], false, "{r}");
+
+    // BIP 321: the invoice and the address in one URI; upper-case for QR codes.
+    let uri = r["bip321"]["bip321"].as_str().unwrap_or_default();
+    let bolt11 = r["bip321"]["bolt11"].as_str().unwrap_or_default();
+    let address = r["bip321"]["onchain"].as_str().unwrap_or_default();
+    assert!(uri.starts_with("bitcoin:") && uri.contains("amount=0.000025"), "{r}");
+    assert!(!bolt11.is_empty() && uri.contains(&format!("lightning={bolt11}")), "{r}");
+    assert!(!address.is_empty() && uri.contains(address), "{r}");
+    assert!(uri.contains("label=boltd&message=barkd%20client"), "{r}");
+    let upper = r["bip321_lightning_only"]["bip321"].as_str().unwrap_or_default();
+    assert!(upper.starts_with("BITCOIN:?AMOUNT=0.00002&LIGHTNING=LNBCRT"), "{r}");
+    assert_eq!(r["bip321_lightning_only"]["onchain"], Value::Null, "{r}");
+
+    // Notifications: barkd's, on the long-poll and the WebSocket alike.
+    let notes = r["notifications"].as_array().unwrap();
+    assert!(notes.len() >= 2, "the payments' notifications: {r}");
+    assert!(notes.iter().all(|n| n["type"].as_str().unwrap().starts_with("movement-")), "{r}");
+    assert_eq!(r["ws_notifications"], r["notifications"], "{r}");
 
     // On chain: the sends and the drain went out.
     for k in ["onchain_send", "onchain_send_many", "onchain_drain"] {

@@ -368,7 +368,10 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
 
     // The channel's events are in B's log, in order.
-    let all = b.get("/api/v1/notifications/wait?since=0&timeout_secs=0").unwrap();
+    // barkd's clients get the payment events only (barkd has no notification for the others).
+    let barkd = b.get("/api/v1/notifications/wait?since=0&timeout_secs=0").unwrap();
+    assert_eq!(barkd["notifications"], json!([]), "{barkd}");
+    let all = b.get("/api/v1/notifications/wait?since=0&timeout_secs=0&types=all").unwrap();
     assert_eq!(types(&all), ["channel_pending", "channel_ready"], "{all}");
     let n = &all["notifications"];
     assert_eq!(n[0]["channel"]["counterparty_node_id"], a.node_id.as_str());
@@ -389,7 +392,8 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     }
 
     // A waiter on the newest cursor blocks until the payment lands, then gets it.
-    let url = format!("{}/api/v1/notifications/wait?since={cursor}&timeout_secs=60", b.api_url);
+    let url =
+        format!("{}/api/v1/notifications/wait?since={cursor}&timeout_secs=60&types=all", b.api_url);
     let auth = format!("Bearer {}", b.admin_token());
     let waiter = std::thread::spawn(move || {
         ureq::get(&url).set("Authorization", &auth).call().unwrap().into_json::<Value>().unwrap()
@@ -408,8 +412,11 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     assert_eq!(got["last_pushed_at"], received["created_at"]);
 
     // A `since` older than the newest returns at once with everything after it, in order.
-    let again = b.get("/api/v1/notifications/wait?since=0&timeout_secs=60").unwrap();
+    let again = b.get("/api/v1/notifications/wait?since=0&timeout_secs=60&types=all").unwrap();
     assert_eq!(types(&again), ["channel_pending", "channel_ready", "payment_received"]);
+    let barkd = b.get("/api/v1/notifications/wait?since=0&timeout_secs=60").unwrap();
+    assert_eq!(types(&barkd), ["payment_received"]);
+    assert_eq!(barkd["notifications"][0]["type"], "movement-created", "{barkd}");
     let after = b.get(&format!("/api/v1/notifications/wait?since={cursor}")).unwrap();
     assert_eq!(types(&after), ["payment_received"]);
     // By type, and by time (barkd's since).
@@ -419,7 +426,7 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     let none = b.get(&format!("/api/v1/notifications/wait?since={future}&timeout_secs=1")).unwrap();
     assert_eq!(none["notifications"], json!([]));
     assert_eq!(none["last_pushed_at"], future);
-    let past = b.get("/api/v1/notifications/wait?since=2000-01-01T00:00:00Z").unwrap();
+    let past = b.get("/api/v1/notifications/wait?since=2000-01-01T00:00:00Z&types=all").unwrap();
     assert_eq!(types(&past).len(), 3, "{past}");
 
     // Invoice events: canceled (hold invoice), expired (the sweep), and the payer's failure.
@@ -493,7 +500,7 @@ fn long_poll_and_websocket_follow_the_event_log() -> Result<(), HarnessError> {
     assert_eq!(ws_connect(&a, &format!("ticket={old}")).err(), Some(401));
     // With `since`, the socket replays the log first, in order, then goes on live.
     a.engine().unwrap().set_ws_ticket_ttl(Duration::from_secs(60));
-    let mut replay = ws_connect(&a, &format!("ticket={}&since=0", ticket(&a))).unwrap();
+    let mut replay = ws_connect(&a, &format!("ticket={}&since=0&types=all", ticket(&a))).unwrap();
     let mut seen = Vec::new();
     while seen.last() != Some(&sent["seq"]) {
         seen.push(next_notification(&mut replay)["seq"].clone());

@@ -49,7 +49,8 @@ fn pay_in_background(
 
 /// The notifications (the event log) that mention `hash`.
 fn events(c: &TestNode, hash: &str) -> Vec<Value> {
-    let log = c.get("/api/v1/notifications/wait?since=0&timeout_secs=0&limit=1000").unwrap();
+    let log =
+        c.get("/api/v1/notifications/wait?since=0&timeout_secs=0&limit=1000&types=all").unwrap();
     let all = log["notifications"].as_array().cloned().unwrap_or_default();
     all.into_iter().filter(|n| n.to_string().contains(hash)).collect()
 }

@@ -205,6 +205,9 @@ fn bitcoind_outage() {
     let d = Daemon::spawn("D", &exe(), &dir.path().join("D"), &chain_access, free_port().unwrap())
         .expect("D");
     let (old_id, old) = open_to_d(&lab[0], &d).expect("A's channel with D");
+    // The funding is broadcast a moment after A lists its outpoint: mined before it reaches
+    // the mempool, it would confirm in none of the blocks below.
+    btc.wait_for_tx_in_mempool(&old.txid, Duration::from_secs(30)).expect("the funding broadcast");
     {
         let a = lab[0].node();
         let dn = d.node();
