@@ -42,7 +42,7 @@ use bitcoin_payment_instructions::hrn_resolution::{
     HrnResolution, HrnResolutionFuture, HrnResolver, HumanReadableName, LNURLResolutionFuture,
 };
 use bitcoin_payment_instructions::{ParseError, PaymentInstructions};
-use boltd_node::config::is_loopback_host;
+use boltd_config::is_loopback_host;
 use boltd_store::{Direction, PaymentRecord};
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
 use serde_json::{json, Value};

@@ -13,8 +13,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use boltd_config::{Config, ConfigLayer};
 use boltd_engine::Engine;
-use boltd_node::config::Config;
 use boltd_node::deps::bitcoin::{Address, Network};
 use serde_json::{json, Value};
 
@@ -209,14 +209,14 @@ pub fn regtest_config(data_dir: &Path, chain: &ChainAccess, p2p_port: u16) -> Co
     regtest_config_with(data_dir, chain, p2p_port, |_| {})
 }
 
-/// [`regtest_config`] with `extra` applied to its flags first (e.g. to set `lnurl_names`).
+/// [`regtest_config`] with `extra` applied to its keys first (e.g. to set `lnurl_names`).
 pub fn regtest_config_with(
     data_dir: &Path,
     chain: &ChainAccess,
     p2p_port: u16,
-    extra: impl FnOnce(&mut boltd_node::config::ConfigArgs),
+    extra: impl FnOnce(&mut ConfigLayer),
 ) -> Config {
-    let mut args = boltd_node::config::ConfigArgs {
+    let mut layer = ConfigLayer {
         network: Some(Network::Regtest),
         data_dir: Some(data_dir.to_path_buf()),
         p2p_listen: Some(SocketAddr::from(([127, 0, 0, 1], p2p_port))),
@@ -228,8 +228,8 @@ pub fn regtest_config_with(
         wallet_sync_interval_ms: Some(200),
         ..Default::default()
     };
-    extra(&mut args);
-    Config::load(&args, std::iter::empty()).expect("lab config is valid")
+    extra(&mut layer);
+    Config::from_layer(layer, None).expect("lab config is valid")
 }
 
 impl TestNode {
@@ -243,14 +243,14 @@ impl TestNode {
         Self::start_in_process_with(name, data_dir, chain, p2p_port, |_| {})
     }
 
-    /// [`TestNode::start_in_process`] with `extra` applied to the lab's configuration flags
+    /// [`TestNode::start_in_process`] with `extra` applied to the lab's configuration keys
     /// (e.g. `lnurl_names` and `lnurl_allow_http`).
     pub fn start_in_process_with(
         name: &str,
         data_dir: &Path,
         chain: &ChainAccess,
         p2p_port: u16,
-        extra: impl FnOnce(&mut boltd_node::config::ConfigArgs),
+        extra: impl FnOnce(&mut ConfigLayer),
     ) -> Result<Self, HarnessError> {
         let config = regtest_config_with(data_dir, chain, p2p_port, extra);
         let runtime = tokio::runtime::Builder::new_multi_thread()

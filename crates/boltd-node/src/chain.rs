@@ -43,8 +43,8 @@ use lightning_block_sync::rpc::{RpcClient, RpcError};
 use lightning_block_sync::UnboundedCache;
 use tokio::sync::mpsc;
 
-use crate::config::Config;
 use crate::error::{NodeError, NodeResult};
+use boltd_config::Config;
 
 /// How often fee estimates are refreshed from bitcoind.
 pub const FEE_REFRESH_INTERVAL: Duration = Duration::from_secs(60);

@@ -1,5 +1,5 @@
 //! Processing of HTLCs to forward or receive on boltd's own schedule
-//! ([`Config::htlc_forward_delay_ms`](crate::config::Config::htlc_forward_delay_ms)).
+//! ([`Config::htlc_forward_delay_ms`](boltd_config::Config::htlc_forward_delay_ms)).
 //!
 //! LDK's background processor calls `process_pending_htlc_forwards` after a randomized delay
 //! (log-normal, about 50 ms on average) that cannot be configured. When the operator sets a delay,

@@ -6,7 +6,6 @@
 #![deny(missing_docs)]
 
 pub mod chain;
-pub mod config;
 pub mod error;
 pub mod events;
 pub mod failstop;
@@ -22,7 +21,7 @@ pub mod routing;
 pub mod types;
 pub mod wallet;
 
-pub use config::Config;
+pub use boltd_config::Config;
 pub use error::{NodeError, NodeResult};
 pub use node::Node;
 

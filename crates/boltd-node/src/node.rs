@@ -54,7 +54,6 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::chain::{check_bitcoind, BitcoindAuth, Broadcaster, FeeEstimates, FEE_REFRESH_INTERVAL};
-use crate::config::Config;
 use crate::error::{NodeError, NodeResult};
 use crate::events::{ClaimKnownPreimages, NodeEventHandler, PaymentEvents};
 use crate::failstop::{FailStop, FatalKind};
@@ -64,6 +63,7 @@ use crate::persist::{BackgroundStore, GatedManager, GatedPersister, ManagerGate}
 use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
+use boltd_config::Config;
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";

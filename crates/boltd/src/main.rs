@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use boltd_api::AuthMode;
+use boltd_config::{Config, ConfigArgs};
 use boltd_engine::Engine;
-use boltd_node::config::{Config, ConfigArgs};
 use clap::{CommandFactory, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 

@@ -45,9 +45,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use boltd_config::{Config, ConfigLayer};
 use boltd_engine::Engine;
 use boltd_harness::{Bitcoind, HarnessError};
-use boltd_node::config::{Config, ConfigArgs};
 use boltd_node::deps::bitcoin::{Address, Network};
 use boltd_node::NodeError;
 use boltd_store::{DataDirLock, StoreError};
@@ -635,7 +635,7 @@ async fn start_node(
     let data_dir = ctx.dir.join(name);
     let api_addr = SocketAddr::from(([127, 0, 0, 1], ports.api(i)));
     let p2p_addr = SocketAddr::from(([127, 0, 0, 1], ports.p2p(i)));
-    let args = ConfigArgs {
+    let layer = ConfigLayer {
         network: Some(Network::Regtest),
         data_dir: Some(data_dir.clone()),
         p2p_listen: Some(p2p_addr),
@@ -650,7 +650,7 @@ async fn start_node(
         ..Default::default()
     };
     // The environment is left out on purpose: BOLTD_* settings are for `serve`.
-    let config = Config::load(&args, std::iter::empty()).map_err(|e| format!("{name}: {e}"))?;
+    let config = Config::from_layer(layer, None).map_err(|e| format!("{name}: {e}"))?;
     let listener = boltd_api::bind(api_addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             format!(

@@ -22,7 +22,7 @@ fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError
     let btc = Bitcoind::start()?;
     let chain = ChainAccess::from(&btc);
     let dir = tempfile::tempdir().unwrap();
-    let allow_http = |args: &mut boltd_node::config::ConfigArgs| {
+    let allow_http = |args: &mut boltd_config::ConfigLayer| {
         args.lnurl_allow_http = Some(true);
     };
     let a = TestNode::start_in_process_with(

@@ -1,0 +1,212 @@
+//! Every configuration key, declared once. **To add a key, add one entry here** (and, if its
+//! default is a value, a constant in `defaults.rs`); then regenerate docs/CONFIG.md with
+//! `BOLTD_UPDATE_CONFIG_DOC=1 cargo test -p boltd-config --lib doc`.
+//!
+//! An entry is
+//!
+//! ```text
+//! /// Meaning, in markdown: the field's rustdoc and the key's row in docs/CONFIG.md.
+//! key: Type [=> TypeInConfig] [[secret]] {
+//!     flag: "VALUE_NAME", "the flag's --help line",
+//!     default: <a rule from rule.rs, with its checks from checks.rs>,
+//! }
+//! ```
+//!
+//! `key` is the TOML key and the field of [`crate::Config`] and [`crate::ConfigLayer`]; the
+//! environment variable is `BOLTD_KEY` and the flag `--key` with `-` for `_`. `Type` is how
+//! the layers spell the value (`value.rs`); `TypeInConfig`, if different, what the rule makes
+//! of it (e.g. `Option<Type>` for a key that may stay unset). `[secret]` keys are printed
+//! `<redacted>` by `Debug`. Keys are resolved in this order, so a rule may rely on the checks of
+//! the keys above it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use bitcoin::Network;
+
+use crate::checks;
+use crate::defaults::{self, *};
+use crate::rule::{custom, optional, or, or_else, required};
+
+declare_keys! {
+    /// Bitcoin network: `bitcoin` (or `mainnet`), `testnet`, `testnet4`, `signet` or `regtest`.
+    network: Network {
+        flag: "NETWORK",
+            "Bitcoin network: bitcoin (or mainnet), testnet, testnet4, signet or regtest. Required",
+        default: required(),
+    }
+
+    /// Seed, wallet and channel state. `<network>` is spelled `bitcoin`, `testnet`, `testnet4`,
+    /// `signet` or `regtest` (so `mainnet` uses `.boltd/bitcoin`).
+    data_dir: PathBuf {
+        flag: "PATH", "Data directory [default: $HOME/.boltd/NETWORK, e.g. $HOME/.boltd/regtest]",
+        default: or_else("`$HOME/.boltd/<network>`", defaults::data_dir).check(checks::not_empty),
+    }
+
+    /// IP address and port the Lightning peer-to-peer listener binds.
+    p2p_listen: SocketAddr {
+        flag: "ADDR", "Lightning peer-to-peer listen address [default: 0.0.0.0:9735]",
+        default: or(DEFAULT_P2P_LISTEN),
+    }
+
+    /// `host:port` addresses announced to the network. TOML: an array of strings; environment
+    /// and flag: comma-separated (the flag may also be repeated).
+    announce_addrs: Vec<String> {
+        flag: "HOST:PORT",
+            "Addresses (host:port) announced to the network; repeat the flag or separate with commas",
+        default: or(Vec::new()).check(checks::announce_addrs),
+    }
+
+    /// Node alias announced to the network, at most 32 bytes (UTF-8).
+    alias: String {
+        flag: "ALIAS", "Node alias announced to the network, at most 32 bytes [default: empty]",
+        default: or(DEFAULT_ALIAS).check(checks::alias),
+    }
+
+    /// IP address and port the HTTP API binds. Every route but `/ping` and
+    /// `/.well-known/lnurlp/` needs a bearer token (see the README's security notes). A
+    /// non-loopback address carries tokens in plain HTTP: put a TLS proxy in front.
+    /// `serve --insecure-no-auth` (no tokens) is refused unless this is a loopback address.
+    api_listen: SocketAddr {
+        flag: "ADDR", "HTTP API listen address [default: 127.0.0.1:3000]",
+        default: or(DEFAULT_API_LISTEN),
+    }
+
+    /// Browser origins allowed to call the API from another origin (CORS): `scheme://host[:port]`
+    /// in lower case, exactly as browsers send `Origin`, or `*` for any. Empty: cross-origin
+    /// browser requests are denied (no CORS headers; preflights get 403). Tokens are still
+    /// required; cookies are never used. Cannot be set with `serve --insecure-no-auth` (boltd
+    /// does not start). The LNURL-pay endpoints under `/.well-known/lnurlp/` are open to every
+    /// origin regardless. Same list syntax as `announce_addrs`.
+    api_cors_origins: Vec<String> {
+        flag: "ORIGIN",
+            "Browser origins allowed to call the API (CORS), e.g. https://app.example.com, or `*`; \
+             repeat the flag or separate with commas [default: none]",
+        default: or(Vec::new()).check(checks::cors_origins),
+    }
+
+    /// bitcoind JSON-RPC URL, `http://host:port` with an optional path (no TLS).
+    bitcoind_rpc_url: String {
+        flag: "URL",
+            "bitcoind JSON-RPC URL [default: http://127.0.0.1:<bitcoind's port for the network>]",
+        default: or_else(
+            "`http://127.0.0.1:<port>`: 8332 bitcoin, 18332 testnet, 48332 testnet4, 38332 signet, \
+             18443 regtest",
+            defaults::bitcoind_rpc_url,
+        )
+        .check(checks::rpc_url),
+    }
+
+    /// bitcoind RPC user. Set together with `bitcoind_rpc_password`, or not at all.
+    bitcoind_rpc_user: String => Option<String> {
+        flag: "USER", "bitcoind RPC user (needs --bitcoind-rpc-password)",
+        default: optional("unset").check(checks::rpc_user),
+    }
+
+    /// bitcoind RPC password. Never logged. A flag is visible in the process list: prefer the
+    /// file (readable only by boltd's user), the environment or a cookie.
+    bitcoind_rpc_password: String => Option<String> [secret] {
+        flag: "PASSWORD",
+            "bitcoind RPC password. Visible to other local users in the process list: prefer the \
+             config file, BOLTD_BITCOIND_RPC_PASSWORD or a cookie file",
+        default: optional("unset").check(checks::rpc_password),
+    }
+
+    /// bitcoind's cookie file. Use either user and password, or a cookie: setting both is an
+    /// error.
+    bitcoind_rpc_cookie: PathBuf => Option<PathBuf> {
+        flag: "PATH",
+            "bitcoind cookie file, used when user and password are not set [default: bitcoind's, \
+             e.g. $HOME/.bitcoin/regtest/.cookie]",
+        default: custom(
+            "without user and password: `$HOME/.bitcoin/<netdir>/.cookie`, `<netdir>` being \
+             nothing (bitcoin), `testnet3`, `testnet4`, `signet` or `regtest`",
+            checks::rpc_cookie,
+        ),
+    }
+
+    /// How often bitcoind is polled for new blocks, in milliseconds (at least 1).
+    chain_poll_interval_ms: u64 {
+        flag: "MS", "Block polling interval in milliseconds [default: 1000]",
+        default: or(DEFAULT_CHAIN_POLL_INTERVAL_MS).check(checks::at_least_1),
+    }
+
+    /// How often the on-chain wallet is synced, in milliseconds (at least 1).
+    wallet_sync_interval_ms: u64 {
+        flag: "MS", "On-chain wallet sync interval in milliseconds [default: 2000]",
+        default: or(DEFAULT_WALLET_SYNC_INTERVAL_MS).check(checks::at_least_1),
+    }
+
+    /// Fee rate in sat per 1000 weight units used when `estimatesmartfee` has no estimate
+    /// (always so on a fresh regtest chain). At least 253, LDK's minimum.
+    fee_rate_fallback_sat_per_kwu: u32 {
+        flag: "SAT_PER_KWU",
+            "Fee rate (sat/kwu) used when estimatesmartfee has no estimate [default: 253 on \
+             regtest, 1000 elsewhere]",
+        default: or_else("253 on regtest, 1000 elsewhere", defaults::fee_rate_fallback)
+            .check(checks::fee_rate),
+    }
+
+    /// `error`, `warn`, `info`, `debug` or `trace` (case-insensitive). LDK's own records are
+    /// shown from `warn` up; for more, set `BOLTD_LOG` to a full filter (it replaces
+    /// `log_level`), e.g. `BOLTD_LOG=info,ldk=trace`.
+    log_level: String {
+        flag: "LEVEL", "Log level: error, warn, info, debug or trace [default: info]",
+        default: or(DEFAULT_LOG_LEVEL).map(|level: String| level.to_ascii_lowercase()).check(checks::log_level),
+    }
+
+    /// Whether channels opened by peers are accepted. Flag: `--accept-inbound-channels false`;
+    /// environment: `true`, `false`, `1` or `0`.
+    accept_inbound_channels: bool {
+        flag: "BOOL", "Accept channels opened by peers: true or false [default: true]",
+        default: or(DEFAULT_ACCEPT_INBOUND_CHANNELS),
+    }
+
+    /// Lightning-address names (LUD-16) this node serves: `GET /.well-known/lnurlp/<name>`
+    /// answers LNURL-pay (LUD-06, comments per LUD-12) and its callback
+    /// `/.well-known/lnurlp/<name>/callback` issues invoices whose description hash commits to
+    /// the metadata. Names use `a-z`, `0-9`, `-`, `_` and `.`. These two paths are public by
+    /// nature: when exposing the node, proxy only `/.well-known/lnurlp/`. Same list syntax as
+    /// `announce_addrs`. Needs `lnurl_public_url` (or, on regtest, `lnurl_allow_http`).
+    lnurl_names: Vec<String> {
+        flag: "NAME",
+            "Lightning-address names to serve (LUD-16); repeat the flag or separate with commas",
+        default: or(Vec::new()).check(checks::lnurl_names),
+    }
+
+    /// Base URL at which payers reach this API, `https://host[:port][/path]` (a trailing `/` is
+    /// dropped): callbacks are `<url>/.well-known/lnurlp/<name>/callback` and the address is
+    /// `<name>@<host[:port]>`. `http://` only for a loopback host with `lnurl_allow_http`. When
+    /// unset (regtest with `lnurl_allow_http` only) both are built from the request's `Host`
+    /// header, as `http://<Host>`.
+    lnurl_public_url: String => Option<String> {
+        flag: "URL",
+            "Base URL at which others reach this API, for LNURL-pay callbacks (https://host[/path])",
+        default: optional("unset")
+            .map(|url: Option<String>| url.map(|u| u.trim_end_matches('/').to_string()))
+            .check(checks::lnurl_public_url),
+    }
+
+    /// Allow LNURL to reach loopback hosts (`localhost`, `127.0.0.0/8`, `[::1]`), in plain
+    /// `http` too, paying and serving; without it paying refuses loopback addresses (as it
+    /// always refuses private and link-local ones, after resolving the host), and every host
+    /// needs `https`. Only allowed on regtest: set on another network, boltd does not start.
+    lnurl_allow_http: bool {
+        flag: "BOOL",
+            "Allow plain-http LNURL to loopback hosts: true or false; regtest only [default: false]",
+        default: or(DEFAULT_LNURL_ALLOW_HTTP).check(checks::lnurl_allow_http),
+    }
+
+    /// How long HTLCs to forward or to receive wait before they are processed, in milliseconds
+    /// (at most 10000), so that those arriving together are handled in one batch. Unset: LDK's
+    /// randomized delay (log-normal, about 50 ms on average, at most 200 ms), which also blurs
+    /// the timing a neighbour could use to guess where a payment starts or ends. `0` processes
+    /// them as soon as they are irrevocably committed (lowest latency; what the benchmarks B3
+    /// use).
+    htlc_forward_delay_ms: u64 => Option<u64> {
+        flag: "MS",
+            "Delay before HTLCs to forward or receive are processed, in milliseconds; 0 = at once \
+             [default: LDK's randomized delay, about 50 ms on average]",
+        default: optional("unset: LDK's randomized delay").check(checks::htlc_forward_delay),
+    }
+}
