@@ -626,8 +626,8 @@ pub(crate) struct AlbyInvoice {
     expires_at: Option<String>,
     /// Seconds from creation to expiry.
     expiry: Option<u64>,
-    /// Always null: boltd keeps no payer comments.
-    #[schema(value_type = Option<String>)]
+    /// The payer's comment (LNURL-pay's LUD-12 `comment`, or a BOLT12 payer note) on an
+    /// invoice of ours; null on payments.
     comment: Option<String>,
     /// Always null: boltd keeps no payer names.
     #[schema(value_type = Option<String>)]
@@ -766,6 +766,7 @@ fn receive_invoice(r: &ReceiveRecord, our_id: &str) -> AlbyInvoice {
         custom_records: records_base64(r.custom_records.as_deref()),
         keysend: false,
         metadata: None,
+        comment: r.payer_note.clone(),
         ..invoice_base(AlbyInvoiceType::Incoming, &hash, amount_msat, r.created_at, r.expires_at)
     }
 }

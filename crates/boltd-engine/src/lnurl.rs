@@ -648,7 +648,8 @@ impl Engine {
     /// LUD-06's callback for a hosted name: checks `amount` (msat, within the range) and
     /// `comment` (at most [`COMMENT_ALLOWED`] characters), creates an invoice for the amount
     /// whose description hash is SHA-256 of the name's metadata, and answers `{pr, routes: []}`.
-    /// The comment is logged with the payment hash (the receive record has no field for it yet).
+    /// The comment is kept on the receive (its `payer_note`; Alby's invoices show it as
+    /// `comment`).
     pub async fn lnurlp_callback(
         &self,
         name: &str,
@@ -681,6 +682,7 @@ impl Engine {
         let req = InvoiceRequest {
             amount_msat: Some(amount_msat),
             description_hash: Some(hex::encode(sha256::Hash::hash(metadata.as_bytes()))),
+            payer_note: comment.map(str::to_string),
             ..Default::default()
         };
         let rec = self.create_invoice(req, PayContext::default()).await.map_err(|e| match e {
@@ -694,7 +696,7 @@ impl Engine {
             name,
             amount_msat,
             payment_hash = hex::encode(rec.payment_hash),
-            comment,
+            with_comment = comment.is_some(),
             "LNURL-pay invoice issued"
         );
         Ok(json!({ "pr": rec.invoice, "routes": [] }))

@@ -61,6 +61,10 @@ pub struct InvoiceRequest {
     /// invoice, not a hold one). Excludes `payment_hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preimage: Option<String>,
+    /// A note from the payer that came with the request for the invoice (LNURL-pay's LUD-12
+    /// `comment`), kept on the receive as its `payer_note`. Never from an API body.
+    #[serde(skip)]
+    pub payer_note: Option<String>,
 }
 
 fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
@@ -157,6 +161,7 @@ impl Engine {
         new.amount_msat = req.amount_msat;
         new.description = req.description.clone();
         new.description_hash = description_hash;
+        new.payer_note = req.payer_note.clone();
         new.expires_at = Some(crate::pay::invoice_expiry_secs(&invoice));
         new.idempotency_key = idempotency_key;
         new.request_hash = Some(request_hash(&req));

@@ -99,7 +99,7 @@ pub struct ReceiveRecord {
     pub preimage_revealed_at: Option<u64>,
     /// When it reached a final state.
     pub finished_at: Option<u64>,
-    /// The payer's note (BOLT12).
+    /// The payer's note: BOLT12's payer note, or LNURL-pay's (LUD-12) comment.
     pub payer_note: Option<String>,
     /// Keysend-style TLV records (JSON object text, TLV type to hex value).
     pub custom_records: Option<String>,
@@ -161,7 +161,7 @@ pub struct NewReceive {
     pub description_hash: Option<[u8; 32]>,
     /// When it expires.
     pub expires_at: Option<u64>,
-    /// The payer's note (BOLT12).
+    /// The payer's note: BOLT12's payer note, or LNURL-pay's (LUD-12) comment.
     pub payer_note: Option<String>,
     /// TLV records (JSON object text, TLV type to hex value).
     pub custom_records: Option<String>,
