@@ -6,6 +6,8 @@
 //! Fail closed: a route missing from the table needs `node:admin`; a token that cannot be
 //! checked (storage error) is refused.
 
+use std::sync::LazyLock;
+
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -13,6 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::auth::{AuthError, Caller, Scope};
 use boltd_engine::error::cln_codes;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::OpenApi;
 
 use crate::error::{AlbyErrorBody, ApiError, ClnErrorBody};
 use crate::AppState;
@@ -138,14 +142,106 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/webhooks/{id}/deliveries", S(NodeAdmin)),
 ];
 
-/// The access a route needs; `node:admin` for a route the table does not list.
+/// One operation of the API and the access it needs, as its `#[utoipa::path]` declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method, upper case (`GET`, `POST`, `DELETE`).
+    pub method: &'static str,
+    /// The path as registered in the router (`/api/v1/tokens/{id}`).
+    pub path: String,
+    /// What it needs.
+    pub access: Access,
+}
+
+/// The name of the bearer security scheme, the one scheme operations may declare.
+pub(crate) const BEARER: &str = "bearer";
+
+/// Every route with the access it needs, in the router's order: derived, once, from the
+/// `security(...)` of each handler's `#[utoipa::path]` (the same declaration the router and the
+/// OpenAPI document are built from). Panics, naming them, if an operation declares no security
+/// or one this API does not know: a route is never public by omission.
+pub fn routes() -> &'static [Route] {
+    static TABLE: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        derive_routes(&crate::declared_document()).unwrap_or_else(|errors| {
+            panic!("operations with a missing or malformed access:\n{}", errors.join("\n"))
+        })
+    });
+    &TABLE
+}
+
+/// The route table of a document's operations, or what is wrong with their declarations.
+pub(crate) fn derive_routes(doc: &OpenApi) -> Result<Vec<Route>, Vec<String>> {
+    let mut table = Vec::new();
+    let mut errors = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+            ("TRACE", &item.trace),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            match declared_access(op) {
+                Ok(access) => table.push(Route { method, path: path.clone(), access }),
+                Err(e) => errors.push(format!("{method} {path}: {e}")),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(table)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The access an operation declares: `security(())` public, `security(("bearer" = []))` any
+/// valid token, `security(("bearer" = ["<scope>"]))` a token with that scope.
+fn declared_access(op: &Operation) -> Result<Access, String> {
+    const HOW: &str = "declare one of `security(())` (public), `security((\"bearer\" = []))` (any \
+        valid token) or `security((\"bearer\" = [\"<scope>\"]))` in its #[utoipa::path]";
+    let Some(requirements) = &op.security else {
+        return Err(format!("no security declared; {HOW}"));
+    };
+    // utoipa's `SecurityRequirement` shows its content only serialized: `{"<scheme>": [scopes]}`.
+    let requirements = serde_json::to_value(requirements).map_err(|e| e.to_string())?;
+    let [requirement] = requirements.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(format!("not exactly one security requirement; {HOW}"));
+    };
+    let Some(requirement) = requirement.as_object() else {
+        return Err(format!("a malformed security requirement; {HOW}"));
+    };
+    if requirement.is_empty() {
+        return Ok(Access::Public);
+    }
+    let scopes = match requirement.get(BEARER).and_then(|s| s.as_array()) {
+        Some(scopes) if requirement.len() == 1 => scopes,
+        _ => return Err(format!("a security scheme other than `{BEARER}`; {HOW}")),
+    };
+    match scopes.as_slice() {
+        [] => Ok(Access::Authenticated),
+        [scope] => {
+            let name = scope.as_str().unwrap_or_default();
+            Scope::parse(name)
+                .map(Access::Scope)
+                .ok_or_else(|| format!("unknown scope {scope}; {HOW}"))
+        }
+        _ => Err(format!("more than one scope (a route needs one); {HOW}")),
+    }
+}
+
+/// The access a route needs ([`routes`]); `node:admin` for a route the table does not list.
 pub fn access_for(method: &Method, path: &str) -> Access {
     // axum answers HEAD with the GET handler.
     let method = if method == Method::HEAD { "GET" } else { method.as_str() };
-    ROUTES
+    routes()
         .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
-        .map(|(_, _, a)| *a)
+        .find(|r| r.method == method && r.path == path)
+        .map(|r| r.access)
         .unwrap_or(Access::Scope(Scope::NodeAdmin))
 }
 
@@ -298,6 +394,18 @@ pub(crate) async fn authorize(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The access every route declares is what the hand-written table said.
+    #[test]
+    fn the_declarations_are_the_old_table() {
+        let derived: Vec<(&str, &str, Access)> =
+            routes().iter().map(|r| (r.method, r.path.as_str(), r.access)).collect();
+        let mut old = ROUTES.to_vec();
+        let mut new = derived.clone();
+        old.sort_by_key(|r| (r.1, r.0));
+        new.sort_by_key(|r| (r.1, r.0));
+        assert_eq!(new, old);
+    }
 
     #[test]
     fn the_route_table_is_well_formed() {

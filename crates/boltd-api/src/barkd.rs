@@ -110,6 +110,7 @@ pub(crate) struct BarkPayRequest {
 /// payment is still in flight after `wait_secs` (it goes on; see
 /// `GET /api/v1/lightning/sends/{payment_hash}`). Takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/pay", tag = TAG, operation_id = "pay",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = BarkPayRequest,
     responses(
@@ -132,6 +133,7 @@ pub(crate) async fn pay(
 /// barkd's `send`: the same as `POST /api/v1/lightning/pay` (boltd has no Ark or on-chain
 /// destinations here: use `POST /api/v1/onchain/send` for those).
 #[utoipa::path(post, path = "/api/v1/wallet/send", tag = TAG, operation_id = "send",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = BarkPayRequest,
     responses(
@@ -242,6 +244,7 @@ fn hash_of(engine: &AppState, identifier: &str) -> Result<String, ApiError> {
 /// An outgoing payment by payment hash or BOLT11 invoice, with barkd's `state`.
 #[utoipa::path(get, path = "/api/v1/lightning/sends/{identifier}", tag = TAG,
     operation_id = "get_send_status",
+    security(("bearer" = ["transactions:read"])),
     params(("identifier" = String, Path, description = "A payment hash (hex) or a BOLT11 invoice")),
     responses(
         (status = 200, description = "The payment record", body = SendInfo),
@@ -319,6 +322,7 @@ pub(crate) struct BarkInvoiceRequest {
 /// Takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/receives/invoice", tag = TAG,
     operation_id = "generate_invoice",
+    security(("bearer" = ["invoices:create"])),
     params(IdempotencyKey),
     request_body = BarkInvoiceRequest,
     responses(
@@ -346,6 +350,7 @@ pub(crate) async fn create_invoice(
 /// A receive by payment hash, invoice or preimage.
 #[utoipa::path(get, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
     operation_id = "get_receive_status",
+    security(("bearer" = ["invoices:read"])),
     params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
     responses(
         (status = 200, description = "The receive", body = ReceiveInfo),
@@ -362,6 +367,7 @@ pub(crate) async fn receive_status(
 /// Pending receives (not yet settled, canceled or expired), oldest first.
 #[utoipa::path(get, path = "/api/v1/lightning/receives", tag = TAG,
     operation_id = "list_receive_statuses",
+    security(("bearer" = ["invoices:read"])),
     responses((status = 200, description = "The pending receives", body = Vec<ReceiveInfo>)))]
 pub(crate) async fn pending_receives(
     State(engine): State<AppState>,
@@ -373,6 +379,7 @@ pub(crate) async fn pending_receives(
 /// back).
 #[utoipa::path(delete, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
     operation_id = "cancel_receive",
+    security(("bearer" = ["invoices:create"])),
     params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
     responses(
         (status = 200, description = "The canceled receive", body = ReceiveInfo),
@@ -399,6 +406,7 @@ pub(crate) struct SettleRequest {
 /// Settles a hold invoice whose HTLCs have arrived, with its preimage.
 #[utoipa::path(post, path = "/api/v1/lightning/receives/settle", tag = TAG,
     operation_id = "settle_receive",
+    security(("bearer" = ["invoices:create"])),
     request_body = SettleRequest,
     responses(
         (status = 200, description = "The settling receive", body = ReceiveInfo),
@@ -415,6 +423,7 @@ pub(crate) async fn settle_hold(
 /// A spontaneous payment (keysend) to a node, with custom TLV records. Takes an
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/keysend", tag = TAG, operation_id = "keysend",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = KeysendRequest,
     responses(
@@ -469,6 +478,7 @@ pub(crate) enum MultiKeysendItem {
 /// others).
 #[utoipa::path(post, path = "/api/v1/lightning/keysend/multi", tag = TAG,
     operation_id = "keysend_multi",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = MultiKeysendRequest,
     responses(
@@ -575,6 +585,7 @@ impl LightningFeeEstimate {
 /// fee limit a payment of that amount gets.
 #[utoipa::path(get, path = "/api/v1/fees/lightning/pay", tag = TAG,
     operation_id = "lightning_send_fee",
+    security(("bearer" = ["payments:send"])),
     params(FeeQuoteQuery),
     responses(
         (status = 200, description = "The fee", body = LightningFeeEstimate),
@@ -623,6 +634,7 @@ pub(crate) struct ConnectedResponse {
 /// barkd's readiness check, answered for the node itself: `connected` is true when a channel
 /// is usable now.
 #[utoipa::path(get, path = "/api/v1/wallet/connected", tag = TAG, operation_id = "connected",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "Whether the node can pay now", body = ConnectedResponse)))]
 pub(crate) async fn connected(State(engine): State<AppState>) -> Json<ConnectedResponse> {
     let usable_channels = engine.node().usable_channels();
@@ -662,6 +674,7 @@ pub(crate) struct FeeEstimateResponse {
 /// which this estimate does not check).
 #[utoipa::path(get, path = "/api/v1/fees/lightning/receive", tag = TAG,
     operation_id = "lightning_receive_fee",
+    security(("bearer" = [])),
     params(ReceiveFeeQuery),
     responses((status = 200, description = "The fee: 0", body = FeeEstimateResponse)))]
 pub(crate) async fn receive_fee(
@@ -706,6 +719,7 @@ pub(crate) struct BalanceResponse {
 
 /// barkd's wallet balance, with boltd's on-chain and Lightning balances.
 #[utoipa::path(get, path = "/api/v1/wallet/balance", tag = TAG, operation_id = "balance",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "The balances", body = BalanceResponse)))]
 pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult<BalanceResponse> {
     let balances = engine.node().balances();
@@ -743,6 +757,7 @@ pub(crate) struct CreateOfferRequest {
 
 /// Creates a BOLT12 offer (fixed amount, or any amount when none is given).
 #[utoipa::path(post, path = "/api/v1/lightning/offers", tag = TAG, operation_id = "create_offer",
+    security(("bearer" = ["invoices:create"])),
     request_body = CreateOfferRequest,
     responses(
         (status = 200, description = "The offer", body = OfferInfo),
@@ -765,6 +780,7 @@ pub(crate) async fn create_offer(
 
 /// Pays a BOLT12 offer; takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/offers/pay", tag = TAG, operation_id = "pay_offer",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = OfferPayRequest,
     responses(

@@ -62,7 +62,7 @@ use boltd_engine::Engine;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{access_for, Access, AuthMode, ROUTES};
+pub use auth::{access_for, routes, Access, AuthMode, Route, ROUTES};
 pub use context::MAX_IDEMPOTENCY_KEY_LEN;
 pub use error::{ApiError, ERROR_CODES};
 pub use openapi::{openapi, openapi_json, OPENAPI_FILE};
@@ -164,8 +164,14 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 /// The routes, without the layers.
-fn routes() -> Router<AppState> {
+fn handlers() -> Router<AppState> {
     api().split_for_parts().0
+}
+
+/// The operations as their `#[utoipa::path]`s declare them, before [`openapi()`] completes
+/// them: what the route table of [`routes()`] is derived from.
+pub(crate) fn declared_document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
 }
 
 /// The API's router over a running engine, with token authentication.
@@ -182,7 +188,10 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
     engine.set_notification_renderer(barkd_history::notification);
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
-    routes()
+    // Fail closed, at start-up: an operation that declares no access panics here (never public
+    // by omission).
+    let _ = auth::routes();
+    handlers()
         .route_layer(axum::middleware::from_fn_with_state(auth_state, auth::authorize))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -23,7 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, SecurityRequirement, SecuritySch
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi as _, ToSchema};
 
-use crate::auth::{access_for, Access, Dialect};
+use crate::auth::{access_for, Access, Dialect, BEARER};
 use crate::error::{AlbyErrorBody, ClnErrorBody, ErrorBody};
 
 /// The checked-in copy of the document, relative to the repository's root.
@@ -31,9 +31,6 @@ pub const OPENAPI_FILE: &str = "docs/openapi.json";
 
 /// The OpenAPI tag of the daemon's own endpoints.
 const TAG: &str = "meta";
-
-/// The name of the bearer security scheme.
-const BEARER: &str = "bearer";
 
 /// The document's fixed parts; the operations come from the router ([`crate::api`]).
 #[derive(utoipa::OpenApi)]
@@ -258,13 +255,20 @@ fn complete_operation(op: &mut Operation, method: &Method, path: &str, dialect: 
         }
     }
     if let Some(needs) = needs {
-        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        // As declared: the scope is the requirement's one role (OpenAPI 3.1 allows role names
+        // for schemes other than OAuth2's).
+        let scopes = match access {
+            Access::Scope(s) => vec![s.as_str()],
+            _ => vec![],
+        };
+        op.security = Some(vec![SecurityRequirement::new(BEARER, scopes)]);
         let note = format!("Needs {needs}.");
         op.description = Some(match op.description.take() {
             Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
             _ => note,
         });
     } else {
+        // Declared `security(())`; with no document-wide requirement, none is the same.
         op.security = None;
         let note = "Public: needs no token.";
         op.description = Some(match op.description.take() {
@@ -283,6 +287,7 @@ pub(crate) struct Pong {
 
 /// Liveness: answers while the daemon serves.
 #[utoipa::path(get, path = "/ping", tag = TAG, operation_id = "ping",
+    security(()),
     responses((status = 200, description = "Alive", body = Pong)))]
 pub(crate) async fn ping() -> Json<Pong> {
     Json(Pong { message: "pong" })
@@ -290,6 +295,7 @@ pub(crate) async fn ping() -> Json<Pong> {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = TAG, operation_id = "openapi",
+    security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API",
         content_type = "application/json", body = Object)))]
 pub(crate) async fn document() -> Response {
