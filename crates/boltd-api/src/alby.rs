@@ -233,6 +233,7 @@ const PAY_ERRORS: &str = "The payment failed (code 10, Alby's contract)";
 /// Pays an invoice and waits for the result; 202 with `status: pending` if it is still in
 /// flight when the retry window ends.
 #[utoipa::path(post, path = "/payments/bolt11", tag = TAG, operation_id = "alby_pay_bolt11",
+    security(("bearer" = ["payments:send"])),
     params(crate::barkd::IdempotencyKey),
     request_body = PayBolt11,
     responses(
@@ -355,6 +356,7 @@ impl AlbyKeysend {
 
 /// A keysend: pays and waits for the result.
 #[utoipa::path(post, path = "/payments/keysend", tag = TAG, operation_id = "alby_keysend",
+    security(("bearer" = ["payments:send"])),
     params(crate::barkd::IdempotencyKey),
     request_body = AlbyKeysend,
     responses(
@@ -428,6 +430,7 @@ pub(crate) enum AlbyMultiKeysendError {
 /// Results come in request order, `{keysend}` or `{keysend: {destination, custom_records},
 /// error}`; the status is 200 when at least one was paid, else the first error's.
 #[utoipa::path(post, path = "/payments/keysend/multi", tag = TAG, operation_id = "alby_keysend_multi",
+    security(("bearer" = ["payments:send"])),
     params(crate::barkd::IdempotencyKey),
     request_body = AlbyMultiKeysendRequest,
     responses(
@@ -521,6 +524,7 @@ pub(crate) struct CreateInvoice {
 /// Creates an invoice, in Alby's invoice shape. Alby's `comment`, `metadata` and `payer_*`
 /// are refused (boltd does not keep them with invoices).
 #[utoipa::path(post, path = "/invoices", tag = TAG, operation_id = "alby_create_invoice",
+    security(("bearer" = ["invoices:create"])),
     params(crate::barkd::IdempotencyKey),
     request_body = CreateInvoice,
     responses(
@@ -811,6 +815,7 @@ fn payment_invoice(p: &PaymentRecord, our_id: &str) -> AlbyInvoice {
 /// A received payment, else an invoice we issued (paid or not), else a payment we made; 404
 /// if none.
 #[utoipa::path(get, path = "/invoices/{payment_hash}", tag = TAG, operation_id = "alby_get_invoice",
+    security(("bearer" = ["invoices:read"])),
     params(("payment_hash" = String, Path, description = "The payment hash (hex)")),
     responses(
         (status = 200, description = "The invoice or payment", body = AlbyInvoice),
@@ -945,6 +950,7 @@ async fn list(
 
 /// Payments received, newest first.
 #[utoipa::path(get, path = "/invoices/incoming", tag = TAG, operation_id = "alby_incoming_invoices",
+    security(("bearer" = ["invoices:read"])),
     params(AlbyListQuery),
     responses(
         (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
@@ -960,6 +966,7 @@ pub(crate) async fn incoming(
 
 /// Payments made (complete), newest first.
 #[utoipa::path(get, path = "/invoices/outgoing", tag = TAG, operation_id = "alby_outgoing_invoices",
+    security(("bearer" = ["transactions:read"])),
     params(AlbyListQuery),
     responses(
         (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
@@ -975,6 +982,7 @@ pub(crate) async fn outgoing(
 
 /// Payments in both directions (complete), newest first.
 #[utoipa::path(get, path = "/invoices", tag = TAG, operation_id = "alby_invoices",
+    security(("bearer" = ["transactions:read"])),
     params(AlbyListQuery),
     responses(
         (status = 200, description = "The payments", body = Vec<AlbyInvoice>),
@@ -1003,6 +1011,7 @@ pub(crate) struct AlbyBalance {
 
 /// What the channels can send now, in sats.
 #[utoipa::path(get, path = "/balance", tag = TAG, operation_id = "alby_balance",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "The balance", body = AlbyBalance)))]
 pub(crate) async fn balance(State(engine): State<AppState>) -> AlbyResult {
     let b = engine.node().balances();
@@ -1046,6 +1055,7 @@ pub(crate) struct AlbyDecodedInvoice {
 
 /// Decodes a BOLT11 invoice (with the payee's alias when our graph knows it).
 #[utoipa::path(get, path = "/decode/bolt11/{invoice}", tag = TAG, operation_id = "alby_decode_bolt11",
+    security(("bearer" = [])),
     params(("invoice" = String, Path, description = "A BOLT11 invoice")),
     responses(
         (status = 200, description = "The decoded invoice", body = AlbyDecodedInvoice),

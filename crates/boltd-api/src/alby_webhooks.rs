@@ -86,6 +86,7 @@ pub(crate) struct CreateEndpoint {
 
 /// Creates an endpoint: 201 with `endpoint_secret` (`whsec_...`), shown this once.
 #[utoipa::path(post, path = "/webhook_endpoints", tag = TAG, operation_id = "alby_create_webhook_endpoint",
+    security(("bearer" = ["node:admin"])),
     request_body = CreateEndpoint,
     responses(
         (status = 201, description = "Created", body = CreatedAlbyWebhookEndpoint),
@@ -127,6 +128,7 @@ async fn alby_endpoint(engine: &AppState, id: &str) -> Result<WebhookRecord, Alb
 
 /// One endpoint, without its secret.
 #[utoipa::path(get, path = "/webhook_endpoints/{id}", tag = TAG, operation_id = "alby_get_webhook_endpoint",
+    security(("bearer" = ["node:admin"])),
     params(("id" = String, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The endpoint", body = AlbyWebhookEndpoint),
@@ -141,6 +143,7 @@ pub(crate) async fn get(
 
 /// Deletes an endpoint (its pending deliveries are dropped); answers the deleted endpoint.
 #[utoipa::path(delete, path = "/webhook_endpoints/{id}", tag = TAG, operation_id = "alby_delete_webhook_endpoint",
+    security(("bearer" = ["node:admin"])),
     params(("id" = String, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The deleted endpoint", body = AlbyWebhookEndpoint),

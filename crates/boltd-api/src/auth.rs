@@ -1,10 +1,14 @@
-//! Authentication and authorization of every request: the route table ([`ROUTES`]: which scope
-//! each route needs), the middleware that checks the bearer token against it and puts the
+//! Authentication and authorization of every request: the route table ([`routes()`]: which
+//! scope each route needs, derived from the `security(...)` each handler declares in its
+//! `#[utoipa::path]`), the middleware that checks the bearer token against it and puts the
 //! [`Caller`] into the request's extensions (for the [`Ctx`](crate::context::Ctx) extractor),
 //! and the 401/403 answers in each dialect's error shape.
 //!
-//! Fail closed: a route missing from the table needs `node:admin`; a token that cannot be
-//! checked (storage error) is refused.
+//! Fail closed: an operation that declares no access (or one this API does not know) stops the
+//! daemon at start-up and fails every test; a route missing from the table needs `node:admin`;
+//! a token that cannot be checked (storage error) is refused.
+
+use std::sync::LazyLock;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -13,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_engine::auth::{AuthError, Caller, Scope};
 use boltd_engine::error::cln_codes;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::OpenApi;
 
 use crate::error::{AlbyErrorBody, ApiError, ClnErrorBody};
 use crate::AppState;
@@ -38,115 +44,106 @@ pub enum Access {
     Scope(Scope),
 }
 
-use Access::{Authenticated, Public, Scope as S};
-use Scope::*;
+/// One operation of the API and the access it needs, as its `#[utoipa::path]` declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The HTTP method, upper case (`GET`, `POST`, `DELETE`).
+    pub method: &'static str,
+    /// The path as registered in the router (`/api/v1/tokens/{id}`).
+    pub path: String,
+    /// What it needs.
+    pub access: Access,
+}
 
-/// Every route with the access it needs: (method, path as registered in the router, access).
-/// A route that is not here needs `node:admin`. The README lists this table.
-pub const ROUTES: &[(&str, &str, Access)] = &[
-    ("GET", "/ping", Public),
-    ("GET", "/openapi.json", Public),
-    ("GET", "/.well-known/lnurlp/{name}", Public),
-    ("GET", "/.well-known/lnurlp/{name}/callback", Public),
-    // Paying.
-    ("POST", "/api/v1/lightning/pay", S(PaymentsSend)),
-    ("POST", "/api/v1/wallet/send", S(PaymentsSend)),
-    ("POST", "/api/v1/lightning/keysend", S(PaymentsSend)),
-    ("POST", "/api/v1/lightning/keysend/multi", S(PaymentsSend)),
-    ("POST", "/api/v1/lightning/offers/pay", S(PaymentsSend)),
-    ("POST", "/v1/pay", S(PaymentsSend)),
-    ("GET", "/api/v1/fees/lightning/pay", S(PaymentsSend)),
-    // Receiving.
-    ("POST", "/api/v1/lightning/receives/invoice", S(InvoicesCreate)),
-    ("POST", "/api/v1/lightning/receives/settle", S(InvoicesCreate)),
-    ("DELETE", "/api/v1/lightning/receives/{identifier}", S(InvoicesCreate)),
-    ("POST", "/api/v1/lightning/offers", S(InvoicesCreate)),
-    ("POST", "/api/v1/onchain/addresses/next", S(InvoicesCreate)),
-    ("GET", "/api/v1/lightning/receives", S(InvoicesRead)),
-    ("GET", "/api/v1/lightning/receives/{identifier}", S(InvoicesRead)),
-    // Reading payments and balances.
-    ("GET", "/api/v1/lightning/sends/{identifier}", S(TransactionsRead)),
-    ("GET", "/api/v1/history", S(TransactionsRead)),
-    ("GET", "/api/v1/payments", S(TransactionsRead)),
-    ("GET", "/api/v1/onchain/transactions", S(TransactionsRead)),
-    ("GET", "/api/v1/wallet/balance", S(BalanceRead)),
-    ("GET", "/api/v1/wallet/connected", S(BalanceRead)),
-    ("POST", "/api/v1/wallet/bip321", S(InvoicesCreate)),
-    ("GET", "/api/v1/onchain/balance", S(BalanceRead)),
-    ("GET", "/api/v1/onchain/utxos", S(BalanceRead)),
-    // Reading the node.
-    ("GET", "/api/v1/node/info", S(NodeRead)),
-    ("GET", "/api/v1/node/peers", S(NodeRead)),
-    ("GET", "/api/v1/node/channels", S(NodeRead)),
-    ("GET", "/api/v1/node/graph/channels/{scid}", S(NodeRead)),
-    ("GET", "/api/v1/bitcoin/tip", S(NodeRead)),
-    // Administration: on-chain sends, peers, channels, tokens.
-    ("POST", "/api/v1/onchain/send", S(NodeAdmin)),
-    ("POST", "/api/v1/onchain/drain", S(NodeAdmin)),
-    ("POST", "/api/v1/node/peers/connect", S(NodeAdmin)),
-    ("POST", "/api/v1/node/peers/disconnect", S(NodeAdmin)),
-    ("POST", "/api/v1/node/channels/open", S(NodeAdmin)),
-    ("POST", "/api/v1/node/channels/close", S(NodeAdmin)),
-    ("POST", "/api/v1/node/channels/config", S(NodeAdmin)),
-    ("POST", "/api/v1/tokens", S(NodeAdmin)),
-    ("GET", "/api/v1/tokens", S(NodeAdmin)),
-    ("GET", "/api/v1/tokens/{id}", S(NodeAdmin)),
-    ("DELETE", "/api/v1/tokens/{id}", S(NodeAdmin)),
-    ("GET", "/api/v1/tokens/self", Authenticated),
-    // Core Lightning's methods.
-    ("POST", "/v1/keysend", S(PaymentsSend)),
-    ("POST", "/v1/invoice", S(InvoicesCreate)),
-    ("POST", "/v1/listinvoices", S(InvoicesRead)),
-    ("POST", "/v1/waitanyinvoice", S(InvoicesRead)),
-    ("POST", "/v1/listpays", S(TransactionsRead)),
-    ("POST", "/v1/decode", Authenticated),
-    ("POST", "/v1/getinfo", S(NodeRead)),
-    ("POST", "/v1/listfunds", S(BalanceRead)),
-    // Alby's Wallet API.
-    ("POST", "/payments/bolt11", S(PaymentsSend)),
-    ("POST", "/payments/keysend", S(PaymentsSend)),
-    ("POST", "/payments/keysend/multi", S(PaymentsSend)),
-    ("POST", "/invoices", S(InvoicesCreate)),
-    ("GET", "/invoices", S(TransactionsRead)),
-    ("GET", "/invoices/incoming", S(InvoicesRead)),
-    ("GET", "/invoices/outgoing", S(TransactionsRead)),
-    ("GET", "/invoices/{payment_hash}", S(InvoicesRead)),
-    ("GET", "/balance", S(BalanceRead)),
-    ("GET", "/decode/bolt11/{invoice}", Authenticated),
-    ("POST", "/webhook_endpoints", S(NodeAdmin)),
-    ("GET", "/webhook_endpoints/{id}", S(NodeAdmin)),
-    ("DELETE", "/webhook_endpoints/{id}", S(NodeAdmin)),
-    // barkd's remaining endpoints.
-    ("POST", "/api/v1/history/{id}/metadata", S(PaymentsSend)),
-    ("GET", "/api/v1/wallet/history", S(TransactionsRead)),
-    ("GET", "/api/v1/wallet/movements", S(TransactionsRead)),
-    ("GET", "/api/v1/fees/onchain", Authenticated),
-    ("GET", "/api/v1/fees/lightning/receive", Authenticated),
-    ("POST", "/api/v1/onchain/send-many", S(NodeAdmin)),
-    ("POST", "/api/v1/onchain/sync", S(BalanceRead)),
-    ("POST", "/api/v1/wallet/sync", S(BalanceRead)),
-    ("POST", "/api/v1/message/sign", S(NodeAdmin)),
-    ("POST", "/api/v1/message/verify", Authenticated),
-    // Notifications: the WebSocket is authenticated by its single-use ticket (browsers cannot
-    // send headers on a WebSocket), which needs `transactions:read`.
-    ("GET", "/api/v1/notifications/wait", S(TransactionsRead)),
-    ("GET", "/api/v1/notifications/ws/ticket", S(TransactionsRead)),
-    ("GET", "/api/v1/notifications/ws", Public),
-    ("POST", "/api/v1/webhooks", S(NodeAdmin)),
-    ("GET", "/api/v1/webhooks", S(NodeAdmin)),
-    ("GET", "/api/v1/webhooks/{id}", S(NodeAdmin)),
-    ("DELETE", "/api/v1/webhooks/{id}", S(NodeAdmin)),
-    ("GET", "/api/v1/webhooks/{id}/deliveries", S(NodeAdmin)),
-];
+/// The name of the bearer security scheme, the one scheme operations may declare.
+pub(crate) const BEARER: &str = "bearer";
 
-/// The access a route needs; `node:admin` for a route the table does not list.
+/// Every route with the access it needs, in the router's order: derived, once, from the
+/// `security(...)` of each handler's `#[utoipa::path]` (the same declaration the router and the
+/// OpenAPI document are built from). Panics, naming them, if an operation declares no security
+/// or one this API does not know: a route is never public by omission.
+pub fn routes() -> &'static [Route] {
+    static TABLE: LazyLock<Vec<Route>> = LazyLock::new(|| {
+        derive_routes(&crate::declared_document()).unwrap_or_else(|errors| {
+            panic!("operations with a missing or malformed access:\n{}", errors.join("\n"))
+        })
+    });
+    &TABLE
+}
+
+/// The route table of a document's operations, or what is wrong with their declarations.
+pub(crate) fn derive_routes(doc: &OpenApi) -> Result<Vec<Route>, Vec<String>> {
+    let mut table = Vec::new();
+    let mut errors = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("DELETE", &item.delete),
+            ("PUT", &item.put),
+            ("PATCH", &item.patch),
+            ("HEAD", &item.head),
+            ("OPTIONS", &item.options),
+            ("TRACE", &item.trace),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op else { continue };
+            match declared_access(op) {
+                Ok(access) => table.push(Route { method, path: path.clone(), access }),
+                Err(e) => errors.push(format!("{method} {path}: {e}")),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(table)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The access an operation declares: `security(())` public, `security(("bearer" = []))` any
+/// valid token, `security(("bearer" = ["<scope>"]))` a token with that scope.
+fn declared_access(op: &Operation) -> Result<Access, String> {
+    const HOW: &str = "declare one of `security(())` (public), `security((\"bearer\" = []))` (any \
+        valid token) or `security((\"bearer\" = [\"<scope>\"]))` in its #[utoipa::path]";
+    let Some(requirements) = &op.security else {
+        return Err(format!("no security declared; {HOW}"));
+    };
+    // utoipa's `SecurityRequirement` shows its content only serialized: `{"<scheme>": [scopes]}`.
+    let requirements = serde_json::to_value(requirements).map_err(|e| e.to_string())?;
+    let [requirement] = requirements.as_array().map(Vec::as_slice).unwrap_or_default() else {
+        return Err(format!("not exactly one security requirement; {HOW}"));
+    };
+    let Some(requirement) = requirement.as_object() else {
+        return Err(format!("a malformed security requirement; {HOW}"));
+    };
+    if requirement.is_empty() {
+        return Ok(Access::Public);
+    }
+    let scopes = match requirement.get(BEARER).and_then(|s| s.as_array()) {
+        Some(scopes) if requirement.len() == 1 => scopes,
+        _ => return Err(format!("a security scheme other than `{BEARER}`; {HOW}")),
+    };
+    match scopes.as_slice() {
+        [] => Ok(Access::Authenticated),
+        [scope] => {
+            let name = scope.as_str().unwrap_or_default();
+            Scope::parse(name)
+                .map(Access::Scope)
+                .ok_or_else(|| format!("unknown scope {scope}; {HOW}"))
+        }
+        _ => Err(format!("more than one scope (a route needs one); {HOW}")),
+    }
+}
+
+/// The access a route needs ([`routes`]); `node:admin` for a route the table does not list.
 pub fn access_for(method: &Method, path: &str) -> Access {
     // axum answers HEAD with the GET handler.
     let method = if method == Method::HEAD { "GET" } else { method.as_str() };
-    ROUTES
+    routes()
         .iter()
-        .find(|(m, p, _)| *m == method && *p == path)
-        .map(|(_, _, a)| *a)
+        .find(|r| r.method == method && r.path == path)
+        .map(|r| r.access)
         .unwrap_or(Access::Scope(Scope::NodeAdmin))
 }
 
@@ -252,7 +249,7 @@ pub(crate) struct AuthState {
     pub(crate) mode: AuthMode,
 }
 
-/// Checks the request against [`ROUTES`]; on success the [`Caller`] goes into the request's
+/// Checks the request against [`routes()`]; on success the [`Caller`] goes into the request's
 /// extensions. Runs after routing (a route layer), so the matched path is known, and before
 /// any extractor reads the body.
 pub(crate) async fn authorize(
@@ -302,29 +299,34 @@ mod tests {
 
     #[test]
     fn the_route_table_is_well_formed() {
-        for (i, (m, p, _)) in ROUTES.iter().enumerate() {
-            assert!(["GET", "POST", "DELETE"].contains(m), "{m} {p}");
-            assert!(p.starts_with('/'), "{p}");
+        let table = routes();
+        assert!(table.len() >= 70, "{} routes", table.len());
+        for (i, r) in table.iter().enumerate() {
+            assert!(["GET", "POST", "DELETE"].contains(&r.method), "{} {}", r.method, r.path);
+            assert!(r.path.starts_with('/'), "{}", r.path);
             assert!(
-                !ROUTES[..i].iter().any(|(m2, p2, _)| m2 == m && p2 == p),
-                "{m} {p} is listed twice"
+                !table[..i].iter().any(|r2| r2.method == r.method && r2.path == r.path),
+                "{} {} is listed twice",
+                r.method,
+                r.path
             );
         }
         // Only these are public (the WebSocket is authenticated by its single-use ticket);
         // token management is for admins.
-        let public: Vec<&str> =
-            ROUTES.iter().filter(|r| r.2 == Access::Public).map(|r| r.1).collect();
+        let mut public: Vec<&str> =
+            table.iter().filter(|r| r.access == Access::Public).map(|r| r.path.as_str()).collect();
+        public.sort();
         assert_eq!(
             public,
             [
-                "/ping",
-                "/openapi.json",
                 "/.well-known/lnurlp/{name}",
                 "/.well-known/lnurlp/{name}/callback",
-                "/api/v1/notifications/ws"
+                "/api/v1/notifications/ws",
+                "/openapi.json",
+                "/ping",
             ]
         );
-        for (m, p, a) in ROUTES {
+        for Route { method: m, path: p, access: a } in table {
             if p.starts_with("/api/v1/tokens") && *p != "/api/v1/tokens/self" {
                 assert_eq!(*a, Access::Scope(Scope::NodeAdmin), "{m} {p}");
             }
@@ -334,6 +336,32 @@ mod tests {
                 assert_eq!(*a, Access::Scope(Scope::NodeAdmin), "{m} {p}");
             }
         }
+    }
+
+    /// What an operation may declare, and what it may not.
+    #[test]
+    fn declarations_are_read_strictly() {
+        use utoipa::openapi::path::OperationBuilder;
+        use utoipa::openapi::security::SecurityRequirement;
+        let declared = |security: Option<Vec<SecurityRequirement>>| {
+            declared_access(&OperationBuilder::new().securities(security).build())
+        };
+        let bearer = |scopes: &[&str]| SecurityRequirement::new(BEARER, scopes.to_vec());
+        assert_eq!(declared(Some(vec![SecurityRequirement::default()])), Ok(Access::Public));
+        assert_eq!(declared(Some(vec![bearer(&[])])), Ok(Access::Authenticated));
+        assert_eq!(
+            declared(Some(vec![bearer(&["invoices:read"])])),
+            Ok(Access::Scope(Scope::InvoicesRead))
+        );
+        // Never public by omission, nor by a typo.
+        assert!(declared(None).unwrap_err().contains("no security declared"));
+        assert!(declared(Some(vec![])).is_err());
+        assert!(declared(Some(vec![bearer(&["invoices:raed"])])).is_err());
+        assert!(declared(Some(vec![bearer(&["invoices:read", "node:read"])])).is_err());
+        assert!(
+            declared(Some(vec![SecurityRequirement::new("basic", Vec::<String>::new())])).is_err()
+        );
+        assert!(declared(Some(vec![SecurityRequirement::default(), bearer(&[])])).is_err());
     }
 
     #[test]
@@ -356,18 +384,35 @@ mod tests {
                 needs == "public" || needs == "any valid token" || Scope::parse(needs).is_some()
             })
             .collect();
-        let want: Vec<(String, String, String)> = ROUTES
+        // The README orders its rows for readers (by what they need); the set is the table's.
+        let mut want: Vec<(String, String, String)> = routes()
             .iter()
-            .map(|(m, p, a)| {
-                let needs = match a {
+            .map(|r| {
+                let needs = match r.access {
                     Access::Public => "public".to_string(),
                     Access::Authenticated => "any valid token".to_string(),
                     Access::Scope(s) => s.as_str().to_string(),
                 };
-                (m.to_string(), p.to_string(), needs)
+                (r.method.to_string(), r.path.clone(), needs)
             })
             .collect();
-        assert_eq!(rows, want, "README.md's route table differs from ROUTES");
+        let mut rows = rows;
+        rows.sort();
+        want.sort();
+        let row = |(m, p, n): &(String, String, String)| {
+            let needs = if n.contains(':') { format!("`{n}`") } else { n.clone() };
+            format!("| {m} | `{p}` | {needs} |")
+        };
+        let missing: Vec<String> = want.iter().filter(|r| !rows.contains(r)).map(row).collect();
+        let extra: Vec<String> = rows.iter().filter(|r| !want.contains(r)).map(row).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "README.md's route table differs from the operations' declarations (routes()).\n\
+             Add:\n{}\nRemove:\n{}",
+            missing.join("\n"),
+            extra.join("\n")
+        );
+        assert!(rows.windows(2).all(|w| w[0] != w[1]), "README.md lists a route twice");
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub(crate) struct BarkPayRequest {
 /// payment is still in flight after `wait_secs` (it goes on; see
 /// `GET /api/v1/lightning/sends/{payment_hash}`). Takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/pay", tag = TAG, operation_id = "pay",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = BarkPayRequest,
     responses(
@@ -131,6 +132,7 @@ pub(crate) async fn pay(
 /// barkd's `send`: the same as `POST /api/v1/lightning/pay` (boltd has no Ark or on-chain
 /// destinations here: use `POST /api/v1/onchain/send` for those).
 #[utoipa::path(post, path = "/api/v1/wallet/send", tag = TAG, operation_id = "send",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = BarkPayRequest,
     responses(
@@ -241,6 +243,7 @@ fn hash_of(engine: &AppState, identifier: &str) -> Result<String, ApiError> {
 /// An outgoing payment by payment hash or BOLT11 invoice, with barkd's `state`.
 #[utoipa::path(get, path = "/api/v1/lightning/sends/{identifier}", tag = TAG,
     operation_id = "get_send_status",
+    security(("bearer" = ["transactions:read"])),
     params(("identifier" = String, Path, description = "A payment hash (hex) or a BOLT11 invoice")),
     responses(
         (status = 200, description = "The payment record", body = SendInfo),
@@ -281,6 +284,7 @@ pub(crate) struct BarkInvoiceRequest {
 /// Takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/receives/invoice", tag = TAG,
     operation_id = "generate_invoice",
+    security(("bearer" = ["invoices:create"])),
     params(IdempotencyKey),
     request_body = BarkInvoiceRequest,
     responses(
@@ -308,6 +312,7 @@ pub(crate) async fn create_invoice(
 /// A receive by payment hash, invoice or preimage.
 #[utoipa::path(get, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
     operation_id = "get_receive_status",
+    security(("bearer" = ["invoices:read"])),
     params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
     responses(
         (status = 200, description = "The receive", body = ReceiveInfo),
@@ -324,6 +329,7 @@ pub(crate) async fn receive_status(
 /// Pending receives (not yet settled, canceled or expired), oldest first.
 #[utoipa::path(get, path = "/api/v1/lightning/receives", tag = TAG,
     operation_id = "list_receive_statuses",
+    security(("bearer" = ["invoices:read"])),
     responses((status = 200, description = "The pending receives", body = Vec<ReceiveInfo>)))]
 pub(crate) async fn pending_receives(
     State(engine): State<AppState>,
@@ -335,6 +341,7 @@ pub(crate) async fn pending_receives(
 /// back).
 #[utoipa::path(delete, path = "/api/v1/lightning/receives/{identifier}", tag = TAG,
     operation_id = "cancel_receive",
+    security(("bearer" = ["invoices:create"])),
     params(("identifier" = String, Path, description = "A payment hash, a BOLT11 invoice or a preimage (hex)")),
     responses(
         (status = 200, description = "The canceled receive", body = ReceiveInfo),
@@ -361,6 +368,7 @@ pub(crate) struct SettleRequest {
 /// Settles a hold invoice whose HTLCs have arrived, with its preimage.
 #[utoipa::path(post, path = "/api/v1/lightning/receives/settle", tag = TAG,
     operation_id = "settle_receive",
+    security(("bearer" = ["invoices:create"])),
     request_body = SettleRequest,
     responses(
         (status = 200, description = "The settling receive", body = ReceiveInfo),
@@ -377,6 +385,7 @@ pub(crate) async fn settle_hold(
 /// A spontaneous payment (keysend) to a node, with custom TLV records. Takes an
 /// `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/keysend", tag = TAG, operation_id = "keysend",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = KeysendRequest,
     responses(
@@ -431,6 +440,7 @@ pub(crate) enum MultiKeysendItem {
 /// others).
 #[utoipa::path(post, path = "/api/v1/lightning/keysend/multi", tag = TAG,
     operation_id = "keysend_multi",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = MultiKeysendRequest,
     responses(
@@ -537,6 +547,7 @@ impl LightningFeeEstimate {
 /// fee limit a payment of that amount gets.
 #[utoipa::path(get, path = "/api/v1/fees/lightning/pay", tag = TAG,
     operation_id = "lightning_send_fee",
+    security(("bearer" = ["payments:send"])),
     params(FeeQuoteQuery),
     responses(
         (status = 200, description = "The fee", body = LightningFeeEstimate),
@@ -585,6 +596,7 @@ pub(crate) struct ConnectedResponse {
 /// barkd's readiness check, answered for the node itself: `connected` is true when a channel
 /// is usable now.
 #[utoipa::path(get, path = "/api/v1/wallet/connected", tag = TAG, operation_id = "connected",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "Whether the node can pay now", body = ConnectedResponse)))]
 pub(crate) async fn connected(State(engine): State<AppState>) -> Json<ConnectedResponse> {
     let usable_channels = engine.node().usable_channels();
@@ -624,6 +636,7 @@ pub(crate) struct FeeEstimateResponse {
 /// which this estimate does not check).
 #[utoipa::path(get, path = "/api/v1/fees/lightning/receive", tag = TAG,
     operation_id = "lightning_receive_fee",
+    security(("bearer" = [])),
     params(ReceiveFeeQuery),
     responses((status = 200, description = "The fee: 0", body = FeeEstimateResponse)))]
 pub(crate) async fn receive_fee(
@@ -668,6 +681,7 @@ pub(crate) struct BalanceResponse {
 
 /// barkd's wallet balance, with boltd's on-chain and Lightning balances.
 #[utoipa::path(get, path = "/api/v1/wallet/balance", tag = TAG, operation_id = "balance",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "The balances", body = BalanceResponse)))]
 pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult<BalanceResponse> {
     let balances = engine.node().balances();
@@ -705,6 +719,7 @@ pub(crate) struct CreateOfferRequest {
 
 /// Creates a BOLT12 offer (fixed amount, or any amount when none is given).
 #[utoipa::path(post, path = "/api/v1/lightning/offers", tag = TAG, operation_id = "create_offer",
+    security(("bearer" = ["invoices:create"])),
     request_body = CreateOfferRequest,
     responses(
         (status = 200, description = "The offer", body = OfferInfo),
@@ -727,6 +742,7 @@ pub(crate) async fn create_offer(
 
 /// Pays a BOLT12 offer; takes an `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/lightning/offers/pay", tag = TAG, operation_id = "pay_offer",
+    security(("bearer" = ["payments:send"])),
     params(IdempotencyKey),
     request_body = OfferPayRequest,
     responses(

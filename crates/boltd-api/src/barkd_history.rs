@@ -56,6 +56,7 @@ impl ToSchema for PaymentRecordWithMetadata {
 /// Returns the updated record.
 #[utoipa::path(post, path = "/api/v1/history/{id}/metadata", tag = TAG,
     operation_id = "update_metadata",
+    security(("bearer" = ["payments:send"])),
     params(("id" = i64, Path, minimum = 0, description = "The payment record's id")),
     request_body(description = "RFC 7396 JSON Merge Patch: `null` removes a member, objects merge",
         content((Object = "application/merge-patch+json"), (Object = "application/json"))),
@@ -437,6 +438,7 @@ fn filter(
 /// `type` and `value` (together) keep the movements paying or paid through that payment
 /// method; boltd's `direction`, `status`, `limit` and `offset` filter and page.
 #[utoipa::path(get, path = "/api/v1/history", tag = TAG, operation_id = "list",
+    security(("bearer" = ["transactions:read"])),
     params(HistoryQuery),
     responses(
         (status = 200, description = "The movements, newest first", body = Vec<Movement>),
@@ -486,6 +488,7 @@ async fn movements(
 /// barkd's deprecated wallet history: `GET /api/v1/history` without a query, the newest 1,000
 /// (the most one page holds; page with `GET /api/v1/history`).
 #[utoipa::path(get, path = "/api/v1/wallet/history", tag = TAG, operation_id = "history",
+    security(("bearer" = ["transactions:read"])),
     responses((status = 200, description = "The newest 1,000 movements, newest first", body = Vec<Movement>)))]
 pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<Vec<Movement>> {
     Ok(Json(movements(&engine, filter(None, None, Some(MAX_PAGE), None)?).await?))
@@ -493,6 +496,7 @@ pub(crate) async fn wallet_history(State(engine): State<AppState>) -> ApiResult<
 
 /// barkd's wallet movements: the same as `GET /api/v1/history` without a query.
 #[utoipa::path(get, path = "/api/v1/wallet/movements", tag = TAG, operation_id = "movements",
+    security(("bearer" = ["transactions:read"])),
     responses((status = 200, description = "The movements, newest first", body = Vec<Movement>)))]
 pub(crate) async fn wallet_movements(engine: State<AppState>) -> ApiResult<Vec<Movement>> {
     wallet_history(engine).await
@@ -518,6 +522,7 @@ pub(crate) struct PaymentsQuery {
 /// boltd's payment records in both directions, newest first (barkd's `Movement` view of the
 /// same payments: `GET /api/v1/history`).
 #[utoipa::path(get, path = "/api/v1/payments", tag = TAG, operation_id = "list_payments",
+    security(("bearer" = ["transactions:read"])),
     params(PaymentsQuery),
     responses(
         (status = 200, description = "The payment records", body = Vec<PaymentRecord>),

@@ -171,6 +171,7 @@ pub(crate) struct Bip321Response {
 /// parameter named by the address's prefix elsewhere, e.g. `tb=`), the amount in BTC, `label`
 /// and `message`. Takes the invoice's `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/wallet/bip321", tag = "barkd", operation_id = "bip321_uri",
+    security(("bearer" = ["invoices:create"])),
     params(Bip321Query),
     request_body = Bip321Request,
     responses(

@@ -246,6 +246,7 @@ const PAY_FAILED: &str = "The payment failed or was refused before sending: 201 
 
 /// Core Lightning's `pay`: all its parameters, its result, its error codes.
 #[utoipa::path(post, path = "/v1/pay", tag = TAG, operation_id = "cln_pay",
+    security(("bearer" = ["payments:send"])),
     params(crate::barkd::IdempotencyKey),
     request_body = ClnPayParams,
     responses(
@@ -432,6 +433,7 @@ pub(crate) struct ClnKeysendParams {
 /// `retry_for`, `maxdelay`, `exemptfee`, `maxfee`, `extratlvs` (type to hex value); the result
 /// is `pay`'s. `routehints` is not supported.
 #[utoipa::path(post, path = "/v1/keysend", tag = TAG, operation_id = "cln_keysend",
+    security(("bearer" = ["payments:send"])),
     params(crate::barkd::IdempotencyKey),
     request_body = ClnKeysendParams,
     responses(
@@ -571,6 +573,7 @@ pub(crate) struct ClnInvoice {
 /// `preimage` (hex) makes the invoice for that preimage's hash, settled with it when paid.
 /// `fallbacks`, `exposeprivatechannels` and `cltv` are not supported.
 #[utoipa::path(post, path = "/v1/invoice", tag = TAG, operation_id = "cln_invoice",
+    security(("bearer" = ["invoices:create"])),
     params(crate::barkd::IdempotencyKey),
     request_body = ClnInvoiceParams,
     responses(
@@ -710,6 +713,7 @@ pub(crate) struct ClnGetinfo {
 /// Core Lightning's `getinfo`. `fees_collected_msat` is absent: boltd does not record
 /// forwarding fees yet.
 #[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
+    security(("bearer" = ["node:read"])),
     request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
     responses(
         (status = 201, description = "The node", body = ClnGetinfo),

@@ -148,6 +148,7 @@ pub(crate) enum ClnDecoded {
 
 /// Core Lightning's `decode` of a BOLT11 invoice or BOLT12 offer (`string`).
 #[utoipa::path(post, path = "/v1/decode", tag = TAG, operation_id = "cln_decode",
+    security(("bearer" = [])),
     request_body = ClnDecodeParams,
     responses(
         (status = 201, description = "The decoded invoice or offer", body = ClnDecoded),

@@ -153,6 +153,7 @@ pub(crate) struct ClnInvoiceList {
 /// Core Lightning's `listinvoices`: by `label`, `invstring` or `payment_hash` (at most one),
 /// or all in creation order from `start` (a `created_index`), at most `limit`.
 #[utoipa::path(post, path = "/v1/listinvoices", tag = TAG, operation_id = "cln_listinvoices",
+    security(("bearer" = ["invoices:read"])),
     request_body = ClnListInvoicesParams,
     responses(
         (status = 201, description = "The invoices", body = ClnInvoiceList),
@@ -317,6 +318,7 @@ pub(crate) struct ClnPayList {
 /// Core Lightning's `listpays`: outgoing payments, oldest first, by `bolt11` or `payment_hash`
 /// and `status` (`pending`, `complete`, `failed`), from `start`, at most `limit`.
 #[utoipa::path(post, path = "/v1/listpays", tag = TAG, operation_id = "cln_listpays",
+    security(("bearer" = ["transactions:read"])),
     request_body = ClnListPaysParams,
     responses(
         (status = 201, description = "The payments", body = ClnPayList),

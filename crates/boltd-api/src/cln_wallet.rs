@@ -123,6 +123,7 @@ fn outpoint(s: &str) -> Option<(String, u32)> {
 /// Core Lightning's `listfunds`: the on-chain wallet's unspent outputs and the channels with
 /// what we can send in each.
 #[utoipa::path(post, path = "/v1/listfunds", tag = TAG, operation_id = "cln_listfunds",
+    security(("bearer" = ["balance:read"])),
     request_body = ClnListFundsParams,
     responses(
         (status = 201, description = "Outputs and channels", body = ClnFunds),
@@ -260,6 +261,7 @@ const WAIT_CHUNK: Duration = Duration::from_secs(30);
 /// Core Lightning's `waitanyinvoice`: the first invoice paid after `lastpay_index` (at once if
 /// there is one), else waits for the next, at most `timeout` seconds (error 904 then).
 #[utoipa::path(post, path = "/v1/waitanyinvoice", tag = TAG, operation_id = "cln_waitanyinvoice",
+    security(("bearer" = ["invoices:read"])),
     request_body = ClnWaitAnyInvoiceParams,
     responses(
         (status = 201, description = "The paid invoice", body = ClnPaidInvoice),

@@ -24,12 +24,29 @@
 //!
 //! Every request goes through [`edge`] (bodies must be JSON; without authentication, only
 //! loopback `Host`s and no browser `Origin`), [`auth`] (bearer tokens and the route table of
-//! required scopes, [`ROUTES`]) and [`cors`] (cross-origin requests denied unless the origin is
-//! allowed).
+//! required scopes, [`routes()`]) and [`cors`] (cross-origin requests denied unless the origin
+//! is allowed).
 //!
-//! The OpenAPI 3.1 document ([`openapi()`], served at `/openapi.json`, checked in as
-//! [`OPENAPI_FILE`]) is generated from the handlers' `#[utoipa::path]` attributes and the
-//! request and response types; the router is built from the same list.
+//! # One declaration per operation
+//!
+//! An operation is declared once, on its handler:
+//!
+//! ```text
+//! #[utoipa::path(post, path = "/v1/pay", tag = TAG, operation_id = "cln_pay",
+//!     security(("bearer" = ["payments:send"])),
+//!     request_body = ClnPayParams,
+//!     responses((status = 201, description = "Paid", body = ClnPaid), ...))]
+//! pub(crate) async fn cln_pay(...) -> ... { ... }
+//! ```
+//!
+//! and registered with one line in `api()`: `.routes(routes!(cln::cln_pay))`. From that come
+//! the router (method, path, handler), the OpenAPI 3.1 document ([`openapi()`], served at
+//! `/openapi.json`, checked in as [`OPENAPI_FILE`]) and the route table of the auth middleware
+//! ([`routes()`], derived from each operation's `security(...)`: `security(())` public,
+//! `security(("bearer" = []))` any valid token, `security(("bearer" = ["<scope>"]))` a token
+//! with that scope or `node:admin`). An operation that declares no security, another scheme, an
+//! unknown scope or several scopes stops the daemon at start-up and fails every test: a route is
+//! never public by omission. README.md's route table is checked against [`routes()`] by a test.
 
 #![deny(missing_docs)]
 
@@ -63,7 +80,7 @@ use boltd_engine::Engine;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use auth::{access_for, Access, AuthMode, ROUTES};
+pub use auth::{access_for, routes, Access, AuthMode, Route};
 pub use context::MAX_IDEMPOTENCY_KEY_LEN;
 pub use error::{ApiError, ERROR_CODES};
 pub use openapi::{openapi, openapi_json, OPENAPI_FILE};
@@ -74,12 +91,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What every handler gets: the engine.
 pub(crate) type AppState = Arc<Engine>;
 
-/// Every route, with its OpenAPI operation: the router and the document are built from this
-/// one list (`routes!` takes each handler's method and path from its `#[utoipa::path]`), so
-/// they cannot disagree. Add a route here, in its own block, with a `#[utoipa::path]` on its
-/// handler, and its required scope to [`ROUTES`] (a test checks that both list the same
-/// routes). Never use `.route(...)`: a route added that way is missing from the document.
-/// [`router_with`] puts authentication around all of them.
+/// Every route, with its OpenAPI operation: the router, the document and the route table of
+/// required scopes are built from this one list (`routes!` takes each handler's method and path
+/// from its `#[utoipa::path]`, [`auth::routes`] the access from that attribute's `security`), so
+/// they cannot disagree. Add a route here, in its own block, with a `#[utoipa::path]` (and its
+/// `security(...)`) on its handler; nothing else. Never use `.route(...)`: a route added that
+/// way is missing from the document and needs `node:admin`. [`router_with`] puts
+/// authentication around all of them.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(openapi::ping))
@@ -166,8 +184,14 @@ fn api() -> OpenApiRouter<AppState> {
 }
 
 /// The routes, without the layers.
-fn routes() -> Router<AppState> {
+fn handlers() -> Router<AppState> {
     api().split_for_parts().0
+}
+
+/// The operations as their `#[utoipa::path]`s declare them, before [`openapi()`] completes
+/// them: what the route table of [`routes()`] is derived from.
+pub(crate) fn declared_document() -> utoipa::openapi::OpenApi {
+    api().split_for_parts().1
 }
 
 /// The API's router over a running engine, with token authentication.
@@ -184,7 +208,10 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
     engine.set_notification_renderer(barkd_history::notification);
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
-    routes()
+    // Fail closed, at start-up: an operation that declares no access panics here (never public
+    // by omission).
+    let _ = auth::routes();
+    handlers()
         .route_layer(axum::middleware::from_fn_with_state(auth_state, auth::authorize))
         .fallback(error::not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -82,6 +82,7 @@ fn host_header(headers: &HeaderMap) -> Option<&str> {
 
 /// LUD-16 (public): the pay parameters of a Lightning address this node hosts.
 #[utoipa::path(get, path = "/.well-known/lnurlp/{name}", tag = TAG, operation_id = "lnurlp_params",
+    security(()),
     params(("name" = String, Path, description = "The name of the address (before the `@`)")),
     responses(
         (status = 200, description = "The pay parameters", body = LnurlPayParams),
@@ -100,6 +101,7 @@ pub(crate) async fn lnurlp_params(
 /// parameters are ignored.
 #[utoipa::path(get, path = "/.well-known/lnurlp/{name}/callback", tag = TAG,
     operation_id = "lnurlp_callback",
+    security(()),
     params(("name" = String, Path, description = "The name of the address"), LnurlCallbackQuery),
     responses(
         (status = 200, description = "The invoice", body = LnurlInvoice),

@@ -30,6 +30,7 @@ pub(crate) struct MessageResponse {
 
 /// The node: id, network, addresses, heights, counts.
 #[utoipa::path(get, path = "/api/v1/node/info", tag = TAG, operation_id = "node_info",
+    security(("bearer" = ["node:read"])),
     responses((status = 200, description = "The node", body = NodeInfo)))]
 pub(crate) async fn node_info(State(engine): State<AppState>) -> ApiResult<NodeInfo> {
     Ok(Json(engine.node().info()))
@@ -44,6 +45,7 @@ pub(crate) struct TipResponse {
 
 /// The chain tip the node has processed.
 #[utoipa::path(get, path = "/api/v1/bitcoin/tip", tag = BARKD, operation_id = "tip",
+    security(("bearer" = ["node:read"])),
     responses((status = 200, description = "The tip's height", body = TipResponse)))]
 pub(crate) async fn tip(State(engine): State<AppState>) -> ApiResult<TipResponse> {
     Ok(Json(TipResponse { tip_height: engine.node().info().block_height }))
@@ -51,6 +53,7 @@ pub(crate) async fn tip(State(engine): State<AppState>) -> ApiResult<TipResponse
 
 /// Connected peers.
 #[utoipa::path(get, path = "/api/v1/node/peers", tag = TAG, operation_id = "list_peers",
+    security(("bearer" = ["node:read"])),
     responses((status = 200, description = "The connected peers", body = Vec<PeerInfo>)))]
 pub(crate) async fn list_peers(State(engine): State<AppState>) -> ApiResult<Vec<PeerInfo>> {
     Ok(Json(engine.node().list_peers()))
@@ -77,6 +80,7 @@ pub(crate) struct ConnectResponse {
 
 /// Connects to a peer (and keeps reconnecting to it while it has channels with us).
 #[utoipa::path(post, path = "/api/v1/node/peers/connect", tag = TAG, operation_id = "connect_peer",
+    security(("bearer" = ["node:admin"])),
     request_body = ConnectRequest,
     responses(
         (status = 200, description = "Connected", body = ConnectResponse),
@@ -103,6 +107,7 @@ pub(crate) struct DisconnectRequest {
 /// Disconnects from a peer.
 #[utoipa::path(post, path = "/api/v1/node/peers/disconnect", tag = TAG,
     operation_id = "disconnect_peer",
+    security(("bearer" = ["node:admin"])),
     request_body = DisconnectRequest,
     responses(
         (status = 200, description = "Disconnected", body = MessageResponse),
@@ -119,6 +124,7 @@ pub(crate) async fn disconnect_peer(
 
 /// The node's channels.
 #[utoipa::path(get, path = "/api/v1/node/channels", tag = TAG, operation_id = "list_channels",
+    security(("bearer" = ["node:read"])),
     responses((status = 200, description = "The channels", body = Vec<ChannelInfo>)))]
 pub(crate) async fn list_channels(State(engine): State<AppState>) -> ApiResult<Vec<ChannelInfo>> {
     Ok(Json(engine.node().list_channels()))
@@ -155,6 +161,7 @@ pub(crate) struct OpenChannelResponse {
 
 /// Opens a channel: the funding transaction is broadcast once the peer accepts.
 #[utoipa::path(post, path = "/api/v1/node/channels/open", tag = TAG, operation_id = "open_channel",
+    security(("bearer" = ["node:admin"])),
     request_body = OpenRequest,
     responses(
         (status = 200, description = "Opening", body = OpenChannelResponse),
@@ -184,6 +191,7 @@ pub(crate) struct CloseRequest {
 
 /// Closes a channel, cooperatively or by force.
 #[utoipa::path(post, path = "/api/v1/node/channels/close", tag = TAG, operation_id = "close_channel",
+    security(("bearer" = ["node:admin"])),
     request_body = CloseRequest,
     responses(
         (status = 200, description = "`closing` or `force-closing`", body = MessageResponse),
@@ -221,6 +229,7 @@ pub(crate) struct ChannelConfigResponse {
 /// Sets the forwarding fees and CLTV delta of every channel.
 #[utoipa::path(post, path = "/api/v1/node/channels/config", tag = TAG,
     operation_id = "channel_config",
+    security(("bearer" = ["node:admin"])),
     request_body = ChannelConfigRequest,
     responses(
         (status = 200, description = "Updated", body = ChannelConfigResponse),
@@ -237,6 +246,7 @@ pub(crate) async fn channel_config(
 /// A channel of the network graph.
 #[utoipa::path(get, path = "/api/v1/node/graph/channels/{scid}", tag = TAG,
     operation_id = "graph_channel",
+    security(("bearer" = ["node:read"])),
     params(("scid" = String, Path, description = "Short channel id, `BLOCKxTXxOUT`")),
     responses(
         (status = 200, description = "The channel and its two directions' policies", body = GraphChannel),
@@ -274,6 +284,7 @@ pub(crate) struct OnchainBalance {
 
 /// The on-chain wallet's balance.
 #[utoipa::path(get, path = "/api/v1/onchain/balance", tag = BARKD, operation_id = "onchain_balance",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "The balance", body = OnchainBalance)))]
 pub(crate) async fn onchain_balance(State(engine): State<AppState>) -> ApiResult<OnchainBalance> {
     let b = engine.node().balances().onchain;
@@ -300,6 +311,7 @@ pub(crate) struct Address {
 /// A new on-chain receive address (persisted before it is returned).
 #[utoipa::path(post, path = "/api/v1/onchain/addresses/next", tag = BARKD,
     operation_id = "onchain_address",
+    security(("bearer" = ["invoices:create"])),
     responses((status = 200, description = "The address", body = Address)))]
 pub(crate) async fn next_address(State(engine): State<AppState>) -> ApiResult<Address> {
     Ok(Json(Address { address: engine.node().new_address().await? }))
@@ -367,6 +379,7 @@ const ONCHAIN_202: &str = "Recorded; bitcoind's answer is unknown (see `status`)
 /// request is a 409; the key is recorded with the signed transaction before it is broadcast,
 /// and survives restarts. (On-chain keys are separate from Lightning payments' keys.)
 #[utoipa::path(post, path = "/api/v1/onchain/send", tag = BARKD, operation_id = "onchain_send",
+    security(("bearer" = ["node:admin"])),
     params(IdempotencyKey),
     request_body = OnchainSendRequest,
     responses(
@@ -407,6 +420,7 @@ pub(crate) struct OnchainDrainRequest {
 /// Sends everything the on-chain wallet holds to one address (`Idempotency-Key` as for
 /// `POST /api/v1/onchain/send`).
 #[utoipa::path(post, path = "/api/v1/onchain/drain", tag = BARKD, operation_id = "onchain_drain",
+    security(("bearer" = ["node:admin"])),
     params(IdempotencyKey),
     request_body = OnchainDrainRequest,
     responses(
@@ -463,6 +477,7 @@ fn parse_destination(d: &str) -> Result<(String, u64), ApiError> {
 /// or broadcast (`Idempotency-Key` as for `POST /api/v1/onchain/send`).
 #[utoipa::path(post, path = "/api/v1/onchain/send-many", tag = BARKD,
     operation_id = "onchain_send_many",
+    security(("bearer" = ["node:admin"])),
     params(IdempotencyKey),
     request_body = OnchainSendManyRequest,
     responses(
@@ -502,6 +517,7 @@ pub(crate) struct SyncResponse {
 
 /// One wallet sync round now; answers when it is done.
 #[utoipa::path(post, path = "/api/v1/onchain/sync", tag = BARKD, operation_id = "onchain_sync",
+    security(("bearer" = ["balance:read"])),
     responses(
         (status = 200, description = "Synced", body = SyncResponse),
         (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
@@ -514,6 +530,7 @@ pub(crate) async fn onchain_sync(State(engine): State<AppState>) -> ApiResult<Sy
 /// barkd's wallet sync, for the node: a wallet sync round now (as `POST /api/v1/onchain/sync`;
 /// Lightning needs no sync, the node follows the chain and its peers by itself).
 #[utoipa::path(post, path = "/api/v1/wallet/sync", tag = BARKD, operation_id = "sync",
+    security(("bearer" = ["balance:read"])),
     responses(
         (status = 200, description = "Synced", body = SyncResponse),
         (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
@@ -524,6 +541,7 @@ pub(crate) async fn wallet_sync(engine: State<AppState>) -> ApiResult<SyncRespon
 
 /// Fee rates for ~1, ~3 and ~6 blocks, in sat/vB.
 #[utoipa::path(get, path = "/api/v1/fees/onchain", tag = BARKD, operation_id = "onchain_fee_rates",
+    security(("bearer" = [])),
     responses((status = 200, description = "The fee rates", body = OnchainFeeRates)))]
 pub(crate) async fn onchain_fee_rates(
     State(engine): State<AppState>,
@@ -563,6 +581,7 @@ pub(crate) struct SignedMessage {
 /// Signs with the node key, in the zbase32 format of LND's and Core Lightning's
 /// `signmessage` (not barkd's BIP-340 over an Ark key).
 #[utoipa::path(post, path = "/api/v1/message/sign", tag = BARKD, operation_id = "sign_message",
+    security(("bearer" = ["node:admin"])),
     request_body = SignMessageRequest,
     responses((status = 200, description = "The signature", body = SignedMessage)))]
 pub(crate) async fn sign_message(
@@ -603,6 +622,7 @@ pub(crate) struct MessageVerification {
 /// Whether `signature` (zbase32) signs `message` by `pubkey` (default: this node); also
 /// returns the key that signed. An undecodable signature is a 400.
 #[utoipa::path(post, path = "/api/v1/message/verify", tag = BARKD, operation_id = "verify_message",
+    security(("bearer" = [])),
     request_body = VerifyMessageRequest,
     responses((status = 200, description = "The verification", body = MessageVerification)))]
 pub(crate) async fn verify_message(
@@ -624,6 +644,7 @@ pub(crate) async fn verify_message(
 
 /// The on-chain wallet's unspent outputs.
 #[utoipa::path(get, path = "/api/v1/onchain/utxos", tag = BARKD, operation_id = "onchain_utxos",
+    security(("bearer" = ["balance:read"])),
     responses((status = 200, description = "The unspent outputs", body = Vec<Utxo>)))]
 pub(crate) async fn utxos(State(engine): State<AppState>) -> ApiResult<Vec<Utxo>> {
     Ok(Json(engine.node().list_utxos()))
@@ -632,6 +653,7 @@ pub(crate) async fn utxos(State(engine): State<AppState>) -> ApiResult<Vec<Utxo>
 /// The on-chain wallet's transactions.
 #[utoipa::path(get, path = "/api/v1/onchain/transactions", tag = BARKD,
     operation_id = "onchain_transactions",
+    security(("bearer" = ["transactions:read"])),
     responses((status = 200, description = "The transactions", body = Vec<WalletTransaction>)))]
 pub(crate) async fn transactions(
     State(engine): State<AppState>,

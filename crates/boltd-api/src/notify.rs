@@ -148,6 +148,7 @@ pub(crate) struct WaitNotificationResponse {
 /// any, else as soon as one is appended, or an empty list after `timeout_secs`. The answer's
 /// `cursor` is the `since` of the next call.
 #[utoipa::path(get, path = "/api/v1/notifications/wait", tag = TAG, operation_id = "wait_notification",
+    security(("bearer" = ["transactions:read"])),
     params(WaitQuery),
     responses((status = 200, description = "Notifications (or none, after the timeout)", body = WaitNotificationResponse)))]
 pub(crate) async fn wait(
@@ -186,6 +187,7 @@ pub(crate) async fn wait(
 /// A single-use ticket for the WebSocket, as a JSON string (what barkd answers, and what its
 /// clients parse): valid for one connection, for a short while.
 #[utoipa::path(get, path = "/api/v1/notifications/ws/ticket", tag = TAG, operation_id = "websocket_ticket",
+    security(("bearer" = ["transactions:read"])),
     responses(
         (status = 200, description = "The ticket (a JSON string)", body = String, content_type = "application/json"),
         (status = 429, description = "Too many unused tickets", body = ErrorBody),
@@ -217,6 +219,7 @@ pub(crate) struct WsQuery {
 /// each (a [`Notification`]). Authenticated by a ticket (browsers cannot set headers on
 /// WebSockets), checked before the upgrade: 401 if it is missing, unknown, used or expired.
 #[utoipa::path(get, path = "/api/v1/notifications/ws", tag = TAG, operation_id = "websocket",
+    security(()),
     params(WsQuery),
     responses(
         (status = 101, description = "Switching to the WebSocket protocol: one JSON `Notification` per text message"),
@@ -339,6 +342,7 @@ impl From<CreatedWebhook> for CreatedWebhookResponse {
 
 /// Registers a native webhook endpoint: 201 with its secret, shown this once.
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = TAG, operation_id = "create_webhook",
+    security(("bearer" = ["node:admin"])),
     request_body = CreateWebhook,
     responses((status = 201, description = "Registered", body = CreatedWebhookResponse)))]
 pub(crate) async fn create_webhook(
@@ -352,6 +356,7 @@ pub(crate) async fn create_webhook(
 
 /// Every endpoint (native and Alby's), without secrets.
 #[utoipa::path(get, path = "/api/v1/webhooks", tag = TAG, operation_id = "list_webhooks",
+    security(("bearer" = ["node:admin"])),
     responses((status = 200, description = "The endpoints", body = Vec<WebhookRecord>)))]
 pub(crate) async fn list_webhooks(State(engine): State<AppState>) -> ApiResult<Vec<WebhookRecord>> {
     Ok(Json(engine.webhooks().await?))
@@ -363,6 +368,7 @@ fn webhook_id(id: &str) -> Result<i64, ApiError> {
 
 /// One endpoint.
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = TAG, operation_id = "get_webhook",
+    security(("bearer" = ["node:admin"])),
     params(("id" = i64, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The endpoint", body = WebhookRecord),
@@ -378,6 +384,7 @@ pub(crate) async fn get_webhook(
 
 /// Deletes an endpoint and its deliveries.
 #[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = TAG, operation_id = "delete_webhook",
+    security(("bearer" = ["node:admin"])),
     params(("id" = i64, Path, description = "The endpoint's id")),
     responses(
         (status = 200, description = "The deleted endpoint", body = WebhookRecord),
@@ -407,6 +414,7 @@ pub(crate) struct DeliveriesQuery {
 
 /// An endpoint's deliveries, newest first, each with every attempt (`attempt_log`).
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = TAG, operation_id = "webhook_deliveries",
+    security(("bearer" = ["node:admin"])),
     params(("id" = i64, Path, description = "The endpoint's id"), DeliveriesQuery),
     responses(
         (status = 200, description = "The deliveries", body = Vec<DeliveryRecord>),

@@ -1,10 +1,12 @@
 //! The OpenAPI 3.1 document of the API, generated from the code: every handler's
 //! `#[utoipa::path]` (its method, path, parameters, request body and responses), the request
-//! and response types (`ToSchema`, from the very types that are serialized), and, added here
-//! from the route table ([`ROUTES`](crate::ROUTES)), each operation's security (a bearer token
-//! with the scope it needs, or none for public routes) and the errors every operation shares:
-//! 401/403 in the dialect's error shape, 500 for internal errors, and the answers to bodies
-//! and parameters that cannot be read.
+//! and response types (`ToSchema`, from the very types that are serialized), and each
+//! operation's security as its `#[utoipa::path]` declares it (`security(...)`: a bearer token
+//! with the scope it needs, any valid token, or none for public routes; the middleware's route
+//! table, [`routes()`](crate::routes), is derived from the same declarations). Added here from
+//! that table: the errors every operation shares (401/403 in the dialect's error shape, 500 for
+//! internal errors, and the answers to bodies and parameters that cannot be read) and the
+//! "Needs ..." line of each description.
 //!
 //! The document is served at `GET /openapi.json` and checked in as [`OPENAPI_FILE`]; a test
 //! keeps the two identical.
@@ -23,7 +25,7 @@ use utoipa::openapi::security::{HttpAuthScheme, SecurityRequirement, SecuritySch
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
 use utoipa::{OpenApi as _, ToSchema};
 
-use crate::auth::{access_for, Access, Dialect};
+use crate::auth::{access_for, Access, Dialect, BEARER};
 use crate::error::{AlbyErrorBody, ClnErrorBody, ErrorBody};
 
 /// The checked-in copy of the document, relative to the repository's root.
@@ -31,9 +33,6 @@ pub const OPENAPI_FILE: &str = "docs/openapi.json";
 
 /// The OpenAPI tag of the daemon's own endpoints.
 const TAG: &str = "meta";
-
-/// The name of the bearer security scheme.
-const BEARER: &str = "bearer";
 
 /// The document's fixed parts; the operations come from the router ([`crate::api`]).
 #[derive(utoipa::OpenApi)]
@@ -258,13 +257,20 @@ fn complete_operation(op: &mut Operation, method: &Method, path: &str, dialect: 
         }
     }
     if let Some(needs) = needs {
-        op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+        // As declared: the scope is the requirement's one role (OpenAPI 3.1 allows role names
+        // for schemes other than OAuth2's).
+        let scopes = match access {
+            Access::Scope(s) => vec![s.as_str()],
+            _ => vec![],
+        };
+        op.security = Some(vec![SecurityRequirement::new(BEARER, scopes)]);
         let note = format!("Needs {needs}.");
         op.description = Some(match op.description.take() {
             Some(d) if !d.is_empty() => format!("{d}\n\n{note}"),
             _ => note,
         });
     } else {
+        // Declared `security(())`; with no document-wide requirement, none is the same.
         op.security = None;
         let note = "Public: needs no token.";
         op.description = Some(match op.description.take() {
@@ -283,6 +289,7 @@ pub(crate) struct Pong {
 
 /// Liveness: answers while the daemon serves.
 #[utoipa::path(get, path = "/ping", tag = TAG, operation_id = "ping",
+    security(()),
     responses((status = 200, description = "Alive", body = Pong)))]
 pub(crate) async fn ping() -> Json<Pong> {
     Json(Pong { message: "pong" })
@@ -290,6 +297,7 @@ pub(crate) async fn ping() -> Json<Pong> {
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = TAG, operation_id = "openapi",
+    security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of this API",
         content_type = "application/json", body = Object)))]
 pub(crate) async fn document() -> Response {
@@ -304,7 +312,7 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::ROUTES;
+    use crate::routes;
 
     /// Set to regenerate the checked-in document.
     const UPDATE_ENV: &str = "BOLTD_UPDATE_OPENAPI";
@@ -350,18 +358,50 @@ mod tests {
         out
     }
 
-    /// The router is built from the same list as the document (`api()`); the route table of
-    /// scopes must list exactly those routes too.
+    /// The router is built from the same list as the document (`api()`), the route table from
+    /// the operations' declarations: every operation declares its access, and the served
+    /// document says what the middleware enforces.
     #[test]
-    fn every_route_is_documented_and_in_the_route_table() {
+    fn every_operation_declares_its_access_and_the_document_says_it() {
+        let declared = crate::declared_document();
+        let table = crate::auth::derive_routes(&declared)
+            .unwrap_or_else(|e| panic!("undeclared or malformed access:\n{}", e.join("\n")));
+        assert_eq!(table, routes());
         let doc = openapi();
         let documented = operations(&doc);
-        let table: BTreeSet<(String, String)> =
-            ROUTES.iter().map(|(m, p, _)| (m.to_string(), p.to_string())).collect();
-        let undocumented: Vec<_> = table.difference(&documented).collect();
-        let unlisted: Vec<_> = documented.difference(&table).collect();
-        assert!(undocumented.is_empty(), "in ROUTES, not in the document: {undocumented:?}");
-        assert!(unlisted.is_empty(), "in the document, not in ROUTES: {unlisted:?}");
+        let tabled: BTreeSet<(String, String)> =
+            table.iter().map(|r| (r.method.to_string(), r.path.clone())).collect();
+        assert_eq!(documented, tabled);
         assert!(documented.len() >= 70, "{} operations", documented.len());
+        let served: serde_json::Value = serde_json::to_value(&doc).unwrap();
+        for r in &table {
+            let op = &served["paths"][&r.path][r.method.to_lowercase()];
+            let want = match r.access {
+                Access::Public => serde_json::Value::Null,
+                Access::Authenticated => serde_json::json!([{ BEARER: [] }]),
+                Access::Scope(s) => serde_json::json!([{ BEARER: [s.as_str()] }]),
+            };
+            assert_eq!(op["security"], want, "{} {}", r.method, r.path);
+        }
+    }
+
+    /// A handler declared with `#[utoipa::path]` but not registered in `api()` would be
+    /// documented nowhere and served by nothing: every declaration in the sources is routed.
+    #[test]
+    fn every_declared_operation_is_registered() {
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut declared = BTreeSet::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for line in text.lines().filter(|l| l.starts_with("#[utoipa::path(")) {
+                let rest = &line["#[utoipa::path(".len()..];
+                let (method, rest) = rest.split_once(',').unwrap();
+                let path = rest.split('"').nth(1).unwrap();
+                declared.insert((method.trim().to_uppercase(), path.to_string()));
+            }
+        }
+        let registered: BTreeSet<(String, String)> =
+            routes().iter().map(|r| (r.method.to_string(), r.path.clone())).collect();
+        assert_eq!(declared, registered);
     }
 }

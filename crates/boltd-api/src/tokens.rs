@@ -50,6 +50,7 @@ fn now_secs() -> u64 {
 
 /// Creates a token: 201 with the token string, shown this once.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = TAG, operation_id = "create_token",
+    security(("bearer" = ["node:admin"])),
     request_body = CreateTokenRequest,
     responses((status = 201, description = "Created: `token` is shown this once", body = CreatedToken)))]
 pub(crate) async fn create_token(
@@ -100,6 +101,7 @@ pub(crate) async fn create_token(
 
 /// Every token, without secrets.
 #[utoipa::path(get, path = "/api/v1/tokens", tag = TAG, operation_id = "list_tokens",
+    security(("bearer" = ["node:admin"])),
     responses((status = 200, description = "The tokens", body = Vec<TokenInfo>)))]
 pub(crate) async fn list_tokens(State(engine): State<AppState>) -> ApiResult<Vec<TokenInfo>> {
     Ok(Json(engine.list_tokens().await?))
@@ -107,6 +109,7 @@ pub(crate) async fn list_tokens(State(engine): State<AppState>) -> ApiResult<Vec
 
 /// One token, without its secret.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", tag = TAG, operation_id = "get_token",
+    security(("bearer" = ["node:admin"])),
     params(("id" = String, Path, description = "The token's id (the `<id>` of `boltd_<id>_<secret>`)")),
     responses(
         (status = 200, description = "The token", body = TokenInfo),
@@ -121,6 +124,7 @@ pub(crate) async fn get_token(
 
 /// Revokes a token (revoking a revoked one changes nothing).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = TAG, operation_id = "revoke_token",
+    security(("bearer" = ["node:admin"])),
     params(("id" = String, Path, description = "The token's id (the `<id>` of `boltd_<id>_<secret>`)")),
     responses(
         (status = 200, description = "The revoked token", body = TokenInfo),
@@ -162,6 +166,7 @@ pub(crate) enum CurrentToken {
 
 /// The calling token: its scopes, expiry, limits and what is left of its budgets.
 #[utoipa::path(get, path = "/api/v1/tokens/self", tag = TAG, operation_id = "current_token",
+    security(("bearer" = [])),
     responses((status = 200, description = "The calling token", body = CurrentToken)))]
 pub(crate) async fn current_token(
     State(engine): State<AppState>,

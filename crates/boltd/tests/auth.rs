@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use boltd_api::{Access, ROUTES};
+use boltd_api::{Access, Route};
 use boltd_harness::{
     free_port, fund, mine_and_sync, open_channel, wait_until, ApiClient, ApiFailure, Bitcoind,
     ChainAccess, HarnessError, TestNode,
@@ -189,11 +189,12 @@ fn tokens_scopes_and_refusals() -> Result<(), HarnessError> {
     assert_eq!((me["id"].as_str(), me["name"].as_str()), (Some(shop_id.as_str()), Some("shop")));
     assert_eq!(me["scopes"], json!(["invoices:create", "invoices:read"]));
 
-    // Every route of the table is guarded as the table says: without the route's scope, 403
-    // naming it (so the table's paths are the router's); public ones answer anonymously.
+    // Every route is guarded as its declaration says (the table derived from the handlers'
+    // `security(...)`): without the route's scope, 403 naming it; public ones answer
+    // anonymously.
     let reader_client = a.client(Some(&reader_token));
     let balance_client = a.client(Some(&balance_token));
-    for (method, path, access) in ROUTES {
+    for Route { method, path, access } in boltd_api::routes() {
         let p = concrete(path);
         match access {
             Access::Public => {
