@@ -832,7 +832,12 @@ pub(crate) async fn get_invoice(
     let hash = hash.to_ascii_lowercase();
     let our_id = engine.node().node_id().to_string();
     if let Some(p) = engine.payment_by_hash(Direction::Incoming, &hash).await? {
-        return ok(payment_invoice(&p, &our_id));
+        let mut invoice = payment_invoice(&p, &our_id);
+        // The payer's comment is kept with the receive.
+        if let Ok(r) = engine.receive(&hash).await {
+            invoice.comment = r.payer_note;
+        }
+        return ok(invoice);
     }
     match engine.receive(&hash).await {
         Ok(r) if hex::encode(r.payment_hash) == hash => return ok(receive_invoice(&r, &our_id)),

@@ -98,6 +98,9 @@ fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError
     assert_eq!(receive["state"], "settled", "{receive}");
     let metadata_hash = hex::encode(sha256::Hash::hash(metadata.as_bytes()).to_byte_array());
     assert_eq!(receive["description_hash"], metadata_hash.as_str());
+    // The payer's comment is kept with the receive, and Alby's invoice shows it.
+    assert_eq!(receive["payer_note"], comment, "{receive}");
+    assert_eq!(c.get(&format!("/invoices/{hash}")).unwrap()["comment"], comment);
 
     // A's record: a BOLT11 payment labelled with the address, the LNURL request in metadata.
     let sent = a.get(&format!("/api/v1/lightning/sends/{hash}")).unwrap();
