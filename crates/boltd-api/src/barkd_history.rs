@@ -461,8 +461,16 @@ pub(crate) async fn history(
         )),
         _ => return Err(ApiError::bad_request("give `type` and `value` together")),
     };
-    let f = filter(q.direction.as_deref(), q.status.as_deref(), q.limit, q.offset)?;
+    let mut f = filter(q.direction.as_deref(), q.status.as_deref(), q.limit, q.offset)?;
+    // In the query, so that `limit` and `offset` page what matches.
+    match &method {
+        Some((PaymentMethodType::Custom, v)) => f.spontaneous_with = Some(v.to_ascii_lowercase()),
+        Some((_, v)) => f.invoice = Some(v.clone()),
+        None => {}
+    }
     let movements = movements(&engine, f).await?.into_iter();
+    // The movement's own method decides (an offer's payments record the offer as their
+    // invoice): what the query found is checked against it.
     Ok(Json(match method {
         None => movements.collect(),
         Some((kind, value)) => movements

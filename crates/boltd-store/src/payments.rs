@@ -559,6 +559,10 @@ pub struct PaymentFilter {
     /// List oldest first instead of newest first (Core Lightning's order). A `cursor` then
     /// continues after (newer than) the given record.
     pub oldest_first: bool,
+    /// Only payments of this invoice or offer (the exact text recorded).
+    pub invoice: Option<String>,
+    /// Only payments without an invoice (keysend) to or from this node id (lowercase hex).
+    pub spontaneous_with: Option<String>,
 }
 
 const PAYMENT_COLUMNS: &str = "id, direction, kind, status, payment_hash, payment_id, preimage, \
@@ -1207,6 +1211,12 @@ impl Store {
         }
         if let Some(k) = filter.kind {
             text(&mut clause, " AND kind = ?", k.as_str());
+        }
+        if let Some(i) = &filter.invoice {
+            text(&mut clause, " AND invoice = ?", i);
+        }
+        if let Some(d) = &filter.spontaneous_with {
+            text(&mut clause, " AND invoice IS NULL AND destination = ?", d);
         }
         if let Some(t) = filter.created_after {
             clause.push_str(" AND created_at >= ?");
@@ -1891,6 +1901,32 @@ mod tests {
         }
         assert_eq!(store.payment_by_id(rec.id).unwrap(), Some(second));
         assert_eq!(store.merge_metadata(999, "{}", None, 140).unwrap(), None);
+    }
+
+    #[test]
+    fn list_payments_by_invoice_or_keysend_peer_pages_what_matches() {
+        let (_d, store) = store();
+        let mut ids = Vec::new();
+        for i in 0..5u8 {
+            let (_, hash) = secret(i + 1);
+            let mut intent = bolt11(hash, i + 1, 1000);
+            intent.invoice = Some(if i % 2 == 0 { "lnbcrt1even" } else { "lnbcrt1odd" }.into());
+            if i == 4 {
+                intent.kind = PaymentKind::Keysend;
+                intent.invoice = None;
+            }
+            ids.push(
+                store.begin_outgoing(intent, 100 + u64::from(i)).unwrap().record().unwrap().id,
+            );
+        }
+        let list = |f: PaymentFilter| -> Vec<i64> {
+            store.list_payments(&f).unwrap().into_iter().map(|r| r.id).collect()
+        };
+        let even = || PaymentFilter { invoice: Some("lnbcrt1even".into()), ..Default::default() };
+        assert_eq!(list(even()), vec![ids[2], ids[0]], "newest first, keysend excluded");
+        assert_eq!(list(PaymentFilter { limit: Some(1), offset: Some(1), ..even() }), vec![ids[0]]);
+        let keysend = PaymentFilter { spontaneous_with: Some(DEST.into()), ..Default::default() };
+        assert_eq!(list(keysend), vec![ids[4]]);
     }
 
     #[test]
