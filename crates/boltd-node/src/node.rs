@@ -362,6 +362,10 @@ impl Drop for StopOnError {
     }
 }
 
+/// How long a connection attempt that the peer closed waits for the peer's own connection to
+/// us (both sides reconnecting at once: LDK keeps one of the two).
+const PEER_RACE_WAIT: Duration = Duration::from_secs(2);
+
 impl Node {
     /// Starts the node described by `config`, claiming payments LDK knows the preimage of and
     /// recording nothing beyond the in-memory tracker. See [`Node::start_with_events`].
@@ -1035,7 +1039,16 @@ impl Node {
                 return Ok(());
             }
             tokio::select! {
-                _ = &mut conn => return Err(NodeError::Connection(format!("{node_id} at {socket} closed the connection"))),
+                _ = &mut conn => {
+                    // The peer may have connected to us meanwhile (its own reconnection): LDK
+                    // keeps one connection per peer and drops the other. Connected is connected.
+                    if self.wait_peer_connected(&node_id, PEER_RACE_WAIT).await {
+                        return Ok(());
+                    }
+                    return Err(NodeError::Connection(format!(
+                        "{node_id} at {socket} closed the connection"
+                    )));
+                }
                 _ = tokio::time::sleep(Duration::from_millis(10)) => {},
             }
             if tokio::time::Instant::now() > deadline {
@@ -1043,6 +1056,20 @@ impl Node {
                     "handshake with {node_id} at {socket} timed out"
                 )));
             }
+        }
+    }
+
+    /// Whether `node_id` is (or, within `wait`, becomes) a connected peer.
+    async fn wait_peer_connected(&self, node_id: &PublicKey, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if self.peer_manager.peer_by_node_id(node_id).is_some() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
