@@ -17,21 +17,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine as _;
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::receive::InvoiceRequest;
 use boltd_engine::{PayError, PayRequest, PayResult};
-use boltd_store::{
-    Direction, PaymentCursor, PaymentFilter, PaymentKind, PaymentRecord, PaymentStatus,
-    ReceiveRecord, ReceiveState,
-};
+use boltd_store::{Direction, PaymentCursor, PaymentFilter, PaymentRecord, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::alby_invoice::{payment_invoice, receive_invoice, sats, AlbyInvoice, PaymentView};
 use crate::context::Ctx;
 use crate::error::{AlbyErrorBody, ApiError};
-use crate::time::rfc3339;
 use crate::AppState;
 
 /// The OpenAPI tag of Alby's dialect.
@@ -41,10 +37,6 @@ pub(crate) const TAG: &str = "alby";
 pub const DEFAULT_ITEMS: u32 = 25;
 /// Most items per page.
 pub const MAX_ITEMS: u32 = 100;
-/// The keysend record of a chat message (Alby's `keysend_message`).
-const KEYSEND_MESSAGE_RECORD: &str = "34349334";
-/// The Podcasting 2.0 boostagram record (Alby's `boostagram`).
-const BOOSTAGRAM_RECORD: &str = "7629169";
 
 /// An Alby error: `{code, error: true, message}` with an HTTP status.
 #[derive(Debug)]
@@ -148,10 +140,6 @@ fn object_body(
 
 fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AlbyError> {
     crate::error::from_value(v).map_err(|e| AlbyError::bad_arguments(format!("bad arguments: {e}")))
-}
-
-fn sats(msat: u64) -> u64 {
-    msat / 1000
 }
 
 /// A payment result in Alby's shape (`amount` is what the payee got, `fee` rounded up to a
@@ -570,248 +558,6 @@ pub(crate) async fn create_invoice(
     Ok(Json(receive_invoice(&rec, &engine.node().node_id().to_string())).into_response())
 }
 
-/// Which way an Alby invoice went.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum AlbyInvoiceType {
-    /// We were paid (or issued it).
-    Incoming,
-    /// We paid.
-    Outgoing,
-}
-
-/// Alby's invoice state.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub(crate) enum AlbyInvoiceState {
-    /// Issued, nothing arrived.
-    Created,
-    /// HTLCs arrived (or the preimage is revealed), not settled yet.
-    Accepted,
-    /// Paid.
-    Settled,
-    /// Canceled.
-    Canceled,
-    /// Expired unpaid.
-    Expired,
-    /// An outgoing payment in flight.
-    Pending,
-    /// An outgoing payment that failed.
-    Failed,
-}
-
-/// An invoice (or payment) in Alby's shape. Amounts in sats, with the exact `amount_msat`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AlbyInvoice {
-    /// Which way.
-    #[serde(rename = "type")]
-    kind: AlbyInvoiceType,
-    /// The payment hash (hex).
-    identifier: String,
-    /// The payment hash (hex).
-    payment_hash: String,
-    /// The payment hash (hex), lndhub's name.
-    r_hash_str: String,
-    /// Amount, in sats.
-    amount: u64,
-    /// Amount, in sats (lndhub's name).
-    value: u64,
-    /// Amount, in msat.
-    amount_msat: u64,
-    /// Always `BTC`.
-    currency: &'static str,
-    /// When it was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// When it was created (unix seconds).
-    creation_date: u64,
-    /// When it expires (RFC 3339).
-    #[schema(format = DateTime)]
-    expires_at: Option<String>,
-    /// Seconds from creation to expiry.
-    expiry: Option<u64>,
-    /// The payer's comment (LNURL-pay's LUD-12 `comment`, or a BOLT12 payer note) on an
-    /// invoice of ours; null on payments.
-    comment: Option<String>,
-    /// Always null: boltd keeps no payer names.
-    #[schema(value_type = Option<String>)]
-    payer_name: Option<String>,
-    /// The BOLT11 invoice.
-    payment_request: Option<String>,
-    /// The description.
-    memo: Option<String>,
-    /// The description.
-    description: Option<String>,
-    /// The description hash (hex), for invoices we issued.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    description_hash: Option<Option<String>>,
-    /// The payee's node id.
-    destination_pubkey: Option<String>,
-    /// Routing fees in sats (payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fee: Option<u64>,
-    /// Routing fees in msat (payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fee_msat: Option<u64>,
-    /// Whether it is paid.
-    settled: bool,
-    /// When it was paid (RFC 3339).
-    #[schema(format = DateTime)]
-    settled_at: Option<String>,
-    /// Where it stands.
-    state: AlbyInvoiceState,
-    /// The preimage (hex), once paid.
-    preimage: Option<String>,
-    /// Keysend records received: type to base64 value.
-    custom_records: BTreeMap<String, String>,
-    /// A keysend chat message (record 34349334), as text (payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    keysend_message: Option<Option<String>>,
-    /// A Podcasting 2.0 boostagram (record 7629169), as JSON (payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    boostagram: Option<Option<Value>>,
-    /// Whether it was a keysend.
-    keysend: bool,
-    /// The payment's metadata (a JSON object), or null.
-    #[schema(value_type = Option<Object>)]
-    metadata: Option<Value>,
-    /// Why a payment failed (payments only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    error_message: Option<Option<String>>,
-}
-
-/// The fields every Alby invoice has, from unix times and amounts; the rest empty.
-fn invoice_base(
-    kind: AlbyInvoiceType,
-    hash: &str,
-    amount_msat: u64,
-    created_at: u64,
-    expires_at: Option<u64>,
-) -> AlbyInvoice {
-    AlbyInvoice {
-        kind,
-        identifier: hash.to_string(),
-        payment_hash: hash.to_string(),
-        r_hash_str: hash.to_string(),
-        amount: sats(amount_msat),
-        value: sats(amount_msat),
-        amount_msat,
-        currency: "BTC",
-        created_at: rfc3339(created_at),
-        creation_date: created_at,
-        expires_at: expires_at.map(rfc3339),
-        expiry: expires_at.map(|e| e.saturating_sub(created_at)),
-        comment: None,
-        payer_name: None,
-        payment_request: None,
-        memo: None,
-        description: None,
-        description_hash: None,
-        destination_pubkey: None,
-        fee: None,
-        fee_msat: None,
-        settled: false,
-        settled_at: None,
-        state: AlbyInvoiceState::Created,
-        preimage: None,
-        custom_records: BTreeMap::new(),
-        keysend_message: None,
-        boostagram: None,
-        keysend: false,
-        metadata: None,
-        error_message: None,
-    }
-}
-
-/// Received custom records (JSON text, type to hex) as Alby shows them: type to base64.
-fn records_base64(text: Option<&str>) -> BTreeMap<String, String> {
-    let map: BTreeMap<String, String> =
-        text.and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
-    map.into_iter()
-        .filter_map(|(k, hex_value)| {
-            let bytes = hex::decode(hex_value).ok()?;
-            Some((k, base64::engine::general_purpose::STANDARD.encode(bytes)))
-        })
-        .collect()
-}
-
-/// A record's raw custom record value, as text.
-fn record_text(text: Option<&str>, record: &str) -> Option<String> {
-    let map: BTreeMap<String, String> = serde_json::from_str(text?).ok()?;
-    String::from_utf8(hex::decode(map.get(record)?).ok()?).ok()
-}
-
-/// A receive (an invoice we issued, paid or not). The preimage only once settled.
-fn receive_invoice(r: &ReceiveRecord, our_id: &str) -> AlbyInvoice {
-    let hash = hex::encode(r.payment_hash);
-    let settled = r.state == ReceiveState::Settled;
-    let state = match r.state {
-        ReceiveState::Created => AlbyInvoiceState::Created,
-        ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed => AlbyInvoiceState::Accepted,
-        ReceiveState::Settled => AlbyInvoiceState::Settled,
-        ReceiveState::Canceled => AlbyInvoiceState::Canceled,
-        ReceiveState::Expired => AlbyInvoiceState::Expired,
-    };
-    let amount_msat = r.received_msat.or(r.amount_msat).unwrap_or(0);
-    AlbyInvoice {
-        payment_request: r.invoice.clone(),
-        memo: r.description.clone(),
-        description: r.description.clone(),
-        description_hash: Some(r.description_hash.map(hex::encode)),
-        destination_pubkey: Some(our_id.to_string()),
-        settled,
-        settled_at: r.finished_at.filter(|_| settled).map(rfc3339),
-        state,
-        preimage: r.preimage.filter(|_| settled).map(hex::encode),
-        custom_records: records_base64(r.custom_records.as_deref()),
-        keysend: false,
-        metadata: None,
-        comment: r.payer_note.clone(),
-        ..invoice_base(AlbyInvoiceType::Incoming, &hash, amount_msat, r.created_at, r.expires_at)
-    }
-}
-
-/// A payment record (incoming: received; outgoing: paid, pending or failed).
-fn payment_invoice(p: &PaymentRecord, our_id: &str) -> AlbyInvoice {
-    let hash = p.payment_hash.map(hex::encode).unwrap_or_default();
-    let settled = p.status == PaymentStatus::Complete;
-    let incoming = p.direction == Direction::Incoming;
-    let state = match p.status {
-        PaymentStatus::Complete => AlbyInvoiceState::Settled,
-        PaymentStatus::Pending => AlbyInvoiceState::Pending,
-        PaymentStatus::Failed => AlbyInvoiceState::Failed,
-    };
-    let records = p.custom_records.as_deref();
-    let boostagram = record_text(records, BOOSTAGRAM_RECORD)
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .filter(Value::is_object);
-    let fee_msat = p.fee_msat.unwrap_or(0);
-    let kind = if incoming { AlbyInvoiceType::Incoming } else { AlbyInvoiceType::Outgoing };
-    AlbyInvoice {
-        payment_request: p.invoice.clone(),
-        memo: p.description.clone(),
-        description: p.description.clone(),
-        destination_pubkey: if incoming { Some(our_id.to_string()) } else { p.destination.clone() },
-        fee: Some(if incoming { 0 } else { fee_msat.div_ceil(1000) }),
-        fee_msat: Some(if incoming { 0 } else { fee_msat }),
-        settled,
-        settled_at: p.completed_at.filter(|_| settled).map(rfc3339),
-        state,
-        preimage: p.preimage.map(hex::encode),
-        custom_records: records_base64(records),
-        keysend_message: Some(record_text(records, KEYSEND_MESSAGE_RECORD)),
-        boostagram: Some(boostagram),
-        keysend: p.kind == PaymentKind::Keysend,
-        metadata: p.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
-        error_message: Some(p.failure_reason.clone()),
-        ..invoice_base(kind, &hash, p.amount_msat, p.created_at, p.expires_at)
-    }
-}
-
 /// A received payment, else an invoice we issued (paid or not), else a payment we made; 404
 /// if none.
 #[utoipa::path(get, path = "/invoices/{payment_hash}", tag = TAG, operation_id = "alby_get_invoice",
@@ -832,12 +578,9 @@ pub(crate) async fn get_invoice(
     let hash = hash.to_ascii_lowercase();
     let our_id = engine.node().node_id().to_string();
     if let Some(p) = engine.payment_by_hash(Direction::Incoming, &hash).await? {
-        let mut invoice = payment_invoice(&p, &our_id);
         // The payer's comment is kept with the receive.
-        if let Ok(r) = engine.receive(&hash).await {
-            invoice.comment = r.payer_note;
-        }
-        return ok(invoice);
+        let comment = engine.receive(&hash).await.ok().and_then(|r| r.payer_note);
+        return ok(payment_invoice(&PaymentView::of(&p), &our_id, comment));
     }
     match engine.receive(&hash).await {
         Ok(r) if hex::encode(r.payment_hash) == hash => return ok(receive_invoice(&r, &our_id)),
@@ -845,7 +588,7 @@ pub(crate) async fn get_invoice(
         Err(e) => return Err(e.into()),
     }
     match engine.payment_by_hash(Direction::Outgoing, &hash).await? {
-        Some(p) => ok(payment_invoice(&p, &our_id)),
+        Some(p) => ok(payment_invoice(&PaymentView::of(&p), &our_id, None)),
         None => Err(PayError::NotFound(format!("no invoice or payment with hash {hash}")).into()),
     }
 }
@@ -948,7 +691,7 @@ async fn list(
         .filter(|r| since_cursor.is_none_or(|c| (r.created_at, r.id) > (c.created_at, c.id)))
         .skip(if since_cursor.is_some() { (page - 1).saturating_mul(items) as usize } else { 0 })
         .take(items as usize)
-        .map(|r| payment_invoice(r, &our_id))
+        .map(|r| payment_invoice(&PaymentView::of(r), &our_id, None))
         .collect();
     Ok(Json(list).into_response())
 }

@@ -2,8 +2,10 @@
 //! `deleteWebhookEndpoint` call it): `POST /webhook_endpoints` with `{url, description,
 //! filter_types}` answers `{id, url, description, filter_types, created_at, endpoint_secret}`;
 //! `GET`/`DELETE /webhook_endpoints/{id}` answer the endpoint without its secret. Endpoints made
-//! here deliver in Alby's format (Alby invoice objects, Svix signatures); see
-//! `boltd_engine::webhook`. Errors are Alby's `{code, error: true, message}`.
+//! here deliver in Alby's format: Alby invoice objects, rendered by this dialect
+//! (`alby_invoice::webhook_invoice`, installed with the engine's webhook renderer in `lib.rs`),
+//! signed the Svix way by `boltd_engine::webhook`. Errors are Alby's `{code, error: true,
+//! message}`.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};

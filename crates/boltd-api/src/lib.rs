@@ -51,6 +51,7 @@
 #![deny(missing_docs)]
 
 mod alby;
+mod alby_invoice;
 mod alby_webhooks;
 mod auth;
 mod barkd;
@@ -204,8 +205,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// body is read), then the CORS policy of the node's `api_cors_origins`, and the edge guards
 /// (JSON bodies; loopback `Host` and no `Origin` without authentication) around everything.
 pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
-    // Native webhooks carry the same notification JSON as the long-poll and the WebSocket.
     engine.set_notification_renderer(barkd_history::notification);
+    engine.set_webhook_renderer(webhook_renderer(&engine));
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
     // Fail closed, at start-up: an operation that declares no access panics here (never public
@@ -219,6 +220,26 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
         .layer(axum::middleware::from_fn_with_state(cors, cors::cors))
         .layer(axum::middleware::from_fn_with_state(auth, edge::guard))
         .with_state(engine)
+}
+
+/// How webhook bodies look: each endpoint's body is rendered by the dialect that registered
+/// it. Native endpoints (`/api/v1/webhooks`) get the same notification JSON as the long-poll
+/// and the WebSocket (barkd's `WalletNotification`s, [`barkd_history::notification`]); Alby's
+/// (`/webhook_endpoints`) get Alby's invoice object, exactly as `GET /invoices/{payment_hash}`
+/// shows the payment ([`alby_invoice::webhook_invoice`]; the payer's comment of an incoming
+/// payment is read from its receive, as that answer does).
+fn webhook_renderer(engine: &Engine) -> boltd_engine::webhook::WebhookRenderer {
+    let our_id = engine.node().node_id().to_string();
+    let store = Arc::clone(engine.store());
+    Arc::new(move |format, event| match format {
+        boltd_store::WebhookFormat::Native => Ok(barkd_history::notification(event)),
+        boltd_store::WebhookFormat::Alby => alby_invoice::webhook_invoice(event, &our_id, |hash| {
+            let hash = <[u8; 32]>::try_from(hex::decode(hash).map_err(|e| e.to_string())?)
+                .map_err(|_| format!("`{hash}` is not a payment hash"))?;
+            let receive = store.receive_by_hash(&hash).map_err(|e| e.to_string())?;
+            Ok(receive.and_then(|r| r.payer_note))
+        }),
+    })
 }
 
 /// Serves the API, with token authentication, on `listener` until `shutdown` resolves.

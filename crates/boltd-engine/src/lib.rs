@@ -135,6 +135,9 @@ pub struct Engine {
     /// How notifications look (the API's dialect installs it; see
     /// [`Engine::set_notification_renderer`]).
     renderer: tokio::sync::watch::Sender<Option<notify::NotificationRenderer>>,
+    /// How webhook bodies look, per endpoint format (the API installs it; see
+    /// [`Engine::set_webhook_renderer`]). The webhook worker waits for it.
+    webhook_renderer: tokio::sync::watch::Sender<Option<webhook::WebhookRenderer>>,
 }
 
 /// A store failure is [`PayError::Storage`] (500 `storage_error`, never a payment outcome),
@@ -172,7 +175,8 @@ impl Engine {
         let notify = notify::Notifications::new(&store)
             .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))?;
         let (stop_background, stop_rx) = tokio::sync::watch::channel(false);
-        let (renderer, renderer_rx) = tokio::sync::watch::channel(None);
+        let (renderer, _) = tokio::sync::watch::channel(None);
+        let (webhook_renderer, webhook_renderer_rx) = tokio::sync::watch::channel(None);
         let node = Arc::new(node);
         let lightning = Arc::new(NodeLightning::new(Arc::clone(&node)));
         let payments = Payments::new(Arc::clone(&store), lightning, Arc::clone(&registry));
@@ -183,6 +187,7 @@ impl Engine {
             background: Mutex::new(Vec::new()),
             stop_background,
             renderer,
+            webhook_renderer,
         });
         engine
             .payments
@@ -196,7 +201,7 @@ impl Engine {
                 Arc::clone(&store),
                 engine.notify.subscribe(),
                 stop_rx.clone(),
-                renderer_rx,
+                webhook_renderer_rx,
             )),
             tokio::spawn(notify::expiry_sweep(Arc::clone(&store), stop_rx.clone())),
             fail_stop.spawn(
@@ -210,10 +215,17 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Installs how notifications look (the API's dialect renders them). Native webhook
-    /// deliveries wait until one is installed.
+    /// Installs how notifications look (the long-poll and the WebSocket; the API's dialect
+    /// renders them). Until one is installed, they are the neutral [`notify::event_json`].
     pub fn set_notification_renderer(&self, render: notify::NotificationRenderer) {
         self.renderer.send_replace(Some(render));
+    }
+
+    /// Installs how webhook bodies look: for each endpoint format, the rendering of the
+    /// dialect that registers endpoints of that format (see [`webhook::WebhookRenderer`]).
+    /// Webhook deliveries wait until one is installed.
+    pub fn set_webhook_renderer(&self, render: webhook::WebhookRenderer) {
+        self.webhook_renderer.send_replace(Some(render));
     }
 
     /// An event as its notification JSON: the installed renderer's, else the neutral

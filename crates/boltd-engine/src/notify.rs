@@ -83,9 +83,11 @@ pub fn rfc3339(unix_secs: u64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// Renders an event as the notification JSON clients get (long-poll, WebSocket, native
-/// webhooks). The API installs its dialect's renderer ([`Engine::set_notification_renderer`]);
-/// the engine itself only knows the neutral [`event_json`].
+/// Renders an event as the notification JSON clients get (long-poll, WebSocket). The API
+/// installs its dialect's renderer ([`Engine::set_notification_renderer`]); the engine itself
+/// only knows the neutral [`event_json`]. Webhook bodies have their own renderer, per endpoint
+/// format ([`crate::webhook::WebhookRenderer`]); the API renders native ones with this same
+/// function.
 pub type NotificationRenderer = fn(&EventRecord) -> Value;
 
 /// An event as neutral JSON: `seq`, `type` (boltd's event type), `created_at` (RFC 3339),

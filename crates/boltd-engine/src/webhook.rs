@@ -1,4 +1,12 @@
-//! Webhooks: endpoints, signatures, Alby's format, and the delivery worker.
+//! Webhooks: endpoints, signatures and the delivery worker.
+//!
+//! # Bodies
+//!
+//! The engine does not know any dialect's shapes: a delivery's body is rendered by the dialect
+//! that registered its endpoint, through the [`WebhookRenderer`] the API installs
+//! ([`Engine::set_webhook_renderer`]), given the endpoint's [`WebhookFormat`]: native
+//! endpoints get the notification JSON of the long-poll and the WebSocket, Alby's endpoints
+//! Alby's invoice object. The engine adds the headers and signs the body.
 //!
 //! # Delivery
 //!
@@ -49,14 +57,14 @@ use boltd_store::{
     AttemptOutcome, DeliveryFilter, DeliveryRecord, DeliveryState, DueDelivery, EventRecord,
     EventType, NewWebhook, NextAttempt, Store, WebhookFormat, WebhookRecord,
 };
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::egress::{Egress, EgressError};
 use crate::error::NotifyError;
 use crate::ledger::now_secs;
-use crate::notify::{parse_event_types, rfc3339, NotificationRenderer};
+use crate::notify::parse_event_types;
 use crate::Engine;
 
 /// How long one delivery request may take.
@@ -163,74 +171,6 @@ pub fn svix_signature(
     Ok(format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac)))
 }
 
-/// The Alby invoice object for a payment event (`payment_received`: an incoming invoice,
-/// `payment_sent`: an outgoing one), as Alby's webhooks and `@getalby/sdk`'s `Invoice` type
-/// have it. `None` for other events.
-pub fn alby_invoice(event: &EventRecord) -> Option<Value> {
-    let p = event.data.get("payment")?;
-    let incoming = match event.event_type {
-        EventType::PaymentReceived => true,
-        EventType::PaymentSent => false,
-        _ => return None,
-    };
-    let hash = p["payment_hash"].as_str().unwrap_or_default();
-    let amount_sat = p["amount_msat"].as_u64().unwrap_or(0) / 1000;
-    let created = p["created_at"].as_u64().unwrap_or(event.created_at);
-    let settled = p["completed_at"].as_u64().unwrap_or(event.created_at);
-    let expires = p["expires_at"].as_u64();
-    let records: Map<String, Value> = p["custom_records"]
-        .as_str()
-        .and_then(|t| serde_json::from_str::<Map<String, Value>>(t).ok())
-        .unwrap_or_default();
-    let bytes_of =
-        |k: &str| records.get(k).and_then(|v| v.as_str()).and_then(|h| hex::decode(h).ok());
-    let custom_records: Map<String, Value> = records
-        .keys()
-        .filter_map(|k| {
-            bytes_of(k)
-                .map(|b| (k.clone(), base64::engine::general_purpose::STANDARD.encode(b).into()))
-        })
-        .collect();
-    let text = |k: &str| bytes_of(k).and_then(|b| String::from_utf8(b).ok());
-    let boostagram =
-        text("7629169").and_then(|t| serde_json::from_str::<Value>(&t).ok()).unwrap_or(Value::Null);
-    let metadata = p["metadata"]
-        .as_str()
-        .and_then(|m| serde_json::from_str::<Value>(m).ok())
-        .unwrap_or(Value::Null);
-    let fee_sat = p["fee_msat"].as_u64().map(|f| f.div_ceil(1000)).unwrap_or(0);
-    Some(json!({
-        "amount": amount_sat,
-        "value": amount_sat,
-        "boostagram": boostagram,
-        "comment": Value::Null,
-        "created_at": rfc3339(created),
-        "creation_date": created,
-        "currency": "BTC",
-        "custom_records": custom_records,
-        "description_hash": Value::Null,
-        "destination": p["destination"],
-        "expires_at": expires.map(rfc3339),
-        "expiry": expires.map(|e| e.saturating_sub(created)),
-        "fee": fee_sat,
-        "fiat_currency": "",
-        "fiat_in_cents": 0,
-        "identifier": hash,
-        "keysend_message": text("34349334"),
-        "memo": p["description"].as_str().unwrap_or_default(),
-        "metadata": metadata,
-        "payer_name": Value::Null,
-        "payment_hash": hash,
-        "payment_request": p["invoice"].as_str().unwrap_or_default(),
-        "preimage": p["preimage"],
-        "r_hash_str": hash,
-        "settled": true,
-        "settled_at": rfc3339(settled),
-        "state": "SETTLED",
-        "type": if incoming { "incoming" } else { "outgoing" },
-    }))
-}
-
 /// A delivery request: its body and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryRequest {
@@ -240,34 +180,37 @@ pub struct DeliveryRequest {
     pub headers: Vec<(String, String)>,
 }
 
-/// Builds the request for a due delivery, signed at `timestamp` (unix seconds); a native
-/// body is the notification `render` makes of the event.
+/// Renders a delivery's body: the event as the endpoint's format has it, or why that format
+/// has no form of it (the attempt fails with that reason and is retried like any failure).
+/// The dialect that registered endpoints of a format renders their bodies; the API installs
+/// one renderer for every format ([`Engine::set_webhook_renderer`]). It is called off the
+/// async workers (in `spawn_blocking`), so it may read the store.
+pub type WebhookRenderer =
+    Arc<dyn Fn(WebhookFormat, &EventRecord) -> Result<Value, String> + Send + Sync>;
+
+/// Builds the request for a due delivery, signed at `timestamp` (unix seconds): the body is
+/// what `render` makes of the event for the endpoint's format; the headers and signature are
+/// the format's (boltd's or Svix's).
 pub fn delivery_request(
     due: &DueDelivery,
     timestamp: u64,
-    render: NotificationRenderer,
+    render: &WebhookRenderer,
 ) -> Result<DeliveryRequest, NotifyError> {
     let event = &due.event;
+    let format = due.webhook.format;
+    let body = render(format, event)
+        .map_err(|why| NotifyError::Other(format!("cannot render {}: {why}", event.event_type)))?
+        .to_string()
+        .into_bytes();
     let mut headers = vec![("Content-Type".to_string(), "application/json".to_string())];
-    let body = match due.webhook.format {
-        WebhookFormat::Native => {
-            let body = render(event).to_string().into_bytes();
-            headers.extend([
-                ("X-Boltd-Event-Seq".into(), event.seq.to_string()),
-                ("X-Boltd-Event-Type".into(), event.event_type.to_string()),
-                ("X-Boltd-Delivery-Id".into(), due.delivery.id.to_string()),
-                (
-                    "X-Boltd-Signature".into(),
-                    native_signature(&due.webhook.secret, timestamp, &body),
-                ),
-            ]);
-            body
-        }
+    match format {
+        WebhookFormat::Native => headers.extend([
+            ("X-Boltd-Event-Seq".into(), event.seq.to_string()),
+            ("X-Boltd-Event-Type".into(), event.event_type.to_string()),
+            ("X-Boltd-Delivery-Id".into(), due.delivery.id.to_string()),
+            ("X-Boltd-Signature".into(), native_signature(&due.webhook.secret, timestamp, &body)),
+        ]),
         WebhookFormat::Alby => {
-            let invoice = alby_invoice(event).ok_or_else(|| {
-                NotifyError::Other(format!("{} has no Alby form", event.event_type))
-            })?;
-            let body = invoice.to_string().into_bytes();
             let id = format!("msg_{}", event.seq);
             let signature = svix_signature(&due.webhook.secret, &id, timestamp, &body)?;
             headers.extend([
@@ -275,9 +218,8 @@ pub fn delivery_request(
                 ("svix-timestamp".into(), timestamp.to_string()),
                 ("svix-signature".into(), signature),
             ]);
-            body
         }
-    };
+    }
     Ok(DeliveryRequest { body, headers })
 }
 
@@ -445,16 +387,25 @@ impl Engine {
 }
 
 /// Makes one attempt at a leased delivery and records it. Never panics on a bad endpoint.
-async fn attempt(
-    store: Arc<Store>,
-    due: DueDelivery,
-    egress: Egress,
-    render: NotificationRenderer,
-) {
+async fn attempt(store: Arc<Store>, due: DueDelivery, egress: Egress, render: WebhookRenderer) {
     let id = due.delivery.id;
     let at_ms = now_ms();
     let started = Instant::now();
-    let (status, error) = match delivery_request(&due, now_secs(), render) {
+    // Rendering may read the store: off the async workers.
+    let (due, request) = match tokio::task::spawn_blocking(move || {
+        let request = delivery_request(&due, now_secs(), &render);
+        (due, request)
+    })
+    .await
+    {
+        Ok(done) => done,
+        Err(e) => {
+            // A panicked renderer: the lease brings the delivery back.
+            tracing::error!(delivery = id, "rendering a webhook delivery failed: {e}");
+            return;
+        }
+    };
+    let (status, error) = match request {
         Err(e) => (None, Some(e.to_string())),
         Ok(req) => {
             let mut headers = req.headers;
@@ -531,17 +482,17 @@ async fn attempt(
 
 /// The delivery worker: attempts due deliveries until `stop` turns true. Wakes up when events
 /// are appended (`events`), when an attempt ends, and when the next retry is due. It starts
-/// delivering once the API has installed its notification renderer (`renderer`): a native
-/// body is always the dialect's rendering, never a stand-in.
+/// delivering once the API has installed its webhook renderer (`renderer`): a body is always
+/// the registering dialect's rendering, never a stand-in.
 pub(crate) async fn worker(
     egress: Egress,
     store: Arc<Store>,
     mut events: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
-    mut renderer: watch::Receiver<Option<NotificationRenderer>>,
+    mut renderer: watch::Receiver<Option<WebhookRenderer>>,
 ) {
     let render = tokio::select! {
-        r = renderer.wait_for(Option::is_some) => match r.ok().and_then(|r| *r) {
+        r = renderer.wait_for(Option::is_some) => match r.ok().and_then(|r| r.clone()) {
             Some(render) => render,
             None => return,
         },
@@ -593,6 +544,7 @@ pub(crate) async fn worker(
             }
             *per_endpoint.entry(w).or_default() += 1;
             let s = Arc::clone(&store);
+            let render = Arc::clone(&render);
             tasks.spawn(async move {
                 attempt(s, d, egress, render).await;
                 w
@@ -646,7 +598,19 @@ fn finished(per_endpoint: &mut HashMap<i64, u32>, done: Result<i64, tokio::task:
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Map};
+
     use super::*;
+
+    /// A stand-in for the API's renderer: the neutral JSON for native endpoints, the event's
+    /// type and format for Alby's; none for failed payments.
+    fn renderer() -> WebhookRenderer {
+        Arc::new(|format, event: &EventRecord| match (format, event.event_type) {
+            (_, EventType::PaymentFailed) => Err("no form".into()),
+            (WebhookFormat::Native, _) => Ok(crate::notify::event_json(event)),
+            (WebhookFormat::Alby, t) => Ok(json!({ "alby": t.as_str() })),
+        })
+    }
 
     #[test]
     fn backoff_doubles_from_one_second_to_ten_minutes_then_gives_up_after_a_day() {
@@ -756,26 +720,6 @@ mod tests {
     }
 
     #[test]
-    fn alby_invoices_follow_the_sdk_type() {
-        let inv = alby_invoice(&received_event()).unwrap();
-        assert_eq!(inv["type"], "incoming");
-        assert_eq!(inv["amount"], 21);
-        assert_eq!(inv["settled"], true);
-        assert_eq!(inv["state"], "SETTLED");
-        assert_eq!(inv["payment_hash"], "ab".repeat(32));
-        assert_eq!(inv["r_hash_str"], "ab".repeat(32));
-        assert_eq!(inv["preimage"], "cd".repeat(32));
-        assert_eq!(inv["memo"], "boost");
-        assert_eq!(inv["keysend_message"], "hi");
-        assert_eq!(inv["custom_records"]["34349334"], "aGk=");
-        assert_eq!(inv["boostagram"]["a"], 1);
-        assert_eq!(inv["created_at"], "1970-01-01T00:01:40Z");
-        let mut other = received_event();
-        other.event_type = EventType::InvoiceCanceled;
-        assert_eq!(alby_invoice(&other), None);
-    }
-
-    #[test]
     fn requests_are_signed_per_format() {
         let webhook = |format| WebhookRecord {
             id: 2,
@@ -810,7 +754,7 @@ mod tests {
             webhook: webhook(WebhookFormat::Native),
             event: received_event(),
         };
-        let r = delivery_request(&due, 1_700_000_000, crate::notify::event_json).unwrap();
+        let r = delivery_request(&due, 1_700_000_000, &renderer()).unwrap();
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["seq"], 9);
         assert_eq!(body["type"], "payment_received");
@@ -826,15 +770,22 @@ mod tests {
             webhook: webhook(WebhookFormat::Alby),
             event: received_event(),
         };
-        let r = delivery_request(&due, 1_700_000_000, crate::notify::event_json).unwrap();
+        let r = delivery_request(&due, 1_700_000_000, &renderer()).unwrap();
         let body: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(body["type"], "incoming");
+        assert_eq!(body, json!({ "alby": "payment_received" }), "the format's rendering");
         assert_eq!(header(&r, "svix-id"), "msg_9");
         assert_eq!(header(&r, "svix-timestamp"), "1700000000");
         assert_eq!(
             header(&r, "svix-signature"),
             svix_signature(&due.webhook.secret, "msg_9", 1_700_000_000, &r.body).unwrap()
         );
+        assert!(!r.headers.iter().any(|(n, _)| n.starts_with("X-Boltd")), "{:?}", r.headers);
+
+        // An event the renderer has no form of: the attempt fails with the reason.
+        let mut due = due;
+        due.event.event_type = EventType::PaymentFailed;
+        let err = delivery_request(&due, 1_700_000_000, &renderer()).unwrap_err().to_string();
+        assert!(err.contains("payment_failed") && err.contains("no form"), "{err}");
     }
 
     /// A loopback HTTP endpoint: answers each request with the next status of `script` (the
@@ -909,8 +860,7 @@ mod tests {
         let (events_tx, events_rx) = watch::channel(0);
         let (stop_tx, stop_rx) = watch::channel(false);
         let egress = Egress { allow_loopback: true, loopback_hint: "" };
-        let (_renderer_tx, renderer_rx) =
-            watch::channel(Some(crate::notify::event_json as NotificationRenderer));
+        let (_renderer_tx, renderer_rx) = watch::channel(Some(renderer()));
         let worker =
             tokio::spawn(worker(egress, Arc::clone(&store), events_rx, stop_rx, renderer_rx));
 

@@ -17,6 +17,38 @@ fn lnurl(url: &str) -> String {
     encode::<Bech32>(Hrp::parse("lnurl").unwrap(), url.as_bytes()).unwrap().to_uppercase()
 }
 
+/// A loopback webhook endpoint: answers 200 to every request and hands on the JSON bodies.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/alby", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            let _ = reader.read_exact(&mut body);
+            let _ =
+                write!(stream, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if let Ok(v) = serde_json::from_slice(&body) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (url, rx)
+}
+
 #[test]
 fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError> {
     let btc = Bitcoind::start()?;
@@ -77,6 +109,14 @@ fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError
         .unwrap_err();
     assert!(err.body["reason"].as_str().unwrap().contains("256 characters"), "{err}");
 
+    // C tells an Alby webhook endpoint of what it is paid.
+    let (hook_url, hooked) = webhook_receiver();
+    c.post(
+        "/webhook_endpoints",
+        json!({ "url": hook_url, "filter_types": ["invoice.incoming.settled"] }),
+    )
+    .unwrap();
+
     // A pays the address with a comment: complete, through B.
     let comment = "thanks for the coffee ☕ & cake";
     let body = json!({ "destination": address, "amount_sat": 10_000, "comment": comment });
@@ -100,7 +140,16 @@ fn pay_a_lightning_address_hosted_by_another_daemon() -> Result<(), HarnessError
     assert_eq!(receive["description_hash"], metadata_hash.as_str());
     // The payer's comment is kept with the receive, and Alby's invoice shows it.
     assert_eq!(receive["payer_note"], comment, "{receive}");
-    assert_eq!(c.get(&format!("/invoices/{hash}")).unwrap()["comment"], comment);
+    let shown = c.get(&format!("/invoices/{hash}")).unwrap();
+    assert_eq!(shown["comment"], comment);
+    // So does the Alby webhook's body, which is that same invoice.
+    let delivered = loop {
+        let body = hooked.recv_timeout(std::time::Duration::from_secs(60)).expect("a webhook");
+        if body["payment_hash"] == hash.as_str() {
+            break body;
+        }
+    };
+    assert_eq!(delivered, shown, "the webhook body and GET /invoices/{{hash}} differ");
 
     // A's record: a BOLT11 payment labelled with the address, the LNURL request in metadata.
     let sent = a.get(&format!("/api/v1/lightning/sends/{hash}")).unwrap();

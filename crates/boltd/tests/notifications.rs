@@ -289,6 +289,11 @@ fn webhooks_are_signed_retried_and_delivered_after_a_restart() -> Result<(), Har
     assert_eq!(inv["payment_request"], invoice.as_str());
     assert_eq!(inv["memo"], "webhooks");
     assert_eq!(alby_req[0].headers["svix-id"], format!("msg_{}", body["seq"]));
+    // One rendering of Alby's invoice: the body is what B's `GET /invoices/{payment_hash}`
+    // answers for the same payment, member for member.
+    let shown = b.get(&format!("/invoices/{hash}")).unwrap();
+    assert_eq!(inv, shown, "the webhook body and GET /invoices/{{hash}} differ");
+    assert_eq!((&inv["fiat_currency"], &inv["fiat_in_cents"]), (&json!(""), &json!(0)));
     // Nothing went to the deleted endpoint.
     assert!(rx.requests("/gone").is_empty());
 
