@@ -101,6 +101,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/decode", Authenticated),
     ("POST", "/v1/getinfo", S(NodeRead)),
     ("POST", "/v1/listfunds", S(BalanceRead)),
+    ("POST", "/v1/listpeerchannels", S(NodeRead)),
+    ("POST", "/v1/waitinvoice", S(InvoicesRead)),
+    ("POST", "/v1/delinvoice", S(InvoicesCreate)),
+    ("POST", "/v1/listsendpays", S(TransactionsRead)),
     // Alby's Wallet API.
     ("POST", "/payments/bolt11", S(PaymentsSend)),
     ("POST", "/payments/keysend", S(PaymentsSend)),

@@ -94,6 +94,14 @@ impl IntoResponse for ClnError {
     }
 }
 
+/// A Core Lightning RPC error with a method's own code (905 unknown invoice, 903 expired...),
+/// as clnrest answers it: 500 with `{code, message, data}` (`data` null when there are no
+/// details).
+pub(crate) fn rpc_error(code: i32, message: impl Into<String>, data: Value) -> Response {
+    let body = ClnErrorBody { code, message: message.into(), data: Some(data) };
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
 /// `amount_msat` as Core Lightning takes it: a number, or a string with a unit.
 fn cln_amount(v: &Value) -> Result<Option<u64>, PayError> {
     match v {

@@ -11,8 +11,9 @@
 //!   [`barkd_history`]: payments as barkd's `Movement`s, boltd's payment records, metadata, and
 //!   the notifications' JSON;
 //! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family), with [`cln_lists`]
-//!   (`listinvoices`, `listpays`), [`cln_decode`] and [`cln_wallet`] (`listfunds`,
-//!   `waitanyinvoice`);
+//!   (`listinvoices`, `listpays`), [`cln_decode`], [`cln_wallet`] (`listfunds`,
+//!   `waitanyinvoice`), [`cln_channels`] (`listpeerchannels`), [`cln_invoices`]
+//!   (`waitinvoice`, `delinvoice`) and [`cln_sendpays`] (`listsendpays`);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
@@ -39,8 +40,11 @@ mod auth;
 mod barkd;
 mod barkd_history;
 mod cln;
+mod cln_channels;
 mod cln_decode;
+mod cln_invoices;
 mod cln_lists;
+mod cln_sendpays;
 mod cln_wallet;
 mod context;
 mod cors;
@@ -125,6 +129,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln::cln_getinfo))
         .routes(routes!(cln_wallet::cln_listfunds))
         .routes(routes!(cln_wallet::cln_waitanyinvoice))
+        .routes(routes!(cln_channels::cln_listpeerchannels))
+        .routes(routes!(cln_invoices::cln_waitinvoice))
+        .routes(routes!(cln_invoices::cln_delinvoice))
+        .routes(routes!(cln_sendpays::cln_listsendpays))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))

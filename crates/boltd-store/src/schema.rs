@@ -294,6 +294,16 @@ CREATE UNIQUE INDEX payments_idempotency_key
 ALTER TABLE receives ADD COLUMN token_id TEXT REFERENCES api_tokens (id);
 ";
 
+/// Version 9 (the lead's version 8 comes before it when the branches merge): deleted invoices
+/// (Core Lightning's `delinvoice`). A deleted receive keeps its row, so that a payment that
+/// arrives for it later is still failed back (an unpaid invoice is canceled when deleted) and
+/// a paid one's record stays, but `deleted_at` hides it from every listing and lookup of the
+/// API; its label (`idempotency_key`) is cleared, so the label can be used again, as in Core
+/// Lightning. See `crate::receives_delete`.
+const V9_DELETED_RECEIVES: &str = "
+ALTER TABLE receives ADD COLUMN deleted_at INTEGER;
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -303,6 +313,8 @@ const MIGRATIONS: &[&str] = &[
     V5_ATTEMPTS,
     V6_ONCHAIN_SENDS,
     V7_TOKEN_SCOPES,
+    // The lead's V8 goes here when the branches merge: this is version 9.
+    V9_DELETED_RECEIVES,
 ];
 
 /// The newest database schema version this code knows (and creates).

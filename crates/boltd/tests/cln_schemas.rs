@@ -103,6 +103,25 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
     b.wait_for_route(&a, 1_000)?;
     mine_and_sync(&btc, 1, &[&a, &b])?;
 
+    // listpeerchannels: all, by peer; a bad filter is refused.
+    let chans = ok(&s, &a, "listpeerchannels", json!({}));
+    assert_eq!(chans["channels"].as_array().unwrap().len(), 1, "{chans}");
+    let ch = &chans["channels"][0];
+    assert_eq!(ch["peer_id"], b.node_id.as_str(), "{ch}");
+    assert_eq!(
+        (ch["opener"].clone(), ch["state"].clone()),
+        (json!("local"), json!("CHANNELD_NORMAL"))
+    );
+    assert_eq!(ch["total_msat"], 1_000_000_000, "{ch}");
+    let scid = ch["short_channel_id"].clone();
+    let by_scid = ok(&s, &b, "listpeerchannels", json!({ "short_channel_id": scid }));
+    assert_eq!(by_scid["channels"][0]["opener"], "remote", "{by_scid}");
+    assert_ne!(by_scid["channels"][0]["direction"], ch["direction"], "each side its direction");
+    let none = ok(&s, &a, "listpeerchannels", json!({ "id": a.node_id }));
+    assert_eq!(none["channels"], json!([]), "no channel with ourselves");
+    err(&s, &a, "listpeerchannels", json!({ "id": "02nonsense" }), -32602);
+    err(&s, &a, "listpeerchannels", json!({ "id": b.node_id, "short_channel_id": scid }), -32602);
+
     // getinfo, listfunds: no parameters.
     let info = ok(&s, &a, "getinfo", json!({}));
     assert_eq!(info["id"], a.node_id.as_str());
@@ -153,6 +172,7 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
     let pays = ok(&s, &a, "listpays", json!({ "payment_hash": inv["payment_hash"] }));
     assert_eq!(pays["pays"][0]["status"], "complete", "{pays}");
     ok(&s, &a, "listpays", json!({}));
+    invoices_by_label(&s, &a, &b, &paid, &any)?;
 
     // A payment that fails at the destination: a canceled invoice (203).
     let (canceled, hash) = b.invoice(3, "to be canceled")?;
@@ -160,6 +180,36 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
     err(&s, &a, "pay", json!({ "bolt11": canceled }), 203);
     let failed = ok(&s, &a, "listpays", json!({ "status": "failed" }));
     assert_eq!(failed["pays"][0]["status"], "failed", "{failed}");
+
+    // listsendpays: one entry per part, the complete one with its preimage, the failed one's
+    // part failed.
+    let parts = ok(&s, &a, "listsendpays", json!({ "payment_hash": inv["payment_hash"] }));
+    let parts = parts["payments"].as_array().unwrap().clone();
+    assert!(
+        parts.iter().any(|p| p["status"] == "complete"
+            && p["payment_preimage"] == paid["payment_preimage"]
+            && p["amount_msat"] == 50_000),
+        "{parts:?}"
+    );
+    let failed = ok(&s, &a, "listsendpays", json!({ "payment_hash": hash, "status": "failed" }));
+    let failed = failed["payments"].as_array().unwrap().clone();
+    assert!(!failed.is_empty(), "the refused payment's part is listed as failed");
+    assert!(failed.iter().all(|p| p["status"] == "failed" && p["payment_hash"] == hash.as_str()));
+    let all = ok(&s, &a, "listsendpays", json!({}));
+    let ids: Vec<u64> = all["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["created_index"].as_u64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "by created_index: {ids:?}");
+    let paged =
+        ok(&s, &a, "listsendpays", json!({ "index": "created", "start": ids[1], "limit": 1 }));
+    assert_eq!(paged["payments"][0]["created_index"], ids[1], "{paged}");
+    assert_eq!(paged["payments"].as_array().unwrap().len(), 1, "{paged}");
+    let both = json!({ "bolt11": inv["bolt11"], "payment_hash": inv["payment_hash"] });
+    err(&s, &a, "listsendpays", both, -32602);
+    err(&s, &a, "listsendpays", json!({ "status": "done" }), -32602);
 
     // keysend, with extra TLVs.
     let ks = ok(
@@ -179,5 +229,72 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
     let d = ok(&s, &a, "decode", json!({ "string": offer["offer"] }));
     assert_eq!(d["offer_amount_msat"], 3_000, "{d}");
     s.assert_valid();
+    Ok(())
+}
+
+/// `waitinvoice` and `delinvoice` on `b`'s invoices (`paid`: `a`'s payment of the invoice
+/// labeled `one`, `any`: `waitanyinvoice`'s answer for it).
+fn invoices_by_label(
+    s: &Schemas,
+    a: &TestNode,
+    b: &TestNode,
+    paid: &Value,
+    any: &Value,
+) -> Result<(), HarnessError> {
+    // A paid invoice: at once, with its pay_index.
+    let one = ok(s, b, "waitinvoice", json!({ "label": "one" }));
+    assert_eq!(
+        (one["status"].clone(), one["pay_index"].clone()),
+        (json!("paid"), any["pay_index"].clone())
+    );
+    assert_eq!(one["payment_preimage"], paid["payment_preimage"]);
+    // An unpaid one: answered once it is paid.
+    let wait =
+        ok(s, b, "invoice", json!({ "amount_msat": 4_000, "label": "wait", "description": "w" }));
+    let (url, token) = (format!("{}/v1/waitinvoice", b.api_url), b.admin_token().to_string());
+    let waiter = std::thread::spawn(move || {
+        let r = ureq::post(&url).set("rune", &token).send_json(json!({ "label": "wait" }));
+        let r = r.unwrap_or_else(|e| panic!("waitinvoice: {e}"));
+        (r.status(), r.into_json::<Value>().unwrap())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiter.is_finished(), "waitinvoice waits while the invoice is unpaid");
+    ok(s, a, "pay", json!({ "bolt11": wait["bolt11"] }));
+    let (status, waited) = waiter.join().unwrap();
+    assert_eq!(status, 201, "{waited}");
+    s.check_response("waitinvoice", &waited);
+    assert_eq!((waited["label"].clone(), waited["status"].clone()), (json!("wait"), json!("paid")));
+    // One that expires while waited for: 903; an unknown label: -1.
+    ok(
+        s,
+        b,
+        "invoice",
+        json!({ "amount_msat": 1_000, "label": "soon", "description": "s", "expiry": 2 }),
+    );
+    err(s, b, "waitinvoice", json!({ "label": "soon" }), 903);
+    err(s, b, "waitinvoice", json!({ "label": "no such label" }), -1);
+    err(s, b, "waitinvoice", json!({}), -32602);
+
+    // delinvoice: only with the status it has (906 names both), then it is gone (905) and its
+    // label free.
+    let e = err(s, b, "delinvoice", json!({ "label": "one", "status": "unpaid" }), 906);
+    assert_eq!(e["data"], json!({ "current_status": "paid", "expected_status": "unpaid" }));
+    let del = ok(s, b, "delinvoice", json!({ "label": "one", "status": "paid" }));
+    assert_eq!((del["label"].clone(), del["status"].clone()), (json!("one"), json!("paid")));
+    let listed = ok(s, b, "listinvoices", json!({ "label": "one" }));
+    assert_eq!(listed["invoices"], json!([]), "{listed}");
+    let by_hash = ok(s, b, "listinvoices", json!({ "payment_hash": del["payment_hash"] }));
+    assert_eq!(by_hash["invoices"], json!([]), "{by_hash}");
+    err(s, b, "delinvoice", json!({ "label": "one", "status": "paid" }), 905);
+    ok(s, b, "invoice", json!({ "amount_msat": 1_000, "label": "one", "description": "again" }));
+    ok(s, b, "delinvoice", json!({ "label": "soon", "status": "expired" }));
+    // An unpaid invoice deleted can no longer be paid: the payee refuses it (203).
+    let gone =
+        ok(s, b, "invoice", json!({ "amount_msat": 2_000, "label": "gone", "description": "g" }));
+    let del = ok(s, b, "delinvoice", json!({ "label": "gone", "status": "unpaid" }));
+    assert_eq!(del["status"], "unpaid", "{del}");
+    err(s, a, "pay", json!({ "bolt11": gone["bolt11"] }), 203);
+    err(s, b, "delinvoice", json!({ "label": "x", "status": "gone" }), -32602);
+    err(s, b, "delinvoice", json!({ "label": "wait", "status": "paid", "desconly": true }), -32602);
     Ok(())
 }

@@ -18,14 +18,18 @@ use serde_json::{json, Map, Value};
 /// The Core Lightning methods boltd serves, each with its schema file.
 pub const SERVED: &[&str] = &[
     "decode",
+    "delinvoice",
     "getinfo",
     "invoice",
     "keysend",
     "listfunds",
     "listinvoices",
     "listpays",
+    "listpeerchannels",
+    "listsendpays",
     "pay",
     "waitanyinvoice",
+    "waitinvoice",
 ];
 
 /// Where the schemas are: `BOLTD_CLN_SCHEMAS`, or the copy in the repository
