@@ -193,7 +193,8 @@ pub(crate) struct ClnPayParams {
     /// Fees up to this are always allowed (default 5000 msat).
     #[schema(value_type = Option<ClnAmount>)]
     exemptfee: Option<Value>,
-    /// Offer-related invoice request id (recorded).
+    /// A local invoice request to link the payment to: not supported by boltd (it has no
+    /// invoice requests of its own); a payment giving one is refused with -32602.
     localinvreqid: Option<String>,
     /// Channels (`scid/direction`) and nodes to avoid.
     exclude: Option<Vec<String>>,
@@ -713,10 +714,13 @@ pub(crate) struct ClnGetinfo {
     /// The data directory.
     #[serde(rename = "lightning-dir")]
     lightning_dir: String,
+    /// Forwarding fees earned: always 0, boltd does not record forwarding fees (the node only
+    /// logs each forward's fee).
+    fees_collected_msat: u64,
 }
 
-/// Core Lightning's `getinfo`. `fees_collected_msat` is absent: boltd does not record
-/// forwarding fees yet.
+/// Core Lightning's `getinfo`. `fees_collected_msat` is always 0: boltd does not record
+/// forwarding fees.
 #[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
     request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
     responses(
@@ -747,5 +751,8 @@ pub(crate) async fn cln_getinfo(
         blockheight: info.block_height,
         network: info.network,
         lightning_dir: config.data_dir.display().to_string(),
+        // Not recorded by the node (it only logs `PaymentForwarded`'s fee): 0, as Core
+        // Lightning's schema requires the member.
+        fees_collected_msat: 0,
     }))
 }

@@ -89,7 +89,9 @@ pub struct PayRequest {
     pub maxdelay: Option<u32>,
     /// Fees up to this many msat are always allowed (default 5000).
     pub exemptfee: Option<u64>,
-    /// Offer-related invoice request id (recorded).
+    /// Core Lightning's link of the payment to a local `invoicerequest`: boltd has no
+    /// invoice requests of its own, so a payment giving one is refused (-32602) rather than
+    /// made without the single-payment guarantee it asks for.
     pub localinvreqid: Option<String>,
     /// Channels (`scid/direction`) and nodes to avoid.
     #[serde(default)]
@@ -161,6 +163,12 @@ impl Engine {
     /// Checks a `pay` request before anything is recorded; returns the plan and the
     /// description to record.
     fn check_pay(&self, req: &PayRequest) -> Result<(Bolt11Plan, Option<String>), PayError> {
+        if req.localinvreqid.is_some() {
+            return Err(invalid(
+                "localinvreqid is not supported by boltd: it has no local invoice requests to \
+                 link the payment to; pay without it",
+            ));
+        }
         let invoice: Bolt11Invoice =
             req.bolt11.trim().parse().map_err(|e| invalid(format!("invalid bolt11: {e}")))?;
         let network = self.node.config().network;

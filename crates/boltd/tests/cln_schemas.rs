@@ -177,7 +177,19 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
     // A payment that fails at the destination: a canceled invoice (203).
     let (canceled, hash) = b.invoice(3, "to be canceled")?;
     b.delete(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
-    err(&s, &a, "pay", json!({ "bolt11": canceled }), 203);
+    let e = err(&s, &a, "pay", json!({ "bolt11": canceled }), 203);
+    // Core Lightning's failures, from the persisted parts: the payee (index 1, our peer) failed
+    // it with incorrect_or_unknown_payment_details (0x400f).
+    let last = &e["data"]["failures"][0];
+    assert_eq!(last["erring_index"], 1, "{e}");
+    assert_eq!(last["erring_node"], b.node_id.as_str(), "{e}");
+    assert_eq!(last["failcode"], 0x400f, "{e}");
+    assert!(last["erring_channel"].is_string(), "{e}");
+    assert_eq!(e["data"]["failcode"], 0x400f, "{e}");
+    assert_eq!(e["data"]["sendpay_tries"], e["data"]["failures"].as_array().map(Vec::len).unwrap());
+    let linked = json!({ "bolt11": inv["bolt11"], "localinvreqid": "00".repeat(32) });
+    let e = err(&s, &a, "pay", linked, -32602);
+    assert!(e["message"].as_str().unwrap().contains("localinvreqid"), "{e}");
     let failed = ok(&s, &a, "listpays", json!({ "status": "failed" }));
     assert_eq!(failed["pays"][0]["status"], "failed", "{failed}");
 
