@@ -105,6 +105,10 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/waitinvoice", S(InvoicesRead)),
     ("POST", "/v1/delinvoice", S(InvoicesCreate)),
     ("POST", "/v1/listsendpays", S(TransactionsRead)),
+    ("POST", "/v1/newaddr", S(InvoicesCreate)),
+    ("POST", "/v1/withdraw", S(NodeAdmin)),
+    ("POST", "/v1/signmessage", S(NodeAdmin)),
+    ("POST", "/v1/checkmessage", Authenticated),
     // Alby's Wallet API.
     ("POST", "/payments/bolt11", S(PaymentsSend)),
     ("POST", "/payments/keysend", S(PaymentsSend)),

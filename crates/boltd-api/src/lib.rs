@@ -13,7 +13,8 @@
 //! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family), with [`cln_lists`]
 //!   (`listinvoices`, `listpays`), [`cln_decode`], [`cln_wallet`] (`listfunds`,
 //!   `waitanyinvoice`), [`cln_channels`] (`listpeerchannels`), [`cln_invoices`]
-//!   (`waitinvoice`, `delinvoice`) and [`cln_sendpays`] (`listsendpays`);
+//!   (`waitinvoice`, `delinvoice`), [`cln_sendpays`] (`listsendpays`), [`cln_onchain`]
+//!   (`newaddr`, `withdraw`) and [`cln_sign`] (`signmessage`, `checkmessage`);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
@@ -44,7 +45,9 @@ mod cln_channels;
 mod cln_decode;
 mod cln_invoices;
 mod cln_lists;
+mod cln_onchain;
 mod cln_sendpays;
+mod cln_sign;
 mod cln_wallet;
 mod context;
 mod cors;
@@ -133,6 +136,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln_invoices::cln_waitinvoice))
         .routes(routes!(cln_invoices::cln_delinvoice))
         .routes(routes!(cln_sendpays::cln_listsendpays))
+        .routes(routes!(cln_onchain::cln_newaddr))
+        .routes(routes!(cln_onchain::cln_withdraw))
+        .routes(routes!(cln_sign::cln_signmessage))
+        .routes(routes!(cln_sign::cln_checkmessage))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))

@@ -240,6 +240,7 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
         .unwrap();
     let d = ok(&s, &a, "decode", json!({ "string": offer["offer"] }));
     assert_eq!(d["offer_amount_msat"], 3_000, "{d}");
+    wallet_and_signing(&s, &btc, &a, &b)?;
     s.assert_valid();
     Ok(())
 }
@@ -308,5 +309,107 @@ fn invoices_by_label(
     err(s, a, "pay", json!({ "bolt11": gone["bolt11"] }), 203);
     err(s, b, "delinvoice", json!({ "label": "x", "status": "gone" }), -32602);
     err(s, b, "delinvoice", json!({ "label": "wait", "status": "paid", "desconly": true }), -32602);
+    Ok(())
+}
+
+/// A raw call with an `Idempotency-Key` (which `call` does not send): status and body.
+fn call_with_key(n: &TestNode, method: &str, params: &Value, key: &str) -> (u16, Value) {
+    let res = ureq::post(&format!("{}/v1/{method}", n.api_url))
+        .set("rune", n.admin_token())
+        .set("Idempotency-Key", key)
+        .send_json(params.clone());
+    match res {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+        Err(e) => panic!("{method}: {e}"),
+    }
+}
+
+/// `newaddr`, `withdraw` (`a` funded, `b` not), `signmessage`, `checkmessage`.
+fn wallet_and_signing(
+    s: &Schemas,
+    btc: &Bitcoind,
+    a: &TestNode,
+    b: &TestNode,
+) -> Result<(), HarnessError> {
+    let addr = ok(s, b, "newaddr", json!({}));
+    let to_b = addr["bech32"].as_str().unwrap().to_string();
+    assert!(to_b.starts_with("bcrt1q"), "{addr}");
+    let again = ok(s, b, "newaddr", json!({ "addresstype": "bech32" }));
+    assert_ne!(again["bech32"], addr["bech32"], "a new address each time");
+    err(s, b, "newaddr", json!({ "addresstype": "p2tr" }), -32602);
+
+    // A withdrawal: broadcast (in bitcoind's mempool), its transaction and PSBT answered.
+    let w = json!({ "destination": to_b, "satoshi": 20_000, "feerate": "2000perkb" });
+    let sent = ok(s, a, "withdraw", w.clone());
+    let txid = sent["txid"].as_str().unwrap().to_string();
+    let mempool: Vec<String> = btc.get_raw_mempool()?.iter().map(|t| t.to_string()).collect();
+    assert!(mempool.contains(&txid), "{txid} is broadcast");
+    assert!(sent["tx"].as_str().unwrap().len() > 100 && !sent["psbt"].as_str().unwrap().is_empty());
+    // With an Idempotency-Key, asking again answers the same transaction (never pays twice).
+    // a's only confirmed coin was spent by the first: this one spends its unconfirmed change.
+    let keyed =
+        json!({ "destination": to_b, "satoshi": "15000sat", "feerate": 3 * 250, "minconf": 0 });
+    let (st1, first) = call_with_key(a, "withdraw", &keyed, "withdraw-1");
+    let (st2, second) = call_with_key(a, "withdraw", &keyed, "withdraw-1");
+    assert_eq!((st1, st2), (201, 201), "{first} {second}");
+    s.check_response("withdraw", &first);
+    assert_eq!(first["txid"], second["txid"], "the same send");
+    assert_ne!(first["txid"], sent["txid"]);
+    // Refused before anything is sent: more than the wallet has (301), bad parameters.
+    err(s, a, "withdraw", json!({ "destination": to_b, "satoshi": 2_000_000_000_000_u64 }), 301);
+    err(s, a, "withdraw", json!({ "destination": to_b, "satoshi": 1_000, "minconf": 3 }), -32602);
+    let utxos = json!({ "destination": to_b, "satoshi": 1_000, "utxos": [format!("{txid}:0")] });
+    err(s, a, "withdraw", utxos, -32602);
+    err(s, a, "withdraw", json!({ "destination": "nonsense", "satoshi": 1_000 }), -32602);
+    err(
+        s,
+        a,
+        "withdraw",
+        json!({ "destination": to_b, "satoshi": 1_000, "feerate": "fast-ish" }),
+        -32602,
+    );
+    // b's coins are unconfirmed: "all" of confirmed coins (minconf 1, the default) cannot be
+    // afforded; with minconf 0 it drains them.
+    wait_until(
+        "b's wallet to see the withdrawals",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let f = ok(s, b, "listfunds", json!({}));
+            Ok((f["outputs"].as_array().unwrap().len() >= 2).then_some(()))
+        },
+    )?;
+    let to_a = ok(s, a, "newaddr", json!({}))["bech32"].clone();
+    err(s, b, "withdraw", json!({ "destination": to_a, "satoshi": "all" }), 301);
+    let all =
+        json!({ "destination": to_a, "satoshi": "all", "minconf": 0, "feerate": "2000perkb" });
+    ok(s, b, "withdraw", all);
+
+    // signmessage on a; checkmessage on b, by pubkey and by a known node.
+    let signed = ok(s, a, "signmessage", json!({ "message": "boltd" }));
+    let zbase = signed["zbase"].clone();
+    let by_key = json!({ "message": "boltd", "zbase": zbase, "pubkey": a.node_id });
+    let checked = ok(s, b, "checkmessage", by_key);
+    assert_eq!(
+        (checked["verified"].clone(), checked["pubkey"].clone()),
+        (json!(true), json!(a.node_id))
+    );
+    let known = ok(s, b, "checkmessage", json!({ "message": "boltd", "zbase": zbase }));
+    assert_eq!(known["pubkey"], a.node_id.as_str(), "{known}");
+    // Another key, another message, a key nobody knows (LDK's test vector, key 1), garbage.
+    err(
+        s,
+        b,
+        "checkmessage",
+        json!({ "message": "boltd", "zbase": zbase, "pubkey": b.node_id }),
+        -32602,
+    );
+    let other = json!({ "message": "boltd!", "zbase": zbase, "pubkey": a.node_id });
+    err(s, b, "checkmessage", other, -32602);
+    let unknown = "d9tibmnic9t5y41hg7hkakdcra94akas9ku3rmmj4ag9mritc8ok4p5qzefs78c9pqfhpuftqqzhydbdwfg7u6w6wdxcqpqn4sj4e73e";
+    err(s, b, "checkmessage", json!({ "message": "test message", "zbase": unknown }), 1301);
+    err(s, b, "checkmessage", json!({ "message": "boltd", "zbase": "not zbase" }), -32602);
+    err(s, a, "signmessage", json!({}), -32602);
     Ok(())
 }

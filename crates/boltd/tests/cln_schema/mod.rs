@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 /// The Core Lightning methods boltd serves, each with its schema file.
 pub const SERVED: &[&str] = &[
+    "checkmessage",
     "decode",
     "delinvoice",
     "getinfo",
@@ -27,9 +28,12 @@ pub const SERVED: &[&str] = &[
     "listpays",
     "listpeerchannels",
     "listsendpays",
+    "newaddr",
     "pay",
+    "signmessage",
     "waitanyinvoice",
     "waitinvoice",
+    "withdraw",
 ];
 
 /// Where the schemas are: `BOLTD_CLN_SCHEMAS`, or the copy in the repository
