@@ -109,6 +109,9 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/v1/withdraw", S(NodeAdmin)),
     ("POST", "/v1/signmessage", S(NodeAdmin)),
     ("POST", "/v1/checkmessage", Authenticated),
+    ("POST", "/v1/xpay", S(PaymentsSend)),
+    ("POST", "/v1/offer", S(InvoicesCreate)),
+    ("POST", "/v1/fetchinvoice", S(PaymentsSend)),
     // Alby's Wallet API.
     ("POST", "/payments/bolt11", S(PaymentsSend)),
     ("POST", "/payments/keysend", S(PaymentsSend)),

@@ -14,7 +14,8 @@
 //!   (`listinvoices`, `listpays`), [`cln_decode`], [`cln_wallet`] (`listfunds`,
 //!   `waitanyinvoice`), [`cln_channels`] (`listpeerchannels`), [`cln_invoices`]
 //!   (`waitinvoice`, `delinvoice`), [`cln_sendpays`] (`listsendpays`), [`cln_onchain`]
-//!   (`newaddr`, `withdraw`) and [`cln_sign`] (`signmessage`, `checkmessage`);
+//!   (`newaddr`, `withdraw`), [`cln_sign`] (`signmessage`, `checkmessage`) and [`cln_xpay`]
+//!   (`xpay`, `offer`, `fetchinvoice`);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
@@ -49,6 +50,7 @@ mod cln_onchain;
 mod cln_sendpays;
 mod cln_sign;
 mod cln_wallet;
+mod cln_xpay;
 mod context;
 mod cors;
 mod edge;
@@ -140,6 +142,9 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln_onchain::cln_withdraw))
         .routes(routes!(cln_sign::cln_signmessage))
         .routes(routes!(cln_sign::cln_checkmessage))
+        .routes(routes!(cln_xpay::cln_xpay))
+        .routes(routes!(cln_xpay::cln_offer))
+        .routes(routes!(cln_xpay::cln_fetchinvoice))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))

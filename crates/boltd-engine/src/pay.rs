@@ -129,6 +129,10 @@ pub struct PayResult {
     /// Set when not all parts of a multi-part payment have completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning_partial_completion: Option<String>,
+    /// How many parts (paths) failed before the payment completed (Core Lightning's `xpay`
+    /// answers it); not part of `pay`'s answer.
+    #[serde(skip)]
+    pub failed_parts: u32,
 }
 
 impl PayResult {
@@ -145,6 +149,7 @@ impl PayResult {
             status: r.status.to_string(),
             destination: r.destination.clone(),
             warning_partial_completion: None,
+            failed_parts: 0,
         }
     }
 }
@@ -346,7 +351,9 @@ impl Engine {
             .map_or(0, |send| self.payments.lightning.attempted_parts(PaymentId(send)));
         match record.status {
             PaymentStatus::Complete | PaymentStatus::Pending => {
-                Ok(PayResult::from_record(&record, succeeded.max(attempted)))
+                let mut result = PayResult::from_record(&record, succeeded.max(attempted));
+                result.failed_parts = (parts.len() as u32).saturating_sub(succeeded);
+                Ok(result)
             }
             PaymentStatus::Failed => {
                 let failures: Vec<RoutingFailure> = parts

@@ -240,6 +240,7 @@ fn answers_validate_against_core_lightnings_schemas() -> Result<(), HarnessError
         .unwrap();
     let d = ok(&s, &a, "decode", json!({ "string": offer["offer"] }));
     assert_eq!(d["offer_amount_msat"], 3_000, "{d}");
+    xpay_and_offers(&s, &a, &b)?;
     wallet_and_signing(&s, &btc, &a, &b)?;
     s.assert_valid();
     Ok(())
@@ -411,5 +412,60 @@ fn wallet_and_signing(
     err(s, b, "checkmessage", json!({ "message": "test message", "zbase": unknown }), 1301);
     err(s, b, "checkmessage", json!({ "message": "boltd", "zbase": "not zbase" }), -32602);
     err(s, a, "signmessage", json!({}), -32602);
+    Ok(())
+}
+
+/// `xpay` (of `b`'s invoices, by `a`), `offer` and `fetchinvoice`.
+fn xpay_and_offers(s: &Schemas, a: &TestNode, b: &TestNode) -> Result<(), HarnessError> {
+    let inv =
+        ok(s, b, "invoice", json!({ "amount_msat": 6_000, "label": "x1", "description": "x" }));
+    let paid = ok(s, a, "xpay", json!({ "invstring": inv["bolt11"], "maxfee": "5sat" }));
+    assert_eq!(
+        (paid["amount_msat"].clone(), paid["failed_parts"].clone()),
+        (json!(6_000), json!(0))
+    );
+    assert!(paid["successful_parts"].as_u64().unwrap() >= 1, "{paid}");
+    let listed = ok(s, b, "listinvoices", json!({ "label": "x1" }));
+    assert_eq!(listed["invoices"][0]["payment_preimage"], paid["payment_preimage"]);
+    // Asked again: the same payment, not a second one.
+    let again = ok(s, a, "xpay", json!({ "invstring": inv["bolt11"] }));
+    assert_eq!(again["payment_preimage"], paid["payment_preimage"]);
+    let sends = ok(s, a, "listsendpays", json!({ "bolt11": inv["bolt11"], "status": "complete" }));
+    assert_eq!(sends["payments"].as_array().unwrap().len(), 1, "paid once: {sends}");
+    let any =
+        ok(s, b, "invoice", json!({ "amount_msat": "any", "label": "x2", "description": "x" }));
+    let paid = ok(s, a, "xpay", json!({ "invstring": any["bolt11"], "amount_msat": "7sat" }));
+    assert_eq!(paid["amount_msat"], 7_000, "{paid}");
+    // Refused at the destination (203); what boltd does not support, before anything is sent.
+    let (canceled, hash) = b.invoice(5, "xpay canceled")?;
+    b.delete(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
+    let e = err(s, a, "xpay", json!({ "invstring": canceled }), 203);
+    assert!(e["data"]["failures"].as_array().is_some_and(|f| !f.is_empty()), "{e}");
+    let fresh =
+        ok(s, b, "invoice", json!({ "amount_msat": 1_000, "label": "x3", "description": "x" }));
+    for (k, v) in [("layers", json!(["a layer"])), ("partial_msat", json!(500))] {
+        let mut req = json!({ "invstring": fresh["bolt11"] });
+        req[k] = v;
+        err(s, a, "xpay", req, -32602);
+    }
+    err(s, a, "xpay", json!({ "invstring": "lni1qqnonsense" }), -32602);
+    err(s, a, "xpay", json!({}), -32602);
+
+    // offer: with an amount and without; decoded back; what is not stored is refused.
+    let offer = ok(s, b, "offer", json!({ "amount": "3sat", "description": "an offer" }));
+    assert!(offer["bolt12"].as_str().unwrap().starts_with("lno1"), "{offer}");
+    let d = ok(s, a, "decode", json!({ "string": offer["bolt12"] }));
+    assert_eq!(
+        (d["offer_amount_msat"].clone(), d["offer_id"].clone()),
+        (json!(3_000), offer["offer_id"].clone())
+    );
+    ok(s, b, "offer", json!({ "amount": "any", "description": "tips" }));
+    err(s, b, "offer", json!({ "amount": 1_000, "description": "d", "label": "l" }), -32602);
+    err(s, b, "offer", json!({ "amount": "USD", "description": "d" }), -32602);
+    err(s, b, "offer", json!({ "amount": 1_000, "description": "d", "single_use": true }), -32602);
+    err(s, b, "offer", json!({ "description": "no amount" }), -32602);
+    // fetchinvoice: refused, saying why (the node fetches an invoice only to pay it).
+    let e = err(s, a, "fetchinvoice", json!({ "offer": offer["bolt12"] }), -32601);
+    assert!(e["message"].as_str().unwrap().contains("not supported"), "{e}");
     Ok(())
 }

@@ -20,6 +20,7 @@ pub const SERVED: &[&str] = &[
     "checkmessage",
     "decode",
     "delinvoice",
+    "fetchinvoice",
     "getinfo",
     "invoice",
     "keysend",
@@ -29,11 +30,13 @@ pub const SERVED: &[&str] = &[
     "listpeerchannels",
     "listsendpays",
     "newaddr",
+    "offer",
     "pay",
     "signmessage",
     "waitanyinvoice",
     "waitinvoice",
     "withdraw",
+    "xpay",
 ];
 
 /// Where the schemas are: `BOLTD_CLN_SCHEMAS`, or the copy in the repository
