@@ -13,8 +13,11 @@ use crate::cln::{rpc_error, ClnError, Created, Params, TAG};
 use crate::error::ClnErrorBody;
 use crate::AppState;
 
-/// Core Lightning's longest message to sign.
-const MAX_MESSAGE_CHARS: usize = 65_535;
+/// The longest message to sign or check, in characters: Core Lightning takes up to 65535, but a
+/// request body is at most 64 KiB, and a character may take up to 12 bytes of JSON (a
+/// surrogate pair escaped, `\ud83d\ude00`): one more than 4096 still fits, so a message too
+/// long is refused as such (-32602), never as a body too large.
+const MAX_MESSAGE_CHARS: usize = 4096;
 
 /// Core Lightning's `checkmessage`: the signer is not a node it knows.
 const SIGNER_UNKNOWN: i32 = 1301;
@@ -24,8 +27,8 @@ const SIGNER_UNKNOWN: i32 = 1301;
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ClnSignMessageParams {
-    /// The message (less than 65536 characters).
-    #[schema(max_length = 65_535)]
+    /// The message (at most 4096 characters: a request body is at most 64 KiB).
+    #[schema(max_length = 4096)]
     message: String,
 }
 
@@ -46,7 +49,9 @@ fn message(p: &Params) -> Result<String, ClnError> {
         .text("message")?
         .ok_or_else(|| ClnError::invalid("missing required parameter `message`"))?;
     if m.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ClnError::invalid("message must be less than 65536 characters"));
+        return Err(ClnError::invalid(format!(
+            "message must be at most {MAX_MESSAGE_CHARS} characters"
+        )));
     }
     Ok(m)
 }
@@ -84,7 +89,8 @@ pub(crate) async fn cln_signmessage(
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub(crate) struct ClnCheckMessageParams {
-    /// The message.
+    /// The message (at most 4096 characters).
+    #[schema(max_length = 4096)]
     message: String,
     /// The signature (zbase32).
     zbase: String,
