@@ -243,3 +243,103 @@ pub(crate) async fn cln_listsendpays(
     payments.truncate(limit);
     Ok(Created(ClnSendPays { payments }))
 }
+
+#[cfg(test)]
+mod tests {
+    use boltd_store::{Direction, PartFailure, PartRecord};
+
+    use super::*;
+
+    fn payment(status: PaymentStatus, attempts: u32) -> PaymentRecord {
+        PaymentRecord {
+            id: 7,
+            direction: Direction::Outgoing,
+            kind: PaymentKind::Bolt11,
+            status,
+            stage: None,
+            payment_hash: Some([1; 32]),
+            payment_id: None,
+            preimage: (status == PaymentStatus::Complete).then_some([2; 32]),
+            amount_msat: 10_000,
+            fee_msat: None,
+            amount_sent_msat: None,
+            parts: None,
+            destination: Some("02ab".into()),
+            invoice: Some("lnbcrt1x".into()),
+            description: None,
+            label: None,
+            metadata: None,
+            custom_records: None,
+            idempotency_key: None,
+            request_hash: None,
+            failure_code: None,
+            failure_reason: None,
+            retryable: None,
+            attempts,
+            created_at: 100,
+            updated_at: 100,
+            completed_at: None,
+            expires_at: None,
+            token_id: None,
+            fee_limit_msat: None,
+        }
+    }
+
+    fn part(id: i64, amount_msat: u64, failed: bool) -> PartRecord {
+        PartRecord {
+            id,
+            payment_row: 7,
+            succeeded: !failed,
+            route: Vec::new(),
+            amount_msat,
+            fee_msat: 10,
+            failure: failed.then(|| PartFailure {
+                erring_index: 1,
+                erring_node: None,
+                erring_channel: None,
+                failcode: 0x1007,
+            }),
+            created_at: 101,
+        }
+    }
+
+    #[test]
+    fn one_entry_per_part_grouped_by_attempt() {
+        // Attempt 1: one part failed; attempt 2: two parts reached the payee.
+        let pp = PaymentParts {
+            payment: payment(PaymentStatus::Complete, 2),
+            parts: vec![
+                (part(1, 10_000, true), 1),
+                (part(2, 6_000, false), 2),
+                (part(3, 4_000, false), 2),
+            ],
+        };
+        let e = entries(&pp);
+        let view: Vec<_> = e.iter().map(|e| (e.id, e.groupid, e.partid, e.status)).collect();
+        use PaymentStatus::*;
+        assert_eq!(view, vec![(1, 1, 0, Failed), (2, 2, 0, Complete), (3, 2, 1, Complete)]);
+        assert_eq!(e[1].amount_sent_msat, 6_010, "the part's amount and fee");
+        assert_eq!(e[1].payment_preimage.as_deref(), Some(hex::encode([2; 32]).as_str()));
+        assert_eq!(e[0].payment_preimage, None, "a failed part has no preimage");
+    }
+
+    #[test]
+    fn a_pending_payment_adds_what_is_in_flight() {
+        let pp = PaymentParts {
+            payment: payment(PaymentStatus::Pending, 1),
+            parts: vec![(part(4, 3_000, false), 1)],
+        };
+        let e = entries(&pp);
+        assert_eq!(e.len(), 2, "{e:?}");
+        // Reached the payee, but no preimage recorded yet: pending.
+        assert_eq!(e[0].status, PaymentStatus::Pending);
+        assert_eq!((e[1].id, e[1].amount_msat, e[1].partid), (PAYMENT_ENTRY_BASE + 7, 7_000, 1));
+        // A failed payment with no part sent has no entry.
+        let none = PaymentParts { payment: payment(PaymentStatus::Failed, 1), parts: vec![] };
+        assert!(entries(&none).is_empty());
+        // A complete one with no recorded part has one, for the whole payment.
+        let old = PaymentParts { payment: payment(PaymentStatus::Complete, 1), parts: vec![] };
+        let e = entries(&old);
+        assert_eq!((e.len(), e[0].status, e[0].amount_msat), (1, PaymentStatus::Complete, 10_000));
+    }
+}
