@@ -293,7 +293,7 @@ mod tests {
             route: Vec::new(),
             amount_msat,
             fee_msat: 10,
-            failure: failed.then(|| PartFailure {
+            failure: failed.then_some(PartFailure {
                 erring_index: 1,
                 erring_node: None,
                 erring_channel: None,
