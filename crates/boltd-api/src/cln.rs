@@ -94,6 +94,14 @@ impl IntoResponse for ClnError {
     }
 }
 
+/// A Core Lightning RPC error with a method's own code (905 unknown invoice, 903 expired...),
+/// as clnrest answers it: 500 with `{code, message, data}` (`data` null when there are no
+/// details).
+pub(crate) fn rpc_error(code: i32, message: impl Into<String>, data: Value) -> Response {
+    let body = ClnErrorBody { code, message: message.into(), data: Some(data) };
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+}
+
 /// `amount_msat` as Core Lightning takes it: a number, or a string with a unit.
 fn cln_amount(v: &Value) -> Result<Option<u64>, PayError> {
     match v {
@@ -185,7 +193,8 @@ pub(crate) struct ClnPayParams {
     /// Fees up to this are always allowed (default 5000 msat).
     #[schema(value_type = Option<ClnAmount>)]
     exemptfee: Option<Value>,
-    /// Offer-related invoice request id (recorded).
+    /// A local invoice request to link the payment to: not supported by boltd (it has no
+    /// invoice requests of its own); a payment giving one is refused with -32602.
     localinvreqid: Option<String>,
     /// Channels (`scid/direction`) and nodes to avoid.
     exclude: Option<Vec<String>>,
@@ -708,10 +717,13 @@ pub(crate) struct ClnGetinfo {
     /// The data directory.
     #[serde(rename = "lightning-dir")]
     lightning_dir: String,
+    /// Forwarding fees earned: always 0, boltd does not record forwarding fees (the node only
+    /// logs each forward's fee).
+    fees_collected_msat: u64,
 }
 
-/// Core Lightning's `getinfo`. `fees_collected_msat` is absent: boltd does not record
-/// forwarding fees yet.
+/// Core Lightning's `getinfo`. `fees_collected_msat` is always 0: boltd does not record
+/// forwarding fees.
 #[utoipa::path(post, path = "/v1/getinfo", tag = TAG, operation_id = "cln_getinfo",
     security(("bearer" = ["node:read"])),
     request_body(content = Option<ClnNoParams>, description = "No parameters: an empty body or `{}`"),
@@ -743,5 +755,8 @@ pub(crate) async fn cln_getinfo(
         blockheight: info.block_height,
         network: info.network,
         lightning_dir: config.data_dir.display().to_string(),
+        // Not recorded by the node (it only logs `PaymentForwarded`'s fee): 0, as Core
+        // Lightning's schema requires the member.
+        fees_collected_msat: 0,
     }))
 }

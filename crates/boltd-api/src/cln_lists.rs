@@ -17,7 +17,7 @@ use crate::error::ClnErrorBody;
 use crate::AppState;
 
 /// Core Lightning's invoice status.
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ClnInvoiceStatus {
     /// Not paid yet.
@@ -30,7 +30,7 @@ pub(crate) enum ClnInvoiceStatus {
 
 /// Core Lightning's invoice status of a receive: `paid`, `expired` (past its expiry with
 /// nothing arrived, or a canceled hold invoice: it can no longer be paid) or `unpaid`.
-fn invoice_status(r: &ReceiveRecord) -> ClnInvoiceStatus {
+pub(crate) fn invoice_status(r: &ReceiveRecord) -> ClnInvoiceStatus {
     let now = boltd_engine::ledger::now_secs();
     match r.state {
         ReceiveState::Settled => ClnInvoiceStatus::Paid,
@@ -51,7 +51,7 @@ pub(crate) struct ClnListedInvoice {
     /// The payment hash (hex).
     payment_hash: String,
     /// Core Lightning's status.
-    status: ClnInvoiceStatus,
+    pub(crate) status: ClnInvoiceStatus,
     /// When it expires (unix seconds).
     expires_at: Option<u64>,
     /// Its index in creation order.
@@ -86,7 +86,7 @@ pub(crate) struct ClnListedInvoice {
 
 /// A receive as Core Lightning's invoice; `pay_index` is its `payment_received` event's `seq`
 /// (paid invoices).
-fn invoice_item(r: &ReceiveRecord, pay_index: Option<u64>) -> ClnListedInvoice {
+pub(crate) fn invoice_item(r: &ReceiveRecord, pay_index: Option<u64>) -> ClnListedInvoice {
     let paid = r.state == ReceiveState::Settled;
     let hash = hex::encode(r.payment_hash);
     ClnListedInvoice {

@@ -80,6 +80,18 @@ pub(crate) enum ClnFundsChannelState {
     CHANNELD_SHUTTING_DOWN,
 }
 
+impl ClnFundsChannelState {
+    /// Core Lightning's state of a channel in boltd's `state`.
+    pub(crate) fn of(state: &str) -> Self {
+        match state {
+            "ready" | "offline" => ClnFundsChannelState::CHANNELD_NORMAL,
+            "pending_confirmation" => ClnFundsChannelState::CHANNELD_AWAITING_LOCKIN,
+            "closing" => ClnFundsChannelState::CHANNELD_SHUTTING_DOWN,
+            _ => ClnFundsChannelState::OPENINGD,
+        }
+    }
+}
+
 /// A channel, in `listfunds`' shape.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ClnFundsChannel {
@@ -164,12 +176,7 @@ pub(crate) async fn cln_listfunds(
         .list_channels()
         .into_iter()
         .map(|c| {
-            let state = match c.state {
-                "ready" | "offline" => ClnFundsChannelState::CHANNELD_NORMAL,
-                "pending_confirmation" => ClnFundsChannelState::CHANNELD_AWAITING_LOCKIN,
-                "closing" => ClnFundsChannelState::CHANNELD_SHUTTING_DOWN,
-                _ => ClnFundsChannelState::OPENINGD,
-            };
+            let state = ClnFundsChannelState::of(c.state);
             let (funding_txid, funding_output) =
                 c.funding_outpoint.as_deref().and_then(outpoint).unwrap_or_default();
             ClnFundsChannel {

@@ -11,8 +11,11 @@
 //!   [`barkd_history`]: payments as barkd's `Movement`s, boltd's payment records, metadata, and
 //!   the notifications' JSON;
 //! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family), with [`cln_lists`]
-//!   (`listinvoices`, `listpays`), [`cln_decode`] and [`cln_wallet`] (`listfunds`,
-//!   `waitanyinvoice`);
+//!   (`listinvoices`, `listpays`), [`cln_decode`], [`cln_wallet`] (`listfunds`,
+//!   `waitanyinvoice`), [`cln_channels`] (`listpeerchannels`), [`cln_invoices`]
+//!   (`waitinvoice`, `delinvoice`), [`cln_sendpays`] (`listsendpays`), [`cln_onchain`]
+//!   (`newaddr`, `withdraw`), [`cln_sign`] (`signmessage`, `checkmessage`) and [`cln_xpay`]
+//!   (`xpay`, `offer`, `fetchinvoice`);
 //! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
 //!   seed 004);
 //! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
@@ -58,9 +61,15 @@ mod barkd;
 mod barkd_history;
 mod barkd_receive;
 mod cln;
+mod cln_channels;
 mod cln_decode;
+mod cln_invoices;
 mod cln_lists;
+mod cln_onchain;
+mod cln_sendpays;
+mod cln_sign;
 mod cln_wallet;
+mod cln_xpay;
 mod context;
 mod cors;
 mod edge;
@@ -146,6 +155,17 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cln::cln_getinfo))
         .routes(routes!(cln_wallet::cln_listfunds))
         .routes(routes!(cln_wallet::cln_waitanyinvoice))
+        .routes(routes!(cln_channels::cln_listpeerchannels))
+        .routes(routes!(cln_invoices::cln_waitinvoice))
+        .routes(routes!(cln_invoices::cln_delinvoice))
+        .routes(routes!(cln_sendpays::cln_listsendpays))
+        .routes(routes!(cln_onchain::cln_newaddr))
+        .routes(routes!(cln_onchain::cln_withdraw))
+        .routes(routes!(cln_sign::cln_signmessage))
+        .routes(routes!(cln_sign::cln_checkmessage))
+        .routes(routes!(cln_xpay::cln_xpay))
+        .routes(routes!(cln_xpay::cln_offer))
+        .routes(routes!(cln_xpay::cln_fetchinvoice))
         .routes(routes!(alby::pay_bolt11))
         .routes(routes!(alby::keysend))
         .routes(routes!(alby::multi_keysend))

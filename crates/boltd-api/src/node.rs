@@ -401,6 +401,7 @@ pub(crate) async fn onchain_send(
         address: r.destination,
         amount_sat: r.amount_sat,
         fee_rate_sat_per_vb: r.fee_rate_sat_per_vb,
+        confirmed_only: false,
     };
     Ok(sent(engine.node().send_onchain(req, ctx.idempotency_key).await?))
 }
@@ -435,8 +436,11 @@ pub(crate) async fn onchain_drain(
     Ctx(ctx): Ctx,
     Body(r): Body<OnchainDrainRequest>,
 ) -> Result<Response, ApiError> {
-    let req =
-        SendRequest::Drain { address: r.destination, fee_rate_sat_per_vb: r.fee_rate_sat_per_vb };
+    let req = SendRequest::Drain {
+        address: r.destination,
+        fee_rate_sat_per_vb: r.fee_rate_sat_per_vb,
+        confirmed_only: false,
+    };
     Ok(sent(engine.node().send_onchain(req, ctx.idempotency_key).await?))
 }
 

@@ -225,6 +225,13 @@ impl Engine {
         (!alias.is_empty()).then_some(alias)
     }
 
+    /// Whether `node` is this node or a node of the network graph (Core Lightning's
+    /// `checkmessage` without a `pubkey` verifies against known nodes only).
+    pub fn known_node(&self, node: &PublicKey) -> bool {
+        *node == self.node.node_id()
+            || self.node.network_graph().read_only().node(&NodeId::from_pubkey(node)).is_some()
+    }
+
     /// Decodes a BOLT11 invoice or BOLT12 offer (`lightning:` prefix allowed).
     pub fn decode(&self, s: &str) -> Result<Decoded, PayError> {
         if normalize(s).starts_with("lno1") {

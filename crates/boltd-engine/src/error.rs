@@ -239,14 +239,23 @@ impl PayError {
         }
     }
 
-    /// Core Lightning's `data` object for the error.
+    /// Core Lightning's `data` object for the error: for a payment that failed after sending,
+    /// the `failures` of its persisted parts (each with `erring_index`, `erring_node`,
+    /// `erring_channel`, `failcode`), the last one's members at the top level, and the
+    /// `getroute_tries` and `sendpay_tries` statistics.
     pub fn data(&self) -> Value {
         match self {
             PayError::DestinationRejected { failures }
             | PayError::RouteNotFound { failures }
             | PayError::Timeout { failures } => {
                 let last = failures.last().cloned();
-                let mut v = serde_json::json!({ "failures": failures });
+                // Core Lightning's statistics: each failed part is one route found and one
+                // `sendpay`.
+                let mut v = serde_json::json!({
+                    "failures": failures,
+                    "getroute_tries": failures.len(),
+                    "sendpay_tries": failures.len(),
+                });
                 if let Some(f) = last {
                     v["erring_index"] = f.erring_index.into();
                     v["erring_node"] = f.erring_node.into();

@@ -116,6 +116,16 @@ pub struct InFlight {
     pub claiming_msat: u64,
 }
 
+/// An outgoing payment with its resolved parts (see [`Engine::list_payment_parts`]).
+#[derive(Debug, Clone)]
+pub struct PaymentParts {
+    /// The payment.
+    pub payment: boltd_store::PaymentRecord,
+    /// Its resolved parts, in the order they resolved, each with the attempt (send) number it
+    /// belongs to.
+    pub parts: Vec<(boltd_store::PartRecord, u32)>,
+}
+
 /// A payment hash from hex, or a parameter error naming the string.
 pub(crate) fn parse_hash(payment_hash_hex: &str) -> Result<[u8; 32], PayError> {
     hex::decode(payment_hash_hex).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()).ok_or_else(|| {
@@ -324,6 +334,27 @@ impl Engine {
         filter: boltd_store::PaymentFilter,
     ) -> Result<Vec<boltd_store::PaymentRecord>, PayError> {
         self.blocking(move |s| s.list_payments(&filter)).await
+    }
+
+    /// Outgoing payments (oldest first, filtered as [`Engine::list_payments`]), each with its
+    /// resolved parts and the attempt each part belongs to.
+    pub async fn list_payment_parts(
+        &self,
+        filter: boltd_store::PaymentFilter,
+    ) -> Result<Vec<PaymentParts>, PayError> {
+        self.blocking(move |s| {
+            let filter = boltd_store::PaymentFilter {
+                direction: Some(boltd_store::Direction::Outgoing),
+                oldest_first: true,
+                ..filter
+            };
+            s.list_payments(&filter)?
+                .into_iter()
+                .map(|p| Ok((s.payment_parts_by_attempt(p.id)?, p)))
+                .map(|r| r.map(|(parts, payment)| PaymentParts { payment, parts }))
+                .collect()
+        })
+        .await
     }
 
     /// Stops the webhook worker and the expiry sweep (an attempt in flight is dropped and

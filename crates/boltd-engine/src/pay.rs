@@ -89,7 +89,9 @@ pub struct PayRequest {
     pub maxdelay: Option<u32>,
     /// Fees up to this many msat are always allowed (default 5000).
     pub exemptfee: Option<u64>,
-    /// Offer-related invoice request id (recorded).
+    /// Core Lightning's link of the payment to a local `invoicerequest`: boltd has no
+    /// invoice requests of its own, so a payment giving one is refused (-32602) rather than
+    /// made without the single-payment guarantee it asks for.
     pub localinvreqid: Option<String>,
     /// Channels (`scid/direction`) and nodes to avoid.
     #[serde(default)]
@@ -127,6 +129,10 @@ pub struct PayResult {
     /// Set when not all parts of a multi-part payment have completed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning_partial_completion: Option<String>,
+    /// How many parts (paths) failed before the payment completed (Core Lightning's `xpay`
+    /// answers it); not part of `pay`'s answer.
+    #[serde(skip)]
+    pub failed_parts: u32,
 }
 
 impl PayResult {
@@ -143,6 +149,7 @@ impl PayResult {
             status: r.status.to_string(),
             destination: r.destination.clone(),
             warning_partial_completion: None,
+            failed_parts: 0,
         }
     }
 }
@@ -161,6 +168,12 @@ impl Engine {
     /// Checks a `pay` request before anything is recorded; returns the plan and the
     /// description to record.
     fn check_pay(&self, req: &PayRequest) -> Result<(Bolt11Plan, Option<String>), PayError> {
+        if req.localinvreqid.is_some() {
+            return Err(invalid(
+                "localinvreqid is not supported by boltd: it has no local invoice requests to \
+                 link the payment to; pay without it",
+            ));
+        }
         let invoice: Bolt11Invoice =
             req.bolt11.trim().parse().map_err(|e| invalid(format!("invalid bolt11: {e}")))?;
         let network = self.node.config().network;
@@ -340,7 +353,9 @@ impl Engine {
             .map_or(0, |send| self.payments.lightning.attempted_parts(PaymentId(send)));
         match record.status {
             PaymentStatus::Complete | PaymentStatus::Pending => {
-                Ok(PayResult::from_record(&record, succeeded.max(attempted)))
+                let mut result = PayResult::from_record(&record, succeeded.max(attempted));
+                result.failed_parts = (parts.len() as u32).saturating_sub(succeeded);
+                Ok(result)
             }
             PaymentStatus::Failed => {
                 let failures: Vec<RoutingFailure> = parts

@@ -5,7 +5,8 @@
 
 use bitcoin::hashes::{sha256, Hash};
 use boltd_store::{
-    CancelOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState, ReceiveUpdate,
+    CancelOutcome, DeleteOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState,
+    ReceiveUpdate,
 };
 use lightning::ln::channelmanager::Bolt11InvoiceParameters;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
@@ -182,20 +183,23 @@ impl Engine {
         }
     }
 
-    /// A receive by payment hash, preimage (both 64 hex characters) or invoice string.
+    /// A receive by payment hash, preimage (both 64 hex characters) or invoice string (a
+    /// deleted one is not found).
     pub async fn receive(&self, identifier: &str) -> Result<ReceiveRecord, PayError> {
         let id = identifier.trim().to_string();
         let found = self
             .blocking(move |s| {
-                if let Ok(bytes) = hex::decode(&id) {
-                    if let Ok(b) = <[u8; 32]>::try_from(bytes) {
-                        if let Some(r) = s.receive_by_hash(&b)? {
-                            return Ok(Some(r));
-                        }
-                        return s.receive_by_preimage(&b);
-                    }
+                let found = match hex::decode(&id).ok().and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                    Some(b) => match s.receive_by_hash(&b)? {
+                        Some(r) => Some(r),
+                        None => s.receive_by_preimage(&b)?,
+                    },
+                    None => s.receive_by_invoice(&id)?,
+                };
+                match found {
+                    Some(r) if s.receive_deleted(r.id)? => Ok(None),
+                    other => Ok(other),
                 }
-                s.receive_by_invoice(&id)
             })
             .await?;
         found.ok_or_else(|| PayError::NotFound(format!("no receive for `{identifier}`")))
@@ -229,6 +233,31 @@ impl Engine {
             s.pending_receives()
         })
         .await
+    }
+
+    /// Deletes the receive with this Core Lightning label if its state is one of `expected`
+    /// (expired ones are marked first): an unpaid one is canceled (a later payment fails back);
+    /// one with HTLCs held is never deleted. See [`boltd_store::Store::delete_receive`].
+    pub async fn delete_labeled_receive(
+        &self,
+        label: &str,
+        expected: &'static [ReceiveState],
+    ) -> Result<DeleteOutcome, PayError> {
+        let key = format!("{LABEL_KEY_PREFIX}{label}");
+        let out = self
+            .blocking(move |s| {
+                s.expire_receives(now_secs())?;
+                s.delete_receive(&key, expected, now_secs())
+            })
+            .await?;
+        if let DeleteOutcome::Deleted(r) = &out {
+            if r.state == ReceiveState::Created {
+                // As a cancel: anything that raced in is failed back.
+                let hash = PaymentHash(r.payment_hash);
+                self.node.channel_manager().fail_htlc_backwards(&hash);
+            }
+        }
+        Ok(out)
     }
 
     /// Cancels a receive: refused once the preimage is revealed. Held HTLCs are failed back.

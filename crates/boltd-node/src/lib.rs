@@ -12,6 +12,7 @@ pub mod failstop;
 mod forwarder;
 pub mod keys;
 pub mod logger;
+pub mod message;
 pub mod message_router;
 mod net;
 pub mod node;

@@ -1298,6 +1298,15 @@ impl Node {
         blocking(move || w.send_request(&req, key.as_deref())).await
     }
 
+    /// The signed transaction of an on-chain send recorded by [`Node::send_onchain`].
+    pub async fn onchain_send_tx(
+        &self,
+        txid: bitcoin::Txid,
+    ) -> NodeResult<Option<bitcoin::Transaction>> {
+        let w = Arc::clone(&self.wallet);
+        blocking(move || w.recorded_send_tx(&txid)).await
+    }
+
     /// Syncs the on-chain wallet now (a round of the sync loop that starts after this call)
     /// and returns the height it has synced to.
     pub async fn sync_wallet(&self) -> NodeResult<u32> {

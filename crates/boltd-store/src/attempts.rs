@@ -316,6 +316,35 @@ impl Store {
         })
     }
 
+    /// The resolved paths of the payment with row id `payment_row`, each with the attempt
+    /// number of the send it belongs to (`payment_sends.attempt`), in the order they resolved:
+    /// Core Lightning's `listsendpays` shows one entry per part, grouped by attempt.
+    pub fn payment_parts_by_attempt(
+        &self,
+        payment_row: i64,
+    ) -> Result<Vec<(PartRecord, u32)>, StoreError> {
+        self.read(|c| {
+            let parts = parts_where(c, "payment_row = ?1", payment_row)?;
+            let mut stmt = c.prepare_cached(
+                "SELECT p.id, s.attempt FROM payment_parts p \
+                 JOIN payment_sends s ON s.ldk_payment_id = p.ldk_payment_id \
+                 WHERE p.payment_row = ?1",
+            )?;
+            let attempts = stmt
+                .query_map([payment_row], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?
+                .collect::<rusqlite::Result<std::collections::HashMap<i64, u32>>>()?;
+            // A part always has its send (both are written before LDK sees the send); 1 if
+            // not, rather than losing the part.
+            Ok(parts
+                .into_iter()
+                .map(|p| {
+                    let attempt = attempts.get(&p.id).copied().unwrap_or(1);
+                    (p, attempt)
+                })
+                .collect())
+        })
+    }
+
     /// The LDK ids of every send of the payment with row id `id`, oldest first.
     pub fn payment_sends(&self, id: i64) -> Result<Vec<[u8; 32]>, StoreError> {
         self.read(|c| {

@@ -27,6 +27,8 @@
 //!   the `tokens` module's documentation.
 //! * On-chain sends (schema version 6): the [`onchain`] module's functions record each send of
 //!   the on-chain wallet with its idempotency key, in the wallet's own transaction.
+//! * Deleted invoices (schema version 9): [`Store::delete_receive`] hides a receive from the
+//!   API (Core Lightning's `delinvoice`) and keeps its row; see the `receives_delete` module.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -53,6 +55,7 @@ mod lock;
 pub mod onchain;
 mod payments;
 mod receives;
+mod receives_delete;
 mod schema;
 mod tokens;
 mod webhooks;
@@ -73,6 +76,7 @@ pub use receives::{
     CancelOutcome, CancelReason, InsertReceive, NewReceive, ReceiveRecord, ReceiveState,
     ReceiveUpdate,
 };
+pub use receives_delete::DeleteOutcome;
 pub use schema::SCHEMA_VERSION;
 pub use tokens::{
     BudgetUse, BudgetWindow, NewToken, RevokeToken, SpendRefusal, SpendingLimits, TokenRecord,

@@ -396,7 +396,7 @@ impl Store {
     }
 
     /// Every receive in creation order (by row id), starting after row id `after_id`, at most
-    /// `limit` of them.
+    /// `limit` of them; deleted ones are not listed.
     pub fn list_receives(
         &self,
         after_id: Option<i64>,
@@ -405,7 +405,7 @@ impl Store {
         self.read(|c| {
             find_receives(
                 c,
-                "id > ?1 ORDER BY id LIMIT ?2",
+                "id > ?1 AND deleted_at IS NULL ORDER BY id LIMIT ?2",
                 params![after_id.unwrap_or(0), limit.map_or(-1, i64::from)],
             )
         })
@@ -485,7 +485,7 @@ impl Store {
     }
 
     /// Cancels `rec` inside `tx` and appends `invoice_canceled`.
-    fn cancel_in(
+    pub(crate) fn cancel_in(
         &self,
         tx: &Transaction<'_>,
         rec: &ReceiveRecord,

@@ -304,6 +304,16 @@ ALTER TABLE payments ADD COLUMN send_plan TEXT
 	CHECK (send_plan IS NULL OR (json_valid(send_plan) AND json_type(send_plan) = 'object'));
 ";
 
+/// Version 9: deleted invoices
+/// (Core Lightning's `delinvoice`). A deleted receive keeps its row, so that a payment that
+/// arrives for it later is still failed back (an unpaid invoice is canceled when deleted) and
+/// a paid one's record stays, but `deleted_at` hides it from every listing and lookup of the
+/// API; its label (`idempotency_key`) is cleared, so the label can be used again, as in Core
+/// Lightning. See `crate::receives_delete`.
+const V9_DELETED_RECEIVES: &str = "
+ALTER TABLE receives ADD COLUMN deleted_at INTEGER;
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -314,6 +324,7 @@ const MIGRATIONS: &[&str] = &[
     V6_ONCHAIN_SENDS,
     V7_TOKEN_SCOPES,
     V8_SEND_PLAN,
+    V9_DELETED_RECEIVES,
 ];
 
 /// The newest database schema version this code knows (and creates).

@@ -47,6 +47,10 @@ pub enum SendRequest {
         amount_sat: u64,
         /// The fee rate, if given (else the estimate at the time).
         fee_rate_sat_per_vb: Option<u64>,
+        /// Spend confirmed coins only (Core Lightning's `minconf` 1); else unconfirmed ones too.
+        /// Left out of the fingerprint when false, so earlier fingerprints stay the same.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirmed_only: bool,
     },
     /// Everything the wallet holds to `address`.
     Drain {
@@ -54,6 +58,9 @@ pub enum SendRequest {
         address: String,
         /// The fee rate, if given.
         fee_rate_sat_per_vb: Option<u64>,
+        /// Spend confirmed coins only (as for [`SendRequest::Send`]).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        confirmed_only: bool,
     },
     /// One transaction paying each `(address, amount_sat)`.
     SendMany {
@@ -75,6 +82,14 @@ impl SendRequest {
             SendRequest::Send { fee_rate_sat_per_vb, .. }
             | SendRequest::Drain { fee_rate_sat_per_vb, .. }
             | SendRequest::SendMany { fee_rate_sat_per_vb, .. } => *fee_rate_sat_per_vb,
+        }
+    }
+
+    fn coins(&self) -> Coins {
+        match self {
+            SendRequest::Send { confirmed_only: true, .. }
+            | SendRequest::Drain { confirmed_only: true, .. } => Coins::Confirmed,
+            _ => Coins::Any,
         }
     }
 }
@@ -182,7 +197,7 @@ impl OnchainWallet {
                     return self.replay(earlier);
                 }
             }
-            let tx = self.build_signed_to(&mut inner, outputs, fee_rate, Coins::Any)?;
+            let tx = self.build_signed_to(&mut inner, outputs, fee_rate, req.coins())?;
             let new = NewOnchainSend {
                 txid: tx.compute_txid().to_string(),
                 tx: bitcoin::consensus::serialize(&tx),
@@ -193,6 +208,19 @@ impl OnchainWallet {
             tx
         };
         self.broadcast_send(&tx, false)
+    }
+
+    /// The signed transaction of the recorded send `txid`, if it is one.
+    pub fn recorded_send_tx(&self, txid: &Txid) -> NodeResult<Option<Transaction>> {
+        let inner = self.inner.lock().unwrap();
+        let send = rows::onchain_send_by_txid(&inner.conn, &txid.to_string())
+            .map_err(|e| db_error(&inner, "reading the on-chain sends", e))?;
+        drop(inner);
+        send.map(|s| {
+            bitcoin::consensus::deserialize(&s.tx)
+                .map_err(|e| NodeError::Wallet(format!("recorded transaction {txid}: {e}")))
+        })
+        .transpose()
     }
 
     /// A repeated request's answer: the recorded send's state; a send whose broadcast is not
@@ -401,10 +429,26 @@ mod tests {
             address: "bcrt1q".into(),
             amount_sat,
             fee_rate_sat_per_vb: None,
+            confirmed_only: false,
         };
         assert_eq!(send(1).fingerprint(), send(1).fingerprint());
         assert_ne!(send(1).fingerprint(), send(2).fingerprint());
-        let drain = SendRequest::Drain { address: "bcrt1q".into(), fee_rate_sat_per_vb: None };
+        let drain = SendRequest::Drain {
+            address: "bcrt1q".into(),
+            fee_rate_sat_per_vb: None,
+            confirmed_only: false,
+        };
         assert_ne!(send(1).fingerprint(), drain.fingerprint());
+        // Confirmed coins only is another request; without it, the fingerprint is as before.
+        let confirmed = SendRequest::Send {
+            address: "bcrt1q".into(),
+            amount_sat: 1,
+            fee_rate_sat_per_vb: None,
+            confirmed_only: true,
+        };
+        assert_ne!(send(1).fingerprint(), confirmed.fingerprint());
+        let before =
+            br#"{"kind":"send","address":"bcrt1q","amount_sat":1,"fee_rate_sat_per_vb":null}"#;
+        assert_eq!(serde_json::to_vec(&send(1)).unwrap(), before.to_vec());
     }
 }

@@ -1,0 +1,171 @@
+//! Core Lightning's methods on one invoice, by its label: `waitinvoice` (until it is paid or
+//! expires) and `delinvoice` (deletes it if its status is the one given).
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use boltd_engine::notify::Since;
+use boltd_engine::PayError;
+use boltd_store::{DeleteOutcome, EventType, ReceiveRecord, ReceiveState};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use crate::cln::{rpc_error, ClnError, ClnString, Created, Params, TAG};
+use crate::cln_lists::{invoice_item, invoice_status, ClnInvoiceStatus, ClnListedInvoice};
+use crate::error::ClnErrorBody;
+use crate::AppState;
+
+/// Core Lightning's `INVOICE_EXPIRED_DURING_WAIT`.
+const EXPIRED: i32 = 903;
+/// Core Lightning's `INVOICE_NOT_FOUND`.
+const NOT_FOUND: i32 = 905;
+/// Core Lightning's `INVOICE_STATUS_UNEXPECTED`.
+const STATUS_UNEXPECTED: i32 = 906;
+
+/// How long one wait of the event log lasts before the invoice is looked at again.
+const WAIT_CHUNK: Duration = Duration::from_secs(30);
+
+fn other(e: impl std::fmt::Display) -> ClnError {
+    ClnError::from(PayError::Other(e.to_string()))
+}
+
+/// The invoice in `listinvoices`' shape, with its `pay_index` once paid.
+async fn listed(engine: &AppState, r: &ReceiveRecord) -> Result<ClnListedInvoice, ClnError> {
+    let pay_index = if r.state == ReceiveState::Settled {
+        engine.received_seq(r.payment_hash).await.map_err(other)?
+    } else {
+        None
+    };
+    Ok(invoice_item(r, pay_index))
+}
+
+/// Core Lightning's `waitinvoice` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnWaitInvoiceParams {
+    /// The invoice's label.
+    #[schema(value_type = ClnString)]
+    label: Value,
+}
+
+/// Core Lightning's `waitinvoice`: the invoice with `label` once it is paid (at once if it
+/// is); error 903 if it expires first (or has expired, or was canceled), -1 if there is no
+/// such invoice (or it was deleted).
+#[utoipa::path(post, path = "/v1/waitinvoice", tag = TAG, operation_id = "cln_waitinvoice",
+    security(("bearer" = ["invoices:read"])),
+    request_body = ClnWaitInvoiceParams,
+    responses(
+        (status = 201, description = "The paid invoice", body = ClnListedInvoice),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 500, description = "Expired (903); no such invoice, or the node is stopping (-1)", body = ClnErrorBody),
+    ))]
+pub(crate) async fn cln_waitinvoice(
+    State(engine): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ClnError> {
+    let p = Params::parse(&body, &["label"], &[])?;
+    let label = p.required_string("label")?;
+    // The cursor is taken before the invoice is read: a payment in between wakes the wait.
+    let mut since = engine.last_event_seq().await.map_err(other)?;
+    let stopping = engine.stopping();
+    loop {
+        let Some(r) = engine.receive_by_label(&label).await? else {
+            return Ok(rpc_error(-1, format!("Unknown invoice `{label}`"), Value::Null));
+        };
+        let item = listed(&engine, &r).await?;
+        match item.status {
+            ClnInvoiceStatus::Paid => return Ok(Created(item).into_response()),
+            ClnInvoiceStatus::Expired => {
+                let data = serde_json::to_value(&item).map_err(other)?;
+                return Ok(rpc_error(EXPIRED, "invoice expired during wait", data));
+            }
+            ClnInvoiceStatus::Unpaid => {}
+        }
+        if *stopping.borrow() {
+            return Err(other("the node is stopping"));
+        }
+        // Until the next event, or until the invoice expires (no event says so by itself).
+        let now = boltd_engine::ledger::now_secs();
+        let until_expiry = r.expires_at.map(|e| Duration::from_secs(e.saturating_sub(now) + 1));
+        let wait = until_expiry.map_or(WAIT_CHUNK, |d| d.min(WAIT_CHUNK));
+        let types = [EventType::PaymentReceived, EventType::InvoiceCanceled];
+        let page = engine.wait_events(Since::Seq(since), &types, 100, wait).await.map_err(other)?;
+        since = page.cursor.max(since);
+    }
+}
+
+/// Core Lightning's `delinvoice` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnDelInvoiceParams {
+    /// The invoice's label.
+    #[schema(value_type = ClnString)]
+    label: Value,
+    /// The status it must have to be deleted.
+    status: ClnInvoiceStatus,
+    /// Not supported by boltd (removing only the description): must be absent, null or
+    /// false.
+    desconly: Option<bool>,
+}
+
+/// Core Lightning's `delinvoice`: deletes the invoice with `label` only if its status is
+/// `status` (`paid`, `expired` or `unpaid`), and answers it as it was. Error 905 if there is
+/// no such invoice, 906 (with `current_status` and `expected_status`) if its status differs.
+/// An unpaid invoice is canceled as it is deleted (a payment that comes later is refused); an
+/// invoice whose payment has arrived and is being claimed is never deleted (906, its status
+/// `unpaid` while HTLCs are held). The label can be used again.
+#[utoipa::path(post, path = "/v1/delinvoice", tag = TAG, operation_id = "cln_delinvoice",
+    security(("bearer" = ["invoices:create"])),
+    request_body = ClnDelInvoiceParams,
+    responses(
+        (status = 201, description = "The deleted invoice", body = ClnListedInvoice),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 500, description = "No such invoice (905); its status differs, or a payment of it is arriving (906)", body = ClnErrorBody),
+    ))]
+pub(crate) async fn cln_delinvoice(
+    State(engine): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ClnError> {
+    let p = Params::parse(&body, &["label", "status", "desconly"], &[])?;
+    let label = p.required_string("label")?;
+    let status = p
+        .text("status")?
+        .ok_or_else(|| ClnError::invalid("missing required parameter `status`"))?;
+    let (expected, states): (_, &'static [ReceiveState]) = match status.as_str() {
+        "paid" => (ClnInvoiceStatus::Paid, &[ReceiveState::Settled]),
+        "expired" => (ClnInvoiceStatus::Expired, &[ReceiveState::Expired, ReceiveState::Canceled]),
+        "unpaid" => (ClnInvoiceStatus::Unpaid, &[ReceiveState::Created]),
+        other => {
+            return Err(ClnError::invalid(format!("status `{other}`: use paid, expired or unpaid")))
+        }
+    };
+    if p.bool("desconly")? {
+        return Err(ClnError::invalid(
+            "desconly is not supported by boltd: an invoice is deleted whole",
+        ));
+    }
+    match engine.delete_labeled_receive(&label, states).await? {
+        DeleteOutcome::Deleted(r) => Ok(Created(listed(&engine, &r).await?).into_response()),
+        DeleteOutcome::NotFound => {
+            Ok(rpc_error(NOT_FOUND, format!("Unknown invoice `{label}`"), Value::Null))
+        }
+        DeleteOutcome::StateDiffers(r) | DeleteOutcome::HtlcsHeld(r) => {
+            let current = invoice_status(&r);
+            let held =
+                matches!(r.state, ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed);
+            let message = if held {
+                "a payment of the invoice has arrived and is being claimed: it cannot be deleted"
+                    .to_string()
+            } else {
+                let name = json!(current);
+                format!("Invoice status is {} not {status}", name.as_str().unwrap_or_default())
+            };
+            let data = json!({ "current_status": current, "expected_status": expected });
+            Ok(rpc_error(STATUS_UNEXPECTED, message, data))
+        }
+    }
+}
