@@ -7,7 +7,8 @@
 #   B2  payment throughput over one channel, K = 1, 10, 50; boltd daemons vs ldk-node 0.7.1
 #   B3  A-B-C-D latency, and the engine's overhead against LDK's ChannelManager
 #   B4  the daemon's idle memory and time from process start to ready
-#   B5  the daemons' memory over 100,000 payments (not in the default run: node --only b5)
+#   B5  the daemons' memory over 100,000 payments (not in the default run: node --only b5;
+#       node --only b5 --b5-payments 20000 for a shorter run, about 10 minutes)
 #
 #   scripts/bench.sh                   # full size (about 15 minutes on 2 cores)
 #   scripts/bench.sh --smoke           # CI size (a few minutes, mostly set-up)

@@ -57,6 +57,19 @@ impl B5Plan {
         }
     }
 
+    /// `payments` payments with the full size's baseline (after 1,000, or all when fewer) and
+    /// checkpoints in proportion: ten after the baseline, as in the full size (`bench_node
+    /// --b5-payments N`: 20,000 takes about 10 minutes where 100,000 takes 50).
+    pub fn sized(payments: usize) -> Self {
+        let full = Self::full();
+        B5Plan {
+            payments,
+            first_checkpoint: full.first_checkpoint.min(payments),
+            every: (payments / 10).max(1),
+            ..full
+        }
+    }
+
     /// The CI size (figures meaningless; exercises the run).
     pub fn smoke() -> Self {
         B5Plan { payments: 300, batch: 100, first_checkpoint: 100, every: 100, ..Self::full() }
@@ -136,6 +149,48 @@ pub struct B5Figures {
     /// The payer's RSS after a restart at the end, once idle, MiB: what the state it loads
     /// takes (what a leak of the running process cannot explain).
     pub payer_rss_after_restart_mib: f64,
+    /// The same, payee.
+    pub payee_rss_after_restart_mib: f64,
+}
+
+impl B5Figures {
+    /// The split of the payer's RSS at the end: (state, running) in MiB. State is what a
+    /// restarted daemon holds (what it loads: LDK's channel monitor and manager, the caches it
+    /// fills again); running is the rest, what the process held only because it had been running
+    /// (freed memory the allocator kept, caches, leaks).
+    pub fn payer_split(&self) -> (f64, f64) {
+        let last = self.checkpoints.last().map_or(0.0, |c| c.payer_rss_mib);
+        (self.payer_rss_after_restart_mib, last - self.payer_rss_after_restart_mib)
+    }
+
+    /// The same, payee.
+    pub fn payee_split(&self) -> (f64, f64) {
+        let last = self.checkpoints.last().map_or(0.0, |c| c.payee_rss_mib);
+        (self.payee_rss_after_restart_mib, last - self.payee_rss_after_restart_mib)
+    }
+
+    /// RSS after the restart over RSS at the first checkpoint, (payer, payee): the ratio the
+    /// state alone would give if the running process held nothing more.
+    pub fn restart_ratios(&self) -> (f64, f64) {
+        let Some(first) = self.checkpoints.first() else { return (0.0, 0.0) };
+        (
+            ratio(first.payer_rss_mib, self.payer_rss_after_restart_mib),
+            ratio(first.payee_rss_mib, self.payee_rss_after_restart_mib),
+        )
+    }
+
+    /// Whether both daemons are within [`TARGET_RATIO`].
+    pub fn meets_target(&self) -> bool {
+        self.payer_ratio <= TARGET_RATIO && self.payee_ratio <= TARGET_RATIO
+    }
+}
+
+fn ratio(first: f64, then: f64) -> f64 {
+    if first > 0.0 {
+        then / first
+    } else {
+        0.0
+    }
 }
 
 /// The target of issue 10: RSS at the end within this factor of RSS at the baseline.
@@ -162,7 +217,9 @@ pub fn run(
     let payer_port = port()?;
     let (mut a, _) =
         spawn_timed("payer", exe, &dir.join("payer"), &chain, payer_port, daemon_args)?;
-    let (b, _) = spawn_timed("payee", exe, &dir.join("payee"), &chain, port()?, daemon_args)?;
+    let payee_port = port()?;
+    let (mut b, _) =
+        spawn_timed("payee", exe, &dir.join("payee"), &chain, payee_port, daemon_args)?;
     btc.mine(101).map_err(e)?;
     fund(btc, &a, &[&b]).map_err(e)?;
     let push_msat = plan.channel_sat * 1000 / 2;
@@ -218,23 +275,44 @@ pub fn run(
         checkpoints.push(c);
     }
     let run = RunFigures::of(plan.concurrency, &outcomes, paying);
+    // Both daemons restart on the data they have: what they hold then, once idle, is the state
+    // they load; the rest of what they held at the end was the running process's.
     a.stop().map_err(e)?;
+    b.stop().map_err(e)?;
     let (a, _) = spawn_timed("payer", exe, &dir.join("payer"), &chain, payer_port, daemon_args)?;
+    let (b, _) = spawn_timed("payee", exe, &dir.join("payee"), &chain, payee_port, daemon_args)?;
     std::thread::sleep(Duration::from_secs(2));
     let payer_rss_after_restart_mib = rss(&a);
-    log(&format!("  B5 payer after a restart: RSS {payer_rss_after_restart_mib:.1} MiB"));
+    let payee_rss_after_restart_mib = rss(&b);
+    log(&format!(
+        "  B5 after a restart: RSS payer {payer_rss_after_restart_mib:.1} MiB, payee \
+         {payee_rss_after_restart_mib:.1} MiB"
+    ));
     let (first, last) = (&checkpoints[0], &checkpoints[checkpoints.len() - 1]);
-    let ratio = |x: f64, y: f64| if x > 0.0 { y / x } else { 0.0 };
-    Ok(B5Figures {
+    let figures = B5Figures {
         payer_ratio: ratio(first.payer_rss_mib, last.payer_rss_mib),
         payee_ratio: ratio(first.payee_rss_mib, last.payee_rss_mib),
         completed: run.completed,
         failures: run.failures.clone(),
         payments_per_sec: run.payments_per_sec,
         setup_secs,
-        checkpoints,
         payer_rss_after_restart_mib,
-    })
+        payee_rss_after_restart_mib,
+        checkpoints,
+    };
+    log(&format!(
+        "  B5 RSS({}) / RSS({}): payer x{:.2}, payee x{:.2} (target x{TARGET_RATIO:.1}: {})",
+        last_payments(&figures),
+        figures.checkpoints[0].payments,
+        figures.payer_ratio,
+        figures.payee_ratio,
+        if figures.meets_target() { "met" } else { "missed" }
+    ));
+    Ok(figures)
+}
+
+fn last_payments(f: &B5Figures) -> usize {
+    f.checkpoints.last().map_or(0, |c| c.payments)
 }
 
 #[cfg(test)]
@@ -253,5 +331,10 @@ mod tests {
         assert_eq!(B5Plan::smoke().checkpoints(), vec![100, 200, 300]);
         let odd = B5Plan { payments: 250, first_checkpoint: 100, every: 100, ..B5Plan::smoke() };
         assert_eq!(odd.checkpoints(), vec![100, 200, 250]);
+        assert_eq!(
+            B5Plan::sized(20_000).checkpoints(),
+            vec![1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000]
+        );
+        assert_eq!(B5Plan::sized(500).checkpoints(), vec![500]);
     }
 }

@@ -43,6 +43,8 @@ pub struct Options {
     pub multihop: bool,
     /// B5 (memory over 100,000 payments; not part of the default run: `--only b5`).
     pub memory: bool,
+    /// B5's number of payments, when not the full size's 100,000 (`--b5-payments N`).
+    pub b5_payments: Option<usize>,
     /// Extra `boltd serve` flags for B2's daemons.
     pub daemon_args: Vec<String>,
     /// Count durability calls (needs `perf`).
@@ -135,7 +137,11 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
     } else {
         None
     };
-    let b5_plan = opts.memory.then(|| if opts.smoke { B5Plan::smoke() } else { B5Plan::full() });
+    let b5_plan = opts.memory.then(|| match opts.b5_payments {
+        Some(n) => B5Plan::sized(n),
+        None if opts.smoke => B5Plan::smoke(),
+        None => B5Plan::full(),
+    });
     let b5 = match &b5_plan {
         Some(plan) => {
             log(&format!("B5 memory over {} payments", plan.payments));
@@ -541,15 +547,47 @@ impl Report {
                     c.elapsed_s
                 );
             }
+            let (first, last) = (
+                b5.checkpoints.first().map_or(0, |c| c.payments),
+                b5.checkpoints.last().map_or(0, |c| c.payments),
+            );
             let _ = writeln!(
                 s,
-                "\nLast over first: payer **×{:.2}**, payee **×{:.2}** (target ≤ ×{:.1}). The \
-                 payer after a restart at the end (the state it loads, no history of the run): \
-                 {:.1} MiB.",
+                "\nRSS({last}) / RSS({first}): payer **×{:.2}**, payee **×{:.2}** (target ≤ \
+                 ×{:.1}: {}).\n",
                 b5.payer_ratio,
                 b5.payee_ratio,
                 memory::TARGET_RATIO,
-                b5.payer_rss_after_restart_mib
+                if b5.meets_target() { "met" } else { "missed" },
+            );
+            let (payer_state, payer_running) = b5.payer_split();
+            let (payee_state, payee_running) = b5.payee_split();
+            let (payer_restart, payee_restart) = b5.restart_ratios();
+            s += "Split of RSS at the end: *state* is RSS after both daemons restart on their \
+                  data (once idle: what they load, such as LDK's channel monitor), *running* is \
+                  the rest (memory the running process held: LDK's table of recent payments at \
+                  its peak size, freed memory the allocator kept, caches, leaks).\n\n";
+            s += "| | payer | payee |\n|---|---:|---:|\n";
+            let _ = writeln!(
+                s,
+                "| RSS after {first} payments, MiB | {:.1} | {:.1} |",
+                b5.checkpoints.first().map_or(0.0, |c| c.payer_rss_mib),
+                b5.checkpoints.first().map_or(0.0, |c| c.payee_rss_mib),
+            );
+            let _ = writeln!(
+                s,
+                "| RSS after {last} payments, MiB | {:.1} | {:.1} |",
+                payer_state + payer_running,
+                payee_state + payee_running,
+            );
+            let _ = writeln!(
+                s,
+                "| state: RSS after a restart, MiB (× of RSS({first})) | {payer_state:.1} \
+                 (×{payer_restart:.2}) | {payee_state:.1} (×{payee_restart:.2}) |",
+            );
+            let _ = writeln!(
+                s,
+                "| running: the rest, MiB | {payer_running:.1} | {payee_running:.1} |",
             );
             for (reason, n) in &b5.failures {
                 let _ = writeln!(s, "- failed: {n} × {reason}");
