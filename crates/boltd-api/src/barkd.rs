@@ -35,30 +35,30 @@ pub const DEFAULT_PAY_WAIT_SECS: u64 = 30;
 pub const MAX_PAY_WAIT_SECS: u64 = 600;
 
 /// barkd's `LightningPayResponse`, with the payment's outcome.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = LightningPayResponse)]
-pub(crate) struct PayResponse {
+pub struct PayResponse {
     /// `payment complete`, `payment pending` or `payment failed`.
-    message: String,
+    pub message: String,
     /// The payment record's id.
-    id: i64,
+    pub id: i64,
     /// The payment hash (hex): poll `GET /api/v1/lightning/sends/{payment_hash}` with it.
-    payment_hash: String,
+    pub payment_hash: String,
     /// Where the payment stands.
     #[schema(value_type = PaymentStatus)]
-    status: String,
+    pub status: String,
     /// The preimage (hex), the proof of payment, once complete.
-    preimage: Option<String>,
+    pub preimage: Option<String>,
     /// What the payee gets, in sats (rounded down).
-    amount_sat: u64,
+    pub amount_sat: u64,
     /// Routing fees in sats (rounded up).
-    fee_sat: u64,
+    pub fee_sat: u64,
     /// Routing fees in msat.
-    fee_msat: u64,
+    pub fee_msat: u64,
     /// How many parts (paths) the payment took.
-    parts: u32,
+    pub parts: u32,
     /// The payee's node id, when known.
-    destination: Option<String>,
+    pub destination: Option<String>,
 }
 
 impl PayResponse {

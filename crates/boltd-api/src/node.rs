@@ -267,20 +267,20 @@ pub(crate) async fn graph_channel(
 }
 
 /// barkd's `OnchainBalance`, in sats.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct OnchainBalance {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OnchainBalance {
     /// Confirmed and spendable.
-    confirmed_sat: u64,
+    pub confirmed_sat: u64,
     /// Unconfirmed outputs of our own transactions (change).
-    trusted_pending_sat: u64,
+    pub trusted_pending_sat: u64,
     /// Unconfirmed outputs from others.
-    untrusted_pending_sat: u64,
+    pub untrusted_pending_sat: u64,
     /// Coinbase outputs not yet mature.
-    immature_sat: u64,
+    pub immature_sat: u64,
     /// Confirmed plus trusted pending: what can be spent now.
-    trusted_spendable_sat: u64,
+    pub trusted_spendable_sat: u64,
     /// All of them.
-    total_sat: u64,
+    pub total_sat: u64,
 }
 
 /// The on-chain wallet's balance.
@@ -303,10 +303,10 @@ pub(crate) async fn onchain_balance(State(engine): State<AppState>) -> ApiResult
 }
 
 /// barkd's `Address`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Address {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Address {
     /// A new address of the on-chain wallet.
-    address: String,
+    pub address: String,
 }
 
 /// A new on-chain receive address (persisted before it is returned).

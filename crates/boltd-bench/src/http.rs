@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use boltd_client::types::{BarkInvoiceRequest, BarkPayRequest};
+use boltd_client::types::{BarkInvoiceRequest, BarkPayRequest, PayResponse};
 use boltd_client::Client;
 use serde_json::Value;
 
@@ -24,7 +24,7 @@ fn client(api_url: &str, token: &str) -> Client {
 }
 
 /// Pays `destination` (`POST /api/v1/lightning/pay`) and returns the answer.
-pub fn pay(api_url: &str, token: &str, destination: &str) -> Result<Value, String> {
+pub fn pay(api_url: &str, token: &str, destination: &str) -> Result<PayResponse, String> {
     let req = BarkPayRequest { destination: destination.to_string(), ..Default::default() };
     client(api_url, token).pay(&req).send().map_err(|e| e.to_string())
 }

@@ -267,8 +267,8 @@ pub(crate) fn create_invoices(
 /// proof.
 pub(crate) fn pay_boltd(api_url: &str, token: &str, invoice: &str) -> Result<(), String> {
     let v = http::pay(api_url, token, invoice)?;
-    if v["status"] != "complete" || !v["preimage"].is_string() {
-        return Err(format!("not complete: {}", v["status"]));
+    if v.status != "complete" || v.preimage.is_none() {
+        return Err(format!("not complete: {}", v.status));
     }
     Ok(())
 }

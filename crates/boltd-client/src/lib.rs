@@ -12,7 +12,7 @@
 //! let info = client.node_info().send()?;
 //! let req = KeysendRequest { destination: info.node_id, amount_msat: 1000, ..Default::default() };
 //! let paid = client.keysend(&req).idempotency_key("k1").send()?;
-//! println!("{}", paid["status"]);
+//! println!("{} {:?}", paid.status, paid.preimage);
 //! # Ok::<(), boltd_client::ClientError>(())
 //! ```
 //!
@@ -31,9 +31,10 @@ use serde_json::Value;
 
 pub use boltd_api::types;
 use types::{
-    BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
+    Address, BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, NodeInfo, OfferInfo, OfferPayRequest,
-    OnchainDrainRequest, OnchainSendRequest, OpenRequest, PeerInfo, Utxo,
+    OnchainBalance, OnchainDrainRequest, OnchainSendRequest, OpenRequest, PayResponse, PeerInfo,
+    Utxo,
 };
 
 /// How long a request may take by default (see [`Client::timeout`] and [`Request::timeout`]).
@@ -205,18 +206,18 @@ impl Client {
 
     /// Pays any destination: invoice, offer, Lightning address... (`POST /api/v1/lightning/pay`,
     /// barkd's `LightningPayResponse`). Takes an idempotency key.
-    pub fn pay(&self, req: &BarkPayRequest) -> Request<'_, Value> {
+    pub fn pay(&self, req: &BarkPayRequest) -> Request<'_, PayResponse> {
         self.request("POST", "/api/v1/lightning/pay").json(req)
     }
 
     /// Pays a node without an invoice (`POST /api/v1/lightning/keysend`). Takes an idempotency
     /// key.
-    pub fn keysend(&self, req: &KeysendRequest) -> Request<'_, Value> {
+    pub fn keysend(&self, req: &KeysendRequest) -> Request<'_, PayResponse> {
         self.request("POST", "/api/v1/lightning/keysend").json(req)
     }
 
     /// Pays a BOLT12 offer (`POST /api/v1/lightning/offers/pay`). Takes an idempotency key.
-    pub fn pay_offer(&self, req: &OfferPayRequest) -> Request<'_, Value> {
+    pub fn pay_offer(&self, req: &OfferPayRequest) -> Request<'_, PayResponse> {
         self.request("POST", "/api/v1/lightning/offers/pay").json(req)
     }
 
@@ -278,8 +279,8 @@ impl Client {
     }
 
     /// A new receive address (`POST /api/v1/onchain/addresses/next`).
-    pub fn onchain_address(&self) -> Request<'_, Value> {
-        self.post("/api/v1/onchain/addresses/next", &serde_json::json!({}))
+    pub fn onchain_address(&self) -> Request<'_, Address> {
+        self.request("POST", "/api/v1/onchain/addresses/next").json(&serde_json::json!({}))
     }
 
     /// Sends an amount on chain (`POST /api/v1/onchain/send`). Takes an idempotency key.
@@ -294,8 +295,8 @@ impl Client {
     }
 
     /// The on-chain balance (`GET /api/v1/onchain/balance`).
-    pub fn onchain_balance(&self) -> Request<'_, Value> {
-        self.get("/api/v1/onchain/balance")
+    pub fn onchain_balance(&self) -> Request<'_, OnchainBalance> {
+        self.request("GET", "/api/v1/onchain/balance")
     }
 
     /// The wallet's unspent outputs (`GET /api/v1/onchain/utxos`).

@@ -9,7 +9,8 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use boltd_client::types::{
-    BarkInvoiceRequest, BarkPayRequest, CreateOfferRequest, KeysendRequest, OpenRequest,
+    BarkInvoiceRequest, BarkPayRequest, CreateOfferRequest, KeysendRequest, OfferPayRequest,
+    OpenRequest,
 };
 use boltd_client::{Client, ClientError};
 use serde_json::{json, Value};
@@ -35,6 +36,15 @@ async fn answer(req: Request) -> Response {
         "/api/v1/node/peers" => {
             axum::Json(json!([{"node_id": "02bb", "inbound": true}])).into_response()
         }
+        "/api/v1/lightning/offers/pay" => (
+            StatusCode::ACCEPTED,
+            axum::Json(json!({
+                "message": "payment pending", "id": 7, "payment_hash": "ab", "status": "pending",
+                "preimage": null, "amount_sat": 5, "fee_sat": 0, "fee_msat": 0, "parts": 1,
+                "destination": null
+            })),
+        )
+            .into_response(),
         "/api/v1/onchain/utxos" => axum::Json(json!({"not": "a list"})).into_response(),
         "/conflict" => (
             StatusCode::CONFLICT,
@@ -88,7 +98,7 @@ fn requests_carry_the_token_the_key_and_the_api_types_as_json() {
         memo: Some("m".into()),
         ..Default::default()
     };
-    let v = c.keysend(&req).idempotency_key("k-1").send().unwrap();
+    let v = c.keysend(&req).idempotency_key("k-1").raw().send().unwrap();
     assert_eq!(v["method"], "POST");
     assert_eq!(v["path"], "/api/v1/lightning/keysend");
     assert_eq!(v["authorization"], "Bearer boltd_t");
@@ -100,7 +110,7 @@ fn requests_carry_the_token_the_key_and_the_api_types_as_json() {
 
     // Absent optional fields are not sent (the API's defaults apply).
     let pay = BarkPayRequest { destination: "lnbcrt1x".into(), ..Default::default() };
-    let v = c.pay(&pay).idempotency_key(None).send().unwrap();
+    let v = c.pay(&pay).idempotency_key(None).raw().send().unwrap();
     assert_eq!(v["body"], json!({"destination": "lnbcrt1x"}));
     assert_eq!(v["idempotency_key"], Value::Null);
     let inv = BarkInvoiceRequest { amount_sat: Some(21), ..Default::default() };
@@ -147,6 +157,10 @@ fn answers_are_typed() {
     let peers = c.peers().send().unwrap();
     assert_eq!(peers.len(), 1);
     assert!(peers[0].inbound && peers[0].address.is_none());
+    // A 202 is a success too.
+    let offer = OfferPayRequest { offer: "lno1x".into(), ..Default::default() };
+    let paid = c.pay_offer(&offer).send().unwrap();
+    assert_eq!((paid.id, paid.status.as_str(), paid.preimage), (7, "pending", None));
     // The same operation as plain JSON.
     assert_eq!(c.node_info().raw().send().unwrap()["network"], "regtest");
     // An answer of another shape.
