@@ -4,7 +4,7 @@
 //! authentication on: every request of a [`TestNode`] carries the node's admin token (from the
 //! first start's `ready` line, or the `admin.token` file in its data directory after a restart).
 //! [`TestNode::create_token`] makes scoped tokens and [`TestNode::client`] calls with one (or
-//! none).
+//! none). The calls go through [`boltd_client::Client`] ([`TestNode::api`] is the typed one).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -512,6 +512,11 @@ impl TestNode {
     /// The node's admin token, which every request of this node carries.
     pub fn admin_token(&self) -> &str {
         self.api.token().unwrap_or_default()
+    }
+
+    /// The typed client (with the admin token) that this node's requests go through.
+    pub fn api(&self) -> &boltd_client::Client {
+        self.api.typed()
     }
 
     /// A client for this node's API with `token`, or without any token.
