@@ -35,30 +35,30 @@ pub const DEFAULT_PAY_WAIT_SECS: u64 = 30;
 pub const MAX_PAY_WAIT_SECS: u64 = 600;
 
 /// barkd's `LightningPayResponse`, with the payment's outcome.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[schema(as = LightningPayResponse)]
-pub(crate) struct PayResponse {
+pub struct PayResponse {
     /// `payment complete`, `payment pending` or `payment failed`.
-    message: String,
+    pub message: String,
     /// The payment record's id.
-    id: i64,
+    pub id: i64,
     /// The payment hash (hex): poll `GET /api/v1/lightning/sends/{payment_hash}` with it.
-    payment_hash: String,
+    pub payment_hash: String,
     /// Where the payment stands.
     #[schema(value_type = PaymentStatus)]
-    status: String,
+    pub status: String,
     /// The preimage (hex), the proof of payment, once complete.
-    preimage: Option<String>,
+    pub preimage: Option<String>,
     /// What the payee gets, in sats (rounded down).
-    amount_sat: u64,
+    pub amount_sat: u64,
     /// Routing fees in sats (rounded up).
-    fee_sat: u64,
+    pub fee_sat: u64,
     /// Routing fees in msat.
-    fee_msat: u64,
+    pub fee_msat: u64,
     /// How many parts (paths) the payment took.
-    parts: u32,
+    pub parts: u32,
     /// The payee's node id, when known.
-    destination: Option<String>,
+    pub destination: Option<String>,
 }
 
 impl PayResponse {
@@ -81,28 +81,32 @@ impl PayResponse {
 
 /// barkd's `LightningPayRequest` (and `SendRequest` of `POST /api/v1/wallet/send`), with boltd's
 /// synchronous mode.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = LightningPayRequest)]
-pub(crate) struct BarkPayRequest {
+pub struct BarkPayRequest {
     /// What to pay: a BOLT11 invoice, a BOLT12 offer, a Lightning address, an LNURL, a BIP 21
     /// URI or a node id (keysend).
-    destination: String,
+    pub destination: String,
     /// Amount in sats: required for destinations without an amount, else it must match.
-    amount_sat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_sat: Option<u64>,
     /// A comment for the payee (Lightning addresses and LNURL-pay).
-    comment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
     /// How long the engine keeps retrying other routes, in seconds (default 60, at most 86400:
     /// one day; more is a 400 before anything is sent).
     #[schema(minimum = 1, maximum = 86_400)]
-    retry_for_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_for_secs: Option<u64>,
     /// Synchronous mode: how long this request waits for the final result (default
     /// [`DEFAULT_PAY_WAIT_SECS`], at most [`MAX_PAY_WAIT_SECS`]; 0 returns right after
     /// sending). A payment still in flight then is answered `202 Accepted` with
     /// `status: pending`; it goes on, and `GET /api/v1/lightning/sends/{payment_hash}` tells
     /// its outcome.
     #[schema(maximum = 600)]
-    wait_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_secs: Option<u64>,
 }
 
 /// Pay any destination: 200 with the final result, or 202 with `status: pending` when the
@@ -261,23 +265,29 @@ pub(crate) async fn send_status(
 
 /// barkd's `LightningInvoiceRequest`, with boltd's any-amount, description-hash, expiry and
 /// hold invoices.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(as = LightningInvoiceRequest)]
-pub(crate) struct BarkInvoiceRequest {
+pub struct BarkInvoiceRequest {
     /// Amount in sats; absent: an any-amount invoice.
-    amount_sat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_sat: Option<u64>,
     /// The description (memo) in the invoice.
-    description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// SHA-256 (hex) of a description to commit to instead.
-    description_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description_hash: Option<String>,
     /// Seconds until it expires (default 3600).
-    expiry_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_secs: Option<u32>,
     /// Hold invoice: the payment hash (hex) whose preimage the caller keeps.
-    payment_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_hash: Option<String>,
     /// barkd's Ark receive token: accepted and ignored (a Lightning node needs none).
     #[allow(dead_code)]
-    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
 }
 
 /// A BOLT11 invoice; with `payment_hash`, a hold invoice (settle it with its preimage).
@@ -703,18 +713,22 @@ pub(crate) async fn balance(State(engine): State<AppState>) -> ApiResult<Balance
 // ---- BOLT12 offers ----
 
 /// A BOLT12 offer to create.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CreateOfferRequest {
+pub struct CreateOfferRequest {
     /// Amount in sats (or give `amount_msat`); neither: the payer chooses.
-    amount_sat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_sat: Option<u64>,
     /// Amount in msat (or give `amount_sat`).
-    amount_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_msat: Option<u64>,
     /// Shown to the payer; required with an amount.
     #[serde(default)]
-    description: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub description: String,
     /// Seconds until it expires; absent: never.
-    expiry_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiry_secs: Option<u64>,
 }
 
 /// Creates a BOLT12 offer (fixed amount, or any amount when none is given).

@@ -80,6 +80,7 @@ mod notify;
 mod openapi;
 mod time;
 mod tokens;
+pub mod types;
 mod wire;
 
 use std::net::SocketAddr;

@@ -60,13 +60,13 @@ pub(crate) async fn list_peers(State(engine): State<AppState>) -> ApiResult<Vec<
 }
 
 /// A peer to connect to.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ConnectRequest {
+pub struct ConnectRequest {
     /// The peer's node id (hex).
-    node_id: String,
+    pub node_id: String,
     /// Its P2P address, `host:port`.
-    address: String,
+    pub address: String,
 }
 
 /// A connected peer.
@@ -97,11 +97,11 @@ pub(crate) async fn connect_peer(
 }
 
 /// A peer to disconnect from.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DisconnectRequest {
+pub struct DisconnectRequest {
     /// The peer's node id (hex).
-    node_id: String,
+    pub node_id: String,
 }
 
 /// Disconnects from a peer.
@@ -131,21 +131,22 @@ pub(crate) async fn list_channels(State(engine): State<AppState>) -> ApiResult<V
 }
 
 /// A channel to open.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OpenRequest {
+pub struct OpenRequest {
     /// The peer's node id (hex).
-    node_id: String,
+    pub node_id: String,
     /// Its P2P address (`host:port`), when not connected yet.
-    address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     /// Capacity, in sats.
-    amount_sat: u64,
+    pub amount_sat: u64,
     /// Given to the peer at opening, in msat (default 0).
     #[serde(default)]
-    push_msat: u64,
+    pub push_msat: u64,
     /// Announce the channel (default true).
     #[serde(default = "yes")]
-    public: bool,
+    pub public: bool,
 }
 
 fn yes() -> bool {
@@ -179,14 +180,14 @@ pub(crate) async fn open_channel(
 }
 
 /// A channel to close.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CloseRequest {
+pub struct CloseRequest {
     /// The channel id (hex).
-    channel_id: String,
+    pub channel_id: String,
     /// Broadcast our commitment transaction instead of negotiating (default false).
     #[serde(default)]
-    force: bool,
+    pub force: bool,
 }
 
 /// Closes a channel, cooperatively or by force.
@@ -266,20 +267,20 @@ pub(crate) async fn graph_channel(
 }
 
 /// barkd's `OnchainBalance`, in sats.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct OnchainBalance {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OnchainBalance {
     /// Confirmed and spendable.
-    confirmed_sat: u64,
+    pub confirmed_sat: u64,
     /// Unconfirmed outputs of our own transactions (change).
-    trusted_pending_sat: u64,
+    pub trusted_pending_sat: u64,
     /// Unconfirmed outputs from others.
-    untrusted_pending_sat: u64,
+    pub untrusted_pending_sat: u64,
     /// Coinbase outputs not yet mature.
-    immature_sat: u64,
+    pub immature_sat: u64,
     /// Confirmed plus trusted pending: what can be spent now.
-    trusted_spendable_sat: u64,
+    pub trusted_spendable_sat: u64,
     /// All of them.
-    total_sat: u64,
+    pub total_sat: u64,
 }
 
 /// The on-chain wallet's balance.
@@ -302,10 +303,10 @@ pub(crate) async fn onchain_balance(State(engine): State<AppState>) -> ApiResult
 }
 
 /// barkd's `Address`.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Address {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Address {
     /// A new address of the on-chain wallet.
-    address: String,
+    pub address: String,
 }
 
 /// A new on-chain receive address (persisted before it is returned).
@@ -318,18 +319,19 @@ pub(crate) async fn next_address(State(engine): State<AppState>) -> ApiResult<Ad
 }
 
 /// barkd's `OnchainSendRequest`, with a fee rate.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OnchainSendRequest {
+pub struct OnchainSendRequest {
     /// A bitcoin address of the node's network.
-    destination: String,
+    pub destination: String,
     /// The amount, in sats (positive, at most 21 million bitcoin).
     #[schema(minimum = 1, maximum = 2_100_000_000_000_000_u64)]
-    amount_sat: u64,
+    pub amount_sat: u64,
     /// Fee rate in sat/vB (default: the node's estimate; at most 10000, bitcoind's default
     /// `-maxfeerate`).
     #[schema(minimum = 1, maximum = 10_000)]
-    fee_rate_sat_per_vb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee_rate_sat_per_vb: Option<u64>,
 }
 
 /// barkd's `Send`: the transaction, and what is known of its broadcast.
@@ -407,15 +409,16 @@ pub(crate) async fn onchain_send(
 }
 
 /// barkd's `OnchainDrainRequest`, with a fee rate.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct OnchainDrainRequest {
+pub struct OnchainDrainRequest {
     /// A bitcoin address of the node's network.
-    destination: String,
+    pub destination: String,
     /// Fee rate in sat/vB (default: the node's estimate; at most 10000, bitcoind's default
     /// `-maxfeerate`).
     #[schema(minimum = 1, maximum = 10_000)]
-    fee_rate_sat_per_vb: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fee_rate_sat_per_vb: Option<u64>,
 }
 
 /// Sends everything the on-chain wallet holds to one address (`Idempotency-Key` as for

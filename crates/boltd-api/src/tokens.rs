@@ -16,29 +16,35 @@ use crate::AppState;
 pub(crate) const TAG: &str = "tokens";
 
 /// A token to create.
-#[derive(Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CreateTokenRequest {
+pub struct CreateTokenRequest {
     /// A name for people (1 to 64 bytes).
-    name: String,
+    pub name: String,
     /// What it may do (at least one).
     #[schema(value_type = Vec<Scope>)]
-    scopes: Vec<String>,
+    pub scopes: Vec<String>,
     /// When it stops working (unix seconds, in the future, at most 253402300799:
     /// 9999-12-31T23:59:59Z).
     #[schema(maximum = 253_402_300_799_u64)]
-    expires_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
     /// Alternative to `expires_at`: seconds from now (ending by the same latest date).
     #[schema(minimum = 1)]
-    expires_in_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in_secs: Option<u64>,
     /// Largest amount of one payment, fees excluded, in msat.
-    max_payment_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_payment_msat: Option<u64>,
     /// Budget of the last 24 hours (amounts plus fees), in msat.
-    budget_day_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_day_msat: Option<u64>,
     /// Budget of the last 7 days, in msat.
-    budget_week_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_week_msat: Option<u64>,
     /// Budget of the last 30 days, in msat.
-    budget_month_msat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_month_msat: Option<u64>,
 }
 
 fn now_secs() -> u64 {

@@ -1,35 +1,45 @@
-//! JSON over HTTP for the load generator's workers: one keep-alive agent per thread, so `K`
-//! workers hold `K` connections to the daemon and do not reconnect for every request.
+//! The load generator's calls to boltd's native API, through [`boltd_client::Client`]: one
+//! client (one keep-alive connection pool) per thread, daemon and token, so `K` workers hold
+//! `K` connections to the daemon and do not reconnect for every request.
 
-use std::time::Duration;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
+use boltd_client::types::{BarkInvoiceRequest, BarkPayRequest, PayResponse};
+use boltd_client::Client;
 use serde_json::Value;
 
 thread_local! {
-    static AGENT: ureq::Agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(120))
-        .max_idle_connections_per_host(4)
-        .build();
+    static CLIENTS: RefCell<HashMap<(String, String), Client>> = RefCell::new(HashMap::new());
 }
 
-fn answer(res: Result<ureq::Response, ureq::Error>) -> Result<Value, String> {
-    match res {
-        Ok(r) => r.into_json::<Value>().map_err(|e| format!("bad JSON answer: {e}")),
-        Err(ureq::Error::Status(code, r)) => {
-            Err(format!("HTTP {code}: {}", r.into_string().unwrap_or_default()))
-        }
-        Err(e) => Err(format!("request failed: {e}")),
-    }
+/// This thread's client for the API at `api_url` with `token`.
+fn client(api_url: &str, token: &str) -> Client {
+    CLIENTS.with(|c| {
+        c.borrow_mut()
+            .entry((api_url.to_string(), token.to_string()))
+            .or_insert_with(|| Client::new(api_url, Some(token.to_string())))
+            .clone()
+    })
 }
 
-/// `POST url` with a JSON body and the API token `token`, on this thread's agent.
-pub fn post(url: &str, token: &str, body: &Value) -> Result<Value, String> {
-    let bearer = format!("Bearer {token}");
-    AGENT.with(|a| answer(a.post(url).set("Authorization", &bearer).send_json(body.clone())))
+/// Pays `destination` (`POST /api/v1/lightning/pay`) and returns the answer.
+pub fn pay(api_url: &str, token: &str, destination: &str) -> Result<PayResponse, String> {
+    let req = BarkPayRequest { destination: destination.to_string(), ..Default::default() };
+    client(api_url, token).pay(&req).send().map_err(|e| e.to_string())
 }
 
-/// `GET url` with the API token `token`, on this thread's agent.
-pub fn get(url: &str, token: &str) -> Result<Value, String> {
-    let bearer = format!("Bearer {token}");
-    AGENT.with(|a| answer(a.get(url).set("Authorization", &bearer).call()))
+/// Creates an invoice of `amount_sat` (`POST /api/v1/lightning/receives/invoice`).
+pub fn create_invoice(
+    api_url: &str,
+    token: &str,
+    amount_sat: u64,
+    description: String,
+) -> Result<Value, String> {
+    let req = BarkInvoiceRequest {
+        amount_sat: Some(amount_sat),
+        description: Some(description),
+        ..Default::default()
+    };
+    client(api_url, token).create_invoice(&req).send().map_err(|e| e.to_string())
 }

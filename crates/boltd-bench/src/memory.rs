@@ -240,7 +240,7 @@ pub fn run(
             let batch_end = (done / plan.batch.max(1) + 1) * plan.batch.max(1);
             let n = batch_end.min(at) - done;
             let invoices = create_invoices(to, n, plan.amount_sat)?;
-            let url = format!("{}/api/v1/lightning/pay", from.api_url);
+            let url = from.api_url.clone();
             let token = from.admin_token();
             let (out, wall) =
                 load::run(n, plan.concurrency, |i| pay_boltd(&url, token, &invoices[i]));

@@ -138,7 +138,7 @@ pub fn run(
     let setup_secs = setup.elapsed().as_secs_f64();
     log(&format!("B3 lab ready in {setup_secs:.0} s"));
 
-    let pay_url = format!("{}/api/v1/lightning/pay", a.api_url);
+    let pay_url = a.api_url.clone();
     let via_engine = |inv: &str| crate::payments::pay_boltd(&pay_url, a.admin_token(), inv);
     let engine = a.engine().ok_or("A runs in-process")?;
     let node = engine.node();

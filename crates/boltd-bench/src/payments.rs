@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use boltd_harness::{fund, open_channel, wait_until, Bitcoind, ChainAccess, TestNode};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::fsyncs::{self, SyncCalls};
 use crate::http;
@@ -250,15 +249,10 @@ pub(crate) fn create_invoices(
     count: usize,
     amount_sat: u64,
 ) -> Result<Vec<String>, String> {
-    let url = format!("{}/api/v1/lightning/receives/invoice", node.api_url);
     let token = node.admin_token();
     let made = std::sync::Mutex::new(vec![String::new(); count]);
     let (outcomes, _) = load::run(count, 4, |i| {
-        let v = http::post(
-            &url,
-            token,
-            &json!({ "amount_sat": amount_sat, "description": format!("b2 {i}") }),
-        )?;
+        let v = http::create_invoice(&node.api_url, token, amount_sat, format!("b2 {i}"))?;
         let inv = v["invoice"].as_str().ok_or_else(|| format!("no invoice in {v}"))?;
         made.lock().unwrap()[i] = inv.to_string();
         Ok(())
@@ -269,11 +263,12 @@ pub(crate) fn create_invoices(
     Ok(made.into_inner().unwrap())
 }
 
-/// Pays `invoice` through boltd's native API and checks the answer carries the proof.
-pub(crate) fn pay_boltd(url: &str, token: &str, invoice: &str) -> Result<(), String> {
-    let v = http::post(url, token, &json!({ "destination": invoice }))?;
-    if v["status"] != "complete" || !v["preimage"].is_string() {
-        return Err(format!("not complete: {}", v["status"]));
+/// Pays `invoice` through boltd's native API (at `api_url`) and checks the answer carries the
+/// proof.
+pub(crate) fn pay_boltd(api_url: &str, token: &str, invoice: &str) -> Result<(), String> {
+    let v = http::pay(api_url, token, invoice)?;
+    if v.status != "complete" || v.preimage.is_none() {
+        return Err(format!("not complete: {}", v.status));
     }
     Ok(())
 }
@@ -352,7 +347,7 @@ pub fn run_ours(
     let procs = [("payer", payer_pid), ("payee", payee_pid)];
     let idle_syncs_per_sec = idle_syncs_per_sec(&procs, count_syncs)?;
 
-    let pay_url = format!("{}/api/v1/lightning/pay", payer.api_url);
+    let pay_url = payer.api_url.clone();
     let token = payer.admin_token();
     let mut next = 0;
     let mut phases = Vec::new();

@@ -41,7 +41,7 @@ pub struct OfferRequest {
 }
 
 /// A created offer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct OfferInfo {
     /// The offer (`lno1...`).
     pub offer: String,

@@ -4,7 +4,7 @@
 //! authentication on: every request of a [`TestNode`] carries the node's admin token (from the
 //! first start's `ready` line, or the `admin.token` file in its data directory after a restart).
 //! [`TestNode::create_token`] makes scoped tokens and [`TestNode::client`] calls with one (or
-//! none).
+//! none). The calls go through [`boltd_client::Client`] ([`TestNode::api`] is the typed one).
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -40,42 +40,62 @@ impl std::fmt::Display for ApiFailure {
 }
 
 /// An HTTP client for one node's API, sending `Authorization: Bearer <token>` when it has a
-/// token.
+/// token: [`boltd_client::Client`] (its JSON calls go through it), plus raw `ureq` requests for
+/// tests that need to send what no client would.
 #[derive(Clone)]
 pub struct ApiClient {
     /// Base URL of the API.
     pub api_url: String,
-    token: Option<String>,
+    client: boltd_client::Client,
     agent: ureq::Agent,
+}
+
+impl From<boltd_client::ClientError> for ApiFailure {
+    fn from(e: boltd_client::ClientError) -> Self {
+        use boltd_client::ClientError;
+        match e {
+            ClientError::Api { status, body, .. } => ApiFailure { status, body },
+            ClientError::Transport { message, .. } => {
+                ApiFailure { status: 0, body: json!(message) }
+            }
+            other => ApiFailure { status: 0, body: json!(other.to_string()) },
+        }
+    }
 }
 
 impl ApiClient {
     /// A client for `api_url` with `token` (or none).
     pub fn new(api_url: &str, token: Option<&str>) -> ApiClient {
-        ApiClient { api_url: api_url.to_string(), token: token.map(String::from), agent: agent() }
+        Self::with_timeout(api_url, token, boltd_client::DEFAULT_TIMEOUT)
     }
 
     /// [`ApiClient::new`] whose requests give up after `timeout` (the default is 120 s).
     pub fn with_timeout(api_url: &str, token: Option<&str>, timeout: Duration) -> ApiClient {
         let agent = ureq::AgentBuilder::new().timeout(timeout).build();
-        ApiClient { api_url: api_url.to_string(), token: token.map(String::from), agent }
+        let client = boltd_client::Client::new(api_url, token.map(String::from)).timeout(timeout);
+        ApiClient { api_url: api_url.to_string(), client, agent }
+    }
+
+    /// The typed client it calls through.
+    pub fn typed(&self) -> &boltd_client::Client {
+        &self.client
     }
 
     /// The token it sends.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.client.token()
     }
 
-    /// A request to `path` with the token, if any.
+    /// A raw request to `path` with the token, if any.
     pub fn request(&self, method: &str, path: &str) -> ureq::Request {
         let req = self.agent.request(method, &format!("{}{path}", self.api_url));
-        match &self.token {
+        match self.token() {
             Some(t) => req.set("Authorization", &format!("Bearer {t}")),
             None => req,
         }
     }
 
-    /// The JSON answer, or the status and body of a failure.
+    /// The JSON answer of a raw request, or the status and body of a failure.
     pub fn handle(&self, res: Result<ureq::Response, ureq::Error>) -> Result<Value, ApiFailure> {
         match res {
             Ok(r) => r
@@ -92,22 +112,22 @@ impl ApiClient {
 
     /// `GET path`.
     pub fn get(&self, path: &str) -> Result<Value, ApiFailure> {
-        self.handle(self.request("GET", path).call())
+        Ok(self.client.get(path).send()?)
     }
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: Value) -> Result<Value, ApiFailure> {
-        self.handle(self.request("POST", path).send_json(body))
+        Ok(self.client.post(path, &body).send()?)
     }
 
     /// `POST path` with a JSON body and an `Idempotency-Key` header.
     pub fn post_with_key(&self, path: &str, body: Value, key: &str) -> Result<Value, ApiFailure> {
-        self.handle(self.request("POST", path).set("Idempotency-Key", key).send_json(body))
+        Ok(self.client.post(path, &body).idempotency_key(key).send()?)
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Value, ApiFailure> {
-        self.handle(self.request("DELETE", path).call())
+        Ok(self.client.delete(path).send()?)
     }
 }
 
@@ -181,10 +201,6 @@ pub fn free_port() -> Result<u16, HarnessError> {
         }
     }
     Err(HarnessError::Other("no free port between 20000 and 32000 on 127.0.0.1".into()))
-}
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout(Duration::from_secs(120)).build()
 }
 
 /// The admin token of a node: the one its first start just made, or else the one in its data
@@ -496,6 +512,11 @@ impl TestNode {
     /// The node's admin token, which every request of this node carries.
     pub fn admin_token(&self) -> &str {
         self.api.token().unwrap_or_default()
+    }
+
+    /// The typed client (with the admin token) that this node's requests go through.
+    pub fn api(&self) -> &boltd_client::Client {
+        self.api.typed()
     }
 
     /// A client for this node's API with `token`, or without any token.

@@ -50,7 +50,7 @@ use lightning_block_sync::init::validate_best_block_header;
 use lightning_block_sync::poll::ChainPoller;
 use lightning_block_sync::rpc::RpcClient;
 use lightning_block_sync::{SpvClient, UnboundedCache};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::chain::{check_bitcoind, BitcoindAuth, Broadcaster, FeeEstimates, FEE_REFRESH_INTERVAL};
@@ -84,7 +84,7 @@ pub const NODE_ANNOUNCEMENT_INTERVAL: Duration = Duration::from_secs(3600);
 pub type EventsFactory = Box<dyn FnOnce(Arc<Store>) -> Arc<dyn PaymentEvents> + Send>;
 
 /// A connected peer.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PeerInfo {
     /// The peer's node id.
     pub node_id: String,
@@ -140,7 +140,7 @@ pub struct Balances {
 }
 
 /// Node identity and sync state.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     /// Our node id.
     pub node_id: String,

@@ -23,7 +23,7 @@ use bitcoin::{Address, Amount, FeeRate, Network, ScriptBuf, Transaction, Txid};
 use lightning::chain::chaininterface::ConfirmationTarget;
 use lightning::sign::ChangeDestinationSourceSync;
 use rusqlite::Connection;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::chain::{BitcoindAuth, FeeEstimates};
 use crate::error::{NodeError, NodeResult};
@@ -46,7 +46,7 @@ pub struct OnchainBalance {
 }
 
 /// One unspent output of the wallet.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(as = UtxoInfo)]
 pub struct Utxo {
     /// `txid:vout`.

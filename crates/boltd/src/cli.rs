@@ -6,6 +6,7 @@
 //! stdout (or `--human` tables and `key: value` lines); a failure prints the API's error object
 //! as JSON on stderr and exits with 1 (2 for usage errors).
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use boltd_client::types::{
+    BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
+    CreateTokenRequest, DisconnectRequest, KeysendRequest, OnchainDrainRequest, OnchainSendRequest,
+    OpenRequest,
+};
+use boltd_client::{Client, ClientError, Request};
 use clap::{Args, Subcommand, ValueEnum};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 /// The daemon's default API address (`api_listen`'s default).
@@ -450,7 +459,8 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
     if let ClientCommand::Decode { string } = &command {
         return decode(string);
     }
-    let client = Client::new(conn)?;
+    let cli = Cli::new(conn)?;
+    let client = &cli.client;
     match command {
         ClientCommand::Decode { .. } => unreachable!(),
         ClientCommand::Tokens { action } => match action {
@@ -464,34 +474,31 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
                 monthly_budget,
             } => {
                 let amount = |what: &str, v: Option<String>| v.map(|v| msat(what, &v)).transpose();
-                let body = json!({
-                    "name": name,
-                    "scopes": scopes.iter().map(|s| s.trim()).collect::<Vec<_>>(),
-                    "expires_in_secs": expires_in_secs,
-                    "max_payment_msat": amount("max-payment", max_payment)?,
-                    "budget_day_msat": amount("daily-budget", daily_budget)?,
-                    "budget_week_msat": amount("weekly-budget", weekly_budget)?,
-                    "budget_month_msat": amount("monthly-budget", monthly_budget)?,
-                });
-                client.call("POST", "/api/v1/tokens", Some(strip_nulls(body))).send()
+                let req = CreateTokenRequest {
+                    name,
+                    scopes: scopes.iter().map(|s| s.trim().to_string()).collect(),
+                    expires_at: None,
+                    expires_in_secs,
+                    max_payment_msat: amount("max-payment", max_payment)?,
+                    budget_day_msat: amount("daily-budget", daily_budget)?,
+                    budget_week_msat: amount("weekly-budget", weekly_budget)?,
+                    budget_month_msat: amount("monthly-budget", monthly_budget)?,
+                };
+                cli.send(client.create_token(&req))
             }
-            TokensAction::List => client.call("GET", "/api/v1/tokens", None).send(),
-            TokensAction::Revoke { id } => {
-                let path = format!("/api/v1/tokens/{}", path_segment(&id)?);
-                client.call("DELETE", &path, None).send()
-            }
+            TokensAction::List => cli.send(client.tokens()),
+            TokensAction::Revoke { id } => cli.send(client.revoke_token(path_segment(&id)?)),
         },
         ClientCommand::Pay(args) => {
             let body = pay_body(&args)?;
             let retry = body["retry_for"].as_u64().unwrap_or(DEFAULT_RETRY_FOR_SECS);
-            let call = client.call("POST", "/v1/pay", Some(body));
-            client.pay(call.idempotency(args.idempotency_key.as_deref()), retry)
+            let call = client.cln_pay(&body).idempotency_key(args.idempotency_key.as_deref());
+            cli.pay(call, retry)
         }
         ClientCommand::Send { destination, amount_sat, comment, idempotency_key } => {
-            let body =
-                json!({"destination": destination, "amount_sat": amount_sat, "comment": comment});
-            let call = client.call("POST", "/api/v1/lightning/pay", Some(strip_nulls(body)));
-            client.pay(call.idempotency(idempotency_key.as_deref()), DEFAULT_RETRY_FOR_SECS)
+            let req = BarkPayRequest { destination, amount_sat, comment, ..Default::default() };
+            let call = client.pay(&req).idempotency_key(idempotency_key.as_deref());
+            cli.pay(call, DEFAULT_RETRY_FOR_SECS)
         }
         ClientCommand::Keysend {
             destination,
@@ -502,25 +509,25 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             retry_for,
             idempotency_key,
         } => {
-            let mut custom = Map::new();
+            let mut custom_records = BTreeMap::new();
             for r in &records {
                 let (t, v) = r
                     .split_once('=')
                     .ok_or_else(|| Failure::usage(format!("--record `{r}`: use TYPE=TEXT")))?;
-                custom.insert(t.trim().to_string(), Value::String(v.to_string()));
+                custom_records.insert(t.trim().to_string(), v.to_string());
             }
-            let maxfee = maxfee.map(|m| msat("maxfee", &m)).transpose()?;
-            let body = json!({
-                "destination": destination,
-                "amount_msat": msat("amount", &amount)?,
-                "custom_records": custom,
-                "memo": memo,
-                "maxfee_msat": maxfee,
-                "retry_for": retry_for,
-            });
-            let call = client.call("POST", "/api/v1/lightning/keysend", Some(strip_nulls(body)));
-            let retry = retry_for.unwrap_or(DEFAULT_RETRY_FOR_SECS);
-            client.pay(call.idempotency(idempotency_key.as_deref()), retry)
+            let maxfee_msat = maxfee.map(|m| msat("maxfee", &m)).transpose()?;
+            let req = KeysendRequest {
+                destination,
+                amount_msat: msat("amount", &amount)?,
+                custom_records,
+                memo,
+                maxfee_msat,
+                retry_for,
+                ..Default::default()
+            };
+            let call = client.keysend(&req).idempotency_key(idempotency_key.as_deref());
+            cli.pay(call, retry_for.unwrap_or(DEFAULT_RETRY_FOR_SECS))
         }
         ClientCommand::Invoice {
             amount_sat,
@@ -530,77 +537,57 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             payment_hash,
             idempotency_key,
         } => {
-            let body = json!({
-                "amount_sat": amount_sat,
-                "description": description,
-                "description_hash": description_hash,
-                "expiry_secs": expiry_secs,
-                "payment_hash": payment_hash,
-            });
-            client
-                .call("POST", "/api/v1/lightning/receives/invoice", Some(strip_nulls(body)))
-                .idempotency(idempotency_key.as_deref())
-                .send()
+            let req = BarkInvoiceRequest {
+                amount_sat,
+                description,
+                description_hash,
+                expiry_secs,
+                payment_hash,
+                token: None,
+            };
+            cli.send(client.create_invoice(&req).idempotency_key(idempotency_key.as_deref()))
         }
         ClientCommand::Offer { amount_sat, description, expiry_secs } => {
-            let body = json!({
-                "amount_sat": amount_sat,
-                "description": description,
-                "expiry_secs": expiry_secs,
-            });
-            client.call("POST", "/api/v1/lightning/offers", Some(strip_nulls(body))).send()
+            let req = CreateOfferRequest {
+                amount_sat,
+                amount_msat: None,
+                description: description.unwrap_or_default(),
+                expiry_secs,
+            };
+            cli.send(client.create_offer(&req))
         }
-        ClientCommand::Receives { id: None, .. } => {
-            client.call("GET", "/api/v1/lightning/receives", None).send()
-        }
+        ClientCommand::Receives { id: None, .. } => cli.send(client.receives()),
         ClientCommand::Receives { id: Some(id), cancel } => {
-            let path = format!("/api/v1/lightning/receives/{}", path_segment(&id)?);
-            client.call(if cancel { "DELETE" } else { "GET" }, &path, None).send()
+            let id = path_segment(&id)?;
+            cli.send(if cancel { client.cancel_receive(id) } else { client.receive(id) })
         }
         ClientCommand::Payments { direction, status, limit, offset } => {
-            let mut query = Vec::new();
-            if let Some(d) = direction {
-                query.push(format!("direction={}", value_name(d)));
-            }
-            if let Some(s) = status {
-                query.push(format!("status={}", value_name(s)));
-            }
-            if let Some(l) = limit {
-                query.push(format!("limit={l}"));
-            }
-            if let Some(o) = offset {
-                query.push(format!("offset={o}"));
-            }
-            let mut path = "/api/v1/payments".to_string();
-            if !query.is_empty() {
-                path = format!("{path}?{}", query.join("&"));
-            }
-            client.call("GET", &path, None).send()
+            let direction = direction.map(value_name);
+            let status = status.map(value_name);
+            cli.send(client.payments(direction.as_deref(), status.as_deref(), limit, offset))
         }
-        ClientCommand::Balance => client.call("GET", "/api/v1/wallet/balance", None).send(),
+        ClientCommand::Balance => cli.send(client.balance()),
         ClientCommand::Onchain { action } => match action {
-            OnchainAction::Address => {
-                client.call("POST", "/api/v1/onchain/addresses/next", Some(json!({}))).send()
-            }
+            OnchainAction::Address => cli.send(client.onchain_address()),
             OnchainAction::Send { address, amount_sat, fee_rate, idempotency_key } => {
-                let body = json!({"destination": address, "amount_sat": amount_sat,
-                    "fee_rate_sat_per_vb": fee_rate});
-                let call = client.call("POST", "/api/v1/onchain/send", Some(strip_nulls(body)));
-                call.idempotency(idempotency_key.as_deref()).send()
+                let req = OnchainSendRequest {
+                    destination: address,
+                    amount_sat,
+                    fee_rate_sat_per_vb: fee_rate,
+                };
+                cli.send(client.onchain_send(&req).idempotency_key(idempotency_key.as_deref()))
             }
             OnchainAction::Drain { address, fee_rate, idempotency_key } => {
-                let body = json!({"destination": address, "fee_rate_sat_per_vb": fee_rate});
-                let call = client.call("POST", "/api/v1/onchain/drain", Some(strip_nulls(body)));
-                call.idempotency(idempotency_key.as_deref()).send()
+                let req =
+                    OnchainDrainRequest { destination: address, fee_rate_sat_per_vb: fee_rate };
+                cli.send(client.onchain_drain(&req).idempotency_key(idempotency_key.as_deref()))
             }
-            OnchainAction::Balance => client.call("GET", "/api/v1/onchain/balance", None).send(),
-            OnchainAction::Utxos => client.call("GET", "/api/v1/onchain/utxos", None).send(),
-            OnchainAction::Transactions => {
-                client.call("GET", "/api/v1/onchain/transactions", None).send()
-            }
+            OnchainAction::Balance => cli.send(client.onchain_balance()),
+            OnchainAction::Utxos => cli.send(client.utxos()),
+            OnchainAction::Transactions => cli.send(client.transactions()),
         },
         ClientCommand::Peers { action } => match action.unwrap_or(PeersAction::List) {
-            PeersAction::List => client.call("GET", "/api/v1/node/peers", None).send(),
+            PeersAction::List => cli.send(client.peers()),
             PeersAction::Connect { node, address } => {
                 let (node_id, address) = match (node.split_once('@'), address) {
                     (Some((id, addr)), None) => (id.to_string(), addr.to_string()),
@@ -614,36 +601,33 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
                         ))
                     }
                 };
-                let body = json!({"node_id": node_id, "address": address});
-                client.call("POST", "/api/v1/node/peers/connect", Some(body)).send()
+                cli.send(client.connect_peer(&ConnectRequest { node_id, address }))
             }
             PeersAction::Disconnect { node_id } => {
-                let body = json!({"node_id": node_id});
-                client.call("POST", "/api/v1/node/peers/disconnect", Some(body)).send()
+                cli.send(client.disconnect_peer(&DisconnectRequest { node_id }))
             }
         },
         ClientCommand::Channels { action } => match action.unwrap_or(ChannelsAction::List) {
-            ChannelsAction::List => client.call("GET", "/api/v1/node/channels", None).send(),
+            ChannelsAction::List => cli.send(client.channels()),
             ChannelsAction::Open { node, amount_sat, push_msat, private } => {
                 let (node_id, address) = match node.split_once('@') {
                     Some((id, addr)) => (id.to_string(), Some(addr.to_string())),
                     None => (node, None),
                 };
-                let body = json!({
-                    "node_id": node_id,
-                    "address": address,
-                    "amount_sat": amount_sat,
-                    "push_msat": push_msat,
-                    "public": !private,
-                });
-                client.call("POST", "/api/v1/node/channels/open", Some(strip_nulls(body))).send()
+                let req = OpenRequest {
+                    node_id,
+                    address,
+                    amount_sat,
+                    push_msat: push_msat.unwrap_or(0),
+                    public: !private,
+                };
+                cli.send(client.open_channel(&req))
             }
             ChannelsAction::Close { channel_id, force } => {
-                let body = json!({"channel_id": channel_id, "force": force});
-                client.call("POST", "/api/v1/node/channels/close", Some(body)).send()
+                cli.send(client.close_channel(&CloseRequest { channel_id, force }))
             }
         },
-        ClientCommand::Info => client.call("GET", "/api/v1/node/info", None).send(),
+        ClientCommand::Info => cli.send(client.node_info()),
     }
 }
 
@@ -660,14 +644,6 @@ fn path_segment(s: &str) -> Result<&str, Failure> {
     } else {
         Err(Failure::usage(format!("`{s}` is not a payment hash, invoice, preimage or token id")))
     }
-}
-
-/// Drops the `null` members of an object (the API's optional fields are then absent).
-fn strip_nulls(mut v: Value) -> Value {
-    if let Some(o) = v.as_object_mut() {
-        o.retain(|_, x| !x.is_null());
-    }
-    v
 }
 
 /// A Core Lightning amount (msat, or with a unit) in msat.
@@ -784,25 +760,13 @@ fn read_cli_file(conn: &Conn) -> Result<CliFile, Failure> {
     toml::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))
 }
 
-/// An HTTP client for one daemon.
-struct Client {
-    base: String,
-    token: Option<String>,
-    agent: ureq::Agent,
+/// The daemon's API client, and how its failures are shown.
+struct Cli {
+    client: Client,
 }
 
-/// One request being built.
-struct Call<'a> {
-    client: &'a Client,
-    method: &'static str,
-    path: String,
-    body: Option<Value>,
-    idempotency_key: Option<String>,
-    timeout: Duration,
-}
-
-impl Client {
-    fn new(conn: Conn) -> Result<Client, Failure> {
+impl Cli {
+    fn new(conn: Conn) -> Result<Cli, Failure> {
         let file = read_cli_file(&conn)?;
         let set = |v: Option<String>| v.filter(|x| !x.trim().is_empty());
         let url = set(conn.url).or(set(file.url)).unwrap_or_else(|| DEFAULT_URL.to_string());
@@ -814,78 +778,58 @@ impl Client {
             )));
         }
         let token = set(conn.token).or(set(file.token));
-        let agent = ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(10)).build();
-        Ok(Client { base, token, agent })
+        Ok(Cli { client: Client::new(base, token).timeout(CALL_TIMEOUT) })
     }
 
-    fn call(&self, method: &'static str, path: &str, body: Option<Value>) -> Call<'_> {
-        Call {
-            client: self,
-            method,
-            path: path.to_string(),
-            body,
-            idempotency_key: None,
-            timeout: CALL_TIMEOUT,
-        }
+    /// Sends a call; its answer as JSON.
+    fn send<T: Serialize + DeserializeOwned>(
+        &self,
+        call: Request<'_, T>,
+    ) -> Result<Value, Failure> {
+        let answer = call.send().map_err(|e| self.failure(e))?;
+        serde_json::to_value(answer)
+            .map_err(|e| Failure::Client { code: "bad_response", message: e.to_string() })
     }
 
     /// Sends a payment call: a timeout beyond its retries, and progress on a terminal.
-    fn pay(&self, mut call: Call<'_>, retry_for_secs: u64) -> Result<Value, Failure> {
-        call.timeout = pay_timeout(retry_for_secs);
+    fn pay<T: Serialize + DeserializeOwned>(
+        &self,
+        call: Request<'_, T>,
+        retry_for_secs: u64,
+    ) -> Result<Value, Failure> {
         let _progress = Progress::start("paying");
-        call.send()
-    }
-}
-
-impl Call<'_> {
-    fn idempotency(mut self, key: Option<&str>) -> Self {
-        self.idempotency_key = key.map(String::from);
-        self
+        self.send(call.timeout(pay_timeout(retry_for_secs)))
     }
 
-    fn send(self) -> Result<Value, Failure> {
-        let url = format!("{}{}", self.client.base, self.path);
-        let mut req = self.client.agent.request(self.method, &url).timeout(self.timeout);
-        if let Some(t) = &self.client.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        if let Some(k) = &self.idempotency_key {
-            req = req.set("Idempotency-Key", k);
-        }
-        let res = match self.body {
-            Some(b) => req.send_json(b),
-            None => req.call(),
-        };
-        match res {
-            Ok(r) => {
-                let text = r.into_string().map_err(|e| Failure::Client {
-                    code: "bad_response",
-                    message: format!("{} {url}: reading the answer: {e}", self.method),
-                })?;
-                serde_json::from_str(&text).map_err(|e| Failure::Client {
-                    code: "bad_response",
-                    message: format!("{} {url}: the answer is not JSON: {e}", self.method),
-                })
-            }
-            Err(ureq::Error::Status(status, r)) => {
-                let text = r.into_string().unwrap_or_default();
-                match serde_json::from_str::<Value>(&text) {
-                    Ok(v) if v.get("code").is_some() && v.get("message").is_some() => {
-                        Err(Failure::Api(v))
-                    }
-                    _ => Err(Failure::Api(json!({
-                        "code": format!("http_{status}"),
-                        "message": format!("{} {url}: HTTP {status}: {}", self.method, text.trim()),
-                    }))),
+    fn failure(&self, e: ClientError) -> Failure {
+        match e {
+            ClientError::Api { method, url, status, body } => {
+                if body.get("code").is_some() && body.get("message").is_some() {
+                    return Failure::Api(body);
                 }
+                let text = match &body {
+                    Value::String(s) => s.trim().to_string(),
+                    other => other.to_string(),
+                };
+                Failure::Api(json!({
+                    "code": format!("http_{status}"),
+                    "message": format!("{method} {url}: HTTP {status}: {text}"),
+                }))
             }
-            Err(ureq::Error::Transport(t)) => Err(Failure::Client {
+            ClientError::Transport { message, .. } => Failure::Client {
                 code: "connection_failed",
                 message: format!(
-                    "cannot reach the daemon at {} ({t}); set --url or BOLTD_URL",
-                    self.client.base
+                    "cannot reach the daemon at {} ({message}); set --url or BOLTD_URL",
+                    self.client.base_url()
                 ),
-            }),
+            },
+            ClientError::BadResponse { method, url, message, .. } => Failure::Client {
+                code: "bad_response",
+                message: format!("{method} {url}: {message}"),
+            },
+            e @ ClientError::Body { .. } => {
+                Failure::Client { code: "bad_request", message: e.to_string() }
+            }
         }
     }
 }

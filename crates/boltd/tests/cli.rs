@@ -344,6 +344,33 @@ fn cli_commands_against_a_playground() {
     assert_eq!(revoked["active"], false, "{revoked}");
     assert_eq!(boltd(&reader, &["balance"]).error(1)["code"], "unauthorized");
 
+    // Answers the client reads as the API's types print exactly the API's JSON.
+    let raw = |path: &str| -> Value {
+        let bearer = format!("Bearer {}", alice.token.as_deref().unwrap());
+        ureq::get(&format!("{}{path}", alice.url))
+            .set("Authorization", &bearer)
+            .call()
+            .unwrap()
+            .into_json()
+            .unwrap()
+    };
+    assert_eq!(boltd(&alice, &["onchain", "balance"]).json(), raw("/api/v1/onchain/balance"));
+    assert_eq!(boltd(&alice, &["onchain", "utxos"]).json(), raw("/api/v1/onchain/utxos"));
+    let sorted = |v: Value| {
+        let mut items = v.as_array().unwrap().clone();
+        items.sort_by_key(|p| p["node_id"].to_string());
+        items
+    };
+    let peers = sorted(boltd(&alice, &["peers", "list"]).json());
+    assert_eq!(peers, sorted(raw("/api/v1/node/peers")));
+    let txs = boltd(&alice, &["onchain", "transactions"]).json();
+    assert!(!txs.as_array().unwrap().is_empty(), "{txs}");
+    // A receive canceled from the CLI.
+    let inv = boltd(&carol, &["invoice", "700"]).json();
+    let hash = inv["payment_hash"].as_str().unwrap();
+    let canceled = boltd(&carol, &["receives", hash, "--cancel"]).json();
+    assert_eq!(canceled["state"], "canceled", "{canceled}");
+
     // Shell completions.
     let c = boltd(&alice, &["completions", "bash"]);
     assert_eq!(c.code, Some(0), "{}", c.stderr);
