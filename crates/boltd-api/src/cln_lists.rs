@@ -105,6 +105,37 @@ pub(crate) fn invoice_item(r: &ReceiveRecord, pay_index: Option<u64>) -> ClnList
     }
 }
 
+/// The payments `listpays` and `listsendpays` select: `status`, and `bolt11` or `payment_hash`
+/// (not both), checked.
+pub(crate) fn pay_selection(
+    engine: &AppState,
+    p: &Params,
+) -> Result<(Option<PaymentStatus>, Option<[u8; 32]>), ClnError> {
+    let status = match p.text("status")? {
+        None => None,
+        Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
+            ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
+        })?),
+    };
+    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
+        (Some(_), Some(_)) => {
+            return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
+        }
+        (Some(b), None) => Some(engine.decode_bolt11(&b)?.payment_hash),
+        (None, Some(h)) => Some(h),
+        (None, None) => None,
+    };
+    let payment_hash = hash
+        .map(|h| {
+            hex::decode(&h)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .ok_or_else(|| ClnError::invalid(format!("`{h}` is not a payment hash")))
+        })
+        .transpose()?;
+    Ok((status, payment_hash))
+}
+
 /// `start`/`index` (only `created`) and `limit`, as `listinvoices` and `listpays` take them.
 fn paging(p: &Params) -> Result<(Option<u64>, Option<u32>), ClnError> {
     match p.text("index")?.as_deref() {
@@ -334,28 +365,7 @@ pub(crate) async fn cln_listpays(
         &[],
     )?;
     let (start, limit) = paging(&p)?;
-    let status = match p.text("status")? {
-        None => None,
-        Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
-            ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
-        })?),
-    };
-    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
-        (Some(_), Some(_)) => {
-            return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
-        }
-        (Some(b), None) => Some(engine.decode_bolt11(&b)?.payment_hash),
-        (None, Some(h)) => Some(h),
-        (None, None) => None,
-    };
-    let payment_hash = hash
-        .map(|h| {
-            hex::decode(&h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| ClnError::invalid(format!("`{h}` is not a payment hash")))
-        })
-        .transpose()?;
+    let (status, payment_hash) = pay_selection(&engine, &p)?;
     let filter = PaymentFilter {
         direction: Some(Direction::Outgoing),
         status,

@@ -209,28 +209,7 @@ pub(crate) async fn cln_listsendpays(
     }
     let start = p.u64("start")?.unwrap_or(0);
     let limit = p.u64("limit")?.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let status = match p.text("status")? {
-        None => None,
-        Some(s) => Some(PaymentStatus::parse(&s).ok_or_else(|| {
-            ClnError::invalid(format!("status `{s}`: use pending, complete or failed"))
-        })?),
-    };
-    let hash = match (p.text("bolt11")?, p.text("payment_hash")?) {
-        (Some(_), Some(_)) => {
-            return Err(ClnError::invalid("give bolt11 or payment_hash, not both"))
-        }
-        (Some(b), None) => Some(engine.decode_bolt11(&b)?.payment_hash),
-        (None, Some(h)) => Some(h),
-        (None, None) => None,
-    };
-    let payment_hash = hash
-        .map(|h| {
-            hex::decode(&h)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                .ok_or_else(|| ClnError::invalid(format!("`{h}` is not a payment hash")))
-        })
-        .transpose()?;
+    let (status, payment_hash) = crate::cln_lists::pay_selection(&engine, &p)?;
     let filter = PaymentFilter { payment_hash, ..Default::default() };
     let mut payments: Vec<ClnSendPay> = engine
         .list_payment_parts(filter)
