@@ -482,17 +482,13 @@ impl<'c, T: DeserializeOwned> Request<'c, T> {
     }
 }
 
+/// RFC 3986's unreserved characters: all that is not percent-encoded.
+const UNRESERVED: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
 /// Percent-encodes all but the unreserved characters (RFC 3986).
 fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, UNRESERVED).to_string()
 }
 
 /// A path segment from a caller's value (an id, a hash, an invoice), percent-encoded.
