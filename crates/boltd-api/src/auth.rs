@@ -71,23 +71,30 @@ pub fn routes() -> &'static [Route] {
     &TABLE
 }
 
+/// A path's operations, with their methods.
+pub(crate) fn operations(
+    item: &utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &utoipa::openapi::path::Operation)> {
+    [
+        ("GET", &item.get),
+        ("POST", &item.post),
+        ("DELETE", &item.delete),
+        ("PUT", &item.put),
+        ("PATCH", &item.patch),
+        ("HEAD", &item.head),
+        ("OPTIONS", &item.options),
+        ("TRACE", &item.trace),
+    ]
+    .into_iter()
+    .filter_map(|(m, op)| op.as_ref().map(|op| (m, op)))
+}
+
 /// The route table of a document's operations, or what is wrong with their declarations.
 pub(crate) fn derive_routes(doc: &OpenApi) -> Result<Vec<Route>, Vec<String>> {
     let mut table = Vec::new();
     let mut errors = Vec::new();
     for (path, item) in &doc.paths.paths {
-        let ops = [
-            ("GET", &item.get),
-            ("POST", &item.post),
-            ("DELETE", &item.delete),
-            ("PUT", &item.put),
-            ("PATCH", &item.patch),
-            ("HEAD", &item.head),
-            ("OPTIONS", &item.options),
-            ("TRACE", &item.trace),
-        ];
-        for (method, op) in ops {
-            let Some(op) = op else { continue };
+        for (method, op) in operations(item) {
             match declared_access(op) {
                 Ok(access) => table.push(Route { method, path: path.clone(), access }),
                 Err(e) => errors.push(format!("{method} {path}: {e}")),

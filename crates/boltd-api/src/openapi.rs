@@ -340,19 +340,8 @@ mod tests {
     fn operations(doc: &OpenApi) -> BTreeSet<(String, String)> {
         let mut out = BTreeSet::new();
         for (path, item) in &doc.paths.paths {
-            for (m, op) in [
-                ("GET", &item.get),
-                ("POST", &item.post),
-                ("DELETE", &item.delete),
-                ("PUT", &item.put),
-                ("PATCH", &item.patch),
-                ("HEAD", &item.head),
-                ("OPTIONS", &item.options),
-                ("TRACE", &item.trace),
-            ] {
-                if op.is_some() {
-                    out.insert((m.to_string(), path.clone()));
-                }
+            for (m, _) in crate::auth::operations(item) {
+                out.insert((m.to_string(), path.clone()));
             }
         }
         out
