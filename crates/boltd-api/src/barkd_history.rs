@@ -461,10 +461,19 @@ pub(crate) async fn history(
         )),
         _ => return Err(ApiError::bad_request("give `type` and `value` together")),
     };
+    // Node ids are recorded in lower case.
+    let method = method.map(|(kind, v)| match kind {
+        PaymentMethodType::Custom => (kind, v.to_ascii_lowercase()),
+        _ => (kind, v),
+    });
     let mut f = filter(q.direction.as_deref(), q.status.as_deref(), q.limit, q.offset)?;
     // In the query, so that `limit` and `offset` page what matches.
     match &method {
-        Some((PaymentMethodType::Custom, v)) => f.spontaneous_with = Some(v.to_ascii_lowercase()),
+        Some((PaymentMethodType::Custom, v)) => f.spontaneous_with = Some(v.clone()),
+        Some((PaymentMethodType::Offer, v)) => {
+            f.invoice = Some(v.clone());
+            f.kind = Some(boltd_store::PaymentKind::Bolt12);
+        }
         Some((_, v)) => f.invoice = Some(v.clone()),
         None => {}
     }

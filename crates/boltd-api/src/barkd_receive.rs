@@ -197,6 +197,12 @@ pub(crate) async fn bip321(
         .map(|a| boltd_engine::amount::sat_to_msat("amount_sat", a))
         .transpose()
         .map_err(ApiError::bad_request)?;
+    // The address first: it cannot be refused, and an invoice is not left behind if it fails.
+    let onchain = if r.onchain.unwrap_or(false) || amount_msat.is_none() {
+        Some(engine.node().new_address().await?)
+    } else {
+        None
+    };
     let bolt11 = match amount_msat {
         Some(amount_msat) => {
             let req = InvoiceRequest {
@@ -207,11 +213,6 @@ pub(crate) async fn bip321(
             engine.create_invoice(req, ctx).await?.invoice
         }
         None => None,
-    };
-    let onchain = if r.onchain.unwrap_or(false) || bolt11.is_none() {
-        Some(engine.node().new_address().await?)
-    } else {
-        None
     };
     let network = engine.node().config().network;
     let bip321 = bip321_uri(network, onchain.as_deref(), r.amount_sat, bolt11.as_deref(), &r);

@@ -83,9 +83,7 @@ pub(crate) async fn cln_newaddr(
             ))
         }
         Some(other) => {
-            return Err(ClnError::invalid(format!(
-                "addresstype `{other}`: use bech32, p2tr or all"
-            )))
+            return Err(ClnError::invalid(format!("addresstype `{other}`: use bech32 or all")))
         }
     }
     match engine.node().new_address().await {
@@ -155,7 +153,7 @@ fn satoshi(v: &Value) -> Result<Option<u64>, ClnError> {
 fn feerate(engine: &AppState, v: Option<&Value>) -> Result<Option<u64>, ClnError> {
     let bad = |s: &str| {
         ClnError::invalid(format!(
-            "feerate `{s}`: use urgent, normal, slow, or a number with perkb or perkw"
+            "feerate `{s}`: use urgent, normal, slow, or a positive number with perkb or perkw"
         ))
     };
     let text = match v {
@@ -176,8 +174,8 @@ fn feerate(engine: &AppState, v: Option<&Value>) -> Result<Option<u64>, ClnError
         Some(n) => (n, 250),
         None => (text.strip_suffix("perkb").unwrap_or(&text), 1000),
     };
-    let n: u64 = digits.parse().map_err(|_| bad(&text))?;
-    Ok(Some(n.div_ceil(per_vb_divisor).max(1)))
+    let n: u64 = digits.parse().ok().filter(|n| *n > 0).ok_or_else(|| bad(&text))?;
+    Ok(Some(n.div_ceil(per_vb_divisor)))
 }
 
 /// The PSBT of `tx` unsigned: its inputs without signatures.

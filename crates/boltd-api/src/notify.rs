@@ -53,6 +53,9 @@ fn types_param(types: Option<&str>) -> Result<Vec<EventType>, ApiError> {
     match names.as_slice() {
         [] => Ok(BARKD_EVENT_TYPES.to_vec()),
         [all] if all == ALL_EVENT_TYPES => Ok(EventType::ALL.to_vec()),
+        _ if names.iter().any(|n| n == ALL_EVENT_TYPES) => Err(ApiError::bad_request(
+            "types: `all` stands alone (every event type); otherwise name the types",
+        )),
         _ => Ok(parse_event_types(&names)?),
     }
 }

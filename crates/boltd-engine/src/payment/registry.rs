@@ -43,8 +43,9 @@ struct Waiting {
 pub(crate) struct Registry {
     /// Waiters by payment row id.
     waiting: Mutex<HashMap<i64, Waiting>>,
-    /// Live drivers by the LDK id of their current send, with the channel to hand failures to.
-    drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<HandedOver>>>,
+    /// Live drivers by the LDK id of their current send, with the channel to hand failures to
+    /// (each with the send it is the failure of).
+    drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<([u8; 32], HandedOver)>>>,
     /// Asks the periodic reconciliation to run now (a payment to resume).
     reconcile_now: Notify,
 }
@@ -76,8 +77,8 @@ impl Drop for WaitGuard<'_> {
 pub(crate) struct Driving {
     registry: Arc<Registry>,
     send: [u8; 32],
-    failures: mpsc::UnboundedReceiver<HandedOver>,
-    sender: mpsc::UnboundedSender<HandedOver>,
+    failures: mpsc::UnboundedReceiver<([u8; 32], HandedOver)>,
+    sender: mpsc::UnboundedSender<([u8; 32], HandedOver)>,
 }
 
 impl Driving {
@@ -99,9 +100,17 @@ impl Driving {
         }
     }
 
-    /// The next failure the ledger hands over.
+    /// The next failure the ledger hands over for the current send. A failure of an earlier
+    /// send (handed over before the driver moved on, or replayed by LDK after a restart) says
+    /// nothing about the current one, whose HTLCs may be out: it is dropped.
     pub(crate) async fn handed_over(&mut self) -> Option<HandedOver> {
-        self.failures.recv().await
+        loop {
+            let (send, failure) = self.failures.recv().await?;
+            if send == self.send {
+                return Some(failure);
+            }
+            tracing::debug!("a failure of an earlier send of the payment, ignored");
+        }
     }
 
     /// Unregisters, and returns the failures handed over that the driver has not taken (the
@@ -110,8 +119,10 @@ impl Driving {
         lock(&self.registry.drivers).remove(&self.send);
         self.failures.close();
         let mut left = Vec::new();
-        while let Ok(f) = self.failures.try_recv() {
-            left.push(f);
+        while let Ok((send, f)) = self.failures.try_recv() {
+            if send == self.send {
+                left.push(f);
+            }
         }
         left
     }
@@ -140,7 +151,7 @@ impl Registry {
     /// outcome (a new send, or the failure) and the caller must not. Called by the ledger.
     pub(crate) fn hand_over(&self, send: &[u8; 32], failure: HandedOver) -> bool {
         match lock(&self.drivers).get(send) {
-            Some(driver) => driver.send(failure).is_ok(),
+            Some(driver) => driver.send((*send, failure)).is_ok(),
             None => false,
         }
     }
@@ -273,5 +284,28 @@ mod tests {
         assert_eq!(d.close(), vec![HandedOver { reason: None }], "nothing handed over is lost");
         assert_eq!(registry.sizes(), (0, 0));
         assert!(!registry.hand_over(&[2; 32], HandedOver { reason: None }));
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_an_earlier_send_is_never_taken_for_the_current_one() {
+        let registry = Arc::new(Registry::default());
+        let mut d = registry.drive([1; 32]);
+        // LDK's failure of the first send arrives (or is replayed) before the driver moves on.
+        let stale = HandedOver { reason: Some(PaymentFailureReason::RouteNotFound) };
+        assert!(registry.hand_over(&[1; 32], stale));
+        d.also([2; 32]);
+        d.settle([2; 32], true);
+        // The second send's HTLCs may be out: the first send's failure says nothing of them.
+        let current = HandedOver { reason: Some(PaymentFailureReason::RecipientRejected) };
+        assert!(registry.hand_over(&[2; 32], current));
+        assert_eq!(d.handed_over().await, Some(current));
+        // Nor is it left over for the driver to record when it closes.
+        assert!(registry.hand_over(&[2; 32], current));
+        let mut e = registry.drive([3; 32]);
+        assert!(registry.hand_over(&[3; 32], stale));
+        e.also([4; 32]);
+        e.settle([4; 32], true);
+        assert_eq!(e.close(), vec![], "the earlier send's failure is not the current send's");
+        assert_eq!(d.close(), vec![current]);
     }
 }
