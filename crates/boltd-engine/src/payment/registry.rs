@@ -32,6 +32,9 @@ pub(crate) struct HandedOver {
     pub(crate) reason: Option<PaymentFailureReason>,
 }
 
+/// A failure handed over, with the send it is the failure of.
+type Handed = ([u8; 32], HandedOver);
+
 #[derive(Default)]
 struct Waiting {
     notify: Arc<Notify>,
@@ -45,7 +48,7 @@ pub(crate) struct Registry {
     waiting: Mutex<HashMap<i64, Waiting>>,
     /// Live drivers by the LDK id of their current send, with the channel to hand failures to
     /// (each with the send it is the failure of).
-    drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<([u8; 32], HandedOver)>>>,
+    drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<Handed>>>,
     /// Asks the periodic reconciliation to run now (a payment to resume).
     reconcile_now: Notify,
 }
@@ -77,8 +80,8 @@ impl Drop for WaitGuard<'_> {
 pub(crate) struct Driving {
     registry: Arc<Registry>,
     send: [u8; 32],
-    failures: mpsc::UnboundedReceiver<([u8; 32], HandedOver)>,
-    sender: mpsc::UnboundedSender<([u8; 32], HandedOver)>,
+    failures: mpsc::UnboundedReceiver<Handed>,
+    sender: mpsc::UnboundedSender<Handed>,
 }
 
 impl Driving {
