@@ -11,16 +11,14 @@
 use std::sync::LazyLock;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use boltd_engine::auth::{AuthError, Caller, Scope};
-use boltd_engine::error::cln_codes;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::OpenApi;
 
-use crate::error::{AlbyErrorBody, ApiError, ClnErrorBody};
+use crate::dialect::{auth_failure, Dialect};
 use crate::AppState;
 
 /// Whether the API checks tokens.
@@ -154,65 +152,6 @@ pub fn access_for(method: &Method, path: &str) -> Access {
         .unwrap_or(Access::Scope(Scope::NodeAdmin))
 }
 
-/// The API dialect of a path, for the shape of 401/403 answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    /// barkd's and boltd's native `{code, message}` with a string code.
-    Native,
-    /// Core Lightning's `{code, message}` with a numeric code (`/v1/...`).
-    Cln,
-    /// Alby's Wallet API `{code, error: true, message}` (its path roots).
-    Alby,
-}
-
-/// Path roots of Alby's Wallet API.
-const ALBY_ROOTS: [&str; 6] =
-    ["/balance", "/decode", "/invoices", "/payments", "/user", "/webhook_endpoints"];
-
-impl Dialect {
-    pub(crate) fn of(path: &str) -> Dialect {
-        if path.starts_with("/v1/") {
-            return Dialect::Cln;
-        }
-        let root_of = |r: &str| {
-            path.strip_prefix(r).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        };
-        if ALBY_ROOTS.iter().any(|r| root_of(r)) {
-            Dialect::Alby
-        } else {
-            Dialect::Native
-        }
-    }
-}
-
-/// The answer to a request that failed authentication or authorization, in `dialect`'s shape;
-/// a 401 carries `WWW-Authenticate: Bearer`.
-pub(crate) fn auth_failure(dialect: Dialect, e: AuthError) -> Response {
-    let api = ApiError::from(e);
-    let status = api.status;
-    let mut res = match dialect {
-        Dialect::Native => api.into_response(),
-        Dialect::Cln => {
-            let code = if status == StatusCode::UNAUTHORIZED {
-                cln_codes::NOT_AUTHORIZED
-            } else {
-                cln_codes::NOT_PERMITTED
-            };
-            (status, Json(ClnErrorBody { code, message: api.message, data: None })).into_response()
-        }
-        // Alby's (lndhub's) code 1 is "bad auth".
-        Dialect::Alby => {
-            (status, Json(AlbyErrorBody { code: 1, error: true, message: api.message }))
-                .into_response()
-        }
-    };
-    if status == StatusCode::UNAUTHORIZED {
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"boltd\""));
-    }
-    res
-}
-
 /// The bearer token of a request: [`AuthError::Missing`] without an `Authorization` header,
 /// [`AuthError::Invalid`] with one that is not `Bearer <token>`.
 fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
@@ -302,6 +241,7 @@ pub(crate) async fn authorize(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{HeaderValue, StatusCode};
     use serde_json::json;
 
     #[test]

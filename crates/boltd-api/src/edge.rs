@@ -26,8 +26,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::auth::{AuthMode, Dialect};
-use crate::error::{dialect_error, ApiError};
+use crate::auth::AuthMode;
+use crate::dialect::{error_response, Dialect};
+use crate::error::ApiError;
 
 /// Paths that keep their own rules (LNURL-pay: public, answered to every origin).
 const OPEN_PREFIX: &str = "/.well-known/lnurlp/";
@@ -102,7 +103,7 @@ async fn refuse(
     let _ = axum::body::to_bytes(req.into_body(), crate::MAX_BODY_BYTES).await;
     match dialect {
         Dialect::Native => ApiError { status, code, message }.into_response(),
-        d => dialect_error(d, status, message),
+        d => error_response(d, status, message),
     }
 }
 

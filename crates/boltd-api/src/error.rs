@@ -1,7 +1,8 @@
 //! The API's errors and request plumbing: [`ApiError`] (HTTP status, stable machine code, a
-//! message safe to show), mapped exhaustively from the node's [`NodeError`] and the engine's
-//! [`PayError`], [`NotifyError`] and [`AuthError`]; the JSON body extractor whose parse errors
-//! are 4xx, never 500; the error bodies of the three dialects (also their OpenAPI schemas); and
+//! message safe to show; the native dialect's error, and the common ground the other dialects
+//! map from), mapped exhaustively from the node's [`NodeError`] and the engine's [`PayError`],
+//! [`NotifyError`] and [`AuthError`]; the JSON body extractor whose parse errors are 4xx, never
+//! 500; the native error body (Core Lightning's and Alby's are in their dialect folders); and
 //! the last line of defence, [`shape_errors`], which turns axum's own plain-text rejections
 //! (bad path or query parameters, an unreadable or oversized body, a wrong method) into the
 //! dialect's JSON error.
@@ -20,7 +21,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::Dialect;
+use crate::dialect::{error_response, Dialect};
 
 /// Every machine `code` of the native dialect's errors ([`ErrorBody`]). A unit test checks that
 /// the crate's sources use no other.
@@ -90,33 +91,6 @@ impl ErrorBody {
     }
 }
 
-/// Core Lightning's error object (`/v1/...`): `code` is Core Lightning's (-32602 invalid
-/// parameters, 201-210 `pay` failures, 900 duplicate label, 1501/1502 authentication, -1 other).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnErrorBody {
-    /// Core Lightning's numeric error code.
-    pub(crate) code: i32,
-    /// What went wrong.
-    pub(crate) message: String,
-    /// Details of a `pay` failure (its attempts, amounts, ...), absent or null otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub(crate) data: Option<Value>,
-}
-
-/// Alby's error (Wallet API paths): `code` 1 authentication, 2 not enough balance or an expired
-/// invoice, 6 internal, 8 bad arguments, 10 the payment failed.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AlbyErrorBody {
-    /// Alby's (lndhub's) numeric error code.
-    #[schema(minimum = 1)]
-    pub(crate) code: u16,
-    /// Always true.
-    pub(crate) error: bool,
-    /// What went wrong.
-    pub(crate) message: String,
-}
-
 /// The native code of an axum rejection's (or a bare error's) status.
 pub(crate) fn code_for_status(status: StatusCode) -> &'static str {
     match status {
@@ -130,32 +104,10 @@ pub(crate) fn code_for_status(status: StatusCode) -> &'static str {
     }
 }
 
-/// An error of `status` with `message` in `dialect`'s shape.
-pub(crate) fn dialect_error(dialect: Dialect, status: StatusCode, message: String) -> Response {
-    match dialect {
-        Dialect::Native => {
-            (status, Json(ErrorBody::new(status, code_for_status(status), message))).into_response()
-        }
-        Dialect::Cln => {
-            // JSON-RPC's "method not found" for unknown methods, "invalid params" otherwise.
-            let code = match status {
-                StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => -32601,
-                s if s.is_server_error() => -1,
-                _ => -32602,
-            };
-            (status, Json(ClnErrorBody { code, message, data: None })).into_response()
-        }
-        Dialect::Alby => {
-            let code = if status.is_server_error() { 6 } else { 8 };
-            (status, Json(AlbyErrorBody { code, error: true, message })).into_response()
-        }
-    }
-}
-
 /// The unknown-path answer: 404 in the dialect of the path.
 pub(crate) async fn not_found(req: Request) -> Response {
     let path = req.uri().path().to_string();
-    dialect_error(Dialect::of(&path), StatusCode::NOT_FOUND, format!("no such path: {path}"))
+    error_response(Dialect::of(&path), StatusCode::NOT_FOUND, format!("no such path: {path}"))
 }
 
 /// Longest plain-text rejection read back into a JSON error.
@@ -197,7 +149,7 @@ pub(crate) async fn shape_errors(req: Request, next: Next) -> Response {
         tracing::error!(%path, "internal error: {message}");
         message = "internal error; see the daemon's log".into();
     }
-    let mut shaped = dialect_error(Dialect::of(&path), status, message);
+    let mut shaped = error_response(Dialect::of(&path), status, message);
     // Keep what the client needs to act on: the allowed methods, the authentication scheme.
     for name in [header::ALLOW, header::WWW_AUTHENTICATE] {
         if let Some(v) = parts.headers.get(&name) {
@@ -416,13 +368,15 @@ mod tests {
         assert!(v["message"].as_str().unwrap().contains("storage error"), "{v}");
         no_detail(&v);
 
-        let (s, v) = answer(crate::cln::ClnError::from(store_failure()).into_response()).await;
+        let (s, v) =
+            answer(crate::dialect::cln::ClnError::from(store_failure()).into_response()).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
         assert_eq!(v["code"], -1, "{v}");
         assert_eq!(v["data"]["error"], "storage_error", "{v}");
         no_detail(&v);
 
-        let (s, v) = answer(crate::alby::AlbyError::from(store_failure()).into_response()).await;
+        let (s, v) =
+            answer(crate::dialect::alby::AlbyError::from(store_failure()).into_response()).await;
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
         assert_eq!((v["code"].as_u64(), v["error"].as_bool()), (Some(6), Some(true)), "{v}");
         no_detail(&v);

@@ -6,24 +6,15 @@
 //! API's [`ApiError`], with a stable machine `code`; the mappings are exhaustive matches.
 //! Internal details are logged, not returned.
 //!
-//! One module per dialect, all over the same [`Engine`]:
-//! - [`barkd`]: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native dialect, with
-//!   [`barkd_history`]: payments as barkd's `Movement`s, boltd's payment records, metadata, and
-//!   the notifications' JSON;
-//! - [`cln`]: Core Lightning's methods (`/v1/...`, seed 003 family), with [`cln_lists`]
-//!   (`listinvoices`, `listpays`), [`cln_decode`], [`cln_wallet`] (`listfunds`,
-//!   `waitanyinvoice`), [`cln_channels`] (`listpeerchannels`), [`cln_invoices`]
-//!   (`waitinvoice`, `delinvoice`), [`cln_sendpays`] (`listsendpays`), [`cln_onchain`]
-//!   (`newaddr`, `withdraw`), [`cln_sign`] (`signmessage`, `checkmessage`) and [`cln_xpay`]
-//!   (`xpay`, `offer`, `fetchinvoice`);
-//! - [`alby`]: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`, `/decode/...`,
-//!   seed 004);
-//! - [`node`]: node administration and the on-chain wallet (`/api/v1/node/...`,
-//!   `/api/v1/onchain/...`);
-//! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public);
-//! - [`notify`]: notifications (barkd's long-poll and WebSocket, with a cursor) and native
-//!   webhook endpoints; [`alby_webhooks`]: Alby's webhook endpoints;
-//! - [`tokens`]: API token management (`/api/v1/tokens`).
+//! One folder per dialect (`src/dialect/`), all over the same [`Engine`], each holding its wire
+//! types, its presentation of the engine's neutral types, its error shape and mapping, and the
+//! list of its operations:
+//! - `dialect/native/`: barkd's REST API (`/api/v1/...`, seeds 000-002), boltd's native
+//!   dialect, with boltd's additions: node administration, the on-chain wallet, notifications
+//!   and webhooks, tokens and LNURL-pay hosting;
+//! - `dialect/cln/`: Core Lightning's REST methods (`POST /v1/<method>`, seed 003 family);
+//! - `dialect/alby/`: Alby's Wallet API (`/payments/...`, `/invoices...`, `/balance`,
+//!   `/decode/...`, `/webhook_endpoints`, seed 004).
 //!
 //! Every request goes through [`edge`] (bodies must be JSON; without authentication, only
 //! loopback `Host`s and no browser `Origin`), [`auth`] (bearer tokens and the route table of
@@ -42,7 +33,8 @@
 //! pub(crate) async fn cln_pay(...) -> ... { ... }
 //! ```
 //!
-//! and registered with one line in `api()`: `.routes(routes!(cln::cln_pay))`. From that come
+//! and registered with one line in its dialect's `routes()` (`dialect/cln/mod.rs`:
+//! `.routes(routes!(pay::cln_pay))`). From that come
 //! the router (method, path, handler), the OpenAPI 3.1 document ([`openapi()`], served at
 //! `/openapi.json`, checked in as [`OPENAPI_FILE`]) and the route table of the auth middleware
 //! ([`routes()`], derived from each operation's `security(...)`: `security(())` public,
@@ -53,33 +45,14 @@
 
 #![deny(missing_docs)]
 
-mod alby;
-mod alby_invoice;
-mod alby_webhooks;
 mod auth;
-mod barkd;
-mod barkd_history;
-mod barkd_receive;
-mod cln;
-mod cln_channels;
-mod cln_decode;
-mod cln_invoices;
-mod cln_lists;
-mod cln_onchain;
-mod cln_sendpays;
-mod cln_sign;
-mod cln_wallet;
-mod cln_xpay;
 mod context;
 mod cors;
+mod dialect;
 mod edge;
 mod error;
-mod lnurl;
-mod node;
-mod notify;
 mod openapi;
 mod time;
-mod tokens;
 pub mod types;
 mod wire;
 
@@ -103,106 +76,19 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub(crate) type AppState = Arc<Engine>;
 
 /// Every route, with its OpenAPI operation: the router, the document and the route table of
-/// required scopes are built from this one list (`routes!` takes each handler's method and path
-/// from its `#[utoipa::path]`, [`auth::routes`] the access from that attribute's `security`), so
-/// they cannot disagree. Add a route here, in its own block, with a `#[utoipa::path]` (and its
-/// `security(...)`) on its handler; nothing else. Never use `.route(...)`: a route added that
+/// required scopes are built from these lists, one per dialect (`routes!` takes each handler's
+/// method and path from its `#[utoipa::path]`, [`auth::routes`] the access from that
+/// attribute's `security`), so they cannot disagree. Add a route to its dialect's `routes()`
+/// with a `#[utoipa::path]` (and its `security(...)`) on its handler; nothing else. Never use `.route(...)`: a route added that
 /// way is missing from the document and needs `node:admin`. [`router_with`] puts
 /// authentication around all of them.
 fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(openapi::base())
+    let api = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(openapi::ping))
-        .routes(routes!(openapi::document))
-        .routes(routes!(node::node_info))
-        .routes(routes!(node::list_peers))
-        .routes(routes!(node::connect_peer))
-        .routes(routes!(node::disconnect_peer))
-        .routes(routes!(node::list_channels))
-        .routes(routes!(node::open_channel))
-        .routes(routes!(node::close_channel))
-        .routes(routes!(node::channel_config))
-        .routes(routes!(node::graph_channel))
-        .routes(routes!(node::tip))
-        .routes(routes!(barkd::balance))
-        .routes(routes!(node::next_address))
-        .routes(routes!(node::onchain_balance))
-        .routes(routes!(node::onchain_send))
-        .routes(routes!(node::onchain_drain))
-        .routes(routes!(node::utxos))
-        .routes(routes!(node::transactions))
-        .routes(routes!(barkd::create_invoice))
-        .routes(routes!(barkd::pending_receives))
-        .routes(routes!(barkd::receive_status, barkd::cancel_receive))
-        .routes(routes!(barkd::settle_hold))
-        .routes(routes!(barkd::pay))
-        .routes(routes!(barkd::wallet_send))
-        .routes(routes!(barkd::keysend))
-        .routes(routes!(barkd::multi_keysend))
-        .routes(routes!(barkd::send_status))
-        .routes(routes!(barkd::fee_quote))
-        .routes(routes!(barkd_history::history))
-        .routes(routes!(barkd_history::payments))
-        .routes(routes!(barkd::connected))
-        .routes(routes!(barkd_receive::bip321))
-        .routes(routes!(barkd::create_offer))
-        .routes(routes!(barkd::pay_offer))
-        .routes(routes!(cln::cln_pay))
-        // ---- dialects branch: CLN methods, Alby's Wallet API, barkd's remaining endpoints ----
-        .routes(routes!(cln::cln_keysend))
-        .routes(routes!(cln::cln_invoice))
-        .routes(routes!(cln_lists::cln_listinvoices))
-        .routes(routes!(cln_lists::cln_listpays))
-        .routes(routes!(cln_decode::cln_decode))
-        .routes(routes!(cln::cln_getinfo))
-        .routes(routes!(cln_wallet::cln_listfunds))
-        .routes(routes!(cln_wallet::cln_waitanyinvoice))
-        .routes(routes!(cln_channels::cln_listpeerchannels))
-        .routes(routes!(cln_invoices::cln_waitinvoice))
-        .routes(routes!(cln_invoices::cln_delinvoice))
-        .routes(routes!(cln_sendpays::cln_listsendpays))
-        .routes(routes!(cln_onchain::cln_newaddr))
-        .routes(routes!(cln_onchain::cln_withdraw))
-        .routes(routes!(cln_sign::cln_signmessage))
-        .routes(routes!(cln_sign::cln_checkmessage))
-        .routes(routes!(cln_xpay::cln_xpay))
-        .routes(routes!(cln_xpay::cln_offer))
-        .routes(routes!(cln_xpay::cln_fetchinvoice))
-        .routes(routes!(alby::pay_bolt11))
-        .routes(routes!(alby::keysend))
-        .routes(routes!(alby::multi_keysend))
-        .routes(routes!(alby::all_invoices, alby::create_invoice))
-        .routes(routes!(alby::incoming))
-        .routes(routes!(alby::outgoing))
-        .routes(routes!(alby::get_invoice))
-        .routes(routes!(alby::balance))
-        .routes(routes!(alby::decode))
-        .routes(routes!(barkd_history::patch_metadata))
-        .routes(routes!(barkd_history::wallet_history))
-        .routes(routes!(node::onchain_fee_rates))
-        .routes(routes!(barkd::receive_fee))
-        .routes(routes!(node::onchain_send_many))
-        .routes(routes!(node::onchain_sync))
-        .routes(routes!(node::wallet_sync))
-        .routes(routes!(barkd_history::wallet_movements))
-        .routes(routes!(node::sign_message))
-        .routes(routes!(node::verify_message))
-        // ---- end of the dialects branch's routes ----
-        // Notifications and webhooks. The WebSocket itself is authenticated by its single-use
-        // ticket (browsers cannot send headers on WebSockets): it needs no token.
-        .routes(routes!(notify::wait))
-        .routes(routes!(notify::ws_ticket))
-        .routes(routes!(notify::ws))
-        .routes(routes!(notify::create_webhook, notify::list_webhooks))
-        .routes(routes!(notify::get_webhook, notify::delete_webhook))
-        .routes(routes!(notify::deliveries))
-        .routes(routes!(alby_webhooks::create))
-        .routes(routes!(alby_webhooks::get, alby_webhooks::delete))
-        .routes(routes!(lnurl::lnurlp_params))
-        .routes(routes!(lnurl::lnurlp_callback))
-        // API tokens.
-        .routes(routes!(tokens::create_token, tokens::list_tokens))
-        .routes(routes!(tokens::current_token))
-        .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(openapi::document));
+    let api = dialect::native::routes(api);
+    let api = dialect::cln::routes(api);
+    dialect::alby::routes(api)
 }
 
 /// The routes, without the layers.
@@ -226,7 +112,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
 /// body is read), then the CORS policy of the node's `api_cors_origins`, and the edge guards
 /// (JSON bodies; loopback `Host` and no `Origin` without authentication) around everything.
 pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
-    engine.set_notification_renderer(barkd_history::notification);
+    engine.set_notification_renderer(dialect::native::history::notification);
     engine.set_webhook_renderer(webhook_renderer(&engine));
     let auth_state = auth::AuthState { engine: Arc::clone(&engine), mode: auth };
     let cors = cors::Cors::new(engine.node().config().api_cors_origins.clone());
@@ -245,21 +131,23 @@ pub fn router_with(engine: Arc<Engine>, auth: AuthMode) -> Router {
 
 /// How webhook bodies look: each endpoint's body is rendered by the dialect that registered
 /// it. Native endpoints (`/api/v1/webhooks`) get the same notification JSON as the long-poll
-/// and the WebSocket (barkd's `WalletNotification`s, [`barkd_history::notification`]); Alby's
+/// and the WebSocket (barkd's `WalletNotification`s, [`dialect::native::history::notification`]); Alby's
 /// (`/webhook_endpoints`) get Alby's invoice object, exactly as `GET /invoices/{payment_hash}`
-/// shows the payment ([`alby_invoice::webhook_invoice`]; the payer's comment of an incoming
+/// shows the payment ([`dialect::alby::invoice::webhook_invoice`]; the payer's comment of an incoming
 /// payment is read from its receive, as that answer does).
 fn webhook_renderer(engine: &Engine) -> boltd_engine::webhook::WebhookRenderer {
     let our_id = engine.node().node_id().to_string();
     let store = Arc::clone(engine.store());
     Arc::new(move |format, event| match format {
-        boltd_store::WebhookFormat::Native => Ok(barkd_history::notification(event)),
-        boltd_store::WebhookFormat::Alby => alby_invoice::webhook_invoice(event, &our_id, |hash| {
-            let hash = <[u8; 32]>::try_from(hex::decode(hash).map_err(|e| e.to_string())?)
-                .map_err(|_| format!("`{hash}` is not a payment hash"))?;
-            let receive = store.receive_by_hash(&hash).map_err(|e| e.to_string())?;
-            Ok(receive.and_then(|r| r.payer_note))
-        }),
+        boltd_store::WebhookFormat::Native => Ok(dialect::native::history::notification(event)),
+        boltd_store::WebhookFormat::Alby => {
+            dialect::alby::invoice::webhook_invoice(event, &our_id, |hash| {
+                let hash = <[u8; 32]>::try_from(hex::decode(hash).map_err(|e| e.to_string())?)
+                    .map_err(|_| format!("`{hash}` is not a payment hash"))?;
+                let receive = store.receive_by_hash(&hash).map_err(|e| e.to_string())?;
+                Ok(receive.and_then(|r| r.payer_note))
+            })
+        }
     })
 }
 

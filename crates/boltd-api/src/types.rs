@@ -2,12 +2,14 @@
 //! request bodies, and the responses whose types are public and `Deserialize` (the others are
 //! still private to the API; clients read them as JSON values).
 
-pub use crate::barkd::{BarkInvoiceRequest, BarkPayRequest, CreateOfferRequest, PayResponse};
-pub use crate::node::{
+pub use crate::dialect::native::barkd::{
+    BarkInvoiceRequest, BarkPayRequest, CreateOfferRequest, PayResponse,
+};
+pub use crate::dialect::native::node::{
     Address, CloseRequest, ConnectRequest, DisconnectRequest, OnchainBalance, OnchainDrainRequest,
     OnchainSendRequest, OpenRequest,
 };
-pub use crate::tokens::CreateTokenRequest;
+pub use crate::dialect::native::tokens::CreateTokenRequest;
 pub use boltd_engine::keysend::KeysendRequest;
 pub use boltd_engine::offer::{OfferInfo, OfferPayRequest};
 pub use boltd_node::node::{NodeInfo, PeerInfo};

@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::cln::{rpc_error, ClnError, Created, Params, TAG};
 use crate::context::Ctx;
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{rpc_error, ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// Core Lightning's `FUND_CANNOT_AFFORD`: the wallet has not enough (fees included).
@@ -101,11 +101,11 @@ pub(crate) struct ClnWithdrawParams {
     destination: String,
     /// Satoshis (a number, or a string: `1000`, `1000sat`, `1000000msat`, `0.00001btc`), or
     /// `all`.
-    #[schema(value_type = crate::cln::ClnNumber)]
+    #[schema(value_type = crate::dialect::cln::ClnNumber)]
     satoshi: Value,
     /// `urgent`, `normal` (the default: the node's estimate), `slow`, or a number with `perkb`
     /// (the default unit) or `perkw`.
-    #[schema(value_type = Option<crate::cln::ClnNumber>)]
+    #[schema(value_type = Option<crate::dialect::cln::ClnNumber>)]
     feerate: Option<Value>,
     /// 1 (the default: confirmed coins only) or 0 (unconfirmed ones too); more is refused.
     #[schema(value_type = Option<crate::wire::UintOrString>)]
@@ -195,7 +195,7 @@ fn unsigned_psbt(tx: &Transaction) -> Option<String> {
 /// wallet cannot afford it.
 #[utoipa::path(post, path = "/v1/withdraw", tag = TAG, operation_id = "cln_withdraw",
     security(("bearer" = ["node:admin"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = ClnWithdrawParams,
     responses(
         (status = 201, description = "Sent (or its broadcast is unknown: it stays the wallet's)", body = ClnWithdrawn),

@@ -3,7 +3,7 @@
 //! filter_types}` answers `{id, url, description, filter_types, created_at, endpoint_secret}`;
 //! `GET`/`DELETE /webhook_endpoints/{id}` answer the endpoint without its secret. Endpoints made
 //! here deliver in Alby's format: Alby invoice objects, rendered by this dialect
-//! (`alby_invoice::webhook_invoice`, installed with the engine's webhook renderer in `lib.rs`),
+//! (`invoice::webhook_invoice`, installed with the engine's webhook renderer in `lib.rs`),
 //! signed the Svix way by `boltd_engine::webhook`. Errors are Alby's `{code, error: true,
 //! message}`.
 
@@ -17,8 +17,9 @@ use boltd_store::{WebhookFormat, WebhookRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::alby::TAG;
-use crate::error::{AlbyErrorBody, ApiError};
+use crate::dialect::alby::AlbyErrorBody;
+use crate::dialect::alby::TAG;
+use crate::error::ApiError;
 use crate::AppState;
 
 /// An [`ApiError`] in Alby's shape: `code` 8 for a bad request, 10 otherwise (as Alby's API).

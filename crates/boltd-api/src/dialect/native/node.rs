@@ -13,8 +13,8 @@ use boltd_node::NodeError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::barkd::{IdempotencyKey, TAG as BARKD};
 use crate::context::Ctx;
+use crate::dialect::native::barkd::{IdempotencyKey, TAG as BARKD};
 use crate::error::{parse_pubkey, ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 

@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, Created, Params, TAG};
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// The `id` of an entry that stands for a whole payment rather than a part: this plus the
@@ -209,7 +209,7 @@ pub(crate) async fn cln_listsendpays(
     }
     let start = p.u64("start")?.unwrap_or(0);
     let limit = p.u64("limit")?.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
-    let (status, payment_hash) = crate::cln_lists::pay_selection(&engine, &p)?;
+    let (status, payment_hash) = crate::dialect::cln::lists::pay_selection(&engine, &p)?;
     let filter = PaymentFilter { payment_hash, ..Default::default() };
     let mut payments: Vec<ClnSendPay> = engine
         .list_payment_parts(filter)

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, ClnString, Created, Params, TAG};
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{ClnError, ClnString, Created, Params, TAG};
 use crate::AppState;
 
 /// An offer's chain as Core Lightning shows it: the chain hash (hex, BOLT 12's byte order),

@@ -170,7 +170,7 @@ pub(crate) struct Bip321Response {
 /// `amount_sat` (`lightning=`), a fresh on-chain address (the URI's body on mainnet, a
 /// parameter named by the address's prefix elsewhere, e.g. `tb=`), the amount in BTC, `label`
 /// and `message`. Takes the invoice's `Idempotency-Key`.
-#[utoipa::path(post, path = "/api/v1/wallet/bip321", tag = crate::barkd::TAG, operation_id = "bip321_uri",
+#[utoipa::path(post, path = "/api/v1/wallet/bip321", tag = crate::dialect::native::barkd::TAG, operation_id = "bip321_uri",
     security(("bearer" = ["invoices:create"])),
     params(Bip321Query),
     request_body = Bip321Request,

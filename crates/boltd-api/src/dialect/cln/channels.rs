@@ -9,9 +9,9 @@ use boltd_node::node::ChannelInfo;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, Created, Params, TAG};
-use crate::cln_wallet::ClnFundsChannelState;
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::wallet::ClnFundsChannelState;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// Core Lightning's `listpeerchannels` parameters (at most one).

@@ -1,7 +1,7 @@
 //! barkd's Lightning dialect (seeds 000-002, barkd's OpenAPI spec) and boltd's extensions to
 //! it: pay any destination (with a synchronous mode), receives, keysend, payment records, fee
 //! quotes, the wallet's balance and readiness (`wallet/connected`) and BOLT12 offers. History,
-//! metadata and the notifications' barkd form are in `barkd_history.rs`.
+//! metadata and the notifications' barkd form are in `history.rs`.
 //!
 //! Responses carry every field barkd's spec requires (Ark-only fields are empty lists or
 //! zero), plus boltd's own.
@@ -21,8 +21,8 @@ use boltd_store::{PaymentRecord, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-pub(crate) use crate::barkd_receive::ReceiveInfo;
 use crate::context::Ctx;
+pub(crate) use crate::dialect::native::receive::ReceiveInfo;
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 

@@ -21,8 +21,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, Created, Params, TAG};
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// Core Lightning's `listfunds` parameters.
@@ -219,7 +219,7 @@ pub(crate) struct ClnPaidInvoice {
     /// The payment hash (hex).
     payment_hash: String,
     /// Always `paid`.
-    status: crate::cln_lists::ClnInvoiceStatus,
+    status: crate::dialect::cln::lists::ClnInvoiceStatus,
     /// When it expires (unix seconds).
     expires_at: u64,
     /// The amount requested (absent: any amount).
@@ -249,7 +249,7 @@ fn paid_invoice(r: &ReceiveRecord, seq: u64, payment: &Value) -> Option<ClnPaidI
         label: receive_label(r).map_or_else(|| hash.clone(), String::from),
         description: r.description.clone(),
         payment_hash: hash,
-        status: crate::cln_lists::ClnInvoiceStatus::Paid,
+        status: crate::dialect::cln::lists::ClnInvoiceStatus::Paid,
         expires_at: r.expires_at.unwrap_or_default(),
         amount_msat: r.amount_msat,
         bolt11: r.invoice.clone(),

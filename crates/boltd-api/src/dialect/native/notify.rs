@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::barkd_history::{notification, Movement};
+use crate::dialect::native::history::{notification, Movement};
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::AppState;
 

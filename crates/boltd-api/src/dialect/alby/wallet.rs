@@ -25,85 +25,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::alby_invoice::{payment_invoice, receive_invoice, sats, AlbyInvoice, PaymentView};
+use super::{AlbyError, DEFAULT_ITEMS, MAX_ITEMS, TAG};
 use crate::context::Ctx;
-use crate::error::{AlbyErrorBody, ApiError};
+use crate::dialect::alby::invoice::{
+    payment_invoice, receive_invoice, sats, AlbyInvoice, PaymentView,
+};
+use crate::dialect::alby::AlbyErrorBody;
+use crate::error::ApiError;
 use crate::AppState;
-
-/// The OpenAPI tag of Alby's dialect.
-pub(crate) const TAG: &str = "alby";
-
-/// Items per page of the invoice lists by default (Alby's).
-pub const DEFAULT_ITEMS: u32 = 25;
-/// Most items per page.
-pub const MAX_ITEMS: u32 = 100;
-
-/// An Alby error: `{code, error: true, message}` with an HTTP status.
-#[derive(Debug)]
-pub(crate) struct AlbyError {
-    status: StatusCode,
-    code: u16,
-    message: String,
-}
-
-impl AlbyError {
-    fn bad_arguments(message: impl Into<String>) -> Self {
-        Self { status: StatusCode::BAD_REQUEST, code: 8, message: message.into() }
-    }
-
-    fn body(&self) -> AlbyErrorBody {
-        AlbyErrorBody { code: self.code, error: true, message: self.message.clone() }
-    }
-}
-
-impl IntoResponse for AlbyError {
-    fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
-    }
-}
-
-impl From<PayError> for AlbyError {
-    fn from(e: PayError) -> Self {
-        let (status, code) = match &e {
-            PayError::InvalidParams(_) => (StatusCode::BAD_REQUEST, 8),
-            PayError::IdempotencyConflict { .. }
-            | PayError::AlreadyPaid { .. }
-            | PayError::WrongState(_)
-            | PayError::LabelExists(_) => (StatusCode::CONFLICT, 8),
-            PayError::NotFound(_) => (StatusCode::NOT_FOUND, 8),
-            // Alby's (lndhub's) code 1 is "bad auth", as the authentication layer answers.
-            PayError::Unauthorized => (StatusCode::UNAUTHORIZED, 1),
-            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
-                (StatusCode::FORBIDDEN, 1)
-            }
-            PayError::InsufficientBalance { .. } | PayError::InvoiceExpired { .. } => {
-                (StatusCode::BAD_REQUEST, 2)
-            }
-            PayError::DestinationRejected { .. }
-            | PayError::ChannelsBusy { .. }
-            | PayError::RouteNotFound { .. }
-            | PayError::RouteTooExpensive { .. }
-            | PayError::Timeout { .. }
-            | PayError::Other(_) => (StatusCode::INTERNAL_SERVER_ERROR, 10),
-            // Alby's code 6 ("something went wrong"), not 10: this is no payment outcome.
-            PayError::Storage => (StatusCode::INTERNAL_SERVER_ERROR, 6),
-        };
-        Self { status, code, message: e.to_string() }
-    }
-}
-
-impl From<ApiError> for AlbyError {
-    fn from(e: ApiError) -> Self {
-        let code = if e.status.is_server_error() { 6 } else { 8 };
-        Self { status: e.status, code, message: e.message }
-    }
-}
-
-impl From<boltd_node::NodeError> for AlbyError {
-    fn from(e: boltd_node::NodeError) -> Self {
-        ApiError::from(e).into()
-    }
-}
 
 type AlbyResult = Result<Response, AlbyError>;
 
@@ -222,7 +151,7 @@ const PAY_ERRORS: &str = "The payment failed (code 10, Alby's contract)";
 /// flight when the retry window ends.
 #[utoipa::path(post, path = "/payments/bolt11", tag = TAG, operation_id = "alby_pay_bolt11",
     security(("bearer" = ["payments:send"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = PayBolt11,
     responses(
         (status = 200, description = "Paid (or failed after sending)", body = AlbyBolt11Payment),
@@ -345,7 +274,7 @@ impl AlbyKeysend {
 /// A keysend: pays and waits for the result.
 #[utoipa::path(post, path = "/payments/keysend", tag = TAG, operation_id = "alby_keysend",
     security(("bearer" = ["payments:send"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = AlbyKeysend,
     responses(
         (status = 200, description = "Paid (or failed after sending)", body = AlbyKeysendPayment),
@@ -419,7 +348,7 @@ pub(crate) enum AlbyMultiKeysendError {
 /// error}`; the status is 200 when at least one was paid, else the first error's.
 #[utoipa::path(post, path = "/payments/keysend/multi", tag = TAG, operation_id = "alby_keysend_multi",
     security(("bearer" = ["payments:send"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = AlbyMultiKeysendRequest,
     responses(
         (status = 200, description = "At least one keysend was paid", body = AlbyMultiKeysendResponse),
@@ -513,7 +442,7 @@ pub(crate) struct CreateInvoice {
 /// are refused (boltd does not keep them with invoices).
 #[utoipa::path(post, path = "/invoices", tag = TAG, operation_id = "alby_create_invoice",
     security(("bearer" = ["invoices:create"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = CreateInvoice,
     responses(
         (status = 200, description = "The invoice", body = AlbyInvoice),

@@ -11,9 +11,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::cln::{rpc_error, ClnAmount, ClnError, Created, Params, TAG};
 use crate::context::Ctx;
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{rpc_error, ClnAmount, ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// `xpay`'s codes: payment failed for another reason (here: still pending when the wait
@@ -118,7 +118,7 @@ fn xpaid(r: PayResult) -> Response {
 /// supported; BOLT12 invoices are refused.
 #[utoipa::path(post, path = "/v1/xpay", tag = TAG, operation_id = "cln_xpay",
     security(("bearer" = ["payments:send"])),
-    params(crate::barkd::IdempotencyKey),
+    params(crate::dialect::native::barkd::IdempotencyKey),
     request_body = ClnXpayParams,
     responses(
         (status = 201, description = "Paid", body = ClnXpaid),
@@ -297,7 +297,7 @@ pub(crate) struct ClnFetchInvoiceParams {
     /// A note for the issuer.
     payer_note: Option<String>,
     /// Seconds to wait.
-    #[schema(value_type = Option<crate::cln::ClnNumber>)]
+    #[schema(value_type = Option<crate::dialect::cln::ClnNumber>)]
     timeout: Option<Value>,
 }
 

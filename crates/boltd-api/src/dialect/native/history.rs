@@ -15,8 +15,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
-use crate::barkd::TAG;
 use crate::context::Ctx;
+use crate::dialect::native::barkd::TAG;
 use crate::error::{ApiError, ApiResult, Body, ErrorBody};
 use crate::time::rfc3339;
 use crate::AppState;

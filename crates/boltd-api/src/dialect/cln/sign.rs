@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{rpc_error, ClnError, Created, Params, TAG};
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{rpc_error, ClnError, Created, Params, TAG};
 use crate::AppState;
 
 /// The longest message to sign or check, in characters: Core Lightning takes up to 65535, but a

@@ -1,5 +1,6 @@
-//! Core Lightning's methods on one invoice, by its label: `waitinvoice` (until it is paid or
-//! expires) and `delinvoice` (deletes it if its status is the one given).
+//! Core Lightning's invoice methods: `invoice` (creates one), and on one invoice, by its label,
+//! `waitinvoice` (until it is paid or expires) and `delinvoice` (deletes it if its status is the
+//! one given).
 
 use std::time::Duration;
 
@@ -7,14 +8,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use boltd_engine::notify::Since;
+use boltd_engine::receive::InvoiceRequest;
 use boltd_engine::PayError;
 use boltd_store::{DeleteOutcome, EventType, ReceiveRecord, ReceiveState};
+use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::cln::{rpc_error, ClnError, ClnString, Created, Params, TAG};
-use crate::cln_lists::{invoice_item, invoice_status, ClnInvoiceStatus, ClnListedInvoice};
-use crate::error::ClnErrorBody;
+use super::lists::{invoice_item, invoice_status, ClnInvoiceStatus, ClnListedInvoice};
+use super::*;
+use crate::context::Ctx;
 use crate::AppState;
 
 /// Core Lightning's `INVOICE_EXPIRED_DURING_WAIT`.
@@ -168,4 +171,108 @@ pub(crate) async fn cln_delinvoice(
             Ok(rpc_error(STATUS_UNEXPECTED, message, data))
         }
     }
+}
+
+/// Core Lightning's `invoice` parameters.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub(crate) struct ClnInvoiceParams {
+    /// The amount, or `"any"`.
+    #[schema(value_type = ClnAmount)]
+    amount_msat: Value,
+    /// A unique label (a second invoice with it is error 900).
+    #[schema(value_type = ClnString)]
+    label: Value,
+    /// The description.
+    #[schema(value_type = ClnString)]
+    description: Value,
+    /// Seconds until it expires (default a week).
+    #[schema(value_type = Option<crate::wire::UintOrString>)]
+    expiry: Option<Value>,
+    /// Commit to the description's SHA-256 instead of the description.
+    deschashonly: Option<bool>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    fallbacks: Option<Value>,
+    /// The preimage (64 hex characters) to use instead of a new one: the invoice is for its
+    /// SHA-256, and is settled with it when paid.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    preimage: Option<String>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    exposeprivatechannels: Option<Value>,
+    /// Not supported by boltd: must be absent or null.
+    #[schema(value_type = Option<()>)]
+    cltv: Option<Value>,
+}
+
+/// Core Lightning's `invoice` result.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ClnInvoice {
+    /// The BOLT11 invoice.
+    bolt11: String,
+    /// Its payment hash (hex).
+    payment_hash: String,
+    /// Its payment secret (hex).
+    payment_secret: String,
+    /// When it expires (unix seconds).
+    expires_at: Option<u64>,
+    /// Its index in creation order.
+    created_index: i64,
+}
+
+/// Core Lightning's `invoice`: required `amount_msat` (or `"any"`), `label` (unique: a second
+/// invoice with it is error 900) and `description`; `expiry` (default a week), `deschashonly`.
+/// `preimage` (hex) makes the invoice for that preimage's hash, settled with it when paid.
+/// `fallbacks`, `exposeprivatechannels` and `cltv` are not supported.
+#[utoipa::path(post, path = "/v1/invoice", tag = TAG, operation_id = "cln_invoice",
+    security(("bearer" = ["invoices:create"])),
+    params(crate::dialect::native::barkd::IdempotencyKey),
+    request_body = ClnInvoiceParams,
+    responses(
+        (status = 201, description = "The invoice", body = ClnInvoice),
+        (status = 400, description = "Bad parameters (-32602)", body = ClnErrorBody),
+        (status = 500, description = "The label is taken (900), or the node could not make the invoice", body = ClnErrorBody),
+    ))]
+pub(crate) async fn cln_invoice(
+    State(engine): State<AppState>,
+    ctx: Result<Ctx, crate::ApiError>,
+    body: Bytes,
+) -> Result<Created<ClnInvoice>, ClnError> {
+    let Ctx(ctx) = ctx.map_err(|e| ClnError::invalid(e.message))?;
+    let p = Params::parse(
+        &body,
+        &["amount_msat", "label", "description", "expiry", "deschashonly", "preimage"],
+        &["fallbacks", "exposeprivatechannels", "cltv"],
+    )?;
+    let amount_msat = match p.get("amount_msat") {
+        None => return Err(ClnError::invalid("missing required parameter `amount_msat`")),
+        Some(Value::String(s)) if s == "any" => None,
+        Some(_) => p.msat("amount_msat")?,
+    };
+    let label = p.required_string("label")?;
+    let description = p.required_string("description")?;
+    let expiry = p.u64("expiry")?.unwrap_or(DEFAULT_INVOICE_EXPIRY_SECS);
+    let expiry_secs =
+        u32::try_from(expiry).map_err(|_| ClnError::invalid("expiry is too large"))?;
+    let req = InvoiceRequest {
+        amount_msat,
+        description: Some(description),
+        expiry_secs: Some(expiry_secs),
+        label: Some(label),
+        description_hash_only: p.bool("deschashonly")?,
+        preimage: p.text("preimage")?,
+        ..Default::default()
+    };
+    let rec = engine.create_invoice(req, ctx).await?;
+    let bolt11 = rec.invoice.clone().unwrap_or_default();
+    let decoded = engine.decode_bolt11(&bolt11)?;
+    Ok(Created(ClnInvoice {
+        bolt11,
+        payment_hash: hex::encode(rec.payment_hash),
+        payment_secret: decoded.payment_secret,
+        expires_at: rec.expires_at,
+        created_index: rec.id,
+    }))
 }

@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::cln::{ClnError, ClnString, Created, Params, TAG};
-use crate::error::ClnErrorBody;
+use crate::dialect::cln::ClnErrorBody;
+use crate::dialect::cln::{ClnError, ClnString, Created, Params, TAG};
 use crate::AppState;
 
 /// Core Lightning's invoice status.

@@ -3,7 +3,7 @@
 //! and by the bodies of Alby webhook deliveries.
 //!
 //! A payment's invoice is made from a [`PaymentView`]: a payment record, or the record a
-//! payment event carries (the JSON the store serialized it to), as `barkd_history`'s
+//! payment event carries (the JSON the store serialized it to), as `native::history`'s
 //! `PaymentView` does for barkd's `Movement`. So a webhook body is what
 //! `GET /invoices/{payment_hash}` answers for the same payment, as of the event (a later
 //! change of the record, e.g. its metadata, shows in `GET` only).
