@@ -2,7 +2,6 @@
 
 use boltd_store::{BudgetWindow, SpendRefusal};
 use serde::Serialize;
-use serde_json::Value;
 
 /// One failed attempt along a route, as Core Lightning reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -201,112 +200,6 @@ impl From<SpendRefusal> for PayError {
                 remaining_msat: budget.remaining_msat,
                 needed_msat,
             },
-        }
-    }
-}
-
-/// Core Lightning's `checkrune` error codes, which its REST interface answers with when a rune
-/// is missing or invalid (`RUNE_NOT_AUTHORIZED`) or does not allow the call
-/// (`RUNE_NOT_PERMITTED`); boltd's tokens play the runes' part.
-pub mod cln_codes {
-    /// The token is missing, invalid, revoked or expired.
-    pub const NOT_AUTHORIZED: i32 = 1501;
-    /// The token does not allow this (scope, per-payment maximum or budget).
-    pub const NOT_PERMITTED: i32 = 1502;
-}
-
-impl PayError {
-    /// Core Lightning's error code (900 is `invoice`'s `INVOICE_LABEL_ALREADY_EXISTS`).
-    pub fn code(&self) -> i32 {
-        match self {
-            PayError::InvalidParams(_) => -32602,
-            PayError::IdempotencyConflict { .. } => -32602,
-            PayError::AlreadyPaid { .. } => 201,
-            PayError::DestinationRejected { .. } => 203,
-            PayError::RouteNotFound { .. }
-            | PayError::InsufficientBalance { .. }
-            | PayError::ChannelsBusy { .. } => 205,
-            PayError::RouteTooExpensive { .. } => 206,
-            PayError::InvoiceExpired { .. } => 207,
-            PayError::Timeout { .. } => 210,
-            PayError::NotFound(_) | PayError::WrongState(_) => -32602,
-            PayError::LabelExists(_) => 900,
-            PayError::Unauthorized => cln_codes::NOT_AUTHORIZED,
-            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
-                cln_codes::NOT_PERMITTED
-            }
-            PayError::Storage | PayError::Other(_) => -1,
-        }
-    }
-
-    /// Core Lightning's `data` object for the error: for a payment that failed after sending,
-    /// the `failures` of its persisted parts (each with `erring_index`, `erring_node`,
-    /// `erring_channel`, `failcode`), the last one's members at the top level, and the
-    /// `getroute_tries` and `sendpay_tries` statistics.
-    pub fn data(&self) -> Value {
-        match self {
-            PayError::DestinationRejected { failures }
-            | PayError::RouteNotFound { failures }
-            | PayError::Timeout { failures } => {
-                let last = failures.last().cloned();
-                // Core Lightning's statistics: each failed part is one route found and one
-                // `sendpay`.
-                let mut v = serde_json::json!({
-                    "failures": failures,
-                    "getroute_tries": failures.len(),
-                    "sendpay_tries": failures.len(),
-                });
-                if let Some(f) = last {
-                    v["erring_index"] = f.erring_index.into();
-                    v["erring_node"] = f.erring_node.into();
-                    v["erring_channel"] = f.erring_channel.into();
-                    v["failcode"] = f.failcode.into();
-                }
-                v
-            }
-            PayError::RouteTooExpensive { fee_msat, feepercent, delay } => {
-                serde_json::json!({ "fee": fee_msat, "feepercent": feepercent, "delay": delay })
-            }
-            PayError::InvoiceExpired { now, expiry } => {
-                serde_json::json!({ "now": now, "expiry": expiry })
-            }
-            PayError::AlreadyPaid { payment_id } | PayError::IdempotencyConflict { payment_id } => {
-                serde_json::json!({ "payment_id": payment_id })
-            }
-            PayError::InsufficientBalance { needed_msat, available_msat } => {
-                serde_json::json!({ "needed_msat": needed_msat, "available_msat": available_msat })
-            }
-            PayError::ChannelsBusy { needed_msat, sendable_msat, in_flight_htlcs } => {
-                serde_json::json!({
-                    "needed_msat": needed_msat,
-                    "sendable_msat": sendable_msat,
-                    "in_flight_htlcs": in_flight_htlcs,
-                })
-            }
-            PayError::PaymentLimitExceeded { limit_msat, amount_msat } => {
-                serde_json::json!({ "max_payment_msat": limit_msat, "amount_msat": amount_msat })
-            }
-            PayError::BudgetExceeded {
-                window,
-                limit_msat,
-                spent_msat,
-                remaining_msat,
-                needed_msat,
-            } => serde_json::json!({
-                "budget": window.as_str(),
-                "limit_msat": limit_msat,
-                "spent_msat": spent_msat,
-                "remaining_msat": remaining_msat,
-                "needed_msat": needed_msat,
-            }),
-            PayError::InvalidParams(_)
-            | PayError::NotFound(_)
-            | PayError::WrongState(_)
-            | PayError::LabelExists(_)
-            | PayError::Unauthorized
-            | PayError::Other(_) => Value::Null,
-            // Core Lightning has no code of its own for it: -1 with a machine code in `data`.
-            PayError::Storage => serde_json::json!({ "error": "storage_error" }),
         }
     }
 }

@@ -24,15 +24,11 @@ pub const DEFAULT_EXPIRY_SECS: u32 = 3600;
 /// How long settling a hold invoice waits for the node to claim it before answering.
 pub const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// How a Core Lightning label is stored: as the receive's idempotency key with this prefix.
-/// The receives table's unique key index then makes labels unique inside the transaction that
-/// records the invoice. The `·` (U+00B7) keeps labels apart from client `Idempotency-Key`s,
-/// which are visible ASCII (HTTP header values).
-pub const LABEL_KEY_PREFIX: &str = "cln·label:";
-
-/// The Core Lightning label of a receive, if it was created with one.
+/// The label of a receive (Core Lightning's `invoice` label), if it was created with one.
+/// Labels are unique across the node (the receives table's unique index, checked in the
+/// transaction that records the invoice); idempotency keys are unique per token.
 pub fn receive_label(r: &ReceiveRecord) -> Option<&str> {
-    r.idempotency_key.as_deref().and_then(|k| k.strip_prefix(LABEL_KEY_PREFIX))
+    r.label.as_deref()
 }
 
 /// A request for an invoice.
@@ -88,7 +84,7 @@ impl Engine {
         if req.amount_msat == Some(0) {
             return Err(PayError::InvalidParams("amount must be positive".into()));
         }
-        let idempotency_key = match (&req.label, idempotency_key) {
+        match (&req.label, &idempotency_key) {
             (Some(_), Some(_)) => {
                 return Err(PayError::InvalidParams(
                     "a labeled invoice is unique by its label: give no idempotency key".into(),
@@ -97,9 +93,8 @@ impl Engine {
             (Some(l), None) if l.is_empty() => {
                 return Err(PayError::InvalidParams("label must not be empty".into()))
             }
-            (Some(l), None) => Some(format!("{LABEL_KEY_PREFIX}{l}")),
-            (None, key) => key,
-        };
+            _ => {}
+        }
         let (description, description_hash) = match (&req.description, &req.description_hash) {
             (Some(_), Some(_)) => {
                 return Err(PayError::InvalidParams(
@@ -165,6 +160,7 @@ impl Engine {
         new.payer_note = req.payer_note.clone();
         new.expires_at = Some(crate::pay::invoice_expiry_secs(&invoice));
         new.idempotency_key = idempotency_key;
+        new.label = req.label.clone();
         new.request_hash = Some(request_hash(&req));
         new.token_id = token_id;
         match self.blocking(move |s| s.insert_receive(new, now_secs())).await? {
@@ -207,8 +203,8 @@ impl Engine {
 
     /// The receive created with this Core Lightning label.
     pub async fn receive_by_label(&self, label: &str) -> Result<Option<ReceiveRecord>, PayError> {
-        let key = format!("{LABEL_KEY_PREFIX}{label}");
-        self.blocking(move |s| s.receive_by_idempotency_key(&key)).await
+        let label = label.to_string();
+        self.blocking(move |s| s.receive_by_label(&label)).await
     }
 
     /// Every receive in creation order, after row id `after_id`, at most `limit` (expired ones
@@ -243,11 +239,11 @@ impl Engine {
         label: &str,
         expected: &'static [ReceiveState],
     ) -> Result<DeleteOutcome, PayError> {
-        let key = format!("{LABEL_KEY_PREFIX}{label}");
+        let label = label.to_string();
         let out = self
             .blocking(move |s| {
                 s.expire_receives(now_secs())?;
-                s.delete_receive(&key, expected, now_secs())
+                s.delete_receive(&label, expected, now_secs())
             })
             .await?;
         if let DeleteOutcome::Deleted(r) = &out {

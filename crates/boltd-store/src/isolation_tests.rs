@@ -76,6 +76,29 @@ fn idempotency_keys_are_per_token() {
     assert_eq!(by_key(b), other.id);
 }
 
+/// A receive's idempotency key is per token too (schema version 10): the same key under another
+/// token is another invoice; within a token it replays or conflicts.
+#[test]
+fn receive_keys_are_per_token() {
+    let (_d, store) = store_with_tokens();
+    let receive = |n: u8, token: Option<&str>, request: u8| {
+        let mut r = NewReceive::new([n; 32]);
+        r.idempotency_key = Some("invoice-1".into());
+        r.request_hash = Some([request; 32]);
+        r.token_id = token.map(String::from);
+        store.insert_receive(r, 10).unwrap()
+    };
+    let (a, b) = (Some("aaaaaaaaaaaaaaaa"), Some("bbbbbbbbbbbbbbbb"));
+    let crate::InsertReceive::Created(first) = receive(1, a, 1) else { panic!("created") };
+    assert!(matches!(receive(2, b, 1), crate::InsertReceive::Created(r) if r.id != first.id));
+    assert!(matches!(receive(3, None, 1), crate::InsertReceive::Created(_)));
+    assert!(matches!(receive(4, a, 1), crate::InsertReceive::Existing(r) if r.id == first.id));
+    assert!(matches!(receive(5, a, 9), crate::InsertReceive::KeyConflict(r) if r.id == first.id));
+    let found = store.receive_by_idempotency_key("invoice-1", a).unwrap().unwrap();
+    assert_eq!(found.id, first.id);
+    assert_ne!(store.receive_by_idempotency_key("invoice-1", b).unwrap().unwrap().id, first.id);
+}
+
 #[test]
 fn concurrent_begins_with_one_key_per_token_pay_once_per_token() {
     const THREADS: usize = 16;

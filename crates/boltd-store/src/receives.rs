@@ -103,8 +103,11 @@ pub struct ReceiveRecord {
     pub payer_note: Option<String>,
     /// Keysend-style TLV records (JSON object text, TLV type to hex value).
     pub custom_records: Option<String>,
-    /// The client's idempotency key (unique).
+    /// The client's idempotency key (unique per token).
     pub idempotency_key: Option<String>,
+    /// Its label (Core Lightning's `invoice` label; unique across the node while the receive is
+    /// not deleted).
+    pub label: Option<String>,
     /// The fingerprint of the request that created it.
     #[serde(serialize_with = "hex_opt")]
     #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{64}$")]
@@ -165,8 +168,10 @@ pub struct NewReceive {
     pub payer_note: Option<String>,
     /// TLV records (JSON object text, TLV type to hex value).
     pub custom_records: Option<String>,
-    /// The client's idempotency key.
+    /// The client's idempotency key (unique per token).
     pub idempotency_key: Option<String>,
+    /// Its label (unique across the node).
+    pub label: Option<String>,
     /// The fingerprint of the request.
     pub request_hash: Option<[u8; 32]>,
     /// The API token that asks for it.
@@ -188,6 +193,7 @@ impl NewReceive {
             payer_note: None,
             custom_records: None,
             idempotency_key: None,
+            label: None,
             request_hash: None,
             token_id: None,
         }
@@ -247,7 +253,7 @@ pub enum CancelOutcome {
 const RECEIVE_COLUMNS: &str = "id, payment_hash, state, invoice, preimage, hold, amount_msat, \
     received_msat, description, description_hash, created_at, expires_at, htlcs_arrived_at, \
     preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash, \
-    claim_deadline_height, claim_deadline_at, cancel_reason, token_id";
+    claim_deadline_height, claim_deadline_at, cancel_reason, token_id, label";
 
 fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
     Ok(ReceiveRecord {
@@ -274,6 +280,7 @@ fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
         claim_deadline_at: row.get(20)?,
         cancel_reason: row.get(21)?,
         token_id: row.get(22)?,
+        label: row.get(23)?,
     })
 }
 
@@ -318,6 +325,9 @@ impl Store {
         now: u64,
     ) -> Result<InsertReceive, StoreError> {
         check_key(receive.idempotency_key.as_deref())?;
+        if receive.label.as_deref() == Some("") {
+            return Err(StoreError::invalid("the label is empty"));
+        }
         if let Some(preimage) = &receive.preimage {
             if receive.hold {
                 return Err(StoreError::invalid(
@@ -328,14 +338,24 @@ impl Store {
         }
         self.transaction(|tx| {
             check_custom_records(tx, receive.custom_records.as_deref())?;
-            if let Some(key) = &receive.idempotency_key {
-                if let Some(rec) = find_receive(tx, "idempotency_key = ?1", [key])? {
-                    return Ok(if rec.request_hash == receive.request_hash {
-                        InsertReceive::Existing(rec)
-                    } else {
-                        InsertReceive::KeyConflict(rec)
-                    });
-                }
+            let by_key = match &receive.idempotency_key {
+                Some(key) => find_receive(
+                    tx,
+                    "idempotency_key = ?1 AND coalesce(token_id, '') = coalesce(?2, '')",
+                    params![key, receive.token_id],
+                )?,
+                None => None,
+            };
+            let by_label = match &receive.label {
+                Some(label) => find_receive(tx, "label = ?1", [label])?,
+                None => None,
+            };
+            if let Some(rec) = by_key.or(by_label) {
+                return Ok(if rec.request_hash == receive.request_hash {
+                    InsertReceive::Existing(rec)
+                } else {
+                    InsertReceive::KeyConflict(rec)
+                });
             }
             if let Some(rec) = find_receive(tx, "payment_hash = ?1", [receive.payment_hash])? {
                 return Ok(InsertReceive::HashExists(rec));
@@ -343,8 +363,9 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO receives (payment_hash, state, invoice, preimage, hold, \
                  amount_msat, description, description_hash, created_at, expires_at, \
-                 payer_note, custom_records, idempotency_key, request_hash, token_id) \
-                 VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                 payer_note, custom_records, idempotency_key, request_hash, token_id, label) \
+                 VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
+                 ?15)",
             )?
             .execute(params![
                 receive.payment_hash,
@@ -361,6 +382,7 @@ impl Store {
                 receive.idempotency_key,
                 receive.request_hash,
                 receive.token_id,
+                receive.label,
             ])?;
             Ok(InsertReceive::Created(receive_row(tx, tx.last_insert_rowid())?))
         })
@@ -387,12 +409,26 @@ impl Store {
         self.receive_by_hash(&payment_hash_of(preimage))
     }
 
-    /// The receive created under this idempotency key.
+    /// The receive created by token `token_id` (`None`: without authentication) under
+    /// idempotency key `key`: keys are unique per token, so one token never finds another's.
     pub fn receive_by_idempotency_key(
         &self,
         key: &str,
+        token_id: Option<&str>,
     ) -> Result<Option<ReceiveRecord>, StoreError> {
-        self.read(|c| find_receive(c, "idempotency_key = ?1", [key]))
+        self.read(|c| {
+            find_receive(
+                c,
+                "idempotency_key = ?1 AND coalesce(token_id, '') = coalesce(?2, '')",
+                params![key, token_id],
+            )
+        })
+    }
+
+    /// The receive with this label (labels are unique across the node; a deleted receive has
+    /// none).
+    pub fn receive_by_label(&self, label: &str) -> Result<Option<ReceiveRecord>, StoreError> {
+        self.read(|c| find_receive(c, "label = ?1", [label]))
     }
 
     /// Every receive in creation order (by row id), starting after row id `after_id`, at most
@@ -646,9 +682,9 @@ mod tests {
         let mut r = NewReceive::new(hash);
         r.idempotency_key = Some("label-1".into());
         store.insert_receive(r, 200).unwrap();
-        let found = store.receive_by_idempotency_key("label-1").unwrap().unwrap();
+        let found = store.receive_by_idempotency_key("label-1", None).unwrap().unwrap();
         assert_eq!(found.payment_hash, hash);
-        assert_eq!(store.receive_by_idempotency_key("label-2").unwrap(), None);
+        assert_eq!(store.receive_by_idempotency_key("label-2", None).unwrap(), None);
     }
 
     #[test]

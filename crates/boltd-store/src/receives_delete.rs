@@ -4,7 +4,7 @@
 //! payment hash, so an HTLC that arrives for a deleted unpaid invoice is failed back (the
 //! invoice is canceled as it is deleted) and a paid one's second payment too; the incoming
 //! payment's record (`payments`) is untouched. The API no longer lists or finds it, and its
-//! label (stored as its `idempotency_key`) is cleared so that the label can be used again, as
+//! label is cleared so that the label can be used again, as
 //! Core Lightning allows. A receive whose HTLCs are held (HTLCs arrived, or the preimage
 //! revealed) is never deleted.
 
@@ -28,18 +28,17 @@ pub enum DeleteOutcome {
 }
 
 impl Store {
-    /// Deletes the receive created under idempotency key `key` if its state is one of
+    /// Deletes the receive labeled `label` if its state is one of
     /// `expected`, in one transaction: a receive still in state created is canceled first
-    /// (with its `invoice_canceled` event), then it is marked deleted and its key cleared.
+    /// (with its `invoice_canceled` event), then it is marked deleted and its label cleared.
     pub fn delete_receive(
         &self,
-        key: &str,
+        label: &str,
         expected: &[ReceiveState],
         now: u64,
     ) -> Result<DeleteOutcome, StoreError> {
         self.transaction(|tx| {
-            let Some(rec) = find_receive(tx, "idempotency_key = ?1 AND deleted_at IS NULL", [key])?
-            else {
+            let Some(rec) = find_receive(tx, "label = ?1 AND deleted_at IS NULL", [label])? else {
                 return Ok(DeleteOutcome::NotFound);
             };
             if matches!(rec.state, ReceiveState::HtlcsArrived | ReceiveState::PreimageRevealed) {
@@ -51,10 +50,8 @@ impl Store {
             if rec.state == ReceiveState::Created {
                 self.cancel_in(tx, &rec, CancelReason::Canceled, now)?;
             }
-            tx.prepare_cached(
-                "UPDATE receives SET deleted_at = ?2, idempotency_key = NULL WHERE id = ?1",
-            )?
-            .execute(params![rec.id, now])?;
+            tx.prepare_cached("UPDATE receives SET deleted_at = ?2, label = NULL WHERE id = ?1")?
+                .execute(params![rec.id, now])?;
             Ok::<_, TxError>(DeleteOutcome::Deleted(rec))
         })
     }
@@ -73,10 +70,10 @@ mod tests {
     use super::*;
     use crate::receives::{InsertReceive, NewReceive};
 
-    fn receive(store: &Store, n: u8, key: &str) -> ReceiveRecord {
+    fn receive(store: &Store, n: u8, label: &str) -> ReceiveRecord {
         let mut r = NewReceive::new([n; 32]);
         r.invoice = Some(format!("lnbcrt1x{n}"));
-        r.idempotency_key = Some(key.into());
+        r.label = Some(label.into());
         match store.insert_receive(r, 100).unwrap() {
             InsertReceive::Created(rec) => rec,
             other => panic!("{other:?}"),
@@ -84,7 +81,7 @@ mod tests {
     }
 
     #[test]
-    fn deletes_only_in_an_expected_state_and_frees_the_key() {
+    fn deletes_only_in_an_expected_state_and_frees_the_label() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let rec = receive(&store, 1, "label-a");
@@ -100,7 +97,7 @@ mod tests {
         assert!(store.list_receives(None, None).unwrap().is_empty());
         let kept = store.receive_by_hash(&[1; 32]).unwrap().unwrap();
         assert_eq!(kept.state, ReceiveState::Canceled);
-        assert_eq!(kept.idempotency_key, None);
+        assert_eq!(kept.label, None);
         // Deleted twice: not found; the label is free again.
         let again = store.delete_receive("label-a", &[ReceiveState::Created], 300).unwrap();
         assert_eq!(again, DeleteOutcome::NotFound);

@@ -314,6 +314,65 @@ const V9_DELETED_RECEIVES: &str = "
 ALTER TABLE receives ADD COLUMN deleted_at INTEGER;
 ";
 
+/// Version 10: a receive's idempotency key is unique per token, as an outgoing payment's is
+/// since version 7 (one app can neither find nor block another's invoices by guessing its
+/// keys), and Core Lightning labels get a column of their own (`label`, unique across the
+/// node; they were idempotency keys with the prefix `cln·label:`). SQLite cannot drop the
+/// column's inline `UNIQUE`, so the table is rebuilt (nothing references it) with its indexes.
+const V10_RECEIVE_KEYS: &str = "
+CREATE TABLE receives_v10 (
+	id INTEGER PRIMARY KEY,
+	payment_hash BLOB NOT NULL UNIQUE CHECK (length(payment_hash) = 32),
+	state TEXT NOT NULL DEFAULT 'created' CHECK (state IN
+		('created', 'htlcs_arrived', 'preimage_revealed', 'settled', 'canceled', 'expired')),
+	invoice TEXT,
+	preimage BLOB CHECK (preimage IS NULL OR length(preimage) = 32),
+	hold INTEGER NOT NULL DEFAULT 0 CHECK (hold IN (0, 1)),
+	amount_msat INTEGER CHECK (amount_msat >= 0),
+	received_msat INTEGER CHECK (received_msat >= 0),
+	description TEXT,
+	description_hash BLOB CHECK (description_hash IS NULL OR length(description_hash) = 32),
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER,
+	htlcs_arrived_at INTEGER,
+	preimage_revealed_at INTEGER,
+	finished_at INTEGER,
+	payer_note TEXT,
+	custom_records TEXT CHECK (custom_records IS NULL OR
+		CASE WHEN json_valid(custom_records) THEN json_type(custom_records) = 'object' ELSE 0 END),
+	idempotency_key TEXT CHECK (idempotency_key IS NULL OR idempotency_key <> ''),
+	request_hash BLOB CHECK (request_hash IS NULL OR length(request_hash) = 32),
+	claim_deadline_height INTEGER,
+	claim_deadline_at INTEGER,
+	cancel_reason TEXT
+		CHECK (cancel_reason IS NULL OR cancel_reason IN ('canceled', 'htlcs_expired')),
+	token_id TEXT REFERENCES api_tokens (id),
+	deleted_at INTEGER,
+	label TEXT CHECK (label IS NULL OR label <> ''),
+	CHECK (state <> 'preimage_revealed' OR preimage IS NOT NULL)
+);
+INSERT INTO receives_v10 (id, payment_hash, state, invoice, preimage, hold, amount_msat,
+	received_msat, description, description_hash, created_at, expires_at, htlcs_arrived_at,
+	preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key,
+	request_hash, claim_deadline_height, claim_deadline_at, cancel_reason, token_id, deleted_at,
+	label)
+SELECT id, payment_hash, state, invoice, preimage, hold, amount_msat, received_msat,
+	description, description_hash, created_at, expires_at, htlcs_arrived_at,
+	preimage_revealed_at, finished_at, payer_note, custom_records,
+	CASE WHEN idempotency_key GLOB 'cln·label:*' THEN NULL ELSE idempotency_key END,
+	request_hash, claim_deadline_height, claim_deadline_at, cancel_reason, token_id, deleted_at,
+	CASE WHEN idempotency_key GLOB 'cln·label:*'
+		THEN substr(idempotency_key, length('cln·label:') + 1) END
+FROM receives;
+DROP TABLE receives;
+ALTER TABLE receives_v10 RENAME TO receives;
+CREATE INDEX receives_invoice ON receives (invoice);
+CREATE INDEX receives_state_created ON receives (state, created_at, id);
+CREATE UNIQUE INDEX receives_idempotency_key ON receives (coalesce(token_id, ''), idempotency_key)
+	WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX receives_label ON receives (label) WHERE label IS NOT NULL;
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -325,6 +384,7 @@ const MIGRATIONS: &[&str] = &[
     V7_TOKEN_SCOPES,
     V8_SEND_PLAN,
     V9_DELETED_RECEIVES,
+    V10_RECEIVE_KEYS,
 ];
 
 /// The newest database schema version this code knows (and creates).
@@ -447,6 +507,58 @@ mod tests {
             .unwrap();
         assert_eq!(attempted, Some(70));
         assert!(store.list_tokens().unwrap().is_empty());
+    }
+
+    /// Version 10 moves Core Lightning labels out of the idempotency keys into `label` and
+    /// makes keys unique per token: a v9 database keeps its receives, their labels and keys.
+    #[test]
+    fn v9_receives_upgrade_to_labels_and_keys_per_token() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE_NAME)).unwrap();
+            for m in &MIGRATIONS[..9] {
+                conn.execute_batch(m).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 9).unwrap();
+            for (n, key) in [(1u8, "cln·label:shop-1"), (2, "client-key")] {
+                conn.execute(
+                    "INSERT INTO receives (payment_hash, invoice, created_at, idempotency_key) \
+                     VALUES (?1, 'lnbcrt1', 70, ?2)",
+                    rusqlite::params![[n; 32], key],
+                )
+                .unwrap();
+            }
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let labeled = store.receive_by_hash(&[1; 32]).unwrap().unwrap();
+        assert_eq!((labeled.label.as_deref(), labeled.idempotency_key), (Some("shop-1"), None));
+        assert_eq!(store.receive_by_label("shop-1").unwrap().unwrap().id, labeled.id);
+        let keyed = store.receive_by_idempotency_key("client-key", None).unwrap().unwrap();
+        assert_eq!((keyed.label, keyed.payment_hash), (None, [2; 32]));
+        // The label is node-wide, the key is per token.
+        let mut again = crate::NewReceive::new([3; 32]);
+        again.label = Some("shop-1".into());
+        again.request_hash = Some([7; 32]);
+        assert!(matches!(
+            store.insert_receive(again, 80).unwrap(),
+            crate::InsertReceive::KeyConflict(r) if r.id == labeled.id
+        ));
+        let token = crate::NewToken {
+            id: "aaaaaaaaaaaaaaaa".into(),
+            name: "app".into(),
+            secret_hash: [1; 32],
+            scopes: "invoices:create".into(),
+            expires_at: None,
+            limits: Default::default(),
+        };
+        let token = store.insert_token(token, 1).unwrap().id;
+        let mut other = crate::NewReceive::new([4; 32]);
+        other.idempotency_key = Some("client-key".into());
+        other.token_id = Some(token);
+        assert!(matches!(
+            store.insert_receive(other, 80).unwrap(),
+            crate::InsertReceive::Created(_)
+        ));
     }
 
     #[test]

@@ -16,7 +16,6 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use boltd_engine::error::cln_codes;
 use boltd_engine::PayError;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -29,6 +28,8 @@ use utoipa_axum::routes;
 use crate::AppState;
 
 pub(crate) mod channels;
+mod error;
+pub(crate) use error::{auth_failure, error_response, rpc_error, ClnError, ClnErrorBody};
 pub(crate) mod decode;
 pub(crate) mod info;
 pub(crate) mod invoices;
@@ -64,42 +65,6 @@ pub(crate) fn routes(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(xpay::cln_fetchinvoice))
 }
 
-/// Core Lightning's error object (`/v1/...`): `code` is Core Lightning's (-32602 invalid
-/// parameters, 201-210 `pay` failures, 900 duplicate label, 1501/1502 authentication, -1 other).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ClnErrorBody {
-    /// Core Lightning's numeric error code.
-    pub(crate) code: i32,
-    /// What went wrong.
-    pub(crate) message: String,
-    /// Details of a `pay` failure (its attempts, amounts, ...), absent or null otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub(crate) data: Option<Value>,
-}
-
-/// An error of `status` no method made (an unknown method, an unreadable body): JSON-RPC's
-/// "method not found" for unknown methods, "invalid params" for bad requests, -1 otherwise.
-pub(crate) fn error_response(status: StatusCode, message: String) -> Response {
-    let code = match status {
-        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => -32601,
-        s if s.is_server_error() => -1,
-        _ => -32602,
-    };
-    (status, Json(ClnErrorBody { code, message, data: None })).into_response()
-}
-
-/// A refused token: Core Lightning's 1501 (not authorized) on a 401, 1502 (not permitted) on a
-/// 403.
-pub(crate) fn auth_failure(status: StatusCode, message: String) -> Response {
-    let code = if status == StatusCode::UNAUTHORIZED {
-        cln_codes::NOT_AUTHORIZED
-    } else {
-        cln_codes::NOT_PERMITTED
-    };
-    (status, Json(ClnErrorBody { code, message, data: None })).into_response()
-}
-
 /// The OpenAPI tag of Core Lightning's dialect.
 pub(crate) const TAG: &str = "core-lightning";
 
@@ -113,66 +78,6 @@ impl<T: Serialize> IntoResponse for Created<T> {
     fn into_response(self) -> Response {
         (StatusCode::CREATED, Json(self.0)).into_response()
     }
-}
-
-/// A Core Lightning error object: `{code, message, data}`, with clnrest's status: 500 for an
-/// RPC error (a payment that failed, a label taken, a timeout...), as clnrest answers every
-/// error of the method; boltd answers bad parameters (-32602) with 400 and the token's
-/// refusals with 401/403 instead (nothing was attempted).
-pub(crate) struct ClnError(PayError);
-
-impl ClnError {
-    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
-        ClnError(PayError::InvalidParams(msg.into()))
-    }
-}
-
-impl From<PayError> for ClnError {
-    fn from(e: PayError) -> Self {
-        ClnError(e)
-    }
-}
-
-impl IntoResponse for ClnError {
-    fn into_response(self) -> Response {
-        let status = match self.0 {
-            PayError::InvalidParams(_) | PayError::NotFound(_) => StatusCode::BAD_REQUEST,
-            PayError::Unauthorized => StatusCode::UNAUTHORIZED,
-            PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
-                StatusCode::FORBIDDEN
-            }
-            // An RPC error: clnrest answers 500 with the error object, whatever the code.
-            PayError::Other(_)
-            | PayError::Storage
-            | PayError::LabelExists(_)
-            | PayError::IdempotencyConflict { .. }
-            | PayError::AlreadyPaid { .. }
-            | PayError::DestinationRejected { .. }
-            | PayError::RouteNotFound { .. }
-            | PayError::InsufficientBalance { .. }
-            | PayError::ChannelsBusy { .. }
-            | PayError::RouteTooExpensive { .. }
-            | PayError::InvoiceExpired { .. }
-            | PayError::Timeout { .. }
-            | PayError::WrongState(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        let data = self.0.data();
-        let body = ClnErrorBody {
-            code: self.0.code(),
-            message: self.0.to_string(),
-            // Always present (null when there are no details), as Core Lightning's REST plugin.
-            data: Some(data),
-        };
-        (status, Json(body)).into_response()
-    }
-}
-
-/// A Core Lightning RPC error with a method's own code (905 unknown invoice, 903 expired...),
-/// as clnrest answers it: 500 with `{code, message, data}` (`data` null when there are no
-/// details).
-pub(crate) fn rpc_error(code: i32, message: impl Into<String>, data: Value) -> Response {
-    let body = ClnErrorBody { code, message: message.into(), data: Some(data) };
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
 }
 
 /// `amount_msat` as Core Lightning takes it: a number, or a string with a unit.

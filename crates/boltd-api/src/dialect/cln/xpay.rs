@@ -88,7 +88,7 @@ fn xpay_error(e: PayError) -> Response {
         PayError::AlreadyPaid { .. } => ALREADY_PAID,
         _ => return ClnError::from(e).into_response(),
     };
-    rpc_error(code, e.to_string(), e.data())
+    rpc_error(code, e.to_string(), super::error::data(&e))
 }
 
 /// The answer of a payment `pay` returned: complete, or still pending when the wait ended

@@ -326,6 +326,7 @@ mod tests {
             payer_note: None,
             custom_records: None,
             idempotency_key: None,
+            label: None,
             request_hash: None,
             claim_deadline_height: None,
             claim_deadline_at: None,
