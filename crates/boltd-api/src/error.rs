@@ -17,6 +17,7 @@ use boltd_engine::auth::AuthError;
 use boltd_engine::{NotifyError, PayError};
 use boltd_node::deps::bitcoin::secp256k1::PublicKey;
 use boltd_node::NodeError;
+use boltd_store::FailureCode;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -228,6 +229,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status and code of a failure read back from a payment's record: the same as the
+/// failure's own variant answers when it happens.
+fn recorded_failure(code: FailureCode) -> (StatusCode, &'static str) {
+    match code {
+        FailureCode::AlreadyPaidDifferently => (StatusCode::CONFLICT, "already_paid"),
+        FailureCode::DestinationPermanentFailure => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "destination_rejected")
+        }
+        FailureCode::RouteNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "route_not_found"),
+        FailureCode::RouteTooExpensive => (StatusCode::UNPROCESSABLE_ENTITY, "route_too_expensive"),
+        FailureCode::InvoiceExpired => (StatusCode::BAD_REQUEST, "invoice_expired"),
+        FailureCode::StoppedRetrying => (StatusCode::GATEWAY_TIMEOUT, "payment_timeout"),
+        FailureCode::Other => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
+    }
+}
+
 impl From<PayError> for ApiError {
     fn from(e: PayError) -> Self {
         let (status, code) = match &e {
@@ -255,6 +272,7 @@ impl From<PayError> for ApiError {
                 (StatusCode::FORBIDDEN, "payment_limit_exceeded")
             }
             PayError::BudgetExceeded { .. } => (StatusCode::FORBIDDEN, "budget_exceeded"),
+            PayError::Recorded { code, .. } => recorded_failure(*code),
             PayError::Other(_) => (StatusCode::UNPROCESSABLE_ENTITY, "payment_failed"),
             // Not a payment outcome: the detail was logged, the message is a fixed text.
             PayError::Storage => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
@@ -380,6 +398,30 @@ mod tests {
         assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
         assert_eq!((v["code"].as_u64(), v["error"].as_bool()), (Some(6), Some(true)), "{v}");
         no_detail(&v);
+    }
+
+    /// A failure read back from a payment's record answers with its recorded kind in every
+    /// dialect: Core Lightning's 206 (not -1), barkd's `route_too_expensive`, Alby's 10.
+    #[tokio::test]
+    async fn a_recorded_failure_keeps_its_code_in_every_dialect() {
+        let e = || PayError::Recorded {
+            code: FailureCode::RouteTooExpensive,
+            reason: "every route costs more than the fee limit".into(),
+        };
+        let (s, v) = answer(ApiError::from(e()).into_response()).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("route_too_expensive"))
+        );
+        let (s, v) = answer(crate::dialect::cln::ClnError::from(e()).into_response()).await;
+        assert_eq!((s, v["code"].as_i64()), (StatusCode::INTERNAL_SERVER_ERROR, Some(206)), "{v}");
+        assert!(v["message"].as_str().unwrap().contains("fee limit"), "{v}");
+        let already =
+            PayError::Recorded { code: FailureCode::AlreadyPaidDifferently, reason: "x".into() };
+        let (_, v) = answer(crate::dialect::cln::ClnError::from(already).into_response()).await;
+        assert_eq!(v["code"], 201, "{v}");
+        let (s, v) = answer(crate::dialect::alby::AlbyError::from(e()).into_response()).await;
+        assert_eq!((s, v["code"].as_u64()), (StatusCode::INTERNAL_SERVER_ERROR, Some(10)), "{v}");
     }
 
     /// The store's refusal of malformed input writes nothing: it is the caller's 400.

@@ -1,6 +1,6 @@
 //! The engine's errors, with Core Lightning's `pay` error codes.
 
-use boltd_store::{BudgetWindow, SpendRefusal};
+use boltd_store::{BudgetWindow, FailureCode, SpendRefusal};
 use serde::Serialize;
 
 /// One failed attempt along a route, as Core Lightning reports it.
@@ -164,6 +164,16 @@ pub enum PayError {
          not a payment outcome: look the payment up, or retry with the same Idempotency-Key"
     )]
     Storage,
+    /// A payment its record says failed, read back without the details its failure had when it
+    /// happened (a route too expensive, a hash already paid differently): the recorded code and
+    /// reason, so that a replay answers the same kind of failure as the first answer.
+    #[error("{reason}")]
+    Recorded {
+        /// The recorded failure.
+        code: FailureCode,
+        /// The recorded reason.
+        reason: String,
+    },
     /// Something else failed (the message says what; details are in the daemon's log).
     #[error("{0}")]
     Other(String),

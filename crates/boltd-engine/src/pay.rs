@@ -357,33 +357,36 @@ impl Engine {
                 result.failed_parts = (parts.len() as u32).saturating_sub(succeeded);
                 Ok(result)
             }
-            PaymentStatus::Failed => {
-                let failures: Vec<RoutingFailure> = parts
-                    .iter()
-                    .filter_map(|p| p.failure.as_ref())
-                    .map(RoutingFailure::from)
-                    .collect();
-                let reason = record.failure_reason.clone().unwrap_or_default();
-                Err(match record.failure_code {
-                    Some(FailureCode::DestinationPermanentFailure) => {
-                        PayError::DestinationRejected { failures }
-                    }
-                    Some(FailureCode::RouteNotFound) => PayError::RouteNotFound { failures },
-                    Some(FailureCode::StoppedRetrying) => PayError::Timeout { failures },
-                    Some(FailureCode::InvoiceExpired) => PayError::InvoiceExpired {
-                        now: now_secs(),
-                        expiry: record.expires_at.unwrap_or(0),
-                    },
-                    Some(FailureCode::RouteTooExpensive) => PayError::Other(reason),
-                    Some(FailureCode::AlreadyPaidDifferently) | Some(FailureCode::Other) | None => {
-                        PayError::Other(if reason.is_empty() {
-                            "payment failed".into()
-                        } else {
-                            reason
-                        })
-                    }
-                })
-            }
+            PaymentStatus::Failed => Err(recorded_failure(&record, &parts)),
+        }
+    }
+}
+
+/// The error a failed payment's record answers with, read back (a payment that failed while
+/// the caller waited, or a replay of one that failed before): the failure its code names,
+/// with the failures of its persisted parts; a failure whose details are not kept (a route too
+/// expensive, a hash already paid differently) keeps its recorded code
+/// ([`PayError::Recorded`]).
+pub(crate) fn recorded_failure(
+    record: &PaymentRecord,
+    parts: &[boltd_store::PartRecord],
+) -> PayError {
+    let failures: Vec<RoutingFailure> =
+        parts.iter().filter_map(|p| p.failure.as_ref()).map(RoutingFailure::from).collect();
+    let reason = record.failure_reason.clone().unwrap_or_default();
+    match record.failure_code {
+        Some(FailureCode::DestinationPermanentFailure) => {
+            PayError::DestinationRejected { failures }
+        }
+        Some(FailureCode::RouteNotFound) => PayError::RouteNotFound { failures },
+        Some(FailureCode::StoppedRetrying) => PayError::Timeout { failures },
+        Some(FailureCode::InvoiceExpired) => {
+            PayError::InvoiceExpired { now: now_secs(), expiry: record.expires_at.unwrap_or(0) }
+        }
+        Some(code @ FailureCode::RouteTooExpensive)
+        | Some(code @ FailureCode::AlreadyPaidDifferently) => PayError::Recorded { code, reason },
+        Some(FailureCode::Other) | None => {
+            PayError::Other(if reason.is_empty() { "payment failed".into() } else { reason })
         }
     }
 }
@@ -502,6 +505,35 @@ mod tests {
             .min_final_cltv_expiry_delta(144)
             .build_signed(|h| Secp256k1::new().sign_ecdsa_recoverable(h, &key))
             .unwrap()
+    }
+
+    /// A failure read back from its record answers as it did when it happened: a route too
+    /// expensive stays 206 and a hash paid differently 201 (they were `Other`, -1), the others
+    /// keep their variants.
+    #[test]
+    fn a_recorded_failure_keeps_its_code() {
+        use boltd_store::{BeginOutgoing, NewOutgoing, PaymentKind, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let failed = |n: u8, code: FailureCode| {
+            let intent = NewOutgoing::new(PaymentKind::Bolt11, Some([n; 32]), [n; 32], 1000);
+            let BeginOutgoing::Started(_) = store.begin_outgoing(intent, 10).unwrap() else {
+                panic!("started")
+            };
+            store.fail_outgoing(&[n; 32], code, Some("why"), false, 11).unwrap().unwrap()
+        };
+        let e = recorded_failure(&failed(1, FailureCode::RouteTooExpensive), &[]);
+        assert!(
+            matches!(&e, PayError::Recorded { code: FailureCode::RouteTooExpensive, reason }
+            if reason == "why"),
+            "{e:?}"
+        );
+        let e = recorded_failure(&failed(2, FailureCode::AlreadyPaidDifferently), &[]);
+        assert!(matches!(e, PayError::Recorded { code: FailureCode::AlreadyPaidDifferently, .. }));
+        let e = recorded_failure(&failed(3, FailureCode::RouteNotFound), &[]);
+        assert!(matches!(e, PayError::RouteNotFound { .. }), "{e:?}");
+        let e = recorded_failure(&failed(4, FailureCode::Other), &[]);
+        assert!(matches!(&e, PayError::Other(r) if r == "why"), "{e:?}");
     }
 
     #[test]

@@ -119,6 +119,7 @@ impl From<PayError> for AlbyError {
             | PayError::RouteNotFound { .. }
             | PayError::RouteTooExpensive { .. }
             | PayError::Timeout { .. }
+            | PayError::Recorded { .. }
             | PayError::Other(_) => (StatusCode::INTERNAL_SERVER_ERROR, 10),
             // Alby's code 6 ("something went wrong"), not 10: this is no payment outcome.
             PayError::Storage => (StatusCode::INTERNAL_SERVER_ERROR, 6),

@@ -75,6 +75,7 @@ impl IntoResponse for ClnError {
             // An RPC error: clnrest answers 500 with the error object, whatever the code.
             PayError::Other(_)
             | PayError::Storage
+            | PayError::Recorded { .. }
             | PayError::LabelExists(_)
             | PayError::IdempotencyConflict { .. }
             | PayError::AlreadyPaid { .. }
@@ -136,6 +137,8 @@ pub(crate) fn code(e: &PayError) -> i32 {
             PayError::PaymentLimitExceeded { .. } | PayError::BudgetExceeded { .. } => {
                 cln_codes::NOT_PERMITTED
             }
+            // The code the payment's record keeps (206, 201...).
+            PayError::Recorded { code, .. } => code.code(),
             PayError::Storage | PayError::Other(_) => -1,
         }
     }
@@ -207,6 +210,7 @@ pub(crate) fn data(e: &PayError) -> Value {
             | PayError::WrongState(_)
             | PayError::LabelExists(_)
             | PayError::Unauthorized
+            | PayError::Recorded { .. }
             | PayError::Other(_) => Value::Null,
             // Core Lightning has no code of its own for it: -1 with a machine code in `data`.
             PayError::Storage => serde_json::json!({ "error": "storage_error" }),
