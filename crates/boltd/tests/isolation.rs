@@ -48,6 +48,18 @@ fn tokens_see_their_own_records_and_streams_end_on_revocation() -> Result<(), Ha
     let path = format!("/api/v1/lightning/receives/{}", theirs["payment_hash"].as_str().unwrap());
     assert_eq!(admin.delete(&path).unwrap()["state"], "canceled", "admins cancel any");
 
+    // A receive's idempotency key is per token too: the same key from another app is another
+    // invoice; from the same app, the same invoice again (or a conflict for another request).
+    let keyed = |c: &boltd_harness::ApiClient, amount_sat: u64| {
+        let body = json!({ "amount_sat": amount_sat });
+        c.post_with_key("/api/v1/lightning/receives/invoice", body, "invoice-1")
+    };
+    let (a1, b1) = (keyed(&c1, 1000).unwrap(), keyed(&c2, 1000).unwrap());
+    assert_ne!(a1["payment_hash"], b1["payment_hash"], "two invoices: {a1} {b1}");
+    assert_eq!(keyed(&c1, 1000).unwrap()["payment_hash"], a1["payment_hash"], "replayed");
+    let e = refused(keyed(&c2, 2000));
+    assert_eq!(e.body["code"], "idempotency_conflict", "the same token's key: {}", e.body);
+
     // Idempotency keys are per token: the same key from another app is its own payment, not a
     // conflict with (nor a replay of) the first app's. A has no channel: each payment is
     // recorded, then fails for want of balance.
