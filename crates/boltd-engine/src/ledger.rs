@@ -27,8 +27,8 @@ use boltd_node::events::{
 };
 use boltd_node::node::scid_string;
 use boltd_store::{
-    EventType, NewChannelEvent, NewIncoming, NewPart, PartFailure, PartHop, PaymentKind,
-    ReceiveState, ReceiveUpdate, Store,
+    EventType, NewChannelEvent, NewClosedChannel, NewIncoming, NewPart, PartFailure, PartHop,
+    PaymentKind, ReceiveState, ReceiveUpdate, Store,
 };
 use lightning::events::{PathFailure, PaymentFailureReason};
 use lightning::routing::gossip::NetworkUpdate;
@@ -344,9 +344,25 @@ impl PaymentEvents for Ledger {
                 EventType::ChannelPending
             }
             ChannelEventKind::Ready => EventType::ChannelReady,
-            ChannelEventKind::Closed { reason } => {
-                channel["reason"] = reason.into();
-                EventType::ChannelClosed
+            ChannelEventKind::Closed { reason, kind, funding_txo, last_local_balance_msat } => {
+                channel["reason"] = reason.clone().into();
+                channel["close_kind"] = kind.as_str().into();
+                let closed = NewClosedChannel {
+                    channel_id: event.channel_id,
+                    counterparty_node_id: event.counterparty_node_id.map(|n| n.to_string()),
+                    capacity_sat: event.capacity_sat,
+                    funding_txo,
+                    kind,
+                    reason,
+                    last_local_balance_msat,
+                };
+                let event_type = EventType::ChannelClosed;
+                let new = NewChannelEvent { event_type, channel_id: event.channel_id, channel };
+                return self
+                    .store
+                    .record_channel_closed(new, closed, now_secs())
+                    .map(|_| ())
+                    .map_err(not_recorded);
             }
         };
         let new = NewChannelEvent { event_type, channel_id: event.channel_id, channel };

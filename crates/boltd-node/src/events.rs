@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
+use boltd_store::CloseKind;
+
 use lightning::events::{
-    Event, HTLCHandlingFailureReason, HTLCHandlingFailureType, PathFailure, PaymentFailureReason,
-    PaymentPurpose, ReplayEvent,
+    ClosureReason, Event, HTLCHandlingFailureReason, HTLCHandlingFailureType, PathFailure,
+    PaymentFailureReason, PaymentPurpose, ReplayEvent,
 };
 use lightning::ln::channelmanager::PaymentId;
 use lightning::ln::msgs::SocketAddress;
@@ -140,7 +142,36 @@ pub enum ChannelEventKind {
     Closed {
         /// Why, as LDK describes it.
         reason: String,
+        /// Why, in the categories an operator acts on.
+        kind: CloseKind,
+        /// The funding outpoint (`txid:vout`), when the channel was funded.
+        funding_txo: Option<String>,
+        /// Our balance in the channel when it closed (msat), when LDK knows it.
+        last_local_balance_msat: Option<u64>,
     },
+}
+
+/// The category of LDK's closure reason (an exhaustive match: a new reason LDK adds must be
+/// placed here).
+pub fn close_kind(reason: &ClosureReason) -> CloseKind {
+    match reason {
+        ClosureReason::LegacyCooperativeClosure
+        | ClosureReason::CounterpartyInitiatedCooperativeClosure
+        | ClosureReason::LocallyInitiatedCooperativeClosure
+        | ClosureReason::CounterpartyCoopClosedUnfundedChannel
+        | ClosureReason::LocallyCoopClosedUnfundedChannel => CloseKind::Cooperative,
+        ClosureReason::HolderForceClosed { .. }
+        | ClosureReason::ProcessingError { .. }
+        | ClosureReason::HTLCsTimedOut { .. }
+        | ClosureReason::PeerFeerateTooLow { .. } => CloseKind::LocalForceClose,
+        ClosureReason::CounterpartyForceClosed { .. } | ClosureReason::CommitmentTxConfirmed => {
+            CloseKind::RemoteForceClose
+        }
+        ClosureReason::FundingTimedOut
+        | ClosureReason::DisconnectedPeer
+        | ClosureReason::OutdatedChannelManager
+        | ClosureReason::FundingBatchClosure => CloseKind::Abandoned,
+    }
 }
 
 /// A channel changed state.
@@ -483,12 +514,20 @@ impl NodeEventHandler {
                 reason,
                 counterparty_node_id,
                 channel_capacity_sats,
+                channel_funding_txo,
+                last_local_balance_msat,
                 ..
             } => {
                 tracing::info!(%channel_id, ?counterparty_node_id, %reason, "channel closed");
+                let kind = ChannelEventKind::Closed {
+                    reason: reason.to_string(),
+                    kind: close_kind(&reason),
+                    funding_txo: channel_funding_txo.map(|o| format!("{}:{}", o.txid, o.index)),
+                    last_local_balance_msat,
+                };
                 self.listener
                     .channel_event(ChannelEvent {
-                        kind: ChannelEventKind::Closed { reason: reason.to_string() },
+                        kind,
                         channel_id: channel_id.0,
                         counterparty_node_id,
                         capacity_sat: channel_capacity_sats,

@@ -305,23 +305,32 @@ impl Store {
         event: NewChannelEvent,
         now: u64,
     ) -> Result<Option<EventRecord>, StoreError> {
+        self.transaction(|tx| self.append_channel_event(tx, &event, now))
+    }
+
+    /// Appends a channel event in `tx` (see [`Store::record_channel_event`]).
+    pub(crate) fn append_channel_event(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        event: &NewChannelEvent,
+        now: u64,
+    ) -> Result<Option<EventRecord>, TxError> {
         if !event.event_type.is_channel_event() {
             return Err(StoreError::invalid(format!(
                 "{} is not a channel event",
                 event.event_type
-            )));
+            ))
+            .into());
         }
         if !event.channel.is_object() {
-            return Err(StoreError::invalid("the channel must be a JSON object"));
+            return Err(StoreError::invalid("the channel must be a JSON object").into());
         }
         let key = format!("{}:{}", event.event_type, crate::payments::to_hex(&event.channel_id));
         let data = serde_json::json!({ "channel": event.channel });
-        self.transaction(|tx| {
-            match self.append_event(tx, event.event_type, None, &data, Some(&key), now)? {
-                Some(seq) => Ok(Some(event_row(tx, seq)?)),
-                None => Ok(None),
-            }
-        })
+        match self.append_event(tx, event.event_type, None, &data, Some(&key), now)? {
+            Some(seq) => Ok(Some(event_row(tx, seq)?)),
+            None => Ok(None),
+        }
     }
 }
 

@@ -44,6 +44,7 @@
 
 mod attempts;
 mod batch;
+mod closed_channels;
 mod durability;
 mod error;
 mod events;
@@ -62,6 +63,7 @@ mod webhooks;
 
 pub use attempts::{NewPart, PartFailure, PartHop, PartRecord, StoredSendPlan};
 pub use batch::KvOp;
+pub use closed_channels::{CloseKind, ClosedChannelRecord, NewClosedChannel};
 pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};

@@ -373,6 +373,29 @@ CREATE UNIQUE INDEX receives_idempotency_key ON receives (coalesce(token_id, '')
 CREATE UNIQUE INDEX receives_label ON receives (label) WHERE label IS NOT NULL;
 ";
 
+/// Version 11: closed channels (`closed_channels`), one row per channel, written with its
+/// `channel_closed` event, and the transactions seen spending a channel's funding output
+/// (`channel_closings`, written by the node's chain listener as blocks connect, forgotten when
+/// their block is disconnected). See `crate::closed_channels`.
+const V11_CLOSED_CHANNELS: &str = "
+CREATE TABLE closed_channels (
+	channel_id BLOB PRIMARY KEY CHECK (length(channel_id) = 32),
+	counterparty_node_id TEXT,
+	capacity_sat INTEGER CHECK (capacity_sat >= 0),
+	funding_txo TEXT,
+	kind TEXT NOT NULL CHECK (kind IN
+		('cooperative', 'local_force_close', 'remote_force_close', 'abandoned')),
+	reason TEXT NOT NULL,
+	last_local_balance_msat INTEGER CHECK (last_local_balance_msat >= 0),
+	closed_at INTEGER NOT NULL
+);
+CREATE TABLE channel_closings (
+	channel_id BLOB PRIMARY KEY CHECK (length(channel_id) = 32),
+	closing_txid TEXT NOT NULL CHECK (length(closing_txid) = 64),
+	closing_height INTEGER NOT NULL
+);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -385,6 +408,7 @@ const MIGRATIONS: &[&str] = &[
     V8_SEND_PLAN,
     V9_DELETED_RECEIVES,
     V10_RECEIVE_KEYS,
+    V11_CLOSED_CHANNELS,
 ];
 
 /// The newest database schema version this code knows (and creates).

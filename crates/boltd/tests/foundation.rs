@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bitcoin_hashes::{sha256, Hash};
+use boltd_harness::bitcoincore_rpc::RpcApi;
 use boltd_harness::{
     free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
     TestNode,
@@ -153,6 +154,56 @@ fn three_nodes_pay_across_two_hops_survive_sigkill_and_close() -> Result<(), Har
         let left = n.get("/api/v1/wallet/balance").unwrap()["lightning_sat"].as_u64().unwrap();
         assert_eq!(left, 0, "{} still has Lightning funds", n.name);
     }
+
+    // The closed channels stay listed, with why, the closing transaction (the one that spent
+    // the funding output on chain), and nothing left on its way back; B's list survives a
+    // restart.
+    let closed = |n: &TestNode| n.get("/api/v1/node/channels/closed").unwrap();
+    let find = |list: &serde_json::Value, id: &serde_json::Value| {
+        list.as_array().unwrap().iter().find(|c| c["channel_id"] == *id).cloned()
+    };
+    let check = |n: &TestNode, ch: &serde_json::Value, kind: &str| {
+        let list = wait_until(
+            "the closed channel to be settled",
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || {
+                mine_and_sync(&btc, 1, &nodes)?;
+                let list = closed(n);
+                let c = find(&list, &ch["channel_id"]);
+                Ok(c.filter(|c| c["settled"] == true).map(|_| list))
+            },
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}: {}", n.name, closed(n)));
+        let c = find(&list, &ch["channel_id"]).unwrap();
+        assert_eq!(c["close_kind"], kind, "{}: {c}", n.name);
+        assert_eq!((c["pending_sat"].as_u64(), c["breach"].as_bool()), (Some(0), Some(false)));
+        assert_eq!(c["capacity_sat"], 1_000_000, "{c}");
+        // The closing transaction spends the funding output.
+        let txid: bitcoin::Txid = c["closing_txid"].as_str().unwrap().parse().unwrap();
+        let height = c["closing_height"].as_u64().unwrap();
+        let hash = btc.client().get_block_hash(height).unwrap();
+        let tx = btc.client().get_raw_transaction(&txid, Some(&hash)).unwrap();
+        let funding = c["funding_txo"].as_str().unwrap();
+        assert!(
+            tx.input.iter().any(|i| i.previous_output.to_string() == funding),
+            "{txid} does not spend {funding}"
+        );
+        c
+    };
+    let ab_at_a = check(&a, &ab, "cooperative");
+    let ab_at_b = check(&b, &ab, "cooperative");
+    assert_eq!(ab_at_a["closing_txid"], ab_at_b["closing_txid"], "one closing transaction");
+    let bc_at_b = check(&b, &bc, "local_force_close");
+    let bc_at_c = check(&c, &bc, "remote_force_close");
+    assert_eq!(bc_at_b["closing_txid"], bc_at_c["closing_txid"]);
+    assert!(bc_at_b["last_local_balance_msat"].as_u64().unwrap() > 0, "{bc_at_b}");
+    let mut b = b;
+    b.stop()?;
+    let b = TestNode::spawn("bob", &exe(), &dir.path().join("b"), &chain, b_port)?;
+    let after = closed(&b);
+    assert_eq!(after.as_array().unwrap().len(), 2, "{after}");
+    assert_eq!(find(&after, &bc["channel_id"]).unwrap()["closing_txid"], bc_at_b["closing_txid"]);
     Ok(())
 }
 

@@ -70,12 +70,14 @@ use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 use boltd_config::Config;
 
 mod channels;
+mod closed;
 mod onchain;
 mod peers;
 mod runtime;
 mod start;
 
 pub use channels::{scid_string, ChannelInfo, GraphChannel, GraphChannelPolicy, CHANNEL_STATES};
+pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
 
@@ -132,6 +134,7 @@ pub struct Node {
     fees: Arc<FeeEstimates>,
     chain_monitor: Arc<ChainMonitor>,
     channel_manager: Arc<ChannelManager>,
+    sweeper: Arc<Sweeper>,
     graph: Arc<Graph>,
     router: Arc<Router>,
     peer_manager: Arc<PeerManager>,

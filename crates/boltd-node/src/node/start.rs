@@ -9,6 +9,8 @@ pub(super) struct ChainListeners {
     chain_monitor: Arc<ChainMonitor>,
     sweeper: Arc<Sweeper>,
     height: Arc<AtomicU32>,
+    /// Where the spends of channels' funding outputs are recorded (see `closed.rs`).
+    store: Arc<Store>,
 }
 
 impl Listen for ChainListeners {
@@ -21,6 +23,7 @@ impl Listen for ChainListeners {
         self.channel_manager.filtered_block_connected(header, txdata, height);
         self.chain_monitor.filtered_block_connected(header, txdata, height);
         self.sweeper.filtered_block_connected(header, txdata, height);
+        closed::record_funding_spends(&self.chain_monitor, &self.store, txdata, height);
         self.height.store(height, Ordering::Release);
     }
 
@@ -28,6 +31,9 @@ impl Listen for ChainListeners {
         self.channel_manager.blocks_disconnected(fork_point);
         self.chain_monitor.blocks_disconnected(fork_point);
         self.sweeper.blocks_disconnected(fork_point);
+        if let Err(e) = self.store.forget_funding_spends_above(fork_point.height) {
+            tracing::error!("forgetting the funding spends of disconnected blocks failed: {e}");
+        }
         self.height.store(fork_point.height, Ordering::Release);
     }
 }
@@ -430,6 +436,7 @@ impl Node {
             chain_monitor: Arc::clone(&chain_monitor),
             sweeper: Arc::clone(&sweeper),
             height: Arc::clone(&ldk_height),
+            store: Arc::clone(&store),
         };
         let poll_every = Duration::from_millis(config.chain_poll_interval_ms);
         let announce = (config.alias.clone(), config.announce_addrs.clone());
@@ -478,6 +485,7 @@ impl Node {
             fees,
             chain_monitor,
             channel_manager,
+            sweeper,
             graph,
             router,
             peer_manager,

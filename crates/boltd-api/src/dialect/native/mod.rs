@@ -44,6 +44,7 @@ pub(crate) fn routes(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(node::connect_peer))
         .routes(routes!(node::disconnect_peer))
         .routes(routes!(node::list_channels))
+        .routes(routes!(node::list_closed_channels))
         .routes(routes!(node::open_channel))
         .routes(routes!(node::close_channel))
         .routes(routes!(node::channel_config))

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_node::chain::OnchainFeeRates;
-use boltd_node::node::{ChannelInfo, GraphChannel, NodeInfo, PeerInfo};
+use boltd_node::node::{ChannelInfo, ClosedChannel, GraphChannel, NodeInfo, PeerInfo};
 use boltd_node::wallet::{OnchainSent, SendRequest, Utxo, WalletTransaction};
 use boltd_node::NodeError;
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,20 @@ pub(crate) async fn disconnect_peer(
     responses((status = 200, description = "The channels", body = Vec<ChannelInfo>)))]
 pub(crate) async fn list_channels(State(engine): State<AppState>) -> ApiResult<Vec<ChannelInfo>> {
     Ok(Json(engine.node().list_channels()))
+}
+
+/// The channels that closed, the most recently closed first: why (`close_kind`, LDK's
+/// `reason`), when, our balance then, the closing transaction once confirmed, and what is still
+/// on its way back to the wallet (`pending_claims`, `sweeps`; `settled` once nothing is left).
+/// Kept across restarts.
+#[utoipa::path(get, path = "/api/v1/node/channels/closed", tag = TAG,
+    operation_id = "list_closed_channels",
+    security(("bearer" = ["node:read"])),
+    responses((status = 200, description = "The closed channels", body = Vec<ClosedChannel>)))]
+pub(crate) async fn list_closed_channels(
+    State(engine): State<AppState>,
+) -> ApiResult<Vec<ClosedChannel>> {
+    Ok(Json(engine.node().closed_channels().await?))
 }
 
 /// A channel to open.
