@@ -41,6 +41,20 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// `accept_inbound_channels`: channels opened by peers are accepted.
 pub const DEFAULT_ACCEPT_INBOUND_CHANNELS: bool = true;
 
+/// `anchor_channels`: new channels negotiate anchor outputs.
+pub const DEFAULT_ANCHOR_CHANNELS: bool = true;
+
+/// `anchor_reserve_per_channel_sat`: what ldk-node keeps per anchor channel (enough to bump a
+/// commitment with a few HTLCs at high fee rates).
+pub const DEFAULT_ANCHOR_RESERVE_PER_CHANNEL_SAT: u64 = 25_000;
+
+/// `anchor_reserve_max_sat`: twenty channels' worth.
+pub const DEFAULT_ANCHOR_RESERVE_MAX_SAT: u64 = 500_000;
+
+/// `max_bump_fee_rate_sat_per_vb`: far above any fee rate seen so far, so that a bump is only
+/// capped by an operator's choice, yet bounded.
+pub const DEFAULT_MAX_BUMP_FEE_RATE_SAT_PER_VB: u64 = 1_000;
+
 /// `lnurl_allow_http`: LNURL needs https and never reaches loopback hosts.
 pub const DEFAULT_LNURL_ALLOW_HTTP: bool = false;
 

@@ -162,6 +162,38 @@ declare_keys! {
         default: or(DEFAULT_ACCEPT_INBOUND_CHANNELS),
     }
 
+    /// Whether new channels negotiate anchor outputs (`option_anchors_zero_fee_htlc_tx`), in
+    /// both directions: a force close can then be fee-bumped from the on-chain wallet (CPFP of
+    /// the commitment, HTLC transactions) when fees spike. Peers that do not support anchors
+    /// still get static-remote-key channels. Needs an on-chain reserve
+    /// (`anchor_reserve_per_channel_sat`).
+    anchor_channels: bool {
+        flag: "BOOL", "Negotiate anchor channels: true or false [default: true]",
+        default: or(DEFAULT_ANCHOR_CHANNELS),
+    }
+
+    /// On-chain funds kept per anchor channel to fee-bump its force close, in sat: channel
+    /// opens and on-chain sends that would leave less than the reserve are refused, and an
+    /// inbound anchor channel that would raise the reserve above the wallet's balance is
+    /// declined. The total is capped by `anchor_reserve_max_sat`.
+    anchor_reserve_per_channel_sat: u64 {
+        flag: "SAT", "On-chain reserve per anchor channel in sat [default: 25000]",
+        default: or(DEFAULT_ANCHOR_RESERVE_PER_CHANNEL_SAT),
+    }
+
+    /// The most the anchor reserve can be, whatever the number of anchor channels, in sat.
+    anchor_reserve_max_sat: u64 {
+        flag: "SAT", "Cap of the total anchor reserve in sat [default: 500000]",
+        default: or(DEFAULT_ANCHOR_RESERVE_MAX_SAT),
+    }
+
+    /// The highest fee rate a force close's fee bump pays, in sat/vB (at least 1): LDK asks for
+    /// the rate the chain source estimates for an urgent sweep, never more than this.
+    max_bump_fee_rate_sat_per_vb: u64 {
+        flag: "SAT_PER_VB", "Ceiling of anchor fee bumps in sat/vB [default: 1000]",
+        default: or(DEFAULT_MAX_BUMP_FEE_RATE_SAT_PER_VB).check(checks::at_least_1),
+    }
+
     /// Lightning-address names (LUD-16) this node serves: `GET /.well-known/lnurlp/<name>`
     /// answers LNURL-pay (LUD-06, comments per LUD-12) and its callback
     /// `/.well-known/lnurlp/<name>/callback` issues invoices whose description hash commits to

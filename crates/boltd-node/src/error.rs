@@ -29,12 +29,15 @@ pub enum NodeError {
     #[error("wallet: {0}")]
     Wallet(String),
     /// Not enough funds for the requested operation; nothing was broadcast.
-    #[error("insufficient funds: {needed_sat} sat needed, {available_sat} sat available")]
+    #[error("{}", insufficient_funds(*needed_sat, *available_sat, *reserve_sat))]
     InsufficientFunds {
-        /// What the operation needs, fees included where known.
+        /// What the operation needs, fees and the anchor reserve included where known.
         needed_sat: u64,
         /// What the wallet can spend.
         available_sat: u64,
+        /// Of what it needs, the on-chain reserve kept for anchor channels' fee bumps (0 when
+        /// the reserve is not what is missing).
+        reserve_sat: u64,
     },
     /// The request is invalid (bad address, unknown channel, wrong network...).
     #[error("invalid request: {0}")]
@@ -76,3 +79,15 @@ impl From<lightning::io::Error> for NodeError {
 
 /// Result type of the node.
 pub type NodeResult<T> = Result<T, NodeError>;
+
+fn insufficient_funds(needed_sat: u64, available_sat: u64, reserve_sat: u64) -> String {
+    let mut text =
+        format!("insufficient funds: {needed_sat} sat needed, {available_sat} sat available");
+    if reserve_sat > 0 {
+        text.push_str(&format!(
+            " ({reserve_sat} sat of it is the on-chain reserve kept to fee-bump the force close \
+             of anchor channels; see anchor_reserve_per_channel_sat)"
+        ));
+    }
+    text
+}

@@ -271,7 +271,10 @@ fn payer_note(purpose: &PaymentPurpose) -> Option<String> {
 
 /// Handles LDK events for the node.
 pub struct NodeEventHandler {
+    pub(crate) config: boltd_config::Config,
     pub(crate) channel_manager: Arc<ChannelManager>,
+    /// LDK's fee bumper of anchor channels' force closes, on the wallet's coins.
+    pub(crate) bump: crate::types::BumpHandler,
     pub(crate) wallet: Arc<OnchainWallet>,
     pub(crate) sweeper: Arc<Sweeper>,
     /// Per-payment routing policies, forgotten once a payment is final.
@@ -545,16 +548,43 @@ impl NodeEventHandler {
                     }
                 }
             }
-            Event::OpenChannelRequest { temporary_channel_id, counterparty_node_id, .. } => {
-                // Only emitted with manual acceptance; accept, as automatic acceptance would.
-                let user_channel_id = rand::random::<u128>();
-                if let Err(e) = self.channel_manager.accept_inbound_channel(
-                    &temporary_channel_id,
-                    &counterparty_node_id,
-                    user_channel_id,
-                    None,
-                ) {
-                    tracing::warn!("accepting inbound channel failed: {e:?}");
+            Event::OpenChannelRequest {
+                temporary_channel_id,
+                counterparty_node_id,
+                channel_type,
+                ..
+            } => {
+                // Every inbound channel comes here (see `user_config`).
+                let anchor = channel_type.supports_anchors_zero_fee_htlc_tx();
+                let anchors = self
+                    .channel_manager
+                    .list_channels()
+                    .iter()
+                    .filter(|c| crate::anchors::is_anchor(c))
+                    .count();
+                let balance_sat = self.wallet.balance().confirmed_sat;
+                match crate::anchors::inbound_decision(&self.config, anchor, anchors, balance_sat) {
+                    Ok(()) => {
+                        let user_channel_id = rand::random::<u128>();
+                        if let Err(e) = self.channel_manager.accept_inbound_channel(
+                            &temporary_channel_id,
+                            &counterparty_node_id,
+                            user_channel_id,
+                            None,
+                        ) {
+                            tracing::warn!("accepting inbound channel failed: {e:?}");
+                        }
+                    }
+                    Err(why) => {
+                        tracing::info!(%counterparty_node_id, anchor, "declined an inbound channel: {why}");
+                        if let Err(e) = self.channel_manager.force_close_broadcasting_latest_txn(
+                            &temporary_channel_id,
+                            &counterparty_node_id,
+                            why,
+                        ) {
+                            tracing::warn!("declining inbound channel failed: {e:?}");
+                        }
+                    }
                 }
             }
             Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason, .. } => {
@@ -571,9 +601,14 @@ impl NodeEventHandler {
                     }
                 }
             }
-            Event::BumpTransaction(event) => {
-                // boltd negotiates no anchor channels, so this is not expected.
-                tracing::warn!(?event, "unexpected fee bump request (anchor channels are off)");
+            Event::BumpTransaction(mut event) => {
+                // An anchor channel's force close: CPFP its commitment, or pay for its HTLC
+                // transactions, from the wallet's confirmed coins, at the chain source's urgent
+                // fee rate up to the configured ceiling. LDK asks again on every block until
+                // the transaction confirms, so a failure here is retried.
+                crate::anchors::cap_fee_rate(&self.config, &mut event);
+                tracing::info!(?event, "fee bump of a force close");
+                self.bump.handle_event(&event);
             }
             Event::ConnectionNeeded { node_id, addresses } => {
                 let pm = self.peer_manager.get().cloned();

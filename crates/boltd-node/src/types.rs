@@ -119,3 +119,15 @@ pub type NoLiquidityManager = Arc<
         Arc<Broadcaster>,
     >,
 >;
+
+/// The on-chain wallet as the coin source of anchor fee bumps.
+pub type BumpWallet =
+    lightning::events::bump_transaction::sync::WalletSync<Arc<OnchainWallet>, Arc<LdkLogger>>;
+
+/// LDK's handler of `Event::BumpTransaction` (anchor channels' force closes).
+pub type BumpHandler = lightning::events::bump_transaction::sync::BumpTransactionEventHandlerSync<
+    Arc<Broadcaster>,
+    Arc<BumpWallet>,
+    Arc<KeysManager>,
+    Arc<LdkLogger>,
+>;

@@ -7,6 +7,7 @@
 //! its send and the client's idempotency key ([`sends`]): marked evicted if bitcoind refuses it,
 //! kept when its answer is unknown (a timeout) until bitcoind's mempool and blocks settle it.
 
+mod bump;
 mod sends;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -425,13 +426,15 @@ impl OnchainWallet {
     }
 
     /// Builds and signs a transaction paying `outputs` from `coins`, and applies it to the
-    /// wallet as unconfirmed; the caller persists it.
+    /// wallet as unconfirmed; the caller persists it. One that would leave the wallet with less
+    /// than `reserve_sat` (the anchor channels' reserve) is refused before it is applied.
     fn build_signed_to(
         &self,
         inner: &mut Inner,
         outputs: Outputs,
         fee_rate: FeeRate,
         coins: Coins,
+        reserve_sat: u64,
     ) -> NodeResult<Transaction> {
         let mut builder = inner.wallet.build_tx();
         if coins == Coins::Confirmed {
@@ -457,10 +460,15 @@ impl OnchainWallet {
                 return Err(NodeError::InsufficientFunds {
                     needed_sat: e.needed.to_sat(),
                     available_sat: e.available.to_sat(),
+                    reserve_sat: 0,
                 })
             }
             Err(CreateTxError::NoUtxosSelected) | Err(CreateTxError::NoRecipients) => {
-                return Err(NodeError::InsufficientFunds { needed_sat: 1, available_sat: 0 })
+                return Err(NodeError::InsufficientFunds {
+                    needed_sat: 1,
+                    available_sat: 0,
+                    reserve_sat: 0,
+                })
             }
             Err(e) => return Err(NodeError::Wallet(format!("cannot build transaction: {e}"))),
         };
@@ -472,6 +480,13 @@ impl OnchainWallet {
             return Err(NodeError::Wallet("transaction could not be fully signed".into()));
         }
         let tx = psbt.extract_tx().map_err(|e| NodeError::Wallet(e.to_string()))?;
+        if reserve_sat > 0 {
+            let (sent, received) = inner.wallet.sent_and_received(&tx);
+            let balance = inner.wallet.balance();
+            let spend = sent.to_sat().saturating_sub(received.to_sat());
+            let spendable = balance.confirmed.to_sat() + balance.trusted_pending.to_sat();
+            crate::anchors::check_spend(spendable, spend, reserve_sat)?;
+        }
         // Staged, not persisted: the caller persists it (a send with its row, in one transaction).
         inner.wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
         Ok(tx)
@@ -504,7 +519,7 @@ impl OnchainWallet {
         );
         let mut inner = self.inner.lock().unwrap();
         let outputs = Outputs::Pay(vec![(script, amount_sat)]);
-        let tx = self.build_signed_to(&mut inner, outputs, fee_rate, Coins::Confirmed)?;
+        let tx = self.build_signed_to(&mut inner, outputs, fee_rate, Coins::Confirmed, 0)?;
         inner.persist()?;
         Ok(tx)
     }

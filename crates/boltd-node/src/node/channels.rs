@@ -35,6 +35,9 @@ pub struct ChannelInfo {
     /// HTLCs in the channel not yet fully resolved, in either direction (0 when the channel is
     /// at rest).
     pub pending_htlcs: usize,
+    /// Whether it is an anchor channel (`option_anchors_zero_fee_htlc_tx`: a force close is
+    /// fee-bumped from the on-chain wallet, which keeps a reserve for it).
+    pub anchors: bool,
 }
 
 /// The values of [`ChannelInfo::state`].
@@ -109,7 +112,13 @@ impl Node {
             return Err(NodeError::InsufficientFunds {
                 needed_sat: amount_sat,
                 available_sat: spendable,
+                reserve_sat: 0,
             });
+        }
+        if self.config.anchor_channels {
+            // The new channel may be an anchor channel: the reserve must cover it too.
+            let reserve = crate::anchors::reserve_sat(&self.config, self.anchor_channels() + 1);
+            crate::anchors::check_spend(spendable, amount_sat, reserve)?;
         }
         let mut cfg = user_config(&self.config);
         cfg.channel_handshake_config.announce_for_forwarding = public;
@@ -119,6 +128,16 @@ impl Node {
             .create_channel(node_id, amount_sat, push_msat, user_channel_id, None, Some(cfg))
             .map_err(|e| NodeError::Lightning(format!("{e:?}")))?;
         Ok(id.to_string())
+    }
+
+    /// How many of the node's channels are anchor channels.
+    pub fn anchor_channels(&self) -> usize {
+        self.channel_manager.list_channels().iter().filter(|c| crate::anchors::is_anchor(c)).count()
+    }
+
+    /// The on-chain reserve kept for the anchor channels' fee bumps now, in sat.
+    pub fn anchor_reserve_sat(&self) -> u64 {
+        crate::anchors::reserve_sat(&self.config, self.anchor_channels())
     }
 
     /// Channels.
@@ -155,6 +174,7 @@ impl Node {
                     confirmations: c.confirmations,
                     confirmations_required: c.confirmations_required,
                     pending_htlcs: c.pending_inbound_htlcs.len() + c.pending_outbound_htlcs.len(),
+                    anchors: crate::anchors::is_anchor(&c),
                 }
             })
             .collect()

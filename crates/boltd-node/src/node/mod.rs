@@ -208,8 +208,8 @@ fn persist_routing_view(store: &Store, view: &GraphView) {
 /// LDK's configuration for boltd's channels.
 pub fn user_config(config: &Config) -> UserConfig {
     let mut c = UserConfig::default();
-    // Anchor channels need a fee-bumping wallet; boltd uses static-remote-key channels for now.
-    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = false;
+    // Anchor channels: a force close is fee-bumped from the wallet (see `anchors`).
+    c.channel_handshake_config.negotiate_anchors_zero_fee_htlc_tx = config.anchor_channels;
     // Let a peer open public or private channels to us, whatever our own default.
     c.channel_handshake_limits.force_announced_channel_preference = false;
     // Allow the whole channel to be in flight (payments as large as the channel).
@@ -219,7 +219,10 @@ pub fn user_config(config: &Config) -> UserConfig {
     // sendable once 50 are pending (benchmark B2 at K = 50). The funder's fee reserve for the
     // extra HTLC outputs is LDK's to check.
     c.channel_handshake_config.our_max_accepted_htlcs = 483;
-    c.manually_accept_inbound_channels = !config.accept_inbound_channels;
+    // Every inbound channel is accepted by hand (`Event::OpenChannelRequest`): LDK requires it
+    // for anchor channels (to check the reserve), and it is where `accept_inbound_channels`
+    // declines them.
+    c.manually_accept_inbound_channels = true;
     c
 }
 

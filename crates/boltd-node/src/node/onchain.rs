@@ -12,6 +12,9 @@ pub struct Balances {
     pub lightning_sat: u64,
     /// What we can send over Lightning now, in msat.
     pub lightning_spendable_msat: u64,
+    /// Of the on-chain balance, what is kept to fee-bump the force close of anchor channels
+    /// (sends and channel opens leave it alone), in sat.
+    pub anchor_reserve_sat: u64,
 }
 
 impl Node {
@@ -39,6 +42,7 @@ impl Node {
             onchain: self.wallet.balance(),
             lightning_sat,
             lightning_spendable_msat: spendable,
+            anchor_reserve_sat: self.anchor_reserve_sat(),
         }
     }
 
@@ -51,7 +55,8 @@ impl Node {
         key: Option<String>,
     ) -> NodeResult<crate::wallet::OnchainSent> {
         let w = Arc::clone(&self.wallet);
-        blocking(move || w.send_request(&req, key.as_deref())).await
+        let reserve_sat = self.anchor_reserve_sat();
+        blocking(move || w.send_request(&req, key.as_deref(), reserve_sat)).await
     }
 
     /// The signed transaction of an on-chain send recorded by [`Node::send_onchain`].

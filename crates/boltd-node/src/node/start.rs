@@ -379,7 +379,15 @@ impl Node {
         let p2p_addr = listener.local_addr()?;
 
         // Background processor: events, persistence, timers.
+        let bump_wallet = Arc::new(BumpWallet::new(Arc::clone(&wallet), Arc::clone(&logger)));
         let handler = NodeEventHandler {
+            config: config.clone(),
+            bump: BumpHandler::new(
+                Arc::clone(&broadcaster),
+                bump_wallet,
+                Arc::clone(&keys_manager),
+                Arc::clone(&logger),
+            ),
             channel_manager: Arc::clone(&channel_manager),
             wallet: Arc::clone(&wallet),
             sweeper: Arc::clone(&sweeper),

@@ -160,8 +160,14 @@ fn db_error(inner: &Inner, what: &str, e: rusqlite::Error) -> NodeError {
 impl OnchainWallet {
     /// Sends on chain as `req` says (blocking: records, then broadcasts through bitcoind).
     /// With an idempotency `key`, a repeated request returns the first send (see the module
-    /// documentation); everything is checked before anything is signed or recorded.
-    pub fn send_request(&self, req: &SendRequest, key: Option<&str>) -> NodeResult<OnchainSent> {
+    /// documentation); everything is checked before anything is signed or recorded. A send
+    /// that would leave less than `reserve_sat` (the anchor channels' reserve) is refused.
+    pub fn send_request(
+        &self,
+        req: &SendRequest,
+        key: Option<&str>,
+        reserve_sat: u64,
+    ) -> NodeResult<OnchainSent> {
         let outputs = match req {
             SendRequest::Send { address, amount_sat, .. } => {
                 check_amounts([(address.as_str(), *amount_sat)])?;
@@ -197,7 +203,8 @@ impl OnchainWallet {
                     return self.replay(earlier);
                 }
             }
-            let tx = self.build_signed_to(&mut inner, outputs, fee_rate, req.coins())?;
+            let tx =
+                self.build_signed_to(&mut inner, outputs, fee_rate, req.coins(), reserve_sat)?;
             let new = NewOnchainSend {
                 txid: tx.compute_txid().to_string(),
                 tx: bitcoin::consensus::serialize(&tx),

@@ -27,7 +27,7 @@ fn node_error(e: NodeError) -> Response {
     match e {
         NodeError::InvalidInput(m) => ClnError::invalid(m).into_response(),
         NodeError::IdempotencyConflict { .. } => ClnError::invalid(e.to_string()).into_response(),
-        NodeError::InsufficientFunds { needed_sat, available_sat } => rpc_error(
+        NodeError::InsufficientFunds { needed_sat, available_sat, .. } => rpc_error(
             CANNOT_AFFORD,
             e.to_string(),
             json!({ "needed_sat": needed_sat, "available_sat": available_sat }),
