@@ -371,6 +371,14 @@ CREATE INDEX receives_state_created ON receives (state, created_at, id);
 CREATE UNIQUE INDEX receives_idempotency_key ON receives (coalesce(token_id, ''), idempotency_key)
 	WHERE idempotency_key IS NOT NULL;
 CREATE UNIQUE INDEX receives_label ON receives (label) WHERE label IS NOT NULL;
+/// Version 11: Nostr Wallet Connect connections: a NIP-47 client's public key (x-only,
+/// lowercase hex) to the API token whose scopes and limits it has. See `crate::nwc`.
+const V11_NWC_CONNECTIONS: &str = "
+CREATE TABLE nwc_connections (
+	client_pubkey TEXT PRIMARY KEY CHECK (length(client_pubkey) = 64),
+	token_id TEXT NOT NULL UNIQUE REFERENCES api_tokens (id),
+	created_at INTEGER NOT NULL
+);
 ";
 
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
@@ -385,6 +393,7 @@ const MIGRATIONS: &[&str] = &[
     V8_SEND_PLAN,
     V9_DELETED_RECEIVES,
     V10_RECEIVE_KEYS,
+    V11_NWC_CONNECTIONS,
 ];
 
 /// The newest database schema version this code knows (and creates).
