@@ -371,6 +371,8 @@ CREATE INDEX receives_state_created ON receives (state, created_at, id);
 CREATE UNIQUE INDEX receives_idempotency_key ON receives (coalesce(token_id, ''), idempotency_key)
 	WHERE idempotency_key IS NOT NULL;
 CREATE UNIQUE INDEX receives_label ON receives (label) WHERE label IS NOT NULL;
+";
+
 /// Version 11: Nostr Wallet Connect connections: a NIP-47 client's public key (x-only,
 /// lowercase hex) to the API token whose scopes and limits it has. See `crate::nwc`.
 const V11_NWC_CONNECTIONS: &str = "
