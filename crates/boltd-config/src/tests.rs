@@ -702,6 +702,7 @@ fn file_env_and_flags_make_the_expected_config() {
         lnurl_names: vec!["carol".into()],
         lnurl_public_url: Some("https://file.example".into()),
         lnurl_allow_http: false,
+        nwc_relays: vec![],
         htlc_forward_delay_ms: Some(5),
     };
     assert_eq!(c, expected);

@@ -133,7 +133,10 @@ mod tests {
         assert_eq!(NwcError::from(PayError::NotFound("x".into())).code(), "NOT_FOUND");
         assert_eq!(NwcError::from(PayError::Storage).code(), "INTERNAL");
         assert_eq!(NwcError::from(PayError::InvalidParams("x".into())).code(), "OTHER");
-        assert_eq!(NwcError::from(AuthError::MissingScope(Scope::PaymentsSend)).code(), "RESTRICTED");
+        assert_eq!(
+            NwcError::from(AuthError::MissingScope(Scope::PaymentsSend)).code(),
+            "RESTRICTED"
+        );
         assert_eq!(NwcError::from(AuthError::Invalid).code(), "UNAUTHORIZED");
     }
 }

@@ -29,7 +29,7 @@
 //!   the on-chain wallet with its idempotency key, in the wallet's own transaction.
 //! * Deleted invoices (schema version 9): [`Store::delete_receive`] hides a receive from the
 //!   API (Core Lightning's `delinvoice`) and keeps its row; see the `receives_delete` module.
-//! * Nostr Wallet Connect connections (schema version 10): a NIP-47 client's key to its API
+//! * Nostr Wallet Connect connections (schema version 11): a NIP-47 client's key to its API
 //!   token ([`Store::insert_nwc_connection`]); see the `nwc` module.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
