@@ -11,7 +11,7 @@
 //   PEER_URL, PEER_TOKEN   another boltd (Alby dialect) that pays and makes invoices.
 //   PEER_ID     its node id (for keysend).
 //   RESTRICTED_URI, BUDGET_URI, REVOKED_URI   (MODE=errors) connections without
-//               payments:send, with a per-payment maximum of 1 sat, and revoked.
+//               payments:send, with a daily budget of 4 sat, and revoked.
 import WebSocket from "ws";
 import { createHash, randomBytes } from "node:crypto";
 

@@ -301,10 +301,13 @@ async fn make_invoice(
         None => None,
         Some(e) => Some(u32::try_from(e).map_err(|_| NwcError::bad("expiry is too large"))?),
     };
+    let description_hash = p.description_hash.filter(|h| !h.is_empty());
     let req = InvoiceRequest {
         amount_msat: (p.amount > 0).then_some(p.amount),
-        description: p.description.filter(|d| !d.is_empty() || p.description_hash.is_none()),
-        description_hash: p.description_hash.filter(|h| !h.is_empty()),
+        // With a description hash the invoice commits to the hash (clients such as LNbits send
+        // the description beside it).
+        description: p.description.filter(|_| description_hash.is_none()),
+        description_hash,
         expiry_secs,
         payment_hash: p.payment_hash,
         ..Default::default()
@@ -367,7 +370,7 @@ async fn list_transactions(engine: &Engine, p: ListTransactions) -> Result<Value
             }
         }
     }
-    txs.sort_by(|a, b| b.0.cmp(&a.0));
+    txs.sort_by_key(|t| std::cmp::Reverse(t.0));
     let total = txs.len();
     let page: Vec<Value> =
         txs.into_iter().skip(offset as usize).take(limit as usize).map(|(_, v)| v).collect();

@@ -7,9 +7,11 @@
 //! with NIP-44 (the SDK's choice) and with NIP-04: get_info, get_balance, make_invoice paid by
 //! carol (`payment_received`), pay_invoice of carol's invoice across bob (`payment_sent`),
 //! lookup_invoice, pay_keysend with a TLV record, hold invoices settled and canceled
-//! (`hold_invoice_accepted`), list_transactions. Then the refusals (scope missing, per-payment
-//! maximum, revoked connection, unknown method, expired request, replayed request): each the
-//! spec's error and nothing paid. Then the relay is restarted while the service is connected:
+//! (`hold_invoice_accepted`), list_transactions. Then the refusals (scope missing, budget
+//! exhausted, revoked connection, unknown method, expired request, replayed request): each the
+//! spec's error and nothing paid. Then LNbits 1.6.2's `NWCWallet` funding source (the real
+//! class, `tests/lnbits/nwc_driver.py`): status, an invoice paid by carol and seen on its
+//! paid-invoice stream, a payment. Then the relay is restarted while the service is connected:
 //! the service reconnects and answers again. Payments made over NWC are checked in alice's
 //! native and Alby histories.
 
@@ -49,6 +51,41 @@ fn run_script(env: &[(&str, String)]) -> Value {
     let v: Value = serde_json::from_str(last)
         .unwrap_or_else(|e| panic!("the NWC script printed no JSON ({e}):\n{stdout}\n{stderr}"));
     eprintln!("{}: {v:#}", v["mode"]);
+    v
+}
+
+/// Runs `tests/lnbits/nwc_driver.py` with LNbits' venv (`target/lnbits-venv`); what it printed.
+fn drive_lnbits(env: &[(&str, String)]) -> Value {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let py = repo.join("target/lnbits-venv/bin/python");
+    let data = tempfile::tempdir().unwrap(); // LNbits makes its data folder on import
+    let installed = Command::new(&py)
+        .args(["-c", "import lnbits.wallets.nwc"])
+        .current_dir(data.path())
+        .env("LNBITS_DATA_FOLDER", data.path())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        installed,
+        "LNbits is not installed in target/lnbits-venv: run `python3 -m venv target/lnbits-venv \
+         && target/lnbits-venv/bin/pip install -r tests/lnbits/requirements.txt`"
+    );
+    let mut cmd = Command::new(&py);
+    cmd.arg(repo.join("tests/lnbits/nwc_driver.py"))
+        .current_dir(data.path())
+        .env("LNBITS_DATA_FOLDER", data.path())
+        .env("DEBUG", "false");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("cannot run the LNbits venv's python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the LNbits NWC driver failed:\n{stderr}\n{stdout}");
+    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_default();
+    let v: Value = serde_json::from_str(last)
+        .unwrap_or_else(|e| panic!("the LNbits driver printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    eprintln!("lnbits: {v:#}");
     v
 }
 
@@ -129,7 +166,7 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
     assert!(uri.contains("&secret="), "{uri}");
     let restricted = cli(&a, &["nwc", "create", "reader", "--scope", "invoices:read"]);
     let budget =
-        cli(&a, &["nwc", "create", "small", "--scope", "payments:send", "--max-payment", "1000"]);
+        cli(&a, &["nwc", "create", "small", "--scope", "payments:send", "--daily-budget", "4sat"]);
     let revoked = cli(&a, &["nwc", "create", "gone", "--scope", "payments:send,balance:read"]);
     let gone = revoked["client_pubkey"].as_str().unwrap();
     let r = cli(&a, &["nwc", "revoke", gone]);
@@ -223,6 +260,9 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
     assert_eq!(r["restricted"]["code"], "RESTRICTED", "{ctx}");
     assert_eq!(r["restrictedInfo"]["methods"], json!(["lookup_invoice", "get_info"]), "{ctx}");
     assert_eq!(r["budget"]["code"], "QUOTA_EXCEEDED", "{ctx}");
+    let small =
+        a.get(&format!("/api/v1/tokens/{}", budget["token"]["id"].as_str().unwrap())).unwrap();
+    assert_eq!(small["budgets"][0]["spent_msat"], 0, "{ctx}: nothing charged: {small}");
     assert_eq!(r["revoked"]["code"], "UNAUTHORIZED", "{ctx}");
     assert_eq!(r["unknownMethod"]["code"], "NOT_IMPLEMENTED", "{ctx}");
     let expired = &r["expired"]["answers"];
@@ -244,6 +284,30 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
     let replay_hash = &r["replayInvoice"]["payment_hash"];
     assert_eq!(count_with_hash(&payments(&a, "outgoing"), replay_hash), 1, "{ctx}: paid once");
     assert_eq!(count_with_hash(&payments(&c, "incoming"), replay_hash), 1, "{ctx}: received once");
+
+    // LNbits' NWC funding source, on a connection of its own.
+    let lnbits = cli(&a, &["nwc", "create", "lnbits", "--scope", app_scopes]);
+    let r = drive_lnbits(&[
+        ("NWC_URI", lnbits["uri"].as_str().unwrap().to_string()),
+        ("PEER_URL", c.api_url.clone()),
+        ("PEER_TOKEN", peer_token.clone()),
+        ("AMOUNT_OUT_SAT", "2000".into()),
+        ("AMOUNT_IN_SAT", "3000".into()),
+    ]);
+    let ctx = format!("lnbits: {r}");
+    assert_eq!(r["funding_source"], "NWCWallet", "{ctx}");
+    assert_eq!(r["status"]["error_message"], Value::Null, "{ctx}");
+    assert!(r["status"]["balance_msat"].as_u64().unwrap() > 0, "{ctx}");
+    assert_eq!(r["x_invoice"]["ok"], true, "{ctx}");
+    assert_eq!(r["streamed"], r["x_invoice"]["checking_id"], "{ctx}: the paid-invoice stream");
+    assert_eq!(r["invoice_status"]["success"], true, "{ctx}");
+    assert_eq!(r["pay"]["ok"], true, "{ctx}");
+    assert_eq!(r["pay_status"]["success"], true, "{ctx}");
+    let lnbits_hash = &r["peer_invoice"]["payment_hash"];
+    let out = payments(&a, "outgoing");
+    let p = out.iter().find(|p| p["payment_hash"] == *lnbits_hash).expect("LNbits' payment");
+    assert_eq!(p["token_id"], lnbits["token"]["id"], "{ctx}");
+    assert_eq!(r["pay"]["preimage"], p["preimage"], "{ctx}");
 
     // The relay restarts while the service is connected: it reconnects and answers again.
     relay.shutdown();
