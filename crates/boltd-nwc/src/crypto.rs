@@ -104,6 +104,18 @@ mod tests {
     }
 
     #[test]
+    fn nip44_reads_the_specifications_vector() {
+        // NIP-44's first encrypt_decrypt vector: what sec1 sent to sec2.
+        let sec1 = SecretKey::from_hex(&format!("{:064x}", 1)).unwrap();
+        let sec2 = SecretKey::from_hex(&format!("{:064x}", 2)).unwrap();
+        let pub1 = Keys::new(sec1).public_key();
+        let payload =
+            "AgAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAABee0G5VSK0/9YypIObAtDKfYEAjD35uVkHyB0F4D\
+                       wrcNaCXlCWZKaArsGrY6M9wnuTMxWfp1RTN9Xga8no+kF5Vsb";
+        assert_eq!(Encryption::Nip44V2.decrypt(&sec2, &pub1, payload).unwrap(), "a");
+    }
+
+    #[test]
     fn both_schemes_round_trip_and_do_not_mix() {
         let (wallet, client) = (Keys::generate(), Keys::generate());
         for scheme in [Encryption::Nip44V2, Encryption::Nip04] {
