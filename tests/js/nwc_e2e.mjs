@@ -169,6 +169,7 @@ if (mode === "nip44" || mode === "nip04") {
   out.outgoingOnly = await nwc.listTransactions({ type: "outgoing", limit: 2 });
   out.unpaid = await nwc.listTransactions({ unpaid: true, limit: 100 });
   out.balanceAfter = await nwc.getBalance();
+  out.budget = await nwc.getBudget();
   out.notifications = notifications.map((n) => [n.notification_type, n.notification.payment_hash]);
   unsubscribe();
   nwc.close();

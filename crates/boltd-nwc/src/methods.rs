@@ -11,7 +11,7 @@ use boltd_engine::auth::{Caller, Scope};
 use boltd_engine::keysend::KeysendRequest;
 use boltd_engine::receive::InvoiceRequest;
 use boltd_engine::{Engine, PayContext, PayError, PayRequest, PayResult};
-use boltd_store::{Direction, PaymentFilter, PaymentStatus};
+use boltd_store::{BudgetWindow, Direction, PaymentFilter, PaymentStatus};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,7 +19,7 @@ use crate::error::NwcError;
 use crate::tx::{payment_tx, receive_tx};
 
 /// Every method boltd answers, in the info event's order.
-pub const METHODS: [&str; 10] = [
+pub const METHODS: [&str; 11] = [
     "pay_invoice",
     "pay_keysend",
     "make_invoice",
@@ -27,6 +27,7 @@ pub const METHODS: [&str; 10] = [
     "list_transactions",
     "get_balance",
     "get_info",
+    "get_budget",
     "make_hold_invoice",
     "cancel_hold_invoice",
     "settle_hold_invoice",
@@ -52,7 +53,7 @@ pub fn scope_of(method: &str) -> Option<Option<Scope>> {
         "lookup_invoice" => Some(Scope::InvoicesRead),
         "list_transactions" => Some(Scope::TransactionsRead),
         "get_balance" => Some(Scope::BalanceRead),
-        "get_info" => None,
+        "get_info" | "get_budget" => None,
         _ => return None,
     })
 }
@@ -129,8 +130,30 @@ pub async fn dispatch(
                 "notifications": NOTIFICATIONS,
             }))
         }
+        "get_budget" => get_budget(engine, caller).await,
         other => Err(NwcError::NotImplemented(format!("method `{other}` is not supported"))),
     }
+}
+
+/// The connection's budget: its shortest budget window (boltd's budgets are rolling windows,
+/// so there is no `renews_at`); `{}` without a budget.
+async fn get_budget(engine: &Engine, caller: &Caller) -> Result<Value, NwcError> {
+    let Some(id) = caller.token_id.as_deref() else { return Ok(json!({})) };
+    let token = engine.token(id).await?;
+    let shortest =
+        BudgetWindow::ALL.into_iter().find_map(|w| token.budgets.iter().find(|b| b.window == w));
+    Ok(match shortest {
+        None => json!({}),
+        Some(b) => json!({
+            "used_budget": b.spent_msat,
+            "total_budget": b.limit_msat,
+            "renewal_period": match b.window {
+                BudgetWindow::Day => "daily",
+                BudgetWindow::Week => "weekly",
+                BudgetWindow::Month => "monthly",
+            },
+        }),
+    })
 }
 
 /// NIP-47's network names (`mainnet`, not `bitcoin`).
@@ -393,7 +416,7 @@ mod tests {
         for m in METHODS {
             assert!(scope_of(m).is_some(), "{m}");
         }
-        assert_eq!(methods_for(&caller(vec![])), vec!["get_info"]);
+        assert_eq!(methods_for(&caller(vec![])), vec!["get_info", "get_budget"]);
         let recv = methods_for(&caller(vec![Scope::InvoicesCreate, Scope::InvoicesRead]));
         assert!(recv.contains(&"make_hold_invoice") && recv.contains(&"lookup_invoice"));
         assert!(!recv.contains(&"pay_invoice"));

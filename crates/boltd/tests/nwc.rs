@@ -243,6 +243,10 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
         let outgoing = r["outgoingOnly"]["transactions"].as_array().unwrap();
         assert_eq!(outgoing.len(), 2, "{ctx}");
         assert!(outgoing.iter().all(|t| t["type"] == "outgoing"), "{ctx}");
+        // get_budget: the connection's daily budget, charged with what it paid.
+        assert_eq!(r["budget"]["total_budget"], 1_000_000_000u64, "{ctx}");
+        assert_eq!(r["budget"]["renewal_period"], "daily", "{ctx}");
+        assert!(r["budget"]["used_budget"].as_u64().unwrap() >= 30_000 + 7_000, "{ctx}");
         let kinds: Vec<&str> =
             r["notifications"].as_array().unwrap().iter().map(|n| n[0].as_str().unwrap()).collect();
         for k in ["payment_received", "payment_sent", "hold_invoice_accepted"] {
@@ -258,7 +262,8 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
     let r = run_script(&env);
     let ctx = format!("errors: {r}");
     assert_eq!(r["restricted"]["code"], "RESTRICTED", "{ctx}");
-    assert_eq!(r["restrictedInfo"]["methods"], json!(["lookup_invoice", "get_info"]), "{ctx}");
+    let restricted_methods = json!(["lookup_invoice", "get_info", "get_budget"]);
+    assert_eq!(r["restrictedInfo"]["methods"], restricted_methods, "{ctx}");
     assert_eq!(r["budget"]["code"], "QUOTA_EXCEEDED", "{ctx}");
     let small =
         a.get(&format!("/api/v1/tokens/{}", budget["token"]["id"].as_str().unwrap())).unwrap();
