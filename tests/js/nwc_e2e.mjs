@@ -184,7 +184,7 @@ if (mode === "nip44" || mode === "nip04") {
   out.budget = await attempt(() => budget.payInvoice({ invoice: inv.body.payment_request }));
   budget.close();
   const revoked = client(env("REVOKED_URI"));
-  out.revoked = await attempt(() => revoked.getBalance());
+  out.revoked = await attempt(() => revoked.payInvoice({ invoice: inv.body.payment_request }));
   revoked.close();
   out.unknownMethod = await attempt(() => client(env("NWC_URI")).signMessage({ message: "x" }));
   const past = Math.floor(Date.now() / 1000) - 10;

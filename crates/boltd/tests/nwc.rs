@@ -290,6 +290,13 @@ fn nwc_clients_against_boltd_through_a_relay() -> Result<(), HarnessError> {
     assert_eq!(count_with_hash(&payments(&a, "outgoing"), replay_hash), 1, "{ctx}: paid once");
     assert_eq!(count_with_hash(&payments(&c, "incoming"), replay_hash), 1, "{ctx}: received once");
 
+    // Revoking a connection's token through the token API revokes the connection.
+    let small_id = budget["token"]["id"].as_str().unwrap();
+    a.delete(&format!("/api/v1/tokens/{small_id}")).unwrap();
+    let listed = cli(&a, &["nwc", "list"]);
+    let small = listed.as_array().unwrap().iter().find(|c| c["token"]["id"] == small_id).unwrap();
+    assert_eq!(small["token"]["active"], false, "{listed}");
+
     // LNbits' NWC funding source, on a connection of its own.
     let lnbits = cli(&a, &["nwc", "create", "lnbits", "--scope", app_scopes]);
     let r = drive_lnbits(&[
