@@ -116,7 +116,7 @@ impl RelayTask {
                         Some(Ok(Message::Close(_))) => return Err("closed by the relay".into()),
                         Some(Ok(_)) => continue,
                     };
-                    self.received(text.as_str()).await;
+                    self.received(text.as_str())?;
                 }
                 ev = outbox.recv() => match ev {
                     Ok(ev) => {
@@ -139,7 +139,9 @@ impl RelayTask {
         }
     }
 
-    async fn received(&self, text: &str) {
+    /// Handles one relay message; `Err` when the relay closed the subscription (the
+    /// connection is then made again, with a new subscription).
+    fn received(&self, text: &str) -> Result<(), String> {
         match RelayMessage::from_json(text) {
             Ok(RelayMessage::Event { event, .. }) => {
                 let at = event.created_at.as_u64().saturating_sub(SINCE_SLACK_SECS);
@@ -157,11 +159,12 @@ impl RelayTask {
                 tracing::info!(relay = %self.url, "NWC: relay notice: {m}")
             }
             Ok(RelayMessage::Closed { message, .. }) => {
-                tracing::warn!(relay = %self.url, "NWC: relay closed the subscription: {message}");
+                return Err(format!("the relay closed the subscription: {message}"));
             }
             Ok(_) => {}
             Err(e) => tracing::debug!(relay = %self.url, "NWC: unreadable relay message: {e}"),
         }
+        Ok(())
     }
 }
 
