@@ -20,7 +20,7 @@ echo "[test] bitcoind: $BITCOIND_EXE ($(( $(date +%s) - start )) s)"
 
 echo "[test] npm ci (tests/js: the real client SDKs the end-to-end tests drive)"
 if ! npm ci --prefix tests/js --no-audit --no-fund --loglevel=error >/dev/null; then
-  echo "[test] npm ci in tests/js failed: the SDK tests (crates/boltd/tests/alby_sdk.rs) need it" >&2
+  echo "[test] npm ci in tests/js failed: the SDK tests (crates/boltd/tests/alby_sdk.rs, nwc.rs) need it" >&2
   exit 1
 fi
 
@@ -48,7 +48,7 @@ venv() {
 echo "[test] schemathesis (target/schemathesis-venv: the OpenAPI fuzz, crates/boltd/tests/openapi_fuzz.rs)"
 venv schemathesis-venv tests/schemathesis/requirements.txt st schemathesis
 
-echo "[test] LNbits (target/lnbits-venv: its funding sources against boltd, crates/boltd/tests/lnbits.rs)"
+echo "[test] LNbits (target/lnbits-venv: its funding sources against boltd, crates/boltd/tests/lnbits.rs and nwc.rs)"
 venv lnbits-venv tests/lnbits/requirements.txt python LNbits
 
 echo "[test] rustfmt"

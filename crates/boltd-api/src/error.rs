@@ -58,6 +58,7 @@ pub const ERROR_CODES: &[&str] = &[
     "payment_failed",
     "too_many_tickets",
     "last_admin_token",
+    "nwc_off",
     "storage_error",
     "internal",
 ];

@@ -59,6 +59,8 @@ const TAG: &str = "meta";
         (name = "notifications", description = "The event log (long-poll, WebSocket) and \
             native webhooks. Errors: `Error`."),
         (name = "tokens", description = "API tokens. Errors: `Error`."),
+        (name = "nwc", description = "Nostr Wallet Connect (NIP-47) connections: tokens \
+            reached through relays. Errors: `Error`."),
         (name = "core-lightning", description = "Core Lightning's methods, parameters by name \
             in a JSON object. Errors: `ClnErrorBody`."),
         (name = "alby", description = "Alby's Wallet API. Errors: `AlbyErrorBody`."),

@@ -362,6 +362,23 @@ impl Client {
     pub fn revoke_token(&self, id: &str) -> Request<'_, Value> {
         self.delete(&format!("/api/v1/tokens/{}", segment(id)))
     }
+
+    /// Creates a Nostr Wallet Connect connection with a token of `req`
+    /// (`POST /api/v1/nwc/connections`): the answer's `uri` is shown this once.
+    pub fn create_nwc_connection(&self, req: &CreateTokenRequest) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/nwc/connections").json(req)
+    }
+
+    /// Every Nostr Wallet Connect connection, never a secret (`GET /api/v1/nwc/connections`).
+    pub fn nwc_connections(&self) -> Request<'_, Value> {
+        self.get("/api/v1/nwc/connections")
+    }
+
+    /// Revokes a Nostr Wallet Connect connection by its client public key
+    /// (`DELETE /api/v1/nwc/connections/{client_pubkey}`).
+    pub fn revoke_nwc_connection(&self, client_pubkey: &str) -> Request<'_, Value> {
+        self.delete(&format!("/api/v1/nwc/connections/{}", segment(client_pubkey)))
+    }
 }
 
 /// One request being built; [`Request::send`] sends it and reads its answer as `T`.

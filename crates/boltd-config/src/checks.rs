@@ -63,6 +63,25 @@ pub(crate) fn cors_origins(origins: &Vec<String>, _: &Cx<'_>) -> Check<()> {
     Ok(())
 }
 
+/// Nostr relays: `wss://host[:port][/path]`, or `ws://` (plain, for a relay on this machine
+/// or a private network), each listed once.
+pub(crate) fn nwc_relays(relays: &Vec<String>, _: &Cx<'_>) -> Check<()> {
+    for (i, relay) in relays.iter().enumerate() {
+        let rest = relay
+            .strip_prefix("wss://")
+            .or_else(|| relay.strip_prefix("ws://"))
+            .ok_or_else(|| format!("`{relay}` must start with wss:// (or ws://)"))?;
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || relay.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{relay}` needs a host, e.g. wss://relay.example.com"));
+        }
+        if relays[..i].contains(relay) {
+            return Err(format!("`{relay}` is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 /// The URL shapes the bitcoind client accepts: `http://host:port` with an optional path.
 pub(crate) fn rpc_url(url: &String, _: &Cx<'_>) -> Check<()> {
     let rest = url

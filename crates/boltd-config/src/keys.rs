@@ -229,6 +229,17 @@ declare_keys! {
         default: or(DEFAULT_LNURL_ALLOW_HTTP).check(checks::lnurl_allow_http),
     }
 
+    /// Nostr relays on which boltd serves Nostr Wallet Connect (NIP-47): `wss://...` (or
+    /// `ws://`). Empty: NWC is off. boltd connects out to them (no open port on the node),
+    /// reconnecting with backoff; connections are made with `boltd nwc create` (see the README).
+    /// Same list syntax as `announce_addrs`.
+    nwc_relays: Vec<String> {
+        flag: "URL",
+            "Nostr relays to serve Nostr Wallet Connect on (wss://...); repeat the flag or separate \
+             with commas [default: none, NWC off]",
+        default: or(Vec::new()).check(checks::nwc_relays),
+    }
+
     /// How long HTLCs to forward or to receive wait before they are processed, in milliseconds
     /// (at most 10000), so that those arriving together are handled in one batch. Unset: LDK's
     /// randomized delay (log-normal, about 50 ms on average, at most 200 ms), which also blurs

@@ -459,6 +459,21 @@ fn announce_addrs_flag_forms() {
 }
 
 #[test]
+fn nwc_relays_are_websocket_urls_listed_once() {
+    let c = regtest(&["--nwc-relays", "wss://relay.example.com,ws://127.0.0.1:7000/nostr"]);
+    assert_eq!(c.nwc_relays, ["wss://relay.example.com", "ws://127.0.0.1:7000/nostr"]);
+    assert!(regtest(&[]).nwc_relays.is_empty(), "off by default");
+    let bad = |value: &str, want: &str| {
+        let err = load(&["--network", "regtest", "--nwc-relays", value], &[]).unwrap_err();
+        let err = err.to_string();
+        assert!(err.starts_with("--nwc-relays: ") && err.contains(want), "{value}: {err}");
+    };
+    bad("https://relay.example.com", "must start with wss://");
+    bad("wss://", "needs a host");
+    bad("wss://a.example,wss://a.example", "listed twice");
+}
+
+#[test]
 fn accept_inbound_channels_flag_takes_a_value() {
     assert!(!regtest(&["--accept-inbound-channels", "false"]).accept_inbound_channels);
     assert!(regtest(&["--accept-inbound-channels", "true"]).accept_inbound_channels);
@@ -708,6 +723,7 @@ fn file_env_and_flags_make_the_expected_config() {
         lnurl_names: vec!["carol".into()],
         lnurl_public_url: Some("https://file.example".into()),
         lnurl_allow_http: false,
+        nwc_relays: vec![],
         htlc_forward_delay_ms: Some(5),
     };
     assert_eq!(c, expected);

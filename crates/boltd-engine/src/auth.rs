@@ -416,6 +416,19 @@ impl Engine {
         }
     }
 
+    /// The caller of the token with this id, if it is active: how a dialect that does not
+    /// carry the token's secret (Nostr Wallet Connect: the client's key stands for it) acts
+    /// as the token. A revoked, expired or unknown token is [`AuthError::Invalid`].
+    pub async fn caller_of_token(&self, id: &str) -> Result<Caller, AuthError> {
+        let key = id.to_string();
+        match self.blocking_auth(move |s| s.token_by_id(&key)).await? {
+            Some(t) if t.is_active(now_secs()) => {
+                Ok(Caller { scopes: scopes_of(&t), token_id: Some(t.id), name: t.name })
+            }
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
     /// Creates a token; its string is in the answer, and nowhere else ever again.
     pub async fn create_token(&self, spec: TokenSpec) -> Result<CreatedToken, AuthError> {
         let now = now_secs();

@@ -29,6 +29,8 @@
 //!   the on-chain wallet with its idempotency key, in the wallet's own transaction.
 //! * Deleted invoices (schema version 9): [`Store::delete_receive`] hides a receive from the
 //!   API (Core Lightning's `delinvoice`) and keeps its row; see the `receives_delete` module.
+//! * Nostr Wallet Connect connections (schema version 12): a NIP-47 client's key to its API
+//!   token ([`Store::insert_nwc_connection`]); see the `nwc` module.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -53,6 +55,7 @@ mod fatal;
 mod isolation_tests;
 mod kv;
 mod lock;
+mod nwc;
 pub mod onchain;
 mod payments;
 mod receives;
@@ -70,6 +73,7 @@ pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use fatal::{is_persistence_failure, FatalHandler};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
+pub use nwc::NwcConnectionRecord;
 pub use payments::{
     BeginOutgoing, Direction, FailureCode, NewIncoming, NewOutgoing, PaymentCursor, PaymentFilter,
     PaymentKind, PaymentRecord, PaymentStage, PaymentStatus, RecordIncoming,

@@ -396,6 +396,16 @@ CREATE TABLE channel_closings (
 );
 ";
 
+/// Version 12: Nostr Wallet Connect connections: a NIP-47 client's public key (x-only,
+/// lowercase hex) to the API token whose scopes and limits it has. See `crate::nwc`.
+const V12_NWC_CONNECTIONS: &str = "
+CREATE TABLE nwc_connections (
+	client_pubkey TEXT PRIMARY KEY CHECK (length(client_pubkey) = 64),
+	token_id TEXT NOT NULL UNIQUE REFERENCES api_tokens (id),
+	created_at INTEGER NOT NULL
+);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -409,6 +419,7 @@ const MIGRATIONS: &[&str] = &[
     V9_DELETED_RECEIVES,
     V10_RECEIVE_KEYS,
     V11_CLOSED_CHANNELS,
+    V12_NWC_CONNECTIONS,
 ];
 
 /// The newest database schema version this code knows (and creates).

@@ -192,6 +192,11 @@ pub enum ClientCommand {
         #[command(subcommand)]
         action: TokensAction,
     },
+    /// Nostr Wallet Connect connections: create, list, revoke (needs an admin token).
+    Nwc {
+        #[command(subcommand)]
+        action: NwcAction,
+    },
     /// The node: id, network, heights, counts.
     Info,
 }
@@ -300,6 +305,67 @@ pub enum ChannelsAction {
     },
 }
 
+/// A token's scopes, expiry and spending limits (`tokens create`, `nwc create`).
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Scopes, repeated or comma-separated: payments:send, invoices:create, invoices:read,
+    /// transactions:read, balance:read, node:read, node:admin.
+    #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', required = true)]
+    scopes: Vec<String>,
+    /// The token stops working after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    expires_in_secs: Option<u64>,
+    /// Largest amount of one payment, fees excluded: msat, or with a unit (`1000sat`).
+    #[arg(long, value_name = "AMOUNT")]
+    max_payment: Option<String>,
+    /// Budget for any 24 hours (amounts plus fees): msat, or with a unit.
+    #[arg(long, value_name = "AMOUNT")]
+    daily_budget: Option<String>,
+    /// Budget for any 7 days.
+    #[arg(long, value_name = "AMOUNT")]
+    weekly_budget: Option<String>,
+    /// Budget for any 30 days.
+    #[arg(long, value_name = "AMOUNT")]
+    monthly_budget: Option<String>,
+}
+
+impl TokenArgs {
+    fn request(self, name: String) -> Result<CreateTokenRequest, Failure> {
+        let amount = |what: &str, v: Option<String>| v.map(|v| msat(what, &v)).transpose();
+        Ok(CreateTokenRequest {
+            name,
+            scopes: self.scopes.iter().map(|s| s.trim().to_string()).collect(),
+            expires_at: None,
+            expires_in_secs: self.expires_in_secs,
+            max_payment_msat: amount("max-payment", self.max_payment)?,
+            budget_day_msat: amount("daily-budget", self.daily_budget)?,
+            budget_week_msat: amount("weekly-budget", self.weekly_budget)?,
+            budget_month_msat: amount("monthly-budget", self.monthly_budget)?,
+        })
+    }
+}
+
+/// `nwc ...`.
+#[derive(Subcommand, Debug)]
+pub enum NwcAction {
+    /// Create a Nostr Wallet Connect connection (a token reached through the relays of
+    /// `nwc_relays`); the answer's `uri` (nostr+walletconnect://...) is shown this once: paste
+    /// it into the app.
+    Create {
+        /// A name for the connection (e.g. the app that uses it).
+        name: String,
+        #[command(flatten)]
+        spec: TokenArgs,
+    },
+    /// Every connection (never a secret), with its token's scopes and budgets.
+    List,
+    /// Revoke a connection at once (its token): its requests are answered UNAUTHORIZED.
+    Revoke {
+        /// The connection's client public key (hex), as `nwc list` shows it.
+        client_pubkey: String,
+    },
+}
+
 /// `tokens ...`.
 #[derive(Subcommand, Debug)]
 pub enum TokensAction {
@@ -307,25 +373,8 @@ pub enum TokensAction {
     Create {
         /// A name for the token (e.g. the app that uses it).
         name: String,
-        /// Scopes, repeated or comma-separated: payments:send, invoices:create, invoices:read,
-        /// transactions:read, balance:read, node:read, node:admin.
-        #[arg(long = "scope", value_name = "SCOPE", value_delimiter = ',', required = true)]
-        scopes: Vec<String>,
-        /// The token stops working after this many seconds.
-        #[arg(long, value_name = "SECS")]
-        expires_in_secs: Option<u64>,
-        /// Largest amount of one payment, fees excluded: msat, or with a unit (`1000sat`).
-        #[arg(long, value_name = "AMOUNT")]
-        max_payment: Option<String>,
-        /// Budget for any 24 hours (amounts plus fees): msat, or with a unit.
-        #[arg(long, value_name = "AMOUNT")]
-        daily_budget: Option<String>,
-        /// Budget for any 7 days.
-        #[arg(long, value_name = "AMOUNT")]
-        weekly_budget: Option<String>,
-        /// Budget for any 30 days.
-        #[arg(long, value_name = "AMOUNT")]
-        monthly_budget: Option<String>,
+        #[command(flatten)]
+        spec: TokenArgs,
     },
     /// Every token (never their secrets), with what is left of their budgets.
     List,
@@ -464,30 +513,20 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
     match command {
         ClientCommand::Decode { .. } => unreachable!(),
         ClientCommand::Tokens { action } => match action {
-            TokensAction::Create {
-                name,
-                scopes,
-                expires_in_secs,
-                max_payment,
-                daily_budget,
-                weekly_budget,
-                monthly_budget,
-            } => {
-                let amount = |what: &str, v: Option<String>| v.map(|v| msat(what, &v)).transpose();
-                let req = CreateTokenRequest {
-                    name,
-                    scopes: scopes.iter().map(|s| s.trim().to_string()).collect(),
-                    expires_at: None,
-                    expires_in_secs,
-                    max_payment_msat: amount("max-payment", max_payment)?,
-                    budget_day_msat: amount("daily-budget", daily_budget)?,
-                    budget_week_msat: amount("weekly-budget", weekly_budget)?,
-                    budget_month_msat: amount("monthly-budget", monthly_budget)?,
-                };
-                cli.send(client.create_token(&req))
+            TokensAction::Create { name, spec } => {
+                cli.send(client.create_token(&spec.request(name)?))
             }
             TokensAction::List => cli.send(client.tokens()),
             TokensAction::Revoke { id } => cli.send(client.revoke_token(path_segment(&id)?)),
+        },
+        ClientCommand::Nwc { action } => match action {
+            NwcAction::Create { name, spec } => {
+                cli.send(client.create_nwc_connection(&spec.request(name)?))
+            }
+            NwcAction::List => cli.send(client.nwc_connections()),
+            NwcAction::Revoke { client_pubkey } => {
+                cli.send(client.revoke_nwc_connection(path_segment(&client_pubkey)?))
+            }
         },
         ClientCommand::Pay(args) => {
             let body = pay_body(&args)?;

@@ -155,6 +155,9 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
         tracing::info!("created the admin token in {}", token_file.display());
     }
 
+    // Nostr Wallet Connect, when `nwc_relays` names relays: another dialect, through relays.
+    let nwc = boltd_nwc::NwcService::start(Arc::clone(&engine))?;
+
     let auth = if insecure_no_auth { AuthMode::Disabled } else { AuthMode::Tokens };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut api_stop = stop_rx.clone();
@@ -172,6 +175,7 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
         "auth": if insecure_no_auth { "none" } else { "tokens" },
         "admin_token_file": token_file,
         "admin_token_created": created,
+        "nwc_wallet_pubkey": nwc.as_ref().map(|n| n.wallet_pubkey().to_hex()),
     });
     println!("{ready}");
     if insecure_no_auth {
@@ -200,6 +204,9 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
             "API requests still open after {} s: stopping without them",
             API_DRAIN.as_secs()
         );
+    }
+    if let Some(nwc) = nwc {
+        nwc.stop().await;
     }
     engine.stop().await.map_err(|e| e.to_string())?;
     Ok(())

@@ -9,6 +9,8 @@
 //!   `/api/v1/onchain/...`);
 //! - [`notify`]: notifications (barkd's long-poll and WebSocket, with a cursor) and webhooks;
 //! - [`tokens`]: API token management (`/api/v1/tokens`);
+//! - [`nwc`]: Nostr Wallet Connect connections (`/api/v1/nwc/connections`), tokens reached
+//!   through relays;
 //! - [`lnurl`]: LNURL-pay hosting for Lightning addresses (public).
 //!
 //! Its error is [`ApiError`](crate::ApiError): `{code, message}` with a stable string code.
@@ -27,6 +29,7 @@ pub(crate) mod history;
 pub(crate) mod lnurl;
 pub(crate) mod node;
 pub(crate) mod notify;
+pub(crate) mod nwc;
 pub(crate) mod receive;
 pub(crate) mod tokens;
 
@@ -100,4 +103,7 @@ pub(crate) fn routes(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::create_token, tokens::list_tokens))
         .routes(routes!(tokens::current_token))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
+        // Nostr Wallet Connect connections.
+        .routes(routes!(nwc::create_connection, nwc::list_connections))
+        .routes(routes!(nwc::revoke_connection))
 }

@@ -63,6 +63,12 @@ pub(crate) async fn create_token(
     State(engine): State<AppState>,
     Body(r): Body<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    let created = engine.create_token(token_spec(r)?).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// The engine's token request of an API one.
+pub(crate) fn token_spec(r: CreateTokenRequest) -> Result<TokenSpec, ApiError> {
     let mut scopes = Vec::with_capacity(r.scopes.len());
     for s in &r.scopes {
         scopes.push(Scope::parse(s).ok_or_else(|| {
@@ -101,8 +107,7 @@ pub(crate) async fn create_token(
             budget_month_msat: r.budget_month_msat,
         },
     };
-    let created = engine.create_token(spec).await?;
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(spec)
 }
 
 /// Every token, without secrets.
