@@ -336,6 +336,11 @@ impl Client {
         self.get("/api/v1/node/channels")
     }
 
+    /// Closed channels, with what is still on its way back (`GET /api/v1/node/channels/closed`).
+    pub fn closed_channels(&self) -> Request<'_, Value> {
+        self.get("/api/v1/node/channels/closed")
+    }
+
     /// Opens a channel (`POST /api/v1/node/channels/open`).
     pub fn open_channel(&self, req: &OpenRequest) -> Request<'_, Value> {
         self.request("POST", "/api/v1/node/channels/open").json(req)

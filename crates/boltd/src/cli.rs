@@ -280,6 +280,8 @@ pub enum PeersAction {
 /// `channels ...`.
 #[derive(Subcommand, Debug)]
 pub enum ChannelsAction {
+    /// Closed channels: why, when, the closing transaction, what is still coming back.
+    Closed,
     /// Channels and their balances.
     List,
     /// Open a channel to NODE_ID (or NODE_ID@HOST:PORT).
@@ -648,6 +650,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
         },
         ClientCommand::Channels { action } => match action.unwrap_or(ChannelsAction::List) {
             ChannelsAction::List => cli.send(client.channels()),
+            ChannelsAction::Closed => cli.send(client.closed_channels()),
             ChannelsAction::Open { node, amount_sat, push_msat, private } => {
                 let (node_id, address) = match node.split_once('@') {
                     Some((id, addr)) => (id.to_string(), Some(addr.to_string())),

@@ -281,6 +281,9 @@ fn cli_commands_against_a_playground() {
     assert!(lines[1].contains(&bob_id) && lines[1].contains("ready"), "{lines:?}");
     let ch = boltd(&alice, &["channels"]).json();
     assert_eq!(ch.as_array().unwrap().len(), 1, "{ch}");
+    // Nothing has closed yet.
+    let closed = boltd(&alice, &["channels", "closed"]).json();
+    assert_eq!(closed, serde_json::json!([]), "{closed}");
 
     // Errors: the CLN dialect's {code, message, data} and barkd's {code, message}, exit 1.
     let e = boltd(&alice, &["pay", "lnbcrt1notaninvoice"]).error(1);
