@@ -31,6 +31,7 @@ pub mod offer;
 pub mod pay;
 pub mod payment;
 pub mod receive;
+pub mod receive_wait;
 pub mod send;
 pub mod webhook;
 

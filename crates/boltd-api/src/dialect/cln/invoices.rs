@@ -2,15 +2,13 @@
 //! `waitinvoice` (until it is paid or expires) and `delinvoice` (deletes it if its status is the
 //! one given).
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use boltd_engine::notify::Since;
 use boltd_engine::receive::InvoiceRequest;
+use boltd_engine::receive_wait::LabeledWait;
 use boltd_engine::PayError;
-use boltd_store::{DeleteOutcome, EventType, ReceiveRecord, ReceiveState};
+use boltd_store::{DeleteOutcome, ReceiveRecord, ReceiveState};
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -26,9 +24,6 @@ const EXPIRED: i32 = 903;
 const NOT_FOUND: i32 = 905;
 /// Core Lightning's `INVOICE_STATUS_UNEXPECTED`.
 const STATUS_UNEXPECTED: i32 = 906;
-
-/// How long one wait of the event log lasts before the invoice is looked at again.
-const WAIT_CHUNK: Duration = Duration::from_secs(30);
 
 fn other(e: impl std::fmt::Display) -> ClnError {
     ClnError::from(PayError::Other(e.to_string()))
@@ -71,32 +66,17 @@ pub(crate) async fn cln_waitinvoice(
 ) -> Result<Response, ClnError> {
     let p = Params::parse(&body, &["label"], &[])?;
     let label = p.required_string("label")?;
-    // The cursor is taken before the invoice is read: a payment in between wakes the wait.
-    let mut since = engine.last_event_seq().await.map_err(other)?;
-    let stopping = engine.stopping();
-    loop {
-        let Some(r) = engine.receive_by_label(&label).await? else {
-            return Ok(rpc_error(-1, format!("Unknown invoice `{label}`"), Value::Null));
-        };
-        let item = listed(&engine, &r).await?;
-        match item.status {
-            ClnInvoiceStatus::Paid => return Ok(Created(item).into_response()),
-            ClnInvoiceStatus::Expired => {
-                let data = serde_json::to_value(&item).map_err(other)?;
-                return Ok(rpc_error(EXPIRED, "invoice expired during wait", data));
-            }
-            ClnInvoiceStatus::Unpaid => {}
+    match engine.wait_labeled_receive(&label).await? {
+        LabeledWait::Paid { receive, pay_index } => {
+            Ok(Created(invoice_item(&receive, pay_index)).into_response())
         }
-        if *stopping.borrow() {
-            return Err(other("the node is stopping"));
+        LabeledWait::Ended(receive) => {
+            let data = serde_json::to_value(invoice_item(&receive, None)).map_err(other)?;
+            Ok(rpc_error(EXPIRED, "invoice expired during wait", data))
         }
-        // Until the next event, or until the invoice expires (no event says so by itself).
-        let now = boltd_engine::ledger::now_secs();
-        let until_expiry = r.expires_at.map(|e| Duration::from_secs(e.saturating_sub(now) + 1));
-        let wait = until_expiry.map_or(WAIT_CHUNK, |d| d.min(WAIT_CHUNK));
-        let types = [EventType::PaymentReceived, EventType::InvoiceCanceled];
-        let page = engine.wait_events(Since::Seq(since), &types, 100, wait).await.map_err(other)?;
-        since = page.cursor.max(since);
+        LabeledWait::Unknown => {
+            Ok(rpc_error(-1, format!("Unknown invoice `{label}`"), Value::Null))
+        }
     }
 }
 

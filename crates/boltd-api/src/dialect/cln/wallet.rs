@@ -13,10 +13,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use boltd_engine::notify::Since;
 use boltd_engine::receive::receive_label;
-use boltd_engine::PayError;
-use boltd_store::{EventType, ReceiveRecord};
+use boltd_store::ReceiveRecord;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -261,10 +259,6 @@ fn paid_invoice(r: &ReceiveRecord, seq: u64, payment: &Value) -> Option<ClnPaidI
     })
 }
 
-/// How long one read of the event log waits before looking again (an indefinite wait is a
-/// loop of these; the request ends when the client goes away or the node stops).
-const WAIT_CHUNK: Duration = Duration::from_secs(30);
-
 /// Core Lightning's `waitanyinvoice`: the first invoice paid after `lastpay_index` (at once if
 /// there is one), else waits for the next, at most `timeout` seconds (error 904 then).
 #[utoipa::path(post, path = "/v1/waitanyinvoice", tag = TAG, operation_id = "cln_waitanyinvoice",
@@ -280,38 +274,10 @@ pub(crate) async fn cln_waitanyinvoice(
     body: Bytes,
 ) -> Result<Response, ClnError> {
     let p = Params::parse(&body, &["lastpay_index", "timeout"], &[])?;
-    let mut since = p.u64("lastpay_index")?.unwrap_or(0);
-    let deadline = p
-        .u64("timeout")?
-        .map(|t| tokio::time::Instant::now() + Duration::from_secs(t.min(86_400 * 365)));
-    let stopping = engine.stopping();
+    let since = p.u64("lastpay_index")?.unwrap_or(0);
+    let timeout = p.u64("timeout")?.map(|t| Duration::from_secs(t.min(86_400 * 365)));
     loop {
-        let wait = match deadline {
-            None => WAIT_CHUNK,
-            Some(d) => d.saturating_duration_since(tokio::time::Instant::now()).min(WAIT_CHUNK),
-        };
-        let page = engine
-            .wait_events(Since::Seq(since), &[EventType::PaymentReceived], 1, wait)
-            .await
-            .map_err(|e| ClnError::from(PayError::Other(e.to_string())))?;
-        for e in &page.events {
-            let Some(hash) = e.payment_hash.map(hex::encode) else { continue };
-            let payment = e.data.get("payment").cloned().unwrap_or(Value::Null);
-            match engine.receive(&hash).await {
-                Ok(r) if hex::encode(r.payment_hash) == hash => {
-                    if let Some(inv) = paid_invoice(&r, e.seq, &payment) {
-                        return Ok(Created(inv).into_response());
-                    }
-                }
-                Ok(_) | Err(PayError::NotFound(_)) => {} // a keysend: no invoice
-                Err(err) => return Err(err.into()),
-            }
-        }
-        since = page.cursor.max(since);
-        if *stopping.borrow() {
-            return Err(ClnError::from(PayError::Other("the node is stopping".into())));
-        }
-        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+        let Some(paid) = engine.wait_any_paid_receive(since, timeout).await? else {
             // Core Lightning's `waitanyinvoice` timeout: error 904.
             let body = ClnErrorBody {
                 code: 904,
@@ -319,6 +285,9 @@ pub(crate) async fn cln_waitanyinvoice(
                 data: Some(Value::Null),
             };
             return Ok((StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response());
+        };
+        if let Some(inv) = paid_invoice(&paid.receive, paid.seq, &paid.payment) {
+            return Ok(Created(inv).into_response());
         }
     }
 }
