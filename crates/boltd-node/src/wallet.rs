@@ -136,6 +136,9 @@ fn explicit_fee_rate(sat_per_vb: u64) -> NodeResult<FeeRate> {
         })
 }
 
+/// The smallest output a drain that keeps the anchor reserve sends (P2WPKH's dust limit).
+const DUST_SAT: u64 = 294;
+
 /// How long [`OnchainWallet::sync_now`] waits for the sync loop to finish a round.
 pub const SYNC_NOW_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -427,7 +430,8 @@ impl OnchainWallet {
 
     /// Builds and signs a transaction paying `outputs` from `coins`, and applies it to the
     /// wallet as unconfirmed; the caller persists it. One that would leave the wallet with less
-    /// than `reserve_sat` (the anchor channels' reserve) is refused before it is applied.
+    /// than `reserve_sat` (the anchor channels' reserve) is refused before it is applied; a drain
+    /// keeps the reserve (it sends everything else, the reserve staying as change).
     fn build_signed_to(
         &self,
         inner: &mut Inner,
@@ -435,6 +439,46 @@ impl OnchainWallet {
         fee_rate: FeeRate,
         coins: Coins,
         reserve_sat: u64,
+    ) -> NodeResult<Transaction> {
+        let outputs = match outputs {
+            Outputs::Drain(script) if reserve_sat > 0 => {
+                // What a drain would send, less the reserve and the fee of the change output
+                // the reserve stays in (31 vB).
+                let probe =
+                    Self::build_signed(inner, Outputs::Drain(script.clone()), fee_rate, coins)?;
+                let drained: u64 = probe.output.iter().map(|o| o.value.to_sat()).sum();
+                let change_fee = fee_rate.fee_vb(31).map_or(0, |a| a.to_sat());
+                let amount = drained
+                    .checked_sub(reserve_sat.saturating_add(change_fee))
+                    .filter(|a| *a >= DUST_SAT)
+                    .ok_or(NodeError::InsufficientFunds {
+                        needed_sat: reserve_sat.saturating_add(DUST_SAT),
+                        available_sat: drained,
+                        reserve_sat,
+                    })?;
+                Outputs::Pay(vec![(script, amount)])
+            }
+            outputs => outputs,
+        };
+        let tx = Self::build_signed(inner, outputs, fee_rate, coins)?;
+        if reserve_sat > 0 {
+            let (sent, received) = inner.wallet.sent_and_received(&tx);
+            let balance = inner.wallet.balance();
+            let spend = sent.to_sat().saturating_sub(received.to_sat());
+            let spendable = balance.confirmed.to_sat() + balance.trusted_pending.to_sat();
+            crate::anchors::check_spend(spendable, spend, reserve_sat)?;
+        }
+        // Staged, not persisted: the caller persists it (a send with its row, in one transaction).
+        inner.wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
+        Ok(tx)
+    }
+
+    /// Builds and signs a transaction paying `outputs` from `coins`, without applying it.
+    fn build_signed(
+        inner: &mut Inner,
+        outputs: Outputs,
+        fee_rate: FeeRate,
+        coins: Coins,
     ) -> NodeResult<Transaction> {
         let mut builder = inner.wallet.build_tx();
         if coins == Coins::Confirmed {
@@ -479,17 +523,7 @@ impl OnchainWallet {
         if !finalized {
             return Err(NodeError::Wallet("transaction could not be fully signed".into()));
         }
-        let tx = psbt.extract_tx().map_err(|e| NodeError::Wallet(e.to_string()))?;
-        if reserve_sat > 0 {
-            let (sent, received) = inner.wallet.sent_and_received(&tx);
-            let balance = inner.wallet.balance();
-            let spend = sent.to_sat().saturating_sub(received.to_sat());
-            let spendable = balance.confirmed.to_sat() + balance.trusted_pending.to_sat();
-            crate::anchors::check_spend(spendable, spend, reserve_sat)?;
-        }
-        // Staged, not persisted: the caller persists it (a send with its row, in one transaction).
-        inner.wallet.apply_unconfirmed_txs([(tx.clone(), now_secs())]);
-        Ok(tx)
+        psbt.extract_tx().map_err(|e| NodeError::Wallet(e.to_string()))
     }
 
     fn fee_rate(&self, sat_per_vb: Option<u64>) -> NodeResult<FeeRate> {

@@ -57,11 +57,27 @@ fn an_anchor_force_close_with_an_htlc_in_flight_is_bumped_and_resolves() -> Resu
     assert_eq!(ab["anchors"], true, "anchor channels are the default: {ab}");
     assert_eq!(b.wait_channel_state(&a, "ready")?["anchors"], true);
 
-    // The reserve: one anchor channel keeps 25,000 sat on chain; a drain is refused, naming it.
+    // The reserve: one anchor channel keeps 25,000 sat on chain. A drain sends everything else;
+    // then any send would eat into it and is refused, naming it. The fee bump below has only
+    // the reserve to spend.
     let balance = a.get("/api/v1/wallet/balance").unwrap();
     assert_eq!(balance["anchor_reserve_sat"], 25_000, "{balance}");
     let to = b.new_address()?.to_string();
-    let e = a.post("/api/v1/onchain/drain", json!({ "destination": to })).unwrap_err();
+    a.ok("drain", a.post("/api/v1/onchain/drain", json!({ "destination": to })))?;
+    mine_and_sync(&btc, 1, &both)?;
+    let left = wait_until(
+        "the drain to confirm",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let sat = a.onchain_confirmed_sat()?;
+            Ok((a.onchain_total_sat()? == sat).then_some(sat))
+        },
+    )?;
+    assert!((25_000..26_000).contains(&left), "the drain kept the reserve: {left} sat left");
+    let e = a
+        .post("/api/v1/onchain/send", json!({ "destination": to, "amount_sat": 1_000 }))
+        .unwrap_err();
     assert_eq!((e.status, e.body["code"].as_str()), (400, Some("insufficient_funds")), "{e}");
     assert!(e.body["message"].as_str().unwrap().contains("reserve"), "{e}");
 
