@@ -5,6 +5,7 @@
 
 #![deny(missing_docs)]
 
+pub mod backup;
 pub mod chain;
 pub mod error;
 pub mod events;

@@ -148,7 +148,15 @@ impl Node {
 
         // Channel monitors (full monitors and the updates stored since).
         // Monitor writes are ordered with the channel manager's (see `persist`).
-        let gate = Arc::new(ManagerGate::new(Arc::clone(&store)));
+        // The continuous backup, brought up to date before anything is written to it.
+        let backup = match &config.backup_dir {
+            Some(dir) => {
+                let mode = crate::backup::BackupMode::parse(&config.backup_mode)?;
+                Some(Arc::new(crate::backup::Backup::open(dir, mode, &store, &data_dir)?))
+            }
+            None => None,
+        };
+        let gate = Arc::new(ManagerGate::with_backup(Arc::clone(&store), backup));
         let persister = Arc::new(GatedPersister::new(
             crate::persist::monitor_persister(
                 Arc::clone(&gate),
