@@ -5,6 +5,7 @@
 
 #![deny(missing_docs)]
 
+pub mod archive;
 pub mod backup;
 pub mod chain;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod message_router;
 mod net;
 pub mod node;
 pub mod persist;
+pub mod restore;
 pub mod router;
 pub mod routing;
 pub mod types;

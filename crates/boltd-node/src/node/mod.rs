@@ -301,6 +301,19 @@ impl Node {
         &self.fail_stop
     }
 
+    /// An encrypted archive of everything needed to restore the node but its seed (see
+    /// [`crate::archive`]); blocking (a copy of the database).
+    pub fn export_backup(&self) -> NodeResult<Vec<u8>> {
+        let data_dir = &self.config.data_dir;
+        let seed = Seed::read(data_dir)?.ok_or_else(|| NodeError::UnreadableState {
+            what: "seed",
+            path: Seed::path(data_dir),
+            reason: "missing".into(),
+        })?;
+        let node_id = self.node_id().to_string();
+        crate::archive::export(&self.store, data_dir, &seed, self.config.network, &node_id)
+    }
+
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
         self.channel_manager.get_our_node_id()

@@ -1,0 +1,64 @@
+//! `boltd restore`: builds a data directory from a backup (see `boltd_node::restore`), then
+//! `boltd serve` starts the node from it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use boltd_node::keys::Seed;
+use boltd_node::restore::{restore, RestoreSource};
+use clap::{ArgGroup, Args};
+
+/// `boltd restore`'s arguments.
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("source").required(true).args(["from_backup_dir", "archive"])))]
+pub struct RestoreArgs {
+    /// Bitcoin network: bitcoin (or mainnet), testnet, testnet4, signet or regtest.
+    #[arg(long, value_name = "NETWORK")]
+    network: String,
+    /// The data directory to build; it must hold no node.
+    #[arg(long, value_name = "PATH")]
+    data_dir: PathBuf,
+    /// The continuous backup directory (`backup_dir`) to restore from.
+    #[arg(long, value_name = "PATH")]
+    from_backup_dir: Option<PathBuf>,
+    /// An archive exported with `boltd backup export` (or `POST /api/v1/node/backup`).
+    #[arg(long, value_name = "FILE")]
+    archive: Option<PathBuf>,
+    /// The node's seed: a file holding its BIP39 mnemonic (the data directory's
+    /// `seed.mnemonic`). Required with --archive; with --from-backup-dir the backup's copy is
+    /// used by default.
+    #[arg(long, value_name = "FILE")]
+    seed_file: Option<PathBuf>,
+}
+
+/// Runs `boltd restore`: prints the report as JSON on success.
+pub fn run(args: RestoreArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("boltd restore: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_inner(args: RestoreArgs) -> Result<String, String> {
+    let network = boltd_config::value::parse_network(&args.network)?;
+    let seed =
+        args.seed_file.as_deref().map(Seed::read_file).transpose().map_err(|e| e.to_string())?;
+    let archive_bytes;
+    let source = match (&args.from_backup_dir, &args.archive) {
+        (Some(dir), _) => RestoreSource::BackupDir(dir),
+        (None, Some(file)) => {
+            archive_bytes =
+                std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            RestoreSource::Archive(&archive_bytes)
+        }
+        (None, None) => return Err("give --from-backup-dir or --archive".into()),
+    };
+    let report = restore(&args.data_dir, network, source, seed).map_err(|e| e.to_string())?;
+    serde_json::to_string(&report).map_err(|e| e.to_string())
+}

@@ -1,0 +1,125 @@
+//! Backups that restore (issue 14, part 2): a node with a continuous backup loses its data
+//! directory (SIGKILL, then the directory deleted); `boltd restore --from-backup-dir` builds a
+//! new one, the node starts on it, its channel resumes and pays both ways, and its on-chain
+//! wallet finds its coins again from the seed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use boltd_harness::{
+    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
+    TestNode,
+};
+
+fn exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_boltd"))
+}
+
+/// Runs `boltd restore` with `args`; returns its JSON report.
+fn restore(data_dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(exe())
+        .args(["restore", "--network", "regtest", "--data-dir"])
+        .arg(data_dir)
+        .args(args)
+        .env_remove("BOLTD_CONFIG")
+        .output()
+        .expect("boltd restore runs");
+    assert!(out.status.success(), "boltd restore failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+fn pays(payer: &TestNode, payee: &TestNode, amount_sat: u64) -> Result<(), HarnessError> {
+    let (invoice, _hash) = payee.invoice(amount_sat, "backup test")?;
+    let paid = payer.pay(&invoice)?;
+    assert_eq!(paid["status"], "complete", "{} pays {}: {paid}", payer.name, payee.name);
+    Ok(())
+}
+
+#[test]
+fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let backup_dir = dir.path().join("a-backup");
+    let backup_arg = backup_dir.to_str().unwrap().to_string();
+    let a_port = free_port()?;
+    let mut a = TestNode::spawn_with(
+        "alice",
+        &exe(),
+        &a_dir,
+        &chain,
+        a_port,
+        &["--backup-dir", &backup_arg],
+    )?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    pays(&a, &b, 20_000)?;
+    pays(&b, &a, 5_000)?;
+    pays(&a, &b, 7_000)?;
+    let onchain_before = a.onchain_confirmed_sat()?;
+    let spendable_before =
+        a.get("/api/v1/wallet/balance").unwrap()["lightning_spendable_msat"].as_u64().unwrap();
+    let node_id = a.node_id.clone();
+
+    // The disk dies: the node is killed and its data directory is gone.
+    a.kill()?;
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    let _ = std::fs::remove_file(a_dir.with_extension("log"));
+
+    let started = Instant::now();
+    let report = restore(&a_dir, &["--from-backup-dir", &backup_arg]);
+    let restore_ms = started.elapsed().as_millis();
+    assert_eq!(report["channel_monitors"], 1, "{report}");
+    assert_eq!(report["channel_manager"], true, "{report}");
+    assert_eq!(report["wallet_rescan"], true, "{report}");
+
+    // The node starts on the restored directory, still backing up to the same place.
+    let a = TestNode::spawn_with(
+        "alice",
+        &exe(),
+        &a_dir,
+        &chain,
+        a_port,
+        &["--backup-dir", &backup_arg],
+    )?;
+    assert_eq!(a.node_id, node_id, "the same node");
+    a.wait_channel_state(&b, "ready")?;
+    let usable_ms = started.elapsed().as_millis();
+    pays(&a, &b, 3_000)?;
+    let paid_ms = started.elapsed().as_millis();
+    pays(&b, &a, 1_000)?;
+    eprintln!(
+        "restore figures: boltd restore {restore_ms} ms; channel ready {usable_ms} ms and first \
+         payment {paid_ms} ms after the restore began"
+    );
+    let expected = spendable_before - 3_000_000 + 1_000_000;
+    wait_until(
+        "A's balance to count both payments",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let now = a.get("/api/v1/wallet/balance").unwrap()["lightning_spendable_msat"]
+                .as_u64()
+                .unwrap();
+            Ok((now == expected).then_some(()))
+        },
+    )?;
+
+    // The wallet, made anew from the seed, finds its coins by a rescan from its birthday.
+    let h = mine_and_sync(&btc, 1, &[&a, &b])?;
+    a.wait_synced(h)?;
+    wait_until(
+        "A's wallet to find its coins",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let now = a.onchain_confirmed_sat()?;
+            Ok((now == onchain_before).then_some(()))
+        },
+    )?;
+    Ok(())
+}
