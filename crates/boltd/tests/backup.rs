@@ -123,3 +123,64 @@ fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(
     )?;
     Ok(())
 }
+
+/// `boltd backup export --out FILE` against `node`.
+fn export(node: &TestNode, out: &Path) {
+    let res = Command::new(exe())
+        .args(["backup", "export", "--out"])
+        .arg(out)
+        .args(["--url", &node.api_url])
+        .env("BOLTD_TOKEN", node.admin_token())
+        .env_remove("BOLTD_CONFIG")
+        .output()
+        .expect("boltd backup export runs");
+    assert!(res.status.success(), "export failed: {}", String::from_utf8_lossy(&res.stdout));
+}
+
+/// An archive (exported through the CLI and the API) restores the node with its records, and
+/// its channel resumes and pays.
+#[test]
+fn restore_from_an_archive_pays_with_its_records() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let a_port = free_port()?;
+    let mut a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    let (invoice, first_hash) = b.invoice(20_000, "before the archive")?;
+    assert_eq!(a.pay(&invoice)?["status"], "complete");
+    // The seed is kept apart from the data directory (the operator's copy).
+    let seed_copy = dir.path().join("alice-seed.mnemonic");
+    std::fs::copy(a_dir.join("seed.mnemonic"), &seed_copy).unwrap();
+    let seed_arg = seed_copy.to_str().unwrap().to_string();
+
+    // Archive, lose everything, restore.
+    let archive = dir.path().join("alice-1.bin");
+    export(&a, &archive);
+    a.kill()?;
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    let started = Instant::now();
+    let report =
+        restore(&a_dir, &["--archive", archive.to_str().unwrap(), "--seed-file", &seed_arg]);
+    let restore_ms = started.elapsed().as_millis();
+    assert_eq!(report["channel_monitors"], 1, "{report}");
+    assert_eq!(report["wallet_rescan"], false, "the archive has the wallet: {report}");
+    let a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    a.wait_channel_state(&b, "ready")?;
+    pays(&a, &b, 3_000)?;
+    pays(&b, &a, 1_000)?;
+    eprintln!(
+        "restore figures (archive): boltd restore {restore_ms} ms; first payment {} ms after \
+         the restore began",
+        started.elapsed().as_millis()
+    );
+    // The records came back with it.
+    let first = a.get(&format!("/api/v1/lightning/sends/{first_hash}")).unwrap();
+    assert_eq!(first["status"], "complete", "{first}");
+
+    Ok(())
+}

@@ -681,3 +681,29 @@ pub(crate) async fn transactions(
 ) -> ApiResult<Vec<WalletTransaction>> {
     Ok(Json(engine.node().list_transactions()))
 }
+
+/// An encrypted backup archive of the node: everything needed to restore it but its seed (the
+/// channel manager and monitors as one write left them, the on-chain wallet, payment records,
+/// invoices, API tokens, the event log), sealed with a key derived from the seed. Restore it
+/// with `boltd restore --archive FILE --seed-file SEED`. An archive is the state when it was
+/// taken: restored after further payments, its channels are behind their peers' and are closed
+/// (by the peers, LDK never broadcasting the old state); keep the continuous backup
+/// (`backup_dir`) for channels, archives for records and disaster recovery.
+#[utoipa::path(post, path = "/api/v1/node/backup", tag = TAG, operation_id = "export_backup",
+    security(("bearer" = ["node:admin"])),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/octet-stream",
+            body = Vec<u8>),
+        (status = 500, description = "The snapshot could not be made", body = ErrorBody),
+    ))]
+pub(crate) async fn export_backup(State(engine): State<AppState>) -> Result<Response, ApiError> {
+    let node = std::sync::Arc::clone(engine.node());
+    let archive = tokio::task::spawn_blocking(move || node.export_backup())
+        .await
+        .map_err(ApiError::internal)??;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+        (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"boltd-backup.bin\""),
+    ];
+    Ok((headers, archive).into_response())
+}
