@@ -19,6 +19,7 @@ pub mod message_router;
 mod net;
 pub mod node;
 pub mod persist;
+pub mod recovery;
 pub mod restore;
 pub mod router;
 pub mod routing;

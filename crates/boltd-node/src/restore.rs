@@ -41,7 +41,8 @@ pub struct RestoreReport {
     pub data_dir: PathBuf,
     /// Channel monitors restored (one per channel not yet archived).
     pub channel_monitors: usize,
-    /// Whether a channel manager was restored (a node that ever had channels has one).
+    /// Whether a channel manager was restored (a node that ever had channels has one; a
+    /// recovery drops it).
     pub channel_manager: bool,
     /// Whether a new on-chain wallet was made (it rescans from the wallet birthday).
     pub wallet_rescan: bool,
@@ -84,12 +85,14 @@ fn write_durably(path: &Path, bytes: &[u8], mode: u32) -> NodeResult<()> {
 
 /// Builds `data_dir` (which must hold no node) from `source` for `network`. `seed` is required
 /// for an archive; for a backup directory it defaults to the backup's copy and, if given, must
-/// be the same.
+/// be the same. `recover`: the backup is known to be stale; restore for recovery only (see
+/// [`crate::recovery`]).
 pub fn restore(
     data_dir: &Path,
     network: Network,
     source: RestoreSource<'_>,
     seed: Option<Seed>,
+    recover: bool,
 ) -> NodeResult<RestoreReport> {
     let started = Instant::now();
     if Store::exists(data_dir) || Seed::path(data_dir).exists() {
@@ -182,8 +185,11 @@ pub fn restore(
         )
         .is_ok();
         let created = OnchainWallet::create_if_missing(store.open_connection()?, &seed, network)?;
+        if recover {
+            crate::recovery::mark(&store)?;
+        }
         store.sync()?;
-        (monitors, manager, created)
+        (monitors, manager && !recover, created)
     };
     // Last: only now is this a node the daemon starts from.
     seed.write_to(data_dir)?;
@@ -225,15 +231,27 @@ mod tests {
         drop(Backup::open(backup_dir.path(), BackupMode::FailStop, &store, data.path()).unwrap());
         let to = tempfile::tempdir().unwrap();
         let to = to.path().join("restored");
-        let r = restore(&to, Network::Regtest, RestoreSource::BackupDir(backup_dir.path()), None)
-            .unwrap();
+        let r = restore(
+            &to,
+            Network::Regtest,
+            RestoreSource::BackupDir(backup_dir.path()),
+            None,
+            false,
+        )
+        .unwrap();
         assert_eq!((r.channel_monitors, r.channel_manager, r.wallet_rescan), (1, true, true));
         assert_eq!(
             std::fs::read_to_string(Seed::path(&to)).unwrap(),
             std::fs::read_to_string(Seed::path(data.path())).unwrap()
         );
-        let err = restore(&to, Network::Regtest, RestoreSource::BackupDir(backup_dir.path()), None)
-            .unwrap_err();
+        let err = restore(
+            &to,
+            Network::Regtest,
+            RestoreSource::BackupDir(backup_dir.path()),
+            None,
+            false,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("already holds a node"), "{err}");
     }
 
@@ -242,19 +260,21 @@ mod tests {
         let (data, seed, store) = node();
         let bytes = archive::export(&store, data.path(), &seed, Network::Regtest, "02").unwrap();
         let to = tempfile::tempdir().unwrap();
-        let err =
-            restore(to.path(), Network::Regtest, RestoreSource::Archive(&bytes), None).unwrap_err();
+        let err = restore(to.path(), Network::Regtest, RestoreSource::Archive(&bytes), None, false)
+            .unwrap_err();
         assert!(err.to_string().contains("needs the node's seed"), "{err}");
         let err = restore(
             to.path(),
             Network::Bitcoin,
             RestoreSource::Archive(&bytes),
             Some(Seed::read(data.path()).unwrap().unwrap()),
+            false,
         )
         .unwrap_err();
         assert!(err.to_string().contains("not bitcoin"), "{err}");
         let to = to.path().join("restored");
-        let r = restore(&to, Network::Regtest, RestoreSource::Archive(&bytes), Some(seed)).unwrap();
+        let r = restore(&to, Network::Regtest, RestoreSource::Archive(&bytes), Some(seed), false)
+            .unwrap();
         assert_eq!((r.channel_monitors, r.channel_manager), (1, true));
         assert!(r.archive_created_at.is_some());
     }

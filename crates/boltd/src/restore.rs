@@ -29,6 +29,12 @@ pub struct RestoreArgs {
     /// used by default.
     #[arg(long, value_name = "FILE")]
     seed_file: Option<PathBuf>,
+    /// The backup is stale (the node stopped with "We have fallen behind" after a restore):
+    /// restore for recovery only. The channel manager is dropped, the peers are asked to close
+    /// the channels with their latest state, and each channel's funds are claimed once its close
+    /// confirms (restart the node after that to load its monitor). See the README.
+    #[arg(long)]
+    recover: bool,
 }
 
 /// Runs `boltd restore`: prints the report as JSON on success.
@@ -59,6 +65,7 @@ fn run_inner(args: RestoreArgs) -> Result<String, String> {
         }
         (None, None) => return Err("give --from-backup-dir or --archive".into()),
     };
-    let report = restore(&args.data_dir, network, source, seed).map_err(|e| e.to_string())?;
+    let report =
+        restore(&args.data_dir, network, source, seed, args.recover).map_err(|e| e.to_string())?;
     serde_json::to_string(&report).map_err(|e| e.to_string())
 }

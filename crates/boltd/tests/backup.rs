@@ -184,3 +184,107 @@ fn restore_from_an_archive_pays_with_its_records() -> Result<(), HarnessError> {
 
     Ok(())
 }
+
+fn channel(node: &TestNode) -> Option<serde_json::Value> {
+    node.channels().unwrap().into_iter().next()
+}
+
+/// An archive older than the channel's state (taken before a payment): when the peer
+/// reconnects, LDK sees that the node is behind and stops it (fail-stop) before anything is
+/// broadcast. `boltd restore --recover` then gets the funds of the latest state back: the peer,
+/// asked to close, broadcasts its commitment (no breach), and the stale monitor, loaded once
+/// that close confirmed, claims the node's output of it.
+#[test]
+fn a_stale_archive_is_refused_and_recovery_gets_the_latest_balance_back() -> Result<(), HarnessError>
+{
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let a_port = free_port()?;
+    let mut a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    pays(&a, &b, 20_000)?;
+    let seed_copy = dir.path().join("alice-seed.mnemonic");
+    std::fs::copy(a_dir.join("seed.mnemonic"), &seed_copy).unwrap();
+    let seed_arg = seed_copy.to_str().unwrap().to_string();
+
+    // The archive, then a payment that moves the channel on: the archive is stale.
+    let stale = dir.path().join("alice-stale.bin");
+    export(&a, &stale);
+    let stale_arg = stale.to_str().unwrap().to_string();
+    pays(&a, &b, 50_000)?;
+    wait_until("A's side to settle", Duration::from_secs(30), Duration::from_millis(100), || {
+        Ok(channel(&a).filter(|c| c["pending_htlcs"] == 0).map(|_| ()))
+    })?;
+    // A funded the channel and paid B 70,000 sat: its balance in the latest state.
+    let latest_sat = 1_000_000 - 70_000;
+    let onchain_before = a.onchain_confirmed_sat()?;
+    a.kill()?;
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    restore(&a_dir, &["--archive", &stale_arg, "--seed-file", &seed_arg]);
+
+    // Detected: the node stops on B's channel_reestablish, having broadcast nothing.
+    let log = a_dir.with_extension("log");
+    let _ = std::fs::remove_file(&log);
+    match TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port) {
+        Ok(mut stopped) => {
+            let status = wait_until(
+                "the stale node to stop",
+                Duration::from_secs(60),
+                Duration::from_millis(200),
+                || stopped.try_exit_status(),
+            )?;
+            assert_eq!(status.code(), Some(70), "fail-stop exit");
+        }
+        Err(e) => assert!(e.to_string().contains("fallen behind"), "{e}"),
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("We have fallen behind"), "{text}");
+    assert!(btc.get_raw_mempool()?.is_empty(), "the stale node broadcast something");
+    assert!(channel(&b).is_some(), "B's channel is still open");
+
+    // Recovery: B is asked to close, and broadcasts its latest commitment.
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    let report = restore(&a_dir, &["--archive", &stale_arg, "--seed-file", &seed_arg, "--recover"]);
+    assert_eq!(report["channel_manager"], false, "{report}");
+    let mut a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    wait_until(
+        "B's commitment in the mempool",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
+    )?;
+    mine_and_sync(&btc, 1, &[&a, &b])?;
+    // Restarted after the close confirmed, the node loads the stale monitor, which claims.
+    a.kill()?;
+    let a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    // The sweeper runs on a 30-second timer: up to two minutes, a block every second.
+    let gain = wait_until(
+        "A's output of B's commitment to reach its wallet",
+        Duration::from_secs(120),
+        Duration::from_millis(1000),
+        || {
+            mine_and_sync(&btc, 1, &[&a, &b])?;
+            let gain = a.onchain_confirmed_sat()?.saturating_sub(onchain_before);
+            Ok((gain > 0).then_some(gain))
+        },
+    )
+    .unwrap_or(0);
+    if gain == 0 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<_> = text.lines().rev().take(400).collect();
+        eprintln!("A's log tail:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    let b_closed = b.get("/api/v1/node/channels/closed").unwrap()[0].clone();
+    assert_eq!(b_closed["breach"], false, "A broadcast revoked state: {b_closed}");
+    assert!(
+        gain <= latest_sat && gain + 5_000 >= latest_sat,
+        "A got {gain} sat back; its balance in the latest state was {latest_sat} sat"
+    );
+    eprintln!("stale archive: A recovered {gain} of {latest_sat} sat; B's close: {b_closed}");
+    Ok(())
+}
