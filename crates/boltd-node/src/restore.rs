@@ -32,6 +32,13 @@ pub enum RestoreSource<'a> {
     BackupDir(&'a Path),
     /// An exported archive's bytes; needs the seed.
     Archive(&'a [u8]),
+    /// Nothing but the seed: a new node with the same keys whose on-chain wallet scans the
+    /// chain from `rescan_from_height` (the wallet's coins come back; channels do not, see the
+    /// README).
+    SeedOnly {
+        /// Where the wallet's first sync starts (at or before the node's first start).
+        rescan_from_height: u32,
+    },
 }
 
 /// What a restore made.
@@ -110,6 +117,20 @@ pub fn restore(
     let db_path = data_dir.join(DB_FILE_NAME);
     let mut archive_created_at = None;
     let seed = match source {
+        RestoreSource::SeedOnly { rescan_from_height } => {
+            let seed = seed.ok_or_else(|| {
+                NodeError::InvalidInput("a seed-only restore needs the node's seed".into())
+            })?;
+            let store = Store::open(data_dir)?;
+            KVStoreSync::write(
+                &store,
+                crate::node::BOLTD_NAMESPACE,
+                "",
+                crate::node::WALLET_BIRTHDAY_KEY,
+                rescan_from_height.to_string().into_bytes(),
+            )?;
+            seed
+        }
         RestoreSource::BackupDir(dir) => {
             let theirs = Seed::read(dir)?;
             let seed = match (seed, theirs) {

@@ -10,7 +10,9 @@ use clap::{ArgGroup, Args};
 
 /// `boltd restore`'s arguments.
 #[derive(Args, Debug)]
-#[command(group(ArgGroup::new("source").required(true).args(["from_backup_dir", "archive"])))]
+#[command(group(
+    ArgGroup::new("source").required(true).args(["from_backup_dir", "archive", "seed_only"])
+))]
 pub struct RestoreArgs {
     /// Bitcoin network: bitcoin (or mainnet), testnet, testnet4, signet or regtest.
     #[arg(long, value_name = "NETWORK")]
@@ -24,9 +26,17 @@ pub struct RestoreArgs {
     /// An archive exported with `boltd backup export` (or `POST /api/v1/node/backup`).
     #[arg(long, value_name = "FILE")]
     archive: Option<PathBuf>,
+    /// Nothing but the seed (--seed-file): a new node with the same keys; its on-chain wallet
+    /// scans the chain from --rescan-from-height. Channels are not restored (see the README).
+    #[arg(long, requires = "seed_file")]
+    seed_only: bool,
+    /// With --seed-only: the height the wallet's first sync starts from (at or before the
+    /// node's first start; 0 scans the whole chain).
+    #[arg(long, value_name = "HEIGHT", default_value_t = 0, requires = "seed_only")]
+    rescan_from_height: u32,
     /// The node's seed: a file holding its BIP39 mnemonic (the data directory's
-    /// `seed.mnemonic`). Required with --archive; with --from-backup-dir the backup's copy is
-    /// used by default.
+    /// `seed.mnemonic`). Required with --archive and --seed-only; with --from-backup-dir the
+    /// backup's copy is used by default.
     #[arg(long, value_name = "FILE")]
     seed_file: Option<PathBuf>,
     /// The backup is stale (the node stopped with "We have fallen behind" after a restore):
@@ -58,6 +68,9 @@ fn run_inner(args: RestoreArgs) -> Result<String, String> {
     let archive_bytes;
     let source = match (&args.from_backup_dir, &args.archive) {
         (Some(dir), _) => RestoreSource::BackupDir(dir),
+        _ if args.seed_only => {
+            RestoreSource::SeedOnly { rescan_from_height: args.rescan_from_height }
+        }
         (None, Some(file)) => {
             archive_bytes =
                 std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;

@@ -288,3 +288,36 @@ fn a_stale_archive_is_refused_and_recovery_gets_the_latest_balance_back() -> Res
     eprintln!("stale archive: A recovered {gain} of {latest_sat} sat; B's close: {b_closed}");
     Ok(())
 }
+
+/// With nothing but the seed, `boltd restore --seed-only` makes a node with the same keys whose
+/// wallet finds its coins again by scanning the chain.
+#[test]
+fn a_seed_only_restore_gets_the_on_chain_funds_back() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a_dir = dir.path().join("a");
+    let a_port = free_port()?;
+    let mut a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[])?;
+    let before = a.onchain_confirmed_sat()?;
+    let node_id = a.node_id.clone();
+    let seed_copy = dir.path().join("alice-seed.mnemonic");
+    std::fs::copy(a_dir.join("seed.mnemonic"), &seed_copy).unwrap();
+    a.kill()?;
+    std::fs::remove_dir_all(&a_dir).unwrap();
+
+    let report = restore(&a_dir, &["--seed-only", "--seed-file", seed_copy.to_str().unwrap()]);
+    assert_eq!(report["channel_monitors"], 0, "{report}");
+    assert_eq!(report["wallet_rescan"], true, "{report}");
+    let a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    assert_eq!(a.node_id, node_id, "the same keys");
+    wait_until(
+        "the wallet to find its coins",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || Ok((a.onchain_confirmed_sat()? == before).then_some(())),
+    )?;
+    Ok(())
+}

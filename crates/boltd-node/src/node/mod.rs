@@ -84,9 +84,9 @@ pub use peers::PeerInfo;
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";
 /// KV namespace of boltd's own small values.
-const BOLTD_NAMESPACE: &str = "boltd";
+pub(crate) const BOLTD_NAMESPACE: &str = "boltd";
 /// Key (in [`BOLTD_NAMESPACE`]) of the height the wallet was created at.
-const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
+pub(crate) const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
 
 /// How long a cooperative close waits for the channel's monitor updates in progress.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
