@@ -105,7 +105,9 @@ struct State {
 /// The continuous backup target (see the module docs).
 pub struct Backup {
     dir: PathBuf,
-    store: Store,
+    /// The backup's database; reopened before a catch-up (a failed flush makes a store fail
+    /// for good).
+    store: Mutex<Store>,
     mode: BackupMode,
     state: Mutex<State>,
     /// Fault injection: the next backup writes fail.
@@ -201,7 +203,7 @@ impl Backup {
         }
         let backup = Backup {
             dir: dir.to_path_buf(),
-            store,
+            store: Mutex::new(store),
             mode,
             state: Mutex::new(State { sequence: here, behind: true }),
             #[cfg(test)]
@@ -253,7 +255,7 @@ impl Backup {
         primary.write_batch(&with_sequence)?;
         state.sequence = sequence;
         let result = if state.behind {
-            self.copy_all(primary, sequence)
+            self.reopen().and_then(|()| self.copy_all(primary, sequence))
         } else {
             let mut copied = copied;
             copied.push(sequence_op(sequence));
@@ -289,7 +291,14 @@ impl Backup {
         if self.fail.load(std::sync::atomic::Ordering::Acquire) {
             return Err(other("injected backup failure"));
         }
-        self.store.write_batch(ops)
+        lock(&self.store).write_batch(ops)
+    }
+
+    /// Opens the backup's database again (after a failure, before a catch-up).
+    fn reopen(&self) -> io::Result<()> {
+        let store = Store::open(&self.dir).map_err(other)?;
+        *lock(&self.store) = store;
+        Ok(())
     }
 
     /// Makes the backup hold exactly what the data directory holds of the channel state, in
@@ -298,7 +307,8 @@ impl Backup {
         let wanted: BTreeSet<(String, String, String)> =
             primary.list_all_keys()?.into_iter().filter(|(p, s, k)| is_copied(p, s, k)).collect();
         let mut ops = Vec::with_capacity(wanted.len() + 1);
-        for (p, s, k) in self.store.list_all_keys()? {
+        let existing = lock(&self.store).list_all_keys()?;
+        for (p, s, k) in existing {
             if is_copied(&p, &s, &k) && !wanted.contains(&(p.clone(), s.clone(), k.clone())) {
                 ops.push(KvOp::Remove { primary: p, secondary: s, key: k });
             }
@@ -319,8 +329,8 @@ impl Backup {
 
     /// The backup's database (tests).
     #[cfg(test)]
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
     }
 }
 
@@ -351,14 +361,14 @@ mod tests {
         KVStoreSync::write(&primary, "", "", "network_graph", vec![1]).unwrap();
         KVStoreSync::write(&primary, "", "", "manager", vec![5]).unwrap();
         let b = Backup::open(dir.path(), BackupMode::FailStop, &primary, data.path()).unwrap();
-        assert_eq!(read(b.store(), "monitors", "old"), Some(vec![7]), "copied at open");
-        assert_eq!(read(b.store(), "", "network_graph"), None, "not copied");
-        assert_eq!(read(b.store(), "", "manager"), Some(vec![5]), "the manager is copied");
+        assert_eq!(read(&b.store(), "monitors", "old"), Some(vec![7]), "copied at open");
+        assert_eq!(read(&b.store(), "", "network_graph"), None, "not copied");
+        assert_eq!(read(&b.store(), "", "manager"), Some(vec![5]), "the manager is copied");
         b.write_batch(&primary, &[write("monitors", "a", 1), write("manager", "m", 2)]).unwrap();
         b.write_batch(&primary, &[write("", "network_graph", 3)]).unwrap();
-        assert_eq!(read(b.store(), "manager", "m"), Some(vec![2]));
+        assert_eq!(read(&b.store(), "manager", "m"), Some(vec![2]));
         assert_eq!(read_sequence(&primary).unwrap(), 1);
-        assert_eq!(read_sequence(b.store()).unwrap(), 1);
+        assert_eq!(read_sequence(&b.store()).unwrap(), 1);
         assert_eq!(
             std::fs::read_to_string(Seed::path(dir.path())).unwrap(),
             std::fs::read_to_string(Seed::path(data.path())).unwrap()
@@ -377,8 +387,8 @@ mod tests {
         assert_eq!(read(&primary, "monitors", "a"), Some(vec![1]));
         drop(b);
         let b = Backup::open(dir.path(), BackupMode::FailStop, &primary, data.path()).unwrap();
-        assert_eq!(read(b.store(), "monitors", "a"), Some(vec![1]));
-        assert_eq!(read_sequence(b.store()).unwrap(), 1);
+        assert_eq!(read(&b.store(), "monitors", "a"), Some(vec![1]));
+        assert_eq!(read_sequence(&b.store()).unwrap(), 1);
     }
 
     #[test]
@@ -395,15 +405,15 @@ mod tests {
         b.write_batch(&primary, &[write("monitors", "a", 1), remove]).unwrap();
         b.write_batch(&primary, &[write("monitors", "b", 2)]).unwrap();
         assert!(b.is_behind());
-        assert_eq!(read(b.store(), "monitors", "a"), None);
+        assert_eq!(read(&b.store(), "monitors", "a"), None);
         b.inject_failure(false);
         b.write_batch(&primary, &[write("monitors", "c", 3)]).unwrap();
         assert!(!b.is_behind());
         for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
-            assert_eq!(read(b.store(), "monitors", k), Some(vec![v]), "{k}");
+            assert_eq!(read(&b.store(), "monitors", k), Some(vec![v]), "{k}");
         }
-        assert_eq!(read(b.store(), "monitors", "gone"), None, "removed in the missed batch");
-        assert_eq!(read_sequence(b.store()).unwrap(), 4);
+        assert_eq!(read(&b.store(), "monitors", "gone"), None, "removed in the missed batch");
+        assert_eq!(read_sequence(&b.store()).unwrap(), 4);
     }
 
     #[test]

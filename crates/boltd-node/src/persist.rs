@@ -765,10 +765,10 @@ mod tests {
         gate.manager_taken();
         let covered = lock(&gate.state).taken_seq;
         gate.write_manager(covered, vec![0xbb]).unwrap();
-        let in_backup = |key: &str| KVStoreSync::read(backup.store(), "monitor_updates", "", key);
+        let in_backup = |key: &str| KVStoreSync::read(&*backup.store(), "monitor_updates", "", key);
         assert_eq!(in_backup("a6").unwrap(), vec![1]);
         let manager = KVStoreSync::read(
-            backup.store(),
+            &*backup.store(),
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_KEY,
