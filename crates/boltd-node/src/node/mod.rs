@@ -10,9 +10,13 @@
 //! 2. Read the seed and the store. Only "not found" for both makes a new node; anything that
 //!    exists but cannot be read stops the start with a message saying what and where.
 //! 3. Check bitcoind (reachable, right chain).
-//! 4. Read channel monitors, the channel manager, graph, scorer and sweeper; replay the blocks
-//!    they missed; hand the monitors to the chain monitor.
-//! 5. Start the background processor (events, persistence, timers), the HTLC forwarder when
+//! 4. Open the continuous backup (`backup_dir`, see [`crate::backup`]): refuse a data
+//!    directory older than its backup, else bring the backup up to date.
+//! 5. Read channel monitors, the channel manager, graph, scorer and sweeper (in a recovery from
+//!    a stale backup, a new manager and only the stale monitors whose channel closed on chain:
+//!    see [`crate::recovery`]); replay the blocks they missed; hand the monitors to the chain
+//!    monitor.
+//! 6. Start the background processor (events, persistence, timers), the HTLC forwarder when
 //!    `htlc_forward_delay_ms` is set, the block poller, the wallet sync, the P2P listener and the
 //!    reconnection loop.
 //!
