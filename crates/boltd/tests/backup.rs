@@ -44,15 +44,9 @@ fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(
     let a_dir = dir.path().join("a");
     let backup_dir = dir.path().join("a-backup");
     let backup_arg = backup_dir.to_str().unwrap().to_string();
+    let backup_args = ["--backup-dir", backup_arg.as_str()];
     let a_port = free_port()?;
-    let mut a = TestNode::spawn_with(
-        "alice",
-        &exe(),
-        &a_dir,
-        &chain,
-        a_port,
-        &["--backup-dir", &backup_arg],
-    )?;
+    let mut a = TestNode::spawn_with("alice", &exe(), &a_dir, &chain, a_port, &backup_args)?;
     let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     btc.mine(101)?;
     fund(&btc, &a, &[&b])?;
@@ -78,14 +72,7 @@ fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(
     assert_eq!(report["wallet_rescan"], true, "{report}");
 
     // The node starts on the restored directory, still backing up to the same place.
-    let a = TestNode::spawn_with(
-        "alice",
-        &exe(),
-        &a_dir,
-        &chain,
-        a_port,
-        &["--backup-dir", &backup_arg],
-    )?;
+    let a = TestNode::spawn_with("alice", &exe(), &a_dir, &chain, a_port, &backup_args)?;
     assert_eq!(a.node_id, node_id, "the same node");
     a.wait_channel_state(&b, "ready")?;
     let usable_ms = started.elapsed().as_millis();
@@ -121,7 +108,30 @@ fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(
             Ok((now == onchain_before).then_some(()))
         },
     )?;
+
+    // A data directory put back from an old copy is refused: its backup is ahead of it.
+    let mut a = a;
+    a.kill()?;
+    let old_copy = dir.path().join("a-old");
+    copy_dir(&a_dir, &old_copy);
+    let a = TestNode::spawn_with("alice", &exe(), &a_dir, &chain, a_port, &backup_args)?;
+    a.wait_channel_state(&b, "ready")?;
+    pays(&a, &b, 2_000)?;
+    drop(a);
+    std::fs::remove_dir_all(&a_dir).unwrap();
+    std::fs::rename(&old_copy, &a_dir).unwrap();
+    let refused = TestNode::spawn_with("alice", &exe(), &a_dir, &chain, a_port, &backup_args);
+    let err = refused.err().expect("an old data directory must be refused").to_string();
+    assert!(err.contains("older than its backup"), "{err}");
     Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
 }
 
 /// `boltd backup export --out FILE` against `node`.
