@@ -118,3 +118,31 @@ pub fn filter(
     }
     Ok((load, waiting))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marking_drops_the_manager_and_lists_the_monitors_as_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(stale_monitors(&store).unwrap().is_empty(), "not in recovery");
+        for key in ["aa_0", "bb_1"] {
+            KVStoreSync::write(
+                &store,
+                CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
+                "",
+                key,
+                vec![1],
+            )
+            .unwrap();
+        }
+        KVStoreSync::write(&store, "", "", CHANNEL_MANAGER_PERSISTENCE_KEY, vec![2]).unwrap();
+        assert_eq!(mark(&store).unwrap(), 2);
+        let stale = stale_monitors(&store).unwrap();
+        assert_eq!(stale, HashSet::from(["aa_0".to_string(), "bb_1".to_string()]));
+        assert!(KVStoreSync::read(&store, "", "", CHANNEL_MANAGER_PERSISTENCE_KEY).is_err());
+        assert!(crate::backup::is_copied(NAMESPACE, "", STALE_MONITORS_KEY), "backed up too");
+    }
+}
