@@ -75,6 +75,18 @@ impl BackupMode {
     }
 }
 
+/// The continuous backup's state, as `GET /api/v1/node/info` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BackupStatus {
+    /// The backup directory.
+    pub dir: String,
+    /// `fail_stop` or `best_effort`.
+    pub mode: String,
+    /// The backup missed a write and is behind the data directory until the next write that
+    /// succeeds (best effort only): a restore from it now would be a stale one.
+    pub behind: bool,
+}
+
 /// Whether a key is part of the channel state the backup holds.
 pub fn is_copied(primary: &str, secondary: &str, key: &str) -> bool {
     let graph = (
@@ -224,6 +236,19 @@ impl Backup {
     /// The backup directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The backup's state.
+    pub fn status(&self) -> BackupStatus {
+        let mode = match self.mode {
+            BackupMode::FailStop => "fail_stop",
+            BackupMode::BestEffort => "best_effort",
+        };
+        BackupStatus {
+            dir: self.dir.display().to_string(),
+            mode: mode.into(),
+            behind: self.is_behind(),
+        }
     }
 
     /// Whether the backup missed a write and is behind the data directory (best effort only).

@@ -192,6 +192,11 @@ impl ManagerGate {
         self.write_batch(ops)
     }
 
+    /// The continuous backup, when there is one.
+    pub fn backup(&self) -> Option<&Arc<Backup>> {
+        self.backup.as_ref()
+    }
+
     /// Whether a write of this key must go through [`ManagerGate::write_now`] to reach the
     /// backup.
     pub fn backs_up(&self, primary: &str, secondary: &str, key: &str) -> bool {

@@ -74,6 +74,9 @@ fn restore_from_the_continuous_backup_resumes_the_channel_and_pays() -> Result<(
     // The node starts on the restored directory, still backing up to the same place.
     let a = TestNode::spawn_with("alice", &exe(), &a_dir, &chain, a_port, &backup_args)?;
     assert_eq!(a.node_id, node_id, "the same node");
+    let info = a.info()?;
+    assert_eq!(info["backup"]["mode"], "fail_stop", "{info}");
+    assert_eq!(info["backup"]["behind"], false, "{info}");
     a.wait_channel_state(&b, "ready")?;
     let usable_ms = started.elapsed().as_millis();
     pays(&a, &b, 3_000)?;

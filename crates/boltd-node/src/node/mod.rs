@@ -124,6 +124,9 @@ pub struct NodeInfo {
     pub graph_channels: usize,
     /// Nodes in our network graph.
     pub graph_nodes: usize,
+    /// The continuous backup (`backup_dir`), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backup::BackupStatus>,
 }
 
 /// A running Lightning node.
@@ -371,6 +374,7 @@ impl Node {
             num_peers: self.peer_manager.list_peers().len(),
             graph_channels: graph.channels().len(),
             graph_nodes: graph.nodes().len(),
+            backup: self.gate.backup().map(|b| b.status()),
         }
     }
 
