@@ -364,6 +364,12 @@ impl Client {
         self.request("POST", "/api/v1/node/backup")
     }
 
+    /// Sweeps what peers' force closes paid to the seed's keys
+    /// (`POST /api/v1/node/recover-channel-funds`).
+    pub fn recover_channel_funds(&self) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/recover-channel-funds")
+    }
+
     /// Revokes a token (`DELETE /api/v1/tokens/{id}`).
     pub fn revoke_token(&self, id: &str) -> Request<'_, Value> {
         self.delete(&format!("/api/v1/tokens/{}", segment(id)))

@@ -23,6 +23,7 @@ pub mod recovery;
 pub mod restore;
 pub mod router;
 pub mod routing;
+pub mod seed_recovery;
 pub mod types;
 pub mod wallet;
 

@@ -211,6 +211,9 @@ pub enum BackupAction {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// After a seed-only restore, once the peers have closed: sweep to the wallet what their
+    /// force closes paid to the seed's keys.
+    RecoverChannelFunds,
 }
 
 /// `payments --direction`.
@@ -656,6 +659,9 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
                 message: format!("cannot write {}: {e}", out.display()),
             })?;
             Ok(json!({ "file": out.display().to_string(), "bytes": bytes.len() }))
+        }
+        ClientCommand::Backup { action: BackupAction::RecoverChannelFunds } => {
+            cli.send(client.recover_channel_funds().timeout(BACKUP_TIMEOUT))
         }
     }
 }

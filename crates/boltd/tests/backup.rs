@@ -303,17 +303,25 @@ fn a_stale_archive_is_refused_and_recovery_gets_the_latest_balance_back() -> Res
 }
 
 /// With nothing but the seed, `boltd restore --seed-only` makes a node with the same keys whose
-/// wallet finds its coins again by scanning the chain.
+/// wallet finds its coins again by scanning the chain; connecting to its old peer makes the peer
+/// force-close the channel the node no longer knows, and `backup recover-channel-funds` sweeps
+/// what that close paid to the seed's keys.
 #[test]
-fn a_seed_only_restore_gets_the_on_chain_funds_back() -> Result<(), HarnessError> {
+fn a_seed_only_restore_gets_the_on_chain_and_the_channel_funds_back() -> Result<(), HarnessError> {
     let btc = Bitcoind::start()?;
     let chain = ChainAccess::from(&btc);
     let dir = tempfile::tempdir().unwrap();
     let a_dir = dir.path().join("a");
     let a_port = free_port()?;
     let mut a = TestNode::spawn("alice", &exe(), &a_dir, &chain, a_port)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     btc.mine(101)?;
-    fund(&btc, &a, &[])?;
+    fund(&btc, &a, &[&b])?;
+    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    pays(&a, &b, 100_000)?;
+    wait_until("A's side to settle", Duration::from_secs(30), Duration::from_millis(100), || {
+        Ok(channel(&a).filter(|c| c["pending_htlcs"] == 0).map(|_| ()))
+    })?;
     let before = a.onchain_confirmed_sat()?;
     let node_id = a.node_id.clone();
     let seed_copy = dir.path().join("alice-seed.mnemonic");
@@ -332,5 +340,29 @@ fn a_seed_only_restore_gets_the_on_chain_funds_back() -> Result<(), HarnessError
         Duration::from_millis(200),
         || Ok((a.onchain_confirmed_sat()? == before).then_some(())),
     )?;
+
+    // The peer closes the channel A no longer knows, with its latest state.
+    a.connect(&b)?;
+    wait_until(
+        "B's commitment in the mempool",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
+    )?;
+    mine_and_sync(&btc, 1, &[&a, &b])?;
+    let swept = a.post("/api/v1/node/recover-channel-funds", serde_json::json!({})).unwrap();
+    assert_eq!(swept["outputs"], 1, "{swept}");
+    let amount = swept["amount_sat"].as_u64().unwrap();
+    let fee = swept["fee_sat"].as_u64().unwrap();
+    // A's 900,000 sat less the commitment's fee (A opened the channel, A pays it).
+    assert!((899_000..=900_000).contains(&amount), "{swept}");
+    mine_and_sync(&btc, 1, &[&a, &b])?;
+    wait_until(
+        "the sweep in A's wallet",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || Ok((a.onchain_confirmed_sat()? == before + amount - fee).then_some(())),
+    )?;
+    eprintln!("seed only: A recovered {} of 900000 sat from B's close", amount - fee);
     Ok(())
 }

@@ -9,6 +9,7 @@ use axum::Json;
 use boltd_node::chain::OnchainFeeRates;
 use boltd_node::node::{ChannelInfo, ClosedChannel, GraphChannel, NodeInfo, PeerInfo};
 use boltd_node::wallet::{OnchainSent, SendRequest, Utxo, WalletTransaction};
+use boltd_node::seed_recovery::RecoveredFunds;
 use boltd_node::NodeError;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -706,4 +707,22 @@ pub(crate) async fn export_backup(State(engine): State<AppState>) -> Result<Resp
         (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"boltd-backup.bin\""),
     ];
     Ok((headers, archive).into_response())
+}
+
+/// Channel funds from the seed alone: sweeps to the wallet what peers' force closes paid to the
+/// keys boltd's seed derives for that (LDK's v2 remote-key derivation: our output of a peer's
+/// commitment), found by a scan of bitcoind's UTXO set. For a node restored from its seed only,
+/// once its peers have closed (connecting to a peer makes it close a channel this node no
+/// longer knows). Answers what was found and the sweep.
+#[utoipa::path(post, path = "/api/v1/node/recover-channel-funds", tag = TAG,
+    operation_id = "recover_channel_funds",
+    security(("bearer" = ["node:admin"])),
+    responses(
+        (status = 200, description = "What was found and swept", body = RecoveredFunds),
+        (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
+    ))]
+pub(crate) async fn recover_channel_funds(
+    State(engine): State<AppState>,
+) -> ApiResult<RecoveredFunds> {
+    Ok(Json(engine.node().recover_channel_funds().await?))
 }
