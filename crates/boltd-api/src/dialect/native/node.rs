@@ -719,7 +719,12 @@ pub(crate) async fn export_backup(State(engine): State<AppState>) -> Result<Resp
     security(("bearer" = ["node:admin"])),
     responses(
         (status = 200, description = "What was found and swept", body = RecoveredFunds),
-        (status = 503, description = "bitcoind could not be reached", body = ErrorBody),
+        (status = 400, description = "What was found is worth less than the sweep's fee \
+            (`insufficient_funds`)", body = ErrorBody),
+        (status = 422, description = "bitcoind refused the sweep (`transaction_rejected`: e.g. \
+            the outputs are being swept already, by the node's own sweeper)", body = ErrorBody),
+        (status = 503, description = "bitcoind could not be reached, or is scanning already",
+            body = ErrorBody),
     ))]
 pub(crate) async fn recover_channel_funds(
     State(engine): State<AppState>,
