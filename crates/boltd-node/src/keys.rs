@@ -73,12 +73,6 @@ impl Seed {
 
     /// Reads a mnemonic from the file `path` (a `seed.mnemonic` kept elsewhere, for a restore).
     pub fn read_file(path: &Path) -> NodeResult<Seed> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        if path.file_name() == Some(std::ffi::OsStr::new(SEED_FILE)) {
-            if let Some(seed) = Self::read(dir)? {
-                return Ok(seed);
-            }
-        }
         let text = fs::read_to_string(path).map_err(|e| NodeError::UnreadableState {
             what: "seed",
             path: path.to_path_buf(),
@@ -181,5 +175,19 @@ mod tests {
         let err = Seed::read(dir.path()).unwrap_err();
         assert!(matches!(err, NodeError::UnreadableState { what: "seed", .. }), "{err}");
         assert_eq!(fs::read_to_string(Seed::path(dir.path())).unwrap(), "not a mnemonic at all");
+    }
+
+    #[test]
+    fn a_seed_file_kept_elsewhere_reads_back_and_derived_keys_depend_on_the_purpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Seed::create(dir.path()).unwrap();
+        let copy = dir.path().join("elsewhere.txt");
+        fs::copy(Seed::path(dir.path()), &copy).unwrap();
+        let r = Seed::read_file(&copy).unwrap();
+        assert_eq!(s.derive_key("a"), r.derive_key("a"));
+        assert_ne!(s.derive_key("a"), s.derive_key("b"));
+        assert_ne!(s.derive_key("a"), s.ldk_seed(Network::Regtest).unwrap());
+        fs::write(&copy, "nope").unwrap();
+        assert!(Seed::read_file(&copy).is_err());
     }
 }
