@@ -363,6 +363,18 @@ impl Client {
         self.get("/api/v1/tokens")
     }
 
+    /// An encrypted backup archive of the node (`POST /api/v1/node/backup`); read it with
+    /// [`Request::send_bytes`].
+    pub fn export_backup(&self) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/backup")
+    }
+
+    /// Sweeps what peers' force closes paid to the seed's keys
+    /// (`POST /api/v1/node/recover-channel-funds`).
+    pub fn recover_channel_funds(&self) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/recover-channel-funds")
+    }
+
     /// Revokes a token (`DELETE /api/v1/tokens/{id}`).
     pub fn revoke_token(&self, id: &str) -> Request<'_, Value> {
         self.delete(&format!("/api/v1/tokens/{}", segment(id)))
@@ -461,6 +473,39 @@ impl<'c, T: DeserializeOwned> Request<'c, T> {
 
     /// Sends it and reads the answer.
     pub fn send(self) -> Result<T, ClientError> {
+        let (method, url, r) = self.call()?;
+        let status = r.status();
+        let bad = |message: String| ClientError::BadResponse {
+            method,
+            url: url.clone(),
+            status,
+            message,
+        };
+        let text = r.into_string().map_err(|e| bad(format!("reading the answer: {e}")))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("the answer is not JSON: {e}")))?;
+        serde_json::from_value(v)
+            .map_err(|e| bad(format!("the answer is not what was expected: {e}")))
+    }
+
+    /// Sends it and returns the answer's bytes as they are (a backup archive).
+    pub fn send_bytes(self) -> Result<Vec<u8>, ClientError> {
+        let (method, url, r) = self.call()?;
+        let status = r.status();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).map_err(|e| {
+            ClientError::BadResponse {
+                method,
+                url,
+                status,
+                message: format!("reading the answer: {e}"),
+            }
+        })?;
+        Ok(bytes)
+    }
+
+    /// Sends it; a success status's response, or the error.
+    fn call(self) -> Result<(&'static str, String, ureq::Response), ClientError> {
         let url = self.url();
         let method = self.method;
         let mut req = self
@@ -480,20 +525,7 @@ impl<'c, T: DeserializeOwned> Request<'c, T> {
             None => req.call(),
         };
         match res {
-            Ok(r) => {
-                let status = r.status();
-                let bad = |message: String| ClientError::BadResponse {
-                    method,
-                    url: url.clone(),
-                    status,
-                    message,
-                };
-                let text = r.into_string().map_err(|e| bad(format!("reading the answer: {e}")))?;
-                let v: Value = serde_json::from_str(&text)
-                    .map_err(|e| bad(format!("the answer is not JSON: {e}")))?;
-                serde_json::from_value(v)
-                    .map_err(|e| bad(format!("the answer is not what was expected: {e}")))
-            }
+            Ok(r) => Ok((method, url, r)),
             Err(ureq::Error::Status(status, r)) => {
                 let text = r.into_string().unwrap_or_default();
                 let body = serde_json::from_str(&text).unwrap_or(Value::String(text));

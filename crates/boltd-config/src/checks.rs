@@ -146,6 +146,30 @@ pub(crate) fn log_level(level: &String, _: &Cx<'_>) -> Check<()> {
     Ok(())
 }
 
+/// The backup modes `backup_mode` accepts.
+pub(crate) const BACKUP_MODES: [&str; 2] = ["fail_stop", "best_effort"];
+
+pub(crate) fn backup_mode(mode: &String, _: &Cx<'_>) -> Check<()> {
+    if !BACKUP_MODES.contains(&mode.as_str()) {
+        return Err(format!("unknown mode `{mode}`; expected one of {}", BACKUP_MODES.join(", ")));
+    }
+    Ok(())
+}
+
+/// A backup directory that is not empty and not the data directory.
+pub(crate) fn backup_dir(dir: &Option<PathBuf>, cx: &Cx<'_>) -> Check<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    if dir.as_os_str().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(data_dir) = &cx.set().data_dir {
+        if dir == data_dir {
+            return Err("must not be the data directory".into());
+        }
+    }
+    Ok(())
+}
+
 /// Names made of `a-z0-9-_.` (LUD-16), none twice; hosted names need the public URL unless
 /// `lnurl_allow_http` lets callbacks follow the `Host` header.
 pub(crate) fn lnurl_names(names: &Vec<String>, cx: &Cx<'_>) -> Check<()> {

@@ -37,6 +37,8 @@ pub const DEFAULT_FEE_RATE_FALLBACK: u32 = 1000;
 
 /// `log_level`.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// `backup_mode`: a failed backup write stops the node.
+pub const DEFAULT_BACKUP_MODE: &str = "fail_stop";
 
 /// `accept_inbound_channels`: channels opened by peers are accepted.
 pub const DEFAULT_ACCEPT_INBOUND_CHANNELS: bool = true;

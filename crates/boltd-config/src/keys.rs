@@ -43,6 +43,29 @@ declare_keys! {
         default: or_else("`$HOME/.boltd/<network>`", defaults::data_dir).check(checks::not_empty),
     }
 
+    /// Continuous backup of the channel state: a second directory (typically another disk or a
+    /// network mount) that receives, in the same order and before LDK hears they are complete,
+    /// every channel monitor update and channel manager write, plus the sweeper's state, the
+    /// wallet's birthday, the channel peers and a copy of the seed. `boltd restore
+    /// --from-backup-dir` builds a data directory from it. It must not be the data directory.
+    /// Unset: no continuous backup (exported archives still work).
+    backup_dir: PathBuf => Option<PathBuf> {
+        flag: "PATH",
+            "Continuous channel-state backup directory (another disk) [default: none]",
+        default: optional("unset: no continuous backup").check(checks::backup_dir),
+    }
+
+    /// What a failed write to `backup_dir` does: `fail_stop` stops the node like a failed write
+    /// to the data directory (nothing is acknowledged that is not in both); `best_effort` logs
+    /// it, keeps running, and copies the whole channel state again at the next write that
+    /// succeeds (meanwhile the backup is behind).
+    backup_mode: String {
+        flag: "MODE", "What a failed backup write does: fail_stop or best_effort [default: fail_stop]",
+        default: or(DEFAULT_BACKUP_MODE)
+            .map(|mode: String| mode.to_ascii_lowercase())
+            .check(checks::backup_mode),
+    }
+
     /// IP address and port the Lightning peer-to-peer listener binds.
     p2p_listen: SocketAddr {
         flag: "ADDR", "Lightning peer-to-peer listen address [default: 0.0.0.0:9735]",

@@ -268,6 +268,7 @@ fn every_key_has_an_env_var_and_a_flag() {
         "max_bump_fee_rate_sat_per_vb" => "50",
         "lnurl_names" => "carol, dave,",
         "api_cors_origins" => "https://a.example, http://127.0.0.1:8080",
+        "backup_mode" => "best_effort",
         _ => "x",
     };
     let keys = ConfigLayer::keys();
@@ -651,6 +652,8 @@ fn spellings_are_a_contract() {
         ("lnurl_public_url", "BOLTD_LNURL_PUBLIC_URL", "lnurl-public-url"),
         ("lnurl_allow_http", "BOLTD_LNURL_ALLOW_HTTP", "lnurl-allow-http"),
         ("htlc_forward_delay_ms", "BOLTD_HTLC_FORWARD_DELAY_MS", "htlc-forward-delay-ms"),
+        ("backup_dir", "BOLTD_BACKUP_DIR", "backup-dir"),
+        ("backup_mode", "BOLTD_BACKUP_MODE", "backup-mode"),
     ];
     // New keys may be added anywhere; these must stay, spelled so.
     let actual: Vec<(&str, &str, &str)> = KEYS.iter().map(|k| (k.name, k.env, k.flag)).collect();
@@ -725,6 +728,8 @@ fn file_env_and_flags_make_the_expected_config() {
         lnurl_allow_http: false,
         nwc_relays: vec![],
         htlc_forward_delay_ms: Some(5),
+        backup_dir: None,
+        backup_mode: "fail_stop".into(),
     };
     assert_eq!(c, expected);
     let debug = format!("{c:?}");
@@ -770,4 +775,17 @@ fn secrets_are_redacted_in_every_layer() {
     }
     // Unset secrets print as unset.
     assert!(format!("{:?}", ConfigLayer::default()).contains("bitcoind_rpc_password: None"));
+}
+
+#[test]
+fn backup_keys_are_checked() {
+    let c = regtest(&["--backup-dir", "/mnt/backup", "--backup-mode", "BEST_EFFORT"]);
+    assert_eq!(c.backup_dir, Some(PathBuf::from("/mnt/backup")));
+    assert_eq!(c.backup_mode, "best_effort");
+    assert_eq!(regtest(&[]).backup_mode, "fail_stop");
+    let err = load(&["--network", "regtest", "--backup-mode", "maybe"], &[]).unwrap_err();
+    assert!(err.to_string().starts_with("--backup-mode: unknown mode `maybe`"), "{err}");
+    let err =
+        load(&["--network", "regtest", "--data-dir", "/d", "--backup-dir", "/d"], &[]).unwrap_err();
+    assert!(err.to_string().contains("must not be the data directory"), "{err}");
 }

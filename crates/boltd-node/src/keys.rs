@@ -60,30 +60,68 @@ impl Seed {
     }
 
     /// Creates a new 24-word mnemonic and writes it durably to `data_dir` with mode 0600
-    /// (write to a temporary file, fsync, rename, fsync the directory). Fails if one exists.
+    /// (see [`Seed::write_to`]). Fails if one exists.
     pub fn create(data_dir: &Path) -> NodeResult<Seed> {
-        let path = Self::path(data_dir);
-        if path.exists() {
-            return Err(NodeError::InvalidInput(format!("{} already exists", path.display())));
-        }
         let mut entropy = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut entropy);
         let mnemonic = bip39::Mnemonic::from_entropy(&entropy)
             .map_err(|e| NodeError::Wallet(format!("mnemonic generation failed: {e}")))?;
-        let tmp = data_dir.join(format!("{SEED_FILE}.tmp"));
+        let seed = Seed { mnemonic };
+        seed.write_to(data_dir)?;
+        Ok(seed)
+    }
+
+    /// Reads a mnemonic from the file `path` (a `seed.mnemonic` kept elsewhere, for a restore).
+    pub fn read_file(path: &Path) -> NodeResult<Seed> {
+        let text = fs::read_to_string(path).map_err(|e| NodeError::UnreadableState {
+            what: "seed",
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mnemonic =
+            bip39::Mnemonic::parse(text.trim()).map_err(|_| NodeError::UnreadableState {
+                what: "seed",
+                path: path.to_path_buf(),
+                reason: "not a valid BIP39 mnemonic".into(),
+            })?;
+        Ok(Seed { mnemonic })
+    }
+
+    /// Writes the mnemonic durably to `dir` with mode 0600 (write to a temporary file, fsync,
+    /// rename, fsync the directory). Fails if one exists.
+    pub fn write_to(&self, dir: &Path) -> NodeResult<()> {
+        let path = Self::path(dir);
+        if path.exists() {
+            return Err(NodeError::InvalidInput(format!("{} already exists", path.display())));
+        }
+        let tmp = dir.join(format!("{SEED_FILE}.tmp"));
         {
             let mut opts = fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
             let mut f = opts.open(&tmp)?;
-            f.write_all(mnemonic.to_string().as_bytes())?;
+            f.write_all(self.mnemonic.to_string().as_bytes())?;
             f.write_all(b"\n")?;
             f.sync_all()?;
         }
         fs::rename(&tmp, &path)?;
-        fs::File::open(data_dir)?.sync_all()?;
-        Ok(Seed { mnemonic })
+        fs::File::open(dir)?.sync_all()?;
+        Ok(())
+    }
+
+    /// A key for `purpose` derived from the seed (HKDF-SHA256 of the BIP39 seed, `purpose` as
+    /// its info), independent of every key LDK and the wallet use.
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use bitcoin::hashes::{hmac, sha256, Hash, HashEngine};
+        let ikm = self.mnemonic.to_seed("");
+        let mut extract = hmac::HmacEngine::<sha256::Hash>::new(b"boltd key derivation");
+        extract.input(&ikm);
+        let prk = hmac::Hmac::<sha256::Hash>::from_engine(extract);
+        let mut expand = hmac::HmacEngine::<sha256::Hash>::new(prk.as_byte_array());
+        expand.input(purpose.as_bytes());
+        expand.input(&[1u8]);
+        hmac::Hmac::<sha256::Hash>::from_engine(expand).to_byte_array()
     }
 
     fn bip32_master(&self, network: Network) -> NodeResult<Xpriv> {
@@ -137,5 +175,19 @@ mod tests {
         let err = Seed::read(dir.path()).unwrap_err();
         assert!(matches!(err, NodeError::UnreadableState { what: "seed", .. }), "{err}");
         assert_eq!(fs::read_to_string(Seed::path(dir.path())).unwrap(), "not a mnemonic at all");
+    }
+
+    #[test]
+    fn a_seed_file_kept_elsewhere_reads_back_and_derived_keys_depend_on_the_purpose() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Seed::create(dir.path()).unwrap();
+        let copy = dir.path().join("elsewhere.txt");
+        fs::copy(Seed::path(dir.path()), &copy).unwrap();
+        let r = Seed::read_file(&copy).unwrap();
+        assert_eq!(s.derive_key("a"), r.derive_key("a"));
+        assert_ne!(s.derive_key("a"), s.derive_key("b"));
+        assert_ne!(s.derive_key("a"), s.ldk_seed(Network::Regtest).unwrap());
+        fs::write(&copy, "nope").unwrap();
+        assert!(Seed::read_file(&copy).is_err());
     }
 }

@@ -6,6 +6,8 @@
 #![deny(missing_docs)]
 
 pub mod anchors;
+pub mod archive;
+pub mod backup;
 pub mod chain;
 pub mod error;
 pub mod events;
@@ -18,8 +20,11 @@ pub mod message_router;
 mod net;
 pub mod node;
 pub mod persist;
+pub mod recovery;
+pub mod restore;
 pub mod router;
 pub mod routing;
+pub mod seed_recovery;
 pub mod types;
 pub mod wallet;
 

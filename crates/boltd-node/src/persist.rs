@@ -30,6 +30,11 @@
 //!
 //! The cost is that the messages an update releases wait for the next manager write; the store's
 //! group commit shares its flush with concurrent writers.
+//!
+//! With a continuous backup (`backup_dir`, see [`crate::backup`]) every batch the gate writes
+//! goes to the store, then to the backup, under the gate's write lock: the backup receives the
+//! same batches in the same order, so the rule holds there too, and an update is reported
+//! complete only once both have it.
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -48,6 +53,7 @@ use lightning::util::persist::{
     CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE, CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
 };
 
+use crate::backup::Backup;
 use crate::chain::{Broadcaster, FeeEstimates};
 use crate::failstop::{FailStop, FatalKind};
 use crate::logger::LdkLogger;
@@ -133,6 +139,8 @@ pub struct ManagerGate {
     /// that they reach the disk in the order they were made.
     writing: Mutex<()>,
     store: Arc<Store>,
+    /// The continuous backup, written after the store in every batch (see [`crate::backup`]).
+    backup: Option<Arc<Backup>>,
     chain_monitor: OnceLock<Weak<ChainMonitor>>,
 }
 
@@ -154,12 +162,45 @@ fn matches_key(op: &KvOp, primary: &str, secondary: &str, key: &str) -> bool {
 impl ManagerGate {
     /// A gate writing to `store`.
     pub fn new(store: Arc<Store>) -> Self {
+        Self::with_backup(store, None)
+    }
+
+    /// A gate writing to `store`, then to `backup` when there is one.
+    pub fn with_backup(store: Arc<Store>, backup: Option<Arc<Backup>>) -> Self {
         Self {
             state: Mutex::new(GateState::default()),
             writing: Mutex::new(()),
             store,
+            backup,
             chain_monitor: OnceLock::new(),
         }
+    }
+
+    /// Writes a batch to the store, then to the backup (the caller holds `writing`).
+    fn write_batch(&self, ops: &[KvOp]) -> io::Result<()> {
+        match &self.backup {
+            Some(backup) => backup.write_batch(&self.store, ops),
+            None => self.store.write_batch(ops),
+        }
+    }
+
+    /// Writes `ops` at once, in order with the gate's other writes, to the store and the
+    /// backup (for state the backup holds that is not a monitor's or the manager's: the
+    /// sweeper's, the channel peers').
+    pub fn write_now(&self, ops: &[KvOp]) -> io::Result<()> {
+        let _writing = lock(&self.writing);
+        self.write_batch(ops)
+    }
+
+    /// The continuous backup, when there is one.
+    pub fn backup(&self) -> Option<&Arc<Backup>> {
+        self.backup.as_ref()
+    }
+
+    /// Whether a write of this key must go through [`ManagerGate::write_now`] to reach the
+    /// backup.
+    pub fn backs_up(&self, primary: &str, secondary: &str, key: &str) -> bool {
+        self.backup.is_some() && crate::backup::is_copied(primary, secondary, key)
     }
 
     /// The chain monitor to report completions to (set once it exists).
@@ -228,7 +269,7 @@ impl ManagerGate {
         let _writing = lock(&self.writing);
         // Decided again: a manager write may have come in between.
         let Some(op) = hold(&mut lock(&self.state), op) else { return Ok(()) };
-        self.store.write_batch(&[op])
+        self.write_batch(&[op])
     }
 
     /// Reads a key as it will be once the held-back writes are made.
@@ -287,7 +328,7 @@ impl ManagerGate {
                     batch.extend(s.held.pop_front().map(|(_, op)| op));
                 }
             }
-            self.store.write_batch(&batch)?;
+            self.write_batch(&batch)?;
             let mut s = lock(&self.state);
             s.durable_seq = s.durable_seq.max(covered);
         }
@@ -562,6 +603,17 @@ impl KVStoreSync for BackgroundStore {
 
     fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
         if !is_manager(primary, secondary, key) {
+            if self.gate.backs_up(primary, secondary, key) {
+                let op = KvOp::Write {
+                    primary: primary.into(),
+                    secondary: secondary.into(),
+                    key: key.into(),
+                    value: buf,
+                };
+                return self.gate.write_now(&[op]).inspect_err(|e| {
+                    self.fail_stop.fail(FatalKind::Storage, &format!("cannot persist {key}: {e}"));
+                });
+            }
             return KVStoreSync::write(&*self.store, primary, secondary, key, buf);
         }
         let covered = lock(&self.gate.state).taken_seq;
@@ -573,6 +625,16 @@ impl KVStoreSync for BackgroundStore {
     }
 
     fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
+        if self.gate.backs_up(primary, secondary, key) {
+            let op = KvOp::Remove {
+                primary: primary.into(),
+                secondary: secondary.into(),
+                key: key.into(),
+            };
+            return self.gate.write_now(&[op]).inspect_err(|e| {
+                self.fail_stop.fail(FatalKind::Storage, &format!("cannot remove {key}: {e}"));
+            });
+        }
         KVStoreSync::remove(&*self.store, primary, secondary, key, lazy)
     }
 
@@ -684,5 +746,39 @@ mod tests {
         let covered = lock(&gate.state).taken_seq;
         gate.write_manager(covered, vec![1]).unwrap();
         assert!(KVStoreSync::read(&*gate.store, "monitors", "", "m2").is_ok());
+    }
+
+    #[test]
+    fn with_a_backup_a_manager_batch_reaches_both_or_completes_nothing() {
+        use crate::backup::{Backup, BackupMode};
+        let data = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        crate::keys::Seed::create(data.path()).unwrap();
+        let store = Arc::new(Store::open(data.path()).unwrap());
+        let backup =
+            Arc::new(Backup::open(dir.path(), BackupMode::FailStop, &store, data.path()).unwrap());
+        let gate = ManagerGate::with_backup(Arc::clone(&store), Some(Arc::clone(&backup)));
+        update(&gate, 1, 5, "a5");
+        gate.manager_taken();
+        backup.inject_failure(true);
+        let covered = lock(&gate.state).taken_seq;
+        assert!(gate.write_manager(covered, vec![0xaa]).is_err());
+        assert_eq!(lock(&gate.state).durable_seq, 0, "nothing reported complete");
+        assert_eq!(gate.pending().0, 1);
+        backup.inject_failure(false);
+        update(&gate, 1, 6, "a6");
+        gate.manager_taken();
+        let covered = lock(&gate.state).taken_seq;
+        gate.write_manager(covered, vec![0xbb]).unwrap();
+        let in_backup = |key: &str| KVStoreSync::read(&*backup.store(), "monitor_updates", "", key);
+        assert_eq!(in_backup("a6").unwrap(), vec![1]);
+        let manager = KVStoreSync::read(
+            &*backup.store(),
+            CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
+            CHANNEL_MANAGER_PERSISTENCE_KEY,
+        );
+        assert_eq!(manager.unwrap(), vec![0xbb]);
+        assert_eq!(gate.pending(), (0, 0));
     }
 }

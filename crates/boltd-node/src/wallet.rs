@@ -232,6 +232,34 @@ impl OnchainWallet {
         })
     }
 
+    /// Creates the on-chain wallet in `conn`'s database if it holds none (a data directory
+    /// restored from a continuous backup, which does not copy the wallet: the new wallet scans
+    /// the chain from the node's wallet birthday at its first sync). Returns whether it did.
+    pub fn create_if_missing(
+        mut conn: Connection,
+        seed: &Seed,
+        network: Network,
+    ) -> NodeResult<bool> {
+        let master = seed.wallet_master(network)?;
+        let ext = Bip84(master, KeychainKind::External);
+        let int = Bip84(master, KeychainKind::Internal);
+        let loaded = Wallet::load()
+            .descriptor(KeychainKind::External, Some(ext.clone()))
+            .descriptor(KeychainKind::Internal, Some(int.clone()))
+            .extract_keys()
+            .check_network(network)
+            .load_wallet(&mut conn)
+            .map_err(|e| NodeError::Wallet(format!("cannot load the wallet: {e}")))?;
+        if loaded.is_some() {
+            return Ok(false);
+        }
+        Wallet::create(ext, int)
+            .network(network)
+            .create_wallet(&mut conn)
+            .map_err(|e| NodeError::Wallet(format!("cannot create the wallet: {e}")))?;
+        Ok(true)
+    }
+
     /// Height of the last block the wallet has applied.
     pub fn synced_height(&self) -> u32 {
         self.synced_height.load(Ordering::Acquire)

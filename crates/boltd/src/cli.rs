@@ -199,6 +199,26 @@ pub enum ClientCommand {
     },
     /// The node: id, network, heights, counts.
     Info,
+    /// Backups (needs an admin token): export an encrypted archive of the node.
+    Backup {
+        #[command(subcommand)]
+        action: BackupAction,
+    },
+}
+
+/// `backup` actions.
+#[derive(Subcommand, Debug)]
+pub enum BackupAction {
+    /// Write an encrypted archive of everything needed to restore the node but its seed
+    /// (`boltd restore --archive FILE --seed-file SEED` restores it).
+    Export {
+        /// The file to write (created; refused if it exists).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// After a seed-only restore, once the peers have closed: sweep to the wallet what their
+    /// force closes paid to the seed's keys.
+    RecoverChannelFunds,
 }
 
 /// `payments --direction`.
@@ -670,7 +690,36 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             }
         },
         ClientCommand::Info => cli.send(client.node_info()),
+        ClientCommand::Backup { action: BackupAction::Export { out } } => {
+            let bytes = client
+                .export_backup()
+                .timeout(BACKUP_TIMEOUT)
+                .send_bytes()
+                .map_err(|e| cli.failure(e))?;
+            write_new_file(&out, &bytes).map_err(|e| Failure::Client {
+                code: "io",
+                message: format!("cannot write {}: {e}", out.display()),
+            })?;
+            Ok(json!({ "file": out.display().to_string(), "bytes": bytes.len() }))
+        }
+        ClientCommand::Backup { action: BackupAction::RecoverChannelFunds } => {
+            cli.send(client.recover_channel_funds().timeout(BACKUP_TIMEOUT))
+        }
     }
+}
+
+/// How long an archive export may take (a copy of the database).
+const BACKUP_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Writes `bytes` to a new file (mode 0600), durably.
+fn write_new_file(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 fn value_name(v: impl ValueEnum) -> String {

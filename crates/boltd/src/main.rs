@@ -1,8 +1,10 @@
 //! The `boltd` command: `boltd serve` runs the daemon; `boltd playground` runs a regtest network
-//! of three nodes on this machine; the client commands (`cli.rs`) talk to a running daemon.
+//! of three nodes on this machine; `boltd restore` builds a data directory from a backup; the
+//! client commands (`cli.rs`) talk to a running daemon.
 
 mod cli;
 mod playground;
+mod restore;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -48,6 +50,9 @@ enum Command {
     /// Run a regtest network on this machine: bitcoind and three nodes (alice, bob, carol) with
     /// funded wallets and channels, resumed on the next start.
     Playground(playground::PlaygroundArgs),
+    /// Build a data directory from a backup: the continuous backup directory (`backup_dir`) or
+    /// an exported archive (with the seed); then start the node on it with `boltd serve`.
+    Restore(restore::RestoreArgs),
     #[command(flatten)]
     Client(cli::ClientCommand),
     /// Print a shell completion script (e.g. `boltd completions bash > /etc/bash_completion.d/boltd`).
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Playground(args) => playground::run(args),
+        Command::Restore(args) => restore::run(args),
         Command::Client(command) => cli::run(cli.conn, command),
         Command::Completions { shell } => cli::completions(shell, Cli::command()),
         Command::Serve { config, insecure_no_auth } => {

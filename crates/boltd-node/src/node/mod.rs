@@ -10,9 +10,13 @@
 //! 2. Read the seed and the store. Only "not found" for both makes a new node; anything that
 //!    exists but cannot be read stops the start with a message saying what and where.
 //! 3. Check bitcoind (reachable, right chain).
-//! 4. Read channel monitors, the channel manager, graph, scorer and sweeper; replay the blocks
-//!    they missed; hand the monitors to the chain monitor.
-//! 5. Start the background processor (events, persistence, timers), the HTLC forwarder when
+//! 4. Open the continuous backup (`backup_dir`, see [`crate::backup`]): refuse a data
+//!    directory older than its backup, else bring the backup up to date.
+//! 5. Read channel monitors, the channel manager, graph, scorer and sweeper (in a recovery from
+//!    a stale backup, a new manager and only the stale monitors whose channel closed on chain:
+//!    see [`crate::recovery`]); replay the blocks they missed; hand the monitors to the chain
+//!    monitor.
+//! 6. Start the background processor (events, persistence, timers), the HTLC forwarder when
 //!    `htlc_forward_delay_ms` is set, the block poller, the wallet sync, the P2P listener and the
 //!    reconnection loop.
 //!
@@ -84,9 +88,9 @@ pub use peers::PeerInfo;
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";
 /// KV namespace of boltd's own small values.
-const BOLTD_NAMESPACE: &str = "boltd";
+pub(crate) const BOLTD_NAMESPACE: &str = "boltd";
 /// Key (in [`BOLTD_NAMESPACE`]) of the height the wallet was created at.
-const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
+pub(crate) const WALLET_BIRTHDAY_KEY: &str = "wallet_birthday_height";
 
 /// How long a cooperative close waits for the channel's monitor updates in progress.
 pub const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -120,6 +124,9 @@ pub struct NodeInfo {
     pub graph_channels: usize,
     /// Nodes in our network graph.
     pub graph_nodes: usize,
+    /// The continuous backup (`backup_dir`), when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backup::BackupStatus>,
 }
 
 /// A running Lightning node.
@@ -304,6 +311,19 @@ impl Node {
         &self.fail_stop
     }
 
+    /// An encrypted archive of everything needed to restore the node but its seed (see
+    /// [`crate::archive`]); blocking (a copy of the database).
+    pub fn export_backup(&self) -> NodeResult<Vec<u8>> {
+        let data_dir = &self.config.data_dir;
+        let seed = Seed::read(data_dir)?.ok_or_else(|| NodeError::UnreadableState {
+            what: "seed",
+            path: Seed::path(data_dir),
+            reason: "missing".into(),
+        })?;
+        let node_id = self.node_id().to_string();
+        crate::archive::export(&self.store, data_dir, &seed, self.config.network, &node_id)
+    }
+
     /// Our node id.
     pub fn node_id(&self) -> PublicKey {
         self.channel_manager.get_our_node_id()
@@ -357,6 +377,7 @@ impl Node {
             num_peers: self.peer_manager.list_peers().len(),
             graph_channels: graph.channels().len(),
             graph_nodes: graph.nodes().len(),
+            backup: self.gate.backup().map(|b| b.status()),
         }
     }
 

@@ -110,3 +110,28 @@ impl Node {
         self.wallet.list_transactions()
     }
 }
+
+impl Node {
+    /// Sweeps to the wallet what peers' force closes paid to the keys the seed alone derives
+    /// (see [`crate::seed_recovery`]): after a seed-only restore, once the peers have closed.
+    pub async fn recover_channel_funds(&self) -> NodeResult<crate::seed_recovery::RecoveredFunds> {
+        let data_dir = self.config.data_dir.clone();
+        let network = self.config.network;
+        let auth = BitcoindAuth::from_config(&self.config)?;
+        let wallet = Arc::clone(&self.wallet);
+        let fee = self
+            .fees
+            .sat_per_kwu(lightning::chain::chaininterface::ConfirmationTarget::OutputSpendingFee);
+        blocking(move || {
+            let seed = Seed::read(&data_dir)?.ok_or_else(|| NodeError::UnreadableState {
+                what: "seed",
+                path: Seed::path(&data_dir),
+                reason: "missing".into(),
+            })?;
+            let keys = crate::seed_recovery::static_payment_keys(&seed.ldk_seed(network)?)?;
+            let destination = wallet.new_address()?.script_pubkey();
+            crate::seed_recovery::sweep(&auth.blocking_client()?, &keys, destination, fee)
+        })
+        .await
+    }
+}

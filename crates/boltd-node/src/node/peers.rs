@@ -31,13 +31,16 @@ impl Node {
         if node_id == self.node_id() {
             return Err(NodeError::InvalidInput("cannot connect to ourselves".into()));
         }
-        KVStoreSync::write(
-            &*self.store,
-            PEERS_NAMESPACE,
-            "",
-            &node_id.to_string(),
-            socket.to_string().into_bytes(),
-        )?;
+        let op = boltd_store::KvOp::Write {
+            primary: PEERS_NAMESPACE.into(),
+            secondary: String::new(),
+            key: node_id.to_string(),
+            value: socket.to_string().into_bytes(),
+        };
+        // Through the gate: the backup keeps the channel peers' addresses too.
+        self.gate.write_now(&[op]).inspect_err(|e| {
+            self.fail_stop.fail(FatalKind::Storage, &format!("cannot persist a peer: {e}"));
+        })?;
         if self.peer_manager.peer_by_node_id(&node_id).is_some() {
             return Ok(());
         }
@@ -88,7 +91,14 @@ impl Node {
 
     /// Disconnects a peer and forgets its address.
     pub fn disconnect_peer(&self, node_id: PublicKey) -> NodeResult<()> {
-        KVStoreSync::remove(&*self.store, PEERS_NAMESPACE, "", &node_id.to_string(), false)?;
+        let op = boltd_store::KvOp::Remove {
+            primary: PEERS_NAMESPACE.into(),
+            secondary: String::new(),
+            key: node_id.to_string(),
+        };
+        self.gate.write_now(&[op]).inspect_err(|e| {
+            self.fail_stop.fail(FatalKind::Storage, &format!("cannot forget a peer: {e}"));
+        })?;
         self.peer_manager.disconnect_by_node_id(node_id);
         Ok(())
     }

@@ -71,11 +71,12 @@ pub(super) async fn reconnect_peers(
     cm: Arc<ChannelManager>,
     store: Arc<Store>,
     announce: (String, Vec<String>),
+    recovery_peers: Vec<PublicKey>,
 ) {
     let (alias, addrs) = announce;
     let mut last_announcement: Option<tokio::time::Instant> = None;
     loop {
-        reconnect_channel_peers(&pm, &cm, &store).await;
+        reconnect_channel_peers(&pm, &cm, &store, &recovery_peers).await;
         let has_public = cm.list_channels().iter().any(|c| c.is_announced && c.is_usable);
         let due = last_announcement.is_none_or(|t| t.elapsed() >= NODE_ANNOUNCEMENT_INTERVAL);
         if has_public && due {
@@ -134,9 +135,12 @@ async fn reconnect_channel_peers(
     pm: &Arc<PeerManager>,
     cm: &Arc<ChannelManager>,
     store: &Arc<Store>,
+    recovery_peers: &[PublicKey],
 ) {
     let mut wanted: Vec<PublicKey> =
         cm.list_channels().iter().map(|c| c.counterparty.node_id).collect();
+    // The peers of stale channels a recovery waits to see closed (see `recovery`).
+    wanted.extend_from_slice(recovery_peers);
     wanted.sort();
     wanted.dedup();
     for node_id in wanted {

@@ -148,7 +148,15 @@ impl Node {
 
         // Channel monitors (full monitors and the updates stored since).
         // Monitor writes are ordered with the channel manager's (see `persist`).
-        let gate = Arc::new(ManagerGate::new(Arc::clone(&store)));
+        // The continuous backup, brought up to date before anything is written to it.
+        let backup = match &config.backup_dir {
+            Some(dir) => {
+                let mode = crate::backup::BackupMode::parse(&config.backup_mode)?;
+                Some(Arc::new(crate::backup::Backup::open(dir, mode, &store, &data_dir)?))
+            }
+            None => None,
+        };
+        let gate = Arc::new(ManagerGate::with_backup(Arc::clone(&store), backup));
         let persister = Arc::new(GatedPersister::new(
             crate::persist::monitor_persister(
                 Arc::clone(&gate),
@@ -164,6 +172,19 @@ impl Node {
             .inner()
             .read_all_channel_monitors_with_updates()
             .map_err(|e| unreadable("channel monitors", &store, e))?;
+        // Recovery from a stale backup: stale monitors wait for their peers' closes.
+        let stale = crate::recovery::stale_monitors(&store)?;
+        let mut recovery_peers = Vec::new();
+        if !stale.is_empty() {
+            let auth = auth.clone();
+            let (load, waiting) = tokio::task::spawn_blocking(move || {
+                crate::recovery::filter(monitors, &stale, &auth.blocking_client()?)
+            })
+            .await
+            .map_err(|e| NodeError::Chain(e.to_string()))??;
+            monitors = load;
+            recovery_peers = waiting;
+        }
         let chain_monitor = Arc::new(ChainMonitor::new(
             None,
             Arc::clone(&broadcaster),
@@ -312,7 +333,8 @@ impl Node {
                 (hash, (m, Arc::clone(&broadcaster), Arc::clone(&fees), Arc::clone(&logger)))
             })
             .collect();
-        let chain_tip = if restarting {
+        // A new manager with stored monitors: a recovery's (see `recovery`); they replay too.
+        let chain_tip = if restarting || !monitor_listeners.is_empty() {
             let mut listeners: Vec<(BlockHash, &(dyn Listen + Send + Sync))> =
                 vec![(cm_block_hash, &*channel_manager as &(dyn Listen + Send + Sync))];
             listeners.push((sweeper_best.block_hash, &*sweeper as &(dyn Listen + Send + Sync)));
@@ -472,6 +494,7 @@ impl Node {
                     Arc::clone(&channel_manager),
                     Arc::clone(&store),
                     announce,
+                    recovery_peers,
                 ),
             ),
         ];

@@ -65,6 +65,8 @@ pub(crate) fn routes(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(node::wallet_sync))
         .routes(routes!(node::sign_message))
         .routes(routes!(node::verify_message))
+        .routes(routes!(node::export_backup))
+        .routes(routes!(node::recover_channel_funds))
         // barkd's Lightning wallet.
         .routes(routes!(barkd::balance))
         .routes(routes!(barkd::create_invoice))

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use boltd_node::chain::OnchainFeeRates;
 use boltd_node::node::{ChannelInfo, ClosedChannel, GraphChannel, NodeInfo, PeerInfo};
+use boltd_node::seed_recovery::RecoveredFunds;
 use boltd_node::wallet::{OnchainSent, SendRequest, Utxo, WalletTransaction};
 use boltd_node::NodeError;
 use serde::{Deserialize, Serialize};
@@ -680,4 +681,53 @@ pub(crate) async fn transactions(
     State(engine): State<AppState>,
 ) -> ApiResult<Vec<WalletTransaction>> {
     Ok(Json(engine.node().list_transactions()))
+}
+
+/// An encrypted backup archive of the node: everything needed to restore it but its seed (the
+/// channel manager and monitors as one write left them, the on-chain wallet, payment records,
+/// invoices, API tokens, the event log), sealed with a key derived from the seed. Restore it
+/// with `boltd restore --archive FILE --seed-file SEED`. An archive is the state when it was
+/// taken: restored after further payments, its channels are behind their peers' and are closed
+/// (by the peers, LDK never broadcasting the old state); keep the continuous backup
+/// (`backup_dir`) for channels, archives for records and disaster recovery.
+#[utoipa::path(post, path = "/api/v1/node/backup", tag = TAG, operation_id = "export_backup",
+    security(("bearer" = ["node:admin"])),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/octet-stream",
+            body = Vec<u8>),
+        (status = 500, description = "The snapshot could not be made", body = ErrorBody),
+    ))]
+pub(crate) async fn export_backup(State(engine): State<AppState>) -> Result<Response, ApiError> {
+    let node = std::sync::Arc::clone(engine.node());
+    let archive = tokio::task::spawn_blocking(move || node.export_backup())
+        .await
+        .map_err(ApiError::internal)??;
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "application/octet-stream"),
+        (axum::http::header::CONTENT_DISPOSITION, "attachment; filename=\"boltd-backup.bin\""),
+    ];
+    Ok((headers, archive).into_response())
+}
+
+/// Channel funds from the seed alone: sweeps to the wallet what peers' force closes paid to the
+/// keys boltd's seed derives for that (LDK's v2 remote-key derivation: our output of a peer's
+/// commitment), found by a scan of bitcoind's UTXO set. For a node restored from its seed only,
+/// once its peers have closed (connecting to a peer makes it close a channel this node no
+/// longer knows). Answers what was found and the sweep.
+#[utoipa::path(post, path = "/api/v1/node/recover-channel-funds", tag = TAG,
+    operation_id = "recover_channel_funds",
+    security(("bearer" = ["node:admin"])),
+    responses(
+        (status = 200, description = "What was found and swept", body = RecoveredFunds),
+        (status = 400, description = "What was found is worth less than the sweep's fee \
+            (`insufficient_funds`)", body = ErrorBody),
+        (status = 422, description = "bitcoind refused the sweep (`transaction_rejected`: e.g. \
+            the outputs are being swept already, by the node's own sweeper)", body = ErrorBody),
+        (status = 503, description = "bitcoind could not be reached, or is scanning already",
+            body = ErrorBody),
+    ))]
+pub(crate) async fn recover_channel_funds(
+    State(engine): State<AppState>,
+) -> ApiResult<RecoveredFunds> {
+    Ok(Json(engine.node().recover_channel_funds().await?))
 }
