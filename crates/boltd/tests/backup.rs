@@ -317,7 +317,11 @@ fn a_seed_only_restore_gets_the_on_chain_and_the_channel_funds_back() -> Result<
     let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
     btc.mine(101)?;
     fund(&btc, &a, &[&b])?;
-    open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    // B covers its anchor reserve (and the fee bump of its force close): an anchor channel, the
+    // default, whose close pays A to a P2WSH of a seed key.
+    fund(&btc, &b, &[&a])?;
+    let ch = open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    assert_eq!(ch["anchors"], true, "{ch}");
     pays(&a, &b, 100_000)?;
     wait_until("A's side to settle", Duration::from_secs(30), Duration::from_millis(100), || {
         Ok(channel(&a).filter(|c| c["pending_htlcs"] == 0).map(|_| ()))
@@ -354,8 +358,9 @@ fn a_seed_only_restore_gets_the_on_chain_and_the_channel_funds_back() -> Result<
     assert_eq!(swept["outputs"], 1, "{swept}");
     let amount = swept["amount_sat"].as_u64().unwrap();
     let fee = swept["fee_sat"].as_u64().unwrap();
-    // A's 900,000 sat less the commitment's fee (A opened the channel, A pays it).
-    assert!((899_000..=900_000).contains(&amount), "{swept}");
+    // A's 900,000 sat less the commitment's fee and its two anchors (A opened the channel, A
+    // pays them).
+    assert!((895_000..=900_000).contains(&amount), "{swept}");
     mine_and_sync(&btc, 1, &[&a, &b])?;
     wait_until(
         "the sweep in A's wallet",
