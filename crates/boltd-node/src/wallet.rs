@@ -4,7 +4,7 @@
 //!
 //! Every change is persisted before it is shown or sent: a new address is stored before it is
 //! returned, and a transaction we create is recorded as unconfirmed before it is broadcast, with
-//! its send and the client's idempotency key ([`sends`]): marked evicted if bitcoind refuses it,
+//! its send and the client's idempotency key (`wallet/sends.rs`): marked evicted if bitcoind refuses it,
 //! kept when its answer is unknown (a timeout) until bitcoind's mempool and blocks settle it.
 
 mod bump;
