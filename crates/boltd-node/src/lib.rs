@@ -12,18 +12,18 @@ pub mod events;
 pub mod failstop;
 mod forwarder;
 pub mod keys;
-pub mod logger;
 pub mod message;
 pub mod message_router;
 mod net;
 pub mod node;
 pub mod persist;
-pub mod router;
-pub mod routing;
 pub mod types;
 pub mod wallet;
 
 pub use boltd_config::Config;
+/// LDK's log records to `tracing` (the logger of every LDK component here; it lives in
+/// `boltd-routing`, whose router type needs it).
+pub use boltd_routing::logger;
 pub use error::{NodeError, NodeResult};
 pub use node::Node;
 
