@@ -8,8 +8,8 @@
 //! exclusions, risk cost, fee limit), [`cost`], [`view`], [`shadow`], [`search`] and this root
 //! ([`RoutingEngine`], [`GossipWatch`]), [`scorer`] (the policy as an LDK scorer), and
 //! [`router`] (the channel manager's [`lightning::routing::router::Router`]). [`logger`] (LDK's
-//! log records to `tracing`) and [`types`] (the concrete graph and scorer) are what the node's
-//! router type is made of; the node re-exports them.
+//! log records to `tracing`) and [`types`] (the concrete graph and scorer) depend on nothing
+//! here; they are what the node's router type is made of, and the node re-exports them.
 //!
 //! # The view ([`GraphView`])
 //!

@@ -3,9 +3,9 @@
 //! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. Each route search runs with
 //! the [`PaymentPolicy`] registered for the payment's [`PaymentId`] ([`PolicyRouter::set_policy`]),
 //! or [`PaymentPolicy::default`] when none is registered, on boltd's own search over its compact
-//! graph view ([the crate](crate): the same limits, shadow offset and route shape as LDK's
-//! `find_route`, several times faster). Blinded payees (BOLT12 invoices) are routed by LDK's
-//! `find_route` with a [`PolicyScorer`] over LDK's
+//! graph view ([`RoutingEngine`], [`crate::search`]: the same limits, shadow offset and route
+//! shape as LDK's `find_route`, several times faster). Blinded payees (BOLT12 invoices) are
+//! routed by LDK's `find_route` with a [`PolicyScorer`] (in [`crate::scorer`]) over LDK's
 //! [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer) instead
 //! ([`PolicyRouter::find_route_ldk`]); both apply the policy the same way.
 //!
@@ -21,7 +21,7 @@
 //! | shadow route | always on | LDK's `add_random_cltv_offset`, reproduced exactly ([`crate::shadow`]) |
 //!
 //! The paragraphs below describe LDK's `find_route`; boltd's search applies the same rules (see
-//! [the crate](crate)).
+//! the [crate documentation](crate)).
 //!
 //! **Fee limit.** LDK ignores every candidate hop whose path fee would exceed
 //! `max_total_routing_fee_msat` while searching and re-checks the finished route
@@ -145,7 +145,7 @@ where
     /// Creates a router; the arguments are those of [`DefaultRouter::new`]. Its
     /// [`RoutingEngine`] is built from the graph now; without a refresher
     /// ([`RoutingEngine::run_refresher`]) only small graphs follow later changes (see
-    /// [the crate](crate)), so the node uses [`PolicyRouter::with_engine`].
+    /// the [crate documentation](crate)), so the node uses [`PolicyRouter::with_engine`].
     pub fn new(
         network_graph: G,
         logger: L,
@@ -220,7 +220,7 @@ where
     }
 
     /// Finds a route with an explicit policy, exactly as [`Router::find_route_with_id`] does
-    /// with a registered one: boltd's search ([the crate](crate)) over the engine's view, with
+    /// with a registered one: boltd's search ([`crate::search`]) over the engine's view, with
     /// the policy's risk factor, exclusions and randomization, LDK's fee and CLTV limits and
     /// shadow CLTV offset. Blinded payees (BOLT12) go to LDK's `find_route` with a
     /// [`PolicyScorer`] ([`PolicyRouter::find_route_ldk`]). Fails early with
