@@ -2,7 +2,7 @@
 //!
 //! B1, route finding on real mainnet graph snapshots: LDK's `find_route` with a default
 //! `ProbabilisticScorer` (the anchor) against boltd's policy router
-//! (`boltd_node::router::PolicyRouter`) as used for real payments (the `bench_routes` binary):
+//! (`boltd_routing::router::PolicyRouter`) as used for real payments (the `bench_routes` binary):
 //!
 //! - [`gossmap`]: parser of Core Lightning's `GOSSMAP_COMPRESSv1` snapshots;
 //! - [`ldk`]: loading a snapshot into LDK's `NetworkGraph`;

@@ -14,10 +14,10 @@ use bitcoin::secp256k1::PublicKey;
 use boltd_bench::core::{largest_component, Adjacency};
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable};
-use boltd_node::logger::LdkLogger;
-use boltd_node::router::PaymentPolicy;
-use boltd_node::routing::{InFlight, Request, RoutingEngine};
-use boltd_node::types::Graph;
+use boltd_routing::logger::LdkLogger;
+use boltd_routing::policy::PaymentPolicy;
+use boltd_routing::types::Graph;
+use boltd_routing::{InFlight, Request, RoutingEngine};
 use lightning::routing::gossip::NodeId;
 use lightning::routing::router::{
     build_route_from_hops, find_route, PaymentParameters, Route, RouteParameters,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bitcoin::hashes::{sha256, Hash};
 use bitcoin::secp256k1::PublicKey;
-use boltd_node::router::fee_limit_msat;
+use boltd_routing::policy::fee_limit_msat;
 use boltd_store::{NewOutgoing, PaymentKind};
 use lightning::ln::channelmanager::RecipientOnionFields;
 use lightning::routing::router::{PaymentParameters, RouteParameters};

@@ -10,7 +10,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use boltd_node::router::fee_limit_msat;
+use boltd_routing::policy::fee_limit_msat;
 use boltd_store::{NewOutgoing, PaymentKind};
 use lightning::bitcoin::constants::ChainHash;
 use lightning::offers::offer::{Amount, Offer};

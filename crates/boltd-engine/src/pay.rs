@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bitcoin::hashes::{sha256, Hash};
-use boltd_node::router::{fee_limit_msat, parse_exclusion, Exclusion, PaymentPolicy};
+use boltd_routing::policy::{fee_limit_msat, parse_exclusion, Exclusion, PaymentPolicy};
 use boltd_store::{FailureCode, NewOutgoing, PaymentKind, PaymentRecord, PaymentStatus};
 use lightning::ln::channelmanager::PaymentId;
 use lightning_invoice::{Bolt11Invoice, Bolt11InvoiceDescriptionRef};
@@ -431,7 +431,7 @@ pub struct FeeQuote {
 /// The fee limit a payment of `amount_msat` gets when the caller sets none (Core Lightning's
 /// defaults: `maxfeepercent` 0.5, `exemptfee` 5000 msat): the most it may cost in fees.
 pub fn default_fee_limit_msat(amount_msat: u64) -> u64 {
-    boltd_node::router::fee_limit_msat(
+    boltd_routing::policy::fee_limit_msat(
         amount_msat,
         defaults::MAXFEEPERCENT,
         defaults::EXEMPTFEE_MSAT,

@@ -282,7 +282,7 @@ pub struct NodeEventHandler {
     pub(crate) listener: Arc<dyn PaymentEvents>,
     /// Told when a payment failure carried a graph update (LDK's background processor has
     /// applied it to the graph before this handler runs).
-    pub(crate) routing: Arc<crate::routing::RoutingEngine>,
+    pub(crate) routing: Arc<boltd_routing::RoutingEngine>,
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,

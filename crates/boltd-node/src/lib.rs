@@ -14,7 +14,6 @@ pub mod events;
 pub mod failstop;
 mod forwarder;
 pub mod keys;
-pub mod logger;
 pub mod message;
 pub mod message_router;
 mod net;
@@ -22,13 +21,14 @@ pub mod node;
 pub mod persist;
 pub mod recovery;
 pub mod restore;
-pub mod router;
-pub mod routing;
 pub mod seed_recovery;
 pub mod types;
 pub mod wallet;
 
 pub use boltd_config::Config;
+/// LDK's log records to `tracing` (the logger of every LDK component here; it lives in
+/// `boltd-routing`, whose router type needs it).
+pub use boltd_routing::logger;
 pub use error::{NodeError, NodeResult};
 pub use node::Node;
 

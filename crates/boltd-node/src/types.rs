@@ -5,8 +5,7 @@ use std::sync::Arc;
 use boltd_store::Store;
 use lightning::chain::{chainmonitor, Filter};
 use lightning::ln::peer_handler::IgnoringMessageHandler;
-use lightning::routing::gossip::{self, NetworkGraph};
-use lightning::routing::scoring::ProbabilisticScorer;
+use lightning::routing::gossip;
 use lightning::routing::utxo::UtxoLookup;
 use lightning::sign::{InMemorySigner, KeysManager};
 use lightning::util::sweep::OutputSweeperSync;
@@ -35,15 +34,12 @@ pub type ChainMonitor = chainmonitor::ChainMonitor<
     Arc<KeysManager>,
 >;
 
-/// The network graph.
-pub type Graph = NetworkGraph<Arc<LdkLogger>>;
+pub use boltd_routing::types::{Graph, Scorer};
 
-/// The payment scorer.
-pub type Scorer = ProbabilisticScorer<Arc<Graph>, Arc<LdkLogger>>;
-
-/// The router: boltd's route search ([`crate::routing`]) with a per-payment policy
-/// (exclusions, risk factor, randomization), LDK's for blinded payees; see [`crate::router`].
-pub type Router = crate::router::NodeRouter;
+/// The router: boltd's route search ([`boltd_routing`]) with a per-payment policy
+/// (exclusions, risk factor, randomization), LDK's for blinded payees; see
+/// [`boltd_routing::router`].
+pub type Router = boltd_routing::router::NodeRouter;
 
 /// Routes onion messages (BOLT12): directly to peers, otherwise through the channel graph; see
 /// [`crate::message_router`].
@@ -82,7 +78,7 @@ pub type GossipUtxoLookup = Arc<dyn UtxoLookup + Send + Sync>;
 pub type P2PGossipSync = gossip::P2PGossipSync<Arc<Graph>, GossipUtxoLookup, Arc<LdkLogger>>;
 
 /// P2P gossip sync, watched for graph changes by boltd's routing engine.
-pub type GossipHandler = crate::routing::GossipWatch<Arc<P2PGossipSync>>;
+pub type GossipHandler = boltd_routing::GossipWatch<Arc<P2PGossipSync>>;
 
 /// The peer manager.
 pub type PeerManager = lightning::ln::peer_handler::PeerManager<

@@ -23,11 +23,12 @@ use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable};
 use boltd_bench::machine::{commit, cpu_model, utc_now, workspace};
 use boltd_bench::stats::{Quality, Ratio, Sample, Summary};
-use boltd_node::logger::LdkLogger;
-use boltd_node::router::{fee_limit_msat, NodeRouter, PaymentPolicy, DEFAULT_RISKFACTOR};
-use boltd_node::routing::cost::prior_success_probability;
-use boltd_node::routing::{GraphView, InFlight, Request, RoutingEngine};
-use boltd_node::types::{Graph, Scorer};
+use boltd_routing::cost::prior_success_probability;
+use boltd_routing::logger::LdkLogger;
+use boltd_routing::policy::{fee_limit_msat, PaymentPolicy, DEFAULT_RISKFACTOR};
+use boltd_routing::router::NodeRouter;
+use boltd_routing::types::{Graph, Scorer};
+use boltd_routing::{GraphView, InFlight, Request, RoutingEngine};
 use lightning::routing::router::{
     find_route, InFlightHtlcs, PaymentParameters, Route, RouteParameters,
 };
@@ -782,7 +783,7 @@ fn run(args: &Args) -> Result<(), String> {
          - **anchor**: LDK's `find_route` with a default `ProbabilisticScorer` (no history) and \
            LDK's default limits (fee 1 % + 50 sat, 1008 blocks).\n\
          - **ours**: `PolicyRouter::find_route_with_policy`, boltd's router as payments use it: \
-           boltd's own search over its compact graph view (`boltd_node::routing`) with the \
+           boltd's own search over its compact graph view (`boltd_routing`) with the \
            engine's `pay` defaults: riskfactor {DEFAULT_RISKFACTOR}, randomization on (seed per pair), no \
            exclusions, fee limit {MAXFEEPERCENT} % with {} sat exempt, maxdelay {MAXDELAY_BLOCKS}.\n\
          - **ours, no risk/random**: the same with riskfactor 0 and no randomization (the same \

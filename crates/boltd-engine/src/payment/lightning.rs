@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
-use boltd_node::router::PaymentPolicy;
+use boltd_routing::policy::PaymentPolicy;
 use boltd_store::FailureCode;
 use lightning::ln::channelmanager::{PaymentId, RecipientOnionFields};
 use lightning::offers::offer::Offer;

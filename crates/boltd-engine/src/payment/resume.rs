@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use bitcoin::secp256k1::PublicKey;
-use boltd_node::router::PaymentPolicy;
+use boltd_routing::policy::PaymentPolicy;
 use boltd_store::PaymentRecord;
 use lightning_invoice::Bolt11Invoice;
 use serde::{Deserialize, Serialize};

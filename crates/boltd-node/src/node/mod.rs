@@ -68,10 +68,10 @@ use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
 use crate::logger::LdkLogger;
 use crate::persist::{BackgroundStore, GatedManager, GatedPersister, ManagerGate};
-use crate::routing::{GossipWatch, GraphView, RoutingEngine};
 use crate::types::*;
 use crate::wallet::{OnchainBalance, OnchainWallet, Utxo, WalletTransaction};
 use boltd_config::Config;
+use boltd_routing::{GossipWatch, GraphView, RoutingEngine};
 
 mod channels;
 mod closed;

@@ -245,7 +245,7 @@ pub(crate) async fn cln_keysend(
             boltd_engine::amount::at_most_supply(name, f).map_err(ClnError::invalid)?;
         }
     }
-    let fee_limit = boltd_node::router::fee_limit_msat(
+    let fee_limit = boltd_routing::policy::fee_limit_msat(
         amount_msat,
         pct,
         exemptfee.unwrap_or(defaults::EXEMPTFEE_MSAT),

@@ -273,7 +273,7 @@ pub(crate) async fn graph_channel(
     State(engine): State<AppState>,
     Path(scid): Path<String>,
 ) -> ApiResult<GraphChannel> {
-    let id = boltd_node::router::scid_from_str(&scid)
+    let id = boltd_routing::policy::scid_from_str(&scid)
         .ok_or_else(|| ApiError::bad_request(format!("`{scid}` is not a short channel id")))?;
     let info = engine.node().graph_channel(id).ok_or_else(|| {
         ApiError::from(NodeError::NotFound(format!("channel {scid} in the graph")))

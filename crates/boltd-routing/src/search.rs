@@ -13,10 +13,10 @@ use lightning::routing::router::{
 use lightning::types::features::{ChannelFeatures, NodeFeatures};
 use lightning::util::ser::Writeable;
 
-use super::cost::{fee_msat, public_hop_penalty_msat, random_penalty_msat, splitmix64};
-use super::shadow::{add_random_cltv_offset, MEDIAN_HOP_CLTV_EXPIRY_DELTA};
-use super::view::{default_node_features, Edge, GraphView, EDGE_CAPACITY_KNOWN, NONE};
-use crate::router::{risk_cost_msat, PaymentPolicy};
+use crate::cost::{fee_msat, public_hop_penalty_msat, random_penalty_msat, splitmix64};
+use crate::policy::{risk_cost_msat, PaymentPolicy};
+use crate::shadow::{add_random_cltv_offset, MEDIAN_HOP_CLTV_EXPIRY_DELTA};
+use crate::view::{default_node_features, Edge, GraphView, EDGE_CAPACITY_KNOWN, NONE};
 
 /// LDK's `MAX_VALUE_MSAT`: no payment can be larger than all bitcoin.
 const MAX_VALUE_MSAT: u64 = 21_000_000 * 100_000_000 * 1000;

@@ -25,7 +25,7 @@ use lightning::types::routing::RoutingFees;
 use super::search::{self, Scratch, ERR_INSUFFICIENT, ERR_NO_PATH};
 use super::{GraphView, InFlight, Request, RoutingEngine, SearchError};
 use crate::logger::LdkLogger;
-use crate::router::{risk_cost_msat, Exclusion, PaymentPolicy};
+use crate::policy::{risk_cost_msat, Exclusion, PaymentPolicy};
 use crate::types::Graph;
 
 const FINAL_CLTV: u32 = 18;

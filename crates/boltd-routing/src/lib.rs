@@ -1,6 +1,15 @@
 //! boltd's own route finding: a compact view of the public graph and a fast search over it,
-//! used by [`crate::router::PolicyRouter`] for every BOLT11 and keysend route (payments, LDK's
+//! used by [`router::PolicyRouter`] for every BOLT11 and keysend route (payments, LDK's
 //! retries, the payment engine's pre-flight and fee quotes).
+//!
+//! The crate depends on LDK, not on the rest of boltd, so the search can be tested and
+//! benchmarked alone (`boltd-bench`). Its modules, each depending only on those listed before
+//! it: [`policy`] (the payment policy: Core Lightning's `pay` options, [`policy::PaymentPolicy`],
+//! exclusions, risk cost, fee limit), [`cost`], [`view`], [`shadow`], [`search`] and this root
+//! ([`RoutingEngine`], [`GossipWatch`]), [`scorer`] (the policy as an LDK scorer), and
+//! [`router`] (the channel manager's [`lightning::routing::router::Router`]). [`logger`] (LDK's
+//! log records to `tracing`) and [`types`] (the concrete graph and scorer) depend on nothing
+//! here; they are what the node's router type is made of, and the node re-exports them.
 //!
 //! # The view ([`GraphView`])
 //!
@@ -34,7 +43,7 @@
 //! of the hops after it) is known when the hop is priced. A hop costs:
 //!
 //! - its fee (hops out of the payer are free, as in LDK);
-//! - Core Lightning's risk cost ([`crate::router::risk_cost_msat`], the policy's `riskfactor`);
+//! - Core Lightning's risk cost ([`policy::risk_cost_msat`], the policy's `riskfactor`);
 //! - on public channels, LDK's default `ProbabilisticScorer` penalties for a channel it has no
 //!   history for: a per-hop base penalty and a success-probability penalty from its
 //!   no-history liquidity prior, counting what is already in flight on the channel
@@ -86,7 +95,7 @@
 //!
 //! # What is left to LDK
 //!
-//! [`crate::router::PolicyRouter`] uses LDK's `find_route` (with the policy scorer) for blinded
+//! [`router::PolicyRouter`] uses LDK's `find_route` (with the policy scorer) for blinded
 //! payees (BOLT12 invoices: their paths start at introduction points this router does not
 //! model). A search this router answers with "no route" is **not** retried with LDK: on the
 //! benchmark graphs LDK finds no route there either (see the B1 report), and a second, slower
@@ -95,9 +104,16 @@
 //! liquidity is not read (retries avoid failed channels through LDK's
 //! `previously_failed_channels`, and in-flight HTLCs lower the success probability).
 
+#![deny(missing_docs)]
+
 pub mod cost;
+pub mod logger;
+pub mod policy;
+pub mod router;
+pub mod scorer;
 pub mod search;
 pub mod shadow;
+pub mod types;
 pub mod view;
 
 use std::ops::Deref;

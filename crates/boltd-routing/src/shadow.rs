@@ -9,7 +9,7 @@
 use lightning::routing::gossip::NodeId;
 use lightning::routing::router::Path;
 
-use super::view::GraphView;
+use crate::view::GraphView;
 
 /// LDK's `MEDIAN_HOP_CLTV_EXPIRY_DELTA`.
 pub const MEDIAN_HOP_CLTV_EXPIRY_DELTA: u32 = 40;

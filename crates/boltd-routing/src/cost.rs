@@ -20,7 +20,7 @@
 
 use std::sync::OnceLock;
 
-use crate::router::{RANDOM_PENALTY_BASE_MSAT, RANDOM_PENALTY_PERCENT};
+use crate::policy::{RANDOM_PENALTY_BASE_MSAT, RANDOM_PENALTY_PERCENT};
 
 /// LDK's default `base_penalty_msat`.
 pub const BASE_PENALTY_MSAT: u64 = 1024;

@@ -3,9 +3,9 @@
 //! [`PolicyRouter`] is a drop-in [`Router`] for the channel manager. Each route search runs with
 //! the [`PaymentPolicy`] registered for the payment's [`PaymentId`] ([`PolicyRouter::set_policy`]),
 //! or [`PaymentPolicy::default`] when none is registered, on boltd's own search over its compact
-//! graph view ([`crate::routing`]: the same limits, shadow offset and route shape as LDK's
-//! `find_route`, several times faster). Blinded payees (BOLT12 invoices) are routed by LDK's
-//! `find_route` with a [`PolicyScorer`] over LDK's
+//! graph view ([`RoutingEngine`], [`crate::search`]: the same limits, shadow offset and route
+//! shape as LDK's `find_route`, several times faster). Blinded payees (BOLT12 invoices) are
+//! routed by LDK's `find_route` with a [`PolicyScorer`] (in [`crate::scorer`]) over LDK's
 //! [`ProbabilisticScorer`](lightning::routing::scoring::ProbabilisticScorer) instead
 //! ([`PolicyRouter::find_route_ldk`]); both apply the policy the same way.
 //!
@@ -17,11 +17,11 @@
 //! | `maxfeepercent`, `exemptfee`, `maxfee` | [`fee_limit_msat`] → `RouteParametersConfig::max_total_routing_fee_msat` (or [`RouteParameters::max_total_routing_fee_msat`]) | the search: hard bound over all parts |
 //! | `maxdelay` | `RouteParametersConfig::max_total_cltv_expiry_delta` / [`PaymentParameters::max_total_cltv_expiry_delta`](lightning::routing::router::PaymentParameters::max_total_cltv_expiry_delta) | the search: hard bound, route and shadow offset |
 //! | `exclude` | [`parse_exclusion`] → [`PaymentPolicy::exclude_channels`], [`PaymentPolicy::exclude_nodes`] | the search never uses them (LDK: [`PolicyScorer`], penalty `u64::MAX`) |
-//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | bounded pseudo-random penalty per hop, the same function in both ([`crate::routing::cost::random_penalty_msat`]) |
-//! | shadow route | always on | LDK's `add_random_cltv_offset`, reproduced exactly ([`crate::routing::shadow`]) |
+//! | route randomization | [`PaymentPolicy::randomize`], [`PaymentPolicy::seed`] | bounded pseudo-random penalty per hop, the same function in both ([`crate::cost::random_penalty_msat`]) |
+//! | shadow route | always on | LDK's `add_random_cltv_offset`, reproduced exactly ([`crate::shadow`]) |
 //!
 //! The paragraphs below describe LDK's `find_route`; boltd's search applies the same rules (see
-//! [`crate::routing`]).
+//! the [crate documentation](crate)).
 //!
 //! **Fee limit.** LDK ignores every candidate hop whose path fee would exceed
 //! `max_total_routing_fee_msat` while searching and re-checks the finished route
@@ -60,421 +60,38 @@
 //! [`Router::find_route_with_id`] with the same id and reuse it. Remove it with
 //! [`PolicyRouter::clear_policy`] when the payment is final (`PaymentSent` / `PaymentFailed`).
 
-use std::collections::{HashMap, HashSet};
-use std::fmt;
+use std::collections::HashMap;
 use std::ops::Deref;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use bitcoin::secp256k1::{self, PublicKey, Secp256k1};
 use lightning::blinded_path::payment::{BlindedPaymentPath, ReceiveTlvs};
 use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::channelmanager::PaymentId;
-use lightning::routing::gossip::{NetworkGraph, NodeId};
+use lightning::routing::gossip::NetworkGraph;
 use lightning::routing::router::{
-    self as ldk_router, CandidateRouteHop, DefaultRouter, InFlightHtlcs, Payee, Route,
-    RouteParameters, Router, ScorerAccountingForInFlightHtlcs,
+    self as ldk_router, DefaultRouter, InFlightHtlcs, Payee, Route, RouteParameters, Router,
+    ScorerAccountingForInFlightHtlcs,
 };
-use lightning::routing::scoring::{
-    ChannelUsage, LockableScore, ProbabilisticScoringFeeParameters, ScoreLookUp,
-};
+use lightning::routing::scoring::{LockableScore, ProbabilisticScoringFeeParameters, ScoreLookUp};
 use lightning::sign::{EntropySource, KeysManager};
 use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Logger;
 
 use crate::logger::LdkLogger;
-use crate::routing::{InFlight, Request, RoutingEngine, SearchError};
+use crate::policy::PaymentPolicy;
+#[cfg(doc)]
+use crate::policy::{
+    channel_direction, fee_limit_msat, parse_exclusion, risk_cost_msat, RANDOM_PENALTY_BASE_MSAT,
+    RANDOM_PENALTY_PERCENT,
+};
+use crate::scorer::PolicyScorer;
+use crate::search::{InFlight, Request, SearchError};
 use crate::types::{Graph, Scorer};
-
-/// Blocks per year in Core Lightning's risk cost (365.25 days × 144 blocks).
-pub const BLOCKS_PER_YEAR: u64 = 52_596;
-
-/// Core Lightning's default `riskfactor`.
-pub const DEFAULT_RISKFACTOR: f64 = 10.0;
-
-/// Route randomization: the pseudo-random penalty of a hop is at most this percentage of the
-/// hop's cost (its fee for the amount, plus the base scorer's penalty, plus the risk cost) ...
-pub const RANDOM_PENALTY_PERCENT: u64 = 10;
-
-/// ... plus this constant, so that even free hops are shuffled.
-pub const RANDOM_PENALTY_BASE_MSAT: u64 = 1_000;
+use crate::RoutingEngine;
 
 /// Error returned by [`PolicyRouter`] when the policy excludes the payment's destination.
 pub const ERR_DESTINATION_EXCLUDED: &str = "the payment policy excludes the destination node";
-
-/// How one payment may be routed: Core Lightning's `riskfactor`, `exclude` and route
-/// randomization. The fee and delay limits (`maxfee*`, `maxdelay`) are LDK route parameters, see
-/// the [module documentation](self).
-#[derive(Clone, Debug, PartialEq)]
-pub struct PaymentPolicy {
-    /// Annual interest rate, in percent, charged for the time the payment's amount may be locked
-    /// up in each hop ([`risk_cost_msat`]). Default 10; 0 ignores delays.
-    pub riskfactor: f64,
-    /// Channel directions never to use: (short channel id, direction 0 or 1 per BOLT 7).
-    pub exclude_channels: Vec<(u64, u8)>,
-    /// Nodes never to route through. The payer is ignored here; the destination must not be
-    /// listed (see [`PaymentPolicy::excludes_node`]).
-    pub exclude_nodes: Vec<PublicKey>,
-    /// Whether to add the bounded pseudo-random penalty per hop (route randomization).
-    /// Default true.
-    pub randomize: bool,
-    /// Seed of the route randomization; the same seed and graph give the same route.
-    /// [`PaymentPolicy::default`] draws a fresh random seed.
-    pub seed: u64,
-}
-
-impl Default for PaymentPolicy {
-    /// `riskfactor` 10, no exclusions, randomization on with a fresh random seed (so two payments
-    /// built from the default do not share their randomization).
-    fn default() -> Self {
-        Self {
-            riskfactor: DEFAULT_RISKFACTOR,
-            exclude_channels: Vec::new(),
-            exclude_nodes: Vec::new(),
-            randomize: true,
-            seed: rand::random(),
-        }
-    }
-}
-
-impl PaymentPolicy {
-    /// Whether `node` is in [`PaymentPolicy::exclude_nodes`]. The payment engine calls this
-    /// with the destination before paying: a payment to an excluded node must be refused.
-    pub fn excludes_node(&self, node: &PublicKey) -> bool {
-        self.exclude_nodes.contains(node)
-    }
-
-    /// Whether the direction `direction` (0 or 1) of channel `scid` is excluded.
-    pub fn excludes_channel(&self, scid: u64, direction: u8) -> bool {
-        self.exclude_channels.contains(&(scid, direction))
-    }
-
-    /// Adds one exclusion (once).
-    pub fn exclude(&mut self, exclusion: Exclusion) {
-        match exclusion {
-            Exclusion::Channel { scid, direction } => {
-                if !self.excludes_channel(scid, direction) {
-                    self.exclude_channels.push((scid, direction));
-                }
-            }
-            Exclusion::Node(node) => {
-                if !self.excludes_node(&node) {
-                    self.exclude_nodes.push(node);
-                }
-            }
-        }
-    }
-}
-
-/// One entry of Core Lightning's `exclude` array.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Exclusion {
-    /// One direction of a channel (`BLOCKxTXxOUT/DIR`).
-    Channel {
-        /// The short channel id.
-        scid: u64,
-        /// 0: from the lesser node id to the greater; 1: the other way (BOLT 7).
-        direction: u8,
-    },
-    /// A node (33-byte hex node id).
-    Node(PublicKey),
-}
-
-impl fmt::Display for Exclusion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Exclusion::Channel { scid, direction } => {
-                write!(f, "{}/{direction}", scid_to_string(*scid))
-            }
-            Exclusion::Node(node) => write!(f, "{node}"),
-        }
-    }
-}
-
-impl FromStr for Exclusion {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        parse_exclusion(s)
-    }
-}
-
-const EXCLUSION_SYNTAX: &str = "expected a short channel id with direction \
-     (BLOCKxTXxOUT/DIR, e.g. 564334x877x1/0) or a node id (66 hex characters)";
-
-/// Parses one `exclude` entry: `BLOCKxTXxOUT/DIR` (DIR 0 or 1) or a 33-byte hex node id.
-/// Surrounding whitespace is ignored. The error says what is wrong and what is expected.
-pub fn parse_exclusion(s: &str) -> Result<Exclusion, String> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(format!("empty exclusion: {EXCLUSION_SYNTAX}"));
-    }
-    if let Some((scid_part, dir_part)) = t.split_once('/') {
-        let scid = scid_from_str(scid_part).ok_or_else(|| {
-            format!(
-                "invalid short channel id {scid_part:?} in exclusion {t:?}: expected BLOCKxTXxOUT \
-                 (e.g. 564334x877x1) with BLOCK and TX below 16777216 and OUT below 65536"
-            )
-        })?;
-        let direction = match dir_part {
-            "0" => 0,
-            "1" => 1,
-            _ => {
-                return Err(format!(
-                    "invalid direction {dir_part:?} in exclusion {t:?}: expected 0 or 1"
-                ))
-            }
-        };
-        return Ok(Exclusion::Channel { scid, direction });
-    }
-    if scid_from_str(t).is_some() {
-        return Err(format!(
-            "exclusion {t:?} has no direction: write {t}/0 or {t}/1 (BOLT 7: 0 is from the \
-             lesser node id)"
-        ));
-    }
-    if t.bytes().all(|b| b.is_ascii_hexdigit()) {
-        if t.len() != 66 {
-            return Err(format!(
-                "invalid node id {t:?} in exclusion: {} hex characters, expected 66 (33 bytes)",
-                t.len()
-            ));
-        }
-        let bytes = hex::decode(t).map_err(|e| format!("invalid node id {t:?}: {e}"))?;
-        return PublicKey::from_slice(&bytes).map(Exclusion::Node).map_err(|_| {
-            format!("invalid node id {t:?} in exclusion: not a valid secp256k1 public key")
-        });
-    }
-    Err(format!("invalid exclusion {t:?}: {EXCLUSION_SYNTAX}"))
-}
-
-/// Parses a short channel id written `BLOCKxTXxOUT` (decimal; BLOCK and TX below 2^24, OUT
-/// below 2^16). `None` on anything else.
-pub fn scid_from_str(s: &str) -> Option<u64> {
-    let mut parts = s.split('x');
-    let mut next = |limit: u64| -> Option<u64> {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        p.parse::<u64>().ok().filter(|v| *v < limit)
-    };
-    let block = next(1 << 24)?;
-    let tx = next(1 << 24)?;
-    let out = next(1 << 16)?;
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(block << 40 | tx << 16 | out)
-}
-
-/// Writes a short channel id as `BLOCKxTXxOUT`.
-pub fn scid_to_string(scid: u64) -> String {
-    format!("{}x{}x{}", scid >> 40, (scid >> 16) & 0xff_ffff, scid & 0xffff)
-}
-
-/// The BOLT 7 direction of a hop from `source` to `target`: 0 when `source` is the
-/// lexicographically lesser node id (LDK's `node_one`), else 1.
-pub fn channel_direction(source: &NodeId, target: &NodeId) -> u8 {
-    if source < target {
-        0
-    } else {
-        1
-    }
-}
-
-/// Core Lightning's risk cost of locking `amount_msat` for `cltv_delta` blocks at an annual
-/// rate of `riskfactor` percent: `amount × delay × riskfactor / (52596 × 100)`, rounded down,
-/// saturating. A riskfactor that is not a positive number costs nothing.
-pub fn risk_cost_msat(amount_msat: u64, cltv_delta: u16, riskfactor: f64) -> u64 {
-    let cost =
-        amount_msat as f64 * f64::from(cltv_delta) * riskfactor / (BLOCKS_PER_YEAR as f64 * 100.0);
-    if cost.is_nan() || cost <= 0.0 {
-        0
-    } else {
-        // `as` saturates at u64::MAX and rounds toward zero.
-        cost as u64
-    }
-}
-
-/// Core Lightning's fee limit: `maxfee_msat` when given; otherwise the larger of
-/// `maxfeepercent` percent of `amount_msat` (rounded down) and `exemptfee_msat`.
-/// A `maxfeepercent` that is not a positive number allows only `exemptfee_msat`.
-pub fn fee_limit_msat(
-    amount_msat: u64,
-    maxfeepercent: f64,
-    exemptfee_msat: u64,
-    maxfee_msat: Option<u64>,
-) -> u64 {
-    if let Some(maxfee) = maxfee_msat {
-        return maxfee;
-    }
-    let percent_fee = if maxfeepercent.is_nan() || maxfeepercent <= 0.0 {
-        0
-    } else {
-        // Parts per billion of the amount, so that e.g. 0.5 % is exact.
-        let ppb = (maxfeepercent * 1e7).round() as u64; // saturating
-        let fee = u128::from(amount_msat) * u128::from(ppb) / 1_000_000_000;
-        u64::try_from(fee).unwrap_or(u64::MAX)
-    };
-    percent_fee.max(exemptfee_msat)
-}
-
-/// A [`ScoreLookUp`] applying a [`PaymentPolicy`] on top of a base scorer, with the base
-/// scorer's [`ScoreLookUp::ScoreParams`].
-///
-/// For each candidate hop it returns:
-/// - `u64::MAX` (LDK never uses such a hop) when the hop's channel direction is excluded, or its
-///   source or target is an excluded node other than the payer and the destination;
-/// - `u64::MAX` when the base scorer says so;
-/// - otherwise the base penalty, plus [`risk_cost_msat`] of the amount over the hop and the hop's
-///   [`CandidateRouteHop::cltv_expiry_delta`], plus, when [`PaymentPolicy::randomize`], a
-///   pseudo-random penalty uniform in `0 ..= cost × 10 % + 1 000 msat`
-///   ([`RANDOM_PENALTY_PERCENT`], [`RANDOM_PENALTY_BASE_MSAT`]), where `cost` is the hop's fee
-///   for the amount plus the base penalty plus the risk cost; it is a function of
-///   ([`PaymentPolicy::seed`], short channel id, direction), so one payment sees one consistent
-///   perturbation of the graph and different payments see different ones. The sum is capped
-///   just below `u64::MAX`.
-///
-/// Penalties only rank candidates: the fee and CLTV limits stay hard bounds in LDK.
-pub struct PolicyScorer<'a, S: ScoreLookUp> {
-    base: &'a S,
-    riskfactor: f64,
-    randomize: bool,
-    seed: u64,
-    payer: NodeId,
-    payee: Option<NodeId>,
-    excluded_nodes: HashSet<NodeId>,
-    excluded_channels: HashSet<(u64, u8)>,
-}
-
-impl<'a, S: ScoreLookUp> PolicyScorer<'a, S> {
-    /// Wraps `base` with `policy` for a payment from `payer` to `payee` (`None` when the
-    /// destination is blinded).
-    pub fn new(
-        base: &'a S,
-        policy: &PaymentPolicy,
-        payer: &PublicKey,
-        payee: Option<&PublicKey>,
-    ) -> Self {
-        Self {
-            base,
-            riskfactor: policy.riskfactor,
-            randomize: policy.randomize,
-            seed: policy.seed,
-            payer: NodeId::from_pubkey(payer),
-            payee: payee.map(NodeId::from_pubkey),
-            excluded_nodes: policy.exclude_nodes.iter().map(NodeId::from_pubkey).collect(),
-            excluded_channels: policy.exclude_channels.iter().copied().collect(),
-        }
-    }
-
-    fn node_excluded(&self, node: &NodeId) -> bool {
-        *node != self.payer && Some(*node) != self.payee && self.excluded_nodes.contains(node)
-    }
-
-    fn hop_excluded(&self, candidate: &CandidateRouteHop, direction: Option<u8>) -> bool {
-        let source = candidate.source();
-        if self.node_excluded(&source) {
-            return true;
-        }
-        if let Some(target) = candidate.target() {
-            if self.node_excluded(&target) {
-                return true;
-            }
-        }
-        match direction {
-            Some(dir) if !self.excluded_channels.is_empty() => candidate_scids(candidate)
-                .into_iter()
-                .flatten()
-                .any(|scid| self.excluded_channels.contains(&(scid, dir))),
-            _ => false,
-        }
-    }
-
-    fn random_penalty_msat(
-        &self,
-        candidate: &CandidateRouteHop,
-        direction: Option<u8>,
-        amount_msat: u64,
-        cost_msat: u64,
-    ) -> u64 {
-        let fees = candidate.fees();
-        let proportional =
-            u128::from(amount_msat) * u128::from(fees.proportional_millionths) / 1_000_000;
-        let fee = u64::from(fees.base_msat)
-            .saturating_add(u64::try_from(proportional).unwrap_or(u64::MAX));
-        let cost = u128::from(fee.saturating_add(cost_msat));
-        let span = u64::try_from(cost * u128::from(RANDOM_PENALTY_PERCENT) / 100)
-            .unwrap_or(u64::MAX)
-            .saturating_add(RANDOM_PENALTY_BASE_MSAT);
-        let key = match candidate_scids(candidate) {
-            [Some(scid), _] | [None, Some(scid)] => scid,
-            [None, None] => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&candidate.source().as_slice()[1..9]);
-                u64::from_be_bytes(b)
-            }
-        };
-        let r =
-            splitmix64(splitmix64(splitmix64(self.seed) ^ key) ^ u64::from(direction.unwrap_or(2)));
-        match span.checked_add(1) {
-            Some(modulus) => r % modulus,
-            None => r,
-        }
-    }
-}
-
-impl<S: ScoreLookUp> ScoreLookUp for PolicyScorer<'_, S> {
-    type ScoreParams = S::ScoreParams;
-
-    fn channel_penalty_msat(
-        &self,
-        candidate: &CandidateRouteHop,
-        usage: ChannelUsage,
-        score_params: &Self::ScoreParams,
-    ) -> u64 {
-        let direction =
-            candidate.target().map(|target| channel_direction(&candidate.source(), &target));
-        if self.hop_excluded(candidate, direction) {
-            return u64::MAX;
-        }
-        let base = self.base.channel_penalty_msat(candidate, usage, score_params);
-        if base == u64::MAX {
-            return u64::MAX;
-        }
-        let cltv = u16::try_from(candidate.cltv_expiry_delta()).unwrap_or(u16::MAX);
-        let risk = risk_cost_msat(usage.amount_msat, cltv, self.riskfactor);
-        let mut penalty = base.saturating_add(risk);
-        if self.randomize {
-            let random = self.random_penalty_msat(candidate, direction, usage.amount_msat, penalty);
-            penalty = penalty.saturating_add(random);
-        }
-        penalty.min(u64::MAX - 1)
-    }
-}
-
-/// The short channel ids a candidate hop is known by: (real or only id, outbound alias of a
-/// first hop).
-fn candidate_scids(candidate: &CandidateRouteHop) -> [Option<u64>; 2] {
-    match candidate {
-        CandidateRouteHop::FirstHop(hop) => {
-            let real = hop.details.short_channel_id;
-            let alias = hop.details.get_outbound_payment_scid().filter(|a| Some(*a) != real);
-            [real.or(alias), real.and(alias)]
-        }
-        CandidateRouteHop::PublicHop(hop) => [Some(hop.short_channel_id), None],
-        CandidateRouteHop::PrivateHop(hop) => [Some(hop.hint.short_channel_id), None],
-        CandidateRouteHop::Blinded(_) | CandidateRouteHop::OneHopBlinded(_) => [None, None],
-    }
-}
-
-fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
 
 /// LDK's [`DefaultRouter`] with a [`PaymentPolicy`] per payment (see the
 /// [module documentation](self)). Blinded receive paths are created by an inner
@@ -528,7 +145,7 @@ where
     /// Creates a router; the arguments are those of [`DefaultRouter::new`]. Its
     /// [`RoutingEngine`] is built from the graph now; without a refresher
     /// ([`RoutingEngine::run_refresher`]) only small graphs follow later changes (see
-    /// [`crate::routing`]), so the node uses [`PolicyRouter::with_engine`].
+    /// the [crate documentation](crate)), so the node uses [`PolicyRouter::with_engine`].
     pub fn new(
         network_graph: G,
         logger: L,
@@ -603,7 +220,7 @@ where
     }
 
     /// Finds a route with an explicit policy, exactly as [`Router::find_route_with_id`] does
-    /// with a registered one: boltd's search ([`crate::routing`]) over the engine's view, with
+    /// with a registered one: boltd's search ([`crate::search`]) over the engine's view, with
     /// the policy's risk factor, exclusions and randomization, LDK's fee and CLTV limits and
     /// shadow CLTV offset. Blinded payees (BOLT12) go to LDK's `find_route` with a
     /// [`PolicyScorer`] ([`PolicyRouter::find_route_ldk`]). Fails early with
@@ -739,18 +356,24 @@ where
 mod tests {
     use super::*;
 
+    use std::collections::HashSet;
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use bitcoin::constants::ChainHash;
     use bitcoin::secp256k1::SecretKey;
     use bitcoin::Network;
     use lightning::ln::msgs::UnsignedChannelUpdate;
-    use lightning::routing::gossip::EffectiveCapacity;
-    use lightning::routing::router::{PaymentParameters, PublicHopCandidate};
+    use lightning::routing::gossip::{EffectiveCapacity, NodeId};
+    use lightning::routing::router::{CandidateRouteHop, PaymentParameters, PublicHopCandidate};
     use lightning::routing::scoring::{
-        FixedPenaltyScorer, ProbabilisticScorer, ProbabilisticScoringDecayParameters,
+        ChannelUsage, FixedPenaltyScorer, ProbabilisticScorer, ProbabilisticScoringDecayParameters,
     };
     use lightning::types::features::ChannelFeatures;
+
+    use crate::policy::{
+        channel_direction, parse_exclusion, risk_cost_msat, scid_from_str, scid_to_string,
+        Exclusion, DEFAULT_RISKFACTOR, RANDOM_PENALTY_BASE_MSAT, RANDOM_PENALTY_PERCENT,
+    };
 
     const AMOUNT_MSAT: u64 = 100_000_000; // 100 000 sat
     const FINAL_CLTV: u32 = 18;
@@ -900,86 +523,6 @@ mod tests {
 
     fn total_cltv(route: &Route) -> u32 {
         route.paths[0].hops.iter().map(|h| h.cltv_expiry_delta).sum()
-    }
-
-    #[test]
-    fn risk_cost_follows_core_lightning() {
-        // 1 000 000 sat for 144 blocks at 10 %/year: 1e9 * 144 * 10 / 5 259 600.
-        assert_eq!(risk_cost_msat(1_000_000_000, 144, 10.0), 273_785);
-        assert_eq!(risk_cost_msat(AMOUNT_MSAT, 400, 10.0), 76_051);
-        assert_eq!(risk_cost_msat(1_000_000_000, 144, 0.0), 0);
-        assert_eq!(risk_cost_msat(1_000_000_000, 0, 10.0), 0);
-        assert_eq!(risk_cost_msat(0, 144, 10.0), 0);
-        assert_eq!(risk_cost_msat(1_000_000_000, 144, -1.0), 0);
-        assert_eq!(risk_cost_msat(1_000_000_000, 144, f64::NAN), 0);
-        assert_eq!(risk_cost_msat(u64::MAX, u16::MAX, 1e9), u64::MAX);
-    }
-
-    #[test]
-    fn fee_limit_follows_core_lightning() {
-        // 0.5 % of 10 000 sat is 50 sat, below the 5 sat exemption? No: 50 000 msat > 5 000.
-        assert_eq!(fee_limit_msat(10_000_000, 0.5, 5_000, None), 50_000);
-        // Small payments: the exemption wins.
-        assert_eq!(fee_limit_msat(100_000, 0.5, 5_000, None), 5_000);
-        assert_eq!(fee_limit_msat(1_000_000, 0.5, 5_000, None), 5_000);
-        // maxfee overrides both, in either direction.
-        assert_eq!(fee_limit_msat(10_000_000, 0.5, 5_000, Some(1)), 1);
-        assert_eq!(fee_limit_msat(100_000, 0.5, 5_000, Some(90_000)), 90_000);
-        // Fractional percentages are exact; rounding is down.
-        assert_eq!(fee_limit_msat(1_000_000_000, 0.1, 0, None), 1_000_000);
-        assert_eq!(fee_limit_msat(999, 1.0, 0, None), 9);
-        // Nonsense percentages allow only the exemption; huge amounts saturate.
-        assert_eq!(fee_limit_msat(1_000_000, 0.0, 5_000, None), 5_000);
-        assert_eq!(fee_limit_msat(1_000_000, -3.0, 5_000, None), 5_000);
-        assert_eq!(fee_limit_msat(1_000_000, f64::NAN, 5_000, None), 5_000);
-        assert_eq!(fee_limit_msat(u64::MAX, 100.0, 0, None), u64::MAX);
-    }
-
-    #[test]
-    fn scids_and_exclusions_parse() {
-        let scid = scid_from_str("564334x877x1").unwrap();
-        assert_eq!(scid, 564334 << 40 | 877 << 16 | 1);
-        assert_eq!(scid_to_string(scid), "564334x877x1");
-        assert_eq!(
-            parse_exclusion("564334x877x1/0").unwrap(),
-            Exclusion::Channel { scid, direction: 0 }
-        );
-        assert_eq!(
-            parse_exclusion(" 564195x1292x0/1 ").unwrap(),
-            Exclusion::Channel { scid: scid_from_str("564195x1292x0").unwrap(), direction: 1 }
-        );
-        let node = key(5).to_string();
-        assert_eq!(parse_exclusion(&node).unwrap(), Exclusion::Node(key(5)));
-        for text in ["564334x877x1/1", node.as_str()] {
-            assert_eq!(parse_exclusion(text).unwrap().to_string(), text);
-            assert_eq!(text.parse::<Exclusion>().unwrap(), parse_exclusion(text).unwrap());
-        }
-        for bad in ["", "1x2", "1x2x3x4", "x1x2", "1xx2", "+1x2x3", "16777216x0x0", "0x16777216x0"]
-        {
-            assert_eq!(scid_from_str(bad), None, "{bad}");
-        }
-        assert_eq!(scid_from_str("0x0x65536"), None);
-        assert_eq!(scid_from_str("16777215x16777215x65535"), Some(u64::MAX));
-    }
-
-    #[test]
-    fn bad_exclusions_are_explained() {
-        let err = |s: &str| parse_exclusion(s).unwrap_err();
-        assert!(err("").contains("empty exclusion"), "{}", err(""));
-        assert!(err("564334x877x1").contains("no direction"), "{}", err("564334x877x1"));
-        assert!(err("564334x877x1").contains("564334x877x1/0"));
-        let e = err("564334x877x1/2");
-        assert!(e.contains("invalid direction \"2\"") && e.contains("expected 0 or 1"), "{e}");
-        assert!(err("564334x877x1/").contains("invalid direction"));
-        let e = err("564334x877/0");
-        assert!(e.contains("invalid short channel id \"564334x877\""), "{e}");
-        assert!(err("99999999x1x1/0").contains("below 16777216"));
-        let e = err("02abcd");
-        assert!(e.contains("6 hex characters, expected 66"), "{e}");
-        let e = err(&format!("05{}", "11".repeat(32)));
-        assert!(e.contains("not a valid secp256k1 public key"), "{e}");
-        let e = err("bob");
-        assert!(e.contains("invalid exclusion \"bob\"") && e.contains("BLOCKxTXxOUT/DIR"), "{e}");
     }
 
     #[test]
