@@ -562,7 +562,9 @@ impl NodeEventHandler {
                     .iter()
                     .filter(|c| crate::anchors::is_anchor(c))
                     .count();
-                let balance_sat = self.wallet.balance().confirmed_sat;
+                // Our own unconfirmed change counts (a funding we just broadcast leaves it so).
+                let b = self.wallet.balance();
+                let balance_sat = b.confirmed_sat.saturating_add(b.trusted_pending_sat);
                 match crate::anchors::inbound_decision(&self.config, anchor, anchors, balance_sat) {
                     Ok(()) => {
                         let user_channel_id = rand::random::<u128>();

@@ -7,9 +7,8 @@
 //!
 //! ldk-node runs with its default configuration apart from the network, storage, chain source,
 //! listening address and a node alias (ldk-node accepts and opens announced channels only with an
-//! alias and a listening address). Anchor channels stay enabled on L: boltd does not signal
-//! `option_anchors_zero_fee_htlc_tx`, so L's outbound channel falls back to `static_remotekey`,
-//! and L accepts X's non-anchor channel as it is.
+//! alias and a listening address). Both sides negotiate anchor channels
+//! (`option_anchors_zero_fee_htlc_tx`, boltd's default and ldk-node's), in both directions.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -166,12 +165,12 @@ fn lab() -> Result<Lab, HarnessError> {
     lab.mine_and_sync(6)?;
     wait_channels_usable(&lab)?;
 
-    // Both channels are static_remotekey without anchors, whoever opened them.
+    // Both channels are anchor channels (boltd's default and ldk-node's), whoever opened them.
     let engine = lab.x.engine().expect("X runs in-process");
     for c in engine.node().channel_manager().list_channels() {
         let t = c.channel_type.expect("a funded channel has a type");
         assert!(
-            t.supports_static_remote_key() && !t.supports_anchors_zero_fee_htlc_tx(),
+            t.supports_static_remote_key() && t.supports_anchors_zero_fee_htlc_tx(),
             "channel {} ({}bound) has type {t}",
             c.channel_id,
             if c.is_outbound { "out" } else { "in" }
