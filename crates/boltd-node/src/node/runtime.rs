@@ -13,13 +13,49 @@
 use super::*;
 use crate::failstop::Watch;
 
+/// The listeners LDK's chain data goes to.
+pub(super) struct ChainListeners {
+    pub(super) channel_manager: Arc<ChannelManager>,
+    pub(super) chain_monitor: Arc<ChainMonitor>,
+    pub(super) sweeper: Arc<Sweeper>,
+    /// The height LDK has processed (the node's `ldk_height`).
+    pub(super) height: Arc<AtomicU32>,
+    /// Where the spends of channels' funding outputs are recorded (see `closed.rs`).
+    pub(super) store: Arc<Store>,
+}
+
+impl Listen for ChainListeners {
+    fn filtered_block_connected(
+        &self,
+        header: &bitcoin::block::Header,
+        txdata: &lightning::chain::transaction::TransactionData,
+        height: u32,
+    ) {
+        self.channel_manager.filtered_block_connected(header, txdata, height);
+        self.chain_monitor.filtered_block_connected(header, txdata, height);
+        self.sweeper.filtered_block_connected(header, txdata, height);
+        closed::record_funding_spends(&self.chain_monitor, &self.store, txdata, height);
+        self.height.store(height, Ordering::Release);
+    }
+
+    fn blocks_disconnected(&self, fork_point: BestBlock) {
+        self.channel_manager.blocks_disconnected(fork_point);
+        self.chain_monitor.blocks_disconnected(fork_point);
+        self.sweeper.blocks_disconnected(fork_point);
+        if let Err(e) = self.store.forget_funding_spends_above(fork_point.height) {
+            tracing::error!("forgetting the funding spends of disconnected blocks failed: {e}");
+        }
+        self.height.store(fork_point.height, Ordering::Release);
+    }
+}
+
 /// Polls bitcoind for new blocks every `poll_every` and hands them to LDK's listeners.
 pub(super) async fn poll_blocks(
     block_source: Arc<RpcClient>,
     network: bitcoin::Network,
     chain_tip: lightning_block_sync::poll::ValidatedBlockHeader,
     mut cache: UnboundedCache,
-    listeners: start::ChainListeners,
+    listeners: ChainListeners,
     poll_every: Duration,
 ) {
     let poller = ChainPoller::new(block_source, network);

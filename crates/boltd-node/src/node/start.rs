@@ -1,42 +1,6 @@
-//! Starting the node: the start-up sequence of the module docs, and the listeners LDK's chain
-//! data goes to.
+//! Starting the node: the start-up sequence of the module docs.
 
 use super::*;
-
-/// The listeners LDK's chain data goes to.
-pub(super) struct ChainListeners {
-    channel_manager: Arc<ChannelManager>,
-    chain_monitor: Arc<ChainMonitor>,
-    sweeper: Arc<Sweeper>,
-    height: Arc<AtomicU32>,
-    /// Where the spends of channels' funding outputs are recorded (see `closed.rs`).
-    store: Arc<Store>,
-}
-
-impl Listen for ChainListeners {
-    fn filtered_block_connected(
-        &self,
-        header: &bitcoin::block::Header,
-        txdata: &lightning::chain::transaction::TransactionData,
-        height: u32,
-    ) {
-        self.channel_manager.filtered_block_connected(header, txdata, height);
-        self.chain_monitor.filtered_block_connected(header, txdata, height);
-        self.sweeper.filtered_block_connected(header, txdata, height);
-        closed::record_funding_spends(&self.chain_monitor, &self.store, txdata, height);
-        self.height.store(height, Ordering::Release);
-    }
-
-    fn blocks_disconnected(&self, fork_point: BestBlock) {
-        self.channel_manager.blocks_disconnected(fork_point);
-        self.chain_monitor.blocks_disconnected(fork_point);
-        self.sweeper.blocks_disconnected(fork_point);
-        if let Err(e) = self.store.forget_funding_spends_above(fork_point.height) {
-            tracing::error!("forgetting the funding spends of disconnected blocks failed: {e}");
-        }
-        self.height.store(fork_point.height, Ordering::Release);
-    }
-}
 
 impl Node {
     /// Starts the node described by `config`. `events` builds, from the opened store, the
@@ -461,7 +425,7 @@ impl Node {
             fail_stop.watch("routing view refresher"),
         )?;
         let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
-        let listeners = ChainListeners {
+        let listeners = runtime::ChainListeners {
             channel_manager: Arc::clone(&channel_manager),
             chain_monitor: Arc::clone(&chain_monitor),
             sweeper: Arc::clone(&sweeper),
