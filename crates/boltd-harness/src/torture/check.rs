@@ -16,6 +16,11 @@ use crate::ApiFailure;
 /// monitor, and boltd's and LDK's own words for a force-close.
 pub const FORCE_CLOSE_LOG: &[&str] = &["ChannelManager is stale", "force-clos", "force clos"];
 
+/// LDK's words when a node declines a channel a peer asked to open (boltd declines an anchor
+/// channel its on-chain reserve would not cover; the peer then opens a legacy one): no channel
+/// existed, nothing is closed, so such lines are not force-closes.
+pub const DECLINED_REQUEST_LOG: &str = "Force-closing inbound channel request";
+
 /// `line` without terminal colour codes (`ESC [ ... m`), as logs read in a test's output.
 pub fn plain(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -111,7 +116,11 @@ pub fn snapshot(d: &Daemon) -> Result<NodeState, String> {
         outbound_msat: channels.iter().map(|c| c["outbound_msat"].as_u64().unwrap_or(0)).sum(),
         channels,
         closed_events: closed["notifications"].as_array().cloned().unwrap_or_default(),
-        force_close_lines: d.log_lines_with(FORCE_CLOSE_LOG),
+        force_close_lines: d
+            .log_lines_with(FORCE_CLOSE_LOG)
+            .into_iter()
+            .filter(|l| !l.contains(DECLINED_REQUEST_LOG))
+            .collect(),
     })
 }
 

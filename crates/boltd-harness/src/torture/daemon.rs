@@ -29,6 +29,8 @@ pub struct Daemon {
     /// Its P2P port on 127.0.0.1 (the same after every restart).
     pub p2p_port: u16,
     exe: PathBuf,
+    /// Arguments to `boltd serve` beyond the lab's, on every start.
+    extra: Vec<String>,
     chain: ChainAccess,
     token: String,
     node: Mutex<Option<TestNode>>,
@@ -56,8 +58,21 @@ impl Daemon {
         chain: &ChainAccess,
         p2p_port: u16,
     ) -> Result<Daemon, HarnessError> {
-        let node = TestNode::spawn(name, exe, data_dir, chain, p2p_port)?;
+        Self::spawn_with(name, exe, data_dir, chain, p2p_port, &[])
+    }
+
+    /// [`Daemon::spawn`] with `extra` arguments to `boltd serve`, kept for every restart.
+    pub fn spawn_with(
+        name: &str,
+        exe: &Path,
+        data_dir: &Path,
+        chain: &ChainAccess,
+        p2p_port: u16,
+        extra: &[&str],
+    ) -> Result<Daemon, HarnessError> {
+        let node = TestNode::spawn_with(name, exe, data_dir, chain, p2p_port, extra)?;
         let d = Daemon {
+            extra: extra.iter().map(|a| a.to_string()).collect(),
             name: name.to_string(),
             data_dir: data_dir.to_path_buf(),
             node_id: node.node_id.clone(),
@@ -173,8 +188,14 @@ impl Daemon {
         if guard.is_some() {
             return Err(HarnessError::Other(format!("{} is already running", self.name)));
         }
-        let node =
-            TestNode::spawn(&self.name, &self.exe, &self.data_dir, &self.chain, self.p2p_port)?;
+        let node = TestNode::spawn_with(
+            &self.name,
+            &self.exe,
+            &self.data_dir,
+            &self.chain,
+            self.p2p_port,
+            &self.extra.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
         let api = ApiClient::with_timeout(&node.api_url, Some(&self.token), REQUEST_TIMEOUT);
         *guard = Some(node);
         drop(guard);

@@ -106,7 +106,8 @@ pub fn plan(
 }
 
 /// Builds a line of spawned daemons `names[0]` - `names[1]` - ... on a fresh chain: mines 101
-/// blocks, funds every node but the last, opens public channels of `capacity_sat` from each
+/// blocks, funds every node (the last one too: a node accepts an anchor channel only with its
+/// on-chain reserve for it covered), opens public (anchor) channels of `capacity_sat` from each
 /// node to the next with `push_msat` pushed (so both directions can pay), and waits until the
 /// ends can pay each other ([`crate::TestNode::wait_for_route`], both directions). Returns the
 /// daemons; their logs are `<dir>/<name>.log`.
@@ -126,7 +127,7 @@ pub fn line(
     let guards: Vec<_> = lab.iter().map(|d| d.node()).collect();
     let nodes: Vec<_> = guards.iter().map(|g| g.as_ref().expect("just started")).collect();
     btc.mine(101)?;
-    for (i, n) in nodes.iter().enumerate().take(nodes.len() - 1) {
+    for (i, n) in nodes.iter().enumerate() {
         let others: Vec<_> =
             nodes.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, n)| *n).collect();
         fund(btc, n, &others)?;
