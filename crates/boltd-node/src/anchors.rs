@@ -25,6 +25,11 @@ pub fn is_anchor(c: &ChannelDetails) -> bool {
     c.channel_type.as_ref().is_some_and(|t| t.supports_anchors_zero_fee_htlc_tx())
 }
 
+/// How many of `cm`'s channels are anchor channels.
+pub fn anchor_channel_count(cm: &crate::types::ChannelManager) -> usize {
+    cm.list_channels().iter().filter(|c| is_anchor(c)).count()
+}
+
 /// The on-chain reserve for `anchor_channels` anchor channels, in sat.
 pub fn reserve_sat(config: &Config, anchor_channels: usize) -> u64 {
     let n = u64::try_from(anchor_channels).unwrap_or(u64::MAX);

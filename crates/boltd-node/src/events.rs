@@ -556,12 +556,7 @@ impl NodeEventHandler {
             } => {
                 // Every inbound channel comes here (see `user_config`).
                 let anchor = channel_type.supports_anchors_zero_fee_htlc_tx();
-                let anchors = self
-                    .channel_manager
-                    .list_channels()
-                    .iter()
-                    .filter(|c| crate::anchors::is_anchor(c))
-                    .count();
+                let anchors = crate::anchors::anchor_channel_count(&self.channel_manager);
                 // Our own unconfirmed change counts (a funding we just broadcast leaves it so).
                 let b = self.wallet.balance();
                 let balance_sat = b.confirmed_sat.saturating_add(b.trusted_pending_sat);

@@ -132,7 +132,7 @@ impl Node {
 
     /// How many of the node's channels are anchor channels.
     pub fn anchor_channels(&self) -> usize {
-        self.channel_manager.list_channels().iter().filter(|c| crate::anchors::is_anchor(c)).count()
+        crate::anchors::anchor_channel_count(&self.channel_manager)
     }
 
     /// The on-chain reserve kept for the anchor channels' fee bumps now, in sat.

@@ -172,7 +172,7 @@ impl Node {
             && unswept.count() == 0
             && (r.closing_txid.is_some() || r.kind == CloseKind::Abandoned);
         ClosedChannel {
-            channel_id: hex_str(&r.channel_id),
+            channel_id: hex::encode(r.channel_id),
             counterparty_node_id: r.counterparty_node_id,
             capacity_sat: r.capacity_sat,
             funding_txo: r.funding_txo,
@@ -271,8 +271,4 @@ fn spends(
         .get_raw_transaction(&txid, Some(&hash))
         .map_err(|e| NodeError::Chain(format!("reading transaction {txid}: {e}")))?;
     Ok(tx.input.iter().any(|i| i.previous_output == outpoint))
-}
-
-fn hex_str(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
