@@ -13,8 +13,8 @@
 //!   nothing.
 //! * **Stage** (`payments.stage`): what a pending payment is doing (see [`PaymentStage`]).
 
+use crate::db::{params, Conn as Connection, OptionalExtension, Row};
 use lightning::bitcoin::hashes::{sha256, Hash};
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{StoreError, TxError};
@@ -86,7 +86,7 @@ pub(crate) fn insert_send(
     ldk_payment_id: &[u8; 32],
     payment: &PaymentRecord,
     now: u64,
-) -> rusqlite::Result<()> {
+) -> crate::db::Result<()> {
     tx.prepare_cached(
         "INSERT INTO payment_sends (ldk_payment_id, payment_row, attempt, started_at) \
          VALUES (?1, ?2, ?3, ?4)",
@@ -95,7 +95,7 @@ pub(crate) fn insert_send(
     Ok(())
 }
 
-fn part_from_row(row: &Row<'_>) -> rusqlite::Result<(PartRecord, String)> {
+fn part_from_row(row: &Row<'_>) -> crate::db::Result<(PartRecord, String)> {
     let failcode: Option<u32> = row.get(8)?;
     let failure = match failcode {
         Some(failcode) => Some(PartFailure {
@@ -124,15 +124,14 @@ fn part_from_row(row: &Row<'_>) -> rusqlite::Result<(PartRecord, String)> {
 const PART_COLUMNS: &str = "id, payment_row, succeeded, amount_msat, fee_msat, erring_index, \
     erring_node, erring_channel, failcode, created_at, route";
 
-fn parts_where(conn: &Connection, clause: &str, id: i64) -> rusqlite::Result<Vec<PartRecord>> {
+fn parts_where(conn: &Connection, clause: &str, id: i64) -> crate::db::Result<Vec<PartRecord>> {
     let sql = format!("SELECT {PART_COLUMNS} FROM payment_parts WHERE {clause} ORDER BY id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([id], part_from_row)?;
     rows.map(|r| {
         let (mut part, route) = r?;
-        part.route = serde_json::from_str(&route).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Text, Box::new(e))
-        })?;
+        part.route =
+            serde_json::from_str(&route).map_err(|e| crate::db::Error::conversion(10, e))?;
         Ok(part)
     })
     .collect()
@@ -177,26 +176,29 @@ impl Store {
                     "INSERT OR IGNORE INTO payment_parts (payment_row, ldk_payment_id, path_hash, \
                      succeeded, amount_msat, fee_msat, route, erring_index, erring_node, \
                      erring_channel, failcode, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
                 )?
-                .execute(params![
-                    row,
-                    part.ldk_payment_id,
-                    path_hash,
-                    failure.is_none(),
-                    amount_msat,
-                    fee_msat,
-                    route,
-                    failure.map(|f| f.erring_index),
-                    failure.and_then(|f| f.erring_node.clone()),
-                    failure.and_then(|f| f.erring_channel.clone()),
-                    failure.map(|f| f.failcode),
-                    now,
-                ])?;
-            if inserted == 0 {
+                .query_row(
+                    params![
+                        row,
+                        part.ldk_payment_id,
+                        path_hash,
+                        failure.is_none(),
+                        amount_msat,
+                        fee_msat,
+                        route,
+                        failure.map(|f| f.erring_index),
+                        failure.and_then(|f| f.erring_node.clone()),
+                        failure.and_then(|f| f.erring_channel.clone()),
+                        failure.map(|f| f.failcode),
+                        now,
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )
+                .optional()?;
+            let Some(id) = inserted else {
                 return Ok(None);
-            }
-            let id = tx.last_insert_rowid();
+            };
             Ok(parts_where(tx, "id = ?1", id)?.pop())
         })
     }
@@ -332,7 +334,7 @@ impl Store {
             )?;
             let attempts = stmt
                 .query_map([payment_row], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, u32>(1)?)))?
-                .collect::<rusqlite::Result<std::collections::HashMap<i64, u32>>>()?;
+                .collect::<crate::db::Result<std::collections::HashMap<i64, u32>>>()?;
             // A part always has its send (both are written before LDK sees the send); 1 if
             // not, rather than losing the part.
             Ok(parts

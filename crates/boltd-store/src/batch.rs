@@ -2,8 +2,8 @@
 //! the call returns. The node writes a channel manager together with the channel monitor
 //! updates it knows of this way, so the monitors on disk are never newer than the manager.
 
+use crate::db::params;
 use lightning::io;
-use rusqlite::params;
 
 use crate::kv::{validate, SQL_REMOVE, SQL_WRITE};
 use crate::Store;

@@ -5,7 +5,7 @@
 //! ([`Store::record_funding_spend`]), which may come before or after the close is recorded, and
 //! forgets it when its block is disconnected ([`Store::forget_funding_spends_above`]).
 
-use rusqlite::{params, OptionalExtension, Row};
+use crate::db::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::TxError;
@@ -90,7 +90,7 @@ const COLUMNS: &str = "c.channel_id, counterparty_node_id, capacity_sat, funding
 /// The closed channels with their closing transactions, when seen.
 const FROM: &str = "closed_channels c LEFT JOIN channel_closings s ON s.channel_id = c.channel_id";
 
-fn closed_from_row(r: &Row<'_>) -> rusqlite::Result<ClosedChannelRecord> {
+fn closed_from_row(r: &Row<'_>) -> crate::db::Result<ClosedChannelRecord> {
     Ok(ClosedChannelRecord {
         channel_id: r.get(0)?,
         counterparty_node_id: r.get(1)?,

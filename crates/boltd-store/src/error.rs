@@ -52,13 +52,14 @@ pub enum StoreError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// SQLite reported an error.
+    /// The database (SQLite or PostgreSQL) reported an error, or lost the node's lease.
     #[error("database error on {}: {source}", path.display())]
-    Sqlite {
-        /// The database file.
+    Database {
+        /// The database file, or the PostgreSQL server and database (`postgres://host:port/db`,
+        /// never the password).
         path: PathBuf,
         /// The underlying error.
-        source: rusqlite::Error,
+        source: crate::db::Error,
     },
     /// A caller passed a value the store refuses to record (a malformed JSON object, a
     /// preimage that does not match the payment hash, ...). Nothing was written.
@@ -85,16 +86,19 @@ impl StoreError {
         StoreError::Io { path: path.to_path_buf(), source }
     }
 
-    /// Classifies a SQLite error: "not a database" and "corrupt" become [`StoreError::Corrupt`],
-    /// everything else [`StoreError::Sqlite`].
-    pub(crate) fn sqlite(path: &Path, source: rusqlite::Error) -> Self {
+    /// Classifies a database error: SQLite's "not a database" and "corrupt" become
+    /// [`StoreError::Corrupt`], everything else [`StoreError::Database`].
+    pub(crate) fn sqlite(path: &Path, source: impl Into<crate::db::Error>) -> Self {
         use rusqlite::ErrorCode;
-        match source.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase) | Some(ErrorCode::DatabaseCorrupt) => {
-                StoreError::Corrupt { path: path.to_path_buf(), reason: source.to_string() }
+        let source = source.into();
+        if let crate::db::Error::Sqlite(e) = &source {
+            if let Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) =
+                e.sqlite_error_code()
+            {
+                return StoreError::Corrupt { path: path.to_path_buf(), reason: e.to_string() };
             }
-            _ => StoreError::Sqlite { path: path.to_path_buf(), source },
         }
+        StoreError::Database { path: path.to_path_buf(), source }
     }
 }
 
@@ -102,13 +106,19 @@ impl StoreError {
 /// `?` and are tagged with the database path afterwards; anything else is a [`StoreError`].
 #[derive(Debug)]
 pub(crate) enum TxError {
-    Sql(rusqlite::Error),
+    Sql(crate::db::Error),
     Store(StoreError),
+}
+
+impl From<crate::db::Error> for TxError {
+    fn from(e: crate::db::Error) -> Self {
+        TxError::Sql(e)
+    }
 }
 
 impl From<rusqlite::Error> for TxError {
     fn from(e: rusqlite::Error) -> Self {
-        TxError::Sql(e)
+        TxError::Sql(e.into())
     }
 }
 

@@ -27,7 +27,7 @@
 
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use crate::db::{params, Conn as Connection, Conn as Transaction, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -155,17 +155,11 @@ impl EventSignal {
 
 const EVENT_COLUMNS: &str = "seq, type, created_at, payment_hash, data";
 
-fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
+fn event_from_row(row: &Row<'_>) -> crate::db::Result<EventRecord> {
     let text: String = row.get(4)?;
     let data = match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => m,
-        _ => {
-            return Err(rusqlite::Error::FromSqlConversionFailure(
-                4,
-                rusqlite::types::Type::Text,
-                "event data is not a JSON object".into(),
-            ))
-        }
+        _ => return Err(crate::db::Error::conversion(4, "event data is not a JSON object")),
     };
     Ok(EventRecord {
         seq: row.get(0)?,
@@ -176,7 +170,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<EventRecord> {
     })
 }
 
-pub(crate) fn event_row(conn: &Connection, seq: u64) -> rusqlite::Result<EventRecord> {
+pub(crate) fn event_row(conn: &Connection, seq: u64) -> crate::db::Result<EventRecord> {
     conn.prepare_cached(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE seq = ?1"))?
         .query_row([seq], event_from_row)
 }
@@ -203,7 +197,7 @@ impl Store {
     /// returns its `seq`, or `None` if `dedup_key` was used before (nothing appended).
     pub(crate) fn append_event(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Transaction,
         event_type: EventType,
         payment_hash: Option<[u8; 32]>,
         data: &Value,
@@ -213,16 +207,18 @@ impl Store {
         if !data.is_object() {
             return Err(StoreError::invalid("event data must be a JSON object").into());
         }
-        let n = tx
+        let seq = tx
             .prepare_cached(
                 "INSERT INTO events (type, created_at, payment_hash, dedup_key, data) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedup_key) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedup_key) DO NOTHING RETURNING seq",
             )?
-            .execute(params![event_type, now, payment_hash, dedup_key, data.to_string()])?;
-        if n == 0 {
+            .query_row(params![event_type, now, payment_hash, dedup_key, data.to_string()], |r| {
+                r.get::<_, u64>(0)
+            })
+            .optional()?;
+        let Some(seq) = seq else {
             return Ok(None);
-        }
-        let seq = tx.last_insert_rowid() as u64;
+        };
         let now_ms = now.saturating_mul(1000).min(i64::MAX as u64);
         tx.prepare_cached(
             "INSERT INTO webhook_deliveries (webhook_id, event_seq, state, attempts, \
@@ -311,7 +307,7 @@ impl Store {
     /// Appends a channel event in `tx` (see [`Store::record_channel_event`]).
     pub(crate) fn append_channel_event(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &crate::db::Conn,
         event: &NewChannelEvent,
         now: u64,
     ) -> Result<Option<EventRecord>, TxError> {

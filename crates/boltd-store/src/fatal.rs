@@ -45,12 +45,33 @@ pub fn is_persistence_failure(e: &rusqlite::Error) -> bool {
     )
 }
 
+/// Whether a database error of either backend means the store can no longer be written as it
+/// must. PostgreSQL: a lost connection or server (the connection is gone, or the server is
+/// shutting down or refusing connections), lack of resources (class 53: disk full, out of
+/// memory), a system or internal error (classes 58 and XX: I/O error, corrupt data), a read-only
+/// server (a replica), or the node's lease lost.
+pub fn is_db_persistence_failure(e: &crate::db::Error) -> bool {
+    match e {
+        crate::db::Error::Sqlite(e) => is_persistence_failure(e),
+        crate::db::Error::Postgres(e) => match e.as_db_error() {
+            None => true,
+            Some(db) => {
+                let code = db.code().code();
+                ["53", "58", "XX", "08", "57P"].iter().any(|class| code.starts_with(class))
+                    || code == "25006"
+            }
+        },
+        crate::db::Error::LeaseLost(_) => true,
+        crate::db::Error::NoRows | crate::db::Error::Conversion { .. } => false,
+    }
+}
+
 /// Whether a store error is a persistence failure (see the module docs). I/O errors come from
 /// flushes of the WAL and from the file system; refusals, conflicts and "in use" are not.
 pub(crate) fn is_fatal(e: &StoreError) -> bool {
     match e {
         StoreError::Io { .. } | StoreError::Corrupt { .. } => true,
-        StoreError::Sqlite { source, .. } => is_persistence_failure(source),
+        StoreError::Database { source, .. } => is_db_persistence_failure(source),
         StoreError::Locked { .. }
         | StoreError::SchemaTooNew { .. }
         | StoreError::Invalid { .. } => false,
@@ -77,8 +98,8 @@ impl Store {
     }
 
     /// Reports a SQLite error of one of LDK's key-value operations when it is fatal.
-    pub(crate) fn check_fatal_sqlite(&self, op: &str, e: &rusqlite::Error) {
-        if is_persistence_failure(e) {
+    pub(crate) fn check_fatal_sqlite(&self, op: &str, e: &crate::db::Error) {
+        if is_db_persistence_failure(e) {
             self.report_fatal(&format!("{op} on {} failed: {e}", self.path().display()));
         }
     }

@@ -10,11 +10,10 @@ use lightning::util::persist::{
     KVStore, KVStoreSync, MigratableKVStore, KVSTORE_NAMESPACE_KEY_ALPHABET,
     KVSTORE_NAMESPACE_KEY_MAX_LEN,
 };
-use rusqlite::{
-    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
-};
+use rusqlite::{Connection, OpenFlags};
 use tracing::{info, warn};
 
+use crate::db::{params, Backend, Conn, OptionalExtension};
 use crate::durability::{Durability, SyncStats};
 use crate::error::{StoreError, TxError};
 use crate::events::EventSignal;
@@ -57,12 +56,14 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 /// [`DataDirLock`]: crate::DataDirLock
 pub struct Store {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     durability: Durability,
     /// Who is told about appended events (see [`Store::on_events`]).
     pub(crate) events: EventSignal,
     /// Who is told when persistence fails for good (see [`Store::on_fatal`]).
     pub(crate) fatal: FatalHook,
+    /// The node's lease, on a shared database (see the `lease` module).
+    pub(crate) lease: Option<crate::lease::Lease>,
 }
 
 impl std::fmt::Debug for Store {
@@ -114,10 +115,11 @@ impl Store {
         let durability = Durability::new(&path, wal);
         let store = Store {
             path,
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn::new(Backend::Sqlite(conn))),
             durability,
             events: EventSignal::default(),
             fatal: FatalHook::default(),
+            lease: None,
         };
         // The schema (and the WAL file SQLite created for it) is durable before the store is used.
         store.durability.committed();
@@ -155,10 +157,15 @@ impl Store {
     /// operations are single autocommit statements, and [`Store::transaction`] rolls back when
     /// its guard is dropped during unwinding), so a poisoned lock is recovered; an open
     /// transaction found there anyway is rolled back.
-    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Conn> {
         self.conn.lock().unwrap_or_else(|poisoned| {
             let conn = PoisonError::into_inner(poisoned);
-            if !conn.is_autocommit() {
+            let open = match &conn.backend {
+                Backend::Sqlite(c) => !c.is_autocommit(),
+                // PostgreSQL only warns when no transaction is open.
+                Backend::Postgres(_) => true,
+            };
+            if open {
                 warn!(path = %self.path.display(), "rolling back a transaction left open by a panic");
                 let _ = conn.execute_batch("ROLLBACK");
             }
@@ -176,24 +183,33 @@ impl Store {
     /// called inside [`Store::deferring_sync`]).
     pub(crate) fn transaction<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
+        f: impl FnOnce(&Conn) -> Result<T, TxError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn();
+        let conn = self.conn();
         // Events appended by `f` are announced only once committed; the connection's lock
         // keeps other transactions of this store from mixing theirs in.
         self.events.clear_pending();
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+        let begin = match conn.backend {
+            Backend::Sqlite(_) => "BEGIN IMMEDIATE",
+            Backend::Postgres(_) => "BEGIN",
+        };
+        conn.execute_batch(begin)
             .map_err(|e| self.check_fatal(StoreError::sqlite(&self.path, e)))?;
-        let value = match f(&tx) {
+        // Rolls back unless committed, also when `f` panics.
+        let open = OpenTx(&conn);
+        let value = match self.check_lease(&conn).map_err(TxError::from).and_then(|()| f(&conn)) {
             Ok(v) => v,
             Err(e) => {
                 self.events.clear_pending();
+                drop(open);
                 return Err(self.check_fatal(e.into_store_error(&self.path)));
             }
         };
-        if let Err(e) = tx.commit() {
+        std::mem::forget(open);
+        if let Err(e) = conn.execute_batch("COMMIT") {
             self.events.clear_pending();
+            // SQLite keeps the transaction open when a commit fails; PostgreSQL has ended it.
+            let _ = conn.execute_batch("ROLLBACK");
             return Err(self.check_fatal(StoreError::sqlite(&self.path, e)));
         }
         let ticket = self.durability.committed();
@@ -263,7 +279,7 @@ impl Store {
     /// snapshot; use [`Store::transaction`] for anything that writes).
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Conn) -> crate::db::Result<T>,
     ) -> Result<T, StoreError> {
         let conn = self.conn();
         let value = f(&conn).map_err(|e| self.check_fatal(StoreError::sqlite(&self.path, e)))?;
@@ -277,6 +293,16 @@ impl Store {
             self.sync_to(last)?;
         }
         Ok(value)
+    }
+}
+
+/// An open transaction on the store's connection, rolled back when dropped (a failed body, or a
+/// panic inside it).
+struct OpenTx<'a>(&'a Conn);
+
+impl Drop for OpenTx<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.execute_batch("ROLLBACK");
     }
 }
 
@@ -355,7 +381,7 @@ impl Store {
         primary: &str,
         secondary: &str,
         key: &str,
-        e: rusqlite::Error,
+        e: crate::db::Error,
     ) -> io::Error {
         let what = format!("{op} {primary:?}/{secondary:?}/{key:?}");
         self.check_fatal_sqlite(&what, &e);
@@ -727,7 +753,7 @@ mod tests {
             let v: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
             assert_eq!(v, schema::SCHEMA_VERSION);
         };
-        check(&store.conn());
+        check(store.conn().sqlite().unwrap());
         check(&store.open_connection().unwrap());
     }
 

@@ -47,6 +47,7 @@
 mod attempts;
 mod batch;
 mod closed_channels;
+pub mod db;
 mod durability;
 mod error;
 mod events;
@@ -54,6 +55,7 @@ mod fatal;
 #[cfg(test)]
 mod isolation_tests;
 mod kv;
+mod lease;
 mod lock;
 mod nwc;
 pub mod onchain;
@@ -70,7 +72,7 @@ pub use closed_channels::{CloseKind, ClosedChannelRecord, NewClosedChannel};
 pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
-pub use fatal::{is_persistence_failure, FatalHandler};
+pub use fatal::{is_db_persistence_failure, is_persistence_failure, FatalHandler};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use nwc::NwcConnectionRecord;

@@ -6,7 +6,7 @@
 //! scopes, per-payment maximum and budgets are the connection's, and revoking the token revokes
 //! the connection.
 
-use rusqlite::{params, OptionalExtension};
+use crate::db::{params, OptionalExtension};
 use serde::Serialize;
 
 use crate::error::TxError;
@@ -23,7 +23,7 @@ pub struct NwcConnectionRecord {
     pub created_at: u64,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<NwcConnectionRecord> {
+fn row(r: &crate::db::Row<'_>) -> crate::db::Result<NwcConnectionRecord> {
     Ok(NwcConnectionRecord {
         client_pubkey: r.get(0)?,
         token_id: r.get(1)?,

@@ -40,9 +40,11 @@
 //!
 //! The receive side (invoices and offers we issue) is in the `receives` module.
 
+use crate::db::{
+    params, Conn as Connection, FromSql, FromSqlError, OptionalExtension, Params, Row, ToSql,
+    Value, ValueRef,
+};
 use lightning::bitcoin::hashes::{sha256, Hash};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, Value, ValueRef};
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Params, Row, ToSql};
 use serde::{Serialize, Serializer};
 use tracing::warn;
 
@@ -77,21 +79,22 @@ macro_rules! text_enum {
             }
         }
 
-        impl ::rusqlite::ToSql for $ty {
-            fn to_sql(&self) -> ::rusqlite::Result<::rusqlite::types::ToSqlOutput<'_>> {
-                Ok(::rusqlite::types::ToSqlOutput::from(self.as_str()))
+        impl $crate::db::ToSql for $ty {
+            fn to_sql(&self) -> $crate::db::ValueRef<'_> {
+                $crate::db::ValueRef::Text(self.as_str())
             }
         }
 
-        impl ::rusqlite::types::FromSql for $ty {
-            fn column_result(
-                value: ::rusqlite::types::ValueRef<'_>,
-            ) -> ::rusqlite::types::FromSqlResult<Self> {
-                let s = value.as_str()?;
-                $ty::parse(s).ok_or_else(|| {
-                    ::rusqlite::types::FromSqlError::Other(
-                        format!(concat!("unknown ", stringify!($ty), " {:?}"), s).into(),
-                    )
+        impl $crate::db::FromSql for $ty {
+            fn from_sql(
+                value: $crate::db::ValueRef<'_>,
+            ) -> ::std::result::Result<Self, $crate::db::FromSqlError> {
+                let s = <String as $crate::db::FromSql>::from_sql(value)?;
+                $ty::parse(&s).ok_or_else(|| {
+                    $crate::db::FromSqlError(format!(
+                        concat!("unknown ", stringify!($ty), " {:?}"),
+                        s
+                    ))
                 })
             }
         }
@@ -250,16 +253,16 @@ impl utoipa::PartialSchema for FailureCode {
 impl utoipa::ToSchema for FailureCode {}
 
 impl ToSql for FailureCode {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(i64::from(self.code())))
+    fn to_sql(&self) -> ValueRef<'_> {
+        ValueRef::Integer(i64::from(self.code()))
     }
 }
 
 impl FromSql for FailureCode {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let code = value.as_i64()?;
+    fn from_sql(value: ValueRef<'_>) -> Result<Self, FromSqlError> {
+        let code = i64::from_sql(value)?;
         FailureCode::from_code(code)
-            .ok_or_else(|| FromSqlError::Other(format!("unknown failure code {code}").into()))
+            .ok_or_else(|| FromSqlError(format!("unknown failure code {code}")))
     }
 }
 
@@ -571,7 +574,7 @@ const PAYMENT_COLUMNS: &str = "id, direction, kind, status, payment_hash, paymen
     retryable, attempts, created_at, updated_at, completed_at, expires_at, token_id, \
     fee_limit_msat, stage";
 
-fn payment_from_row(row: &Row<'_>) -> rusqlite::Result<PaymentRecord> {
+fn payment_from_row(row: &Row<'_>) -> crate::db::Result<PaymentRecord> {
     Ok(PaymentRecord {
         id: row.get(0)?,
         direction: row.get(1)?,
@@ -612,7 +615,7 @@ pub(crate) fn find_payment(
     conn: &Connection,
     clause: &str,
     params: impl Params,
-) -> rusqlite::Result<Option<PaymentRecord>> {
+) -> crate::db::Result<Option<PaymentRecord>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {clause} LIMIT 1");
     conn.prepare_cached(&sql)?.query_row(params, payment_from_row).optional()
 }
@@ -622,7 +625,7 @@ fn find_payments(
     conn: &Connection,
     clause: &str,
     params: impl Params,
-) -> rusqlite::Result<Vec<PaymentRecord>> {
+) -> crate::db::Result<Vec<PaymentRecord>> {
     let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {clause}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, payment_from_row)?;
@@ -630,7 +633,7 @@ fn find_payments(
 }
 
 /// The payment with row id `id`, which must exist (used right after writing it).
-pub(crate) fn payment_row(conn: &Connection, id: i64) -> rusqlite::Result<PaymentRecord> {
+pub(crate) fn payment_row(conn: &Connection, id: i64) -> crate::db::Result<PaymentRecord> {
     conn.prepare_cached(&format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = ?1"))?
         .query_row([id], payment_from_row)
 }
@@ -737,7 +740,7 @@ impl Store {
     ///
     /// Fails with [`StoreError::Invalid`] (writing nothing) if a BOLT11 or keysend intent has no
     /// payment hash, the destination is not a node id, the key is empty, or `metadata` or
-    /// `custom_records` are malformed; with [`StoreError::Sqlite`] if `payment_id` is already
+    /// `custom_records` are malformed; with [`StoreError::Database`] if `payment_id` is already
     /// used by another payment.
     pub fn begin_outgoing(
         &self,
@@ -865,35 +868,39 @@ impl Store {
             if let Some(refusal) = spend_check(tx)? {
                 return Ok(BeginOutgoing::Refused(refusal));
             }
-            tx.prepare_cached(
-                "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO payments (direction, kind, status, payment_hash, payment_id, \
                  amount_msat, destination, invoice, description, label, metadata, \
                  custom_records, idempotency_key, request_hash, attempts, created_at, \
                  updated_at, expires_at, attempted_at, token_id, fee_limit_msat, stage, \
                  send_plan) \
                  VALUES ('outgoing', ?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, \
-                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16, 'recorded', ?17)",
-            )?
-            .execute(params![
-                intent.kind,
-                intent.payment_hash,
-                intent.payment_id,
-                intent.amount_msat,
-                destination,
-                intent.invoice,
-                intent.description,
-                intent.label,
-                intent.metadata,
-                intent.custom_records,
-                intent.idempotency_key,
-                intent.request_hash,
-                now,
-                intent.expires_at,
-                intent.token_id,
-                intent.fee_limit_msat,
-                intent.send_plan,
-            ])?;
-            let started = payment_row(tx, tx.last_insert_rowid())?;
+                 ?12, 1, ?13, ?13, ?14, ?13, ?15, ?16, 'recorded', ?17) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        intent.kind,
+                        intent.payment_hash,
+                        intent.payment_id,
+                        intent.amount_msat,
+                        destination,
+                        intent.invoice,
+                        intent.description,
+                        intent.label,
+                        intent.metadata,
+                        intent.custom_records,
+                        intent.idempotency_key,
+                        intent.request_hash,
+                        now,
+                        intent.expires_at,
+                        intent.token_id,
+                        intent.fee_limit_msat,
+                        intent.send_plan,
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            let started = payment_row(tx, id)?;
             crate::attempts::insert_send(tx, &intent.payment_id, &started, now)?;
             Ok(BeginOutgoing::Started(started))
         })
@@ -1039,28 +1046,31 @@ impl Store {
                 ),
                 None => (payment.invoice.clone(), payment.description.clone(), None),
             };
-            tx.prepare_cached(
-                "INSERT INTO payments (direction, kind, status, payment_hash, preimage, \
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO payments (direction, kind, status, payment_hash, preimage, \
                  amount_msat, parts, invoice, description, label, metadata, custom_records, \
                  attempts, created_at, updated_at, completed_at, expires_at) \
                  VALUES ('incoming', ?1, 'complete', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, \
-                 ?11, ?11, ?11, ?12)",
-            )?
-            .execute(params![
-                payment.kind,
-                hash,
-                payment.preimage,
-                payment.amount_msat,
-                payment.parts,
-                invoice,
-                description,
-                payment.label,
-                payment.metadata,
-                payment.custom_records,
-                now,
-                expires_at,
-            ])?;
-            let id = tx.last_insert_rowid();
+                 ?11, ?11, ?11, ?12) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        payment.kind,
+                        hash,
+                        payment.preimage,
+                        payment.amount_msat,
+                        payment.parts,
+                        invoice,
+                        description,
+                        payment.label,
+                        payment.metadata,
+                        payment.custom_records,
+                        now,
+                        expires_at,
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?;
             if let Some(r) = receive {
                 // Canceled at the claim deadline, yet claimed: a claim that raced the deadline
                 // went through after all. The money arrived; the receive says so.
@@ -1243,7 +1253,7 @@ impl Store {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {clause}");
         self.read(|c| {
             let mut stmt = c.prepare(&sql)?;
-            let rows = stmt.query_map(params_from_iter(args), payment_from_row)?;
+            let rows = stmt.query_map(args, payment_from_row)?;
             rows.collect()
         })
     }
@@ -1639,7 +1649,7 @@ mod tests {
         );
         let (_, other) = secret(2);
         let err = store.begin_outgoing(bolt11(other, 1, 1000), 100).unwrap_err();
-        assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+        assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
         assert_eq!(count(&store), 1);
     }
 

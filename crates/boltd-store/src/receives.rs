@@ -18,7 +18,7 @@
 //! expiring a receive append an event (`invoice_canceled`, `invoice_expired`) in the same
 //! transaction (see the `events` module).
 
-use rusqlite::{params, Connection, OptionalExtension, Params, Row, Transaction};
+use crate::db::{params, Conn as Connection, Conn as Transaction, OptionalExtension, Params, Row};
 use serde::Serialize;
 
 use crate::error::{StoreError, TxError};
@@ -255,7 +255,7 @@ const RECEIVE_COLUMNS: &str = "id, payment_hash, state, invoice, preimage, hold,
     preimage_revealed_at, finished_at, payer_note, custom_records, idempotency_key, request_hash, \
     claim_deadline_height, claim_deadline_at, cancel_reason, token_id, label";
 
-fn receive_from_row(row: &Row<'_>) -> rusqlite::Result<ReceiveRecord> {
+fn receive_from_row(row: &Row<'_>) -> crate::db::Result<ReceiveRecord> {
     Ok(ReceiveRecord {
         id: row.get(0)?,
         payment_hash: row.get(1)?,
@@ -289,7 +289,7 @@ pub(crate) fn find_receive(
     conn: &Connection,
     clause: &str,
     params: impl Params,
-) -> rusqlite::Result<Option<ReceiveRecord>> {
+) -> crate::db::Result<Option<ReceiveRecord>> {
     let sql = format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE {clause} LIMIT 1");
     conn.prepare_cached(&sql)?.query_row(params, receive_from_row).optional()
 }
@@ -298,14 +298,14 @@ fn find_receives(
     conn: &Connection,
     clause: &str,
     params: impl Params,
-) -> rusqlite::Result<Vec<ReceiveRecord>> {
+) -> crate::db::Result<Vec<ReceiveRecord>> {
     let sql = format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE {clause}");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params, receive_from_row)?;
     rows.collect()
 }
 
-fn receive_row(conn: &Connection, id: i64) -> rusqlite::Result<ReceiveRecord> {
+fn receive_row(conn: &Connection, id: i64) -> crate::db::Result<ReceiveRecord> {
     conn.prepare_cached(&format!("SELECT {RECEIVE_COLUMNS} FROM receives WHERE id = ?1"))?
         .query_row([id], receive_from_row)
 }
@@ -360,31 +360,35 @@ impl Store {
             if let Some(rec) = find_receive(tx, "payment_hash = ?1", [receive.payment_hash])? {
                 return Ok(InsertReceive::HashExists(rec));
             }
-            tx.prepare_cached(
-                "INSERT INTO receives (payment_hash, state, invoice, preimage, hold, \
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO receives (payment_hash, state, invoice, preimage, hold, \
                  amount_msat, description, description_hash, created_at, expires_at, \
                  payer_note, custom_records, idempotency_key, request_hash, token_id, label) \
                  VALUES (?1, 'created', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, \
-                 ?15)",
-            )?
-            .execute(params![
-                receive.payment_hash,
-                receive.invoice,
-                receive.preimage,
-                receive.hold,
-                receive.amount_msat,
-                receive.description,
-                receive.description_hash,
-                now,
-                receive.expires_at,
-                receive.payer_note,
-                receive.custom_records,
-                receive.idempotency_key,
-                receive.request_hash,
-                receive.token_id,
-                receive.label,
-            ])?;
-            Ok(InsertReceive::Created(receive_row(tx, tx.last_insert_rowid())?))
+                 ?15) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        receive.payment_hash,
+                        receive.invoice,
+                        receive.preimage,
+                        receive.hold,
+                        receive.amount_msat,
+                        receive.description,
+                        receive.description_hash,
+                        now,
+                        receive.expires_at,
+                        receive.payer_note,
+                        receive.custom_records,
+                        receive.idempotency_key,
+                        receive.request_hash,
+                        receive.token_id,
+                        receive.label,
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            Ok(InsertReceive::Created(receive_row(tx, id)?))
         })
     }
 
@@ -464,7 +468,7 @@ impl Store {
         &self,
         payment_hash: &[u8; 32],
         from: &[ReceiveState],
-        update: impl FnOnce(&Transaction<'_>, i64) -> rusqlite::Result<usize>,
+        update: impl FnOnce(&Transaction, i64) -> crate::db::Result<usize>,
     ) -> Result<ReceiveUpdate, StoreError> {
         self.transaction(|tx| {
             let Some(rec) = find_receive(tx, "payment_hash = ?1", [payment_hash])? else {
@@ -523,7 +527,7 @@ impl Store {
     /// Cancels `rec` inside `tx` and appends `invoice_canceled`.
     pub(crate) fn cancel_in(
         &self,
-        tx: &Transaction<'_>,
+        tx: &Transaction,
         rec: &ReceiveRecord,
         reason: CancelReason,
         now: u64,

@@ -8,7 +8,7 @@
 //! Core Lightning allows. A receive whose HTLCs are held (HTLCs arrived, or the preimage
 //! revealed) is never deleted.
 
-use rusqlite::params;
+use crate::db::params;
 
 use crate::error::{StoreError, TxError};
 use crate::receives::{find_receive, CancelReason, ReceiveRecord, ReceiveState};

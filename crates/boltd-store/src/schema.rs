@@ -499,8 +499,11 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
         assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [3]);
-        let version =
-            store.read(|c| c.pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0)));
+        let version = store.read(|c| {
+            Ok(c.sqlite()
+                .unwrap()
+                .pragma_query_value(None, "user_version", |r| r.get::<_, u32>(0))?)
+        });
         assert_eq!(version.unwrap(), SCHEMA_VERSION);
         let started = store
             .begin_outgoing(NewOutgoing::new(PaymentKind::Bolt11, Some([1; 32]), [1; 32], 1), 1)
@@ -510,7 +513,10 @@ mod tests {
         // The upgraded schema is exactly a new database's.
         let fresh_dir = tempfile::tempdir().unwrap();
         let fresh = Store::open(fresh_dir.path()).unwrap();
-        assert_eq!(schema_sql(&store.conn()), schema_sql(&fresh.conn()));
+        assert_eq!(
+            schema_sql(store.conn().sqlite().unwrap()),
+            schema_sql(fresh.conn().sqlite().unwrap())
+        );
         drop(store);
         // Reopening an up-to-date database changes nothing.
         let store = Store::open(dir.path()).unwrap();
@@ -609,7 +615,7 @@ mod tests {
             conn.execute_batch("CREATE TABLE receives (x INTEGER)").unwrap();
         }
         let err = Store::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::Sqlite { .. }), "{err:?}");
+        assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
         let conn = Connection::open(&path).unwrap();
         assert_eq!(read_version(&conn, &path).unwrap(), 1);
         let payments: i64 = conn

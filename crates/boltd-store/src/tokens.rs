@@ -20,7 +20,7 @@
 //! Windows are rolling: the last 24 hours, 7 days and 30 days before the intent, so there is no
 //! calendar boundary across which a budget could be spent twice in a row.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::db::{params, Conn as Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::{StoreError, TxError};
@@ -205,7 +205,7 @@ pub enum RevokeToken {
 const TOKEN_COLUMNS: &str = "id, name, secret_hash, scopes, created_at, expires_at, revoked_at, \
     max_payment_msat, budget_day_msat, budget_week_msat, budget_month_msat";
 
-fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+fn token_from_row(row: &Row<'_>) -> crate::db::Result<TokenRecord> {
     Ok(TokenRecord {
         id: row.get(0)?,
         name: row.get(1)?,
@@ -223,14 +223,14 @@ fn token_from_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
-pub(crate) fn find_token(conn: &Connection, id: &str) -> rusqlite::Result<Option<TokenRecord>> {
+pub(crate) fn find_token(conn: &Connection, id: &str) -> crate::db::Result<Option<TokenRecord>> {
     conn.prepare_cached(&format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"))?
         .query_row([id], token_from_row)
         .optional()
 }
 
 /// What `token_id` has spent in the `secs` before `now`.
-fn spent_msat(conn: &Connection, token_id: &str, now: u64, secs: u64) -> rusqlite::Result<u64> {
+fn spent_msat(conn: &Connection, token_id: &str, now: u64, secs: u64) -> crate::db::Result<u64> {
     let since = i64::try_from(now.saturating_sub(secs)).unwrap_or(i64::MAX);
     let spent: i64 = conn
         .prepare_cached(
@@ -249,7 +249,7 @@ fn budget_uses(
     conn: &Connection,
     token: &TokenRecord,
     now: u64,
-) -> rusqlite::Result<Vec<BudgetUse>> {
+) -> crate::db::Result<Vec<BudgetUse>> {
     let mut out = Vec::new();
     for window in BudgetWindow::ALL {
         let Some(limit_msat) = token.limits.budget(window) else { continue };

@@ -12,7 +12,7 @@
 //! the outcome and what comes next. Times here are unix **milliseconds** (`_ms`), because
 //! retries start at one second.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::db::{params, Conn as Connection, OptionalExtension, Row};
 use serde::Serialize;
 
 use crate::error::{StoreError, TxError};
@@ -212,14 +212,14 @@ fn json_list<T: Serialize>(v: &[T]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
-fn conversion(i: usize, what: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+fn conversion(i: usize, what: &str) -> crate::db::Error {
+    crate::db::Error::conversion(i, what)
 }
 
 const WEBHOOK_COLUMNS: &str =
     "id, url, description, format, event_types, filter_types, secret, created_at";
 
-fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
+fn webhook_from_row(row: &Row<'_>) -> crate::db::Result<WebhookRecord> {
     let types: String = row.get(4)?;
     let names: Vec<String> =
         serde_json::from_str(&types).map_err(|_| conversion(4, "event_types"))?;
@@ -243,7 +243,7 @@ fn webhook_from_row(row: &Row<'_>) -> rusqlite::Result<WebhookRecord> {
     })
 }
 
-fn webhook_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<WebhookRecord>> {
+fn webhook_row(conn: &Connection, id: i64) -> crate::db::Result<Option<WebhookRecord>> {
     conn.prepare_cached(&format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?1"))?
         .query_row([id], webhook_from_row)
         .optional()
@@ -253,7 +253,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_seq, e.type, d.state
     d.next_attempt_at_ms, d.last_attempt_at_ms, d.last_status, d.last_error, d.created_at_ms, \
     d.finished_at_ms";
 
-fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
+fn delivery_from_row(row: &Row<'_>) -> crate::db::Result<DeliveryRecord> {
     Ok(DeliveryRecord {
         id: row.get(0)?,
         webhook_id: row.get(1)?,
@@ -271,7 +271,7 @@ fn delivery_from_row(row: &Row<'_>) -> rusqlite::Result<DeliveryRecord> {
     })
 }
 
-fn delivery_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<DeliveryRecord>> {
+fn delivery_row(conn: &Connection, id: i64) -> crate::db::Result<Option<DeliveryRecord>> {
     conn.prepare_cached(&format!(
         "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d JOIN events e ON e.seq = d.event_seq \
          WHERE d.id = ?1"
@@ -280,7 +280,7 @@ fn delivery_row(conn: &Connection, id: i64) -> rusqlite::Result<Option<DeliveryR
     .optional()
 }
 
-fn attempts_of(conn: &Connection, delivery_id: i64) -> rusqlite::Result<Vec<AttemptRecord>> {
+fn attempts_of(conn: &Connection, delivery_id: i64) -> crate::db::Result<Vec<AttemptRecord>> {
     let mut stmt = conn.prepare_cached(
         "SELECT attempt, at_ms, duration_ms, status, error FROM webhook_attempts \
          WHERE delivery_id = ?1 ORDER BY attempt",
@@ -306,21 +306,24 @@ impl Store {
         }
         let types: Vec<&str> = new.event_types.iter().map(|t| t.as_str()).collect();
         self.transaction(|tx| {
-            tx.prepare_cached(
-                "INSERT INTO webhooks (url, description, format, event_types, filter_types, \
-                 secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                new.url,
-                new.description,
-                new.format,
-                json_list(&types),
-                new.filter_types.as_deref().map(json_list),
-                new.secret,
-                now,
-            ])?;
-            let id = tx.last_insert_rowid();
-            webhook_row(tx, id)?.ok_or_else(|| TxError::Sql(rusqlite::Error::QueryReturnedNoRows))
+            let id = tx
+                .prepare_cached(
+                    "INSERT INTO webhooks (url, description, format, event_types, filter_types, \
+                 secret, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                )?
+                .query_row(
+                    params![
+                        new.url,
+                        new.description,
+                        new.format,
+                        json_list(&types),
+                        new.filter_types.as_deref().map(json_list),
+                        new.secret,
+                        now,
+                    ],
+                    |r| r.get::<_, i64>(0),
+                )?;
+            webhook_row(tx, id)?.ok_or_else(|| TxError::Sql(crate::db::Error::NoRows))
         })
     }
 
@@ -487,8 +490,8 @@ impl Store {
                 outcome.error,
                 finished,
             ])?;
-            let mut d = delivery_row(tx, delivery_id)?
-                .ok_or(TxError::Sql(rusqlite::Error::QueryReturnedNoRows))?;
+            let mut d =
+                delivery_row(tx, delivery_id)?.ok_or(TxError::Sql(crate::db::Error::NoRows))?;
             d.attempt_log = attempts_of(tx, delivery_id)?;
             Ok(Some(d))
         })
