@@ -148,8 +148,9 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.transaction(|tx| {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO channel_closings (channel_id, closing_txid, \
-                 closing_height) VALUES (?1, ?2, ?3)",
+                "INSERT INTO channel_closings (channel_id, closing_txid, closing_height) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (channel_id) DO UPDATE SET \
+                 closing_txid = excluded.closing_txid, closing_height = excluded.closing_height",
             )?
             .execute(params![channel_id, txid, height])?;
             Ok::<_, TxError>(())

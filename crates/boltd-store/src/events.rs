@@ -220,14 +220,23 @@ impl Store {
             return Ok(None);
         };
         let now_ms = now.saturating_mul(1000).min(i64::MAX as u64);
-        tx.prepare_cached(
-            "INSERT INTO webhook_deliveries (webhook_id, event_seq, state, attempts, \
-             next_attempt_at_ms, created_at_ms) \
-             SELECT id, ?1, 'pending', 0, ?2, ?2 FROM webhooks \
-             WHERE json_array_length(event_types) = 0 \
-             OR EXISTS (SELECT 1 FROM json_each(webhooks.event_types) WHERE value = ?3)",
-        )?
-        .execute(params![seq, now_ms, event_type])?;
+        // Every endpoint that takes this type (an empty list: every type).
+        let endpoints = tx
+            .prepare_cached("SELECT id, event_types FROM webhooks")?
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            .collect::<crate::db::Result<Vec<_>>>()?;
+        for (webhook_id, types) in endpoints {
+            let types: Vec<String> =
+                serde_json::from_str(&types).map_err(|e| crate::db::Error::conversion(1, e))?;
+            if !types.is_empty() && !types.iter().any(|t| t == event_type.as_str()) {
+                continue;
+            }
+            tx.prepare_cached(
+                "INSERT INTO webhook_deliveries (webhook_id, event_seq, state, attempts, \
+                 next_attempt_at_ms, created_at_ms) VALUES (?1, ?2, 'pending', 0, ?3, ?3)",
+            )?
+            .execute(params![webhook_id, seq, now_ms])?;
+        }
         self.events.appended(seq);
         Ok(Some(seq))
     }

@@ -55,9 +55,9 @@ const SQL_LIST_ALL: &str = "SELECT primary_namespace, secondary_namespace, key F
 ///
 /// [`DataDirLock`]: crate::DataDirLock
 pub struct Store {
-    path: PathBuf,
-    conn: Mutex<Conn>,
-    durability: Durability,
+    pub(crate) path: PathBuf,
+    pub(crate) conn: Mutex<Conn>,
+    pub(crate) durability: Durability,
     /// Who is told about appended events (see [`Store::on_events`]).
     pub(crate) events: EventSignal,
     /// Who is told when persistence fails for good (see [`Store::on_fatal`]).
@@ -83,6 +83,16 @@ impl Store {
     /// [`StoreError::SchemaTooNew`] if it was written by a newer boltd; in both cases the file
     /// is left untouched.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        #[cfg(test)]
+        if let Some(store) = crate::postgres::test_store_for(data_dir)? {
+            return Ok(store);
+        }
+        Self::open_sqlite(data_dir)
+    }
+
+    /// Opens `<data_dir>/boltd.sqlite` (what [`Store::open`] does; in this crate's tests,
+    /// `open` may open a PostgreSQL database instead, see `postgres::test_store_for`).
+    pub fn open_sqlite(data_dir: &Path) -> Result<Store, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(data_dir, e))?;
         let path = data_dir.join(DB_FILE_NAME);
         let existed = path.try_exists().map_err(|e| StoreError::io(&path, e))?;
@@ -189,6 +199,7 @@ impl Store {
         // Events appended by `f` are announced only once committed; the connection's lock
         // keeps other transactions of this store from mixing theirs in.
         self.events.clear_pending();
+        let began = std::time::Instant::now();
         let begin = match conn.backend {
             Backend::Sqlite(_) => "BEGIN IMMEDIATE",
             Backend::Postgres(_) => "BEGIN",
@@ -197,14 +208,15 @@ impl Store {
             .map_err(|e| self.check_fatal(StoreError::sqlite(&self.path, e)))?;
         // Rolls back unless committed, also when `f` panics.
         let open = OpenTx(&conn);
-        let value = match self.check_lease(&conn).map_err(TxError::from).and_then(|()| f(&conn)) {
-            Ok(v) => v,
-            Err(e) => {
-                self.events.clear_pending();
-                drop(open);
-                return Err(self.check_fatal(e.into_store_error(&self.path)));
-            }
-        };
+        let value =
+            match self.check_lease(&conn, began).map_err(TxError::from).and_then(|()| f(&conn)) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.events.clear_pending();
+                    drop(open);
+                    return Err(self.check_fatal(e.into_store_error(&self.path)));
+                }
+            };
         std::mem::forget(open);
         if let Err(e) = conn.execute_batch("COMMIT") {
             self.events.clear_pending();
@@ -388,6 +400,24 @@ impl Store {
         io::Error::new(io::ErrorKind::Other, format!("{what} failed: {e}"))
     }
 
+    /// A key-value write or removal on PostgreSQL: its own transaction, so that it checks and
+    /// renews the node's lease like every other write.
+    fn kv_transaction(
+        &self,
+        op: &str,
+        primary: &str,
+        secondary: &str,
+        key: &str,
+        f: impl FnOnce(&Conn) -> crate::db::Result<usize>,
+    ) -> io::Result<()> {
+        self.transaction(|tx| f(tx).map_err(TxError::from)).map(|_| ()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::Other,
+                format!("{op} {primary:?}/{secondary:?}/{key:?} failed: {e}"),
+            )
+        })
+    }
+
     /// A key-value write that committed but could not be made durable (a failed or earlier
     /// failed flush): always fatal.
     fn kv_flush_error(
@@ -449,6 +479,11 @@ impl KVStoreSync for Store {
 
     fn write(&self, primary: &str, secondary: &str, key: &str, buf: Vec<u8>) -> io::Result<()> {
         validate(primary, secondary, Some(key), "write")?;
+        if self.is_postgres() {
+            return self.kv_transaction("write", primary, secondary, key, |tx| {
+                tx.execute(SQL_WRITE, params![primary, secondary, key, buf])
+            });
+        }
         let err = |e| self.kv_error("write", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_WRITE).map_err(err)?;
@@ -465,6 +500,11 @@ impl KVStoreSync for Store {
     /// the disk (the removal becomes durable with the next synced write, as LDK allows).
     fn remove(&self, primary: &str, secondary: &str, key: &str, lazy: bool) -> io::Result<()> {
         validate(primary, secondary, Some(key), "remove")?;
+        if self.is_postgres() {
+            return self.kv_transaction("remove", primary, secondary, key, |tx| {
+                tx.execute(SQL_REMOVE, params![primary, secondary, key])
+            });
+        }
         let err = |e| self.kv_error("remove", primary, secondary, key, e);
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(SQL_REMOVE).map_err(err)?;
@@ -737,7 +777,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("nested").join("data");
         assert!(!Store::exists(&data_dir));
-        let store = Store::open(&data_dir).unwrap();
+        let store = Store::open_sqlite(&data_dir).unwrap();
         assert!(Store::exists(&data_dir));
         assert_eq!(store.path(), data_dir.join(DB_FILE_NAME));
 
@@ -760,7 +800,7 @@ mod tests {
     #[test]
     fn open_connection_shares_the_database() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         KVStoreSync::write(&store, "ns", "", "k", b"v".to_vec()).unwrap();
         let conn = store.open_connection().unwrap();
         let v: Vec<u8> = conn
@@ -775,7 +815,7 @@ mod tests {
         drop(conn);
         drop(store);
         // Foreign tables do not disturb reopening.
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "ns", "", "k").unwrap(), b"v");
     }
 
@@ -820,7 +860,7 @@ mod tests {
         garbage.extend((0..8192u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8));
         std::fs::write(&path, &garbage).unwrap();
         for _ in 0..2 {
-            let err = Store::open(dir.path()).unwrap_err();
+            let err = Store::open_sqlite(dir.path()).unwrap_err();
             assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
             let msg = err.to_string();
             assert!(msg.contains(&path.display().to_string()), "{msg}");
@@ -841,7 +881,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE_NAME);
         std::fs::write(&path, b"junk").unwrap();
-        let err = Store::open(dir.path()).unwrap_err();
+        let err = Store::open_sqlite(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert_eq!(std::fs::read(&path).unwrap(), b"junk");
     }
@@ -851,7 +891,7 @@ mod tests {
         // A zero-length file is an empty SQLite database (e.g. a crash right after creation).
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DB_FILE_NAME), b"").unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         KVStoreSync::write(&store, "ns", "", "k", vec![1]).unwrap();
         assert_eq!(KVStoreSync::read(&store, "ns", "", "k").unwrap(), [1]);
     }
@@ -861,12 +901,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE_NAME);
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_sqlite(dir.path()).unwrap();
             KVStoreSync::write(&store, "ns", "", "k", vec![9]).unwrap();
             let conn = store.open_connection().unwrap();
             conn.pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1).unwrap();
         }
-        let err = Store::open(dir.path()).unwrap_err();
+        let err = Store::open_sqlite(dir.path()).unwrap_err();
         match &err {
             StoreError::SchemaTooNew { path: p, found, supported } => {
                 assert_eq!(p, &path);
@@ -937,7 +977,7 @@ mod tests {
         // The store and a second connection (as the wallet uses) writing at the same time must
         // wait for each other (busy timeout) rather than fail.
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let store = Arc::new(Store::open_sqlite(dir.path()).unwrap());
         let conn = store.open_connection().unwrap();
         conn.execute_batch("CREATE TABLE w (x INTEGER)").unwrap();
         let writer = std::thread::spawn(move || {
@@ -955,7 +995,7 @@ mod tests {
     #[test]
     fn deferred_writes_are_visible_and_made_durable_by_the_next_sync() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let before = store.sync_stats();
         store.deferring_sync(|s| {
             for i in 0..10u8 {
@@ -980,14 +1020,14 @@ mod tests {
         KVStoreSync::remove(&store, "ns", "", "k0", false).unwrap();
         assert_eq!(store.sync_stats().syncs, before.syncs + 3);
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::list(&store, "ns", "").unwrap().len(), 9);
     }
 
     #[test]
     fn reads_flush_the_deferred_commits_they_could_see() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let count = |s: &Store| {
             s.read(|c| {
                 c.query_row("SELECT count(*) FROM kv WHERE primary_namespace = 'd'", [], |r| {
@@ -1011,13 +1051,13 @@ mod tests {
         assert_eq!(count(&store), 2);
         assert_eq!(store.sync_stats().syncs, before.syncs + 1, "nothing new to flush");
         drop(store);
-        assert_eq!(count(&Store::open(dir.path()).unwrap()), 2);
+        assert_eq!(count(&Store::open_sqlite(dir.path()).unwrap()), 2);
     }
 
     #[test]
     fn synced_transactions_flush_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let before = store.sync_stats();
         for i in 0..5 {
             store
@@ -1031,14 +1071,14 @@ mod tests {
         assert_eq!(after.commits, before.commits + 5);
         assert_eq!(after.syncs, before.syncs + 5, "one thread: one flush per commit");
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::list(&store, "t", "").unwrap().len(), 5);
     }
 
     #[test]
     fn only_cache_keys_skip_the_flush() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let before = store.sync_stats();
         KVStoreSync::write(&store, "", "", "scorer", vec![1]).unwrap();
         KVStoreSync::write(&store, "", "", "network_graph", vec![2]).unwrap();
@@ -1052,7 +1092,7 @@ mod tests {
             "a key named like one elsewhere waits"
         );
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "scorer").unwrap(), [1]);
     }
 }

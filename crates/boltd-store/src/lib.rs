@@ -60,6 +60,10 @@ mod lock;
 mod nwc;
 pub mod onchain;
 mod payments;
+#[cfg(any(test, feature = "pg-cluster"))]
+pub mod pg_cluster;
+mod pg_schema;
+mod postgres;
 mod receives;
 mod receives_delete;
 mod schema;
@@ -74,6 +78,7 @@ pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use fatal::{is_db_persistence_failure, is_persistence_failure, FatalHandler};
 pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
+pub use lease::{LeaseOptions, LeaseState};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use nwc::NwcConnectionRecord;
 pub use payments::{

@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn a_key_finds_its_send_and_cannot_be_used_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let conn = store.open_connection().unwrap();
         assert_eq!(onchain_send_by_key(&conn, "k").unwrap(), None);
         insert_onchain_send(&conn, &new('a', Some("k")), 100).unwrap();
@@ -229,11 +229,11 @@ mod tests {
     fn sends_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open_sqlite(dir.path()).unwrap();
             let conn = store.open_connection().unwrap();
             insert_onchain_send(&conn, &new('a', Some("k")), 100).unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let conn = store.open_connection().unwrap();
         assert!(onchain_send_by_key(&conn, "k").unwrap().is_some());
     }

@@ -652,39 +652,61 @@ pub(crate) fn check_preimage(preimage: &[u8; 32], hash: &[u8; 32]) -> Result<(),
 }
 
 /// Fails unless `text` is a JSON object.
-pub(crate) fn check_json_object(
-    conn: &Connection,
-    what: &str,
-    text: Option<&str>,
-) -> Result<(), TxError> {
+pub(crate) fn check_json_object(what: &str, text: Option<&str>) -> Result<(), TxError> {
     let Some(text) = text else { return Ok(()) };
-    let ok: bool = conn
-        .prepare_cached("SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' ELSE 0 END")?
-        .query_row([text], |row| row.get(0))?;
-    if !ok {
-        return Err(StoreError::invalid(format!("{what} is not a JSON object")).into());
+    parse_json_object(what, text).map(|_| ())
+}
+
+/// `text` as a JSON object, or a refusal naming `what`.
+fn parse_json_object(
+    what: &str,
+    text: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TxError> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => Err(StoreError::invalid(format!("{what} is not a JSON object")).into()),
     }
-    Ok(())
 }
 
 /// Fails unless `text` is a JSON object mapping TLV types (decimal) to lowercase hex strings.
-pub(crate) fn check_custom_records(conn: &Connection, text: Option<&str>) -> Result<(), TxError> {
-    check_json_object(conn, "custom_records", text)?;
+pub(crate) fn check_custom_records(text: Option<&str>) -> Result<(), TxError> {
     let Some(text) = text else { return Ok(()) };
-    let bad: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM json_each(?1) WHERE NOT (
-                type = 'text' AND key <> '' AND key NOT GLOB '*[^0-9]*' AND length(key) <= 20
-                AND length(value) % 2 = 0 AND value NOT GLOB '*[^0-9a-f]*')",
-        )?
-        .query_row([text], |row| row.get(0))?;
-    if bad != 0 {
+    let records = parse_json_object("custom_records", text)?;
+    let good = records.iter().all(|(key, value)| {
+        let hex = value.as_str().unwrap_or("x");
+        !key.is_empty()
+            && key.len() <= 20
+            && key.bytes().all(|b| b.is_ascii_digit())
+            && hex.len() % 2 == 0
+            && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if !good {
         return Err(StoreError::invalid(
             "custom_records must map decimal TLV types to lowercase hex values",
         )
         .into());
     }
     Ok(())
+}
+
+/// Applies an RFC 7396 JSON Merge Patch to `target`.
+fn merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    let serde_json::Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = serde_json::Value::Object(Default::default());
+    }
+    if let serde_json::Value::Object(map) = target {
+        for (key, value) in patch {
+            if value.is_null() {
+                map.remove(key);
+            } else {
+                merge_patch(map.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+            }
+        }
+    }
 }
 
 /// Fails on an empty idempotency key.
@@ -776,8 +798,8 @@ impl Store {
         };
 
         self.transaction(|tx| {
-            check_json_object(tx, "metadata", intent.metadata.as_deref())?;
-            check_custom_records(tx, intent.custom_records.as_deref())?;
+            check_json_object("metadata", intent.metadata.as_deref())?;
+            check_custom_records(intent.custom_records.as_deref())?;
 
             if let Some(key) = &intent.idempotency_key {
                 // Keys are the token's own: another token's payment under the same key is
@@ -828,7 +850,7 @@ impl Store {
                         tx.prepare_cached(
                             "UPDATE payments SET status = 'pending', attempts = attempts + 1, \
                              payment_id = ?2, request_hash = ?3, \
-                             idempotency_key = CASE WHEN ?4 IS NOT NULL THEN ?4 \
+                             idempotency_key = CASE WHEN CAST(?4 AS TEXT) IS NOT NULL THEN ?4 \
                              WHEN token_id IS ?12 THEN idempotency_key END, \
                              invoice = coalesce(?5, invoice), \
                              description = coalesce(?6, description), \
@@ -1029,8 +1051,8 @@ impl Store {
             check_preimage(preimage, &payment.payment_hash)?;
         }
         self.transaction(|tx| {
-            check_json_object(tx, "metadata", payment.metadata.as_deref())?;
-            check_custom_records(tx, payment.custom_records.as_deref())?;
+            check_json_object("metadata", payment.metadata.as_deref())?;
+            check_custom_records(payment.custom_records.as_deref())?;
             let hash = payment.payment_hash;
             if let Some(rec) =
                 find_payment(tx, "direction = 'incoming' AND payment_hash = ?1", [hash])?
@@ -1117,7 +1139,7 @@ impl Store {
         now: u64,
     ) -> Result<Option<PaymentRecord>, StoreError> {
         self.transaction(|tx| {
-            check_json_object(tx, "metadata", metadata)?;
+            check_json_object("metadata", metadata)?;
             let n = tx
                 .prepare_cached("UPDATE payments SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?
                 .execute(params![id, metadata, now])?;
@@ -1129,7 +1151,7 @@ impl Store {
     }
 
     /// Applies an RFC 7396 JSON Merge Patch (`patch`, JSON object text) to a payment's
-    /// app-defined metadata, atomically (SQLite's `json_patch`): members set to `null` are
+    /// app-defined metadata, atomically (read and written in one transaction): members set to `null` are
     /// removed, objects are merged recursively, everything else replaces. Returns `None` if no
     /// payment has row id `id`, or if `owner` is a token and the payment is not its own (an
     /// outgoing payment it made, or an incoming one to a receive it created; `None`: any
@@ -1142,19 +1164,26 @@ impl Store {
         now: u64,
     ) -> Result<Option<PaymentRecord>, StoreError> {
         self.transaction(|tx| {
-            check_json_object(tx, "the metadata patch", Some(patch))?;
-            let n = tx
+            let patch = serde_json::Value::Object(parse_json_object("the metadata patch", patch)?);
+            let current: Option<Option<String>> = tx
                 .prepare_cached(
-                    "UPDATE payments SET metadata = json_patch(coalesce(metadata, '{}'), ?2), \
-                     updated_at = ?3 WHERE id = ?1 AND (?4 IS NULL \
-                     OR (direction = 'outgoing' AND token_id = ?4) \
+                    "SELECT metadata FROM payments WHERE id = ?1 AND (CAST(?2 AS TEXT) IS NULL \
+                     OR (direction = 'outgoing' AND token_id = ?2) \
                      OR (direction = 'incoming' AND EXISTS (SELECT 1 FROM receives r \
-                         WHERE r.payment_hash = payments.payment_hash AND r.token_id = ?4)))",
+                         WHERE r.payment_hash = payments.payment_hash AND r.token_id = ?2)))",
                 )?
-                .execute(params![id, patch, now, owner])?;
-            if n == 0 {
+                .query_row(params![id, owner], |r| r.get(0))
+                .optional()?;
+            let Some(current) = current else {
                 return Ok(None);
-            }
+            };
+            let mut merged = match current.as_deref() {
+                Some(text) => serde_json::Value::Object(parse_json_object("metadata", text)?),
+                None => serde_json::Value::Object(Default::default()),
+            };
+            merge_patch(&mut merged, &patch);
+            tx.prepare_cached("UPDATE payments SET metadata = ?2, updated_at = ?3 WHERE id = ?1")?
+                .execute(params![id, merged.to_string(), now])?;
             Ok(Some(payment_row(tx, id)?))
         })
     }
@@ -1207,7 +1236,7 @@ impl Store {
     /// Payments matching `filter`, newest first (by `created_at`, then id), or oldest first
     /// with [`PaymentFilter::oldest_first`].
     pub fn list_payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentRecord>, StoreError> {
-        let mut clause = String::from("1");
+        let mut clause = String::from("1 = 1");
         let mut args: Vec<Value> = Vec::new();
         let mut text = |clause: &mut String, cond: &str, v: &str| {
             clause.push_str(cond);
@@ -1248,7 +1277,7 @@ impl Store {
             args.extend([Value::Integer(t), Value::Integer(t), Value::Integer(c.id)]);
         }
         clause.push_str(&format!(" ORDER BY created_at {order}, id {order} LIMIT ? OFFSET ?"));
-        args.push(Value::Integer(filter.limit.map_or(-1, i64::from)));
+        args.push(Value::Integer(filter.limit.map_or(i64::MAX, i64::from)));
         args.push(Value::Integer(filter.offset.map_or(0, i64::from)));
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE {clause}");
         self.read(|c| {

@@ -337,7 +337,7 @@ impl Store {
             check_preimage(preimage, &receive.payment_hash)?;
         }
         self.transaction(|tx| {
-            check_custom_records(tx, receive.custom_records.as_deref())?;
+            check_custom_records(receive.custom_records.as_deref())?;
             let by_key = match &receive.idempotency_key {
                 Some(key) => find_receive(
                     tx,
@@ -446,7 +446,7 @@ impl Store {
             find_receives(
                 c,
                 "id > ?1 AND deleted_at IS NULL ORDER BY id LIMIT ?2",
-                params![after_id.unwrap_or(0), limit.map_or(-1, i64::from)],
+                params![after_id.unwrap_or(0), limit.map_or(i64::MAX, i64::from)],
             )
         })
     }

@@ -496,7 +496,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
         assert_eq!(KVStoreSync::read(&store, "monitors", "", "m").unwrap(), [3]);
         let version = store.read(|c| {
@@ -512,14 +512,14 @@ mod tests {
 
         // The upgraded schema is exactly a new database's.
         let fresh_dir = tempfile::tempdir().unwrap();
-        let fresh = Store::open(fresh_dir.path()).unwrap();
+        let fresh = Store::open_sqlite(fresh_dir.path()).unwrap();
         assert_eq!(
             schema_sql(store.conn().sqlite().unwrap()),
             schema_sql(fresh.conn().sqlite().unwrap())
         );
         drop(store);
         // Reopening an up-to-date database changes nothing.
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         assert_eq!(KVStoreSync::read(&store, "", "", "manager").unwrap(), [1, 2]);
         assert!(store.payment_by_payment_id(&[1; 32]).unwrap().is_some());
     }
@@ -540,7 +540,7 @@ mod tests {
             )
             .unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let rec = store.payment_by_payment_id(&[3; 32]).unwrap().unwrap();
         assert_eq!((rec.token_id, rec.fee_limit_msat), (None, None));
         let attempted: Option<i64> = store
@@ -570,7 +570,7 @@ mod tests {
                 .unwrap();
             }
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_sqlite(dir.path()).unwrap();
         let labeled = store.receive_by_hash(&[1; 32]).unwrap().unwrap();
         assert_eq!((labeled.label.as_deref(), labeled.idempotency_key), (Some("shop-1"), None));
         assert_eq!(store.receive_by_label("shop-1").unwrap().unwrap().id, labeled.id);
@@ -614,7 +614,7 @@ mod tests {
             // A table in the way makes migration 2 fail halfway.
             conn.execute_batch("CREATE TABLE receives (x INTEGER)").unwrap();
         }
-        let err = Store::open(dir.path()).unwrap_err();
+        let err = Store::open_sqlite(dir.path()).unwrap_err();
         assert!(matches!(err, StoreError::Database { .. }), "{err:?}");
         let conn = Connection::open(&path).unwrap();
         assert_eq!(read_version(&conn, &path).unwrap(), 1);

@@ -235,8 +235,9 @@ fn spent_msat(conn: &Connection, token_id: &str, now: u64, secs: u64) -> crate::
     let spent: i64 = conn
         .prepare_cached(
             "SELECT coalesce(sum(CASE status \
-               WHEN 'complete' THEN max(coalesce(amount_sent_msat, 0), \
-                                        amount_msat + coalesce(fee_msat, 0)) \
+               WHEN 'complete' THEN CASE \
+                 WHEN coalesce(amount_sent_msat, 0) > amount_msat + coalesce(fee_msat, 0) \
+                 THEN coalesce(amount_sent_msat, 0) ELSE amount_msat + coalesce(fee_msat, 0) END \
                WHEN 'pending' THEN amount_msat + coalesce(fee_limit_msat, 0) \
                ELSE 0 END), 0) \
              FROM payments WHERE token_id = ?1 AND direction = 'outgoing' AND attempted_at > ?2",

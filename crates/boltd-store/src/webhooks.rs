@@ -358,8 +358,10 @@ impl Store {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
                  JOIN events e ON e.seq = d.event_seq \
-                 WHERE (?1 IS NULL OR d.webhook_id = ?1) AND (?2 IS NULL OR d.state = ?2) \
-                 AND (?3 IS NULL OR d.event_seq = ?3) AND (?4 IS NULL OR d.id < ?4) \
+                 WHERE (CAST(?1 AS BIGINT) IS NULL OR d.webhook_id = ?1) \
+                 AND (CAST(?2 AS TEXT) IS NULL OR d.state = ?2) \
+                 AND (CAST(?3 AS BIGINT) IS NULL OR d.event_seq = ?3) \
+                 AND (CAST(?4 AS BIGINT) IS NULL OR d.id < ?4) \
                  ORDER BY d.id DESC LIMIT ?5"
             ))?;
             let rows = stmt.query_map(
