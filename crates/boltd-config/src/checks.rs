@@ -82,6 +82,42 @@ pub(crate) fn nwc_relays(relays: &Vec<String>, _: &Cx<'_>) -> Check<()> {
     Ok(())
 }
 
+/// A PostgreSQL URL, and not with `backup_dir` (the continuous backup copies SQLite's state).
+pub(crate) fn store_url(url: &Option<String>, cx: &Cx<'_>) -> Check<()> {
+    let Some(url) = url else { return Ok(()) };
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))
+        .ok_or("must be a PostgreSQL URL: postgres://user:password@host:port/dbname")?;
+    if rest.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("needs a host, e.g. postgres://boltd@127.0.0.1:5432/boltd".into());
+    }
+    if cx.set().backup_dir.is_some() {
+        return Err("cannot be set with backup_dir: on PostgreSQL, replicate the database \
+                    (see the README's \"Running on PostgreSQL with a standby\")"
+            .into());
+    }
+    Ok(())
+}
+
+/// Between 2 s and a day.
+pub(crate) fn lease_ttl(secs: &u64, _: &Cx<'_>) -> Check<()> {
+    if !(2..=86_400).contains(secs) {
+        return Err("must be between 2 and 86400 seconds".into());
+    }
+    Ok(())
+}
+
+/// At least 1 s and less than half of `lease_ttl_secs`, so one failed renewal is not yet a
+/// lost lease.
+pub(crate) fn lease_renew(secs: &u64, cx: &Cx<'_>) -> Check<()> {
+    let ttl = cx.set().lease_ttl_secs.unwrap_or(crate::defaults::DEFAULT_LEASE_TTL_SECS);
+    if *secs == 0 || secs.saturating_mul(2) >= ttl {
+        return Err(format!("must be at least 1 and less than half of lease_ttl_secs ({ttl})"));
+    }
+    Ok(())
+}
+
 /// The URL shapes the bitcoind client accepts: `http://host:port` with an optional path.
 pub(crate) fn rpc_url(url: &String, _: &Cx<'_>) -> Check<()> {
     let rest = url

@@ -40,6 +40,15 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 /// `backup_mode`: a failed backup write stops the node.
 pub const DEFAULT_BACKUP_MODE: &str = "fail_stop";
 
+/// `lease_ttl_secs`: a standby takes over within 10 s of the node's last renewal.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 10;
+
+/// `lease_renew_secs`: three renewals per time to live.
+pub const DEFAULT_LEASE_RENEW_SECS: u64 = 3;
+
+/// `standby`: a second node on the same database waits.
+pub const DEFAULT_STANDBY: bool = true;
+
 /// `accept_inbound_channels`: channels opened by peers are accepted.
 pub const DEFAULT_ACCEPT_INBOUND_CHANNELS: bool = true;
 

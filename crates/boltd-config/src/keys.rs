@@ -66,6 +66,44 @@ declare_keys! {
             .check(checks::backup_mode),
     }
 
+    /// Where the node's state lives. Unset: SQLite, `boltd.sqlite` in the data directory. A
+    /// PostgreSQL connection URL (`postgres://user:password@host:port/dbname`): every record
+    /// (LDK's channel state, payments, receives, tokens, events, webhooks, the on-chain
+    /// wallet) lives in that database, and the node acts only while it holds the database's
+    /// lease, so that two `boltd serve` on one database never both act as the node: the second
+    /// waits as a standby (see `standby`). The seed stays in the data directory (copy it to the
+    /// standby's). Cannot be set with `backup_dir` (use the database's own replication).
+    store_url: String => Option<String> [secret] {
+        flag: "URL",
+            "PostgreSQL store, postgres://user:password@host:port/dbname [default: SQLite in the \
+             data directory]",
+        default: optional("unset: SQLite in the data directory").check(checks::store_url),
+    }
+
+    /// On PostgreSQL: how long the node's lease lasts past its last renewal, in seconds, by the
+    /// database's clock. A standby takes over at most this long after the node stopped renewing
+    /// it (killed, paused, cut off); a node that cannot renew it in this time stops.
+    lease_ttl_secs: u64 {
+        flag: "SECS", "Lease time to live on PostgreSQL, in seconds [default: 10]",
+        default: or(DEFAULT_LEASE_TTL_SECS).check(checks::lease_ttl),
+    }
+
+    /// On PostgreSQL: how often the node renews its lease (every write renews it too), and how
+    /// often a standby tries to take it, in seconds. Less than half of `lease_ttl_secs`.
+    lease_renew_secs: u64 {
+        flag: "SECS", "Lease renewal interval on PostgreSQL, in seconds [default: 3]",
+        default: or(DEFAULT_LEASE_RENEW_SECS).check(checks::lease_renew),
+    }
+
+    /// On PostgreSQL, when another node holds the lease: `true` waits as a standby (answers
+    /// `/ping` and `/readyz` with its role, serves nothing else) and takes over when the lease
+    /// expires or is released; `false` refuses to start (exit code 75).
+    standby: bool {
+        flag: "BOOL", "Wait as a standby while another node holds the lease: true or false \
+            [default: true]",
+        default: or(DEFAULT_STANDBY),
+    }
+
     /// IP address and port the Lightning peer-to-peer listener binds.
     p2p_listen: SocketAddr {
         flag: "ADDR", "Lightning peer-to-peer listen address [default: 0.0.0.0:9735]",

@@ -269,6 +269,10 @@ fn every_key_has_an_env_var_and_a_flag() {
         "lnurl_names" => "carol, dave,",
         "api_cors_origins" => "https://a.example, http://127.0.0.1:8080",
         "backup_mode" => "best_effort",
+        "lease_ttl_secs" => "20",
+        "lease_renew_secs" => "5",
+        "standby" => "false",
+        "store_url" => "postgres://boltd@127.0.0.1:5432/boltd",
         _ => "x",
     };
     let keys = ConfigLayer::keys();
@@ -662,7 +666,7 @@ fn spellings_are_a_contract() {
     }
     assert_eq!(
         KEYS.iter().filter(|k| k.secret).map(|k| k.name).collect::<Vec<_>>(),
-        ["bitcoind_rpc_password"]
+        ["store_url", "bitcoind_rpc_password"]
     );
     // `--config` is a flag too, though not a key.
     use clap::CommandFactory;
@@ -730,10 +734,33 @@ fn file_env_and_flags_make_the_expected_config() {
         htlc_forward_delay_ms: Some(5),
         backup_dir: None,
         backup_mode: "fail_stop".into(),
+        store_url: None,
+        lease_ttl_secs: 10,
+        lease_renew_secs: 3,
+        standby: true,
     };
     assert_eq!(c, expected);
     let debug = format!("{c:?}");
     assert!(!debug.contains("secret") && debug.contains("<redacted>"), "{debug}");
+}
+
+#[test]
+fn a_postgres_store_is_a_url_with_lease_times_that_make_sense() {
+    let c = regtest(&["--store-url", "postgres://boltd:pw@db:5432/boltd"]);
+    assert_eq!(c.store_url.as_deref(), Some("postgres://boltd:pw@db:5432/boltd"));
+    assert!(!format!("{c:?}").contains("pw@db"), "the URL's password is redacted");
+    assert_eq!((c.lease_ttl_secs, c.lease_renew_secs, c.standby), (10, 3, true));
+    let err = |flags: &[&str]| {
+        let mut all = vec!["--network", "regtest"];
+        all.extend_from_slice(flags);
+        load(&all, &[]).unwrap_err().to_string()
+    };
+    assert!(err(&["--store-url", "mysql://x"]).contains("--store-url: must be a PostgreSQL URL"));
+    assert!(err(&["--store-url", "postgres://h/db", "--backup-dir", "/b"]).contains("backup_dir"));
+    assert!(err(&["--lease-ttl-secs", "1"]).contains("--lease-ttl-secs"));
+    assert!(err(&["--lease-renew-secs", "5"]).contains("less than half"));
+    let c = regtest(&["--lease-ttl-secs", "30", "--lease-renew-secs", "10", "--standby", "false"]);
+    assert_eq!((c.lease_ttl_secs, c.lease_renew_secs, c.standby), (30, 10, false));
 }
 
 /// A bad value is refused with the key named as its layer spells it.
