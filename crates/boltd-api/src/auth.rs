@@ -271,6 +271,7 @@ mod tests {
                 "/api/v1/notifications/ws",
                 "/openapi.json",
                 "/ping",
+                "/readyz",
             ]
         );
         for Route { method: m, path: p, access: a } in table {

@@ -60,6 +60,7 @@ pub const ERROR_CODES: &[&str] = &[
     "last_admin_token",
     "nwc_off",
     "storage_error",
+    "standby",
     "internal",
 ];
 

@@ -52,6 +52,7 @@ mod dialect;
 mod edge;
 mod error;
 mod openapi;
+mod standby;
 mod time;
 pub mod types;
 mod wire;
@@ -68,6 +69,7 @@ pub use auth::{access_for, routes, Access, AuthMode, Route};
 pub use context::MAX_IDEMPOTENCY_KEY_LEN;
 pub use error::{ApiError, ERROR_CODES};
 pub use openapi::{openapi, openapi_json, OPENAPI_FILE};
+pub use standby::{serve_standby, standby_router};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -85,6 +87,7 @@ pub(crate) type AppState = Arc<Engine>;
 fn api() -> OpenApiRouter<AppState> {
     let api = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(openapi::ping))
+        .routes(routes!(openapi::readyz))
         .routes(routes!(openapi::document));
     let api = dialect::native::routes(api);
     let api = dialect::cln::routes(api);

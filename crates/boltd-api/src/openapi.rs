@@ -300,6 +300,23 @@ pub(crate) async fn ping() -> Json<Pong> {
     Json(Pong { message: "pong" })
 }
 
+/// Readiness, for load balancers: 200 while this process acts as the node (on PostgreSQL:
+/// holds the lease), 503 while it starts or waits as a standby; the body says which.
+#[utoipa::path(get, path = "/readyz", tag = TAG, operation_id = "readyz",
+    security(()),
+    responses(
+        (status = 200, description = "This process is the node and serves", body = Object),
+        (status = 503, description = "Starting, or a standby (serves only /ping and /readyz)",
+            body = Object)))]
+pub(crate) async fn readyz() -> Response {
+    let role = boltd_engine::node_role();
+    let status = match role {
+        boltd_engine::NodeRole::Leader { .. } => axum::http::StatusCode::OK,
+        _ => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (status, Json(role)).into_response()
+}
+
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = TAG, operation_id = "openapi",
     security(()),

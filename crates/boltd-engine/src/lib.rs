@@ -45,6 +45,7 @@ use crate::payment::node::NodeLightning;
 use crate::payment::outgoing::Payments;
 use crate::payment::registry::Registry;
 
+pub use boltd_node::{role as node_role, Role as NodeRole};
 pub use error::{NotifyError, PayError, RoutingFailure};
 pub use ledger::Ledger;
 pub use pay::{PayRequest, PayResult};

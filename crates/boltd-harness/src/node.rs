@@ -344,12 +344,15 @@ impl TestNode {
         configure: impl FnOnce(&mut Command),
     ) -> Result<Self, HarnessError> {
         let mut cmd = Command::new(exe);
+        // Any free port for the API, unless the test chose one.
+        if !extra.contains(&"--api-listen") {
+            cmd.env("BOLTD_API_LISTEN", "127.0.0.1:0");
+        }
         cmd.arg("serve")
             .args(["--network", "regtest"])
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--p2p-listen", &format!("127.0.0.1:{p2p_port}")])
-            .args(["--api-listen", "127.0.0.1:0"])
             .args(["--bitcoind-rpc-url", &chain.rpc_url])
             .args(["--bitcoind-rpc-user", &chain.rpc_user])
             .args(["--bitcoind-rpc-password", &chain.rpc_password])

@@ -30,7 +30,7 @@ pub use boltd_config::Config;
 /// `boltd-routing`, whose router type needs it).
 pub use boltd_routing::logger;
 pub use error::{NodeError, NodeResult};
-pub use node::Node;
+pub use node::{role, Node, Role};
 
 /// Re-exports of the crates in the node's public API.
 pub mod deps {

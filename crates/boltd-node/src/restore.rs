@@ -191,21 +191,25 @@ pub fn restore(
     };
     to_wal(&db_path)?;
     let (channel_monitors, channel_manager, wallet_rescan) = {
-        let store = Store::open(data_dir)?;
+        let store = std::sync::Arc::new(Store::open(data_dir)?);
         let monitors = KVStoreSync::list(
-            &store,
+            &*store,
             CHANNEL_MONITOR_PERSISTENCE_PRIMARY_NAMESPACE,
             CHANNEL_MONITOR_PERSISTENCE_SECONDARY_NAMESPACE,
         )?
         .len();
         let manager = KVStoreSync::read(
-            &store,
+            &*store,
             CHANNEL_MANAGER_PERSISTENCE_PRIMARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_SECONDARY_NAMESPACE,
             CHANNEL_MANAGER_PERSISTENCE_KEY,
         )
         .is_ok();
-        let created = OnchainWallet::create_if_missing(store.open_connection()?, &seed, network)?;
+        let created = OnchainWallet::create_if_missing(
+            crate::wallet::WalletDb::for_store(&store)?,
+            &seed,
+            network,
+        )?;
         if recover {
             crate::recovery::mark(&store)?;
         }

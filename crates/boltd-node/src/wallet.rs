@@ -8,6 +8,7 @@
 //! kept when its answer is unknown (a timeout) until bitcoind's mempool and blocks settle it.
 
 mod bump;
+mod db;
 mod sends;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -23,13 +24,13 @@ use bdk_wallet::{KeychainKind, PersistedWallet, SignOptions, Wallet};
 use bitcoin::{Address, Amount, FeeRate, Network, ScriptBuf, Transaction, Txid};
 use lightning::chain::chaininterface::ConfirmationTarget;
 use lightning::sign::ChangeDestinationSourceSync;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{BitcoindAuth, FeeEstimates};
 use crate::error::{NodeError, NodeResult};
 use crate::failstop::{FailStop, FatalKind};
 use crate::keys::Seed;
+pub use db::{WalletDb, WalletDbError};
 pub use sends::{OnchainSent, SendRequest, EVICTION_GRACE_SECS};
 
 /// On-chain balances in satoshis.
@@ -152,16 +153,16 @@ struct SyncRounds {
 }
 
 struct Inner {
-    wallet: PersistedWallet<Connection>,
-    conn: Connection,
+    wallet: PersistedWallet<WalletDb>,
+    db: WalletDb,
     fail_stop: FailStop,
 }
 
 impl Inner {
     /// Writes the wallet's changes; a persistence failure (disk full, I/O error) stops the node.
     fn persist(&mut self) -> NodeResult<()> {
-        self.wallet.persist(&mut self.conn).map(|_| ()).map_err(|e| {
-            if boltd_store::is_persistence_failure(&e) {
+        self.wallet.persist(&mut self.db).map(|_| ()).map_err(|e| {
+            if e.is_persistence_failure() {
                 self.fail_stop.fail(FatalKind::Storage, &format!("cannot persist the wallet: {e}"));
             }
             NodeError::Wallet(format!("persisting wallet failed: {e}"))
@@ -189,7 +190,7 @@ impl OnchainWallet {
     /// Loads the wallet from `conn`, or creates it when the database holds none yet
     /// (`is_new_node`). A missing wallet in an existing node's database is an error.
     pub fn open(
-        mut conn: Connection,
+        mut db: WalletDb,
         seed: &Seed,
         network: Network,
         fees: Arc<FeeEstimates>,
@@ -205,14 +206,14 @@ impl OnchainWallet {
             .descriptor(KeychainKind::Internal, Some(int.clone()))
             .extract_keys()
             .check_network(network)
-            .load_wallet(&mut conn)
+            .load_wallet(&mut db)
             .map_err(|e| NodeError::Wallet(format!("cannot load the wallet: {e}")))?;
         let wallet =
             match loaded {
                 Some(w) => w,
                 None if is_new_node => Wallet::create(ext, int)
                     .network(network)
-                    .create_wallet(&mut conn)
+                    .create_wallet(&mut db)
                     .map_err(|e| NodeError::Wallet(format!("cannot create the wallet: {e}")))?,
                 None => return Err(NodeError::Wallet(
                     "the database holds channel state but no wallet; refusing to create a new one"
@@ -221,7 +222,7 @@ impl OnchainWallet {
             };
         let height = wallet.latest_checkpoint().height();
         Ok(Self {
-            inner: Mutex::new(Inner { wallet, conn, fail_stop }),
+            inner: Mutex::new(Inner { wallet, db, fail_stop }),
             network,
             fees,
             auth,
@@ -235,11 +236,7 @@ impl OnchainWallet {
     /// Creates the on-chain wallet in `conn`'s database if it holds none (a data directory
     /// restored from a continuous backup, which does not copy the wallet: the new wallet scans
     /// the chain from the node's wallet birthday at its first sync). Returns whether it did.
-    pub fn create_if_missing(
-        mut conn: Connection,
-        seed: &Seed,
-        network: Network,
-    ) -> NodeResult<bool> {
+    pub fn create_if_missing(mut db: WalletDb, seed: &Seed, network: Network) -> NodeResult<bool> {
         let master = seed.wallet_master(network)?;
         let ext = Bip84(master, KeychainKind::External);
         let int = Bip84(master, KeychainKind::Internal);
@@ -248,14 +245,14 @@ impl OnchainWallet {
             .descriptor(KeychainKind::Internal, Some(int.clone()))
             .extract_keys()
             .check_network(network)
-            .load_wallet(&mut conn)
+            .load_wallet(&mut db)
             .map_err(|e| NodeError::Wallet(format!("cannot load the wallet: {e}")))?;
         if loaded.is_some() {
             return Ok(false);
         }
         Wallet::create(ext, int)
             .network(network)
-            .create_wallet(&mut conn)
+            .create_wallet(&mut db)
             .map_err(|e| NodeError::Wallet(format!("cannot create the wallet: {e}")))?;
         Ok(true)
     }

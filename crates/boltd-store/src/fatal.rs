@@ -91,7 +91,7 @@ impl Store {
 
     /// Reports `e` to the fatal handler when it is a persistence failure; returns it.
     pub(crate) fn check_fatal(&self, e: StoreError) -> StoreError {
-        if is_fatal(&e) {
+        if is_fatal(&e) && !self.lease_released() {
             self.report_fatal(&e.to_string());
         }
         e

@@ -155,6 +155,11 @@ impl Store {
     /// `synchronous=FULL`, `foreign_keys=ON`, busy timeout). It does not run migrations; the
     /// node uses it for the on-chain wallet's own tables.
     pub fn open_connection(&self) -> Result<Connection, StoreError> {
+        if self.is_postgres() {
+            return Err(StoreError::invalid(
+                "a second SQLite connection is not available on a PostgreSQL store",
+            ));
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&self.path, flags)
             .map_err(|e| StoreError::sqlite(&self.path, e))?;
@@ -285,6 +290,24 @@ impl Store {
     /// Commits and flushes so far (how well the group commit batches).
     pub fn sync_stats(&self) -> SyncStats {
         self.durability.stats()
+    }
+
+    /// Runs `f` on the store's connection, outside a transaction: for reads (for the on-chain
+    /// rows of the [`onchain`](crate::onchain) module; writes go through [`Store::write_with`]).
+    pub fn read_with<T>(
+        &self,
+        f: impl FnOnce(&Conn) -> crate::db::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.read(f)
+    }
+
+    /// Runs `f` in one write transaction of the store (on PostgreSQL, one that checks and
+    /// renews the node's lease): for the on-chain wallet's rows and change sets.
+    pub fn write_with<T>(
+        &self,
+        f: impl FnOnce(&Conn) -> crate::db::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.transaction(|c| f(c).map_err(TxError::from))
     }
 
     /// Runs read-only queries on the store's connection (each statement sees a consistent

@@ -70,6 +70,8 @@ pub(crate) struct Lease {
     renewed: Mutex<Instant>,
     /// Writes refused because the lease was lost (for the operator and the tests).
     refused: std::sync::atomic::AtomicU64,
+    /// Given up on a clean stop: a refused write is then not a failure.
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Lease {
@@ -165,6 +167,7 @@ impl Store {
                     epoch,
                     renewed: Mutex::new(began),
                     refused: Default::default(),
+                    released: Default::default(),
                 });
                 return Ok(());
             }
@@ -188,6 +191,12 @@ impl Store {
         self.lease.as_ref().map_or(0, |l| l.refused.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Whether this store gave its lease up ([`Store::release_lease`]): its refused writes are
+    /// then expected, not fatal.
+    pub(crate) fn lease_released(&self) -> bool {
+        self.lease.as_ref().is_some_and(|l| l.released.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     /// Renews the lease now (an empty write transaction).
     pub fn renew_lease(&self) -> Result<(), StoreError> {
         self.transaction(|_| Ok(()))
@@ -204,6 +213,7 @@ impl Store {
                 params![lease.options.holder, lease.epoch],
             )
         })?;
+        lease.released.store(true, std::sync::atomic::Ordering::SeqCst);
         *lease.renewed.lock().unwrap_or_else(PoisonError::into_inner) =
             Instant::now() - lease.options.ttl.min(Duration::from_secs(3600));
         info!(holder = %lease.options.holder, epoch = lease.epoch, "released the node's lease");
@@ -220,6 +230,9 @@ impl Store {
         let spawned = std::thread::Builder::new().name("lease".into()).spawn(move || loop {
             std::thread::sleep(every);
             let Some(store) = weak.upgrade() else { return };
+            if store.lease_released() {
+                return;
+            }
             if let Err(e) = store.renew_lease() {
                 warn!(error = %e, "renewing the node's lease failed");
                 return;

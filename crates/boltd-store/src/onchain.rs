@@ -1,10 +1,11 @@
 //! On-chain sends (`onchain_sends`, schema version 6): one row per transaction the wallet sends
 //! on an API request, with the client's idempotency key and what is known of its broadcast.
 //!
-//! The row is written by the on-chain wallet on its own connection (the one BDK persists the
-//! wallet with), in the same transaction that records the signed transaction as the wallet's,
-//! before anything is broadcast; so these are free functions over a [`Connection`] (or a
-//! transaction, which dereferences to one), not [`Store`](crate::Store) methods.
+//! The row is written by the on-chain wallet in the same transaction that records the signed
+//! transaction as the wallet's, before anything is broadcast: on SQLite on the wallet's own
+//! connection (the one BDK persists the wallet with), on PostgreSQL in a transaction of the
+//! store ([`Store::write_with`](crate::Store::write_with)); so these are free functions over a
+//! [`Conn`], not [`Store`](crate::Store) methods.
 //!
 //! States ([`OnchainSendState`]): `recorded` (written, not yet handed to bitcoind, or the daemon
 //! stopped in between), `broadcast` (bitcoind has it: it accepted it, or it is in its mempool or
@@ -12,7 +13,7 @@
 //! error; it may have been accepted) and `evicted` (bitcoind refused it, or a later check found
 //! it neither in bitcoind's mempool nor in a block: its inputs are free again).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use crate::db::{params, Conn, OptionalExtension, Result, Row};
 
 /// What is known of an on-chain send's broadcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -89,14 +90,8 @@ pub struct OnchainSend {
 const COLUMNS: &str =
     "id, txid, tx, idempotency_key, request_hash, state, reason, created_at, updated_at";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<OnchainSend> {
-    let bad = |i: usize, what: &str| {
-        rusqlite::Error::FromSqlConversionFailure(
-            i,
-            rusqlite::types::Type::Text,
-            format!("invalid {what}").into(),
-        )
-    };
+fn from_row(row: &Row<'_>) -> Result<OnchainSend> {
+    let bad = |i: usize, what: &str| crate::db::Error::conversion(i, format!("invalid {what}"));
     let hash: Vec<u8> = row.get(4)?;
     let state: String = row.get(5)?;
     Ok(OnchainSend {
@@ -113,24 +108,21 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<OnchainSend> {
 }
 
 /// The send recorded under the client's idempotency `key`, if any.
-pub fn onchain_send_by_key(conn: &Connection, key: &str) -> rusqlite::Result<Option<OnchainSend>> {
+pub fn onchain_send_by_key(conn: &Conn, key: &str) -> Result<Option<OnchainSend>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM onchain_sends WHERE idempotency_key = ?1"))?
         .query_row([key], from_row)
         .optional()
 }
 
 /// The send of transaction `txid`, if it is one.
-pub fn onchain_send_by_txid(
-    conn: &Connection,
-    txid: &str,
-) -> rusqlite::Result<Option<OnchainSend>> {
+pub fn onchain_send_by_txid(conn: &Conn, txid: &str) -> Result<Option<OnchainSend>> {
     conn.prepare_cached(&format!("SELECT {COLUMNS} FROM onchain_sends WHERE txid = ?1"))?
         .query_row([txid], from_row)
         .optional()
 }
 
 /// Sends whose broadcast is not settled (`recorded` or `unknown`), oldest first.
-pub fn unsettled_onchain_sends(conn: &Connection) -> rusqlite::Result<Vec<OnchainSend>> {
+pub fn unsettled_onchain_sends(conn: &Conn) -> Result<Vec<OnchainSend>> {
     conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM onchain_sends WHERE state IN ('recorded', 'unknown') ORDER BY id"
     ))?
@@ -139,33 +131,43 @@ pub fn unsettled_onchain_sends(conn: &Connection) -> rusqlite::Result<Vec<Onchai
 }
 
 /// Records a send as `recorded`; fails (writing nothing) if its key or txid is already used.
-pub fn insert_onchain_send(
-    conn: &Connection,
-    new: &NewOnchainSend,
-    now: u64,
-) -> rusqlite::Result<i64> {
+pub fn insert_onchain_send(conn: &Conn, new: &NewOnchainSend, now: u64) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO onchain_sends (txid, tx, idempotency_key, request_hash, state, created_at, \
-         updated_at) VALUES (?1, ?2, ?3, ?4, 'recorded', ?5, ?5)",
+         updated_at) VALUES (?1, ?2, ?3, ?4, 'recorded', ?5, ?5) RETURNING id",
     )?
-    .execute(params![new.txid, new.tx, new.idempotency_key, new.request_hash, now])?;
-    Ok(conn.last_insert_rowid())
+    .query_row(params![new.txid, new.tx, new.idempotency_key, new.request_hash, now], |r| r.get(0))
 }
 
 /// Moves the send of `txid` to `state` with `reason`; returns whether a row changed.
 pub fn set_onchain_send_state(
-    conn: &Connection,
+    conn: &Conn,
     txid: &str,
     state: OnchainSendState,
     reason: Option<&str>,
     now: u64,
-) -> rusqlite::Result<bool> {
+) -> Result<bool> {
     let n = conn
         .prepare_cached(
             "UPDATE onchain_sends SET state = ?2, reason = ?3, updated_at = ?4 WHERE txid = ?1",
         )?
         .execute(params![txid, state.as_str(), reason, now])?;
     Ok(n > 0)
+}
+
+/// The on-chain wallet's change sets on PostgreSQL (BDK's `ChangeSet`s as JSON objects), oldest
+/// first: the wallet is their merge. (On SQLite, BDK keeps its own tables.)
+pub fn wallet_changesets(conn: &Conn) -> Result<Vec<String>> {
+    conn.prepare_cached("SELECT changeset FROM bdk_changesets ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect()
+}
+
+/// Appends one of the wallet's change sets (a JSON object) on PostgreSQL.
+pub fn append_wallet_changeset(conn: &Conn, changeset_json: &str) -> Result<()> {
+    conn.prepare_cached("INSERT INTO bdk_changesets (changeset) VALUES (?1)")?
+        .execute([changeset_json])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -185,56 +187,67 @@ mod tests {
     #[test]
     fn a_key_finds_its_send_and_cannot_be_used_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(dir.path()).unwrap();
-        let conn = store.open_connection().unwrap();
-        assert_eq!(onchain_send_by_key(&conn, "k").unwrap(), None);
-        insert_onchain_send(&conn, &new('a', Some("k")), 100).unwrap();
-        insert_onchain_send(&conn, &new('b', None), 101).unwrap();
-        insert_onchain_send(&conn, &new('c', None), 102).unwrap();
-        let got = onchain_send_by_key(&conn, "k").unwrap().unwrap();
-        assert_eq!(
-            (got.txid.as_str(), got.state),
-            (
-                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                OnchainSendState::Recorded
-            )
-        );
-        assert_eq!((got.tx, got.request_hash, got.created_at), (vec![1, 2, 3], [9; 32], 100));
-        // The same key again (another transaction) or the same txid: refused.
-        assert!(insert_onchain_send(&conn, &new('d', Some("k")), 103).is_err());
-        assert!(insert_onchain_send(&conn, &new('b', None), 103).is_err());
-        assert!(insert_onchain_send(&conn, &new('e', Some("")), 103).is_err(), "empty key");
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .write_with(|conn| {
+                assert_eq!(onchain_send_by_key(conn, "k").unwrap(), None);
+                insert_onchain_send(conn, &new('a', Some("k")), 100).unwrap();
+                insert_onchain_send(conn, &new('b', None), 101).unwrap();
+                insert_onchain_send(conn, &new('c', None), 102).unwrap();
+                let got = onchain_send_by_key(conn, "k").unwrap().unwrap();
+                assert_eq!(
+                    (got.txid.as_str(), got.state),
+                    (
+                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                        OnchainSendState::Recorded
+                    )
+                );
+                assert_eq!(
+                    (got.tx, got.request_hash, got.created_at),
+                    (vec![1, 2, 3], [9; 32], 100)
+                );
+                // The same key again (another transaction) or the same txid: refused.
+                assert!(insert_onchain_send(conn, &new('d', Some("k")), 103).is_err());
+                assert!(insert_onchain_send(conn, &new('b', None), 103).is_err());
+                assert!(insert_onchain_send(conn, &new('e', Some("")), 103).is_err(), "empty key");
 
-        let b = "b".repeat(64);
-        assert!(set_onchain_send_state(&conn, &b, OnchainSendState::Unknown, Some("timeout"), 110)
-            .unwrap());
-        let c = "c".repeat(64);
-        set_onchain_send_state(&conn, &c, OnchainSendState::Broadcast, None, 111).unwrap();
-        let unsettled = unsettled_onchain_sends(&conn).unwrap();
-        let txids: Vec<_> = unsettled.iter().map(|s| s.txid.clone()).collect();
-        assert_eq!(txids, vec!["a".repeat(64), b.clone()]);
-        let b_row = onchain_send_by_txid(&conn, &b).unwrap().unwrap();
-        assert_eq!((b_row.reason.as_deref(), b_row.updated_at), (Some("timeout"), 110));
-        assert!(!set_onchain_send_state(
-            &conn,
-            &"f".repeat(64),
-            OnchainSendState::Evicted,
-            None,
-            1
-        )
-        .unwrap());
+                let b = "b".repeat(64);
+                assert!(set_onchain_send_state(
+                    conn,
+                    &b,
+                    OnchainSendState::Unknown,
+                    Some("timeout"),
+                    110
+                )
+                .unwrap());
+                let c = "c".repeat(64);
+                set_onchain_send_state(conn, &c, OnchainSendState::Broadcast, None, 111).unwrap();
+                let unsettled = unsettled_onchain_sends(conn).unwrap();
+                let txids: Vec<_> = unsettled.iter().map(|s| s.txid.clone()).collect();
+                assert_eq!(txids, vec!["a".repeat(64), b.clone()]);
+                let b_row = onchain_send_by_txid(conn, &b).unwrap().unwrap();
+                assert_eq!((b_row.reason.as_deref(), b_row.updated_at), (Some("timeout"), 110));
+                assert!(!set_onchain_send_state(
+                    conn,
+                    &"f".repeat(64),
+                    OnchainSendState::Evicted,
+                    None,
+                    1
+                )
+                .unwrap());
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]
     fn sends_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open_sqlite(dir.path()).unwrap();
-            let conn = store.open_connection().unwrap();
-            insert_onchain_send(&conn, &new('a', Some("k")), 100).unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            store.write_with(|c| insert_onchain_send(c, &new('a', Some("k")), 100)).unwrap();
         }
-        let store = Store::open_sqlite(dir.path()).unwrap();
-        let conn = store.open_connection().unwrap();
-        assert!(onchain_send_by_key(&conn, "k").unwrap().is_some());
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.read_with(|c| onchain_send_by_key(c, "k")).unwrap().is_some());
     }
 }

@@ -39,6 +39,12 @@ impl Store {
         })
     }
 
+    /// Whether the store holds a node's state (LDK's key-value data, such as the wallet
+    /// birthday, written at a node's first start).
+    pub fn has_node_state(&self) -> Result<bool, StoreError> {
+        self.read(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM kv)", [], |r| r.get(0)))
+    }
+
     /// Whether the store is on PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         self.conn().is_postgres()

@@ -147,7 +147,22 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     let shutdown = shutdown_signal().map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let api_listener = boltd_api::bind(config.api_listen).await.map_err(|e| e.to_string())?;
     let api_addr = api_listener.local_addr().map_err(|e| e.to_string())?;
-    let engine = Engine::start(config).await.map_err(|e| e.to_string())?;
+    // On PostgreSQL the node may have to wait for the lease (a standby): meanwhile the API's
+    // address answers `/ping` and `/readyz` (503) and nothing else, and a SIGTERM stops the wait.
+    let (api_listener, standby) = standby_api(api_listener, config.store_url.is_some())?;
+    let mut shutdown = Box::pin(shutdown);
+    let engine = tokio::select! {
+        started = Engine::start(config) => started.map_err(|e| e.to_string())?,
+        _ = &mut shutdown => {
+            tracing::info!("stopped while waiting for the node's lease");
+            // The wait runs on a blocking thread that only ends with the lease: exit now.
+            std::process::exit(0);
+        }
+    };
+    if let Some((stop, task)) = standby {
+        let _ = stop.send(true);
+        let _ = task.await;
+    }
     let node = Arc::clone(engine.node());
     // On the first start only: a new admin token, written to its file. Neither stdout nor the
     // log ever shows it (service managers keep stdout in journals): the ready line says where
@@ -216,6 +231,37 @@ async fn serve(config: Config, insecure_no_auth: bool) -> Result<(), String> {
     }
     engine.stop().await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// While a PostgreSQL node waits for its lease: the standby's API (see
+/// `boltd_api::standby_router`) on a second handle of the same socket, and what stops it once
+/// the node serves. On SQLite: nothing.
+#[allow(clippy::type_complexity)]
+fn standby_api(
+    listener: tokio::net::TcpListener,
+    postgres: bool,
+) -> Result<
+    (
+        tokio::net::TcpListener,
+        Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<std::io::Result<()>>)>,
+    ),
+    String,
+> {
+    if !postgres {
+        return Ok((listener, None));
+    }
+    let std_listener = listener.into_std().map_err(|e| e.to_string())?;
+    let second = std_listener.try_clone().map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|e| e.to_string())?;
+    let second = tokio::net::TcpListener::from_std(second).map_err(|e| e.to_string())?;
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(async move {
+        boltd_api::serve_standby(second, async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        })
+        .await
+    });
+    Ok((listener, Some((stop, task))))
 }
 
 /// Installs SIGTERM and SIGINT handlers now; the returned future resolves on either.

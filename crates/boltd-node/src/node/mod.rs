@@ -79,11 +79,13 @@ mod onchain;
 mod peers;
 mod runtime;
 mod start;
+mod store_open;
 
 pub use channels::{scid_string, ChannelInfo, GraphChannel, GraphChannelPolicy, CHANNEL_STATES};
 pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
+pub use store_open::{role, Role};
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";
@@ -303,6 +305,11 @@ impl Node {
         // How well the group commit batched (synchronous=FULL would flush once per commit).
         let sync = self.store.sync_stats();
         tracing::info!(store_commits = sync.commits, store_flushes = sync.syncs, "node stopped");
+        // On PostgreSQL, a standby may take over at once.
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || store.release_lease())
+            .await
+            .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))??;
         Ok(())
     }
 

@@ -17,8 +17,14 @@ impl Node {
         }
         let lock = DataDirLock::acquire(&data_dir)?;
 
-        // Seed and store: only "not found" for both means a new node.
-        let store_existed = Store::exists(&data_dir);
+        // The store (on PostgreSQL, once this process holds the node's lease: a standby waits
+        // here). Seed and store: only "not found" for both means a new node.
+        let (store, store_existed) = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || super::store_open::open_store(&config))
+                .await
+                .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))??
+        };
         let seed = match Seed::read(&data_dir)? {
             Some(s) => s,
             None if store_existed => {
@@ -33,7 +39,8 @@ impl Node {
                 Seed::create(&data_dir)?
             }
         };
-        let store = Arc::new(Store::open(&data_dir)?);
+        let store = Arc::new(store);
+        store.start_lease_renewal();
         // From here on, a persistence failure stops the process (see `failstop`).
         let fail_stop = FailStop::exit_process();
         {
@@ -101,7 +108,7 @@ impl Node {
                 }
             };
         let wallet = Arc::new(OnchainWallet::open(
-            store.open_connection()?,
+            crate::wallet::WalletDb::for_store(&store)?,
             &seed,
             network,
             Arc::clone(&fees),

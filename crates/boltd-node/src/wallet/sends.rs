@@ -26,7 +26,7 @@ use bitcoin::{Transaction, Txid};
 use boltd_store::onchain::{self as rows, NewOnchainSend, OnchainSend, OnchainSendState};
 use serde::Serialize;
 
-use super::{check_amounts, now_secs, Coins, Inner, OnchainWallet, Outputs};
+use super::{check_amounts, now_secs, Coins, Inner, OnchainWallet, Outputs, WalletDbError};
 use crate::error::{NodeError, NodeResult};
 use crate::failstop::FatalKind;
 
@@ -150,8 +150,8 @@ pub(crate) fn settle(seen: bool, at_tip: bool, age_secs: u64) -> Option<OnchainS
 
 /// A database error of the wallet's connection: a persistence failure (disk full, I/O error)
 /// stops the node, as for the wallet's own writes.
-fn db_error(inner: &Inner, what: &str, e: rusqlite::Error) -> NodeError {
-    if boltd_store::is_persistence_failure(&e) {
+fn db_error(inner: &Inner, what: &str, e: WalletDbError) -> NodeError {
+    if e.is_persistence_failure() {
         inner.fail_stop.fail(FatalKind::Storage, &format!("{what}: {e}"));
     }
     NodeError::Wallet(format!("{what}: {e}"))
@@ -193,7 +193,9 @@ impl OnchainWallet {
         let tx = {
             let mut inner = self.inner.lock().unwrap();
             if let Some(key) = key {
-                let earlier = rows::onchain_send_by_key(&inner.conn, key)
+                let earlier = inner
+                    .db
+                    .read(|c| rows::onchain_send_by_key(c, key))
                     .map_err(|e| db_error(&inner, "reading the on-chain sends", e))?;
                 if let Some(earlier) = earlier {
                     drop(inner);
@@ -220,7 +222,9 @@ impl OnchainWallet {
     /// The signed transaction of the recorded send `txid`, if it is one.
     pub fn recorded_send_tx(&self, txid: &Txid) -> NodeResult<Option<Transaction>> {
         let inner = self.inner.lock().unwrap();
-        let send = rows::onchain_send_by_txid(&inner.conn, &txid.to_string())
+        let send = inner
+            .db
+            .read(|c| rows::onchain_send_by_txid(c, &txid.to_string()))
             .map_err(|e| db_error(&inner, "reading the on-chain sends", e))?;
         drop(inner);
         send.map(|s| {
@@ -251,14 +255,12 @@ impl OnchainWallet {
                 let inner = self.inner.lock().unwrap();
                 if inner.wallet.get_tx(txid).is_some_and(|t| t.chain_position.is_confirmed()) {
                     let state = OnchainSendState::Broadcast;
-                    rows::set_onchain_send_state(
-                        &inner.conn,
-                        &earlier.txid,
-                        state,
-                        None,
-                        now_secs(),
-                    )
-                    .map_err(|e| db_error(&inner, "recording an on-chain send", e))?;
+                    inner
+                        .db
+                        .write(|c| {
+                            rows::set_onchain_send_state(c, &earlier.txid, state, None, now_secs())
+                        })
+                        .map_err(|e| db_error(&inner, "recording an on-chain send", e))?;
                     return Ok(OnchainSent { txid, state, reason: None, replayed: true });
                 }
                 drop(inner);
@@ -287,13 +289,9 @@ impl OnchainWallet {
             }
             Verdict::Unknown(why) => (OnchainSendState::Unknown, Some(why.clone())),
         };
-        let stored = rows::set_onchain_send_state(
-            &inner.conn,
-            &txid.to_string(),
-            state,
-            reason.as_deref(),
-            now_secs(),
-        );
+        let stored = inner.db.write(|c| {
+            rows::set_onchain_send_state(c, &txid.to_string(), state, reason.as_deref(), now_secs())
+        });
         if let Err(e) = stored {
             // The sync rounds settle it from bitcoind's view; the verdict stands.
             let e = db_error(&inner, "recording the broadcast of an on-chain send", e);
@@ -324,7 +322,9 @@ impl OnchainWallet {
         in_mempool: &HashSet<Txid>,
         at_tip: bool,
     ) -> NodeResult<()> {
-        let unsettled = rows::unsettled_onchain_sends(&inner.conn)
+        let unsettled = inner
+            .db
+            .read(rows::unsettled_onchain_sends)
             .map_err(|e| db_error(inner, "reading the on-chain sends", e))?;
         let now = now_secs();
         for send in unsettled {
@@ -355,7 +355,11 @@ impl OnchainWallet {
             } else {
                 OnchainSendState::Broadcast
             };
-            rows::set_onchain_send_state(&inner.conn, &send.txid, state, reason.as_deref(), now)
+            inner
+                .db
+                .write(|c| {
+                    rows::set_onchain_send_state(c, &send.txid, state, reason.as_deref(), now)
+                })
                 .map_err(|e| db_error(inner, "recording an on-chain send", e))?;
         }
         Ok(())
@@ -366,14 +370,9 @@ impl OnchainWallet {
 /// transaction. On failure nothing is recorded, and the wallet forgets the transaction in
 /// memory too (its inputs stay free).
 fn record(inner: &mut Inner, new: &NewOnchainSend) -> NodeResult<()> {
-    let written = (|| -> rusqlite::Result<()> {
-        let db_tx = inner.conn.transaction()?;
-        if let Some(changes) = inner.wallet.staged() {
-            changes.persist_to_sqlite(&db_tx)?;
-        }
-        rows::insert_onchain_send(&db_tx, new, now_secs())?;
-        db_tx.commit()
-    })();
+    let written = inner.db.record(inner.wallet.staged(), |c| {
+        rows::insert_onchain_send(c, new, now_secs()).map(|_| ())
+    });
     match written {
         Ok(()) => {
             inner.wallet.take_staged();

@@ -227,6 +227,14 @@ impl Conn {
         }
     }
 
+    /// The SQLite connection, mutably (for a `rusqlite` transaction), when that is the backend.
+    pub fn sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.backend {
+            Backend::Sqlite(c) => Some(c),
+            Backend::Postgres(_) => None,
+        }
+    }
+
     /// The PostgreSQL connection, when that is the backend.
     pub fn postgres(&self) -> Option<&PgConn> {
         match &self.backend {
