@@ -6,7 +6,7 @@
 //! `BOLTD_PG_BIN`. PostgreSQL refuses to run as root; as root, the cluster runs as the
 //! `postgres` user that Debian's package creates.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +22,7 @@ pub struct PgCluster {
     child: Child,
     bin: PathBuf,
     owner: Option<(u32, u32)>,
+    settings: Vec<String>,
 }
 
 impl std::fmt::Debug for PgCluster {
@@ -88,7 +89,56 @@ fn command(bin: &Path, name: &str, owner: Option<(u32, u32)>) -> Command {
     cmd
 }
 
+/// Starts `postgres` on the cluster in `dir` under a shell that stops it (fast shutdown) when its
+/// stdin closes: when the cluster is dropped or restarted, or when this process dies however it
+/// dies.
+fn spawn_server(
+    bin: &Path,
+    owner: Option<(u32, u32)>,
+    dir: &Path,
+    port: u16,
+    settings: &[String],
+) -> io::Result<Child> {
+    let data = dir.join("data");
+    let mut server = format!(
+        "exec {} -D '{}' -p {port} -c listen_addresses=127.0.0.1 \
+         -c unix_socket_directories='{}' -c max_connections=200",
+        bin.join("postgres").display(),
+        data.display(),
+        dir.display(),
+    );
+    for s in settings {
+        server.push_str(&format!(" -c '{s}'"));
+    }
+    let log_path = dir.join("postgres.log");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&log_path, Some(uid), Some(gid))?;
+    }
+    let script = format!("{server} </dev/null & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid");
+    let mut sh = Command::new("sh");
+    if let Some((uid, gid)) = owner {
+        sh.uid(uid).gid(gid);
+    }
+    sh.args(["-c", &script]).stdin(Stdio::piped()).stdout(log.try_clone()?).stderr(log).spawn()
+}
+
 impl PgCluster {
+    /// Stops the server (fast shutdown: open connections are closed, as in a database restart)
+    /// and starts it again on the same port; returns once it accepts connections.
+    pub fn restart(&mut self) -> io::Result<()> {
+        self.stop_server();
+        self.child =
+            spawn_server(&self.bin, self.owner, self.dir.path(), self.port, &self.settings)?;
+        self.wait_ready(Duration::from_secs(60))
+    }
+
+    fn stop_server(&mut self) {
+        // Closing the shell's stdin stops the server.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+
     /// Starts a cluster with the server's defaults (`fsync` and `synchronous_commit` on) plus
     /// `settings` (`name=value`, given to `postgres -c`).
     pub fn start(settings: &[&str]) -> io::Result<PgCluster> {
@@ -112,35 +162,9 @@ impl PgCluster {
             )));
         }
         let port = free_port()?;
-        let mut server = format!(
-            "exec {} -D '{}' -p {port} -c listen_addresses=127.0.0.1 \
-             -c unix_socket_directories='{}' -c max_connections=200",
-            bin.join("postgres").display(),
-            data.display(),
-            dir.path().display(),
-        );
-        for s in settings {
-            server.push_str(&format!(" -c '{s}'"));
-        }
-        let log = std::fs::File::create(dir.path().join("postgres.log"))?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path().join("postgres.log"), Some(uid), Some(gid))?;
-        }
-        // The shell starts the server, and stops it (fast shutdown) when stdin closes: when
-        // this struct is dropped, or when this process dies however it dies.
-        let script =
-            format!("{server} </dev/null & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid");
-        let mut sh = Command::new("sh");
-        if let Some((uid, gid)) = owner {
-            sh.uid(uid).gid(gid);
-        }
-        let child = sh
-            .args(["-c", &script])
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let cluster = PgCluster { dir, port, child, bin, owner };
+        let settings: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+        let child = spawn_server(&bin, owner, dir.path(), port, &settings)?;
+        let cluster = PgCluster { dir, port, child, bin, owner, settings };
         cluster.wait_ready(Duration::from_secs(60))?;
         Ok(cluster)
     }
@@ -195,29 +219,10 @@ impl PgCluster {
         conn.batch(&format!("CREATE DATABASE \"{dbname}\""))
             .map_err(|e| io::Error::other(e.to_string()))
     }
-
-    /// Runs `pg_ctl` (e.g. `restart -m fast`) against the cluster's data directory.
-    pub fn pg_ctl(&self, args: &[&str]) -> io::Result<()> {
-        let status = command(&self.bin, "pg_ctl", self.owner)
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()?;
-        if !status.success() {
-            return Err(io::Error::other(format!("pg_ctl {args:?} failed: {status}")));
-        }
-        Ok(())
-    }
 }
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
-        // Closing the shell's stdin stops the server.
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
-        }
-        let _ = self.child.wait();
+        self.stop_server();
     }
 }

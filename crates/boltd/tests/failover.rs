@@ -55,12 +55,13 @@ fn get(url: &str) -> (u16, Value) {
 fn client(
     urls: [String; 2],
     token: String,
+    keys: &str,
     invoices: Vec<String>,
 ) -> (Vec<Value>, Option<Instant>) {
     let mut answers = Vec::new();
     let mut first_from_standby = None;
     for (i, invoice) in invoices.iter().enumerate() {
-        let key = format!("failover-{i}");
+        let key = format!("{keys}-{i}");
         let started = Instant::now();
         'retry: loop {
             for (n, url) in urls.iter().enumerate() {
@@ -92,7 +93,7 @@ fn signal(pid: u32, sig: i32) {
 
 #[test]
 fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<(), HarnessError> {
-    let pg = PgCluster::start(&[]).expect("PostgreSQL");
+    let mut pg = PgCluster::start(&[]).expect("PostgreSQL");
     pg.create_database("boltd").expect("create database");
     let url = pg.url("boltd");
     let args = pg_args(&url);
@@ -166,7 +167,7 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
     let payer = {
         let urls = [l.api_url.clone(), s_url.clone()];
         let token = l.admin_token().to_string();
-        std::thread::spawn(move || client(urls, token, invoices))
+        std::thread::spawn(move || client(urls, token, "failover", invoices))
     };
     let settled = |node: &TestNode| -> Result<usize, HarnessError> {
         let mut n = 0;
@@ -238,7 +239,7 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
     })?;
     let s_pid = s.pid().expect("a child");
     signal(s_pid, libc::SIGSTOP);
-    let l2 = back.join().expect("thread")?;
+    let mut l2 = back.join().expect("thread")?;
     let (code, ready) = get(&format!("{}/readyz", l2.api_url));
     assert_eq!((code, &ready["epoch"]), (200, &json!(3)));
     signal(s_pid, libc::SIGCONT);
@@ -255,5 +256,67 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
     let (invoice, _) = q.invoice(AMOUNT_SAT, "after the fence")?;
     let v = l2.ok("pay", l2.post("/api/v1/lightning/pay", json!({ "destination": invoice })))?;
     assert!(v.to_string().contains("complete") || v["preimage"].is_string(), "{v}");
+
+    // The database restarts under load: the leader stops (fail-stop, it cannot confirm its
+    // lease nor make anything durable), the standby waits out the outage and takes over, and
+    // the client's payments each complete once.
+    let s_api = format!("127.0.0.1:{}", free_port()?);
+    let s_url = format!("http://{s_api}");
+    let standby = {
+        let (exe, s_dir, chain) = (exe.clone(), s_dir.clone(), chain.clone());
+        let mut s_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        s_args.extend(["--api-listen".to_string(), s_api.clone()]);
+        let p2p = free_port()?;
+        std::thread::spawn(move || {
+            let s_args: Vec<&str> = s_args.iter().map(String::as_str).collect();
+            TestNode::spawn_with("standby-again", &exe, &s_dir, &chain, p2p, &s_args)
+        })
+    };
+    wait_until("S to wait as the standby again", Duration::from_secs(30), POLL, || {
+        let (code, v) = get(&format!("{s_url}/readyz"));
+        Ok((code == 503 && v["role"] == "standby").then_some(()))
+    })?;
+    let mut invoices = Vec::new();
+    let mut hashes = Vec::new();
+    for i in 0..PAYMENTS / 2 {
+        let (invoice, hash) = q.invoice(AMOUNT_SAT, &format!("restart {i}"))?;
+        invoices.push(invoice);
+        hashes.push(hash);
+    }
+    let payer = {
+        let urls = [l2.api_url.clone(), s_url.clone()];
+        let token = l.admin_token().to_string();
+        std::thread::spawn(move || client(urls, token, "restart", invoices))
+    };
+    let settled_of = |hashes: &[String]| -> Result<usize, HarnessError> {
+        let mut n = 0;
+        for hash in hashes {
+            let r = q.get(&format!("/api/v1/lightning/receives/{hash}"));
+            n += usize::from(r.is_ok_and(|r| r["state"] == "settled"));
+        }
+        Ok(n)
+    };
+    wait_until("a payment before the restart", Duration::from_secs(60), POLL, || {
+        Ok((settled_of(&hashes)? >= 1).then_some(()))
+    })?;
+    pg.restart().expect("restart PostgreSQL");
+    let status =
+        wait_until("the leader to stop", Duration::from_secs(30), POLL, || l2.try_exit_status())?;
+    assert_eq!(status.code(), Some(74), "the leader stops as on a storage failure");
+    let s2 = standby.join().expect("standby thread")?;
+    let (answers, _) = payer.join().expect("client thread");
+    assert_eq!(answers.len(), hashes.len());
+    wait_until("Q to settle every invoice", Duration::from_secs(60), POLL, || {
+        Ok((settled_of(&hashes)? == hashes.len()).then_some(()))
+    })?;
+    let incoming =
+        q.ok("payments", q.get("/api/v1/payments?direction=incoming&limit=1000"))?.to_string();
+    for hash in &hashes {
+        assert_eq!(incoming.matches(hash.as_str()).count(), 1, "{hash}");
+        let v = s2.ok("send", s2.get(&format!("/api/v1/lightning/sends/{hash}")))?;
+        assert_eq!(v["status"], "complete", "{v}");
+    }
+    let closed = q.ok("closed", q.get("/api/v1/node/channels/closed"))?;
+    assert_eq!(closed.as_array().map(Vec::len).unwrap_or(0), 0, "{closed}");
     Ok(())
 }

@@ -54,6 +54,38 @@ fn holder_id() -> String {
     format!("{host}:{}:{nanos:x}", std::process::id())
 }
 
+/// Opens the PostgreSQL store and takes the lease as `holder`, waiting while another node
+/// holds it and `config.standby` allows (`announced`: the holder last logged).
+fn take_lease(
+    pg: &PgConfig,
+    config: &Config,
+    holder: &str,
+    announced: &mut Option<(String, u64)>,
+) -> Result<Store, StoreError> {
+    let mut store = Store::open_postgres(pg)?;
+    let options = LeaseOptions {
+        holder: holder.to_string(),
+        ttl: Duration::from_secs(config.lease_ttl_secs),
+        renew_every: Duration::from_secs(config.lease_renew_secs),
+    };
+    store.acquire_lease(options, |state: &LeaseState| {
+        if !config.standby {
+            return false;
+        }
+        if announced.as_ref() != Some(&(state.holder.clone(), state.epoch)) {
+            tracing::info!(
+                holder = %state.holder,
+                epoch = state.epoch,
+                "standby: another node holds the lease; waiting to take over"
+            );
+            *announced = Some((state.holder.clone(), state.epoch));
+        }
+        set_role(Role::Standby { holder: state.holder.clone(), epoch: state.epoch });
+        true
+    })?;
+    Ok(store)
+}
+
 /// Opens the store `config` names (blocking: on PostgreSQL it waits for the lease while
 /// `standby` allows). Returns it with whether it held a node before (SQLite: the file existed;
 /// PostgreSQL: LDK's state is there).
@@ -65,38 +97,30 @@ pub(crate) fn open_store(config: &Config) -> NodeResult<(Store, bool)> {
         return Ok((store, existed));
     };
     let pg = PgConfig::parse(url).map_err(NodeError::Config)?;
-    let mut store = Store::open_postgres(&pg)?;
-    let options = LeaseOptions {
-        holder: holder_id(),
-        ttl: Duration::from_secs(config.lease_ttl_secs),
-        renew_every: Duration::from_secs(config.lease_renew_secs),
-    };
+    let holder = holder_id();
     let mut announced = None;
-    let taken = store.acquire_lease(options, |state: &LeaseState| {
-        if !config.standby {
-            return false;
+    let store = loop {
+        match take_lease(&pg, config, &holder, &mut announced) {
+            Ok(store) => break store,
+            Err(StoreError::Locked { .. }) => {
+                return Err(NodeError::Config(format!(
+                    "another node holds the lease on {} and `standby` is false: not starting",
+                    pg.describe()
+                )))
+            }
+            // A standby outlives the database's restarts and outages: it waits for it too.
+            Err(StoreError::Database { source, .. })
+                if config.standby && boltd_store::is_db_persistence_failure(&source) =>
+            {
+                tracing::warn!(
+                    database = %pg.describe(),
+                    "standby: the database is unreachable ({source}); retrying"
+                );
+                std::thread::sleep(Duration::from_secs(config.lease_renew_secs));
+            }
+            Err(e) => return Err(e.into()),
         }
-        if announced.as_ref() != Some(&(state.holder.clone(), state.epoch)) {
-            tracing::info!(
-                holder = %state.holder,
-                epoch = state.epoch,
-                "standby: another node holds the lease; waiting to take over"
-            );
-            announced = Some((state.holder.clone(), state.epoch));
-        }
-        set_role(Role::Standby { holder: state.holder.clone(), epoch: state.epoch });
-        true
-    });
-    match taken {
-        Ok(()) => {}
-        Err(StoreError::Locked { .. }) => {
-            return Err(NodeError::Config(format!(
-                "another node holds the lease on {} and `standby` is false: not starting",
-                pg.describe()
-            )))
-        }
-        Err(e) => return Err(e.into()),
-    }
+    };
     set_role(Role::Leader { epoch: store.lease_epoch() });
     let existed = store.has_node_state()?;
     Ok((store, existed))
