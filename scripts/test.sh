@@ -5,8 +5,11 @@
 #   2. the JavaScript SDKs of the end-to-end tests (`npm ci` in tests/js; needs Node.js 20+),
 #      schemathesis (the OpenAPI fuzz) and LNbits (its funding sources against boltd), each
 #      pinned, in a venv under target/ (needs python3 + venv);
-#   3. formatting and lints (rustfmt, clippy -D warnings);
-#   4. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes.
+#   3. PostgreSQL's server (Debian's `postgresql` package, installed with apt when run as root and
+#      missing): the tests run their own throwaway clusters (initdb in a temporary directory);
+#   4. formatting and lints (rustfmt, clippy -D warnings);
+#   5. every unit, integration and end-to-end test, against real regtest bitcoind and real nodes,
+#      then the store's suite again on PostgreSQL (BOLTD_TEST_STORE=postgres).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # A one-off build from a clean checkout gains nothing from incremental artifacts (and they
@@ -51,6 +54,17 @@ venv schemathesis-venv tests/schemathesis/requirements.txt st schemathesis
 echo "[test] LNbits (target/lnbits-venv: its funding sources against boltd, crates/boltd/tests/lnbits.rs and nwc.rs)"
 venv lnbits-venv tests/lnbits/requirements.txt python LNbits
 
+echo "[test] PostgreSQL (the store's second backend: crates/boltd-store, crates/boltd/tests/failover.rs)"
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && [ -z "${BOLTD_PG_BIN:-}" ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >/dev/null
+  else
+    echo "[test] PostgreSQL is missing: apt-get install postgresql (or set BOLTD_PG_BIN)" >&2
+    exit 1
+  fi
+fi
+
 echo "[test] rustfmt"
 cargo fmt --all -- --check
 
@@ -59,4 +73,6 @@ cargo clippy --workspace --exclude bitcoind-src --all-targets --locked -- -D war
 
 echo "[test] tests"
 cargo test --workspace --exclude bitcoind-src --locked -- --test-threads=2
+echo "[test] the store's suite on PostgreSQL"
+BOLTD_TEST_STORE=postgres cargo test -p boltd-store --locked -- --test-threads=2
 echo "[test] done in $(( $(date +%s) - start )) s"
