@@ -111,13 +111,72 @@ fn kill_loop() {
     let dir = tempfile::tempdir().unwrap();
     let lab = run::line(&btc, dir.path(), &exe(), &["A", "B", "C"], CAPACITY_SAT, PUSH_MSAT)
         .expect("the lab A - B - C");
+    kill_loop_on(test, size, &mut rng, seed, kills, (sends, receives), &btc, &lab);
+}
+
+/// T1 on PostgreSQL: the same kill loop, every daemon's store a database of one real
+/// PostgreSQL cluster (`fsync` on). A daemon killed holds its lease until it expires (3 s
+/// here): its restart waits for it, as a restarted node on a shared database must (it cannot
+/// tell its old self from a paused one). CI size: 6 kills during 90 payments.
+#[test]
+fn kill_loop_postgres() {
+    let _serial = serial();
+    let size = Size::from_env();
+    let (mut rng, seed) = boltd_harness::torture::rng();
+    let test = "kill_loop_postgres";
+    let kills = size.pick(6, 30);
+    let (sends, receives) = size.pick((70, 20), (600, 120));
+    say(
+        test,
+        format!(
+            "size {}, seed {seed}: {kills} kills, {sends} sends, {receives} receives",
+            size.name()
+        ),
+    );
+    let pg = boltd_harness::PgCluster::start(&[]).expect("PostgreSQL");
+    for n in ["a", "b", "c"] {
+        pg.create_database(n).expect("create database");
+    }
+    let btc = Bitcoind::start().expect("bitcoind");
+    let dir = tempfile::tempdir().unwrap();
+    let lab = run::line_with(
+        &btc,
+        dir.path(),
+        &exe(),
+        &["A", "B", "C"],
+        CAPACITY_SAT,
+        PUSH_MSAT,
+        |name| {
+            let url = pg.url(&name.to_ascii_lowercase());
+            ["--store-url", &url, "--lease-ttl-secs", "3", "--lease-renew-secs", "1"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        },
+    )
+    .expect("the lab A - B - C");
+    kill_loop_on(test, size, &mut rng, seed, kills, (sends, receives), &btc, &lab);
+}
+
+/// Runs T1's load and kills on `lab` and checks it.
+#[allow(clippy::too_many_arguments)]
+fn kill_loop_on(
+    test: &str,
+    size: Size,
+    rng: &mut rand::rngs::StdRng,
+    seed: u64,
+    kills: usize,
+    (sends, receives): (usize, usize),
+    btc: &Bitcoind,
+    lab: &[Daemon],
+) {
     let before: Vec<u64> =
         lab.iter().map(|d| check::outbound_msat(d).expect("balances before")).collect();
 
     // A kill every 2.5 s on average, and under a second to start again: the payments are
     // spread over that time (the killer goes on until the last one is released).
     let schedule = Duration::from_secs(kills as u64 * 3);
-    let specs = run::plan(sends, receives, (0, 2), schedule, &mut rng);
+    let specs = run::plan(sends, receives, (0, 2), schedule, rng);
     let settings = Settings {
         senders: size.pick(4, 6),
         block_every: Some(Duration::from_secs(3)),
@@ -130,6 +189,6 @@ fn kill_loop() {
         gap: (Duration::from_secs(1), Duration::from_secs(4)),
         kills: 0,
     };
-    let r = run::run(&btc, &lab, specs, &settings, killer, &mut rng);
-    verdict(test, seed, &lab, &before, &r);
+    let r = run::run(btc, lab, specs, &settings, killer, rng);
+    verdict(test, seed, lab, &before, &r);
 }

@@ -119,10 +119,28 @@ pub fn line(
     capacity_sat: u64,
     push_msat: u64,
 ) -> Result<Vec<Daemon>, HarnessError> {
+    line_with(btc, dir, exe, names, capacity_sat, push_msat, |_| Vec::new())
+}
+
+/// [`line`], each daemon started (and restarted) with `extra(name)` arguments added (e.g. its
+/// own PostgreSQL store).
+pub fn line_with(
+    btc: &Bitcoind,
+    dir: &Path,
+    exe: &Path,
+    names: &[&str],
+    capacity_sat: u64,
+    push_msat: u64,
+    extra: impl Fn(&str) -> Vec<String>,
+) -> Result<Vec<Daemon>, HarnessError> {
     let chain = ChainAccess::from(btc);
     let lab = names
         .iter()
-        .map(|n| Daemon::spawn(n, exe, &dir.join(n), &chain, crate::free_port()?))
+        .map(|n| {
+            let args = extra(n);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            Daemon::spawn_with(n, exe, &dir.join(n), &chain, crate::free_port()?, &args)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let guards: Vec<_> = lab.iter().map(|d| d.node()).collect();
     let nodes: Vec<_> = guards.iter().map(|g| g.as_ref().expect("just started")).collect();
