@@ -97,7 +97,7 @@ declare_keys! {
 
     /// On PostgreSQL, when another node holds the lease: `true` waits as a standby (answers
     /// `/ping` and `/readyz` with its role, serves nothing else) and takes over when the lease
-    /// expires or is released; `false` refuses to start (exit code 75).
+    /// expires or is released; `false` refuses to start (exits with an error naming the holder).
     standby: bool {
         flag: "BOOL", "Wait as a standby while another node holds the lease: true or false \
             [default: true]",

@@ -321,6 +321,13 @@ impl Node {
     /// An encrypted archive of everything needed to restore the node but its seed (see
     /// [`crate::archive`]); blocking (a copy of the database).
     pub fn export_backup(&self) -> NodeResult<Vec<u8>> {
+        if self.store.is_postgres() {
+            return Err(NodeError::InvalidInput(
+                "archives copy the SQLite database; on PostgreSQL, back the database up with its \
+                 own tools (pg_dump, base backups with WAL archiving)"
+                    .into(),
+            ));
+        }
         let data_dir = &self.config.data_dir;
         let seed = Seed::read(data_dir)?.ok_or_else(|| NodeError::UnreadableState {
             what: "seed",

@@ -70,6 +70,7 @@ fn take_lease(
     };
     store.acquire_lease(options, |state: &LeaseState| {
         if !config.standby {
+            *announced = Some((state.holder.clone(), state.epoch));
             return false;
         }
         if announced.as_ref() != Some(&(state.holder.clone(), state.epoch)) {
@@ -103,10 +104,12 @@ pub(crate) fn open_store(config: &Config) -> NodeResult<(Store, bool)> {
         match take_lease(&pg, config, &holder, &mut announced) {
             Ok(store) => break store,
             Err(StoreError::Locked { .. }) => {
+                let (holder, epoch) = announced.unwrap_or_default();
                 return Err(NodeError::Config(format!(
-                    "another node holds the lease on {} and `standby` is false: not starting",
+                    "another node holds the lease on {} ({holder}, epoch {epoch}) and `standby` \
+                     is false: not starting",
                     pg.describe()
-                )))
+                )));
             }
             // A standby outlives the database's restarts and outages: it waits for it too.
             Err(StoreError::Database { source, .. })

@@ -291,3 +291,31 @@ fn numeric(raw: &[u8]) -> Result<Value, BoxError> {
     }
     Ok(Value::Real(if negative { -real } else { real }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_with_several_hosts_parse_and_never_show_the_password() {
+        let c = PgConfig::parse(
+            "postgres://boltd:s3cret@db1.example,db2.example:5433/boltd?target_session_attrs=read-write",
+        )
+        .unwrap();
+        assert_eq!(c.describe(), "postgres://db1.example:5432/boltd");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(!c.describe().contains("s3cret"));
+        assert!(PgConfig::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn numeric_sums_decode_to_integers() {
+        // 12345678 = 1234 * 10000 + 5678: ndigits 2, weight 1, positive, dscale 0.
+        let raw = [0u8, 2, 0, 1, 0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e];
+        assert_eq!(numeric(&raw).unwrap(), Value::Integer(12_345_678));
+        let negative = [0u8, 1, 0, 0, 0x40, 0, 0, 0, 0, 7];
+        assert_eq!(numeric(&negative).unwrap(), Value::Integer(-7));
+        assert_eq!(numeric(&[0u8, 0, 0, 0, 0, 0, 0, 0]).unwrap(), Value::Integer(0));
+        assert!(numeric(&[0u8, 1]).is_err(), "truncated");
+    }
+}
