@@ -67,6 +67,7 @@ mod postgres;
 mod receives;
 mod receives_delete;
 mod schema;
+mod store;
 mod tokens;
 mod webhooks;
 
@@ -77,7 +78,6 @@ pub use durability::SyncStats;
 pub use error::StoreError;
 pub use events::{EventRecord, EventType, NewChannelEvent};
 pub use fatal::{is_db_persistence_failure, is_persistence_failure, FatalHandler};
-pub use kv::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use lease::{LeaseOptions, LeaseState};
 pub use lock::{DataDirLock, LOCK_FILE_NAME};
 pub use nwc::NwcConnectionRecord;
@@ -91,6 +91,7 @@ pub use receives::{
 };
 pub use receives_delete::DeleteOutcome;
 pub use schema::SCHEMA_VERSION;
+pub use store::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use tokens::{
     BudgetUse, BudgetWindow, NewToken, RevokeToken, SpendRefusal, SpendingLimits, TokenRecord,
 };

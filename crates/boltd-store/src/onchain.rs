@@ -188,56 +188,34 @@ mod tests {
     fn a_key_finds_its_send_and_cannot_be_used_twice() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
-            .write_with(|conn| {
-                assert_eq!(onchain_send_by_key(conn, "k").unwrap(), None);
-                insert_onchain_send(conn, &new('a', Some("k")), 100).unwrap();
-                insert_onchain_send(conn, &new('b', None), 101).unwrap();
-                insert_onchain_send(conn, &new('c', None), 102).unwrap();
-                let got = onchain_send_by_key(conn, "k").unwrap().unwrap();
-                assert_eq!(
-                    (got.txid.as_str(), got.state),
-                    (
-                        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                        OnchainSendState::Recorded
-                    )
-                );
-                assert_eq!(
-                    (got.tx, got.request_hash, got.created_at),
-                    (vec![1, 2, 3], [9; 32], 100)
-                );
-                // The same key again (another transaction) or the same txid: refused.
-                assert!(insert_onchain_send(conn, &new('d', Some("k")), 103).is_err());
-                assert!(insert_onchain_send(conn, &new('b', None), 103).is_err());
-                assert!(insert_onchain_send(conn, &new('e', Some("")), 103).is_err(), "empty key");
+        // One transaction per statement, as the wallet writes them (a failed statement ends
+        // its transaction on PostgreSQL).
+        let insert =
+            |txid, key, at| store.write_with(|c| insert_onchain_send(c, &new(txid, key), at));
+        let set = |txid: &str, state, reason: Option<&str>, at| {
+            store.write_with(|c| set_onchain_send_state(c, txid, state, reason, at)).unwrap()
+        };
+        assert_eq!(store.read_with(|c| onchain_send_by_key(c, "k")).unwrap(), None);
+        insert('a', Some("k"), 100).unwrap();
+        insert('b', None, 101).unwrap();
+        insert('c', None, 102).unwrap();
+        let got = store.read_with(|c| onchain_send_by_key(c, "k")).unwrap().unwrap();
+        assert_eq!((got.txid, got.state), ("a".repeat(64), OnchainSendState::Recorded));
+        assert_eq!((got.tx, got.request_hash, got.created_at), (vec![1, 2, 3], [9; 32], 100));
+        // The same key again (another transaction) or the same txid: refused.
+        assert!(insert('d', Some("k"), 103).is_err());
+        assert!(insert('b', None, 103).is_err());
+        assert!(insert('e', Some(""), 103).is_err(), "empty key");
 
-                let b = "b".repeat(64);
-                assert!(set_onchain_send_state(
-                    conn,
-                    &b,
-                    OnchainSendState::Unknown,
-                    Some("timeout"),
-                    110
-                )
-                .unwrap());
-                let c = "c".repeat(64);
-                set_onchain_send_state(conn, &c, OnchainSendState::Broadcast, None, 111).unwrap();
-                let unsettled = unsettled_onchain_sends(conn).unwrap();
-                let txids: Vec<_> = unsettled.iter().map(|s| s.txid.clone()).collect();
-                assert_eq!(txids, vec!["a".repeat(64), b.clone()]);
-                let b_row = onchain_send_by_txid(conn, &b).unwrap().unwrap();
-                assert_eq!((b_row.reason.as_deref(), b_row.updated_at), (Some("timeout"), 110));
-                assert!(!set_onchain_send_state(
-                    conn,
-                    &"f".repeat(64),
-                    OnchainSendState::Evicted,
-                    None,
-                    1
-                )
-                .unwrap());
-                Ok(())
-            })
-            .unwrap();
+        let b = "b".repeat(64);
+        assert!(set(&b, OnchainSendState::Unknown, Some("timeout"), 110));
+        set(&"c".repeat(64), OnchainSendState::Broadcast, None, 111);
+        let unsettled = store.read_with(unsettled_onchain_sends).unwrap();
+        let txids: Vec<_> = unsettled.iter().map(|s| s.txid.clone()).collect();
+        assert_eq!(txids, vec!["a".repeat(64), b.clone()]);
+        let b_row = store.read_with(|c| onchain_send_by_txid(c, &b)).unwrap().unwrap();
+        assert_eq!((b_row.reason.as_deref(), b_row.updated_at), (Some("timeout"), 110));
+        assert!(!set(&"f".repeat(64), OnchainSendState::Evicted, None, 1));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use boltd_store::{onchain as rows, Store, StoreError};
 /// The wallet's database.
 pub enum WalletDb {
     /// A SQLite connection of its own.
-    Sqlite(Conn),
+    Sqlite(Box<Conn>),
     /// The PostgreSQL store.
     Postgres(Arc<Store>),
 }
@@ -59,7 +59,7 @@ impl WalletDb {
         if store.is_postgres() {
             return Ok(WalletDb::Postgres(Arc::clone(store)));
         }
-        Ok(WalletDb::Sqlite(Conn::new(Backend::Sqlite(store.open_connection()?))))
+        Ok(WalletDb::Sqlite(Box::new(Conn::new(Backend::Sqlite(store.open_connection()?)))))
     }
 
     /// Reads rows.
