@@ -21,6 +21,9 @@
 //!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
 //!   over HTTP for the workers.
 //!
+//! B7, the store on PostgreSQL beside SQLite and failover with a standby (the `bench_store`
+//! binary, [`store`]).
+//!
 //! `scripts/bench.sh` runs both and writes the report under `bench/results/`.
 #![deny(missing_docs)]
 
@@ -36,4 +39,5 @@ pub mod memory;
 pub mod multihop;
 pub mod payments;
 pub mod stats;
+pub mod store;
 pub mod suite;

@@ -15,7 +15,7 @@ pub mod wait;
 pub use bdk_bitcoind_rpc::bitcoincore_rpc;
 pub use bitcoind::{bitcoind_exe, op_true_script, Bitcoind};
 /// A throwaway PostgreSQL cluster (initdb in a temporary directory, a free port, stopped on drop).
-pub use boltd_store::pg_cluster::PgCluster;
+pub use boltd_store::pg_cluster::{pg_bin, PgCluster};
 pub use error::HarnessError;
 pub use lab::{fund, line_of_three, mine_and_sync, open_channel, ROUTE_PROBE_SAT};
 pub use node::{free_port, regtest_config, ApiClient, ApiFailure, ChainAccess, TestNode};
