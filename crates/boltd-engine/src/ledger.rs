@@ -125,6 +125,50 @@ fn custom_records_json(records: &[(u64, Vec<u8>)]) -> Option<String> {
     Some(serde_json::Value::Object(map).to_string())
 }
 
+impl Ledger {
+    /// The decision for a payment from which `counterparty_skimmed_fee_msat` was taken, when
+    /// not to go on: the fee is not an LSP's promised one for a receive of ours (`Fail`), or
+    /// cannot be checked or recorded now (`Hold`; the HTLCs fail back at their deadline).
+    /// `None`: the fee was promised and is recorded.
+    fn check_lsp_fee(&self, event: &ClaimableEvent, known: bool) -> Option<ClaimDecision> {
+        let hash = event.payment_hash.0;
+        let skimmed = event.counterparty_skimmed_fee_msat;
+        let lsp = match self.store.deferring_sync(|s| s.receive_lsp(&hash)) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(payment_hash = %event.payment_hash, "cannot read the receive's LSP: {e}");
+                return Some(ClaimDecision::Hold);
+            }
+        };
+        match lsp {
+            Some(l) if known && skimmed <= l.opening_fee_msat => {
+                let recorded =
+                    self.store.deferring_sync(|s| s.record_lsp_skimmed_fee(&hash, skimmed));
+                if let Err(e) = recorded {
+                    tracing::error!("recording the LSP's fee failed: {e}");
+                    return Some(ClaimDecision::Hold);
+                }
+                tracing::info!(payment_hash = %event.payment_hash, skimmed, promised = l.opening_fee_msat, "the LSP took its promised fee");
+                None
+            }
+            Some(l) => {
+                tracing::warn!(
+                    payment_hash = %event.payment_hash, skimmed, promised = l.opening_fee_msat,
+                    "the LSP took more than it promised: failing the payment back"
+                );
+                Some(ClaimDecision::Fail)
+            }
+            None => {
+                tracing::warn!(
+                    payment_hash = %event.payment_hash, skimmed,
+                    "a fee was taken from a payment not made through an LSP: failing it back"
+                );
+                Some(ClaimDecision::Fail)
+            }
+        }
+    }
+}
+
 impl PaymentEvents for Ledger {
     /// Decides what happens to HTLCs that can be claimed, recording it first:
     /// - no receive (keysend, or an invoice boltd did not record): claim with LDK's preimage;
@@ -147,6 +191,13 @@ impl PaymentEvents for Ledger {
                 return ClaimDecision::Hold;
             }
         };
+        // A fee taken on the way (an LSP's, for a just-in-time channel) must be the one its LSP
+        // promised for this receive: anything else is failed back.
+        if event.counterparty_skimmed_fee_msat > 0 {
+            if let Some(decision) = self.check_lsp_fee(&event, receive.is_some()) {
+                return decision;
+            }
+        }
         let Some(r) = receive else {
             return event.known_preimage.map(ClaimDecision::Claim).unwrap_or(ClaimDecision::Fail);
         };

@@ -126,6 +126,10 @@ pub enum ClientCommand {
         /// Make a hold invoice for this payment hash (you keep the preimage).
         #[arg(long)]
         payment_hash: Option<String>,
+        /// Through an LSP (a just-in-time channel): true always, false never [default: when
+        /// the channels cannot receive the amount and an LSP is configured].
+        #[arg(long)]
+        via_lsp: Option<bool>,
         /// Idempotency key: the same key replays the first result.
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -596,6 +600,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             description_hash,
             expiry_secs,
             payment_hash,
+            via_lsp,
             idempotency_key,
         } => {
             let req = BarkInvoiceRequest {
@@ -604,6 +609,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
                 description_hash,
                 expiry_secs,
                 payment_hash,
+                via_lsp,
                 token: None,
             };
             cli.send(client.create_invoice(&req).idempotency_key(idempotency_key.as_deref()))

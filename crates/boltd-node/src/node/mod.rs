@@ -154,6 +154,8 @@ pub struct Node {
     forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    liquidity: Arc<crate::liquidity::Liquidity>,
+    liquidity_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     fail_stop: FailStop,
     /// Monitor writes ordered with the manager's (see `persist`).
     gate: Arc<ManagerGate>,
@@ -230,6 +232,12 @@ pub fn user_config(config: &Config) -> UserConfig {
     // for anchor channels (to check the reserve), and it is where `accept_inbound_channels`
     // declines them.
     c.manually_accept_inbound_channels = true;
+    if config.lsps2_service {
+        // LSPS2: payments to the intercept channel ids handed out are held for the service
+        // (see `liquidity`), and forwarded over the unannounced channels it opens.
+        c.accept_intercept_htlcs = true;
+        c.accept_forwards_to_priv_channels = true;
+    }
     c
 }
 
@@ -287,6 +295,10 @@ impl Node {
         let wt = self.wallet_thread.lock().unwrap().take();
         if let Some(wt) = wt {
             let _ = tokio::task::spawn_blocking(move || wt.join()).await;
+        }
+        let lt = self.liquidity_thread.lock().unwrap().take();
+        if let Some(lt) = lt {
+            let _ = tokio::task::spawn_blocking(move || lt.join()).await;
         }
         let ft = self.forwarder_thread.lock().unwrap().take();
         if let Some(ft) = ft {
@@ -357,6 +369,11 @@ impl Node {
     /// The router (per-payment policies are registered here).
     pub fn router(&self) -> &Arc<Router> {
         &self.router
+    }
+
+    /// The liquidity component (LSPS2 client and service).
+    pub fn liquidity(&self) -> &Arc<crate::liquidity::Liquidity> {
+        &self.liquidity
     }
 
     /// The keys manager.
