@@ -4,6 +4,10 @@
 //! `receive_via_jit_channel` invoice for 100,000 sat, bought from L, is paid by P; L opens a
 //! channel to K just in time and forwards the payment minus its 2,000 sat fee, which ldk-node
 //! checks against its own limit and records as the skimmed fee.
+//!
+//! And the other way round: a boltd node C receives through an ldk-node LSP K2
+//! (`set_liquidity_provider_lsps2`): C's invoice (automatically through K2: C has no channel)
+//! shows K2's fee, P pays it, K2 opens the channel, C records the fee K2 took.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,8 +20,10 @@ use ldk_node::bitcoin::secp256k1::PublicKey;
 use ldk_node::bitcoin::Network;
 use ldk_node::lightning::ln::msgs::SocketAddress;
 use ldk_node::lightning_invoice::{Bolt11InvoiceDescription, Description};
+use ldk_node::liquidity::LSPS2ServiceConfig;
 use ldk_node::payment::{PaymentDirection, PaymentKind, PaymentStatus};
 use ldk_node::{Builder, Event};
+use serde_json::json;
 
 const POLL: Duration = Duration::from_millis(100);
 
@@ -90,6 +96,116 @@ fn ldk_node_receives_through_a_boltd_lsp() -> Result<(), HarnessError> {
     assert_eq!(chans.len(), 1, "{chans:?}");
     assert_eq!(chans[0].counterparty_node_id, lsp_id);
     assert_eq!(chans[0].channel_value_sats, 107_800);
+    k.stop().map_err(|e| HarnessError::Other(format!("ldk-node stop: {e:?}")))?;
+    Ok(())
+}
+
+#[test]
+fn boltd_receives_through_an_ldk_node_lsp() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let p = TestNode::start_in_process("payer", &dir.path().join("p"), &chain, free_port()?)?;
+
+    let port = free_port()?;
+    let mut builder = Builder::new();
+    builder
+        .set_network(Network::Regtest)
+        .set_storage_dir_path(dir.path().join("k2").to_string_lossy().into_owned())
+        .set_chain_source_bitcoind_rpc(
+            "127.0.0.1".into(),
+            btc.rpc_port(),
+            btc.rpc_user().into(),
+            btc.rpc_password().into(),
+        );
+    builder
+        .set_listening_addresses(vec![SocketAddress::TcpIpV4 { addr: [127, 0, 0, 1], port }])
+        .and_then(|b| b.set_node_alias("ldk-node-lsp".into()))
+        .map_err(|e| HarnessError::Other(format!("ldk-node builder: {e:?}")))?;
+    builder.set_liquidity_provider_lsps2(LSPS2ServiceConfig {
+        require_token: None,
+        advertise_service: false,
+        channel_opening_fee_ppm: 10_000,
+        channel_over_provisioning_ppm: 100_000,
+        min_channel_opening_fee_msat: 3_000_000,
+        min_channel_lifetime: 100,
+        max_client_to_self_delay: 1024,
+        min_payment_size_msat: 1_000_000,
+        max_payment_size_msat: 1_000_000_000,
+        client_trusts_lsp: false,
+    });
+    let k = builder.build().map_err(|e| HarnessError::Other(format!("ldk-node build: {e:?}")))?;
+    k.start().map_err(|e| HarnessError::Other(format!("ldk-node start: {e:?}")))?;
+    let k_id = k.node_id().to_string();
+    let c = TestNode::start_in_process_with(
+        "client",
+        &dir.path().join("c"),
+        &chain,
+        free_port()?,
+        |c| {
+            c.lsps = Some(vec![format!("{k_id}@127.0.0.1:{port}")]);
+        },
+    )?;
+
+    btc.mine(101)?;
+    fund(&btc, &p, &[&c])?;
+    let k_addr =
+        k.onchain_payment().new_address().map_err(|e| HarnessError::Other(format!("{e:?}")))?;
+    btc.fund_address(&k_addr, 1)?;
+    let h = btc.height()?;
+    wait_until("ldk-node's wallet to see its funds", DEFAULT_TIMEOUT, POLL, || {
+        Ok((k.status().current_best_block.height >= h
+            && k.list_balances().spendable_onchain_balance_sats > 0)
+            .then_some(()))
+    })?;
+    // P opens a channel to K2 (ldk-node announces nothing without one).
+    p.ok(
+        "connect",
+        p.post(
+            "/api/v1/node/peers/connect",
+            json!({ "node_id": k_id, "address": format!("127.0.0.1:{port}") }),
+        ),
+    )?;
+    p.ok(
+        "open",
+        p.post(
+            "/api/v1/node/channels/open",
+            json!({ "node_id": k_id, "amount_sat": 1_000_000, "push_msat": 0, "public": true }),
+        ),
+    )?;
+    wait_until("the funding transaction to reach the mempool", DEFAULT_TIMEOUT, POLL, || {
+        Ok((!btc.get_raw_mempool()?.is_empty()).then_some(()))
+    })?;
+    btc.mine(6)?;
+    let h = btc.height()?;
+    p.wait_synced(h)?;
+    c.wait_synced(h)?;
+    wait_until("P's channel to K2 to be usable", DEFAULT_TIMEOUT, POLL, || {
+        Ok(k.list_channels().iter().any(|ch| ch.is_usable).then_some(()))
+    })?;
+    wait_until("P's channel to K2 to be ready at P", DEFAULT_TIMEOUT, POLL, || {
+        Ok(p.channels()?.iter().any(|ch| ch["state"] == "ready").then_some(()))
+    })?;
+
+    let inv = c.ok(
+        "invoice through ldk-node",
+        c.post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 100_000 })),
+    )?;
+    // K2's fee: its 3,000 sat minimum, above 1 % of 100,000 sat.
+    assert_eq!(inv["lsp"]["opening_fee_msat"], 3_000_000, "{inv}");
+    assert_eq!(inv["lsp"]["lsp_node_id"], k_id.as_str(), "{inv}");
+    let paid = p.pay(inv["invoice"].as_str().unwrap())?;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    let hash = inv["payment_hash"].as_str().unwrap();
+    let r = wait_until("C's receive to settle", DEFAULT_TIMEOUT, POLL, || {
+        let r = c.get(&format!("/api/v1/lightning/receives/{hash}")).unwrap();
+        Ok((r["state"] == "settled").then_some(r))
+    })?;
+    assert_eq!(r["received_msat"], 97_000_000, "{r}");
+    assert_eq!(r["lsp"]["skimmed_fee_msat"], 3_000_000, "{r}");
+    let chans: Vec<_> =
+        c.channels()?.into_iter().filter(|ch| ch["peer_node_id"] == k_id.as_str()).collect();
+    assert_eq!(chans.len(), 1, "{chans:?}");
     k.stop().map_err(|e| HarnessError::Other(format!("ldk-node stop: {e:?}")))?;
     Ok(())
 }
