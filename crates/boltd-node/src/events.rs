@@ -546,9 +546,13 @@ impl NodeEventHandler {
                 channel_capacity_sats,
                 channel_funding_txo,
                 last_local_balance_msat,
+                user_channel_id,
                 ..
             } => {
                 tracing::info!(%channel_id, ?counterparty_node_id, %reason, "channel closed");
+                if let Some(peer) = counterparty_node_id {
+                    self.liquidity.channel_closed(user_channel_id, &peer);
+                }
                 let kind = ChannelEventKind::Closed {
                     reason: reason.to_string(),
                     kind: close_kind(&reason),

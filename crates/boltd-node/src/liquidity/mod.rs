@@ -232,6 +232,17 @@ impl Liquidity {
         }
     }
 
+    /// `Event::ChannelClosed`: a just-in-time channel that closes before it was ready (the
+    /// client declined it, its funding failed) fails the payment it was for back at once,
+    /// rather than at the HTLCs' expiry. Any other channel: nothing to do.
+    pub(crate) fn channel_closed(&self, user_channel_id: u128, peer: &PublicKey) {
+        if let Some(h) = self.manager.lsps2_service_handler() {
+            if h.channel_open_failed(peer, user_channel_id).is_ok() {
+                tracing::info!(%peer, "LSPS2: the just-in-time channel closed before it was ready; payment failed back");
+            }
+        }
+    }
+
     /// `Event::HTLCHandlingFailed`.
     pub(crate) fn htlc_handling_failed(&self, failure_type: HTLCHandlingFailureType) {
         if let Some(h) = self.manager.lsps2_service_handler() {
