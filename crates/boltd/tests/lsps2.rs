@@ -119,6 +119,20 @@ fn a_fresh_node_receives_through_a_boltd_lsp() -> Result<(), HarnessError> {
     assert_eq!(r2["received_msat"], 5_000_000, "{r2}");
     assert_eq!(channels_with(&c, &l)?.len(), 1, "still the one channel");
 
+    // Core Lightning's and Alby's invoice creation take the same automatic choice: 60,000 sat
+    // is more than the channel can receive, so both invoices go through L.
+    let cln = c
+        .post(
+            "/v1/invoice",
+            json!({ "amount_msat": 60_000_000, "label": "via-cln", "description": "cln" }),
+        )
+        .unwrap();
+    assert_eq!(receive(&c, &cln["payment_hash"])["lsp"]["opening_fee_msat"], 2_000_000, "{cln}");
+    assert!(cln["bolt11"].as_str().unwrap().starts_with("lnbcrt600u"), "{cln}");
+    let alby = c.post("/invoices", json!({ "amount": 60_000, "description": "alby" })).unwrap();
+    let alby_lsp = &receive(&c, &alby["payment_hash"])["lsp"];
+    assert_eq!(alby_lsp["lsp_node_id"], l.node_id.as_str(), "{alby}");
+
     // Outside L's limits (10,000 sat to 10,000,000 sat): refused, naming them.
     let e = c
         .post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 1_000, "via_lsp": true }))
