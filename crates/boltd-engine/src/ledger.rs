@@ -154,7 +154,9 @@ impl Ledger {
             Some(l) => {
                 tracing::warn!(
                     payment_hash = %event.payment_hash, skimmed, promised = l.opening_fee_msat,
-                    "the LSP took more than it promised: failing the payment back"
+                    known,
+                    "the LSP took more than it promised (or the receive is unknown): failing \
+                     the payment back"
                 );
                 Some(ClaimDecision::Fail)
             }
@@ -500,5 +502,50 @@ mod tests {
         assert_eq!(over.status, PaymentStatus::Failed, "no time left");
         let rejected = fail(3, PaymentFailureReason::RecipientRejected);
         assert_eq!(rejected.status, PaymentStatus::Failed, "final whatever the window");
+    }
+
+    #[test]
+    fn a_skimmed_fee_is_claimed_only_within_its_lsps_promise() {
+        use bitcoin::hashes::{sha256, Hash};
+        use boltd_store::NewReceiveLsp;
+        use lightning::types::payment::PaymentPreimage;
+        let dir = tempfile::tempdir().unwrap();
+        let (p1, p2) = ([9; 32], [8; 32]);
+        let h1 = sha256::Hash::hash(&p1).to_byte_array();
+        let h2 = sha256::Hash::hash(&p2).to_byte_array();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let ledger = Ledger::new(Arc::clone(&store), Arc::new(Registry::default()));
+        let event = |preimage: [u8; 32], skimmed: u64| ClaimableEvent {
+            payment_hash: PaymentHash(sha256::Hash::hash(&preimage).to_byte_array()),
+            amount_msat: 100_000_000 - skimmed,
+            known_preimage: Some(PaymentPreimage(preimage)),
+            keysend: false,
+            payer_note: None,
+            custom_records: Vec::new(),
+            claim_deadline: None,
+            best_height: 100,
+            counterparty_skimmed_fee_msat: skimmed,
+        };
+        for h in [h1, h2] {
+            let mut r = NewReceive::new(h);
+            r.amount_msat = Some(100_000_000);
+            store.insert_receive(r, 1).unwrap();
+        }
+        let lsp = NewReceiveLsp {
+            payment_hash: h1,
+            lsp_node_id: "02ab".into(),
+            opening_fee_msat: 2_000_000,
+            valid_until: u64::MAX / 2,
+        };
+        store.insert_receive_lsp(lsp, 1).unwrap();
+        // One msat more than promised: failed back, nothing recorded.
+        assert_eq!(ledger.payment_claimable(event(p1, 2_000_001)), ClaimDecision::Fail);
+        assert_eq!(store.receive_lsp(&h1).unwrap().unwrap().skimmed_fee_msat, None);
+        // A fee taken from a receive not made through an LSP: failed back.
+        assert_eq!(ledger.payment_claimable(event(p2, 1)), ClaimDecision::Fail);
+        // Within the promise: claimed, the fee recorded.
+        let d = ledger.payment_claimable(event(p1, 2_000_000));
+        assert_eq!(d, ClaimDecision::Claim(PaymentPreimage(p1)));
+        assert_eq!(store.receive_lsp(&h1).unwrap().unwrap().skimmed_fee_msat, Some(2_000_000));
     }
 }
