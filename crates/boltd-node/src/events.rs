@@ -344,9 +344,23 @@ impl NodeEventHandler {
             Event::FundingTxBroadcastSafe { channel_id, .. } => {
                 tracing::debug!(%channel_id, "funding transaction safe to broadcast");
             }
-            Event::FundingTransactionReadyForSigning { channel_id, .. } => {
-                // Only emitted for splices/interactive funding, which boltd does not start.
-                tracing::warn!(%channel_id, "unexpected interactive funding signing request");
+            Event::FundingTransactionReadyForSigning {
+                channel_id,
+                counterparty_node_id,
+                unsigned_transaction,
+                ..
+            } => {
+                // A splice (see `node::splice`): boltd contributes no wallet coins, so there is
+                // nothing of ours to sign but the channel's shared input, which LDK signs.
+                let txid = unsigned_transaction.compute_txid();
+                tracing::info!(%channel_id, %txid, "splice transaction ready for signing");
+                if let Err(e) = self.channel_manager.funding_transaction_signed(
+                    &channel_id,
+                    &counterparty_node_id,
+                    unsigned_transaction,
+                ) {
+                    tracing::error!(%channel_id, "cannot sign the splice transaction: {e:?}");
+                }
             }
             Event::PaymentClaimable {
                 payment_hash,
@@ -568,8 +582,11 @@ impl NodeEventHandler {
                     })
                     .map_err(|_| ReplayEvent())?;
             }
-            Event::SplicePending { channel_id, .. } | Event::SpliceFailed { channel_id, .. } => {
-                tracing::info!(%channel_id, "splice event (boltd does not initiate splices)");
+            Event::SplicePending { channel_id, new_funding_txo, .. } => {
+                tracing::info!(%channel_id, %new_funding_txo, "splice pending");
+            }
+            Event::SpliceFailed { channel_id, .. } => {
+                tracing::warn!(%channel_id, "splice failed");
             }
             Event::DiscardFunding { channel_id, funding_info } => {
                 tracing::info!(%channel_id, ?funding_info, "funding discarded");

@@ -447,7 +447,8 @@ impl OnchainWallet {
         txs
     }
 
-    fn parse_address(&self, address: &str) -> NodeResult<Address> {
+    /// `address` parsed, and checked to be for the wallet's network.
+    pub(crate) fn parse_address(&self, address: &str) -> NodeResult<Address> {
         let unchecked: Address<bitcoin::address::NetworkUnchecked> = address
             .parse()
             .map_err(|e| NodeError::InvalidInput(format!("`{address}` is not an address: {e}")))?;

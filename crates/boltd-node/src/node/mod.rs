@@ -78,12 +78,14 @@ mod closed;
 mod onchain;
 mod peers;
 mod runtime;
+mod splice;
 mod start;
 
 pub use channels::{scid_string, ChannelInfo, GraphChannel, GraphChannelPolicy, CHANNEL_STATES};
 pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
+pub use splice::SpliceOut;
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";
@@ -232,6 +234,9 @@ pub fn user_config(config: &Config) -> UserConfig {
     // for anchor channels (to check the reserve), and it is where `accept_inbound_channels`
     // declines them.
     c.manually_accept_inbound_channels = true;
+    // Splices a peer starts are accepted (see `splice`); LDK's default refuses them only to let
+    // a node go back to LDK < 0.2, which boltd's state cannot anyway.
+    c.reject_inbound_splices = false;
     if config.lsps2_service {
         // LSPS2: payments to the intercept channel ids handed out are held for the service
         // (see `liquidity`), and forwarded over the unannounced channels it opens.
