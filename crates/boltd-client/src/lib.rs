@@ -34,7 +34,7 @@ use types::{
     Address, BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, NodeInfo, OfferInfo, OfferPayRequest,
     OnchainBalance, OnchainDrainRequest, OnchainSendRequest, OpenRequest, PayResponse, PeerInfo,
-    Utxo,
+    SpliceOutRequest, Utxo,
 };
 
 /// How long a request may take by default (see [`Client::timeout`] and [`Request::timeout`]).
@@ -349,6 +349,12 @@ impl Client {
     /// Closes a channel (`POST /api/v1/node/channels/close`).
     pub fn close_channel(&self, req: &CloseRequest) -> Request<'_, Value> {
         self.request("POST", "/api/v1/node/channels/close").json(req)
+    }
+
+    /// Takes funds out of a channel without closing it
+    /// (`POST /api/v1/node/channels/splice-out`).
+    pub fn splice_out(&self, req: &SpliceOutRequest) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/channels/splice-out").json(req)
     }
 
     // ---- tokens ----

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use boltd_client::types::{
     BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, OnchainDrainRequest, OnchainSendRequest,
-    OpenRequest,
+    OpenRequest, SpliceOutRequest,
 };
 use boltd_client::{Client, ClientError, Request};
 use clap::{Args, Subcommand, ValueEnum};
@@ -328,6 +328,16 @@ pub enum ChannelsAction {
         /// Force-close: broadcast the latest commitment.
         #[arg(long)]
         force: bool,
+    },
+    /// Take funds out of a channel without closing it (splice-out).
+    SpliceOut {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The amount to take out, in sat (the splice's fee comes from the channel on top).
+        amount_sat: u64,
+        /// Where to send it [default: a new address of the node's wallet].
+        #[arg(long)]
+        address: Option<String>,
     },
 }
 
@@ -693,6 +703,10 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             }
             ChannelsAction::Close { channel_id, force } => {
                 cli.send(client.close_channel(&CloseRequest { channel_id, force }))
+            }
+            ChannelsAction::SpliceOut { channel_id, amount_sat, address } => {
+                let req = SpliceOutRequest { channel_id, amount_sat, address };
+                cli.send(client.splice_out(&req))
             }
         },
         ClientCommand::Info => cli.send(client.node_info()),

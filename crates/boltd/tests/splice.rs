@@ -72,6 +72,7 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
         },
     )?;
     assert!((795_000..800_000).contains(&capacity), "capacity after the splice: {capacity}");
+    eprintln!("capacity after the splice: {capacity} sat");
     let after = wait_until(
         "A's wallet to hold the amount",
         Duration::from_secs(30),
