@@ -350,14 +350,21 @@ impl NodeEventHandler {
                 unsigned_transaction,
                 ..
             } => {
-                // A splice (see `node::splice`): boltd contributes no wallet coins, so there is
-                // nothing of ours to sign but the channel's shared input, which LDK signs.
+                // A splice (see `node::splice`): the wallet signs its coins (a splice-in's), LDK
+                // the channel's shared input.
                 let txid = unsigned_transaction.compute_txid();
                 tracing::info!(%channel_id, %txid, "splice transaction ready for signing");
+                let signed = match self.wallet.sign_splice(unsigned_transaction) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::error!(%channel_id, "cannot sign the splice's coins: {e}");
+                        return Ok(());
+                    }
+                };
                 if let Err(e) = self.channel_manager.funding_transaction_signed(
                     &channel_id,
                     &counterparty_node_id,
-                    unsigned_transaction,
+                    signed,
                 ) {
                     tracing::error!(%channel_id, "cannot sign the splice transaction: {e:?}");
                 }

@@ -9,6 +9,7 @@
 
 mod bump;
 mod sends;
+mod splice;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use boltd_client::types::{
     BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, OnchainDrainRequest, OnchainSendRequest,
-    OpenRequest, SpliceOutRequest,
+    OpenRequest, SpliceInRequest, SpliceOutRequest,
 };
 use boltd_client::{Client, ClientError, Request};
 use clap::{Args, Subcommand, ValueEnum};
@@ -328,6 +328,13 @@ pub enum ChannelsAction {
         /// Force-close: broadcast the latest commitment.
         #[arg(long)]
         force: bool,
+    },
+    /// Add on-chain funds to a channel without closing it (splice-in).
+    SpliceIn {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The amount to add, in sat (confirmed wallet coins pay it and the fee).
+        amount_sat: u64,
     },
     /// Take funds out of a channel without closing it (splice-out).
     SpliceOut {
@@ -703,6 +710,9 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             }
             ChannelsAction::Close { channel_id, force } => {
                 cli.send(client.close_channel(&CloseRequest { channel_id, force }))
+            }
+            ChannelsAction::SpliceIn { channel_id, amount_sat } => {
+                cli.send(client.splice_in(&SpliceInRequest { channel_id, amount_sat }))
             }
             ChannelsAction::SpliceOut { channel_id, amount_sat, address } => {
                 let req = SpliceOutRequest { channel_id, amount_sat, address };

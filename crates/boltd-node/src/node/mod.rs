@@ -85,7 +85,7 @@ pub use channels::{scid_string, ChannelInfo, GraphChannel, GraphChannelPolicy, C
 pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
-pub use splice::SpliceOut;
+pub use splice::{SpliceIn, SpliceOut};
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
 const PEERS_NAMESPACE: &str = "boltd_peers";

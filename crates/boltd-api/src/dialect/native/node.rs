@@ -256,6 +256,35 @@ pub(crate) async fn splice_out(
     Ok(Json(node.splice_out(&r.channel_id, r.amount_sat, r.address.as_deref()).await?))
 }
 
+/// Funds to add to a channel from the on-chain wallet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpliceInRequest {
+    /// The channel id (hex).
+    pub channel_id: String,
+    /// The amount to add, in sat (confirmed wallet coins pay it and the splice's fee).
+    pub amount_sat: u64,
+}
+
+/// Splice-in: adds `amount_sat` from the wallet's confirmed coins to a channel in one on-chain
+/// transaction that also re-funds the channel, which stays usable; its capacity grows once the
+/// splice is locked. The anchor reserve stays on chain.
+#[utoipa::path(post, path = "/api/v1/node/channels/splice-in", tag = TAG, operation_id = "splice_in",
+    security(("bearer" = ["node:admin"])),
+    request_body = SpliceInRequest,
+    responses(
+        (status = 200, description = "Splicing", body = boltd_node::node::SpliceIn),
+        (status = 400, description = "A bad amount, or not enough confirmed coins beside the anchor reserve", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 422, description = "The node or the peer refused to splice now", body = ErrorBody),
+    ))]
+pub(crate) async fn splice_in(
+    State(engine): State<AppState>,
+    Body(r): Body<SpliceInRequest>,
+) -> ApiResult<boltd_node::node::SpliceIn> {
+    Ok(Json(engine.node().splice_in(&r.channel_id, r.amount_sat).await?))
+}
+
 /// New forwarding parameters for every channel (absent: unchanged).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
