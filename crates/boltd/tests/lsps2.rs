@@ -178,3 +178,78 @@ fn a_fresh_node_receives_through_a_boltd_lsp() -> Result<(), HarnessError> {
     assert_eq!(channels_with(&l, &c)?.len(), 1);
     Ok(())
 }
+
+/// The LSP's promise survives its restart: C's invoice is bought, L stops and starts again
+/// (its intercept id and LDK's LSPS2 state come back from its database), C reconnects to its
+/// LSP by itself, and P's payment opens the channel as promised.
+#[test]
+fn a_promise_survives_the_lsps_restart() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let p = TestNode::start_in_process("payer", &dir.path().join("p"), &chain, free_port()?)?;
+    let l_port = free_port()?;
+    let start_l = || {
+        TestNode::start_in_process_with("lsp", &dir.path().join("l"), &chain, l_port, |c| {
+            c.lsps2_service = Some(true);
+        })
+    };
+    let mut l = start_l()?;
+    let lsp = format!("{}@{}", l.node_id, l.p2p_addr);
+    let c = TestNode::start_in_process_with(
+        "client",
+        &dir.path().join("c"),
+        &chain,
+        free_port()?,
+        |c| {
+            c.lsps = Some(vec![lsp]);
+        },
+    )?;
+    btc.mine(101)?;
+    fund(&btc, &p, &[&l, &c])?;
+    fund(&btc, &l, &[&p, &c])?;
+    open_channel(&btc, &p, &l, 1_000_000, 0, &[&p, &l, &c])?;
+    let inv = c.ok(
+        "invoice through the LSP",
+        c.post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 50_000 })),
+    )?;
+    assert_eq!(inv["lsp"]["opening_fee_msat"], 2_000_000, "{inv}");
+
+    l.stop()?;
+    drop(l);
+    let l = start_l()?;
+    let c_id = c.node_id.clone();
+    let p_id = p.node_id.clone();
+    wait_until(
+        "C and P to reconnect to L",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let peers = l.get("/api/v1/node/peers").unwrap();
+            let ids: Vec<&str> =
+                peers.as_array().unwrap().iter().filter_map(|x| x["node_id"].as_str()).collect();
+            Ok((ids.contains(&c_id.as_str()) && ids.contains(&p_id.as_str())).then_some(()))
+        },
+    )?;
+    wait_until(
+        "P's channel to L usable again",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || Ok(p.channels()?.iter().any(|ch| ch["state"] == "ready").then_some(())),
+    )?;
+    let paid = p.pay(inv["invoice"].as_str().unwrap())?;
+    assert_eq!(paid["status"], "complete", "{paid}");
+    let r = wait_until(
+        "C's receive to settle",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || {
+            let r = receive(&c, &inv["payment_hash"]);
+            Ok((r["state"] == "settled").then_some(r))
+        },
+    )?;
+    assert_eq!(r["received_msat"], 48_000_000, "{r}");
+    assert_eq!(r["lsp"]["skimmed_fee_msat"], 2_000_000, "{r}");
+    assert_eq!(channels_with(&c, &l)?.len(), 1);
+    Ok(())
+}

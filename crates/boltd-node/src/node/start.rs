@@ -472,7 +472,13 @@ impl Node {
                     Arc::clone(&channel_manager),
                     Arc::clone(&store),
                     announce,
-                    recovery_peers,
+                    // Beside channel peers: stale channels' peers a recovery waits for, and
+                    // the configured LSPs (a client waiting for a just-in-time channel must be
+                    // connected when the payment reaches its LSP).
+                    recovery_peers
+                        .into_iter()
+                        .chain(liquidity.lsps().iter().map(|l| l.node_id))
+                        .collect(),
                 ),
             ),
         ];
