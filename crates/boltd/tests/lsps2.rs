@@ -179,31 +179,45 @@ fn a_fresh_node_receives_through_a_boltd_lsp() -> Result<(), HarnessError> {
     Ok(())
 }
 
-/// The LSP's promise survives its restart: C's invoice is bought, L stops and starts again
-/// (its intercept id and LDK's LSPS2 state come back from its database), C reconnects to its
-/// LSP by itself, and P's payment opens the channel as promised.
+/// The LSP's token keeps strangers out (P's wrong one is refused, naming the refusal), and its
+/// promise survives its restart: C's invoice is bought, L stops and starts again (its intercept
+/// id and LDK's LSPS2 state come back from its database), C reconnects to its LSP by itself,
+/// and P's payment opens the channel as promised.
 #[test]
 fn a_promise_survives_the_lsps_restart() -> Result<(), HarnessError> {
     let btc = Bitcoind::start()?;
     let chain = ChainAccess::from(&btc);
     let dir = tempfile::tempdir().unwrap();
-    let p = TestNode::start_in_process("payer", &dir.path().join("p"), &chain, free_port()?)?;
     let l_port = free_port()?;
     let start_l = || {
         TestNode::start_in_process_with("lsp", &dir.path().join("l"), &chain, l_port, |c| {
             c.lsps2_service = Some(true);
+            c.lsps2_service_token = Some("members-only".into());
         })
     };
     let mut l = start_l()?;
     let lsp = format!("{}@{}", l.node_id, l.p2p_addr);
+    let with_lsp = |token: &str| {
+        let (lsp, token) = (lsp.clone(), token.to_string());
+        move |c: &mut boltd_config::ConfigLayer| {
+            c.lsps = Some(vec![lsp]);
+            c.lsp_token = Some(token);
+        }
+    };
     let c = TestNode::start_in_process_with(
         "client",
         &dir.path().join("c"),
         &chain,
         free_port()?,
-        |c| {
-            c.lsps = Some(vec![lsp]);
-        },
+        with_lsp("members-only"),
+    )?;
+    // P asks L too, with a wrong token.
+    let p = TestNode::start_in_process_with(
+        "payer",
+        &dir.path().join("p"),
+        &chain,
+        free_port()?,
+        with_lsp("guess"),
     )?;
     btc.mine(101)?;
     fund(&btc, &p, &[&l, &c])?;
@@ -214,6 +228,15 @@ fn a_promise_survives_the_lsps_restart() -> Result<(), HarnessError> {
         c.post("/api/v1/lightning/receives/invoice", json!({ "amount_sat": 50_000 })),
     )?;
     assert_eq!(inv["lsp"]["opening_fee_msat"], 2_000_000, "{inv}");
+    let e = p
+        .post(
+            "/api/v1/lightning/receives/invoice",
+            json!({ "amount_sat": 50_000, "via_lsp": true }),
+        )
+        .unwrap_err();
+    assert_eq!(e.status, 400, "{e}");
+    let msg = e.body["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("refused the fee menu"), "{e}");
 
     l.stop()?;
     drop(l);
