@@ -196,6 +196,7 @@ impl From<NodeError> for ApiError {
             NodeError::InsufficientFunds { .. } => (StatusCode::BAD_REQUEST, "insufficient_funds"),
             NodeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             NodeError::Connection(_) => (StatusCode::BAD_GATEWAY, "peer_unreachable"),
+            NodeError::LspRefused(_) => (StatusCode::BAD_REQUEST, "lsp_refused"),
             NodeError::Lightning(_) => (StatusCode::UNPROCESSABLE_ENTITY, "lightning_refused"),
             NodeError::Chain(_) => (StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable"),
             NodeError::IdempotencyConflict { .. } => (StatusCode::CONFLICT, "idempotency_conflict"),

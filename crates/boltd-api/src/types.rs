@@ -7,7 +7,7 @@ pub use crate::dialect::native::barkd::{
 };
 pub use crate::dialect::native::node::{
     Address, CloseRequest, ConnectRequest, DisconnectRequest, OnchainBalance, OnchainDrainRequest,
-    OnchainSendRequest, OpenRequest,
+    OnchainSendRequest, OpenRequest, SpliceInRequest, SpliceOutRequest,
 };
 pub use crate::dialect::native::tokens::CreateTokenRequest;
 pub use boltd_engine::keysend::KeysendRequest;

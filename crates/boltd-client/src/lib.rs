@@ -34,7 +34,7 @@ use types::{
     Address, BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, NodeInfo, OfferInfo, OfferPayRequest,
     OnchainBalance, OnchainDrainRequest, OnchainSendRequest, OpenRequest, PayResponse, PeerInfo,
-    Utxo,
+    SpliceInRequest, SpliceOutRequest, Utxo,
 };
 
 /// How long a request may take by default (see [`Client::timeout`] and [`Request::timeout`]).
@@ -349,6 +349,17 @@ impl Client {
     /// Closes a channel (`POST /api/v1/node/channels/close`).
     pub fn close_channel(&self, req: &CloseRequest) -> Request<'_, Value> {
         self.request("POST", "/api/v1/node/channels/close").json(req)
+    }
+
+    /// Takes funds out of a channel without closing it
+    /// (`POST /api/v1/node/channels/splice-out`).
+    pub fn splice_out(&self, req: &SpliceOutRequest) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/channels/splice-out").json(req)
+    }
+
+    /// Adds wallet funds to a channel (`POST /api/v1/node/channels/splice-in`).
+    pub fn splice_in(&self, req: &SpliceInRequest) -> Request<'_, Value> {
+        self.request("POST", "/api/v1/node/channels/splice-in").json(req)
     }
 
     // ---- tokens ----

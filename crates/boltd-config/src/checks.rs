@@ -63,6 +63,42 @@ pub(crate) fn cors_origins(origins: &Vec<String>, _: &Cx<'_>) -> Check<()> {
     Ok(())
 }
 
+/// LSPs: `NODE_ID@HOST:PORT` (a compressed public key in hex), each listed once.
+pub(crate) fn lsps(lsps: &Vec<String>, _: &Cx<'_>) -> Check<()> {
+    for (i, lsp) in lsps.iter().enumerate() {
+        parse_lsp(lsp)?;
+        if lsps[..i].contains(lsp) {
+            return Err(format!("`{lsp}` is listed twice"));
+        }
+    }
+    Ok(())
+}
+
+/// An LSP's `NODE_ID@HOST:PORT`, split: the node id and the address.
+pub fn parse_lsp(lsp: &str) -> Result<(bitcoin::secp256k1::PublicKey, String), String> {
+    let (id, addr) =
+        lsp.split_once('@').ok_or_else(|| format!("`{lsp}` is not NODE_ID@HOST:PORT"))?;
+    let id = id
+        .parse::<bitcoin::secp256k1::PublicKey>()
+        .map_err(|_| format!("`{lsp}`: `{id}` is not a node id (66 hex characters)"))?;
+    if !is_host_port(addr) {
+        return Err(format!("`{lsp}`: `{addr}` is not host:port"));
+    }
+    Ok((id, addr.to_string()))
+}
+
+/// The LSPS2 service's payment limits are a range.
+pub(crate) fn lsps2_max_payment(max: &u64, cx: &Cx<'_>) -> Check<()> {
+    let min = cx
+        .set()
+        .lsps2_service_min_payment_msat
+        .unwrap_or(defaults::DEFAULT_LSPS2_SERVICE_MIN_PAYMENT_MSAT);
+    if *max < min {
+        return Err(format!("{max} is below lsps2_service_min_payment_msat ({min})"));
+    }
+    Ok(())
+}
+
 /// Nostr relays: `wss://host[:port][/path]`, or `ws://` (plain, for a relay on this machine
 /// or a private network), each listed once.
 pub(crate) fn nwc_relays(relays: &Vec<String>, _: &Cx<'_>) -> Check<()> {

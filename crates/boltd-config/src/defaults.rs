@@ -69,6 +69,30 @@ pub const DEFAULT_MAX_BUMP_FEE_RATE_SAT_PER_VB: u64 = 1_000;
 /// `lnurl_allow_http`: LNURL needs https and never reaches loopback hosts.
 pub const DEFAULT_LNURL_ALLOW_HTTP: bool = false;
 
+/// `lsp_max_fee_msat`: 10,000 sat.
+pub const DEFAULT_LSP_MAX_FEE_MSAT: u64 = 10_000_000;
+
+/// `lsps2_service`: off.
+pub const DEFAULT_LSPS2_SERVICE: bool = false;
+
+/// `lsps2_service_min_fee_msat`: 2,000 sat.
+pub const DEFAULT_LSPS2_SERVICE_MIN_FEE_MSAT: u64 = 2_000_000;
+
+/// `lsps2_service_fee_ppm`: 1 %.
+pub const DEFAULT_LSPS2_SERVICE_FEE_PPM: u32 = 10_000;
+
+/// `lsps2_service_min_payment_msat`: 10,000 sat.
+pub const DEFAULT_LSPS2_SERVICE_MIN_PAYMENT_MSAT: u64 = 10_000_000;
+
+/// `lsps2_service_max_payment_msat`: 10,000,000 sat (0.1 BTC).
+pub const DEFAULT_LSPS2_SERVICE_MAX_PAYMENT_MSAT: u64 = 10_000_000_000;
+
+/// `lsps2_service_offer_validity_secs`: ten minutes.
+pub const DEFAULT_LSPS2_SERVICE_OFFER_VALIDITY_SECS: u64 = 600;
+
+/// `lsps2_service_over_provisioning_ppm`: channels 10 % larger than the payment.
+pub const DEFAULT_LSPS2_SERVICE_OVER_PROVISIONING_PPM: u32 = 100_000;
+
 /// LDK's minimum fee rate (1 sat/vB rounded up); `fee_rate_fallback_sat_per_kwu` may not be lower.
 pub const MIN_FEE_RATE_SAT_PER_KWU: u32 = 253;
 

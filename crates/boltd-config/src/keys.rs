@@ -313,4 +313,89 @@ declare_keys! {
              [default: LDK's randomized delay, about 50 ms on average]",
         default: optional("unset: LDK's randomized delay").check(checks::htlc_forward_delay),
     }
+
+    /// Liquidity service providers (LSPS2, just-in-time channels) this node may receive
+    /// through, each `NODE_ID@HOST:PORT`. An invoice that needs more inbound capacity than the
+    /// node's usable channels have (or that asks for it, see the README's "Receiving on a new
+    /// node") is created through the first LSP that answers with a fee within `lsp_max_fee_msat`:
+    /// when it is paid, the LSP opens a channel to this node and forwards the payment minus its
+    /// fee. Same list syntax as `announce_addrs`. Empty: invoices never go through an LSP.
+    lsps: Vec<String> {
+        flag: "NODE_ID@HOST:PORT",
+            "LSPS2 liquidity providers to receive through (just-in-time channels); repeat the flag \
+             or separate with commas [default: none]",
+        default: or(Vec::new()).check(checks::lsps),
+    }
+
+    /// The token sent to the LSPs of `lsps` with every request (LSPS2 `token`), if they ask for
+    /// one. Never logged.
+    lsp_token: String => Option<String> [secret] {
+        flag: "TOKEN", "Token sent to the LSPs of --lsps [default: none]",
+        default: optional("unset: no token"),
+    }
+
+    /// The most an LSP may take for opening a just-in-time channel, in msat: a fee menu whose
+    /// cheapest entry for the amount costs more is refused (the invoice is not created), and a
+    /// payment from which the LSP skimmed more than the fee it promised is failed back.
+    lsp_max_fee_msat: u64 {
+        flag: "MSAT", "Highest LSPS2 channel-opening fee accepted, in msat [default: 10000000]",
+        default: or(DEFAULT_LSP_MAX_FEE_MSAT),
+    }
+
+    /// Serve LSPS2 (just-in-time channels) to other nodes: answer their fee requests with the
+    /// `lsps2_service_*` parameters (a promise signed with a key derived from the node's seed),
+    /// and, when a payment for one of their invoices arrives, open an unannounced channel to
+    /// them (a zero-confirmation one, funded from the on-chain wallet) and forward it minus the
+    /// fee. Also intercepts HTLCs for the fake channel ids it hands out.
+    lsps2_service: bool {
+        flag: "BOOL", "Act as an LSPS2 liquidity provider: true or false [default: false]",
+        default: or(DEFAULT_LSPS2_SERVICE),
+    }
+
+    /// The token clients of the LSPS2 service must send; unset: none needed. Never logged.
+    lsps2_service_token: String => Option<String> [secret] {
+        flag: "TOKEN", "Token LSPS2 clients must send [default: none needed]",
+        default: optional("unset: no token needed"),
+    }
+
+    /// The LSPS2 service's smallest channel-opening fee, in msat (`min_fee_msat`).
+    lsps2_service_min_fee_msat: u64 {
+        flag: "MSAT", "LSPS2 service: minimum opening fee in msat [default: 2000000]",
+        default: or(DEFAULT_LSPS2_SERVICE_MIN_FEE_MSAT),
+    }
+
+    /// The LSPS2 service's opening fee proportional to the payment, in millionths
+    /// (`proportional`); the fee is the larger of this share and the minimum.
+    lsps2_service_fee_ppm: u32 {
+        flag: "PPM", "LSPS2 service: proportional opening fee in ppm [default: 10000]",
+        default: or(DEFAULT_LSPS2_SERVICE_FEE_PPM),
+    }
+
+    /// The smallest payment the LSPS2 service opens a channel for, in msat.
+    lsps2_service_min_payment_msat: u64 {
+        flag: "MSAT", "LSPS2 service: smallest payment in msat [default: 10000000]",
+        default: or(DEFAULT_LSPS2_SERVICE_MIN_PAYMENT_MSAT),
+    }
+
+    /// The largest payment the LSPS2 service opens a channel for, in msat (at least
+    /// `lsps2_service_min_payment_msat`).
+    lsps2_service_max_payment_msat: u64 {
+        flag: "MSAT", "LSPS2 service: largest payment in msat [default: 10000000000]",
+        default: or(DEFAULT_LSPS2_SERVICE_MAX_PAYMENT_MSAT).check(checks::lsps2_max_payment),
+    }
+
+    /// How long the LSPS2 service's fee offers are valid, in seconds (at least 1): a client
+    /// must buy with an offer before it expires (`valid_until`).
+    lsps2_service_offer_validity_secs: u64 {
+        flag: "SECS", "LSPS2 service: validity of a fee offer in seconds [default: 600]",
+        default: or(DEFAULT_LSPS2_SERVICE_OFFER_VALIDITY_SECS).check(checks::at_least_1),
+    }
+
+    /// How much larger than the forwarded payment the LSPS2 service makes a channel, in
+    /// millionths of the payment: the extra is the client's inbound capacity for the payments
+    /// that follow.
+    lsps2_service_over_provisioning_ppm: u32 {
+        flag: "PPM", "LSPS2 service: channel size above the payment, in ppm [default: 100000]",
+        default: or(DEFAULT_LSPS2_SERVICE_OVER_PROVISIONING_PPM),
+    }
 }

@@ -37,7 +37,7 @@ pub mod value;
 #[cfg(test)]
 mod tests;
 
-pub use checks::is_loopback_host;
+pub use checks::{is_loopback_host, parse_lsp};
 pub use error::ConfigError;
 pub use keys::{Config, ConfigLayer, KEYS};
 pub use load::ConfigArgs;

@@ -273,6 +273,14 @@ fn every_key_has_an_env_var_and_a_flag() {
         "lease_renew_secs" => "5",
         "standby" => "false",
         "store_url" => "postgres://boltd@127.0.0.1:5432/boltd",
+        "lsps" => "02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@a:1",
+        "lsps2_service" => "true",
+        "lsp_max_fee_msat"
+        | "lsps2_service_min_fee_msat"
+        | "lsps2_service_min_payment_msat"
+        | "lsps2_service_max_payment_msat"
+        | "lsps2_service_offer_validity_secs" => "1000",
+        "lsps2_service_fee_ppm" | "lsps2_service_over_provisioning_ppm" => "100",
         _ => "x",
     };
     let keys = ConfigLayer::keys();
@@ -658,6 +666,9 @@ fn spellings_are_a_contract() {
         ("htlc_forward_delay_ms", "BOLTD_HTLC_FORWARD_DELAY_MS", "htlc-forward-delay-ms"),
         ("backup_dir", "BOLTD_BACKUP_DIR", "backup-dir"),
         ("backup_mode", "BOLTD_BACKUP_MODE", "backup-mode"),
+        ("lsps", "BOLTD_LSPS", "lsps"),
+        ("lsp_token", "BOLTD_LSP_TOKEN", "lsp-token"),
+        ("lsps2_service", "BOLTD_LSPS2_SERVICE", "lsps2-service"),
     ];
     // New keys may be added anywhere; these must stay, spelled so.
     let actual: Vec<(&str, &str, &str)> = KEYS.iter().map(|k| (k.name, k.env, k.flag)).collect();
@@ -666,7 +677,7 @@ fn spellings_are_a_contract() {
     }
     assert_eq!(
         KEYS.iter().filter(|k| k.secret).map(|k| k.name).collect::<Vec<_>>(),
-        ["store_url", "bitcoind_rpc_password"]
+        ["store_url", "bitcoind_rpc_password", "lsp_token", "lsps2_service_token"]
     );
     // `--config` is a flag too, though not a key.
     use clap::CommandFactory;
@@ -738,6 +749,17 @@ fn file_env_and_flags_make_the_expected_config() {
         lease_ttl_secs: 10,
         lease_renew_secs: 3,
         standby: true,
+        lsps: vec![],
+        lsp_token: None,
+        lsp_max_fee_msat: 10_000_000,
+        lsps2_service: false,
+        lsps2_service_token: None,
+        lsps2_service_min_fee_msat: 2_000_000,
+        lsps2_service_fee_ppm: 10_000,
+        lsps2_service_min_payment_msat: 10_000_000,
+        lsps2_service_max_payment_msat: 10_000_000_000,
+        lsps2_service_offer_validity_secs: 600,
+        lsps2_service_over_provisioning_ppm: 100_000,
     };
     assert_eq!(c, expected);
     let debug = format!("{c:?}");
@@ -815,4 +837,29 @@ fn backup_keys_are_checked() {
     let err =
         load(&["--network", "regtest", "--data-dir", "/d", "--backup-dir", "/d"], &[]).unwrap_err();
     assert!(err.to_string().contains("must not be the data directory"), "{err}");
+}
+
+#[test]
+fn lsp_keys_are_checked() {
+    let id = format!("02{}", "ab".repeat(32));
+    let c = regtest(&["--lsps", &format!("{id}@127.0.0.1:9735"), "--lsp-token", "t0k"]);
+    assert_eq!(c.lsps, vec![format!("{id}@127.0.0.1:9735")]);
+    assert!(!format!("{c:?}").contains("t0k"), "the token is redacted");
+    let err = load(&["--network", "regtest", "--lsps", "nobody@127.0.0.1:1"], &[]).unwrap_err();
+    assert!(err.to_string().contains("is not a node id"), "{err}");
+    let err = load(&["--network", "regtest", "--lsps", &id], &[]).unwrap_err();
+    assert!(err.to_string().contains("is not NODE_ID@HOST:PORT"), "{err}");
+    let err = load(
+        &[
+            "--network",
+            "regtest",
+            "--lsps2-service-min-payment-msat",
+            "5000",
+            "--lsps2-service-max-payment-msat",
+            "4000",
+        ],
+        &[],
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("below lsps2_service_min_payment_msat"), "{err}");
 }

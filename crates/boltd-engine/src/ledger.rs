@@ -125,6 +125,52 @@ fn custom_records_json(records: &[(u64, Vec<u8>)]) -> Option<String> {
     Some(serde_json::Value::Object(map).to_string())
 }
 
+impl Ledger {
+    /// The decision for a payment from which `counterparty_skimmed_fee_msat` was taken, when
+    /// not to go on: the fee is not an LSP's promised one for a receive of ours (`Fail`), or
+    /// cannot be checked or recorded now (`Hold`; the HTLCs fail back at their deadline).
+    /// `None`: the fee was promised and is recorded.
+    fn check_lsp_fee(&self, event: &ClaimableEvent, known: bool) -> Option<ClaimDecision> {
+        let hash = event.payment_hash.0;
+        let skimmed = event.counterparty_skimmed_fee_msat;
+        let lsp = match self.store.deferring_sync(|s| s.receive_lsp(&hash)) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(payment_hash = %event.payment_hash, "cannot read the receive's LSP: {e}");
+                return Some(ClaimDecision::Hold);
+            }
+        };
+        match lsp {
+            Some(l) if known && skimmed <= l.opening_fee_msat => {
+                let recorded =
+                    self.store.deferring_sync(|s| s.record_lsp_skimmed_fee(&hash, skimmed));
+                if let Err(e) = recorded {
+                    tracing::error!("recording the LSP's fee failed: {e}");
+                    return Some(ClaimDecision::Hold);
+                }
+                tracing::info!(payment_hash = %event.payment_hash, skimmed, promised = l.opening_fee_msat, "the LSP took its promised fee");
+                None
+            }
+            Some(l) => {
+                tracing::warn!(
+                    payment_hash = %event.payment_hash, skimmed, promised = l.opening_fee_msat,
+                    known,
+                    "the LSP took more than it promised (or the receive is unknown): failing \
+                     the payment back"
+                );
+                Some(ClaimDecision::Fail)
+            }
+            None => {
+                tracing::warn!(
+                    payment_hash = %event.payment_hash, skimmed,
+                    "a fee was taken from a payment not made through an LSP: failing it back"
+                );
+                Some(ClaimDecision::Fail)
+            }
+        }
+    }
+}
+
 impl PaymentEvents for Ledger {
     /// Decides what happens to HTLCs that can be claimed, recording it first:
     /// - no receive (keysend, or an invoice boltd did not record): claim with LDK's preimage;
@@ -147,6 +193,13 @@ impl PaymentEvents for Ledger {
                 return ClaimDecision::Hold;
             }
         };
+        // A fee taken on the way (an LSP's, for a just-in-time channel) must be the one its LSP
+        // promised for this receive: anything else is failed back.
+        if event.counterparty_skimmed_fee_msat > 0 {
+            if let Some(decision) = self.check_lsp_fee(&event, receive.is_some()) {
+                return decision;
+            }
+        }
         let Some(r) = receive else {
             return event.known_preimage.map(ClaimDecision::Claim).unwrap_or(ClaimDecision::Fail);
         };
@@ -449,5 +502,50 @@ mod tests {
         assert_eq!(over.status, PaymentStatus::Failed, "no time left");
         let rejected = fail(3, PaymentFailureReason::RecipientRejected);
         assert_eq!(rejected.status, PaymentStatus::Failed, "final whatever the window");
+    }
+
+    #[test]
+    fn a_skimmed_fee_is_claimed_only_within_its_lsps_promise() {
+        use bitcoin::hashes::{sha256, Hash};
+        use boltd_store::NewReceiveLsp;
+        use lightning::types::payment::PaymentPreimage;
+        let dir = tempfile::tempdir().unwrap();
+        let (p1, p2) = ([9; 32], [8; 32]);
+        let h1 = sha256::Hash::hash(&p1).to_byte_array();
+        let h2 = sha256::Hash::hash(&p2).to_byte_array();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        let ledger = Ledger::new(Arc::clone(&store), Arc::new(Registry::default()));
+        let event = |preimage: [u8; 32], skimmed: u64| ClaimableEvent {
+            payment_hash: PaymentHash(sha256::Hash::hash(&preimage).to_byte_array()),
+            amount_msat: 100_000_000 - skimmed,
+            known_preimage: Some(PaymentPreimage(preimage)),
+            keysend: false,
+            payer_note: None,
+            custom_records: Vec::new(),
+            claim_deadline: None,
+            best_height: 100,
+            counterparty_skimmed_fee_msat: skimmed,
+        };
+        for h in [h1, h2] {
+            let mut r = NewReceive::new(h);
+            r.amount_msat = Some(100_000_000);
+            store.insert_receive(r, 1).unwrap();
+        }
+        let lsp = NewReceiveLsp {
+            payment_hash: h1,
+            lsp_node_id: "02ab".into(),
+            opening_fee_msat: 2_000_000,
+            valid_until: u64::MAX / 2,
+        };
+        store.insert_receive_lsp(lsp, 1).unwrap();
+        // One msat more than promised: failed back, nothing recorded.
+        assert_eq!(ledger.payment_claimable(event(p1, 2_000_001)), ClaimDecision::Fail);
+        assert_eq!(store.receive_lsp(&h1).unwrap().unwrap().skimmed_fee_msat, None);
+        // A fee taken from a receive not made through an LSP: failed back.
+        assert_eq!(ledger.payment_claimable(event(p2, 1)), ClaimDecision::Fail);
+        // Within the promise: claimed, the fee recorded.
+        let d = ledger.payment_claimable(event(p1, 2_000_000));
+        assert_eq!(d, ClaimDecision::Claim(PaymentPreimage(p1)));
+        assert_eq!(store.receive_lsp(&h1).unwrap().unwrap().skimmed_fee_msat, Some(2_000_000));
     }
 }

@@ -4,9 +4,11 @@
 //! canceled / expired.
 
 use bitcoin::hashes::{sha256, Hash};
+use boltd_node::liquidity::client::JitRequest;
+use boltd_node::NodeError;
 use boltd_store::{
-    CancelOutcome, DeleteOutcome, InsertReceive, NewReceive, ReceiveRecord, ReceiveState,
-    ReceiveUpdate,
+    CancelOutcome, DeleteOutcome, InsertReceive, NewReceive, NewReceiveLsp, ReceiveLspRecord,
+    ReceiveRecord, ReceiveState, ReceiveUpdate,
 };
 use lightning::ln::channelmanager::Bolt11InvoiceParameters;
 use lightning::types::payment::{PaymentHash, PaymentPreimage};
@@ -58,6 +60,12 @@ pub struct InvoiceRequest {
     /// invoice, not a hold one). Excludes `payment_hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preimage: Option<String>,
+    /// Whether the invoice goes through an LSP (LSPS2, a just-in-time channel; see
+    /// [`Engine::create_invoice`]): `true` always (an LSP must be configured), `false` never,
+    /// unset when the node's usable channels cannot receive the amount and an LSP is
+    /// configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via_lsp: Option<bool>,
     /// A note from the payer that came with the request for the invoice (LNURL-pay's LUD-12
     /// `comment`), kept on the receive as its `payer_note`. Never from an API body.
     #[serde(skip)]
@@ -73,6 +81,12 @@ fn parse32(what: &str, s: &str) -> Result<[u8; 32], PayError> {
 
 impl Engine {
     /// Creates an invoice and records the receive before returning it.
+    ///
+    /// Through an LSP (`via_lsp`, or automatically for an amount above what the usable
+    /// channels can receive when `lsps` is configured; any-amount invoices never): the node
+    /// buys a just-in-time channel for the amount (see `boltd_node::liquidity::client`), and
+    /// the LSP and its promised fee are recorded (before the receive) for the payment layer to
+    /// check the fee it takes; [`Engine::receive_lsp`] tells them.
     /// `ctx` brings the client's idempotency key and the token, recorded on the receive (only
     /// that token, or an admin, may cancel it).
     pub async fn create_invoice(
@@ -133,22 +147,11 @@ impl Engine {
         if expiry_secs == 0 {
             return Err(PayError::InvalidParams("expiry_secs must be positive".into()));
         }
-        let params = Bolt11InvoiceParameters {
-            amount_msats: req.amount_msat,
-            description,
-            invoice_expiry_delta_secs: Some(expiry_secs),
-            payment_hash: hash.map(PaymentHash),
-            ..Default::default()
+        let invoice = if self.through_lsp(&req)? {
+            self.lsp_invoice(&req, description, expiry_secs, hash).await?
+        } else {
+            self.plain_invoice(&req, description, expiry_secs, hash)?
         };
-        let invoice =
-            self.node.channel_manager().create_bolt11_invoice(params).map_err(|e| match e {
-                // What the request asked for cannot be an invoice (an amount over 21 million
-                // bitcoin, an expiry past the end of time, a description too long).
-                lightning_invoice::SignOrCreationError::CreationError(c) => {
-                    PayError::InvalidParams(format!("cannot create the invoice: {c}"))
-                }
-                other => PayError::Other(format!("cannot create invoice: {other:?}")),
-            })?;
         let mut new = NewReceive::new(invoice.payment_hash().to_byte_array());
         new.invoice = Some(invoice.to_string());
         new.hold = hold_hash.is_some();
@@ -177,6 +180,84 @@ impl Engine {
                 "an invoice for this payment hash already exists".into(),
             )),
         }
+    }
+
+    /// Whether `req`'s invoice goes through an LSP (see [`Engine::create_invoice`]).
+    fn through_lsp(&self, req: &InvoiceRequest) -> Result<bool, PayError> {
+        let configured = !self.node.liquidity().lsps().is_empty();
+        match (req.via_lsp, req.amount_msat) {
+            (Some(false), _) => Ok(false),
+            (Some(true), _) if !configured => {
+                Err(PayError::InvalidParams("via_lsp: no LSP is configured (`lsps`)".into()))
+            }
+            (Some(true), None) => Err(PayError::InvalidParams(
+                "via_lsp: an invoice through an LSP needs an amount".into(),
+            )),
+            (Some(true), Some(_)) => Ok(true),
+            (None, Some(amount)) => Ok(configured && amount > self.node.inbound_capacity_msat()),
+            (None, None) => Ok(false),
+        }
+    }
+
+    /// An invoice through an LSP, its LSP recorded.
+    async fn lsp_invoice(
+        &self,
+        req: &InvoiceRequest,
+        description: Bolt11InvoiceDescription,
+        expiry_secs: u32,
+        hash: Option<[u8; 32]>,
+    ) -> Result<lightning_invoice::Bolt11Invoice, PayError> {
+        let jit = JitRequest {
+            amount_msat: req.amount_msat.unwrap_or_default(),
+            description,
+            expiry_secs,
+            payment_hash: hash.map(PaymentHash),
+        };
+        let jit = self.node.lsps2_invoice(jit).await.map_err(|e| match e {
+            NodeError::LspRefused(m) | NodeError::InvalidInput(m) => PayError::InvalidParams(m),
+            other => PayError::Other(format!("no invoice through an LSP: {other}")),
+        })?;
+        let lsp = NewReceiveLsp {
+            payment_hash: jit.invoice.payment_hash().to_byte_array(),
+            lsp_node_id: jit.lsp_node_id.to_string(),
+            opening_fee_msat: jit.opening_fee_msat,
+            valid_until: jit.valid_until,
+        };
+        self.blocking(move |s| s.insert_receive_lsp(lsp, now_secs())).await?;
+        Ok(jit.invoice)
+    }
+
+    /// An invoice for the node's own channels.
+    fn plain_invoice(
+        &self,
+        req: &InvoiceRequest,
+        description: Bolt11InvoiceDescription,
+        expiry_secs: u32,
+        hash: Option<[u8; 32]>,
+    ) -> Result<lightning_invoice::Bolt11Invoice, PayError> {
+        let params = Bolt11InvoiceParameters {
+            amount_msats: req.amount_msat,
+            description,
+            invoice_expiry_delta_secs: Some(expiry_secs),
+            payment_hash: hash.map(PaymentHash),
+            ..Default::default()
+        };
+        self.node.channel_manager().create_bolt11_invoice(params).map_err(|e| match e {
+            // What the request asked for cannot be an invoice (an amount over 21 million
+            // bitcoin, an expiry past the end of time, a description too long).
+            lightning_invoice::SignOrCreationError::CreationError(c) => {
+                PayError::InvalidParams(format!("cannot create the invoice: {c}"))
+            }
+            other => PayError::Other(format!("cannot create invoice: {other:?}")),
+        })
+    }
+
+    /// The LSP a receive was made through, with its promised and skimmed fee.
+    pub async fn receive_lsp(
+        &self,
+        payment_hash: [u8; 32],
+    ) -> Result<Option<ReceiveLspRecord>, PayError> {
+        self.blocking(move |s| s.receive_lsp(&payment_hash)).await
     }
 
     /// A receive by payment hash, preimage (both 64 hex characters) or invoice string (a

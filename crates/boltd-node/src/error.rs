@@ -42,6 +42,9 @@ pub enum NodeError {
     /// The request is invalid (bad address, unknown channel, wrong network...).
     #[error("invalid request: {0}")]
     InvalidInput(String),
+    /// An LSP refused what was asked (its limits, its token, its fee above ours).
+    #[error("{0}")]
+    LspRefused(String),
     /// A peer could not be connected.
     #[error("peer connection failed: {0}")]
     Connection(String),

@@ -44,6 +44,11 @@ pub struct ClaimableEvent {
     pub claim_deadline: Option<u32>,
     /// The node's best block height now (to estimate when the deadline comes).
     pub best_height: u32,
+    /// What the channel's counterparty took from the payment (an LSP's fee for a
+    /// just-in-time channel; see [`crate::liquidity`]), in msat: `amount_msat` arrived, the
+    /// payer sent this much more. Only an LSP's channel may do so; the payment layer checks it
+    /// against the fee promised for the payment before claiming.
+    pub counterparty_skimmed_fee_msat: u64,
 }
 
 /// What to do with a claimable payment.
@@ -284,6 +289,8 @@ pub struct NodeEventHandler {
     /// applied it to the graph before this handler runs).
     pub(crate) routing: Arc<boltd_routing::RoutingEngine>,
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
+    /// LSPS2: the service's interceptions and channel opens, the client's LSPs.
+    pub(crate) liquidity: Arc<crate::liquidity::Liquidity>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
     /// The background processor owns the handler: dropped when its thread ends, so an
@@ -337,9 +344,30 @@ impl NodeEventHandler {
             Event::FundingTxBroadcastSafe { channel_id, .. } => {
                 tracing::debug!(%channel_id, "funding transaction safe to broadcast");
             }
-            Event::FundingTransactionReadyForSigning { channel_id, .. } => {
-                // Only emitted for splices/interactive funding, which boltd does not start.
-                tracing::warn!(%channel_id, "unexpected interactive funding signing request");
+            Event::FundingTransactionReadyForSigning {
+                channel_id,
+                counterparty_node_id,
+                unsigned_transaction,
+                ..
+            } => {
+                // A splice (see `node::splice`): the wallet signs its coins (a splice-in's), LDK
+                // the channel's shared input.
+                let txid = unsigned_transaction.compute_txid();
+                tracing::info!(%channel_id, %txid, "splice transaction ready for signing");
+                let signed = match self.wallet.sign_splice(unsigned_transaction) {
+                    Ok(tx) => tx,
+                    Err(e) => {
+                        tracing::error!(%channel_id, "cannot sign the splice's coins: {e}");
+                        return Ok(());
+                    }
+                };
+                if let Err(e) = self.channel_manager.funding_transaction_signed(
+                    &channel_id,
+                    &counterparty_node_id,
+                    signed,
+                ) {
+                    tracing::error!(%channel_id, "cannot sign the splice transaction: {e:?}");
+                }
             }
             Event::PaymentClaimable {
                 payment_hash,
@@ -347,6 +375,7 @@ impl NodeEventHandler {
                 amount_msat,
                 onion_fields,
                 claim_deadline,
+                counterparty_skimmed_fee_msat,
                 ..
             } => {
                 let known_preimage = match &purpose {
@@ -368,6 +397,7 @@ impl NodeEventHandler {
                         .unwrap_or_default(),
                     claim_deadline,
                     best_height: self.channel_manager.current_best_block().height,
+                    counterparty_skimmed_fee_msat,
                 };
                 match self.listener.payment_claimable(claimable) {
                     ClaimDecision::Claim(p) => {
@@ -473,9 +503,20 @@ impl NodeEventHandler {
                 // Only emitted with manual BOLT12 invoice handling, which boltd does not enable.
                 tracing::warn!(?payment_id, "unexpected BOLT12 invoice for manual handling");
             }
-            Event::HTLCIntercepted { intercept_id, .. } => {
-                // Interception is off; fail anything that arrives anyway.
-                let _ = self.channel_manager.fail_intercepted_htlc(intercept_id);
+            Event::HTLCIntercepted {
+                intercept_id,
+                requested_next_hop_scid,
+                payment_hash,
+                expected_outbound_amount_msat,
+                ..
+            } => {
+                // Only the LSPS2 service intercepts; it fails what is not its own.
+                self.liquidity.htlc_intercepted(
+                    requested_next_hop_scid,
+                    intercept_id,
+                    expected_outbound_amount_msat,
+                    payment_hash,
+                );
             }
             Event::SpendableOutputs { outputs, channel_id } => {
                 if let Err(()) =
@@ -485,8 +526,14 @@ impl NodeEventHandler {
                     return Err(ReplayEvent());
                 }
             }
-            Event::PaymentForwarded { total_fee_earned_msat, .. } => {
-                tracing::info!(?total_fee_earned_msat, "forwarded a payment");
+            Event::PaymentForwarded {
+                total_fee_earned_msat,
+                next_channel_id,
+                skimmed_fee_msat,
+                ..
+            } => {
+                tracing::info!(?total_fee_earned_msat, ?skimmed_fee_msat, "forwarded a payment");
+                self.liquidity.payment_forwarded(next_channel_id, skimmed_fee_msat.unwrap_or(0));
             }
             Event::ChannelPending { channel_id, counterparty_node_id, funding_txo, .. } => {
                 tracing::info!(%channel_id, %counterparty_node_id, %funding_txo, "channel pending");
@@ -500,8 +547,9 @@ impl NodeEventHandler {
                     })
                     .map_err(|_| ReplayEvent())?;
             }
-            Event::ChannelReady { channel_id, counterparty_node_id, .. } => {
+            Event::ChannelReady { channel_id, counterparty_node_id, user_channel_id, .. } => {
                 tracing::info!(%channel_id, %counterparty_node_id, "channel ready");
+                self.liquidity.channel_ready(user_channel_id, &channel_id, &counterparty_node_id);
                 let capacity_sat = self.capacity_sat(&channel_id);
                 self.listener
                     .channel_event(ChannelEvent {
@@ -519,9 +567,13 @@ impl NodeEventHandler {
                 channel_capacity_sats,
                 channel_funding_txo,
                 last_local_balance_msat,
+                user_channel_id,
                 ..
             } => {
                 tracing::info!(%channel_id, ?counterparty_node_id, %reason, "channel closed");
+                if let Some(peer) = counterparty_node_id {
+                    self.liquidity.channel_closed(user_channel_id, &peer);
+                }
                 let kind = ChannelEventKind::Closed {
                     reason: reason.to_string(),
                     kind: close_kind(&reason),
@@ -537,8 +589,11 @@ impl NodeEventHandler {
                     })
                     .map_err(|_| ReplayEvent())?;
             }
-            Event::SplicePending { channel_id, .. } | Event::SpliceFailed { channel_id, .. } => {
-                tracing::info!(%channel_id, "splice event (boltd does not initiate splices)");
+            Event::SplicePending { channel_id, new_funding_txo, .. } => {
+                tracing::info!(%channel_id, %new_funding_txo, "splice pending");
+            }
+            Event::SpliceFailed { channel_id, .. } => {
+                tracing::warn!(%channel_id, "splice failed");
             }
             Event::DiscardFunding { channel_id, funding_info } => {
                 tracing::info!(%channel_id, ?funding_info, "funding discarded");
@@ -563,12 +618,34 @@ impl NodeEventHandler {
                 match crate::anchors::inbound_decision(&self.config, anchor, anchors, balance_sat) {
                     Ok(()) => {
                         let user_channel_id = rand::random::<u128>();
-                        if let Err(e) = self.channel_manager.accept_inbound_channel(
-                            &temporary_channel_id,
-                            &counterparty_node_id,
-                            user_channel_id,
-                            None,
-                        ) {
+                        // A configured LSP's (just-in-time) channel: usable at once, and it
+                        // may take its promised fee from the payment it carries.
+                        let accepted = if self.liquidity.is_lsp(&counterparty_node_id) {
+                            let overrides = lightning::util::config::ChannelConfigOverrides {
+                                handshake_overrides: None,
+                                update_overrides: Some(
+                                    lightning::util::config::ChannelConfigUpdate {
+                                        accept_underpaying_htlcs: Some(true),
+                                        ..Default::default()
+                                    },
+                                ),
+                            };
+                            tracing::info!(%counterparty_node_id, "accepting an LSP's channel with zero confirmations");
+                            self.channel_manager.accept_inbound_channel_from_trusted_peer_0conf(
+                                &temporary_channel_id,
+                                &counterparty_node_id,
+                                user_channel_id,
+                                Some(overrides),
+                            )
+                        } else {
+                            self.channel_manager.accept_inbound_channel(
+                                &temporary_channel_id,
+                                &counterparty_node_id,
+                                user_channel_id,
+                                None,
+                            )
+                        };
+                        if let Err(e) = accepted {
                             tracing::warn!("accepting inbound channel failed: {e:?}");
                         }
                     }
@@ -586,6 +663,7 @@ impl NodeEventHandler {
             }
             Event::HTLCHandlingFailed { prev_channel_id, failure_type, failure_reason, .. } => {
                 tracing::debug!(%prev_channel_id, ?failure_type, ?failure_reason, "HTLC handling failed");
+                self.liquidity.htlc_handling_failed(failure_type.clone());
                 let claim_buffer = HTLCHandlingFailureReason::Local {
                     reason: LocalHTLCFailureReason::PaymentClaimBuffer,
                 };

@@ -14,6 +14,7 @@ pub mod events;
 pub mod failstop;
 mod forwarder;
 pub mod keys;
+pub mod liquidity;
 pub mod message;
 pub mod message_router;
 mod net;

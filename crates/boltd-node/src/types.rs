@@ -87,7 +87,7 @@ pub type PeerManager = lightning::ln::peer_handler::PeerManager<
     Arc<GossipHandler>,
     Arc<OnionMessenger>,
     Arc<LdkLogger>,
-    IgnoringMessageHandler,
+    Arc<LiquidityManager>,
     Arc<KeysManager>,
     Arc<ChainMonitor>,
 >;
@@ -103,17 +103,16 @@ pub type Sweeper = OutputSweeperSync<
     Arc<KeysManager>,
 >;
 
-/// Not used; LDK's background processor needs a concrete type for "no liquidity manager".
-pub type NoLiquidityManager = Arc<
-    lightning_liquidity::LiquidityManagerSync<
-        Arc<KeysManager>,
-        Arc<KeysManager>,
-        Arc<ChannelManager>,
-        ChainFilter,
-        Arc<Store>,
-        Arc<DefaultTimeProvider>,
-        Arc<Broadcaster>,
-    >,
+/// LDK's liquidity manager (LSPS messages, LSPS2 client and service; see
+/// [`crate::liquidity`]), its state in the store.
+pub type LiquidityManager = lightning_liquidity::LiquidityManagerSync<
+    Arc<KeysManager>,
+    Arc<KeysManager>,
+    Arc<ChannelManager>,
+    ChainFilter,
+    Arc<Store>,
+    Arc<DefaultTimeProvider>,
+    Arc<Broadcaster>,
 >;
 
 /// The on-chain wallet as the coin source of anchor fee bumps.

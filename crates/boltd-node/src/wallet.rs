@@ -10,6 +10,7 @@
 mod bump;
 mod db;
 mod sends;
+mod splice;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -444,7 +445,8 @@ impl OnchainWallet {
         txs
     }
 
-    fn parse_address(&self, address: &str) -> NodeResult<Address> {
+    /// `address` parsed, and checked to be for the wallet's network.
+    pub(crate) fn parse_address(&self, address: &str) -> NodeResult<Address> {
         let unchecked: Address<bitcoin::address::NetworkUnchecked> = address
             .parse()
             .map_err(|e| NodeError::InvalidInput(format!("`{address}` is not an address: {e}")))?;

@@ -31,6 +31,9 @@
 //!   API (Core Lightning's `delinvoice`) and keeps its row; see the `receives_delete` module.
 //! * Nostr Wallet Connect connections (schema version 12): a NIP-47 client's key to its API
 //!   token ([`Store::insert_nwc_connection`]); see the `nwc` module.
+//! * The LSP of a receive (schema version 13): the fee an LSPS2 provider promised for a
+//!   just-in-time channel and what it took ([`Store::insert_receive_lsp`]); see the
+//!   `receives_lsp` module.
 //! * [`DataDirLock`] makes sure only one boltd process uses a data directory at a time.
 //! * [`StoreError`] describes what went wrong, naming the file involved and never containing
 //!   stored values.
@@ -66,6 +69,7 @@ mod pg_schema;
 mod postgres;
 mod receives;
 mod receives_delete;
+mod receives_lsp;
 mod schema;
 mod store;
 mod tokens;
@@ -90,6 +94,7 @@ pub use receives::{
     ReceiveUpdate,
 };
 pub use receives_delete::DeleteOutcome;
+pub use receives_lsp::{NewReceiveLsp, ReceiveLspRecord};
 pub use schema::SCHEMA_VERSION;
 pub use store::{Store, BUSY_TIMEOUT, DB_FILE_NAME};
 pub use tokens::{

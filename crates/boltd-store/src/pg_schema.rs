@@ -275,9 +275,21 @@ CREATE TABLE bdk_changesets (
 );
 "#;
 
+/// Version 13 (SQLite's `V13_RECEIVE_LSPS`): the LSP of a receive and its fee.
+const V13_RECEIVE_LSPS: &str = "
+CREATE TABLE receive_lsps (
+	payment_hash BYTEA PRIMARY KEY CHECK (length(payment_hash) = 32),
+	lsp_node_id TEXT NOT NULL,
+	opening_fee_msat BIGINT NOT NULL CHECK (opening_fee_msat >= 0),
+	valid_until BIGINT NOT NULL,
+	skimmed_fee_msat BIGINT CHECK (skimmed_fee_msat >= 0),
+	created_at BIGINT NOT NULL
+);
+";
+
 /// `(version, sql)`: each upgrades the schema to `version`. Only ever append, in step with
 /// SQLite's `MIGRATIONS`.
-const PG_MIGRATIONS: &[(u32, &str)] = &[(12, V12_BASE)];
+const PG_MIGRATIONS: &[(u32, &str)] = &[(12, V12_BASE), (13, V13_RECEIVE_LSPS)];
 
 /// The advisory lock that serializes migrations of one database between processes.
 const MIGRATION_LOCK: i64 = 0x626f_6c74_645f_6d67; // "boltd_mg"

@@ -406,6 +406,19 @@ CREATE TABLE nwc_connections (
 );
 ";
 
+/// Version 13: the LSP of a receive made through an LSPS2 provider (a just-in-time channel):
+/// the fee it promised and, once paid, what it took. See `crate::receives_lsp`.
+const V13_RECEIVE_LSPS: &str = "
+CREATE TABLE receive_lsps (
+	payment_hash BLOB PRIMARY KEY CHECK (length(payment_hash) = 32),
+	lsp_node_id TEXT NOT NULL,
+	opening_fee_msat INTEGER NOT NULL CHECK (opening_fee_msat >= 0),
+	valid_until INTEGER NOT NULL,
+	skimmed_fee_msat INTEGER CHECK (skimmed_fee_msat >= 0),
+	created_at INTEGER NOT NULL
+);
+";
+
 /// `MIGRATIONS[i]` migrates from schema version `i` to `i + 1`. Only ever append.
 const MIGRATIONS: &[&str] = &[
     V1_KV,
@@ -420,6 +433,7 @@ const MIGRATIONS: &[&str] = &[
     V10_RECEIVE_KEYS,
     V11_CLOSED_CHANNELS,
     V12_NWC_CONNECTIONS,
+    V13_RECEIVE_LSPS,
 ];
 
 /// The newest database schema version this code knows (and creates).

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use boltd_client::types::{
     BarkInvoiceRequest, BarkPayRequest, CloseRequest, ConnectRequest, CreateOfferRequest,
     CreateTokenRequest, DisconnectRequest, KeysendRequest, OnchainDrainRequest, OnchainSendRequest,
-    OpenRequest,
+    OpenRequest, SpliceInRequest, SpliceOutRequest,
 };
 use boltd_client::{Client, ClientError, Request};
 use clap::{Args, Subcommand, ValueEnum};
@@ -126,6 +126,10 @@ pub enum ClientCommand {
         /// Make a hold invoice for this payment hash (you keep the preimage).
         #[arg(long)]
         payment_hash: Option<String>,
+        /// Through an LSP (a just-in-time channel): true always, false never [default: when
+        /// the channels cannot receive the amount and an LSP is configured].
+        #[arg(long)]
+        via_lsp: Option<bool>,
         /// Idempotency key: the same key replays the first result.
         #[arg(long)]
         idempotency_key: Option<String>,
@@ -324,6 +328,23 @@ pub enum ChannelsAction {
         /// Force-close: broadcast the latest commitment.
         #[arg(long)]
         force: bool,
+    },
+    /// Add on-chain funds to a channel without closing it (splice-in).
+    SpliceIn {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The amount to add, in sat (confirmed wallet coins pay it and the fee).
+        amount_sat: u64,
+    },
+    /// Take funds out of a channel without closing it (splice-out).
+    SpliceOut {
+        /// The channel id (hex).
+        channel_id: String,
+        /// The amount to take out, in sat (the splice's fee comes from the channel on top).
+        amount_sat: u64,
+        /// Where to send it [default: a new address of the node's wallet].
+        #[arg(long)]
+        address: Option<String>,
     },
 }
 
@@ -596,6 +617,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             description_hash,
             expiry_secs,
             payment_hash,
+            via_lsp,
             idempotency_key,
         } => {
             let req = BarkInvoiceRequest {
@@ -604,6 +626,7 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
                 description_hash,
                 expiry_secs,
                 payment_hash,
+                via_lsp,
                 token: None,
             };
             cli.send(client.create_invoice(&req).idempotency_key(idempotency_key.as_deref()))
@@ -687,6 +710,13 @@ fn execute(conn: Conn, command: ClientCommand) -> Result<Value, Failure> {
             }
             ChannelsAction::Close { channel_id, force } => {
                 cli.send(client.close_channel(&CloseRequest { channel_id, force }))
+            }
+            ChannelsAction::SpliceIn { channel_id, amount_sat } => {
+                cli.send(client.splice_in(&SpliceInRequest { channel_id, amount_sat }))
+            }
+            ChannelsAction::SpliceOut { channel_id, amount_sat, address } => {
+                let req = SpliceOutRequest { channel_id, amount_sat, address };
+                cli.send(client.splice_out(&req))
             }
         },
         ClientCommand::Info => cli.send(client.node_info()),

@@ -9,6 +9,7 @@
 //! listening address and a node alias (ldk-node accepts and opens announced channels only with an
 //! alias and a listening address). Both sides negotiate anchor channels
 //! (`option_anchors_zero_fee_htlc_tx`, boltd's default and ldk-node's), in both directions.
+//! Payments (BOLT11, BOLT12) go both ways, and so do splices (out of X's channel, into L's).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -403,5 +404,72 @@ fn offers_both_ways_with_ldk_node() -> Result<(), HarnessError> {
     let (id, amount) = wait_received(&lab.l, paid["payment_hash"].as_str().unwrap(), "its tips")?;
     assert_eq!(amount, 7_654_000);
     assert_l_offer_receive(&lab.l, id, &l_any, None);
+    Ok(())
+}
+
+/// Splicing with ldk-node: X (boltd) takes 100,000 sat out of its channel to L (ldk-node
+/// accepts the splice), and L adds 100,000 sat to its channel to X (boltd accepts it); both
+/// channels pay afterwards.
+#[test]
+fn splicing_both_ways_with_ldk_node() -> Result<(), HarnessError> {
+    let lab = lab()?;
+    let l_id = lab.l_id();
+    let x_channels = lab.x.channels()?;
+    let ours = x_channels
+        .iter()
+        .find(|c| c["peer_node_id"] == l_id.as_str() && c["outbound"] == true)
+        .expect("X's channel to L");
+    let ours_id = ours["channel_id"].as_str().unwrap().to_string();
+    let theirs_id = x_channels
+        .iter()
+        .find(|c| c["peer_node_id"] == l_id.as_str() && c["outbound"] == false)
+        .expect("L's channel to X")["channel_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    lab.x.ok(
+        "splice-out",
+        lab.x.post(
+            "/api/v1/node/channels/splice-out",
+            json!({ "channel_id": ours_id, "amount_sat": 100_000 }),
+        ),
+    )?;
+    wait_until("X's splice in the mempool", DEFAULT_TIMEOUT, POLL, || {
+        Ok((!lab.btc.get_raw_mempool()?.is_empty()).then_some(()))
+    })?;
+    let l_channel = lab
+        .l
+        .list_channels()
+        .into_iter()
+        .find(|c| c.is_outbound && c.counterparty_node_id == lab.x_id())
+        .expect("L's channel to X");
+    lab.l
+        .splice_in(&l_channel.user_channel_id, lab.x_id(), 100_000)
+        .map_err(ldk_err("splice_in"))?;
+    wait_until("L's splice in the mempool", DEFAULT_TIMEOUT, POLL, || {
+        Ok((lab.btc.get_raw_mempool()?.len() >= 2).then_some(()))
+    })?;
+    lab.mine_and_sync(6)?;
+    let capacity = |id: &str| -> Result<u64, HarnessError> {
+        let c = lab.x.channels()?.into_iter().find(|c| c["channel_id"] == id);
+        Ok(c.and_then(|c| c["capacity_sat"].as_u64()).unwrap_or(0))
+    };
+    let (out, inn) = wait_until("both splices to lock at X", DEFAULT_TIMEOUT, POLL, || {
+        let (out, inn) = (capacity(&ours_id)?, capacity(&theirs_id)?);
+        Ok((out < CHANNEL_SAT && inn > CHANNEL_SAT).then_some((out, inn)))
+    })?;
+    assert!((CHANNEL_SAT - 101_000..CHANNEL_SAT - 100_000).contains(&out), "spliced out: {out}");
+    assert_eq!(inn, CHANNEL_SAT + 100_000, "spliced in by ldk-node");
+    wait_channels_usable(&lab)?;
+    // Both channels still pay: X to L, then L to X.
+    let desc = Bolt11InvoiceDescription::Direct(Description::new("after".into()).unwrap());
+    let inv =
+        lab.l.bolt11_payment().receive(50_000_000, &desc, 3600).map_err(ldk_err("receive"))?;
+    assert_eq!(lab.x.pay(&inv.to_string())?["status"], "complete");
+    let (x_inv, _) = lab.x.invoice(40_000, "after the splices")?;
+    let x_inv = Bolt11Invoice::from_str(&x_inv).unwrap();
+    let id = lab.l.bolt11_payment().send(&x_inv, None).map_err(ldk_err("send"))?;
+    wait_sent(&lab.l, id, "the payment after the splices")?;
     Ok(())
 }

@@ -78,6 +78,7 @@ mod closed;
 mod onchain;
 mod peers;
 mod runtime;
+mod splice;
 mod start;
 mod store_open;
 
@@ -85,6 +86,7 @@ pub use channels::{scid_string, ChannelInfo, GraphChannel, GraphChannelPolicy, C
 pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
+pub use splice::{SpliceIn, SpliceOut};
 pub use store_open::{role, Role};
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
@@ -156,6 +158,8 @@ pub struct Node {
     forwarder_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    liquidity: Arc<crate::liquidity::Liquidity>,
+    liquidity_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     fail_stop: FailStop,
     /// Monitor writes ordered with the manager's (see `persist`).
     gate: Arc<ManagerGate>,
@@ -232,6 +236,15 @@ pub fn user_config(config: &Config) -> UserConfig {
     // for anchor channels (to check the reserve), and it is where `accept_inbound_channels`
     // declines them.
     c.manually_accept_inbound_channels = true;
+    // Splices a peer starts are accepted (see `splice`); LDK's default refuses them only to let
+    // a node go back to LDK < 0.2, which boltd's state cannot anyway.
+    c.reject_inbound_splices = false;
+    if config.lsps2_service {
+        // LSPS2: payments to the intercept channel ids handed out are held for the service
+        // (see `liquidity`), and forwarded over the unannounced channels it opens.
+        c.accept_intercept_htlcs = true;
+        c.accept_forwards_to_priv_channels = true;
+    }
     c
 }
 
@@ -289,6 +302,10 @@ impl Node {
         let wt = self.wallet_thread.lock().unwrap().take();
         if let Some(wt) = wt {
             let _ = tokio::task::spawn_blocking(move || wt.join()).await;
+        }
+        let lt = self.liquidity_thread.lock().unwrap().take();
+        if let Some(lt) = lt {
+            let _ = tokio::task::spawn_blocking(move || lt.join()).await;
         }
         let ft = self.forwarder_thread.lock().unwrap().take();
         if let Some(ft) = ft {
@@ -371,6 +388,11 @@ impl Node {
     /// The router (per-payment policies are registered here).
     pub fn router(&self) -> &Arc<Router> {
         &self.router
+    }
+
+    /// The liquidity component (LSPS2 client and service).
+    pub fn liquidity(&self) -> &Arc<crate::liquidity::Liquidity> {
+        &self.liquidity
     }
 
     /// The keys manager.

@@ -99,7 +99,8 @@ pub(super) async fn accept_peers(listener: tokio::net::TcpListener, pm: Arc<Peer
     }
 }
 
-/// Every [`RECONNECT_INTERVAL`], reconnects to channel peers we are not connected to, and
+/// Every [`RECONNECT_INTERVAL`], reconnects to channel peers (and `also_wanted`) we are not
+/// connected to, and
 /// announces our node (alias and addresses of `announce`) every
 /// [`NODE_ANNOUNCEMENT_INTERVAL`] while we have a public channel.
 pub(super) async fn reconnect_peers(
@@ -107,12 +108,12 @@ pub(super) async fn reconnect_peers(
     cm: Arc<ChannelManager>,
     store: Arc<Store>,
     announce: (String, Vec<String>),
-    recovery_peers: Vec<PublicKey>,
+    also_wanted: Vec<PublicKey>,
 ) {
     let (alias, addrs) = announce;
     let mut last_announcement: Option<tokio::time::Instant> = None;
     loop {
-        reconnect_channel_peers(&pm, &cm, &store, &recovery_peers).await;
+        reconnect_channel_peers(&pm, &cm, &store, &also_wanted).await;
         let has_public = cm.list_channels().iter().any(|c| c.is_announced && c.is_usable);
         let due = last_announcement.is_none_or(|t| t.elapsed() >= NODE_ANNOUNCEMENT_INTERVAL);
         if has_public && due {
@@ -171,12 +172,13 @@ async fn reconnect_channel_peers(
     pm: &Arc<PeerManager>,
     cm: &Arc<ChannelManager>,
     store: &Arc<Store>,
-    recovery_peers: &[PublicKey],
+    also_wanted: &[PublicKey],
 ) {
     let mut wanted: Vec<PublicKey> =
         cm.list_channels().iter().map(|c| c.counterparty.node_id).collect();
-    // The peers of stale channels a recovery waits to see closed (see `recovery`).
-    wanted.extend_from_slice(recovery_peers);
+    // The peers of stale channels a recovery waits to see closed (see `recovery`), and the
+    // configured LSPs once used (their address is stored when first connected).
+    wanted.extend_from_slice(also_wanted);
     wanted.sort();
     wanted.dedup();
     for node_id in wanted {

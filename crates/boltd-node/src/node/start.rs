@@ -334,6 +334,16 @@ impl Node {
             })?;
         }
 
+        // Liquidity (LSPS): the peer manager's custom messages.
+        let liquidity = Arc::new(crate::liquidity::Liquidity::new(
+            &config,
+            &keys_manager,
+            &channel_manager,
+            &store,
+            &broadcaster,
+            &wallet,
+        )?);
+
         // P2P.
         let onion_messenger = Arc::new(OnionMessenger::new(
             Arc::clone(&keys_manager),
@@ -357,7 +367,7 @@ impl Node {
                 chan_handler: Arc::clone(&channel_manager),
                 route_handler: gossip_watch,
                 onion_message_handler: Arc::clone(&onion_messenger),
-                custom_message_handler: IgnoringMessageHandler {},
+                custom_message_handler: Arc::clone(liquidity.manager()),
                 send_only_message_handler: Arc::clone(&chain_monitor),
             },
             t.as_secs() as u32,
@@ -388,11 +398,13 @@ impl Node {
             listener: payment_events,
             routing: Arc::clone(&routing),
             peer_manager: std::sync::OnceLock::new(),
+            liquidity: Arc::clone(&liquidity),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
             _watch: fail_stop.watch("background processor"),
         };
         let _ = handler.peer_manager.set(Arc::clone(&peer_manager));
+        liquidity.set_peer_manager(Arc::clone(&peer_manager));
         // From here on an error drops running parts with the node: that is stopping, not failing.
         let on_error = StopOnError(Some(fail_stop.clone()));
         let background = BackgroundProcessor::start(
@@ -403,7 +415,7 @@ impl Node {
             Some(Arc::clone(&onion_messenger)),
             GossipSync::p2p(Arc::clone(&gossip)),
             Arc::clone(&peer_manager),
-            None::<NoLiquidityManager>,
+            Some(Arc::clone(liquidity.manager())),
             Some(Arc::clone(&sweeper)),
             Arc::clone(&logger),
             Some(Arc::clone(&scorer)),
@@ -431,6 +443,8 @@ impl Node {
             Arc::clone(&stop_flag),
             fail_stop.watch("routing view refresher"),
         )?;
+        let liquidity_thread =
+            liquidity.start_events(Arc::clone(&stop_flag), fail_stop.watch("liquidity events"))?;
         let ldk_height = Arc::new(AtomicU32::new(chain_tip.height));
         let listeners = runtime::ChainListeners {
             channel_manager: Arc::clone(&channel_manager),
@@ -465,7 +479,13 @@ impl Node {
                     Arc::clone(&channel_manager),
                     Arc::clone(&store),
                     announce,
-                    recovery_peers,
+                    // Beside channel peers: stale channels' peers a recovery waits for, and
+                    // the configured LSPs (a client waiting for a just-in-time channel must be
+                    // connected when the payment reaches its LSP).
+                    recovery_peers
+                        .into_iter()
+                        .chain(liquidity.lsps().iter().map(|l| l.node_id))
+                        .collect(),
                 ),
             ),
         ];
@@ -500,6 +520,8 @@ impl Node {
             forwarder_thread: Mutex::new(forwarder_thread),
             routing,
             routing_thread: Mutex::new(Some(routing_thread)),
+            liquidity,
+            liquidity_thread: Mutex::new(Some(liquidity_thread)),
             fail_stop,
             gate,
             _lock: lock,

@@ -284,6 +284,11 @@ pub struct BarkInvoiceRequest {
     /// Hold invoice: the payment hash (hex) whose preimage the caller keeps.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_hash: Option<String>,
+    /// Through an LSP (LSPS2, a just-in-time channel): `true` always, `false` never; unset:
+    /// when an LSP is configured and the node's usable channels cannot receive the amount.
+    /// The answer's `lsp` says the fee the LSP will take and until when its promise holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_lsp: Option<bool>,
     /// barkd's Ark receive token: accepted and ignored (a Lightning node needs none).
     #[allow(dead_code)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -313,10 +318,12 @@ pub(crate) async fn create_invoice(
         description_hash: r.description_hash,
         expiry_secs: r.expiry_secs,
         payment_hash: r.payment_hash,
+        via_lsp: r.via_lsp,
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx).await?;
-    Ok(Json(ReceiveInfo::of(rec)))
+    let lsp = engine.receive_lsp(rec.payment_hash).await?;
+    Ok(Json(ReceiveInfo::of(rec).with_lsp(lsp)))
 }
 
 /// A receive by payment hash, invoice or preimage.
@@ -333,7 +340,9 @@ pub(crate) async fn receive_status(
     State(engine): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<ReceiveInfo> {
-    Ok(Json(ReceiveInfo::of(engine.receive(&id).await?)))
+    let rec = engine.receive(&id).await?;
+    let lsp = engine.receive_lsp(rec.payment_hash).await?;
+    Ok(Json(ReceiveInfo::of(rec).with_lsp(lsp)))
 }
 
 /// Pending receives (not yet settled, canceled or expired), oldest first.

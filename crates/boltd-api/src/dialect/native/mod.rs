@@ -50,6 +50,8 @@ pub(crate) fn routes(api: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(node::list_closed_channels))
         .routes(routes!(node::open_channel))
         .routes(routes!(node::close_channel))
+        .routes(routes!(node::splice_out))
+        .routes(routes!(node::splice_in))
         .routes(routes!(node::channel_config))
         .routes(routes!(node::graph_channel))
         .routes(routes!(node::tip))

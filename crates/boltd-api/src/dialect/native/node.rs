@@ -223,6 +223,68 @@ pub(crate) async fn close_channel(
     Ok(Json(MessageResponse { message: if r.force { "force-closing" } else { "closing" } }))
 }
 
+/// Funds to take out of a channel without closing it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpliceOutRequest {
+    /// The channel id (hex).
+    pub channel_id: String,
+    /// The amount to take out, in sat (the splice's fee comes from the channel on top).
+    pub amount_sat: u64,
+    /// Where to send it (default: a new address of the node's wallet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+}
+
+/// Splice-out: takes `amount_sat` out of a channel to an address in one on-chain transaction
+/// that also re-funds the channel, which stays usable; its capacity shrinks once the splice
+/// is locked (confirmed on both sides).
+#[utoipa::path(post, path = "/api/v1/node/channels/splice-out", tag = TAG, operation_id = "splice_out",
+    security(("bearer" = ["node:admin"])),
+    request_body = SpliceOutRequest,
+    responses(
+        (status = 200, description = "Splicing", body = boltd_node::node::SpliceOut),
+        (status = 400, description = "A bad amount or address, or more than the channel can send", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 422, description = "The node or the peer refused to splice now", body = ErrorBody),
+    ))]
+pub(crate) async fn splice_out(
+    State(engine): State<AppState>,
+    Body(r): Body<SpliceOutRequest>,
+) -> ApiResult<boltd_node::node::SpliceOut> {
+    let node = engine.node();
+    Ok(Json(node.splice_out(&r.channel_id, r.amount_sat, r.address.as_deref()).await?))
+}
+
+/// Funds to add to a channel from the on-chain wallet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpliceInRequest {
+    /// The channel id (hex).
+    pub channel_id: String,
+    /// The amount to add, in sat (confirmed wallet coins pay it and the splice's fee).
+    pub amount_sat: u64,
+}
+
+/// Splice-in: adds `amount_sat` from the wallet's confirmed coins to a channel in one on-chain
+/// transaction that also re-funds the channel, which stays usable; its capacity grows once the
+/// splice is locked. The anchor reserve stays on chain.
+#[utoipa::path(post, path = "/api/v1/node/channels/splice-in", tag = TAG, operation_id = "splice_in",
+    security(("bearer" = ["node:admin"])),
+    request_body = SpliceInRequest,
+    responses(
+        (status = 200, description = "Splicing", body = boltd_node::node::SpliceIn),
+        (status = 400, description = "A bad amount, or not enough confirmed coins beside the anchor reserve", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 422, description = "The node or the peer refused to splice now", body = ErrorBody),
+    ))]
+pub(crate) async fn splice_in(
+    State(engine): State<AppState>,
+    Body(r): Body<SpliceInRequest>,
+) -> ApiResult<boltd_node::node::SpliceIn> {
+    Ok(Json(engine.node().splice_in(&r.channel_id, r.amount_sat).await?))
+}
+
 /// New forwarding parameters for every channel (absent: unchanged).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,7 +13,7 @@ use axum::extract::{Query, State};
 use axum::Json;
 use bitcoin::Network;
 use boltd_engine::receive::InvoiceRequest;
-use boltd_store::{CancelReason, ReceiveRecord, ReceiveState};
+use boltd_store::{CancelReason, ReceiveLspRecord, ReceiveRecord, ReceiveState};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -88,6 +88,10 @@ pub(crate) struct ReceiveInfo {
     /// Why a canceled receive was canceled: `canceled` (by request) or `htlcs_expired`.
     #[schema(value_type = Option<String>)]
     cancel_reason: Option<CancelReason>,
+    /// For an invoice made through an LSP (a just-in-time channel): the LSP, the fee it
+    /// promised to take from the payment, until when the promise held, and what it took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lsp: Option<ReceiveLspRecord>,
 }
 
 impl ReceiveInfo {
@@ -122,7 +126,14 @@ impl ReceiveInfo {
             claim_deadline_height: r.claim_deadline_height,
             claim_deadline_at: r.claim_deadline_at,
             cancel_reason: r.cancel_reason,
+            lsp: None,
         }
+    }
+
+    /// With the LSP the receive was made through, if any.
+    pub(crate) fn with_lsp(mut self, lsp: Option<ReceiveLspRecord>) -> Self {
+        self.lsp = lsp;
+        self
     }
 }
 

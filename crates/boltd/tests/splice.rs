@@ -1,0 +1,143 @@
+//! Splicing on real nodes: A takes 200,000 sat out of its 1,000,000 sat channel to B, to its
+//! own wallet, without closing it; the channel carries a payment while the splice confirms,
+//! and afterwards its capacity is smaller by the amount and the splice's fee, and A's wallet
+//! holds the amount. Then A adds 300,000 sat from its wallet (a splice-in): the capacity grows
+//! by exactly that, the wallet pays it and the fee, and the channel still pays.
+
+use std::time::Duration;
+
+use boltd_harness::{
+    free_port, fund, mine_and_sync, open_channel, wait_until, Bitcoind, ChainAccess, HarnessError,
+    TestNode,
+};
+use serde_json::json;
+
+#[test]
+fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let a = TestNode::start_in_process("alice", &dir.path().join("a"), &chain, free_port()?)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    let both = [&a, &b];
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    fund(&btc, &b, &[&a])?;
+    let ch = open_channel(&btc, &a, &b, 1_000_000, 0, &both)?;
+    let channel_id = ch["channel_id"].as_str().unwrap().to_string();
+    let before = a.onchain_total_sat()?;
+
+    // More than the channel can send, and an unknown channel: refused, nothing spliced.
+    let e = a
+        .post(
+            "/api/v1/node/channels/splice-out",
+            json!({ "channel_id": channel_id, "amount_sat": 2_000_000 }),
+        )
+        .unwrap_err();
+    assert_eq!(e.status, 400, "{e}");
+    let e = a
+        .post(
+            "/api/v1/node/channels/splice-out",
+            json!({ "channel_id": "00".repeat(32), "amount_sat": 1_000 }),
+        )
+        .unwrap_err();
+    assert_eq!(e.status, 404, "{e}");
+
+    let s = a.ok(
+        "splice-out",
+        a.post(
+            "/api/v1/node/channels/splice-out",
+            json!({ "channel_id": channel_id, "amount_sat": 200_000 }),
+        ),
+    )?;
+    assert_eq!(s["amount_sat"], 200_000, "{s}");
+    wait_until(
+        "the splice transaction in the mempool",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
+    )?;
+    // The channel still pays while the splice is unconfirmed.
+    let (invoice, _) = b.invoice(10_000, "during the splice")?;
+    assert_eq!(a.pay(&invoice)?["status"], "complete");
+
+    mine_and_sync(&btc, 6, &both)?;
+    let capacity = wait_until(
+        "the splice to lock",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let c = a.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str());
+            let cap = c.and_then(|c| c["capacity_sat"].as_u64()).unwrap_or(1_000_000);
+            Ok((cap < 1_000_000).then_some(cap))
+        },
+    )?;
+    assert!((795_000..800_000).contains(&capacity), "capacity after the splice: {capacity}");
+    eprintln!("capacity after the splice: {capacity} sat");
+    let after = wait_until(
+        "A's wallet to hold the amount",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let now = a.onchain_total_sat()?;
+            Ok((now >= before + 200_000).then_some(now))
+        },
+    )?;
+    assert_eq!(after, before + 200_000, "exactly the amount came to the wallet");
+    let on_b = b.channels()?;
+    assert_eq!(on_b.len(), 1);
+    assert_eq!(on_b[0]["capacity_sat"], capacity, "{on_b:?}");
+    let (invoice, _) = b.invoice(20_000, "after the splice")?;
+    assert_eq!(a.pay(&invoice)?["status"], "complete");
+
+    // Splice-in: 300,000 sat from A's wallet.
+    let e = a
+        .post(
+            "/api/v1/node/channels/splice-in",
+            json!({ "channel_id": channel_id, "amount_sat": 1_000_000_000_000u64 }),
+        )
+        .unwrap_err();
+    assert_eq!((e.status, e.body["code"].as_str()), (400, Some("insufficient_funds")), "{e}");
+    let wallet_before = a.onchain_total_sat()?;
+    let s = a.ok(
+        "splice-in",
+        a.post(
+            "/api/v1/node/channels/splice-in",
+            json!({ "channel_id": channel_id, "amount_sat": 300_000 }),
+        ),
+    )?;
+    assert!(s["coins"].as_u64().unwrap() >= 1, "{s}");
+    wait_until(
+        "the splice-in in the mempool",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
+    )?;
+    mine_and_sync(&btc, 6, &both)?;
+    let grown = wait_until(
+        "the splice-in to lock",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let c = a.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str());
+            let cap = c.and_then(|c| c["capacity_sat"].as_u64()).unwrap_or(capacity);
+            Ok((cap > capacity).then_some(cap))
+        },
+    )?;
+    assert_eq!(grown, capacity + 300_000, "the channel grew by the amount");
+    let wallet_after = wait_until(
+        "A's wallet to settle",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let total = a.onchain_total_sat()?;
+            Ok((a.onchain_confirmed_sat()? == total).then_some(total))
+        },
+    )?;
+    let paid = wallet_before - wallet_after;
+    assert!((300_000..302_000).contains(&paid), "the wallet paid the amount and a fee: {paid}");
+    eprintln!("splice-in: capacity {grown} sat, the wallet paid {paid} sat");
+    let (invoice, _) = b.invoice(30_000, "after the splice-in")?;
+    assert_eq!(a.pay(&invoice)?["status"], "complete");
+    Ok(())
+}
