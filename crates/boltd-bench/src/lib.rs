@@ -21,7 +21,10 @@
 //!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
 //!   over HTTP for the workers.
 //!
-//! `scripts/bench.sh` runs both and writes the report under `bench/results/`.
+//! B5 (issue 16), payment success with hidden liquidity over the same snapshots (the
+//! `bench_success` binary, [`success`]).
+//!
+//! `scripts/bench.sh` runs them and writes the report under `bench/results/`.
 #![deny(missing_docs)]
 
 pub mod anchor;
@@ -36,4 +39,5 @@ pub mod memory;
 pub mod multihop;
 pub mod payments;
 pub mod stats;
+pub mod success;
 pub mod suite;

@@ -107,6 +107,7 @@
 #![deny(missing_docs)]
 
 pub mod cost;
+pub mod learned;
 pub mod logger;
 pub mod policy;
 pub mod router;
@@ -132,6 +133,7 @@ use lightning::routing::router::Route;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::logger::Logger;
 
+pub use learned::{HopAmount, LiquidityBounds};
 pub use search::{InFlight, Request, SearchError};
 pub use view::GraphView;
 

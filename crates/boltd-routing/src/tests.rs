@@ -154,6 +154,7 @@ fn ours_with(
         inflight: &inflight,
         policy,
         random_seed_bytes: seed,
+        learned: None,
     };
     search::find_route(view, &mut Scratch::default(), &req)
 }
@@ -633,6 +634,7 @@ fn inflight_htlcs_are_read_and_lower_the_probability() {
         inflight: &read,
         policy: &fixed(0.0),
         random_seed_bytes: [0; 32],
+        learned: None,
     };
     let second = search::find_route(&view, &mut Scratch::default(), &req).unwrap();
     assert_ne!(second.paths[0].hops[1].short_channel_id, used);
