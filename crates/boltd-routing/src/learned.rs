@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(b.bounds(2, true), Some((900, u64::MAX)));
         b.path_failed(&[hop(2, 100)], 0);
         assert_eq!(b.bounds(2, true), Some((0, 99)));
-        assert_eq!(b.len(), 3);
+        assert_eq!(b.len(), 2);
         b.clear();
         assert!(b.is_empty());
     }

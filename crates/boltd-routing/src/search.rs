@@ -811,11 +811,12 @@ impl Ctx<'_> {
     fn hop(&self, id: HopId, saturation: u8) -> HopRef {
         if id < self.edge_count {
             let rec = *self.view.edge(id as usize);
+            let dir_key = rec.direction() == 0;
             HopRef {
-                max_msat: rec.max_msat(saturation),
+                max_msat: self.learned_max_msat(&rec, dir_key, saturation),
                 public: true,
                 scid: rec.scid,
-                dir_key: rec.direction() == 0,
+                dir_key,
                 rec,
             }
         } else {
@@ -831,6 +832,19 @@ impl Ctx<'_> {
                 scid: x.scid,
                 dir_key: x.dir_key,
             }
+        }
+    }
+
+    /// What a public direction may carry in one path: [`Edge::max_msat`], past the saturation
+    /// preference up to a learned lower bound, never past a learned upper bound (less what is in
+    /// flight over it).
+    fn learned_max_msat(&self, rec: &Edge, dir_key: bool, saturation: u8) -> u64 {
+        let max = rec.max_msat(saturation);
+        match self.req.learned.and_then(|l| l.bounds(rec.scid, dir_key)) {
+            Some((lo, hi)) => max
+                .max(lo.min(rec.max_msat(0)))
+                .min(hi.saturating_sub(self.inflight_msat(rec.scid, dir_key))),
+            None => max,
         }
     }
 
