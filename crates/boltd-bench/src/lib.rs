@@ -16,7 +16,7 @@
 //! - [`anchor`]: B2 with two `ldk-node` 0.7.1 nodes, the anchor;
 //! - [`multihop`]: B3, latency over A-B-C-D and the engine's overhead against LDK's
 //!   `ChannelManager`;
-//! - [`memory`]: B5, the daemons' memory over 100,000 payments (`--only b5`);
+//! - [`memory`]: B6 (B5 before issue 16), the daemons' memory over 100,000 payments (`--only b6`);
 //! - [`load`]: the closed-loop load generator; [`fsyncs`]: exact counts of durability system
 //!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
 //!   over HTTP for the workers.
