@@ -86,9 +86,10 @@ impl FlowNet {
     fn capacities(&self, payer: u32) -> Vec<u64> {
         let mut cap = self.cap_msat.clone();
         let p = payer as usize;
-        for a in self.start[p] as usize..self.start[p + 1] as usize {
-            if self.forward[a] {
-                cap[a] = INFINITE_MSAT;
+        let arcs = self.start[p] as usize..self.start[p + 1] as usize;
+        for (c, &forward) in cap[arcs.clone()].iter_mut().zip(&self.forward[arcs]) {
+            if forward {
+                *c = INFINITE_MSAT;
             }
         }
         cap
@@ -115,9 +116,10 @@ impl FlowNet {
             while head < queue.len() {
                 let v = queue[head] as usize;
                 head += 1;
-                for a in self.start[v] as usize..self.start[v + 1] as usize {
-                    let w = self.to[a] as usize;
-                    if cap[a] > 0 && level[w] == u32::MAX {
+                let arcs = self.start[v] as usize..self.start[v + 1] as usize;
+                for (&c, &w) in cap[arcs.clone()].iter().zip(&self.to[arcs]) {
+                    let w = w as usize;
+                    if c > 0 && level[w] == u32::MAX {
                         level[w] = level[v] + 1;
                         queue.push(w as u32);
                     }
@@ -126,9 +128,7 @@ impl FlowNet {
             if level[payee as usize] == u32::MAX {
                 break;
             }
-            for v in 0..n {
-                next[v] = self.start[v];
-            }
+            next.copy_from_slice(&self.start[..n]);
             loop {
                 let pushed =
                     self.augment(&mut cap, &level, &mut next, payer, payee, limit_msat - flow);
@@ -250,6 +250,7 @@ impl FlowNet {
             if v == t as usize {
                 break;
             }
+            #[allow(clippy::needless_range_loop)] // arc indices are the path's
             for a in self.start[v] as usize..self.start[v + 1] as usize {
                 if !self.forward[a] || cap[a] < need_msat {
                     continue;
