@@ -583,8 +583,17 @@ pub fn find_route(
     for &(scid, dir) in &req.policy.exclude_channels {
         block(scid, Some(dir), scratch);
     }
+    // LDK bans a failed channel in both directions for the rest of the payment; a direction
+    // with learned bounds is capped by them instead (the failure taught its upper bound, so
+    // smaller parts and the other direction stay usable).
+    let has_bounds = |scid: u64| {
+        req.learned
+            .is_some_and(|l| l.bounds(scid, true).is_some() || l.bounds(scid, false).is_some())
+    };
     for &scid in &pp.previously_failed_channels {
-        block(scid, None, scratch);
+        if !has_bounds(scid) {
+            block(scid, None, scratch);
+        }
     }
     for &(scid, dir_key) in req.inflight.0.keys() {
         mark_used(view, scratch, request, scid, dir_key);

@@ -737,6 +737,16 @@ fn learned_bounds_steer_the_search() {
     // A smaller amount well below the upper bound still takes the cheap route.
     let small = params(3, amount / 100, None);
     assert_eq!(via(&ours_learned(&view, &small, &learned).unwrap()), b);
+    // LDK's retry bans the failed channel: without bounds for it the search avoids it at any
+    // amount; with them, the bound decides.
+    let mut banned = small.clone();
+    banned.payment_params.previously_failed_channels.push(b);
+    let nothing = crate::LiquidityBounds::new();
+    assert_eq!(via(&ours_learned(&view, &banned, &nothing).unwrap()), d);
+    assert_eq!(via(&ours_learned(&view, &banned, &learned).unwrap()), b);
+    let mut banned_big = rp.clone();
+    banned_big.payment_params.previously_failed_channels.push(b);
+    assert_eq!(via(&ours_learned(&view, &banned_big, &learned).unwrap()), d);
 }
 
 #[test]

@@ -9,7 +9,7 @@
 //!               [--max-attempts N] [--data DIR] [--out DIR] [--seed S]
 //! ```
 //!
-//! Default (small, about 10 minutes on 2 cores): 60 payments per workload, the 2026 snapshot.
+//! Default (small, under 10 minutes on 2 cores): 200 payments per workload, the 2026 snapshot.
 //! `--full`: 1,000 payments per workload, both snapshots. Writes `success-<date>-<commit>.md`
 //! and `.json` under `--out` (default `bench/results/` of the workspace).
 
@@ -96,7 +96,7 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if a.payments == 0 {
-        a.payments = if a.full { 1000 } else { 60 };
+        a.payments = if a.full { 1000 } else { 200 };
     }
     if a.graphs.is_empty() {
         a.graphs = if a.full { GRAPHS.map(String::from).to_vec() } else { vec![GRAPHS[0].into()] };

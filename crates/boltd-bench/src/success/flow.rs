@@ -2,8 +2,10 @@
 //! of the amount from payer to payee over the hidden liquidity, [`FlowNet::max_flow_msat`]) and
 //! what its cheapest feasible route costs ([`FlowNet::cheapest_fee_msat`]).
 //!
-//! Both ignore fee and CLTV limits and path lengths; the payer's own channels have unlimited
-//! liquidity (as in [`super::oracle::Oracle::send`]).
+//! Both ignore fee and CLTV limits and path lengths; the payer's own channels hold their whole
+//! capacity on its side (as in [`super::oracle::Oracle::send`]). The cheapest route respects
+//! every hop's `htlc_minimum_msat` and `htlc_maximum_msat` for each part; the max-flow ignores
+//! them (many parts may cross a channel).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,8 +14,6 @@ use crate::gossmap::Gossmap;
 use crate::ldk::ldk_usable;
 
 use super::oracle::Oracle;
-
-const INFINITE_MSAT: u64 = u64::MAX / 4;
 
 /// The directions LDK can route over as a residual network: every direction an arc with its
 /// hidden liquidity, paired with a reverse arc of capacity 0.
@@ -24,6 +24,10 @@ pub struct FlowNet {
     /// The paired arc.
     rev: Vec<u32>,
     cap_msat: Vec<u64>,
+    /// The channel's capacity (what the payer has on its own channels).
+    own_msat: Vec<u64>,
+    htlc_min_msat: Vec<u64>,
+    htlc_max_msat: Vec<u64>,
     fee_base_msat: Vec<u64>,
     fee_ppm: Vec<u64>,
     forward: Vec<bool>,
@@ -33,7 +37,8 @@ impl FlowNet {
     /// Builds the network of `map`'s LDK-routable directions with `oracle`'s liquidity.
     pub fn new(map: &Gossmap, oracle: &Oracle) -> Self {
         let n = map.node_count;
-        let mut arcs: Vec<(u32, u32, u64, u64, u64)> = Vec::new();
+        #[allow(clippy::type_complexity)]
+        let mut arcs: Vec<(u32, u32, u64, u64, u64, [u64; 3])> = Vec::new();
         for d in 0..map.directions.len() {
             if !ldk_usable(map, d) {
                 continue;
@@ -45,6 +50,7 @@ impl FlowNet {
                 oracle.direction_liquidity_msat(map, d),
                 dir.fee_base_msat,
                 dir.fee_ppm,
+                [oracle.own_capacity_msat(d / 2), dir.htlc_min_msat, dir.htlc_max_msat],
             ));
         }
         let mut degree = vec![0u32; n + 1];
@@ -61,7 +67,9 @@ impl FlowNet {
         let (mut to, mut rev, mut cap_msat) = (vec![0u32; m], vec![0u32; m], vec![0u64; m]);
         let (mut fee_base_msat, mut fee_ppm, mut forward) =
             (vec![0u64; m], vec![0u64; m], vec![false; m]);
-        for &(u, v, cap, base, ppm) in &arcs {
+        let (mut own_msat, mut htlc_min_msat, mut htlc_max_msat) =
+            (vec![0u64; m], vec![0u64; m], vec![0u64; m]);
+        for &(u, v, cap, base, ppm, [own, min, max]) in &arcs {
             let a = fill[u as usize] as usize;
             fill[u as usize] += 1;
             let b = fill[v as usize] as usize;
@@ -72,24 +80,40 @@ impl FlowNet {
             fee_base_msat[a] = base;
             fee_ppm[a] = ppm;
             forward[a] = true;
+            own_msat[a] = own;
+            htlc_min_msat[a] = min;
+            htlc_max_msat[a] = max;
             to[b] = u;
             rev[b] = a as u32;
         }
-        Self { start, to, rev, cap_msat, fee_base_msat, fee_ppm, forward }
+        Self {
+            start,
+            to,
+            rev,
+            cap_msat,
+            own_msat,
+            htlc_min_msat,
+            htlc_max_msat,
+            fee_base_msat,
+            fee_ppm,
+            forward,
+        }
     }
 
     fn nodes(&self) -> usize {
         self.start.len() - 1
     }
 
-    /// The capacities for a payment from `payer`: its own directions unlimited.
+    /// The capacities for a payment from `payer`: its own directions hold the whole channel.
     fn capacities(&self, payer: u32) -> Vec<u64> {
         let mut cap = self.cap_msat.clone();
         let p = payer as usize;
         let arcs = self.start[p] as usize..self.start[p + 1] as usize;
-        for (c, &forward) in cap[arcs.clone()].iter_mut().zip(&self.forward[arcs]) {
+        for ((c, &forward), &own) in
+            cap[arcs.clone()].iter_mut().zip(&self.forward[arcs.clone()]).zip(&self.own_msat[arcs])
+        {
             if forward {
-                *c = INFINITE_MSAT;
+                *c = own;
             }
         }
         cap
@@ -206,7 +230,11 @@ impl FlowNet {
             let path = self
                 .cheapest_path(&cap, payer, payee, remaining, remaining)
                 .or_else(|| self.cheapest_path(&cap, payer, payee, remaining, 1))?;
-            let bottleneck = path.iter().map(|&a| cap[a as usize]).min().unwrap_or(0);
+            let bottleneck = path
+                .iter()
+                .map(|&a| cap[a as usize].min(self.htlc_max_msat[a as usize]))
+                .min()
+                .unwrap_or(0);
             let part = bottleneck.min(remaining);
             for &a in &path {
                 cap[a as usize] -= part;
@@ -252,7 +280,11 @@ impl FlowNet {
             }
             #[allow(clippy::needless_range_loop)] // arc indices are the path's
             for a in self.start[v] as usize..self.start[v + 1] as usize {
-                if !self.forward[a] || cap[a] < need_msat {
+                if !self.forward[a]
+                    || cap[a] < need_msat
+                    || self.htlc_max_msat[a] < need_msat
+                    || self.htlc_min_msat[a] > amount_msat
+                {
                     continue;
                 }
                 let w = self.to[a] as usize;

@@ -119,11 +119,17 @@ impl Oracle {
         }
     }
 
+    /// What the payer can send over its own channel `channel`: all of its capacity (see
+    /// [`Oracle::send`]).
+    pub fn own_capacity_msat(&self, channel: usize) -> u64 {
+        self.capacity_msat.get(channel).copied().unwrap_or(0)
+    }
+
     /// Sends one part over `path` from `payer`, on top of the HTLCs `locks` already holds: when
-    /// every hop after the payer's own has the liquidity for what it forwards, the part arrives
-    /// and its amounts are added to `locks` (held until the payment ends); otherwise the first
-    /// hop that lacks it is returned and nothing is held. The payer's own channel never fails (a
-    /// node knows its balances: the benchmark does not model them).
+    /// every hop has the liquidity for what it forwards, the part arrives and its amounts are
+    /// added to `locks` (held until the payment ends); otherwise the first hop that lacks it is
+    /// returned and nothing is held. The payer's own channels hold their whole capacity on the
+    /// payer's side (a node knows its balances; the routers are not given them, both alike).
     pub fn send(
         &self,
         payer: &PublicKey,
@@ -131,9 +137,12 @@ impl Oracle {
         locks: &mut Locks,
     ) -> Result<(), PartFailure> {
         let hops = hop_amounts(payer, path);
-        for (i, h) in hops.iter().enumerate().skip(1) {
-            let channel = channel_of_scid(h.scid);
-            let available = channel.map_or(0, |c| self.liquidity_msat(c, h.dir_key));
+        for (i, h) in hops.iter().enumerate() {
+            let available = match channel_of_scid(h.scid) {
+                Some(c) if i == 0 => self.own_capacity_msat(c),
+                Some(c) => self.liquidity_msat(c, h.dir_key),
+                None => 0,
+            };
             let held = locks.get(&(h.scid, h.dir_key)).copied().unwrap_or(0);
             if available.saturating_sub(held) < h.amount_msat {
                 return Err(PartFailure { hop: i, scid: h.scid });

@@ -53,7 +53,7 @@ pub struct Cell {
     pub time_to_success_ms_p90: f64,
     /// Route-search thread CPU per payment (all payments), ms: mean.
     pub cpu_ms_mean: f64,
-    /// Why payments ended unpaid.
+    /// Why payments ended unpaid ("(feasible)" first for feasible ones).
     pub errors: BTreeMap<String, usize>,
 }
 
@@ -75,7 +75,8 @@ impl Cell {
                 c.feasible += 1;
             }
             if !o.succeeded {
-                let e = o.error.clone().unwrap_or_default();
+                let why = o.error.clone().unwrap_or_default();
+                let e = if t.feasible { format!("(feasible) {why}") } else { why };
                 *c.errors.entry(e).or_insert(0) += 1;
                 continue;
             }
