@@ -9,7 +9,7 @@
 #   B3  A-B-C-D latency, and the engine's overhead against LDK's ChannelManager
 #   B4  the daemon's idle memory and time from process start to ready
 #   B5  payment success with hidden liquidity (issue 16): bench_success; the default run is the
-#       small size (200 payments per workload, the 2026 snapshot, about 10 minutes on 2 cores),
+#       small size (200 payments per workload, the 2026 snapshot, about 8 minutes on 2 cores),
 #       `b5 --full` the full one (1,000 payments per workload, both snapshots: hours)
 #   B6  the daemons' memory over 100,000 payments (B5 in reports before issue 16; not in the
 #       default run: node --only b6; node --only b6 --b6-payments 20000 for a shorter run,
