@@ -21,3 +21,6 @@ pub mod flow;
 pub mod oracle;
 pub mod report;
 pub mod sim;
+
+#[cfg(test)]
+mod tests;

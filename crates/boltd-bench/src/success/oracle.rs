@@ -95,6 +95,21 @@ impl Oracle {
         Self { capacity_msat, lesser_msat, node_ids, distribution }
     }
 
+    /// An oracle with given balances: `lesser_msat[c]` is what the end of channel `c` with the
+    /// lesser node id (of `keys`) can send, at most the capacity.
+    pub fn from_split(map: &Gossmap, keys: &[PublicKey], lesser_msat: &[u64]) -> Self {
+        let capacity_msat: Vec<u64> =
+            map.capacity_sat.iter().map(|c| c.saturating_mul(1000)).collect();
+        let lesser_msat =
+            capacity_msat.iter().zip(lesser_msat).map(|(c, l)| (*l).min(*c)).collect();
+        Self {
+            capacity_msat,
+            lesser_msat,
+            node_ids: keys.iter().map(NodeId::from_pubkey).collect(),
+            distribution: Distribution::Uniform,
+        }
+    }
+
     /// What the direction from `source` to `target` of channel `channel` can send (0 for a
     /// channel not between them).
     pub fn liquidity_msat(&self, channel: usize, source_lesser: bool) -> u64 {
