@@ -24,9 +24,28 @@ use boltd_routing::types::Graph;
 use lightning::ln::msgs::UnsignedChannelUpdate;
 use lightning::routing::gossip::{NetworkGraph, NodeId};
 use lightning::types::features::ChannelFeatures;
+use lightning_types::features::Bolt11InvoiceFeatures;
 use sha2::{Digest, Sha256};
 
 use crate::gossmap::Gossmap;
+
+/// The payment engine's defaults (`boltd_engine::pay`), Core Lightning's `pay`: `maxfeepercent`.
+pub const MAXFEEPERCENT: f64 = 0.5;
+/// `exemptfee`, in msat.
+pub const EXEMPTFEE_MSAT: u64 = 5_000;
+/// `maxdelay`, in blocks.
+pub const MAXDELAY_BLOCKS: u32 = 2016;
+/// The final CLTV delta of the benchmark invoices.
+pub const FINAL_CLTV: u32 = 18;
+
+/// The features of a BOLT11 invoice that accepts multi-part payments.
+pub fn mpp_features() -> Bolt11InvoiceFeatures {
+    let mut f = Bolt11InvoiceFeatures::empty();
+    f.set_variable_length_onion_required();
+    f.set_payment_secret_required();
+    f.set_basic_mpp_optional();
+    f
+}
 
 /// The public key of node `index`: the secret key is `sha256(index as u64 big-endian)`
 /// (re-hashed in the astronomically unlikely case it is not a valid key).
@@ -45,6 +64,16 @@ pub fn node_key(index: u32) -> PublicKey {
 pub fn scid(channel: usize) -> u64 {
     let c = channel as u64;
     (600_000 + c / 4096) << 40 | (c % 4096) << 16
+}
+
+/// The channel given short channel id `scid` ([`scid`]'s inverse), `None` for other ids.
+pub fn channel_of_scid(scid: u64) -> Option<usize> {
+    let block = (scid >> 40).checked_sub(600_000)?;
+    let index = (scid >> 16) & 0xffffff;
+    if index >= 4096 || scid & 0xffff != 0 {
+        return None;
+    }
+    usize::try_from(block.checked_mul(4096)?.checked_add(index)?).ok()
 }
 
 /// Whether LDK can route over direction `dir_index` (`channel*2 + direction`) once loaded: the

@@ -16,15 +16,18 @@
 //! - [`anchor`]: B2 with two `ldk-node` 0.7.1 nodes, the anchor;
 //! - [`multihop`]: B3, latency over A-B-C-D and the engine's overhead against LDK's
 //!   `ChannelManager`;
-//! - [`memory`]: B5, the daemons' memory over 100,000 payments (`--only b5`);
+//! - [`memory`]: B6 (B5 before issue 16), the daemons' memory over 100,000 payments (`--only b6`);
 //! - [`load`]: the closed-loop load generator; [`fsyncs`]: exact counts of durability system
 //!   calls; [`machine`]: CPU, commit, the disk's fsync rate, process memory; [`http`]: JSON
 //!   over HTTP for the workers.
 //!
+//! B5 (issue 16), payment success with hidden liquidity over the same snapshots (the
+//! `bench_success` binary, [`success`]).
+//!
 //! B7, the store on PostgreSQL beside SQLite and failover with a standby (the `bench_store`
 //! binary, [`store`]).
 //!
-//! `scripts/bench.sh` runs both and writes the report under `bench/results/`.
+//! `scripts/bench.sh` runs them and writes the report under `bench/results/`.
 #![deny(missing_docs)]
 
 pub mod anchor;
@@ -40,4 +43,5 @@ pub mod multihop;
 pub mod payments;
 pub mod stats;
 pub mod store;
+pub mod success;
 pub mod suite;

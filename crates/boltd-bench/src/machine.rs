@@ -127,6 +127,23 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// CPU time of the calling thread, in microseconds.
+pub fn thread_cpu_micros() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
+}
+
+/// Runs `f`, returning its result and (wall, thread CPU) time in microseconds.
+pub fn timed<T>(f: impl FnOnce() -> T) -> (T, (f64, f64)) {
+    let cpu = thread_cpu_micros();
+    let start = Instant::now();
+    let r = f();
+    let wall = start.elapsed().as_secs_f64() * 1e6;
+    (r, (wall, thread_cpu_micros() - cpu))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
-//! B5: does the daemons' memory follow the number of payments they ever made? (Issue 10: RSS
-//! after 100,000 payments within 1.2× of RSS after 1,000.)
+//! B6 (called B5 before issue 16; reports before it say B5): does the daemons' memory follow
+//! the number of payments they ever made? (Issue 10: RSS after 100,000 payments within 1.2× of
+//! RSS after 1,000.)
 //!
 //! The B2 pair (two `boltd serve` processes, one channel, half of it pushed to the payee so
 //! both sides can pay) makes `payments` payments through the native API, `concurrency` at a
@@ -24,9 +25,9 @@ use crate::load::{self, RunFigures};
 use crate::machine;
 use crate::payments::{create_invoices, pay_boltd, settle_boltd, spawn_timed};
 
-/// What B5 runs.
+/// What B6 runs.
 #[derive(Debug, Clone, Serialize)]
-pub struct B5Plan {
+pub struct B6Plan {
     /// Payments in all.
     pub payments: usize,
     /// Workers (payments in flight at once).
@@ -43,10 +44,10 @@ pub struct B5Plan {
     pub amount_sat: u64,
 }
 
-impl B5Plan {
+impl B6Plan {
     /// The issue's size: 100,000 payments, baseline after 1,000.
     pub fn full() -> Self {
-        B5Plan {
+        B6Plan {
             payments: 100_000,
             concurrency: 20,
             batch: 1_000,
@@ -59,10 +60,10 @@ impl B5Plan {
 
     /// `payments` payments with the full size's baseline (after 1,000, or all when fewer) and
     /// checkpoints in proportion: ten after the baseline, as in the full size (`bench_node
-    /// --b5-payments N`: 20,000 takes about 10 minutes where 100,000 takes 50).
+    /// --b6-payments N`: 20,000 takes about 10 minutes where 100,000 takes 50).
     pub fn sized(payments: usize) -> Self {
         let full = Self::full();
-        B5Plan {
+        B6Plan {
             payments,
             first_checkpoint: full.first_checkpoint.min(payments),
             every: (payments / 10).max(1),
@@ -72,7 +73,7 @@ impl B5Plan {
 
     /// The CI size (figures meaningless; exercises the run).
     pub fn smoke() -> Self {
-        B5Plan { payments: 300, batch: 100, first_checkpoint: 100, every: 100, ..Self::full() }
+        B6Plan { payments: 300, batch: 100, first_checkpoint: 100, every: 100, ..Self::full() }
     }
 
     /// The payment counts at which memory is read.
@@ -129,9 +130,9 @@ fn ldk_bytes(data_dir: &Path) -> (u64, u64) {
     )
 }
 
-/// B5's figures.
+/// B6's figures.
 #[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct B5Figures {
+pub struct B6Figures {
     /// Every checkpoint, in order.
     pub checkpoints: Vec<Checkpoint>,
     /// RSS at the last checkpoint over RSS at the first, payer.
@@ -153,7 +154,7 @@ pub struct B5Figures {
     pub payee_rss_after_restart_mib: f64,
 }
 
-impl B5Figures {
+impl B6Figures {
     /// The split of the payer's RSS at the end: (state, running) in MiB. State is what a
     /// restarted daemon holds (what it loads: LDK's channel monitor and manager, the caches it
     /// fills again); running is the rest, what the process held only because it had been running
@@ -200,15 +201,15 @@ fn rss(node: &TestNode) -> f64 {
     node.pid().and_then(machine::rss_mib).unwrap_or(0.0)
 }
 
-/// Runs B5 with two `boltd` daemons (`exe`) on `btc`, data directories under `dir`.
+/// Runs B6 with two `boltd` daemons (`exe`) on `btc`, data directories under `dir`.
 pub fn run(
     btc: &Bitcoind,
     exe: &Path,
     dir: &Path,
-    plan: &B5Plan,
+    plan: &B6Plan,
     daemon_args: &[String],
     log: &dyn Fn(&str),
-) -> Result<B5Figures, String> {
+) -> Result<B6Figures, String> {
     let setup = Instant::now();
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let chain = ChainAccess::from(btc);
@@ -225,7 +226,7 @@ pub fn run(
     let push_msat = plan.channel_sat * 1000 / 2;
     open_channel(btc, &a, &b, plan.channel_sat, push_msat, &[&a, &b]).map_err(e)?;
     let setup_secs = setup.elapsed().as_secs_f64();
-    log(&format!("B5 lab ready in {setup_secs:.0} s"));
+    log(&format!("B6 lab ready in {setup_secs:.0} s"));
 
     let mut checkpoints = Vec::new();
     let mut outcomes = Vec::with_capacity(plan.payments);
@@ -262,7 +263,7 @@ pub fn run(
             payer_manager_bytes,
         };
         log(&format!(
-            "  B5 after {} payments: RSS payer {:.1} MiB, payee {:.1} MiB; LDK on disk: monitor \
+            "  B6 after {} payments: RSS payer {:.1} MiB, payee {:.1} MiB; LDK on disk: monitor \
              {:.1} / {:.1} MiB, manager {:.2} MiB ({:.0} s)",
             c.payments,
             c.payer_rss_mib,
@@ -285,11 +286,11 @@ pub fn run(
     let payer_rss_after_restart_mib = rss(&a);
     let payee_rss_after_restart_mib = rss(&b);
     log(&format!(
-        "  B5 after a restart: RSS payer {payer_rss_after_restart_mib:.1} MiB, payee \
+        "  B6 after a restart: RSS payer {payer_rss_after_restart_mib:.1} MiB, payee \
          {payee_rss_after_restart_mib:.1} MiB"
     ));
     let (first, last) = (&checkpoints[0], &checkpoints[checkpoints.len() - 1]);
-    let figures = B5Figures {
+    let figures = B6Figures {
         payer_ratio: ratio(first.payer_rss_mib, last.payer_rss_mib),
         payee_ratio: ratio(first.payee_rss_mib, last.payee_rss_mib),
         completed: run.completed,
@@ -301,7 +302,7 @@ pub fn run(
         checkpoints,
     };
     log(&format!(
-        "  B5 RSS({}) / RSS({}): payer x{:.2}, payee x{:.2} (target x{TARGET_RATIO:.1}: {})",
+        "  B6 RSS({}) / RSS({}): payer x{:.2}, payee x{:.2} (target x{TARGET_RATIO:.1}: {})",
         last_payments(&figures),
         figures.checkpoints[0].payments,
         figures.payer_ratio,
@@ -311,7 +312,7 @@ pub fn run(
     Ok(figures)
 }
 
-fn last_payments(f: &B5Figures) -> usize {
+fn last_payments(f: &B6Figures) -> usize {
     f.checkpoints.last().map_or(0, |c| c.payments)
 }
 
@@ -322,19 +323,19 @@ mod tests {
     #[test]
     fn checkpoints_start_at_the_baseline_and_end_at_the_last_payment() {
         assert_eq!(
-            B5Plan::full().checkpoints(),
+            B6Plan::full().checkpoints(),
             vec![
                 1_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 90_000,
                 100_000
             ]
         );
-        assert_eq!(B5Plan::smoke().checkpoints(), vec![100, 200, 300]);
-        let odd = B5Plan { payments: 250, first_checkpoint: 100, every: 100, ..B5Plan::smoke() };
+        assert_eq!(B6Plan::smoke().checkpoints(), vec![100, 200, 300]);
+        let odd = B6Plan { payments: 250, first_checkpoint: 100, every: 100, ..B6Plan::smoke() };
         assert_eq!(odd.checkpoints(), vec![100, 200, 250]);
         assert_eq!(
-            B5Plan::sized(20_000).checkpoints(),
+            B6Plan::sized(20_000).checkpoints(),
             vec![1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 14_000, 16_000, 18_000, 20_000]
         );
-        assert_eq!(B5Plan::sized(500).checkpoints(), vec![500]);
+        assert_eq!(B6Plan::sized(500).checkpoints(), vec![500]);
     }
 }

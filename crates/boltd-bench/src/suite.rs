@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::anchor;
 use crate::machine::{self, DiskSync};
-use crate::memory::{self, B5Figures, B5Plan};
+use crate::memory::{self, B6Figures, B6Plan};
 use crate::multihop::{self, B3Figures, B3Plan};
 use crate::payments::{self, B2Figures, B2Plan, OursFigures, PhaseFigures};
 
@@ -41,10 +41,10 @@ pub struct Options {
     pub anchor: bool,
     /// B3.
     pub multihop: bool,
-    /// B5 (memory over 100,000 payments; not part of the default run: `--only b5`).
+    /// B6 (memory over 100,000 payments; not part of the default run: `--only b6`).
     pub memory: bool,
-    /// B5's number of payments, when not the full size's 100,000 (`--b5-payments N`).
-    pub b5_payments: Option<usize>,
+    /// B6's number of payments, when not the full size's 100,000 (`--b6-payments N`).
+    pub b6_payments: Option<usize>,
     /// Extra `boltd serve` flags for B2's daemons.
     pub daemon_args: Vec<String>,
     /// Count durability calls (needs `perf`).
@@ -78,10 +78,10 @@ pub struct Report {
     pub anchor: Option<B2Figures>,
     /// B3.
     pub b3: Option<B3Figures>,
-    /// B5.
-    pub b5: Option<B5Figures>,
-    /// B5's plan, when it ran.
-    pub b5_plan: Option<B5Plan>,
+    /// B6.
+    pub b6: Option<B6Figures>,
+    /// B6's plan, when it ran.
+    pub b6_plan: Option<B6Plan>,
     /// Extra daemon flags B2 ran with.
     pub daemon_args: Vec<String>,
     /// Seconds B2-B4 took, set-up included.
@@ -137,18 +137,18 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
     } else {
         None
     };
-    let b5_plan = opts.memory.then(|| match opts.b5_payments {
-        Some(n) => B5Plan::sized(n),
-        None if opts.smoke => B5Plan::smoke(),
-        None => B5Plan::full(),
+    let b6_plan = opts.memory.then(|| match opts.b6_payments {
+        Some(n) => B6Plan::sized(n),
+        None if opts.smoke => B6Plan::smoke(),
+        None => B6Plan::full(),
     });
-    let b5 = match &b5_plan {
+    let b6 = match &b6_plan {
         Some(plan) => {
-            log(&format!("B5 memory over {} payments", plan.payments));
+            log(&format!("B6 memory over {} payments", plan.payments));
             Some(memory::run(
                 &btc,
                 &opts.boltd_exe,
-                &dir.path().join("b5"),
+                &dir.path().join("b6"),
                 plan,
                 &opts.daemon_args,
                 log,
@@ -170,8 +170,8 @@ pub fn run(opts: &Options, log: &dyn Fn(&str)) -> Result<Report, String> {
         ours,
         anchor,
         b3,
-        b5,
-        b5_plan,
+        b6,
+        b6_plan,
         daemon_args: opts.daemon_args.clone(),
         elapsed_s: started.elapsed().as_secs_f64(),
     })
@@ -509,8 +509,8 @@ impl Report {
                 d.idle_cpu_percent
             );
         }
-        if let (Some(b5), Some(plan)) = (&self.b5, &self.b5_plan) {
-            s += "\n## B5: memory over the payments made (issue 10)\n\n";
+        if let (Some(b6), Some(plan)) = (&self.b6, &self.b6_plan) {
+            s += "\n## B6: memory over the payments made (issue 10)\n\n";
             let _ = writeln!(
                 s,
                 "The B2 pair (two `boltd serve` processes, one channel of {} sat, half pushed), \
@@ -528,13 +528,13 @@ impl Report {
                 plan.amount_sat,
                 plan.concurrency,
                 plan.batch,
-                b5.completed,
-                b5.payments_per_sec,
+                b6.completed,
+                b6.payments_per_sec,
                 TARGET = memory::TARGET_RATIO,
             );
             s += "| payments | payer RSS, MiB | payee RSS, MiB | LDK monitor on disk, payer / payee, MiB | LDK manager on disk (payer), MiB | elapsed, s |\n|---:|---:|---:|---:|---:|---:|\n";
             let mib = |b: u64| b as f64 / 1048576.0;
-            for c in &b5.checkpoints {
+            for c in &b6.checkpoints {
                 let _ = writeln!(
                     s,
                     "| {} | {:.1} | {:.1} | {:.1} / {:.1} | {:.2} | {:.0} |",
@@ -548,21 +548,21 @@ impl Report {
                 );
             }
             let (first, last) = (
-                b5.checkpoints.first().map_or(0, |c| c.payments),
-                b5.checkpoints.last().map_or(0, |c| c.payments),
+                b6.checkpoints.first().map_or(0, |c| c.payments),
+                b6.checkpoints.last().map_or(0, |c| c.payments),
             );
             let _ = writeln!(
                 s,
                 "\nRSS({last}) / RSS({first}): payer **×{:.2}**, payee **×{:.2}** (target ≤ \
                  ×{:.1}: {}).\n",
-                b5.payer_ratio,
-                b5.payee_ratio,
+                b6.payer_ratio,
+                b6.payee_ratio,
                 memory::TARGET_RATIO,
-                if b5.meets_target() { "met" } else { "missed" },
+                if b6.meets_target() { "met" } else { "missed" },
             );
-            let (payer_state, payer_running) = b5.payer_split();
-            let (payee_state, payee_running) = b5.payee_split();
-            let (payer_restart, payee_restart) = b5.restart_ratios();
+            let (payer_state, payer_running) = b6.payer_split();
+            let (payee_state, payee_running) = b6.payee_split();
+            let (payer_restart, payee_restart) = b6.restart_ratios();
             s += "Split of RSS at the end: *state* is RSS after both daemons restart on their \
                   data (once idle: what they load, such as LDK's channel monitor), *running* is \
                   the rest (memory the running process held: LDK's table of recent payments at \
@@ -571,8 +571,8 @@ impl Report {
             let _ = writeln!(
                 s,
                 "| RSS after {first} payments, MiB | {:.1} | {:.1} |",
-                b5.checkpoints.first().map_or(0.0, |c| c.payer_rss_mib),
-                b5.checkpoints.first().map_or(0.0, |c| c.payee_rss_mib),
+                b6.checkpoints.first().map_or(0.0, |c| c.payer_rss_mib),
+                b6.checkpoints.first().map_or(0.0, |c| c.payee_rss_mib),
             );
             let _ = writeln!(
                 s,
@@ -589,7 +589,7 @@ impl Report {
                 s,
                 "| running: the rest, MiB | {payer_running:.1} | {payee_running:.1} |",
             );
-            for (reason, n) in &b5.failures {
+            for (reason, n) in &b6.failures {
                 let _ = writeln!(s, "- failed: {n} × {reason}");
             }
         }
@@ -623,7 +623,7 @@ impl Report {
             },
             "b3": self.b3,
             "b4": self.ours.as_ref().map(|o| &o.daemon),
-            "b5": { "plan": self.b5_plan, "figures": self.b5 },
+            "b6": { "plan": self.b6_plan, "figures": self.b6 },
         })
     }
 

@@ -232,6 +232,7 @@ fn routes_are_valid_and_agree_with_ldk_on_random_subgraphs() {
                 inflight: &inflight,
                 policy: &policy,
                 random_seed_bytes: seed_bytes,
+                learned: None,
             };
             let ours = engine.find_route(&view, &req);
             let theirs = find_route(

@@ -5,8 +5,8 @@
 //! The crate depends on LDK, not on the rest of boltd, so the search can be tested and
 //! benchmarked alone (`boltd-bench`). Its modules, each depending only on those listed before
 //! it: [`policy`] (the payment policy: Core Lightning's `pay` options, [`policy::PaymentPolicy`],
-//! exclusions, risk cost, fee limit), [`cost`], [`view`], [`shadow`], [`search`] and this root
-//! ([`RoutingEngine`], [`GossipWatch`]), [`scorer`] (the policy as an LDK scorer), and
+//! exclusions, risk cost, fee limit), [`cost`], [`learned`], [`view`], [`shadow`], [`search`]
+//! and this root ([`RoutingEngine`], [`GossipWatch`]), [`scorer`] (the policy as an LDK scorer), and
 //! [`router`] (the channel manager's [`lightning::routing::router::Router`]). [`logger`] (LDK's
 //! log records to `tracing`) and [`types`] (the concrete graph and scorer) depend on nothing
 //! here; they are what the node's router type is made of, and the node re-exports them.
@@ -102,11 +102,17 @@
 //! search would only delay the failure. Differences from LDK's search: no overpaying to meet a
 //! downstream `htlc_minimum_msat` (such hops are skipped), and the live scorer's learned
 //! liquidity is not read (retries avoid failed channels through LDK's
-//! `previously_failed_channels`, and in-flight HTLCs lower the success probability).
+//! `previously_failed_channels`, and in-flight HTLCs lower the success probability). What it
+//! can read instead are [`LiquidityBounds`] ([`learned`]: per channel direction, bounds learned
+//! from failures and successes, given to [`router::PolicyRouter::set_liquidity_bounds`]): the
+//! success probability is conditioned on them, a path never sends more than a direction's upper
+//! bound, and a previously failed channel with bounds is capped by them instead of banned. The
+//! node does not feed them yet; B5 (`bench_success` in `boltd-bench`) measures them.
 
 #![deny(missing_docs)]
 
 pub mod cost;
+pub mod learned;
 pub mod logger;
 pub mod policy;
 pub mod router;
@@ -132,6 +138,7 @@ use lightning::routing::router::Route;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::logger::Logger;
 
+pub use learned::{HopAmount, LiquidityBounds};
 pub use search::{InFlight, Request, SearchError};
 pub use view::GraphView;
 

@@ -78,6 +78,7 @@ use lightning::sign::{EntropySource, KeysManager};
 use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Logger;
 
+use crate::learned::LiquidityBounds;
 use crate::logger::LdkLogger;
 use crate::policy::PaymentPolicy;
 #[cfg(doc)]
@@ -118,6 +119,8 @@ where
     policies: Mutex<HashMap<PaymentId, PaymentPolicy>>,
     /// Paths handed to LDK per payment with a policy (Core Lightning's `parts`: attempts).
     parts: Mutex<HashMap<PaymentId, u32>>,
+    /// Liquidity bounds learned from payments, read by boltd's search when set.
+    learned: Mutex<Option<Arc<RwLock<LiquidityBounds>>>>,
 }
 
 /// [`PolicyRouter`] over boltd's graph, logger, keys manager and scorer (see [`crate::types`]).
@@ -183,7 +186,16 @@ where
             engine,
             policies: Mutex::new(HashMap::new()),
             parts: Mutex::new(HashMap::new()),
+            learned: Mutex::new(None),
         }
+    }
+
+    /// Makes boltd's search read `bounds` (liquidity learned from payment failures and
+    /// successes, [`crate::learned`]) on every search from now on; the caller feeds them
+    /// ([`LiquidityBounds::path_failed`], [`LiquidityBounds::path_succeeded`]). `None` goes back
+    /// to LDK's no-history prior. LDK's `find_route` (blinded payees) does not read them.
+    pub fn set_liquidity_bounds(&self, bounds: Option<Arc<RwLock<LiquidityBounds>>>) {
+        *self.learned.lock().unwrap_or_else(|e| e.into_inner()) = bounds;
     }
 
     /// Registers the policy for payment `id`, replacing any previous one. Every route search
@@ -239,6 +251,9 @@ where
             }
             let view = self.engine.view_for_search(&*self.network_graph);
             let inflight = InFlight::from_ldk(&inflight_htlcs);
+            let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let learned_guard =
+                learned.as_ref().map(|l| l.read().unwrap_or_else(|e| e.into_inner()));
             let request = Request {
                 payer: *payer,
                 route_params,
@@ -246,6 +261,7 @@ where
                 inflight: &inflight,
                 policy,
                 random_seed_bytes: self.entropy_source.get_secure_random_bytes(),
+                learned: learned_guard.as_deref(),
             };
             match self.engine.find_route(&view, &request) {
                 Ok(route) => return Ok(route),

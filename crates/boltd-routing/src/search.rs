@@ -14,6 +14,7 @@ use lightning::types::features::{ChannelFeatures, NodeFeatures};
 use lightning::util::ser::Writeable;
 
 use crate::cost::{fee_msat, public_hop_penalty_msat, random_penalty_msat, splitmix64};
+use crate::learned::{learned_hop_penalty_msat, LiquidityBounds};
 use crate::policy::{risk_cost_msat, PaymentPolicy};
 use crate::shadow::{add_random_cltv_offset, MEDIAN_HOP_CLTV_EXPIRY_DELTA};
 use crate::view::{default_node_features, Edge, GraphView, EDGE_CAPACITY_KNOWN, NONE};
@@ -96,6 +97,10 @@ pub struct Request<'a> {
     pub policy: &'a PaymentPolicy,
     /// Random bytes for the shadow CLTV offset.
     pub random_seed_bytes: [u8; 32],
+    /// Liquidity bounds learned from earlier attempts ([`crate::learned`]): the success
+    /// probability of a public hop is conditioned on them, and a path sends at most the upper
+    /// bound over a direction. `None`: LDK's no-history prior everywhere.
+    pub learned: Option<&'a LiquidityBounds>,
 }
 
 /// The cold part of a node's label (the hot part, its cost and mark, is in separate arrays).
@@ -578,10 +583,23 @@ pub fn find_route(
     for &(scid, dir) in &req.policy.exclude_channels {
         block(scid, Some(dir), scratch);
     }
+    // LDK bans a failed channel in both directions for the rest of the payment; a direction
+    // with learned bounds is capped by them instead (the failure taught its upper bound, so
+    // smaller parts and the other direction stay usable).
+    let has_bounds = |scid: u64| {
+        req.learned
+            .is_some_and(|l| l.bounds(scid, true).is_some() || l.bounds(scid, false).is_some())
+    };
     for &scid in &pp.previously_failed_channels {
-        block(scid, None, scratch);
+        if !has_bounds(scid) {
+            block(scid, None, scratch);
+        }
     }
     for &(scid, dir_key) in req.inflight.0.keys() {
+        mark_used(view, scratch, request, scid, dir_key);
+    }
+    let learned = req.learned.filter(|l| !l.is_empty());
+    for &(scid, dir_key) in learned.into_iter().flat_map(|l| l.keys()) {
         mark_used(view, scratch, request, scid, dir_key);
     }
 
@@ -802,11 +820,12 @@ impl Ctx<'_> {
     fn hop(&self, id: HopId, saturation: u8) -> HopRef {
         if id < self.edge_count {
             let rec = *self.view.edge(id as usize);
+            let dir_key = rec.direction() == 0;
             HopRef {
-                max_msat: rec.max_msat(saturation),
+                max_msat: self.learned_max_msat(&rec, dir_key, saturation),
                 public: true,
                 scid: rec.scid,
-                dir_key: rec.direction() == 0,
+                dir_key,
                 rec,
             }
         } else {
@@ -822,6 +841,19 @@ impl Ctx<'_> {
                 scid: x.scid,
                 dir_key: x.dir_key,
             }
+        }
+    }
+
+    /// What a public direction may carry in one path: [`Edge::max_msat`], past the saturation
+    /// preference up to a learned lower bound, never past a learned upper bound (less what is in
+    /// flight over it).
+    fn learned_max_msat(&self, rec: &Edge, dir_key: bool, saturation: u8) -> u64 {
+        let max = rec.max_msat(saturation);
+        match self.req.learned.and_then(|l| l.bounds(rec.scid, dir_key)) {
+            Some((lo, hi)) => max
+                .max(lo.min(rec.max_msat(0)))
+                .min(hi.saturating_sub(self.inflight_msat(rec.scid, dir_key))),
+            None => max,
         }
     }
 
@@ -1055,7 +1087,9 @@ impl Ctx<'_> {
         let n = self.n;
         let max_amount = value_msat.saturating_add(fee_budget_msat);
         // Liquidity already used (other parts) or in flight: looked up only when there is some.
-        let any_used = !self.used.is_empty() || !self.req.inflight.0.is_empty();
+        let any_used = !self.used.is_empty()
+            || !self.req.inflight.0.is_empty()
+            || self.req.learned.is_some_and(|l| !l.is_empty());
         while let Some((_, v)) = scratch.heap.pop() {
             scratch.mark[v as usize] = settled;
             let at = Settled {
@@ -1093,20 +1127,31 @@ impl Ctx<'_> {
                     if self.any_blocked_node && self.node_blocked(scratch, e.source) {
                         continue;
                     }
-                    let (used, inflight) = if any_used && scratch.edge_used[id as usize] == request
-                    {
-                        let key = e.direction() == 0;
-                        (self.used_msat(e.scid, key), self.inflight_msat(e.scid, key))
-                    } else {
-                        (0, 0)
-                    };
-                    let max = e.max_msat(saturation).saturating_sub(used);
+                    let (used, inflight, bounds) =
+                        if any_used && scratch.edge_used[id as usize] == request {
+                            let key = e.direction() == 0;
+                            (
+                                self.used_msat(e.scid, key),
+                                self.inflight_msat(e.scid, key),
+                                self.req.learned.and_then(|l| l.bounds(e.scid, key)),
+                            )
+                        } else {
+                            (0, 0, None)
+                        };
+                    let mut cap = e.max_msat(saturation);
+                    if let Some((lo, hi)) = bounds {
+                        // Known liquidity may go past the saturation preference, never past
+                        // the upper bound.
+                        cap = cap.max(lo.min(e.max_msat(0))).min(hi.saturating_sub(inflight));
+                    }
+                    let max = cap.saturating_sub(used);
                     let hop = Candidate {
                         id,
                         edge: e,
                         max_msat: max,
                         public: true,
                         loaded_msat: used + inflight,
+                        bounds,
                     };
                     self.relax(scratch, run, &at, &hop, unit, max_amount);
                 }
@@ -1127,6 +1172,7 @@ impl Ctx<'_> {
                         max_msat: h.max_msat.saturating_sub(used),
                         public: h.public,
                         loaded_msat: used + inflight,
+                        bounds: None,
                     };
                     self.relax(scratch, run, &at, &hop, unit, max_amount);
                 }
@@ -1179,12 +1225,18 @@ impl Ctx<'_> {
         if c.public {
             let anti_probing =
                 e.flags & EDGE_CAPACITY_KNOWN != 0 && e.htlc_max_msat >= e.capacity_msat / 2;
-            penalty = penalty.saturating_add(public_hop_penalty_msat(
-                amount,
-                c.loaded_msat,
-                e.capacity_msat,
-                anti_probing,
-            ));
+            penalty = penalty.saturating_add(match c.bounds {
+                Some((lo, hi)) => learned_hop_penalty_msat(
+                    amount,
+                    c.loaded_msat,
+                    e.capacity_msat,
+                    anti_probing,
+                    (lo, hi),
+                ),
+                None => {
+                    public_hop_penalty_msat(amount, c.loaded_msat, e.capacity_msat, anti_probing)
+                }
+            });
         }
         if self.randomize {
             let direction = if c.id < self.edge_count {
@@ -1238,6 +1290,8 @@ struct Candidate<'a> {
     public: bool,
     /// Other parts and in-flight HTLCs over it.
     loaded_msat: u64,
+    /// Learned (lower, upper) liquidity bounds of a public hop.
+    bounds: Option<(u64, u64)>,
 }
 
 /// Builds LDK's paths from the parts: hop `i`'s `fee_msat` is what hop `i + 1` charges (the

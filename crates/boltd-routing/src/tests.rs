@@ -154,6 +154,7 @@ fn ours_with(
         inflight: &inflight,
         policy,
         random_seed_bytes: seed,
+        learned: None,
     };
     search::find_route(view, &mut Scratch::default(), &req)
 }
@@ -633,6 +634,7 @@ fn inflight_htlcs_are_read_and_lower_the_probability() {
         inflight: &read,
         policy: &fixed(0.0),
         random_seed_bytes: [0; 32],
+        learned: None,
     };
     let second = search::find_route(&view, &mut Scratch::default(), &req).unwrap();
     assert_ne!(second.paths[0].hops[1].short_channel_id, used);
@@ -684,4 +686,93 @@ fn the_engine_follows_a_small_graph_synchronously() {
     let old = GraphView::empty();
     engine.install(old);
     assert_eq!(engine.view().channel_count(), 2);
+}
+
+fn ours_learned(
+    view: &GraphView,
+    rp: &RouteParameters,
+    learned: &crate::LiquidityBounds,
+) -> Result<Route, SearchError> {
+    let inflight = InFlight::default();
+    let req = Request {
+        payer: key(0),
+        route_params: rp,
+        first_hops: None,
+        inflight: &inflight,
+        policy: &fixed(0.0),
+        random_seed_bytes: [0; 32],
+        learned: Some(learned),
+    };
+    search::find_route(view, &mut Scratch::default(), &req)
+}
+
+fn dir_key(from: usize, to: usize) -> bool {
+    NodeId::from_pubkey(&key(from)) < NodeId::from_pubkey(&key(to))
+}
+
+#[test]
+fn learned_bounds_steer_the_search() {
+    // 0-1-3 is cheaper than 0-2-3; both 1 000 000 sat.
+    let mut net = Net::new();
+    let _a = net.chan(0, 1, 1_000_000, pol(0, 0, 40), pol(0, 0, 40));
+    let b = net.chan(1, 3, 1_000_000, pol(1000, 100, 40), pol(1000, 100, 40));
+    let _c = net.chan(0, 2, 1_000_000, pol(0, 0, 40), pol(0, 0, 40));
+    let d = net.chan(2, 3, 1_000_000, pol(2000, 200, 40), pol(2000, 200, 40));
+    let view = net.view();
+    let amount = 100_000_000; // 100 000 sat
+    let rp = params(3, amount, None);
+    let via = |r: &Route| r.paths[0].hops[1].short_channel_id;
+    let mut learned = crate::LiquidityBounds::new();
+    // Nothing learned: the cheap route.
+    assert_eq!(via(&ours_with(&view, 0, &rp, &fixed(0.0), None, [0; 32]).unwrap()), b);
+    assert_eq!(via(&ours_learned(&view, &rp, &learned).unwrap()), b);
+    // 1→3 failed at 100 000 sat: the other route, though dearer.
+    learned.path_failed(
+        &[crate::HopAmount { scid: b, dir_key: dir_key(1, 3), amount_msat: amount }],
+        0,
+    );
+    assert_eq!(via(&ours_learned(&view, &rp, &learned).unwrap()), d);
+    // The other direction of the failed channel is not affected.
+    assert!(learned.bounds(b, !dir_key(1, 3)).is_none());
+    // A smaller amount well below the upper bound still takes the cheap route.
+    let small = params(3, amount / 100, None);
+    assert_eq!(via(&ours_learned(&view, &small, &learned).unwrap()), b);
+    // LDK's retry bans the failed channel: without bounds for it the search avoids it at any
+    // amount; with them, the bound decides.
+    let mut banned = small.clone();
+    banned.payment_params.previously_failed_channels.push(b);
+    let nothing = crate::LiquidityBounds::new();
+    assert_eq!(via(&ours_learned(&view, &banned, &nothing).unwrap()), d);
+    assert_eq!(via(&ours_learned(&view, &banned, &learned).unwrap()), b);
+    let mut banned_big = rp.clone();
+    banned_big.payment_params.previously_failed_channels.push(b);
+    assert_eq!(via(&ours_learned(&view, &banned_big, &learned).unwrap()), d);
+}
+
+#[test]
+fn learned_upper_bound_caps_what_a_direction_carries() {
+    // One route 0-1-2 over a 100 000 sat channel 1-2. Known to hold the amount: one part.
+    let mut net = Net::new();
+    let _a = net.chan(0, 1, 1_000_000, pol(0, 0, 40), pol(0, 0, 40));
+    let b = net.chan(1, 2, 100_000, pol(0, 10, 40), pol(0, 10, 40));
+    let view = net.view();
+    let amount = 60_000_000;
+    let rp = mpp_params(2, amount, None);
+    let mut learned = crate::LiquidityBounds::new();
+    learned.path_succeeded(&[crate::HopAmount {
+        scid: b,
+        dir_key: dir_key(1, 2),
+        amount_msat: amount,
+    }]);
+    let r = ours_learned(&view, &rp, &learned).unwrap();
+    assert_eq!(r.paths.len(), 1);
+    assert_eq!(r.get_total_amount(), amount);
+    // Known to hold less than the amount: no route at all (one channel into the payee).
+    let mut short = crate::LiquidityBounds::new();
+    short.path_failed(
+        &[crate::HopAmount { scid: b, dir_key: dir_key(1, 2), amount_msat: 50_000_000 }],
+        0,
+    );
+    let r = ours_learned(&view, &rp, &short);
+    assert!(r.is_err(), "{r:?}");
 }

@@ -4,12 +4,12 @@
 //!
 //! ```text
 //! bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] [--data DIR]
-//!            [--only b2,anchor,b3,b5] [--b5-payments N] [--no-syncs] [--daemon-arg FLAG]...
+//!            [--only b2,anchor,b3,b6] [--b6-payments N] [--no-syncs] [--daemon-arg FLAG]...
 //! ```
 //!
 //! `--boltd`: the `boltd` binary to spawn (default: `boltd` beside this binary). `--b1`: B1's
-//! JSON report (from `bench_routes`), folded into this report with its Markdown. `--b5-payments`:
-//! B5's size (default 100,000, or the smoke size's 300; the baseline stays after 1,000 payments,
+//! JSON report (from `bench_routes`), folded into this report with its Markdown. `--b6-payments`:
+//! B6's size (default 100,000, or the smoke size's 300; the baseline stays after 1,000 payments,
 //! with ten checkpoints after it). Writes
 //! `bench-<date>-<commit>.md` and `.json` under `--out` (default `bench/results/` of the
 //! workspace). Needs `bitcoind` (`BITCOIND_EXE` or `scripts/bitcoind.sh`) and, to count fsyncs,
@@ -40,7 +40,7 @@ fn parse_args() -> Result<Args, String> {
             anchor: true,
             multihop: true,
             memory: false,
-            b5_payments: None,
+            b6_payments: None,
             daemon_args: Vec::new(),
             count_syncs: true,
         },
@@ -58,29 +58,29 @@ fn parse_args() -> Result<Args, String> {
             "--data" => a.opts.data_dir = Some(value()?.into()),
             "--no-syncs" => a.opts.count_syncs = false,
             "--daemon-arg" => a.opts.daemon_args.push(value()?),
-            "--b5-payments" => {
+            "--b6-payments" => {
                 let n = value()?;
                 match n.parse::<usize>() {
-                    Ok(n) if n > 0 => a.opts.b5_payments = Some(n),
-                    _ => return Err(format!("--b5-payments: `{n}` is not a positive count")),
+                    Ok(n) if n > 0 => a.opts.b6_payments = Some(n),
+                    _ => return Err(format!("--b6-payments: `{n}` is not a positive count")),
                 }
             }
             "--only" => {
                 let only = value()?;
                 let parts: Vec<&str> = only.split(',').map(str::trim).collect();
-                if let Some(bad) = parts.iter().find(|p| !["b2", "anchor", "b3", "b5"].contains(p))
+                if let Some(bad) = parts.iter().find(|p| !["b2", "anchor", "b3", "b6"].contains(p))
                 {
-                    return Err(format!("--only: unknown part `{bad}` (b2, anchor, b3, b5)"));
+                    return Err(format!("--only: unknown part `{bad}` (b2, anchor, b3, b6)"));
                 }
                 a.opts.ours = parts.contains(&"b2");
                 a.opts.anchor = parts.contains(&"anchor");
                 a.opts.multihop = parts.contains(&"b3");
-                a.opts.memory = parts.contains(&"b5");
+                a.opts.memory = parts.contains(&"b6");
             }
             "-h" | "--help" => {
                 println!(
                     "bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] \
-                     [--data DIR] [--only b2,anchor,b3,b5] [--b5-payments N] [--no-syncs] \
+                     [--data DIR] [--only b2,anchor,b3,b6] [--b6-payments N] [--no-syncs] \
                      [--daemon-arg FLAG]..."
                 );
                 std::process::exit(0);

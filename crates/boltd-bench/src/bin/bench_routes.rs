@@ -20,8 +20,10 @@ use std::time::Instant;
 use bitcoin::secp256k1::PublicKey;
 use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
 use boltd_bench::gossmap::Gossmap;
-use boltd_bench::ldk::{self, ldk_usable};
-use boltd_bench::machine::{commit, cpu_model, utc_now, workspace};
+use boltd_bench::ldk::{
+    self, ldk_usable, mpp_features, EXEMPTFEE_MSAT, FINAL_CLTV, MAXDELAY_BLOCKS, MAXFEEPERCENT,
+};
+use boltd_bench::machine::{commit, cpu_model, timed, utc_now, workspace};
 use boltd_bench::stats::{Quality, Ratio, Sample, Summary};
 use boltd_routing::cost::prior_success_probability;
 use boltd_routing::logger::LdkLogger;
@@ -37,16 +39,10 @@ use lightning::routing::scoring::{
 };
 use lightning::sign::{EntropySource, KeysManager};
 use lightning::util::ser::{ReadableArgs, Writeable};
-use lightning_types::features::Bolt11InvoiceFeatures;
 use serde_json::json;
 
 const GRAPHS: [&str; 2] =
     ["gossip-store-2024-09-22.compressed", "gossip-store-2026-02-03.compressed"];
-/// The engine's defaults (`boltd_engine::pay::defaults`): Core Lightning's `pay`.
-const MAXFEEPERCENT: f64 = 0.5;
-const EXEMPTFEE_MSAT: u64 = 5_000;
-const MAXDELAY_BLOCKS: u32 = 2016;
-const FINAL_CLTV: u32 = 18;
 
 struct Workload {
     name: &'static str,
@@ -202,31 +198,6 @@ fn sample(
     }
 }
 
-/// CPU time of the calling thread, in microseconds.
-fn thread_cpu_micros() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a valid clock id and a valid out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 * 1e6 + ts.tv_nsec as f64 / 1e3
-}
-
-/// Runs `f`, returning its result and (wall, thread CPU) time in microseconds.
-fn timed<T>(f: impl FnOnce() -> T) -> (T, (f64, f64)) {
-    let cpu = thread_cpu_micros();
-    let start = Instant::now();
-    let r = f();
-    let wall = start.elapsed().as_secs_f64() * 1e6;
-    (r, (wall, thread_cpu_micros() - cpu))
-}
-
-fn mpp_features() -> Bolt11InvoiceFeatures {
-    let mut f = Bolt11InvoiceFeatures::empty();
-    f.set_variable_length_onion_required();
-    f.set_payment_secret_required();
-    f.set_basic_mpp_optional();
-    f
-}
-
 /// B4 in a fresh process: from a persisted graph (`ours`: boltd's view, `ldk`: LDK's
 /// `NetworkGraph`) to the first route (1 000 sat, `payer` to `payee`). Prints one JSON line.
 fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
@@ -261,6 +232,7 @@ fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
                 inflight: &inflight,
                 policy: &policy,
                 random_seed_bytes: [7; 32],
+                learned: None,
             };
             let routed = engine.find_route(&view, &req).is_ok();
             (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)

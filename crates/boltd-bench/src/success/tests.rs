@@ -1,0 +1,106 @@
+//! The oracle and the flow computations on a hand-made graph.
+
+use bitcoin::secp256k1::PublicKey;
+use lightning::routing::router::{Path, RouteHop};
+use lightning::types::features::{ChannelFeatures, NodeFeatures};
+
+use super::flow::FlowNet;
+use super::oracle::{Locks, Oracle};
+use crate::gossmap::{Direction, Gossmap};
+use crate::ldk::{node_key, scid};
+
+/// Nodes 0..4; channels 0: 0-1, 1: 1-3, 2: 0-2, 3: 2-3, 1 000 sat each; hops into 3 cost a
+/// base fee of 1 000 msat via 1 and 2 000 msat via 2, all others are free.
+fn diamond() -> (Gossmap, Vec<PublicKey>) {
+    let dir = |base: u64| Direction {
+        disabled: false,
+        htlc_min_msat: 1,
+        htlc_max_msat: 1_000_000,
+        fee_base_msat: base,
+        fee_ppm: 0,
+        cltv_delta: 40,
+    };
+    let map = Gossmap {
+        node_count: 4,
+        node1: vec![0, 1, 0, 2],
+        node2: vec![1, 3, 2, 3],
+        capacity_sat: vec![1_000; 4],
+        // Per channel: node1 → node2, node2 → node1.
+        directions: vec![dir(0), dir(0), dir(1_000), dir(0), dir(0), dir(0), dir(2_000), dir(0)],
+    };
+    let keys = (0..4).map(node_key).collect();
+    (map, keys)
+}
+
+/// Every direction holds half the capacity.
+fn halves(map: &Gossmap, keys: &[PublicKey]) -> Oracle {
+    Oracle::from_split(map, keys, &[500_000; 4])
+}
+
+#[test]
+fn max_flow_counts_hidden_liquidity_and_stops_at_the_limit() {
+    let (map, keys) = diamond();
+    let net = FlowNet::new(&map, &halves(&map, &keys));
+    // Two paths of 500 sat into node 3 (the payer's own channels hold all 1 000 sat).
+    assert_eq!(net.max_flow_msat(0, 3, 5_000_000), 1_000_000);
+    assert_eq!(net.max_flow_msat(0, 3, 300_000), 300_000);
+    assert_eq!(net.max_flow_msat(0, 0, 300_000), 0);
+    // One end empty: channel 1 (1-3) holds nothing towards 3.
+    let one_to_three = if keys[1] < keys[3] { 0 } else { 1_000_000 };
+    let lopsided = Oracle::from_split(&map, &keys, &[500_000, one_to_three, 500_000, 500_000]);
+    assert_eq!(FlowNet::new(&map, &lopsided).max_flow_msat(0, 3, 5_000_000), 500_000);
+}
+
+#[test]
+fn cheapest_fee_prefers_one_path_then_splits() {
+    let (map, keys) = diamond();
+    let net = FlowNet::new(&map, &halves(&map, &keys));
+    // 400 sat fit the cheap path: its base fee only (the payer's hop is free).
+    assert_eq!(net.cheapest_fee_msat(0, 3, 400_000), Some(1_000));
+    // 600 sat do not: 500 over the cheap path, 100 over the other.
+    assert_eq!(net.cheapest_fee_msat(0, 3, 600_000), Some(3_000));
+    // More than the flow: none.
+    assert_eq!(net.cheapest_fee_msat(0, 3, 1_200_000), None);
+}
+
+fn path(keys: &[PublicKey], hops: &[(usize, usize)], value_msat: u64, fee_msat: u64) -> Path {
+    let n = hops.len();
+    Path {
+        hops: hops
+            .iter()
+            .enumerate()
+            .map(|(i, &(channel, to))| RouteHop {
+                pubkey: keys[to],
+                node_features: NodeFeatures::empty(),
+                short_channel_id: scid(channel),
+                channel_features: ChannelFeatures::empty(),
+                fee_msat: if i + 1 == n { value_msat } else { fee_msat },
+                cltv_expiry_delta: 40,
+                maybe_announced_channel: true,
+            })
+            .collect(),
+        blinded_tail: None,
+    }
+}
+
+#[test]
+fn parts_hold_liquidity_and_fail_at_the_first_short_hop() {
+    let (map, keys) = diamond();
+    let oracle = halves(&map, &keys);
+    let mut locks = Locks::new();
+    // 0 → 1 → 3: 400 sat plus node 1's fee arrive.
+    let p = path(&keys, &[(0, 1), (1, 3)], 400_000, 1_000);
+    assert_eq!(oracle.send(&keys[0], &p, &mut locks), Ok(()));
+    // A second part of 200 sat: hop 1 (1 → 3) has 100 sat left.
+    let q = path(&keys, &[(0, 1), (1, 3)], 200_000, 1_000);
+    let failure = oracle.send(&keys[0], &q, &mut locks).unwrap_err();
+    assert_eq!((failure.hop, failure.scid), (1, scid(1)));
+    // Nothing of the failed part is held: 100 sat still pass.
+    let r = path(&keys, &[(0, 1), (1, 3)], 99_000, 1_000);
+    assert_eq!(oracle.send(&keys[0], &r, &mut locks), Ok(()));
+    // The payer's own channel holds its capacity: 1 000 sat, 401 + 100 held, 499 left.
+    let s = path(&keys, &[(0, 1)], 500_000, 0);
+    assert_eq!(oracle.send(&keys[0], &s, &mut locks).map_err(|f| f.hop), Err(0));
+    let t = path(&keys, &[(0, 1)], 499_000, 0);
+    assert_eq!(oracle.send(&keys[0], &t, &mut locks), Ok(()));
+}
