@@ -89,6 +89,9 @@ fn command(bin: &Path, name: &str, owner: Option<(u32, u32)>) -> Command {
     cmd
 }
 
+/// The file that tells the server's shell a stop is a restart (keep the directory).
+const RESTARTING: &str = "restarting";
+
 /// Starts `postgres` on the cluster in `dir` under a shell that stops it (fast shutdown) when its
 /// stdin closes: when the cluster is dropped or restarted, or when this process dies however it
 /// dies.
@@ -102,7 +105,8 @@ fn spawn_server(
     let data = dir.join("data");
     let mut server = format!(
         "exec {} -D '{}' -p {port} -c listen_addresses=127.0.0.1 \
-         -c unix_socket_directories='{}' -c max_connections=200",
+         -c unix_socket_directories='{}' -c max_connections=200 -c max_wal_size=256MB \
+         -c min_wal_size=64MB",
         bin.join("postgres").display(),
         data.display(),
         dir.display(),
@@ -115,7 +119,16 @@ fn spawn_server(
     if let Some((uid, gid)) = owner {
         std::os::unix::fs::chown(&log_path, Some(uid), Some(gid))?;
     }
-    let script = format!("{server} </dev/null & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid");
+    // Once the server has stopped for good (not for a restart, which leaves a marker), the shell
+    // removes the cluster's directory: a cluster kept in a `static` for a whole test process is
+    // never dropped.
+    let marker = dir.join(RESTARTING);
+    let script = format!(
+        "{server} </dev/null & pid=$!; cat >/dev/null; kill -INT $pid; wait $pid; \
+         [ -e '{}' ] || rm -rf '{}'",
+        marker.display(),
+        dir.display()
+    );
     let mut sh = Command::new("sh");
     if let Some((uid, gid)) = owner {
         sh.uid(uid).gid(gid);
@@ -127,7 +140,10 @@ impl PgCluster {
     /// Stops the server (fast shutdown: open connections are closed, as in a database restart)
     /// and starts it again on the same port; returns once it accepts connections.
     pub fn restart(&mut self) -> io::Result<()> {
+        let marker = self.dir.path().join(RESTARTING);
+        std::fs::write(&marker, b"")?;
         self.stop_server();
+        std::fs::remove_file(&marker)?;
         self.child =
             spawn_server(&self.bin, self.owner, self.dir.path(), self.port, &self.settings)?;
         self.wait_ready(Duration::from_secs(60))
