@@ -83,6 +83,46 @@ fn client(
     (answers, first_from_standby)
 }
 
+/// A node on `dir` started as a standby in a thread (it reports ready only once it holds the
+/// lease), its API on a port chosen here: returns the thread and the API's URL.
+fn standby(
+    name: &'static str,
+    exe: &Path,
+    dir: &Path,
+    chain: &ChainAccess,
+    args: &[&str],
+) -> Result<(std::thread::JoinHandle<Result<TestNode, HarnessError>>, String), HarnessError> {
+    let api = format!("127.0.0.1:{}", free_port()?);
+    let (exe, dir, chain) = (exe.to_path_buf(), dir.to_path_buf(), chain.clone());
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(["--api-listen".to_string(), api.clone()]);
+    let p2p = free_port()?;
+    let thread = std::thread::spawn(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        TestNode::spawn_with(name, &exe, &dir, &chain, p2p, &args)
+    });
+    Ok((thread, format!("http://{api}")))
+}
+
+/// Waits until the node at `url` waits as a standby; returns its `/readyz` answer.
+fn wait_standby(url: &str) -> Result<Value, HarnessError> {
+    wait_until("the standby to answer /readyz", Duration::from_secs(30), POLL, || {
+        let (code, v) = get(&format!("{url}/readyz"));
+        Ok((code == 503 && v["role"] == "standby").then_some(v))
+    })
+}
+
+/// How many of `hashes` `node` has settled.
+fn settled(node: &TestNode, hashes: &[String]) -> usize {
+    hashes
+        .iter()
+        .filter(|hash| {
+            let r = node.get(&format!("/api/v1/lightning/receives/{hash}"));
+            r.is_ok_and(|r| r["state"] == "settled")
+        })
+        .count()
+}
+
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) on a child process of this test.
     assert_eq!(unsafe { libc::kill(pid as i32, sig) }, 0);
@@ -132,23 +172,8 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
     // Standby S, same seed: waits, answering /readyz with its role and nothing else.
     let s_dir = dir.path().join("s");
     standby_dir(&l_dir, &s_dir);
-    let s_api = format!("127.0.0.1:{}", free_port()?);
-    let s_url = format!("http://{s_api}");
-    let standby = {
-        let (exe, s_dir, chain) = (exe.clone(), s_dir.clone(), chain.clone());
-        let mut s_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        s_args.extend(["--api-listen".to_string(), s_api.clone()]);
-        let p2p = free_port()?;
-        std::thread::spawn(move || {
-            let s_args: Vec<&str> = s_args.iter().map(String::as_str).collect();
-            TestNode::spawn_with("standby", &exe, &s_dir, &chain, p2p, &s_args)
-        })
-    };
-    let waiting =
-        wait_until("the standby to answer /readyz", Duration::from_secs(30), POLL, || {
-            let (code, v) = get(&format!("{s_url}/readyz"));
-            Ok((code == 503 && v["role"] == "standby").then_some(v))
-        })?;
+    let (standby_thread, s_url) = standby("standby", &exe, &s_dir, &chain, &args)?;
+    let waiting = wait_standby(&s_url)?;
     assert_eq!(waiting["epoch"], 1, "{waiting}");
     let (code, v) = get(&format!("{s_url}/api/v1/node/info"));
     assert_eq!((code, v["code"].as_str()), (503, Some("standby")), "{v}");
@@ -166,20 +191,12 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
         let token = l.admin_token().to_string();
         std::thread::spawn(move || client(urls, token, "failover", invoices))
     };
-    let settled = |node: &TestNode| -> Result<usize, HarnessError> {
-        let mut n = 0;
-        for hash in &hashes {
-            let r = node.get(&format!("/api/v1/lightning/receives/{hash}"));
-            n += usize::from(r.is_ok_and(|r| r["state"] == "settled"));
-        }
-        Ok(n)
-    };
     wait_until("a few payments before the kill", Duration::from_secs(60), POLL, || {
-        Ok((settled(&q)? >= PAYMENTS / 4).then_some(()))
+        Ok((settled(&q, &hashes) >= PAYMENTS / 4).then_some(()))
     })?;
     l.kill()?;
     let killed = Instant::now();
-    let mut s = standby.join().expect("standby thread")?;
+    let mut s = standby_thread.join().expect("standby thread")?;
     let serving = killed.elapsed();
     let (answers, first_from_s) = payer.join().expect("client thread");
     let first_payment = first_from_s.map(|t| t.duration_since(killed));
@@ -205,7 +222,7 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
         assert!(v["preimage"].is_string(), "{v}");
     }
     wait_until("Q to settle every invoice", Duration::from_secs(60), POLL, || {
-        Ok((settled(&q)? == PAYMENTS).then_some(()))
+        Ok((settled(&q, &hashes) == PAYMENTS).then_some(()))
     })?;
     let incoming = q.ok("payments", q.get("/api/v1/payments?direction=incoming&limit=1000"))?;
     let text = incoming.to_string();
@@ -219,21 +236,8 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
 
     // A paused leader is fenced: L's data directory comes back as the standby; S is paused
     // past its lease; L takes over; S, resumed, writes nothing and stops.
-    let l_api = format!("127.0.0.1:{}", free_port()?);
-    let back = {
-        let (exe, l_dir, chain) = (exe.clone(), l_dir.clone(), chain.clone());
-        let mut l_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        l_args.extend(["--api-listen".to_string(), l_api.clone()]);
-        let p2p = free_port()?;
-        std::thread::spawn(move || {
-            let l_args: Vec<&str> = l_args.iter().map(String::as_str).collect();
-            TestNode::spawn_with("leader-again", &exe, &l_dir, &chain, p2p, &l_args)
-        })
-    };
-    wait_until("L to wait as the standby", Duration::from_secs(30), POLL, || {
-        let (code, v) = get(&format!("http://{l_api}/readyz"));
-        Ok((code == 503 && v["role"] == "standby").then_some(()))
-    })?;
+    let (back, l_url) = standby("leader-again", &exe, &l_dir, &chain, &args)?;
+    wait_standby(&l_url)?;
     let s_pid = s.pid().expect("a child");
     signal(s_pid, libc::SIGSTOP);
     let mut l2 = back.join().expect("thread")?;
@@ -257,22 +261,8 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
     // The database restarts under load: the leader stops (fail-stop, it cannot confirm its
     // lease nor make anything durable), the standby waits out the outage and takes over, and
     // the client's payments each complete once.
-    let s_api = format!("127.0.0.1:{}", free_port()?);
-    let s_url = format!("http://{s_api}");
-    let standby = {
-        let (exe, s_dir, chain) = (exe.clone(), s_dir.clone(), chain.clone());
-        let mut s_args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        s_args.extend(["--api-listen".to_string(), s_api.clone()]);
-        let p2p = free_port()?;
-        std::thread::spawn(move || {
-            let s_args: Vec<&str> = s_args.iter().map(String::as_str).collect();
-            TestNode::spawn_with("standby-again", &exe, &s_dir, &chain, p2p, &s_args)
-        })
-    };
-    wait_until("S to wait as the standby again", Duration::from_secs(30), POLL, || {
-        let (code, v) = get(&format!("{s_url}/readyz"));
-        Ok((code == 503 && v["role"] == "standby").then_some(()))
-    })?;
+    let (standby_thread, s_url) = standby("standby-again", &exe, &s_dir, &chain, &args)?;
+    wait_standby(&s_url)?;
     let mut invoices = Vec::new();
     let mut hashes = Vec::new();
     for i in 0..PAYMENTS / 2 {
@@ -285,26 +275,18 @@ fn a_standby_takes_over_after_sigkill_and_a_paused_leader_is_fenced() -> Result<
         let token = l.admin_token().to_string();
         std::thread::spawn(move || client(urls, token, "restart", invoices))
     };
-    let settled_of = |hashes: &[String]| -> Result<usize, HarnessError> {
-        let mut n = 0;
-        for hash in hashes {
-            let r = q.get(&format!("/api/v1/lightning/receives/{hash}"));
-            n += usize::from(r.is_ok_and(|r| r["state"] == "settled"));
-        }
-        Ok(n)
-    };
     wait_until("a payment before the restart", Duration::from_secs(60), POLL, || {
-        Ok((settled_of(&hashes)? >= 1).then_some(()))
+        Ok((settled(&q, &hashes) >= 1).then_some(()))
     })?;
     pg.restart().expect("restart PostgreSQL");
     let status =
         wait_until("the leader to stop", Duration::from_secs(30), POLL, || l2.try_exit_status())?;
     assert_eq!(status.code(), Some(74), "the leader stops as on a storage failure");
-    let s2 = standby.join().expect("standby thread")?;
+    let s2 = standby_thread.join().expect("standby thread")?;
     let (answers, _) = payer.join().expect("client thread");
     assert_eq!(answers.len(), hashes.len());
     wait_until("Q to settle every invoice", Duration::from_secs(60), POLL, || {
-        Ok((settled_of(&hashes)? == hashes.len()).then_some(()))
+        Ok((settled(&q, &hashes) == hashes.len()).then_some(()))
     })?;
     let incoming =
         q.ok("payments", q.get("/api/v1/payments?direction=incoming&limit=1000"))?.to_string();
