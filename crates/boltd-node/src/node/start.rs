@@ -17,27 +17,24 @@ impl Node {
         }
         let lock = DataDirLock::acquire(&data_dir)?;
 
-        // The store (on PostgreSQL, once this process holds the node's lease: a standby waits
-        // here). Seed and store: only "not found" for both means a new node.
+        // Seed and store: only "not found" for both means a new node. On SQLite the seed is
+        // checked before the database is opened (a database without its seed is refused before
+        // anything reads it); on PostgreSQL only the database says whether a node exists, so
+        // the seed is checked once the store is open (and, for a standby, once it holds the
+        // node's lease: it waits in `open_store`).
+        let sqlite_seed = match config.store_url {
+            None => Some(read_or_create_seed(&data_dir, Store::exists(&data_dir))?),
+            Some(_) => None,
+        };
         let (store, store_existed) = {
             let config = config.clone();
             tokio::task::spawn_blocking(move || super::store_open::open_store(&config))
                 .await
                 .map_err(|e| NodeError::Io(std::io::Error::other(e.to_string())))??
         };
-        let seed = match Seed::read(&data_dir)? {
-            Some(s) => s,
-            None if store_existed => {
-                return Err(NodeError::UnreadableState {
-                    what: "seed",
-                    path: Seed::path(&data_dir),
-                    reason: "missing, but the node's database exists; restore the seed file".into(),
-                })
-            }
-            None => {
-                tracing::info!("creating a new node in {}", data_dir.display());
-                Seed::create(&data_dir)?
-            }
+        let seed = match sqlite_seed {
+            Some(seed) => seed,
+            None => read_or_create_seed(&data_dir, store_existed)?,
         };
         let store = Arc::new(store);
         store.start_lease_renewal();
@@ -526,5 +523,22 @@ impl Node {
             gate,
             _lock: lock,
         })
+    }
+}
+
+/// The node's seed in `data_dir`, created for a new node; refused when missing beside an
+/// existing node's database (`store_existed`).
+fn read_or_create_seed(data_dir: &std::path::Path, store_existed: bool) -> NodeResult<Seed> {
+    match Seed::read(data_dir)? {
+        Some(s) => Ok(s),
+        None if store_existed => Err(NodeError::UnreadableState {
+            what: "seed",
+            path: Seed::path(data_dir),
+            reason: "missing, but the node's database exists; restore the seed file".into(),
+        }),
+        None => {
+            tracing::info!("creating a new node in {}", data_dir.display());
+            Seed::create(data_dir)
+        }
     }
 }
