@@ -141,3 +141,69 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
     assert_eq!(a.pay(&invoice)?["status"], "complete");
     Ok(())
 }
+
+/// A restart during a splice resumes it: A (a child process) starts a splice-out, is killed
+/// (SIGKILL) while the splice transaction waits in the mempool, and starts again on its data
+/// directory; the splice confirms and locks on both sides, A's wallet holds the amount, and the
+/// channel pays.
+#[test]
+fn a_restart_during_a_splice_resumes_it() -> Result<(), HarnessError> {
+    let btc = Bitcoind::start()?;
+    let chain = ChainAccess::from(&btc);
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_boltd"));
+    let a_dir = dir.path().join("a");
+    let a_port = free_port()?;
+    let mut a = TestNode::spawn("alice", &exe, &a_dir, &chain, a_port)?;
+    let b = TestNode::start_in_process("bob", &dir.path().join("b"), &chain, free_port()?)?;
+    btc.mine(101)?;
+    fund(&btc, &a, &[&b])?;
+    fund(&btc, &b, &[&a])?;
+    let ch = open_channel(&btc, &a, &b, 1_000_000, 0, &[&a, &b])?;
+    let channel_id = ch["channel_id"].as_str().unwrap().to_string();
+    let before = a.onchain_total_sat()?;
+    a.ok(
+        "splice-out",
+        a.post(
+            "/api/v1/node/channels/splice-out",
+            json!({ "channel_id": channel_id, "amount_sat": 200_000 }),
+        ),
+    )?;
+    wait_until(
+        "the splice transaction in the mempool",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
+    )?;
+    a.kill()?;
+    let a = TestNode::spawn("alice", &exe, &a_dir, &chain, a_port)?;
+    b.wait_channel_state(&a, "ready")?;
+    mine_and_sync(&btc, 6, &[&a, &b])?;
+    let capacity = |node: &TestNode| -> Result<u64, HarnessError> {
+        let c = node.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str());
+        Ok(c.and_then(|c| c["capacity_sat"].as_u64()).unwrap_or(1_000_000))
+    };
+    let locked = wait_until(
+        "the splice to lock after the restart",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let (on_a, on_b) = (capacity(&a)?, capacity(&b)?);
+            Ok((on_a < 1_000_000 && on_a == on_b).then_some(on_a))
+        },
+    )?;
+    assert!((795_000..800_000).contains(&locked), "capacity after the splice: {locked}");
+    let after = wait_until(
+        "A's wallet to hold the amount",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let now = a.onchain_total_sat()?;
+            Ok((now >= before + 200_000).then_some(now))
+        },
+    )?;
+    assert_eq!(after, before + 200_000, "exactly the amount came to the wallet");
+    let (invoice, _) = b.invoice(20_000, "after the restart")?;
+    assert_eq!(a.pay(&invoice)?["status"], "complete");
+    Ok(())
+}
