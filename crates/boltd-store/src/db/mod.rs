@@ -235,14 +235,6 @@ impl Conn {
         }
     }
 
-    /// The PostgreSQL connection, when that is the backend.
-    pub fn postgres(&self) -> Option<&PgConn> {
-        match &self.backend {
-            Backend::Sqlite(_) => None,
-            Backend::Postgres(c) => Some(c),
-        }
-    }
-
     /// Whether the backend is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
         matches!(self.backend, Backend::Postgres(_))

@@ -62,13 +62,6 @@ impl PgConfig {
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
         format!("postgres://{host}:{port}/{}", self.config.get_dbname().unwrap_or(""))
     }
-
-    /// The same server, another database.
-    pub fn with_dbname(&self, dbname: &str) -> PgConfig {
-        let mut config = self.config.clone();
-        config.dbname(dbname);
-        PgConfig { config }
-    }
 }
 
 /// One connection to PostgreSQL, with its statement cache.
@@ -113,11 +106,6 @@ impl PgConn {
             .recv()
             .map_err(|_| Error::LeaseLost("the PostgreSQL connection thread stopped".into()))??;
         Ok(PgConn { client, cache: Mutex::new(HashMap::new()) })
-    }
-
-    /// Whether the connection is gone (the server closed it or the network failed).
-    pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
     }
 
     pub(super) fn prepare(&self, sql: &str) -> Result<PgStmt<'_>> {

@@ -16,9 +16,9 @@
 pub(crate) fn to_postgres(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut next_bare = 0u32;
-    let mut chars = sql.char_indices().peekable();
+    let mut chars = sql.chars().peekable();
     let mut in_string = false;
-    while let Some((i, c)) = chars.next() {
+    while let Some(c) = chars.next() {
         if in_string {
             out.push(c);
             if c == '\'' {
@@ -33,7 +33,7 @@ pub(crate) fn to_postgres(sql: &str) -> String {
             }
             '?' => {
                 let mut digits = String::new();
-                while let Some(&(_, d)) = chars.peek() {
+                while let Some(&d) = chars.peek() {
                     if d.is_ascii_digit() {
                         digits.push(d);
                         chars.next();
@@ -51,10 +51,7 @@ pub(crate) fn to_postgres(sql: &str) -> String {
                 out.push('$');
                 out.push_str(&n);
             }
-            _ => {
-                let _ = i;
-                out.push(c);
-            }
+            _ => out.push(c),
         }
     }
     or_ignore(&out)
