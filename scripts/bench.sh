@@ -6,23 +6,24 @@
 #
 #   B1  route finding on the mainnet graph snapshots (../shared/data/graphs): bench_routes
 #   B2  payment throughput over one channel, K = 1, 10, 50; boltd daemons vs ldk-node 0.7.1
-#   B3  A-B-C-D latency, and the engine's overhead against LDK's ChannelManager
+#   B3  A-B-C-D latency, and the engine's own overhead per payment (its spans and HTTP)
 #   B4  the daemon's idle memory and time from process start to ready
 #   B5  payment success with hidden liquidity (issue 16): bench_success; the default run is the
 #       small size (200 payments per workload, the 2026 snapshot, about 8 minutes on 2 cores),
 #       `b5 --full` the full one (1,000 payments per workload, both snapshots: hours)
 #   B7  the B2 pair on PostgreSQL beside SQLite, and failover with a standby (median of 5):
 #       bench_store (needs PostgreSQL's server: Debian's postgresql); about 5 minutes
-#   B6  the daemons' memory over 100,000 payments (B5 in reports before issue 16; not in the
-#       default run: node --only b6; node --only b6 --b6-payments 20000 for a shorter run,
-#       about 10 minutes)
+#   B6  the daemons' memory over the payments made, and an idle node's while blocks are mined
+#       (B5 in reports before issue 16): 10,000 payments and 5 minutes idle in the default run
+#       (about 10 minutes), `node --only b6 --b6-full` 100,000 payments and an hour (2 hours)
 #
-#   scripts/bench.sh                   # full size (about 25 minutes on 2 cores)
+#   scripts/bench.sh                   # the default size (about 50 minutes on 2 cores)
 #   scripts/bench.sh --smoke           # CI size (a few minutes, mostly set-up)
 #   scripts/bench.sh b1 [flags]        # B1 only, any bench_routes flag (--pairs N, --graphs ...)
 #   scripts/bench.sh b5 [--full] [flags]  # B5 only, any bench_success flag (--payments N, ...)
 #   scripts/bench.sh b7 [--full]       # B7 only (--full: K = 1, 10, 50 as B2)
-#   scripts/bench.sh node [flags]      # B2-B4 only, any bench_node flag (--only b2,anchor,b3,b6, ...)
+#   scripts/bench.sh node [flags]      # B2-B4 and B6 only, any bench_node flag (--only b2,anchor,b3,b6,
+#                                      # --b6-full, ...)
 #
 # Needs bitcoind (found or built by scripts/bitcoind.sh) and, to count fsyncs, `perf` with
 # access to syscall tracepoints (root; Debian: apt-get install linux-perf).

@@ -14,6 +14,10 @@
 //! as the channel is open (rust-lightning issue 3049; LDK 0.2 has no way to offload them), and
 //! the channel manager keeps every resolved payment for its idempotency window (7 timer ticks,
 //! about 7 minutes).
+//!
+//! Then the idle node: the restarted payer, its channel open, sits idle while a block is mined
+//! every `block_every_secs` (the playground's pace) for `idle_secs` (an hour at full size), its
+//! RSS read six times on the way.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -42,6 +46,10 @@ pub struct B6Plan {
     pub channel_sat: u64,
     /// Amount of each payment, sat (above the dust threshold, see B2).
     pub amount_sat: u64,
+    /// How long the idle node is watched while blocks are mined, seconds.
+    pub idle_secs: u64,
+    /// A block every this many seconds meanwhile (the playground's 5 s).
+    pub block_every_secs: u64,
 }
 
 impl B6Plan {
@@ -55,7 +63,15 @@ impl B6Plan {
             every: 10_000,
             channel_sat: 16_000_000,
             amount_sat: 5_000,
+            idle_secs: 3_600,
+            block_every_secs: 5,
         }
+    }
+
+    /// The default run's size (`scripts/bench.sh`, about 10 minutes on 2 cores): 10,000
+    /// payments, then 5 minutes idle.
+    pub fn default_run() -> Self {
+        B6Plan { idle_secs: 300, ..Self::sized(10_000) }
     }
 
     /// `payments` payments with the full size's baseline (after 1,000, or all when fewer) and
@@ -73,7 +89,14 @@ impl B6Plan {
 
     /// The CI size (figures meaningless; exercises the run).
     pub fn smoke() -> Self {
-        B6Plan { payments: 300, batch: 100, first_checkpoint: 100, every: 100, ..Self::full() }
+        B6Plan {
+            payments: 300,
+            batch: 100,
+            first_checkpoint: 100,
+            every: 100,
+            idle_secs: 12,
+            ..Self::full()
+        }
     }
 
     /// The payment counts at which memory is read.
@@ -110,6 +133,17 @@ pub struct Checkpoint {
     pub payee_monitor_bytes: u64,
     /// The payer's channel manager on disk, bytes.
     pub payer_manager_bytes: u64,
+}
+
+/// The idle node's memory at one moment.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IdleSample {
+    /// Seconds since the idle watch began.
+    pub elapsed_s: f64,
+    /// Blocks mined since.
+    pub blocks: u64,
+    /// The node's resident memory, MiB.
+    pub rss_mib: f64,
 }
 
 /// What LDK keeps for the node on disk: (channel monitors and their update records, channel
@@ -152,6 +186,8 @@ pub struct B6Figures {
     pub payer_rss_after_restart_mib: f64,
     /// The same, payee.
     pub payee_rss_after_restart_mib: f64,
+    /// The idle payer's memory while blocks are mined.
+    pub idle: Vec<IdleSample>,
 }
 
 impl B6Figures {
@@ -178,6 +214,14 @@ impl B6Figures {
             ratio(first.payer_rss_mib, self.payer_rss_after_restart_mib),
             ratio(first.payee_rss_mib, self.payee_rss_after_restart_mib),
         )
+    }
+
+    /// The idle node's last RSS over its first.
+    pub fn idle_ratio(&self) -> f64 {
+        match (self.idle.first(), self.idle.last()) {
+            (Some(first), Some(last)) => ratio(first.rss_mib, last.rss_mib),
+            _ => 0.0,
+        }
     }
 
     /// Whether both daemons are within [`TARGET_RATIO`].
@@ -289,6 +333,8 @@ pub fn run(
         "  B6 after a restart: RSS payer {payer_rss_after_restart_mib:.1} MiB, payee \
          {payee_rss_after_restart_mib:.1} MiB"
     ));
+    drop(b);
+    let idle = watch_idle(btc, &a, plan, log)?;
     let (first, last) = (&checkpoints[0], &checkpoints[checkpoints.len() - 1]);
     let figures = B6Figures {
         payer_ratio: ratio(first.payer_rss_mib, last.payer_rss_mib),
@@ -300,6 +346,7 @@ pub fn run(
         payer_rss_after_restart_mib,
         payee_rss_after_restart_mib,
         checkpoints,
+        idle,
     };
     log(&format!(
         "  B6 RSS({}) / RSS({}): payer x{:.2}, payee x{:.2} (target x{TARGET_RATIO:.1}: {})",
@@ -310,6 +357,44 @@ pub fn run(
         if figures.meets_target() { "met" } else { "missed" }
     ));
     Ok(figures)
+}
+
+/// The idle node `node`'s RSS while a block is mined every `plan.block_every_secs` for
+/// `plan.idle_secs`: at the start and at six even steps.
+fn watch_idle(
+    btc: &Bitcoind,
+    node: &TestNode,
+    plan: &B6Plan,
+    log: &dyn Fn(&str),
+) -> Result<Vec<IdleSample>, String> {
+    const STEPS: u64 = 6;
+    let start = Instant::now();
+    let every = Duration::from_secs(plan.block_every_secs.max(1));
+    let total = Duration::from_secs(plan.idle_secs);
+    let sample = |blocks: u64| IdleSample {
+        elapsed_s: start.elapsed().as_secs_f64(),
+        blocks,
+        rss_mib: rss(node),
+    };
+    let mut samples = vec![sample(0)];
+    let mut blocks = 0;
+    for step in 1..=STEPS {
+        let until = total.mul_f64(step as f64 / STEPS as f64);
+        while start.elapsed() < until {
+            std::thread::sleep(every.min(until.saturating_sub(start.elapsed())));
+            if start.elapsed() >= every * (blocks as u32 + 1) {
+                btc.mine(1).map_err(|e| e.to_string())?;
+                blocks += 1;
+            }
+        }
+        let s = sample(blocks);
+        log(&format!(
+            "  B6 idle {:.0} s, {} blocks: RSS {:.1} MiB",
+            s.elapsed_s, s.blocks, s.rss_mib
+        ));
+        samples.push(s);
+    }
+    Ok(samples)
 }
 
 fn last_payments(f: &B6Figures) -> usize {

@@ -1,6 +1,6 @@
 //! The CI smoke runs of the benchmarks, so that they keep building and running (figures are not
 //! asserted): B1 (`bench_routes --smoke` at a tiny size; skipped, with a note, when the graph
-//! snapshots are not there) and B2-B4 (`bench_node --smoke`: every payment must complete).
+//! snapshots are not there) and B2-B4, B6 (`bench_node --smoke`: every payment must complete).
 
 use std::path::Path;
 use std::process::Command;
@@ -96,6 +96,19 @@ fn bench_node_smoke_pays_through_both_implementations_and_four_hops() {
     // B3: every payment over A-B-C-D completed, through the engine and straight through LDK.
     all_completed(&doc["b3"]["engine"], "B3 engine");
     all_completed(&doc["b3"]["direct"], "B3 direct");
+    // B3's per-payment overhead: every measured engine payment left its spans.
+    let per = &doc["b3"]["overhead"];
+    assert_eq!(per["payments"], doc["b3"]["engine"]["completed"], "{per}");
+    assert!(per["overhead"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{per}");
+    assert!(per["node"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{per}");
+    // B6: memory read at every checkpoint, and while the idle node watched blocks come.
+    let b6 = &doc["b6"]["figures"];
+    assert_eq!(b6["completed"], 300, "{}", b6["failures"]);
+    assert_eq!(b6["checkpoints"].as_array().unwrap().len(), 3, "{b6}");
+    let idle = b6["idle"].as_array().unwrap();
+    assert_eq!(idle.len(), 7, "{b6}");
+    assert!(idle.iter().all(|i| i["rss_mib"].as_f64().is_some_and(|m| m > 0.0)), "{b6}");
+    assert!(idle.last().unwrap()["blocks"].as_u64().is_some_and(|b| b >= 2), "{b6}");
     // B4: the daemon started and was measured.
     let daemon = &doc["b4"];
     assert!(daemon["restart_to_ready_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{daemon}");

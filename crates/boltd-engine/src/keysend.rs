@@ -124,6 +124,7 @@ impl Engine {
         req: KeysendRequest,
         ctx: PayContext,
     ) -> Result<PayResult, PayError> {
+        let started = std::time::Instant::now();
         let payee: PublicKey = req.destination.trim().parse().map_err(|_| {
             PayError::InvalidParams(format!("`{}` is not a node public key", req.destination))
         })?;
@@ -176,7 +177,7 @@ impl Engine {
         intent.send_plan =
             crate::payment::resume::stored(&SendPlan::Keysend(Box::new(plan.clone())));
         let wait = ctx.wait_for(retry_for.saturating_add(RESULT_GRACE));
-        self.pay_outgoing(intent, SendPlan::Keysend(Box::new(plan)), wait).await
+        self.pay_outgoing(intent, SendPlan::Keysend(Box::new(plan)), wait, started).await
     }
 
     /// Sends several keysend payments concurrently; each succeeds or fails on its own and the

@@ -321,6 +321,7 @@ impl PaymentEvents for Ledger {
 
     fn payment_sent(&self, event: SentEvent) -> Result<(), NotRecorded> {
         let Some(id) = event.payment_id else { return Ok(()) };
+        self.registry.spans.node_done(event.payment_hash.0);
         let amount_sent = event.amount_msat.map(|a| a.saturating_add(event.fee_msat.unwrap_or(0)));
         let parts = Some(event.attempted_parts.max(1));
         self.store

@@ -391,6 +391,12 @@ impl Engine {
     pub fn payments_in_memory(&self) -> (usize, usize) {
         self.payments.registry.sizes()
     }
+
+    /// Where the time of a finished payment a caller waited for went, by payment hash (see
+    /// [`payment::spans`]; the last [`payment::spans::KEEP`] payments).
+    pub fn pay_spans(&self, payment_hash: &[u8; 32]) -> Option<payment::spans::PaySpans> {
+        self.payments.registry.spans.get(payment_hash)
+    }
 }
 
 impl Drop for Engine {

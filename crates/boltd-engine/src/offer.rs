@@ -151,6 +151,7 @@ impl Engine {
         req: OfferPayRequest,
         ctx: PayContext,
     ) -> Result<PayResult, PayError> {
+        let started = std::time::Instant::now();
         let text = req.offer.trim();
         let offer = Offer::from_str(text).map_err(|e| invalid(format!("invalid offer: {e:?}")))?;
         let network = self.node.config().network;
@@ -222,6 +223,6 @@ impl Engine {
             fee_limit_msat: fee_limit,
             retry_for,
         };
-        self.pay_outgoing(intent, SendPlan::Offer(Box::new(plan)), wait).await
+        self.pay_outgoing(intent, SendPlan::Offer(Box::new(plan)), wait, started).await
     }
 }

@@ -288,6 +288,7 @@ impl Engine {
         ctx: PayContext,
         metadata: Option<String>,
     ) -> Result<PayResult, PayError> {
+        let started = std::time::Instant::now();
         let (plan, description) = self.check_pay(&req)?;
         let hash = plan.invoice.payment_hash().to_byte_array();
         let mut intent =
@@ -304,23 +305,31 @@ impl Engine {
         let wait = ctx.wait_for(result_window(plan.retry_for));
         let plan = SendPlan::Bolt11(Box::new(plan));
         intent.send_plan = crate::payment::resume::stored(&plan);
-        self.pay_outgoing(intent, plan, wait).await
+        self.pay_outgoing(intent, plan, wait, started).await
     }
 
     /// Records an outgoing payment and has it driven to the node (see [`crate::payment`]),
     /// then waits up to `wait` for its result. A new payment first waits (briefly) for HTLC
-    /// slots when the channels are busy, before anything is recorded.
+    /// slots when the channels are busy, before anything is recorded. `started`: when the
+    /// engine's method was called (the payment's spans, [`Engine::pay_spans`], start there).
     pub(crate) async fn pay_outgoing(
         &self,
         intent: NewOutgoing,
         plan: SendPlan,
         wait: Duration,
+        started: std::time::Instant,
     ) -> Result<PayResult, PayError> {
         self.payments.wait_for_htlc_slots(plan.amount_msat(), plan.retry_for()).await;
         match self.payments.begin(intent, plan).await? {
             Begun::Existing(record) => self.await_result(record, wait).await,
             Begun::Sending { record, unsent } => {
+                let hash = record.payment_hash;
                 let result = self.await_result(record, wait).await;
+                if let (Some(hash), Ok(r)) = (hash, &result) {
+                    if r.status == "complete" {
+                        self.payments.registry.spans.finish(hash, started);
+                    }
+                }
                 if result.is_err() {
                     // Failed before anything left: the driver says why, in full (the record
                     // only has Core Lightning's code for it), right after the record is durable.

@@ -291,6 +291,8 @@ pub struct NodeEventHandler {
     pub(crate) peer_manager: std::sync::OnceLock<Arc<PeerManager>>,
     /// LSPS2: the service's interceptions and channel opens, the client's LSPs.
     pub(crate) liquidity: Arc<crate::liquidity::Liquidity>,
+    /// The record of each channel's splice until it locks (`node/splice_record.rs`).
+    pub(crate) splices: Arc<crate::node::Splices>,
     pub(crate) _keys_manager: Arc<KeysManager>,
     pub(crate) runtime: Handle,
     /// The background processor owns the handler: dropped when its thread ends, so an
@@ -550,6 +552,17 @@ impl NodeEventHandler {
             Event::ChannelReady { channel_id, counterparty_node_id, user_channel_id, .. } => {
                 tracing::info!(%channel_id, %counterparty_node_id, "channel ready");
                 self.liquidity.channel_ready(user_channel_id, &channel_id, &counterparty_node_id);
+                let funding = self
+                    .channel_manager
+                    .list_channels()
+                    .into_iter()
+                    .find(|c| c.channel_id == channel_id)
+                    .and_then(|c| c.funding_txo)
+                    .map(|o| o.into_bitcoin_outpoint());
+                if let Err(e) = self.splices.ready(&channel_id, funding) {
+                    tracing::error!(%channel_id, "cannot update the splice record: {e}");
+                    return Err(ReplayEvent());
+                }
                 let capacity_sat = self.capacity_sat(&channel_id);
                 self.listener
                     .channel_event(ChannelEvent {
@@ -574,6 +587,10 @@ impl NodeEventHandler {
                 if let Some(peer) = counterparty_node_id {
                     self.liquidity.channel_closed(user_channel_id, &peer);
                 }
+                if let Err(e) = self.splices.ended(&channel_id) {
+                    tracing::error!(%channel_id, "cannot remove the closed channel's splice record: {e}");
+                    return Err(ReplayEvent());
+                }
                 let kind = ChannelEventKind::Closed {
                     reason: reason.to_string(),
                     kind: close_kind(&reason),
@@ -591,9 +608,17 @@ impl NodeEventHandler {
             }
             Event::SplicePending { channel_id, new_funding_txo, .. } => {
                 tracing::info!(%channel_id, %new_funding_txo, "splice pending");
+                if let Err(e) = self.splices.pending(&channel_id, new_funding_txo) {
+                    tracing::error!(%channel_id, "cannot record the pending splice: {e}");
+                    return Err(ReplayEvent());
+                }
             }
             Event::SpliceFailed { channel_id, .. } => {
                 tracing::warn!(%channel_id, "splice failed");
+                if let Err(e) = self.splices.ended(&channel_id) {
+                    tracing::error!(%channel_id, "cannot remove the failed splice's record: {e}");
+                    return Err(ReplayEvent());
+                }
             }
             Event::DiscardFunding { channel_id, funding_info } => {
                 tracing::info!(%channel_id, ?funding_info, "funding discarded");

@@ -132,6 +132,13 @@ fn a_fresh_node_receives_through_a_boltd_lsp() -> Result<(), HarnessError> {
     let alby = c.post("/invoices", json!({ "amount": 60_000, "description": "alby" })).unwrap();
     let alby_lsp = &receive(&c, &alby["payment_hash"])["lsp"];
     assert_eq!(alby_lsp["lsp_node_id"], l.node_id.as_str(), "{alby}");
+    // Alby's answer says the fee itself, as does its invoice lookup (Core Lightning's schema
+    // has no room for it: its answer is Core Lightning's, the fee is on the receive).
+    assert_eq!(alby["lsp"], *alby_lsp, "{alby}");
+    let looked_up =
+        c.get(&format!("/invoices/{}", alby["payment_hash"].as_str().unwrap())).unwrap();
+    assert_eq!(looked_up["lsp"]["opening_fee_msat"], 2_000_000, "{looked_up}");
+    assert!(cln.get("lsp").is_none(), "{cln}");
 
     // Outside L's limits (10,000 sat to 10,000,000 sat): refused, naming them.
     let e = c

@@ -12,6 +12,34 @@ use boltd_harness::{
 };
 use serde_json::json;
 
+/// The `splice` of channel `channel_id` in `node`'s channel record (`null` when none).
+fn splice_of(node: &TestNode, channel_id: &str) -> Result<serde_json::Value, HarnessError> {
+    let c = node.channels()?.into_iter().find(|c| c["channel_id"] == channel_id);
+    Ok(c.map(|c| c["splice"].clone()).unwrap_or_default())
+}
+
+/// Waits for the channel records of A and B to show a splice pending confirmation at the
+/// same new funding outpoint, and returns A's.
+fn wait_splice_shown(
+    a: &TestNode,
+    b: &TestNode,
+    channel_id: &str,
+) -> Result<serde_json::Value, HarnessError> {
+    wait_until(
+        "both channel records to show the splice",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            let (on_a, on_b) = (splice_of(a, channel_id)?, splice_of(b, channel_id)?);
+            let pending = |s: &serde_json::Value| s["state"] == "pending_confirmation";
+            Ok((pending(&on_a)
+                && pending(&on_b)
+                && on_a["funding_outpoint"] == on_b["funding_outpoint"])
+                .then_some(on_a))
+        },
+    )
+}
+
 #[test]
 fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), HarnessError> {
     let btc = Bitcoind::start()?;
@@ -57,6 +85,27 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
         Duration::from_millis(100),
         || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
     )?;
+    // Both channel records show the splice until it locks: A's as its own splice-out to the
+    // address it answered with, B's as the peer's; the mempool holds its transaction.
+    let shown = wait_splice_shown(&a, &b, &channel_id)?;
+    assert_eq!(shown["direction"], "out", "{shown}");
+    assert_eq!(shown["amount_sat"], 200_000, "{shown}");
+    assert_eq!(shown["address"], s["address"], "{shown}");
+    let txid = shown["funding_outpoint"].as_str().unwrap().split(':').next().unwrap().to_string();
+    assert!(
+        btc.get_raw_mempool()?.iter().any(|t| t.to_string() == txid),
+        "the shown outpoint's transaction is the one in the mempool"
+    );
+    assert_eq!(splice_of(&b, &channel_id)?["direction"], "peer");
+    // A second splice of the channel meanwhile is refused, naming the pending one.
+    let e = a
+        .post(
+            "/api/v1/node/channels/splice-in",
+            json!({ "channel_id": channel_id, "amount_sat": 10_000 }),
+        )
+        .unwrap_err();
+    assert_eq!(e.status, 400, "{e}");
+    assert!(e.body.to_string().contains("waits for the confirmation"), "{e}");
     // The channel still pays while the splice is unconfirmed.
     let (invoice, _) = b.invoice(10_000, "during the splice")?;
     assert_eq!(a.pay(&invoice)?["status"], "complete");
@@ -74,6 +123,18 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
     )?;
     assert!((795_000..800_000).contains(&capacity), "capacity after the splice: {capacity}");
     eprintln!("capacity after the splice: {capacity} sat");
+    // Locked: the records show no splice any more, and the channel runs on the new outpoint.
+    wait_until(
+        "the splice record to go",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || {
+            Ok((splice_of(&a, &channel_id)?.is_null() && splice_of(&b, &channel_id)?.is_null())
+                .then_some(()))
+        },
+    )?;
+    let c = a.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str()).unwrap();
+    assert_eq!(c["funding_outpoint"], shown["funding_outpoint"], "{c}");
     let after = wait_until(
         "A's wallet to hold the amount",
         Duration::from_secs(30),
@@ -113,6 +174,11 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
         Duration::from_millis(100),
         || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
     )?;
+    let shown = wait_splice_shown(&a, &b, &channel_id)?;
+    assert_eq!(
+        (shown["direction"].as_str(), shown["amount_sat"].as_u64()),
+        (Some("in"), Some(300_000))
+    );
     mine_and_sync(&btc, 6, &both)?;
     let grown = wait_until(
         "the splice-in to lock",
@@ -175,9 +241,12 @@ fn a_restart_during_a_splice_resumes_it() -> Result<(), HarnessError> {
         Duration::from_millis(100),
         || Ok((!btc.get_raw_mempool()?.is_empty()).then_some(())),
     )?;
+    let shown = wait_splice_shown(&a, &b, &channel_id)?;
     a.kill()?;
     let a = TestNode::spawn("alice", &exe, &a_dir, &chain, a_port)?;
     b.wait_channel_state(&a, "ready")?;
+    // The record survived the restart as it was.
+    assert_eq!(splice_of(&a, &channel_id)?, shown, "A's record after the restart");
     mine_and_sync(&btc, 6, &[&a, &b])?;
     let capacity = |node: &TestNode| -> Result<u64, HarnessError> {
         let c = node.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str());
@@ -193,6 +262,12 @@ fn a_restart_during_a_splice_resumes_it() -> Result<(), HarnessError> {
         },
     )?;
     assert!((795_000..800_000).contains(&locked), "capacity after the splice: {locked}");
+    wait_until(
+        "the splice record to go",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || Ok(splice_of(&a, &channel_id)?.is_null().then_some(())),
+    )?;
     let after = wait_until(
         "A's wallet to hold the amount",
         Duration::from_secs(30),

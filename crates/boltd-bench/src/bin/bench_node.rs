@@ -1,16 +1,19 @@
-//! B2 (payment throughput), B3 (multi-hop latency, engine overhead) and B4 (the daemon's memory
-//! and start-up) on a regtest chain, and the report of B1-B4. Reports figures, asserts nothing
-//! about speed.
+//! B2 (payment throughput), B3 (multi-hop latency, engine overhead), B4 (the daemon's memory
+//! and start-up) and B6 (memory over the payments made, and of an idle node) on a regtest
+//! chain, and the report of B1-B4 and B6. Reports figures, asserts nothing about speed.
 //!
 //! ```text
 //! bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] [--data DIR]
-//!            [--only b2,anchor,b3,b6] [--b6-payments N] [--no-syncs] [--daemon-arg FLAG]...
+//!            [--only b2,anchor,b3,b6] [--b6-full] [--b6-payments N] [--no-syncs]
+//!            [--daemon-arg FLAG]...
 //! ```
 //!
 //! `--boltd`: the `boltd` binary to spawn (default: `boltd` beside this binary). `--b1`: B1's
-//! JSON report (from `bench_routes`), folded into this report with its Markdown. `--b6-payments`:
-//! B6's size (default 100,000, or the smoke size's 300; the baseline stays after 1,000 payments,
-//! with ten checkpoints after it). Writes
+//! JSON report (from `bench_routes`), folded into this report with its Markdown. B6's size:
+//! 10,000 payments and 5 minutes idle by default (about 10 minutes), `--b6-full` 100,000
+//! payments and an hour idle (about 2 hours), the smoke size 300 payments and 12 s;
+//! `--b6-payments N` sets the payments (the baseline stays after 1,000 payments, with ten
+//! checkpoints after it). Writes
 //! `bench-<date>-<commit>.md` and `.json` under `--out` (default `bench/results/` of the
 //! workspace). Needs `bitcoind` (`BITCOIND_EXE` or `scripts/bitcoind.sh`) and, to count fsyncs,
 //! `perf`.
@@ -39,7 +42,8 @@ fn parse_args() -> Result<Args, String> {
             ours: true,
             anchor: true,
             multihop: true,
-            memory: false,
+            memory: true,
+            b6_full: false,
             b6_payments: None,
             daemon_args: Vec::new(),
             count_syncs: true,
@@ -57,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => a.out = value()?.into(),
             "--data" => a.opts.data_dir = Some(value()?.into()),
             "--no-syncs" => a.opts.count_syncs = false,
+            "--b6-full" => a.opts.b6_full = true,
             "--daemon-arg" => a.opts.daemon_args.push(value()?),
             "--b6-payments" => {
                 let n = value()?;
@@ -80,8 +85,8 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => {
                 println!(
                     "bench_node [--smoke] [--boltd PATH] [--b1 ROUTES.json] [--out DIR] \
-                     [--data DIR] [--only b2,anchor,b3,b6] [--b6-payments N] [--no-syncs] \
-                     [--daemon-arg FLAG]..."
+                     [--data DIR] [--only b2,anchor,b3,b6] [--b6-full] [--b6-payments N] \
+                     [--no-syncs] [--daemon-arg FLAG]..."
                 );
                 std::process::exit(0);
             }

@@ -44,6 +44,7 @@ pub(crate) mod node;
 pub(crate) mod outgoing;
 pub(crate) mod registry;
 pub(crate) mod resume;
+pub mod spans;
 
 use std::time::Duration;
 

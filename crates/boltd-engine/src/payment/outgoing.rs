@@ -244,6 +244,9 @@ impl Payments {
             recorded = false;
             // LDK retries within what is left of the payment's window, never beyond it.
             let left = deadline.saturating_duration_since(Instant::now());
+            if let Some(hash) = record.payment_hash {
+                self.registry.spans.to_node(hash);
+            }
             if let Err(unsent) = self.lightning.send(send, &plan, left) {
                 self.fail_unsent(send, unsent, answer.take()).await;
                 return;

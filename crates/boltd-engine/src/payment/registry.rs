@@ -51,6 +51,8 @@ pub(crate) struct Registry {
     drivers: Mutex<HashMap<[u8; 32], mpsc::UnboundedSender<Handed>>>,
     /// Asks the periodic reconciliation to run now (a payment to resume).
     reconcile_now: Notify,
+    /// Where the time of the payments callers wait for goes (see [`super::spans`]).
+    pub(crate) spans: super::spans::Spans,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

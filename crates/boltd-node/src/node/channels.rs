@@ -38,6 +38,10 @@ pub struct ChannelInfo {
     /// Whether it is an anchor channel (`option_anchors_zero_fee_htlc_tx`: a force close is
     /// fee-bumped from the on-chain wallet, which keeps a reserve for it).
     pub anchors: bool,
+    /// The channel's splice under way, until it locks (`null` when none): the channel stays
+    /// usable meanwhile, and its capacity changes once the splice has confirmed and both sides
+    /// locked it.
+    pub splice: Option<ChannelSplice>,
 }
 
 /// The values of [`ChannelInfo::state`].
@@ -142,6 +146,7 @@ impl Node {
 
     /// Channels.
     pub fn list_channels(&self) -> Vec<ChannelInfo> {
+        let mut splices = self.splices.all();
         self.channel_manager
             .list_channels()
             .into_iter()
@@ -175,6 +180,7 @@ impl Node {
                     confirmations_required: c.confirmations_required,
                     pending_htlcs: c.pending_inbound_htlcs.len() + c.pending_outbound_htlcs.len(),
                     anchors: crate::anchors::is_anchor(&c),
+                    splice: splices.remove(&c.channel_id.to_string()),
                 }
             })
             .collect()

@@ -79,6 +79,7 @@ mod onchain;
 mod peers;
 mod runtime;
 mod splice;
+mod splice_record;
 mod start;
 mod store_open;
 
@@ -87,6 +88,8 @@ pub use closed::{ClosedChannel, PendingClaim, Sweep};
 pub use onchain::Balances;
 pub use peers::PeerInfo;
 pub use splice::{SpliceIn, SpliceOut};
+pub(crate) use splice_record::Splices;
+pub use splice_record::{ChannelSplice, SpliceDirection, SpliceState, NEGOTIATION_SECS};
 pub use store_open::{role, Role};
 
 /// KV namespace of the addresses of peers we have channels with (for reconnection).
@@ -159,6 +162,8 @@ pub struct Node {
     routing: Arc<RoutingEngine>,
     routing_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     liquidity: Arc<crate::liquidity::Liquidity>,
+    /// The record of each channel's splice until it locks.
+    splices: Arc<Splices>,
     liquidity_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     fail_stop: FailStop,
     /// Monitor writes ordered with the manager's (see `persist`).

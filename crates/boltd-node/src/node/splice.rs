@@ -4,7 +4,8 @@
 //! A splice spends the channel's funding output into a new one, larger or smaller by the amount;
 //! the channel stays usable throughout, and its new capacity counts once both sides saw the
 //! splice confirm (`Event::ChannelReady` again). Fees are at the chain source's estimate LDK
-//! uses for a commitment's (`NonAnchorChannelFee`).
+//! uses for a commitment's (`NonAnchorChannelFee`). The channel record shows the splice from
+//! its start until it locks (`splice_record.rs`); one splice of a channel at a time.
 //! - Splice-out: an output pays the amount to an address (the node's wallet by default); the
 //!   fee comes from the channel balance.
 //! - Splice-in: confirmed wallet coins pay the amount and the fee (`wallet/splice.rs` picks
@@ -68,21 +69,43 @@ impl Node {
             inputs,
             change_script: Some(change),
         };
-        self.channel_manager
-            .splice_channel(
-                &channel.channel_id,
-                &channel.counterparty.node_id,
-                contribution,
-                fee_rate,
-                None,
-            )
-            .map_err(|e| NodeError::Lightning(format!("the splice was refused: {e:?}")))?;
+        self.record_splice(&channel, SpliceDirection::In, amount_sat, None).await?;
+        self.ask_ldk_to_splice(&channel, contribution, fee_rate)?;
         tracing::info!(%channel_id, amount_sat, coins, fee_rate, "splice-in started");
         Ok(SpliceIn {
             channel_id: channel_id.to_string(),
             amount_sat,
             coins,
             fee_rate_sat_per_kwu: fee_rate,
+        })
+    }
+
+    /// Writes the record of a splice about to start (refused while another splice of the
+    /// channel is under way).
+    async fn record_splice(
+        &self,
+        channel: &lightning::ln::channel_state::ChannelDetails,
+        direction: SpliceDirection,
+        amount_sat: u64,
+        address: Option<String>,
+    ) -> NodeResult<()> {
+        let splices = Arc::clone(&self.splices);
+        let id = channel.channel_id;
+        blocking(move || splices.start(&id, direction, amount_sat, address)).await
+    }
+
+    /// Has LDK start a splice whose record is written; the record goes when LDK refuses.
+    fn ask_ldk_to_splice(
+        &self,
+        channel: &lightning::ln::channel_state::ChannelDetails,
+        contribution: SpliceContribution,
+        fee_rate: u32,
+    ) -> NodeResult<()> {
+        let id = &channel.channel_id;
+        let peer = &channel.counterparty.node_id;
+        self.channel_manager.splice_channel(id, peer, contribution, fee_rate, None).map_err(|e| {
+            self.splices.refused(id);
+            NodeError::Lightning(format!("the splice was refused: {e:?}"))
         })
     }
 
@@ -133,15 +156,9 @@ impl Node {
                 script_pubkey: script,
             }],
         };
-        self.channel_manager
-            .splice_channel(
-                &channel.channel_id,
-                &channel.counterparty.node_id,
-                contribution,
-                fee_rate,
-                None,
-            )
-            .map_err(|e| NodeError::Lightning(format!("the splice was refused: {e:?}")))?;
+        self.record_splice(&channel, SpliceDirection::Out, amount_sat, Some(address.clone()))
+            .await?;
+        self.ask_ldk_to_splice(&channel, contribution, fee_rate)?;
         tracing::info!(%channel_id, amount_sat, %address, fee_rate, "splice-out started");
         Ok(SpliceOut {
             channel_id: channel_id.to_string(),

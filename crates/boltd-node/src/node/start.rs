@@ -380,6 +380,7 @@ impl Node {
 
         // Background processor: events, persistence, timers.
         let bump_wallet = Arc::new(BumpWallet::new(Arc::clone(&wallet), Arc::clone(&logger)));
+        let splices = Arc::new(crate::node::Splices::new(Arc::clone(&store)));
         let handler = NodeEventHandler {
             config: config.clone(),
             bump: BumpHandler::new(
@@ -396,6 +397,7 @@ impl Node {
             routing: Arc::clone(&routing),
             peer_manager: std::sync::OnceLock::new(),
             liquidity: Arc::clone(&liquidity),
+            splices: Arc::clone(&splices),
             _keys_manager: Arc::clone(&keys_manager),
             runtime: tokio::runtime::Handle::current(),
             _watch: fail_stop.watch("background processor"),
@@ -518,6 +520,7 @@ impl Node {
             routing,
             routing_thread: Mutex::new(Some(routing_thread)),
             liquidity,
+            splices,
             liquidity_thread: Mutex::new(Some(liquidity_thread)),
             fail_stop,
             gate,

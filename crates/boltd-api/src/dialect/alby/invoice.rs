@@ -146,6 +146,19 @@ pub(crate) struct AlbyInvoice {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     error_message: Option<Option<String>>,
+    /// For an invoice made through an LSP (a just-in-time channel; boltd's addition): the LSP,
+    /// the fee it promised to take from the payment, until when the promise held, and what it
+    /// took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lsp: Option<boltd_store::ReceiveLspRecord>,
+}
+
+impl AlbyInvoice {
+    /// With the LSP the receive was made through, if any.
+    pub(crate) fn with_lsp(mut self, lsp: Option<boltd_store::ReceiveLspRecord>) -> Self {
+        self.lsp = lsp;
+        self
+    }
 }
 
 /// The fields every Alby invoice has, from unix times and amounts; the rest empty.
@@ -190,6 +203,7 @@ fn invoice_base(
         keysend: false,
         metadata: None,
         error_message: None,
+        lsp: None,
     }
 }
 

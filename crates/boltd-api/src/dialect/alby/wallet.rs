@@ -484,7 +484,9 @@ pub(crate) async fn create_invoice(
         ..Default::default()
     };
     let rec = engine.create_invoice(req, ctx).await?;
-    Ok(Json(receive_invoice(&rec, &engine.node().node_id().to_string())).into_response())
+    let lsp = engine.receive_lsp(rec.payment_hash).await?;
+    let invoice = receive_invoice(&rec, &engine.node().node_id().to_string()).with_lsp(lsp);
+    Ok(Json(invoice).into_response())
 }
 
 /// A received payment, else an invoice we issued (paid or not), else a payment we made; 404
@@ -512,7 +514,10 @@ pub(crate) async fn get_invoice(
         return ok(payment_invoice(&PaymentView::of(&p), &our_id, comment));
     }
     match engine.receive(&hash).await {
-        Ok(r) if hex::encode(r.payment_hash) == hash => return ok(receive_invoice(&r, &our_id)),
+        Ok(r) if hex::encode(r.payment_hash) == hash => {
+            let lsp = engine.receive_lsp(r.payment_hash).await?;
+            return ok(receive_invoice(&r, &our_id).with_lsp(lsp));
+        }
         Ok(_) | Err(PayError::NotFound(_)) => {}
         Err(e) => return Err(e.into()),
     }
