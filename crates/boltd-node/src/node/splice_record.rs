@@ -183,9 +183,11 @@ impl Splices {
         let key = channel_id.to_string();
         let outpoint = funding.to_string();
         let mut splice = match self.read(&key)? {
-            Some(s) if s.state == SpliceState::Negotiating => s,
-            // Ours, the event replayed: nothing new.
+            // The event replayed: nothing new.
             Some(s) if s.funding_outpoint.as_deref() == Some(&outpoint) => return Ok(()),
+            // Ours (or a splice already seen, now on another transaction).
+            Some(s) if s.is_live(now_secs()) => s,
+            // None, or a negotiation of ours that died: the peer's.
             _ => ChannelSplice {
                 state: SpliceState::Negotiating,
                 direction: SpliceDirection::Peer,
@@ -297,5 +299,11 @@ mod tests {
         assert!(s.all().is_empty());
         s.start(&id, SpliceDirection::Out, 6, None).unwrap();
         assert_eq!(s.all()[&id.to_string()].amount_sat, Some(6));
+        // A splice signed after a negotiation of ours died is the peer's, not ours.
+        let other = ChannelId([5; 32]);
+        s.write(&other.to_string(), &stale).unwrap();
+        s.pending(&other, outpoint(6)).unwrap();
+        let shown = &s.all()[&other.to_string()];
+        assert_eq!((shown.direction, shown.amount_sat), (SpliceDirection::Peer, None));
     }
 }
