@@ -489,9 +489,10 @@ impl Report {
             let p = &b3.overhead;
             let _ = writeln!(
                 s,
-                "\nThe engine's own time per payment ({} payments):\n\n\
+                "\nThe engine's own time per payment ({} payments; the pre-flight's route \
+                 answered LDK's first search in {} of them, the search not made twice):\n\n\
                  | span | p50 ms | p90 ms | p99 ms | max ms | mean ms |\n|---|---:|---:|---:|---:|---:|",
-                p.payments
+                p.payments, b3.preflight_routes_reused
             );
             for (name, d) in [
                 ("**overhead** (before + after + HTTP)", &p.overhead),

@@ -101,6 +101,8 @@ fn bench_node_smoke_pays_through_both_implementations_and_four_hops() {
     assert_eq!(per["payments"], doc["b3"]["engine"]["completed"], "{per}");
     assert!(per["overhead"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{per}");
     assert!(per["node"]["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{per}");
+    // The pre-flight's route answered LDK's first search (the direct payments have none).
+    assert_eq!(doc["b3"]["preflight_routes_reused"], per["payments"], "{}", doc["b3"]);
     // B6: memory read at every checkpoint, and while the idle node watched blocks come.
     let b6 = &doc["b6"]["figures"];
     assert_eq!(b6["completed"], 300, "{}", b6["failures"]);

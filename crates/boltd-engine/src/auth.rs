@@ -402,8 +402,14 @@ impl Engine {
     /// malformed, unknown, wrong, revoked or expired token alike.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         let Some((id, secret)) = parse_token(token) else { return Err(AuthError::Invalid) };
-        let id = id.to_string();
-        let found = self.blocking_auth(move |s| s.token_by_id(&id)).await?;
+        // A known token is in memory (the store forgets them all on any change): no read.
+        let found = match self.store().cached_token(id) {
+            Some(t) => Some(t),
+            None => {
+                let id = id.to_string();
+                self.blocking_auth(move |s| s.token_by_id(&id)).await?
+            }
+        };
         let presented = sha256_of(&secret);
         // Compared even for an unknown id, so both cases cost the same.
         let stored = found.as_ref().map_or([0u8; 32], |t| t.secret_hash);
@@ -421,7 +427,11 @@ impl Engine {
     /// as the token. A revoked, expired or unknown token is [`AuthError::Invalid`].
     pub async fn caller_of_token(&self, id: &str) -> Result<Caller, AuthError> {
         let key = id.to_string();
-        match self.blocking_auth(move |s| s.token_by_id(&key)).await? {
+        let found = match self.store().cached_token(id) {
+            Some(t) => Some(t),
+            None => self.blocking_auth(move |s| s.token_by_id(&key)).await?,
+        };
+        match found {
             Some(t) if t.is_active(now_secs()) => {
                 Ok(Caller { scopes: scopes_of(&t), token_id: Some(t.id), name: t.name })
             }

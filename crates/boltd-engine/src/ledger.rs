@@ -335,7 +335,14 @@ impl PaymentEvents for Ledger {
                     now_secs(),
                 )
             })
-            .map(|_| ())
+            // Its waiters at once (the event log's announcement, which wakes them too, comes
+            // a store read later); they read the record through the store, which makes it
+            // durable first.
+            .map(|record| {
+                if let Some(r) = record {
+                    self.registry.wake(r.id);
+                }
+            })
             .map_err(not_recorded)
     }
 

@@ -349,13 +349,17 @@ impl Engine {
         wait: Duration,
     ) -> Result<PayResult, PayError> {
         let id = record.id;
-        let record = self
+        // The record and, once final, its parts in one trip to the store.
+        let (record, parts) = self
             .payments
             .registry
-            .wait_final(self.store(), id, wait)
+            .wait_final_with(self.store(), id, wait, |s, r| s.payment_parts(r.id))
             .await?
             .ok_or_else(|| PayError::storage(format!("payment {id} vanished")))?;
-        let parts = self.blocking(move |s| s.payment_parts(id)).await?;
+        let parts = match parts {
+            Some(parts) => parts,
+            None => self.blocking(move |s| s.payment_parts(id)).await?,
+        };
         let succeeded = parts.iter().filter(|p| p.succeeded).count() as u32;
         let attempted = record
             .payment_id

@@ -114,6 +114,7 @@
 pub mod cost;
 pub mod learned;
 pub mod logger;
+pub mod offered;
 pub mod policy;
 pub mod router;
 pub mod scorer;

@@ -121,6 +121,8 @@ where
     parts: Mutex<HashMap<PaymentId, u32>>,
     /// Liquidity bounds learned from payments, read by boltd's search when set.
     learned: Mutex<Option<Arc<RwLock<LiquidityBounds>>>>,
+    /// Routes the engine found just before handing a payment over (see [`crate::offered`]).
+    offered: crate::offered::OfferedRoutes,
 }
 
 /// [`PolicyRouter`] over boltd's graph, logger, keys manager and scorer (see [`crate::types`]).
@@ -187,6 +189,7 @@ where
             policies: Mutex::new(HashMap::new()),
             parts: Mutex::new(HashMap::new()),
             learned: Mutex::new(None),
+            offered: Default::default(),
         }
     }
 
@@ -205,8 +208,20 @@ where
         self.lock_policies().insert(id, policy);
     }
 
+    /// Offers `route`, just found for payment `id` with its policy, as the answer to LDK's
+    /// first search for it if it still fits then (see [`crate::offered`]).
+    pub fn offer_route(&self, id: PaymentId, route: Route) {
+        self.offered.offer(id, route);
+    }
+
+    /// How many offered routes answered LDK's first search, since the start.
+    pub fn offered_routes_used(&self) -> u64 {
+        self.offered.used()
+    }
+
     /// Forgets the policy of payment `id` (no-op when there is none).
     pub fn clear_policy(&self, id: &PaymentId) {
+        self.offered.forget(id);
         self.lock_policies().remove(id);
         self.parts.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
     }
@@ -347,8 +362,16 @@ where
         let registered = self.policy(&payment_id);
         let has_policy = registered.is_some();
         let policy = registered.unwrap_or_default();
-        let route =
-            self.find_route_with_policy(payer, route_params, first_hops, inflight_htlcs, &policy)?;
+        let route = match self.offered.take(&payment_id, route_params, first_hops) {
+            Some(route) => route,
+            None => self.find_route_with_policy(
+                payer,
+                route_params,
+                first_hops,
+                inflight_htlcs,
+                &policy,
+            )?,
+        };
         if has_policy {
             *self.parts.lock().unwrap_or_else(|e| e.into_inner()).entry(payment_id).or_insert(0) +=
                 route.paths.len() as u32;

@@ -30,7 +30,7 @@ use crate::types::Graph;
 
 const FINAL_CLTV: u32 = 18;
 
-fn key(i: usize) -> PublicKey {
+pub(crate) fn key(i: usize) -> PublicKey {
     let secp = Secp256k1::new();
     let mut b = [0u8; 32];
     b[0] = 1;
@@ -280,7 +280,7 @@ fn route_hints_and_first_hops_equal_ldks() {
     assert!(ldk(&n, 0, &rp, Some(&[&small]), [0; 32]).is_err());
 }
 
-fn first_hop(peer: usize, scid: u64, limit_msat: u64, min_msat: u64) -> ChannelDetails {
+pub(crate) fn first_hop(peer: usize, scid: u64, limit_msat: u64, min_msat: u64) -> ChannelDetails {
     ChannelDetails {
         channel_id: ChannelId([peer as u8; 32]),
         counterparty: ChannelCounterparty {

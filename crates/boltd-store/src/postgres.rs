@@ -36,6 +36,7 @@ impl Store {
             events: EventSignal::default(),
             fatal: FatalHook::default(),
             lease: None,
+            tokens: Default::default(),
         })
     }
 

@@ -47,6 +47,8 @@ pub struct Store {
     pub(crate) fatal: FatalHook,
     /// The node's lease, on a shared database (see the `lease` module).
     pub(crate) lease: Option<crate::lease::Lease>,
+    /// API tokens as last read (see [`Store::token_by_id`]).
+    pub(crate) tokens: crate::tokens::TokenCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -113,6 +115,7 @@ impl Store {
             events: EventSignal::default(),
             fatal: FatalHook::default(),
             lease: None,
+            tokens: Default::default(),
         };
         // The schema (and the WAL file SQLite created for it) is durable before the store is used.
         store.durability.committed();

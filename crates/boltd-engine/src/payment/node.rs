@@ -1,8 +1,10 @@
 //! [`Lightning`] over boltd's LDK node.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bitcoin::hashes::Hash;
 
 use boltd_node::Node;
 use boltd_store::FailureCode;
@@ -22,11 +24,31 @@ use crate::error::PayError;
 /// The payment flows' view of the node.
 pub(crate) struct NodeLightning {
     node: Arc<Node>,
+    /// The route each BOLT11 payment's pre-flight found, by payment hash, until its send
+    /// offers it to the router for LDK's first search (`boltd_routing::offered`): the search
+    /// is not made twice.
+    preflight_routes: Mutex<HashMap<[u8; 32], (Route, Instant)>>,
 }
+
+/// How long a pre-flight route waits for its send.
+const PREFLIGHT_ROUTE_TTL: Duration = boltd_routing::offered::OFFER_TTL;
 
 impl NodeLightning {
     pub(crate) fn new(node: Arc<Node>) -> Self {
-        Self { node }
+        Self { node, preflight_routes: Mutex::new(HashMap::new()) }
+    }
+
+    fn preflight_routes(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], (Route, Instant)>> {
+        // Every critical section leaves the map whole.
+        self.preflight_routes.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps the route the pre-flight of the payment with `hash` found, for its send.
+    fn keep_preflight_route(&self, hash: [u8; 32], route: Route) {
+        let now = Instant::now();
+        let mut routes = self.preflight_routes();
+        routes.retain(|_, (_, at)| now.saturating_duration_since(*at) < PREFLIGHT_ROUTE_TTL);
+        routes.insert(hash, (route, now));
     }
 
     /// LDK's route parameters for a BOLT11 plan, with or without its fee and delay limits.
@@ -80,7 +102,8 @@ impl NodeLightning {
             return Err(Unsent::new(FailureCode::RouteNotFound, error));
         }
         self.check_sendable(plan.amount_msat)?;
-        if self.find_route(plan, true).is_ok() {
+        if let Ok(route) = self.find_route(plan, true) {
+            self.keep_preflight_route(plan.invoice.payment_hash().to_byte_array(), route);
             return Ok(());
         }
         match self.find_route(plan, false) {
@@ -158,6 +181,10 @@ impl Lightning for NodeLightning {
         match plan {
             SendPlan::Bolt11(p) => {
                 self.node.router().set_policy(id, p.policy.clone());
+                let hash = p.invoice.payment_hash().to_byte_array();
+                if let Some((route, _)) = self.preflight_routes().remove(&hash) {
+                    self.node.router().offer_route(id, route);
+                }
                 let config = RouteParametersConfig {
                     max_total_routing_fee_msat: Some(p.fee_limit_msat),
                     max_total_cltv_expiry_delta: p.maxdelay,

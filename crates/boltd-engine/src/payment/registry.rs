@@ -190,6 +190,19 @@ impl Registry {
         id: i64,
         wait: Duration,
     ) -> Result<Option<PaymentRecord>, PayError> {
+        let found = self.wait_final_with(store, id, wait, |_, _| Ok(())).await?;
+        Ok(found.map(|(record, _)| record))
+    }
+
+    /// [`Registry::wait_final`], with `also` read in the same trip to the store once the
+    /// payment is final (`None` when the wait ended first).
+    pub(crate) async fn wait_final_with<T: Send + 'static>(
+        &self,
+        store: &Arc<Store>,
+        id: i64,
+        wait: Duration,
+        also: fn(&Store, &PaymentRecord) -> Result<T, boltd_store::StoreError>,
+    ) -> Result<Option<(PaymentRecord, Option<T>)>, PayError> {
         let notify = {
             let mut waiting = lock(&self.waiting);
             let w = waiting.entry(id).or_default();
@@ -205,13 +218,18 @@ impl Registry {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let store = Arc::clone(store);
-            let record = tokio::task::spawn_blocking(move || store.payment_by_id(id))
+            let read = tokio::task::spawn_blocking(move || {
+                let Some(record) = store.payment_by_id(id)? else { return Ok(None) };
+                let extra = if record.is_final() { Some(also(&store, &record)?) } else { None };
+                Ok::<_, boltd_store::StoreError>(Some((record, extra)))
+            });
+            let read = read
                 .await
                 .map_err(|e| PayError::storage(format!("storage task failed: {e}")))??;
-            let Some(record) = record else { return Ok(None) };
+            let Some((record, extra)) = read else { return Ok(None) };
             let expired = deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
             if record.is_final() || expired {
-                return Ok(Some(record));
+                return Ok(Some((record, extra)));
             }
             match deadline {
                 Some(d) => {
