@@ -1,4 +1,4 @@
-//! B2-B4 in one run on one regtest chain, and the report of B1-B4 (Markdown and JSON) stamped
+//! B2-B4 and B6 in one run on one regtest chain, and the report of B1-B4 and B6 (Markdown and JSON) stamped
 //! with the machine: CPU model, commit, and the measured fsync rate of the disk.
 
 use std::fmt::Write as _;
@@ -239,7 +239,7 @@ impl Report {
     /// The report in Markdown; `b1` is B1's own Markdown report, included as its section.
     pub fn markdown(&self, b1: Option<&str>) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# boltd benchmarks B1-B4 ({})\n", self.mode);
+        let _ = writeln!(s, "# boltd benchmarks B1-B4, B6 ({})\n", self.mode);
         let _ = writeln!(
             s,
             "- Run: {}, commit `{}`{}; CPU {} ({} logical CPUs).",
@@ -347,6 +347,19 @@ impl Report {
                     .collect::<Vec<_>>()
                     .join(", "),
                 d.restart_to_ready_ms
+            );
+        }
+        if let (Some(b6), Some(plan)) = (&self.b6, &self.b6_plan) {
+            let _ = writeln!(
+                s,
+                "| B6 RSS after {} / after {} payments (payer, payee); idle node over {} s | ×{:.2}, ×{:.2}; ×{:.2} | | | ≤ ×{:.1} |",
+                b6.checkpoints.last().map_or(0, |c| c.payments),
+                b6.checkpoints.first().map_or(0, |c| c.payments),
+                plan.idle_secs,
+                b6.payer_ratio,
+                b6.payee_ratio,
+                b6.idle_ratio(),
+                memory::TARGET_RATIO
             );
         }
 
@@ -647,7 +660,7 @@ impl Report {
     /// The report as JSON; `b1` is B1's own JSON report.
     pub fn json(&self, b1: Option<Value>) -> Value {
         json!({
-            "benchmark": "boltd B1-B4 (issue 6)",
+            "benchmark": "boltd B1-B4, B6 (issues 6, 16)",
             "mode": self.mode,
             "time": self.time,
             "commit": self.commit,
