@@ -72,6 +72,7 @@ mod receives_delete;
 mod receives_lsp;
 mod schema;
 mod store;
+mod token_cache;
 mod tokens;
 mod webhooks;
 

@@ -48,7 +48,7 @@ pub struct Store {
     /// The node's lease, on a shared database (see the `lease` module).
     pub(crate) lease: Option<crate::lease::Lease>,
     /// API tokens as last read (see [`Store::token_by_id`]).
-    pub(crate) tokens: crate::tokens::TokenCache,
+    pub(crate) tokens: crate::token_cache::TokenCache,
 }
 
 impl std::fmt::Debug for Store {

@@ -348,7 +348,7 @@ impl Store {
     }
 
     /// The token with this id, whatever its state. Known tokens are kept in memory as last
-    /// read ([`TokenCache`]): every request's authentication looks its token up, and a token
+    /// read ([`crate::token_cache::TokenCache`]): every request's authentication looks its token up, and a token
     /// only changes through this store (created, revoked), which forgets them all as it does.
     pub fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         if let Some(t) = self.tokens.get(id) {
@@ -422,58 +422,6 @@ impl Store {
     }
 }
 
-/// API tokens by id as last read from the store, so that authenticating a request needs no
-/// database access. A token changes only through its store, which invalidates the whole cache
-/// after every change; a read that began before a change never fills the cache after it (the
-/// generation it started in is gone). Bounded: at [`TOKEN_CACHE_MAX`] it starts over.
-#[derive(Default)]
-pub(crate) struct TokenCache {
-    inner: std::sync::Mutex<CachedTokens>,
-}
-
-#[derive(Default)]
-struct CachedTokens {
-    generation: u64,
-    by_id: std::collections::HashMap<String, TokenRecord>,
-}
-
-/// How many tokens the cache holds at most.
-pub(crate) const TOKEN_CACHE_MAX: usize = 1024;
-
-impl TokenCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, CachedTokens> {
-        // Every critical section leaves the map whole.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn get(&self, id: &str) -> Option<TokenRecord> {
-        self.lock().by_id.get(id).cloned()
-    }
-
-    fn generation(&self) -> u64 {
-        self.lock().generation
-    }
-
-    /// Keeps `token`, read in `generation`, unless a change came since.
-    fn put(&self, generation: u64, token: &TokenRecord) {
-        let mut c = self.lock();
-        if c.generation != generation {
-            return;
-        }
-        if c.by_id.len() >= TOKEN_CACHE_MAX {
-            c.by_id.clear();
-        }
-        c.by_id.insert(token.id.clone(), token.clone());
-    }
-
-    /// Forgets every token (after a change).
-    pub(crate) fn invalidate(&self) {
-        let mut c = self.lock();
-        c.generation += 1;
-        c.by_id.clear();
-    }
-}
-
 fn insert(conn: &Connection, t: &NewToken, now: u64) -> Result<TokenRecord, TxError> {
     if find_token(conn, &t.id)?.is_some() {
         return Err(StoreError::invalid("the token id is already in use").into());
@@ -524,44 +472,6 @@ mod tests {
             expires_at: None,
             limits,
         }
-    }
-
-    const T1: &str = "00112233445566aa";
-
-    #[test]
-    fn a_token_is_kept_in_memory_until_it_changes() {
-        let (_dir, s) = store();
-        assert_eq!(s.token_by_id(T1).unwrap(), None);
-        assert_eq!(s.cached_token(T1), None, "unknown ids are not kept");
-        s.insert_token(token(T1, SpendingLimits::default()), 100).unwrap();
-        assert_eq!(s.cached_token(T1), None, "not read yet");
-        let read = s.token_by_id(T1).unwrap().unwrap();
-        assert_eq!(s.cached_token(T1), Some(read.clone()));
-        // A revocation is seen at once, through the cache too.
-        assert!(matches!(s.revoke_token(T1, 200, |_| false).unwrap(), RevokeToken::Revoked(_)));
-        assert_eq!(s.cached_token(T1), None);
-        let revoked = s.token_by_id(T1).unwrap().unwrap();
-        assert_eq!(revoked.revoked_at, Some(200));
-        assert!(!revoked.is_active(300));
-        assert_eq!(s.cached_token(T1).unwrap().revoked_at, Some(200));
-    }
-
-    #[test]
-    fn a_read_from_before_a_change_never_fills_the_cache_after_it() {
-        let (_dir, s) = store();
-        s.insert_token(token(T1, SpendingLimits::default()), 100).unwrap();
-        let stale = s.token_by_id(T1).unwrap().unwrap();
-        s.tokens.invalidate();
-        // A reader that began before the change (its generation) comes back after it.
-        let generation = s.tokens.generation() - 1;
-        s.tokens.put(generation, &stale);
-        assert_eq!(s.cached_token(T1), None);
-        // Bounded.
-        let g = s.tokens.generation();
-        for i in 0..TOKEN_CACHE_MAX + 5 {
-            s.tokens.put(g, &TokenRecord { id: format!("x{i}"), ..stale.clone() });
-        }
-        assert!(s.tokens.lock().by_id.len() <= TOKEN_CACHE_MAX);
     }
 
     /// A keysend intent of `token` for `amount_msat` with `fee_limit_msat`; `n` makes it unique.
