@@ -17,7 +17,7 @@
 #       (B5 in reports before issue 16): 10,000 payments and 5 minutes idle in the default run
 #       (about 10 minutes), `node --only b6 --b6-full` 100,000 payments and an hour (2 hours)
 #
-#   scripts/bench.sh                   # the default size (about 50 minutes on 2 cores)
+#   scripts/bench.sh                   # the default size (16 minutes on 2 cores at the last run)
 #   scripts/bench.sh --smoke           # CI size (a few minutes, mostly set-up)
 #   scripts/bench.sh b1 [flags]        # B1 only, any bench_routes flag (--pairs N, --graphs ...)
 #   scripts/bench.sh b5 [--full] [flags]  # B5 only, any bench_success flag (--payments N, ...)
