@@ -61,25 +61,8 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokens::{NewToken, RevokeToken, SpendingLimits};
-    use crate::Store;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (dir, store)
-    }
-
-    fn token(id: &str, limits: SpendingLimits) -> NewToken {
-        NewToken {
-            id: id.to_string(),
-            name: format!("token {id}"),
-            secret_hash: [7; 32],
-            scopes: "payments:send".into(),
-            expires_at: None,
-            limits,
-        }
-    }
+    use crate::tokens::tests::{store, token};
+    use crate::tokens::{RevokeToken, SpendingLimits};
 
     const T1: &str = "00112233445566aa";
 

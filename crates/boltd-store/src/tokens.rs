@@ -447,7 +447,7 @@ fn insert(conn: &Connection, t: &NewToken, now: u64) -> Result<TokenRecord, TxEr
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Barrier};
 
     use super::*;
@@ -457,13 +457,13 @@ mod tests {
     const DEST: &str = "02abababababababababababababababababababababababababababababababab";
     const DAY: u64 = 24 * 3600;
 
-    fn store() -> (tempfile::TempDir, Store) {
+    pub(crate) fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         (dir, store)
     }
 
-    fn token(id: &str, limits: SpendingLimits) -> NewToken {
+    pub(crate) fn token(id: &str, limits: SpendingLimits) -> NewToken {
         NewToken {
             id: id.to_string(),
             name: format!("token {id}"),

@@ -18,6 +18,19 @@ fn splice_of(node: &TestNode, channel_id: &str) -> Result<serde_json::Value, Har
     Ok(c.map(|c| c["splice"].clone()).unwrap_or_default())
 }
 
+/// Waits for `node`'s on-chain wallet to hold at least `sat`, and returns what it holds.
+fn wallet_reaches(node: &TestNode, sat: u64) -> Result<u64, HarnessError> {
+    wait_until(
+        "the wallet to hold the amount",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let now = node.onchain_total_sat()?;
+            Ok((now >= sat).then_some(now))
+        },
+    )
+}
+
 /// Waits for the channel records of A and B to show a splice pending confirmation at the
 /// same new funding outpoint, and returns A's.
 fn wait_splice_shown(
@@ -135,15 +148,7 @@ fn a_splice_out_takes_funds_from_a_channel_that_stays_open() -> Result<(), Harne
     )?;
     let c = a.channels()?.into_iter().find(|c| c["channel_id"] == channel_id.as_str()).unwrap();
     assert_eq!(c["funding_outpoint"], shown["funding_outpoint"], "{c}");
-    let after = wait_until(
-        "A's wallet to hold the amount",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            let now = a.onchain_total_sat()?;
-            Ok((now >= before + 200_000).then_some(now))
-        },
-    )?;
+    let after = wallet_reaches(&a, before + 200_000)?;
     assert_eq!(after, before + 200_000, "exactly the amount came to the wallet");
     let on_b = b.channels()?;
     assert_eq!(on_b.len(), 1);
@@ -268,15 +273,7 @@ fn a_restart_during_a_splice_resumes_it() -> Result<(), HarnessError> {
         Duration::from_millis(100),
         || Ok(splice_of(&a, &channel_id)?.is_null().then_some(())),
     )?;
-    let after = wait_until(
-        "A's wallet to hold the amount",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            let now = a.onchain_total_sat()?;
-            Ok((now >= before + 200_000).then_some(now))
-        },
-    )?;
+    let after = wallet_reaches(&a, before + 200_000)?;
     assert_eq!(after, before + 200_000, "exactly the amount came to the wallet");
     let (invoice, _) = b.invoice(20_000, "after the restart")?;
     assert_eq!(a.pay(&invoice)?["status"], "complete");
