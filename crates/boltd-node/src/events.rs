@@ -471,6 +471,7 @@ impl NodeEventHandler {
             }
             Event::PaymentPathSuccessful { payment_id, payment_hash, path, .. } => {
                 tracing::debug!(?payment_hash, "payment path succeeded");
+                self.router.learn_from_path(&self.channel_manager.get_our_node_id(), &path, None);
                 let path =
                     PathEvent { payment_id: Some(payment_id), payment_hash, path, failure: None };
                 self.listener.payment_path(path).map_err(|_| ReplayEvent())?;
@@ -485,6 +486,17 @@ impl NodeEventHandler {
                 ..
             } => {
                 tracing::debug!(%payment_hash, payment_failed_permanently, "payment path failed");
+                // As LDK's background processor feeds its scorer: a failure with a channel to
+                // blame bounds that channel; one without, not permanent (the payee failed it
+                // back), means every hop carried its amount.
+                let our_id = self.channel_manager.get_our_node_id();
+                match short_channel_id {
+                    Some(scid) => self.router.learn_from_path(&our_id, &path, Some(scid)),
+                    None if !payment_failed_permanently => {
+                        self.router.learn_from_path(&our_id, &path, None)
+                    }
+                    None => {}
+                }
                 if matches!(failure, PathFailure::OnPath { network_update: Some(_) }) {
                     self.routing.graph_changed();
                 }

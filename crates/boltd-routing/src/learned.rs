@@ -10,11 +10,18 @@
 //! discount kept (so a learned hop never costs less than an unknown one at amount zero, which
 //! keeps the search's A* bound valid), and it sends at most `hi` over the direction.
 //!
-//! Bounds do not decay here: liquidity moves on the real network, and a node should forget
-//! bounds after a while (LDK halves its offsets every 6 hours); the caller owns the instance and
-//! can [`LiquidityBounds::clear`] it or build a new one.
+//! Liquidity moves on the real network, so a node forgets what it learned: an instance made with
+//! [`LiquidityBounds::with_max_age`] ignores (and in time drops) a direction's bounds once they
+//! are older than that, counted from the last fact about the direction (the node uses
+//! [`NODE_MAX_AGE`]; LDK halves its scorer's offsets every 6 hours). [`LiquidityBounds::new`]
+//! never forgets (the benchmarks' learners); the owner can [`LiquidityBounds::clear`] it.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bitcoin::secp256k1::PublicKey;
+use lightning::routing::gossip::NodeId;
+use lightning::routing::router::Path;
 
 use crate::cost::{
     prior_success_probability, ANTI_PROBING_PENALTY_MSAT, BASE_PENALTY_AMOUNT_MULTIPLIER_MSAT,
@@ -24,9 +31,26 @@ use crate::cost::{
 
 /// Learned liquidity bounds per channel direction: (short channel id, source node id < target
 /// node id, as in [`crate::InFlight`]) → (lower, upper) bound in msat, both inclusive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct LiquidityBounds {
-    map: HashMap<(u64, bool), (u64, u64)>,
+    map: HashMap<(u64, bool), Learned>,
+    /// Bounds older than this are ignored and, in time, dropped.
+    max_age: Option<Duration>,
+    /// Updates since expired entries were last dropped.
+    updates: u32,
+}
+
+/// How long the node keeps what a payment taught about a channel direction.
+pub const NODE_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Updates between two sweeps of expired entries.
+const SWEEP_EVERY: u32 = 1024;
+
+#[derive(Debug, Clone, Copy)]
+struct Learned {
+    lo_msat: u64,
+    hi_msat: u64,
+    at: Instant,
 }
 
 /// One hop of a path as the network saw it: the channel direction and what it forwarded (the
@@ -41,13 +65,52 @@ pub struct HopAmount {
     pub amount_msat: u64,
 }
 
+impl HopAmount {
+    /// The channel directions of `path` from `payer` and what each forwards (the amount to the
+    /// next node: fees of the later hops included), payer's hop first.
+    pub fn of_path(payer: &PublicKey, path: &Path) -> Vec<HopAmount> {
+        let mut amounts: Vec<u64> = path
+            .hops
+            .iter()
+            .rev()
+            .scan(0u64, |downstream, h| {
+                *downstream = downstream.saturating_add(h.fee_msat);
+                Some(*downstream)
+            })
+            .collect();
+        amounts.reverse();
+        let mut source = NodeId::from_pubkey(payer);
+        path.hops
+            .iter()
+            .zip(amounts)
+            .map(|(h, amount_msat)| {
+                let target = NodeId::from_pubkey(&h.pubkey);
+                let hop =
+                    HopAmount { scid: h.short_channel_id, dir_key: source < target, amount_msat };
+                source = target;
+                hop
+            })
+            .collect()
+    }
+}
+
 impl LiquidityBounds {
-    /// No knowledge.
+    /// No knowledge, never forgetting.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The number of directions with a bound.
+    /// No knowledge; what is learned is forgotten `max_age` after the last fact about it.
+    pub fn with_max_age(max_age: Duration) -> Self {
+        Self { max_age: Some(max_age), ..Self::default() }
+    }
+
+    fn live(&self, l: &Learned) -> bool {
+        self.max_age.is_none_or(|age| l.at.elapsed() < age)
+    }
+
+    /// The number of directions with a bound (forgotten ones may still be counted until the
+    /// next sweep).
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -62,30 +125,52 @@ impl LiquidityBounds {
         self.map.clear();
     }
 
-    /// The (lower, upper) bound of a direction, if any was learned.
+    /// The (lower, upper) bound of a direction, if any was learned (and not forgotten).
     pub fn bounds(&self, scid: u64, dir_key: bool) -> Option<(u64, u64)> {
-        self.map.get(&(scid, dir_key)).copied()
+        self.map.get(&(scid, dir_key)).filter(|l| self.live(l)).map(|l| (l.lo_msat, l.hi_msat))
     }
 
     /// The directions with a bound.
     pub fn keys(&self) -> impl Iterator<Item = &(u64, bool)> {
-        self.map.keys()
+        self.map.iter().filter(|(_, l)| self.live(l)).map(|(k, _)| k)
+    }
+
+    /// The entry of a direction to update: a forgotten one starts again from nothing.
+    fn entry(&mut self, scid: u64, dir_key: bool) -> &mut Learned {
+        self.updates += 1;
+        if self.updates >= SWEEP_EVERY && self.max_age.is_some() {
+            self.updates = 0;
+            let max_age = self.max_age;
+            self.map.retain(|_, l| max_age.is_none_or(|age| l.at.elapsed() < age));
+        }
+        let max_age = self.max_age;
+        let now = Instant::now();
+        let l = self.map.entry((scid, dir_key)).or_insert(Learned {
+            lo_msat: 0,
+            hi_msat: u64::MAX,
+            at: now,
+        });
+        if max_age.is_some_and(|age| l.at.elapsed() >= age) {
+            (l.lo_msat, l.hi_msat) = (0, u64::MAX);
+        }
+        l.at = now;
+        l
     }
 
     fn at_least(&mut self, scid: u64, dir_key: bool, msat: u64) {
-        let b = self.map.entry((scid, dir_key)).or_insert((0, u64::MAX));
-        b.0 = b.0.max(msat);
+        let b = self.entry(scid, dir_key);
+        b.lo_msat = b.lo_msat.max(msat);
         // A success after a failure at a larger amount: the newer fact wins.
-        if b.1 < b.0 {
-            b.1 = u64::MAX;
+        if b.hi_msat < b.lo_msat {
+            b.hi_msat = u64::MAX;
         }
     }
 
     fn less_than(&mut self, scid: u64, dir_key: bool, msat: u64) {
-        let b = self.map.entry((scid, dir_key)).or_insert((0, u64::MAX));
-        b.1 = b.1.min(msat.saturating_sub(1));
-        if b.0 > b.1 {
-            b.0 = 0;
+        let b = self.entry(scid, dir_key);
+        b.hi_msat = b.hi_msat.min(msat.saturating_sub(1));
+        if b.lo_msat > b.hi_msat {
+            b.lo_msat = 0;
         }
     }
 
@@ -107,6 +192,28 @@ impl LiquidityBounds {
             self.at_least(h.scid, h.dir_key, h.amount_msat);
         }
     }
+}
+
+/// What a path may send over a direction with learned `(lo, hi)` bounds, `inflight_msat`
+/// already over it: past `preferred_msat` (the saturation preference) up to the lower bound,
+/// at most `full_msat` (the direction's own limit). After a failure taught an upper bound, no
+/// more than the middle of what is still possible (`lo + (hi − lo) / 2` in all): above it a
+/// part is more likely to fail than not, and sending just under the amount that failed (what
+/// the bound alone allows) fails again almost surely. Each failure so halves what is tried
+/// over the direction, and the rest of the payment is split onto other paths.
+pub fn learned_cap_msat(
+    preferred_msat: u64,
+    full_msat: u64,
+    (lo_msat, hi_msat): (u64, u64),
+    inflight_msat: u64,
+) -> u64 {
+    let lo = lo_msat.min(full_msat);
+    let likely = if hi_msat < full_msat {
+        lo_msat.min(hi_msat) + (hi_msat - lo_msat.min(hi_msat)) / 2
+    } else {
+        hi_msat
+    };
+    preferred_msat.max(lo).min(likely.saturating_sub(inflight_msat))
 }
 
 /// −log10 of the success probability of sending `amount_msat` over a direction of
@@ -206,6 +313,78 @@ mod tests {
         assert_eq!(b.len(), 2);
         b.clear();
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn bounds_are_forgotten_after_their_max_age() {
+        let mut b = LiquidityBounds::with_max_age(Duration::from_millis(30));
+        b.path_failed(&[hop(1, 1_000)], 0);
+        assert_eq!(b.bounds(1, true), Some((0, 999)));
+        assert_eq!(b.keys().count(), 1);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.bounds(1, true), None);
+        assert_eq!(b.keys().count(), 0);
+        // A new fact about a forgotten direction starts from nothing, not from the old bound.
+        b.path_succeeded(&[hop(1, 5_000)]);
+        assert_eq!(b.bounds(1, true), Some((5_000, u64::MAX)));
+        // Expired entries are dropped by the periodic sweep.
+        std::thread::sleep(Duration::from_millis(40));
+        for i in 0..SWEEP_EVERY {
+            b.path_succeeded(&[hop(2, u64::from(i))]);
+        }
+        assert_eq!(b.len(), 1);
+        // Without a max age nothing is forgotten.
+        let mut forever = LiquidityBounds::new();
+        forever.path_failed(&[hop(1, 1_000)], 0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(forever.bounds(1, true), Some((0, 999)));
+    }
+
+    #[test]
+    fn a_failure_halves_what_is_tried_over_the_direction() {
+        let full = 10_000_000;
+        // Nothing failed: up to the upper bound of the direction's own limit; the lower bound
+        // lifts the saturation preference.
+        assert_eq!(learned_cap_msat(2_500_000, full, (0, u64::MAX), 0), 2_500_000);
+        assert_eq!(learned_cap_msat(2_500_000, full, (4_000_000, u64::MAX), 0), 4_000_000);
+        // Failed at 8M: at most the middle of 0..8M, less what is in flight.
+        assert_eq!(learned_cap_msat(full, full, (0, 7_999_999), 0), 3_999_999);
+        assert_eq!(learned_cap_msat(full, full, (0, 7_999_999), 1_000_000), 2_999_999);
+        // Then 4M got through: the middle of 4M..8M.
+        assert_eq!(learned_cap_msat(full, full, (4_000_000, 7_999_999), 0), 5_999_999);
+        // In flight beyond the cap: nothing more.
+        assert_eq!(learned_cap_msat(full, full, (0, 999), 5_000), 0);
+    }
+
+    #[test]
+    fn hop_amounts_of_a_path_include_the_later_hops_fees() {
+        use bitcoin::secp256k1::{Secp256k1, SecretKey};
+        use lightning::routing::router::RouteHop;
+        use lightning::types::features::{ChannelFeatures, NodeFeatures};
+        let secp = Secp256k1::new();
+        let key =
+            |b: u8| PublicKey::from_secret_key(&secp, &SecretKey::from_slice(&[b; 32]).unwrap());
+        let (payer, a, b) = (key(1), key(2), key(3));
+        let route_hop = |pubkey, scid, fee_msat| RouteHop {
+            pubkey,
+            node_features: NodeFeatures::empty(),
+            short_channel_id: scid,
+            channel_features: ChannelFeatures::empty(),
+            fee_msat,
+            cltv_expiry_delta: 40,
+            maybe_announced_channel: true,
+        };
+        let path =
+            Path { hops: vec![route_hop(a, 7, 10), route_hop(b, 8, 1_000)], blinded_tail: None };
+        let hops = HopAmount::of_path(&payer, &path);
+        let dir = |x: &PublicKey, y: &PublicKey| NodeId::from_pubkey(x) < NodeId::from_pubkey(y);
+        assert_eq!(
+            hops,
+            vec![
+                HopAmount { scid: 7, dir_key: dir(&payer, &a), amount_msat: 1_010 },
+                HopAmount { scid: 8, dir_key: dir(&a, &b), amount_msat: 1_000 },
+            ]
+        );
     }
 
     #[test]

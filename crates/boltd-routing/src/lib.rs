@@ -100,14 +100,17 @@
 //! model). A search this router answers with "no route" is **not** retried with LDK: on the
 //! benchmark graphs LDK finds no route there either (see the B1 report), and a second, slower
 //! search would only delay the failure. Differences from LDK's search: no overpaying to meet a
-//! downstream `htlc_minimum_msat` (such hops are skipped), and the live scorer's learned
-//! liquidity is not read (retries avoid failed channels through LDK's
-//! `previously_failed_channels`, and in-flight HTLCs lower the success probability). What it
-//! can read instead are [`LiquidityBounds`] ([`learned`]: per channel direction, bounds learned
-//! from failures and successes, given to [`router::PolicyRouter::set_liquidity_bounds`]): the
-//! success probability is conditioned on them, a path never sends more than a direction's upper
-//! bound, and a previously failed channel with bounds is capped by them instead of banned. The
-//! node does not feed them yet; B5 (`bench_success` in `boltd-bench`) measures them.
+//! downstream `htlc_minimum_msat` (such hops are skipped); a channel's `htlc_maximum_msat`
+//! bounds each part, not all parts together (LDK counts it against their sum: several parts
+//! may cross a channel with a small maximum, up to its capacity); and the live scorer's learned
+//! liquidity is not read (in-flight HTLCs lower the success probability). What it reads
+//! instead are [`LiquidityBounds`] ([`learned`]: per channel direction, bounds learned from
+//! failures and successes, given to [`router::PolicyRouter::set_liquidity_bounds`] and fed by
+//! [`router::PolicyRouter::learn_from_path`], which the node calls for LDK's
+//! `PaymentPathFailed` / `PaymentPathSuccessful`): the success probability is conditioned on
+//! them, after a failure a path sends at most the middle of what is still possible over the
+//! channel ([`learned::learned_cap_msat`]), and a previously failed channel with bounds is
+//! capped by them instead of banned. B5 (`bench_success` in `boltd-bench`) measures them.
 
 #![deny(missing_docs)]
 

@@ -201,6 +201,33 @@ where
         *self.learned.lock().unwrap_or_else(|e| e.into_inner()) = bounds;
     }
 
+    /// Learns from a path of one of our payments (when bounds are set): it failed at the hop
+    /// over `failed_scid` (the hops before it had their amounts, that one did not), or it
+    /// reached the payee (`None`: every hop had its amount). The node calls it for LDK's
+    /// `PaymentPathFailed` / `PaymentPathSuccessful`, as LDK's background processor feeds its
+    /// scorer.
+    pub fn learn_from_path(
+        &self,
+        payer: &PublicKey,
+        path: &ldk_router::Path,
+        failed_scid: Option<u64>,
+    ) {
+        let Some(learned) = self.learned.lock().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        let hops = crate::HopAmount::of_path(payer, path);
+        let mut bounds = learned.write().unwrap_or_else(|e| e.into_inner());
+        match failed_scid {
+            // A channel that is not one of the path's teaches nothing about its hops.
+            Some(scid) => {
+                if let Some(i) = hops.iter().position(|h| h.scid == scid) {
+                    bounds.path_failed(&hops, i);
+                }
+            }
+            None => bounds.path_succeeded(&hops),
+        }
+    }
+
     /// Registers the policy for payment `id`, replacing any previous one. Every route search
     /// for that payment (the first attempt and LDK's retries) uses it until
     /// [`PolicyRouter::clear_policy`].

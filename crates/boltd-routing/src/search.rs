@@ -14,7 +14,7 @@ use lightning::types::features::{ChannelFeatures, NodeFeatures};
 use lightning::util::ser::Writeable;
 
 use crate::cost::{fee_msat, public_hop_penalty_msat, random_penalty_msat, splitmix64};
-use crate::learned::{learned_hop_penalty_msat, LiquidityBounds};
+use crate::learned::{learned_cap_msat, learned_hop_penalty_msat, LiquidityBounds};
 use crate::policy::{risk_cost_msat, PaymentPolicy};
 use crate::shadow::{add_random_cltv_offset, MEDIAN_HOP_CLTV_EXPIRY_DELTA};
 use crate::view::{default_node_features, Edge, GraphView, EDGE_CAPACITY_KNOWN, NONE};
@@ -794,12 +794,18 @@ fn collect_parts(
     if remaining > 0 {
         return Err(SearchError::Failed(ERR_INSUFFICIENT));
     }
-    // Two parts over the same hops become one HTLC.
+    // Two parts over the same hops become one HTLC, unless that HTLC would be larger than a
+    // hop's `htlc_maximum_msat`.
     parts.sort_by(|a, b| a.hops.cmp(&b.hops));
     let mut merged: Vec<Part> = Vec::with_capacity(parts.len());
     for p in parts {
         match merged.last_mut() {
-            Some(last) if last.hops == p.hops => last.value_msat += p.value_msat,
+            Some(last)
+                if last.hops == p.hops
+                    && ctx.fits_one_part(&p.hops, last.value_msat + p.value_msat) =>
+            {
+                last.value_msat += p.value_msat
+            }
             _ => merged.push(p),
         }
     }
@@ -809,7 +815,10 @@ fn collect_parts(
 /// A hop as the relaxation reads it.
 struct HopRef {
     rec: Edge,
+    /// What all parts together may send over it (before what earlier parts used).
     max_msat: u64,
+    /// What one part may send over it (`htlc_maximum_msat` of a public hop).
+    per_part_msat: u64,
     public: bool,
     scid: u64,
     dir_key: bool,
@@ -823,6 +832,7 @@ impl Ctx<'_> {
             let dir_key = rec.direction() == 0;
             HopRef {
                 max_msat: self.learned_max_msat(&rec, dir_key, saturation),
+                per_part_msat: rec.htlc_max_msat,
                 public: true,
                 scid: rec.scid,
                 dir_key,
@@ -830,12 +840,17 @@ impl Ctx<'_> {
             }
         } else {
             let x = &self.extras[(id - self.edge_count) as usize];
+            let max_msat = match x.limit {
+                Limit::Exact(m) => m,
+                Limit::Infinite => u64::MAX,
+                Limit::Public => x.rec.total_msat(saturation),
+            };
             HopRef {
                 rec: x.rec,
-                max_msat: match x.limit {
-                    Limit::Exact(m) => m,
-                    Limit::Infinite => u64::MAX,
-                    Limit::Public => x.rec.max_msat(saturation),
+                max_msat,
+                per_part_msat: match x.limit {
+                    Limit::Public => x.rec.htlc_max_msat,
+                    _ => max_msat,
                 },
                 public: matches!(x.limit, Limit::Public),
                 scid: x.scid,
@@ -844,15 +859,14 @@ impl Ctx<'_> {
         }
     }
 
-    /// What a public direction may carry in one path: [`Edge::max_msat`], past the saturation
-    /// preference up to a learned lower bound, never past a learned upper bound (less what is in
-    /// flight over it).
+    /// What all parts together may send over a public direction: [`Edge::total_msat`], or with
+    /// learned bounds [`learned_cap_msat`].
     fn learned_max_msat(&self, rec: &Edge, dir_key: bool, saturation: u8) -> u64 {
-        let max = rec.max_msat(saturation);
+        let max = rec.total_msat(saturation);
         match self.req.learned.and_then(|l| l.bounds(rec.scid, dir_key)) {
-            Some((lo, hi)) => max
-                .max(lo.min(rec.max_msat(0)))
-                .min(hi.saturating_sub(self.inflight_msat(rec.scid, dir_key))),
+            Some(b) => {
+                learned_cap_msat(max, rec.total_msat(0), b, self.inflight_msat(rec.scid, dir_key))
+            }
             None => max,
         }
     }
@@ -907,7 +921,7 @@ impl Ctx<'_> {
     fn single_path_bound(&self, saturation: u8) -> u64 {
         let room = |id: HopId| {
             let h = self.hop(id, saturation);
-            h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key))
+            h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key)).min(h.per_part_msat)
         };
         let extras = |pred: &dyn Fn(&Extra) -> bool| {
             self.extras
@@ -954,7 +968,7 @@ impl Ctx<'_> {
             .iter()
             .map(|&id| {
                 let h = self.hop(id, saturation);
-                h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key))
+                h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key)).min(h.per_part_msat)
             })
             .collect();
         let fee_of = |v: u64| -> Option<u64> {
@@ -982,6 +996,13 @@ impl Ctx<'_> {
             Some(fee) => (hi, fee),
             None => (found_msat, fee_of(found_msat).unwrap_or(0)),
         }
+    }
+
+    /// Whether one part delivering `value_msat` over `hops` is within every hop's per-part
+    /// limit.
+    fn fits_one_part(&self, hops: &[HopId], value_msat: u64) -> bool {
+        let amounts = self.amounts(hops, value_msat);
+        hops.iter().zip(amounts).all(|(&id, a)| a <= self.hop(id, 0).per_part_msat)
     }
 
     fn use_liquidity(&mut self, scratch: &mut Scratch, hops: &[HopId], value_msat: u64) {
@@ -1138,13 +1159,14 @@ impl Ctx<'_> {
                         } else {
                             (0, 0, None)
                         };
-                    let mut cap = e.max_msat(saturation);
+                    let mut cap = e.total_msat(saturation);
                     if let Some((lo, hi)) = bounds {
-                        // Known liquidity may go past the saturation preference, never past
-                        // the upper bound.
-                        cap = cap.max(lo.min(e.max_msat(0))).min(hi.saturating_sub(inflight));
+                        // Known liquidity may go past the saturation preference; a failure's
+                        // upper bound halves what is tried.
+                        cap = learned_cap_msat(cap, e.total_msat(0), (lo, hi), inflight);
                     }
-                    let max = cap.saturating_sub(used);
+                    // Each part at most `htlc_maximum_msat`; all parts at most the capacity.
+                    let max = cap.saturating_sub(used).min(e.htlc_max_msat);
                     let hop = Candidate {
                         id,
                         edge: e,
@@ -1169,7 +1191,7 @@ impl Ctx<'_> {
                     let hop = Candidate {
                         id,
                         edge: &rec,
-                        max_msat: h.max_msat.saturating_sub(used),
+                        max_msat: h.max_msat.saturating_sub(used).min(h.per_part_msat),
                         public: h.public,
                         loaded_msat: used + inflight,
                         bounds: None,

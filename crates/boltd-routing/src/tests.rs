@@ -541,6 +541,27 @@ fn mpp_splits_within_caps_and_limits() {
 }
 
 #[test]
+fn htlc_maximum_bounds_each_part_not_their_sum() {
+    // The only way to 2 is 1-2: 1 000 000 sat of capacity, at most 100 000 sat per HTLC.
+    let mut n = Net::new();
+    n.chan(0, 1, 10_000_000, pol(0, 0, 40), pol(0, 0, 40));
+    n.chan(1, 2, 1_000_000, Policy { max: Some(100_000_000), ..pol(0, 10, 40) }, pol(0, 0, 40));
+    let view = n.view();
+    // 250 000 sat: three HTLCs over the same channel, none above its maximum (not merged).
+    let r = ours(&view, 0, &mpp_params(2, 250_000_000, None), &fixed(0.0)).unwrap();
+    assert!(r.paths.len() >= 3, "{r:?}");
+    let delivered: u64 = r.paths.iter().map(|p| p.final_value_msat()).sum();
+    assert_eq!(delivered, 250_000_000);
+    for p in &r.paths {
+        assert!(p.final_value_msat() <= 100_000_000, "{p:?}");
+    }
+    // One path cannot: without MPP there is no route.
+    assert!(ours(&view, 0, &params(2, 250_000_000, None), &fixed(0.0)).is_err());
+    // More than the capacity: not even in parts.
+    assert!(ours(&view, 0, &mpp_params(2, 1_000_000_001, None), &fixed(0.0)).is_err());
+}
+
+#[test]
 fn unreachable_payees_fail_cleanly() {
     let mut n = line();
     // 7-8 is an island.

@@ -63,11 +63,18 @@ impl Edge {
     /// times, at most `htlc_maximum_msat` (LDK's `max_htlc_from_capacity`).
     #[inline]
     pub fn max_msat(&self, saturation: u8) -> u64 {
+        self.total_msat(saturation).min(self.htlc_max_msat)
+    }
+
+    /// What all the parts of a route together may send over this direction with saturation
+    /// `saturation`: the capacity halved `saturation` times when it is known, else
+    /// `htlc_maximum_msat` halved (LDK's effective capacity). `htlc_maximum_msat` bounds each
+    /// part (one HTLC), not their sum: several parts of a payment may cross a channel, each at
+    /// most its `htlc_maximum_msat`.
+    #[inline]
+    pub fn total_msat(&self, saturation: u8) -> u64 {
         if self.flags & EDGE_CAPACITY_KNOWN != 0 {
-            self.capacity_msat
-                .checked_shr(u32::from(saturation))
-                .unwrap_or(0)
-                .min(self.htlc_max_msat)
+            self.capacity_msat.checked_shr(u32::from(saturation)).unwrap_or(0)
         } else {
             self.htlc_max_msat.checked_shr(u32::from(saturation)).unwrap_or(0)
         }

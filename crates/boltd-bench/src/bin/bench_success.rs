@@ -6,8 +6,11 @@
 //!
 //! ```text
 //! bench_success [--full] [--payments N] [--warmup N] [--graphs FILE,FILE] [--liquidity uniform,depleted]
-//!               [--max-attempts N] [--data DIR] [--out DIR] [--seed S]
+//!               [--max-attempts N] [--data DIR] [--out DIR] [--seed S] [--routers anchor,ours,ours_learning]
 //! ```
+//!
+//! `--routers` runs only the named routers (for working on one; a report of a subset is not a
+//! comparison with the anchor).
 //!
 //! Default (small, under 10 minutes on 2 cores): 200 payments per workload, the 2026 snapshot.
 //! `--full`: 1,000 payments per workload, both snapshots. Writes `success-<date>-<commit>.md`
@@ -48,6 +51,7 @@ struct Args {
     data: PathBuf,
     out: PathBuf,
     seed: u64,
+    routers: Vec<Kind>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
         data: workspace().join("../shared/data/graphs"),
         out: workspace().join("bench/results"),
         seed: 16,
+        routers: Kind::ALL.to_vec(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -84,11 +89,22 @@ fn parse_args() -> Result<Args, String> {
             "--data" => a.data = value()?.into(),
             "--out" => a.out = value()?.into(),
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--routers" => {
+                a.routers = value()?
+                    .split(',')
+                    .map(|s| {
+                        Kind::ALL
+                            .into_iter()
+                            .find(|k| k.key() == s)
+                            .ok_or(format!("--routers: {s}?"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => {
                 println!(
                     "bench_success [--full] [--payments N] [--warmup N] [--graphs FILE,FILE] \
                      [--liquidity uniform,depleted] [--max-attempts N] [--data DIR] [--out DIR] \
-                     [--seed S]"
+                     [--seed S] [--routers anchor,ours,ours_learning]"
                 );
                 std::process::exit(0);
             }
@@ -209,7 +225,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
                 }));
             }
             let mut contenders: Vec<Contender> =
-                Kind::ALL.iter().map(|&k| Contender::new(k, &graph, &logger, &router)).collect();
+                args.routers.iter().map(|&k| Contender::new(k, &graph, &logger, &router)).collect();
             // Fresh: nothing learned before each payment.
             let mut fresh_cells: Vec<Vec<(Kind, Cell)>> = vec![Vec::new(); AMOUNTS_SAT.len()];
             for (wi, &sat) in AMOUNTS_SAT.iter().enumerate() {
@@ -224,6 +240,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
                         true,
                         seed + wi as u64,
                     );
+                    trace_feasible_failures(c.kind, sat, &outcomes, &truths[wi]);
                     fresh_cells[wi].push((c.kind, Cell::of(&outcomes, &truths[wi], sat * 1000)));
                 }
             }
@@ -280,6 +297,30 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
         "core_nodes": core.len(), "hub_index": hub, "hub_out_directions": adj.out(hub).len(),
         "feasibility": feasibility,
     }))
+}
+
+/// With `BOLTD_B5_TRACE` set: one line on stderr per feasible payment left unpaid (for work on
+/// the router; the report does not depend on it).
+fn trace_feasible_failures(kind: Kind, sat: u64, outcomes: &[Outcome], truths: &[Truth]) {
+    if std::env::var_os("BOLTD_B5_TRACE").is_none() {
+        return;
+    }
+    for (i, (o, t)) in outcomes.iter().zip(truths).enumerate() {
+        if t.feasible && !o.succeeded {
+            eprintln!(
+                "trace {} {sat} sat #{i}: {} after {} attempts, {} parts; left {} msat; \
+                 reference fee {:?} msat, paid {} msat; failed (scid, asked msat) {:?}",
+                kind.key(),
+                o.error.as_deref().unwrap_or("?"),
+                o.attempts,
+                o.parts_sent,
+                o.remaining_msat,
+                t.cheapest_fee_msat,
+                o.fee_msat,
+                o.failed_parts
+            );
+        }
+    }
 }
 
 fn row_summary(r: &Row) -> String {
@@ -457,11 +498,12 @@ fn run(args: &Args) -> Result<(), String> {
            route-search time (Core Lightning's `retry_for`; network round trips are not simulated).\n\
          - **Routers**: *anchor*: LDK's `find_route` with a default `ProbabilisticScorer` fed \
            `payment_path_failed` / `payment_path_successful` (in-flight HTLCs through \
-           `ScorerAccountingForInFlightHtlcs`); *ours (as today)*: `NodeRouter::find_route_with_policy` \
+           `ScorerAccountingForInFlightHtlcs`); *ours, no learning*: `NodeRouter::find_route_with_policy` \
            with the engine's policy (riskfactor 10, randomization), which keeps nothing across \
-           payments; *ours + learned bounds*: the same router reading \
-           `boltd_routing::LiquidityBounds` fed from the same failures and successes (success \
-           probability conditioned on the bounds, never more than the upper bound sent).\n\
+           payments; *ours + learned bounds (the node)*: the same router reading \
+           `boltd_routing::LiquidityBounds` fed from the same failures and successes, as the node \
+           feeds them from LDK's path events (success probability conditioned on the bounds; after \
+           a failure at most the middle of what is still possible is sent over the channel).\n\
          - **Scorer state**: *fresh*: nothing learned before each payment (learning within the \
            payment only); *warm*: one learner per router, first over {warmup} warm-up payments \
            (other pairs of the same payer kind, amounts 1k/10k/100k/1M in turn), then over the \

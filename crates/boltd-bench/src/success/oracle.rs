@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use bitcoin::secp256k1::PublicKey;
+use boltd_routing::HopAmount;
 use lightning::routing::gossip::NodeId;
 use lightning::routing::router::Path;
 use rand::rngs::StdRng;
@@ -151,7 +152,7 @@ impl Oracle {
         path: &Path,
         locks: &mut Locks,
     ) -> Result<(), PartFailure> {
-        let hops = hop_amounts(payer, path);
+        let hops = HopAmount::of_path(payer, path);
         for (i, h) in hops.iter().enumerate() {
             let available = match channel_of_scid(h.scid) {
                 Some(c) if i == 0 => self.own_capacity_msat(c),
@@ -168,34 +169,4 @@ impl Oracle {
         }
         Ok(())
     }
-}
-
-/// The channel directions of `path` from `payer` and what each forwards (the amount to the next
-/// node: fees of the later hops included), payer's hop first.
-pub fn hop_amounts(payer: &PublicKey, path: &Path) -> Vec<boltd_routing::HopAmount> {
-    let mut out = Vec::with_capacity(path.hops.len());
-    let mut downstream = 0u64;
-    let amounts: Vec<u64> = path
-        .hops
-        .iter()
-        .rev()
-        .map(|h| {
-            downstream = downstream.saturating_add(h.fee_msat);
-            downstream
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    let mut source = NodeId::from_pubkey(payer);
-    for (h, amount_msat) in path.hops.iter().zip(amounts) {
-        let target = NodeId::from_pubkey(&h.pubkey);
-        out.push(boltd_routing::HopAmount {
-            scid: h.short_channel_id,
-            dir_key: source < target,
-            amount_msat,
-        });
-        source = target;
-    }
-    out
 }

@@ -17,7 +17,7 @@ use boltd_routing::logger::LdkLogger;
 use boltd_routing::policy::{fee_limit_msat, PaymentPolicy, DEFAULT_RISKFACTOR};
 use boltd_routing::router::NodeRouter;
 use boltd_routing::types::{Graph, Scorer};
-use boltd_routing::LiquidityBounds;
+use boltd_routing::{HopAmount, LiquidityBounds};
 use lightning::routing::router::{
     find_route, InFlightHtlcs, PaymentParameters, Route, RouteParameters,
     ScorerAccountingForInFlightHtlcs,
@@ -27,7 +27,7 @@ use lightning::routing::scoring::{
     ScoreUpdate,
 };
 
-use super::oracle::{hop_amounts, Locks, Oracle};
+use super::oracle::{Locks, Oracle};
 use crate::ldk::{mpp_features, EXEMPTFEE_MSAT, FINAL_CLTV, MAXDELAY_BLOCKS, MAXFEEPERCENT};
 use crate::machine::timed;
 
@@ -37,11 +37,13 @@ pub enum Kind {
     /// LDK's `find_route` with a `ProbabilisticScorer` that learns from every failure and
     /// success (`payment_path_failed`, `payment_path_successful`).
     Anchor,
-    /// boltd's router as the node pays today: `NodeRouter::find_route_with_policy` with the
-    /// engine's `pay` policy; within a payment it avoids the channels that failed, it keeps
-    /// nothing across payments.
+    /// boltd's router without learning: `NodeRouter::find_route_with_policy` with the engine's
+    /// `pay` policy; within a payment it avoids the channels that failed, it keeps nothing
+    /// across payments (how the node paid before it learned liquidity bounds).
     Ours,
-    /// The same router reading [`LiquidityBounds`] learned from failures and successes.
+    /// The same router reading [`LiquidityBounds`] learned from failures and successes: how
+    /// the node pays (its event handler feeds the bounds from LDK's `PaymentPathFailed` and
+    /// `PaymentPathSuccessful`, forgotten after an hour).
     OursLearning,
 }
 
@@ -53,8 +55,8 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Anchor => "anchor (LDK + ProbabilisticScorer)",
-            Self::Ours => "ours (as today)",
-            Self::OursLearning => "ours + learned bounds",
+            Self::Ours => "ours, no learning",
+            Self::OursLearning => "ours + learned bounds (the node)",
         }
     }
 
@@ -82,6 +84,10 @@ pub struct Contender {
 }
 
 impl Contender {
+    fn clone_fresh(&self) -> Self {
+        Self::new(self.kind, &self.graph, &self.logger, &self.router)
+    }
+
     /// A contender with nothing learned; `router` is shared by the boltd contenders (its search
     /// buffers and A* bound), its bounds are set per search.
     pub fn new(
@@ -174,7 +180,7 @@ impl Contender {
                 .bounds
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .path_failed(&hop_amounts(payer, path), hop),
+                .path_failed(&HopAmount::of_path(payer, path), hop),
         }
     }
 
@@ -187,7 +193,7 @@ impl Contender {
                 .bounds
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .path_succeeded(&hop_amounts(payer, path)),
+                .path_succeeded(&HopAmount::of_path(payer, path)),
         }
     }
 }
@@ -219,6 +225,10 @@ pub struct Outcome {
     pub search_cpu_ms: f64,
     /// Why it ended unpaid: the router's error, or the budget.
     pub error: Option<String>,
+    /// What was left unpaid at the end, msat.
+    pub remaining_msat: u64,
+    /// Parts that failed, with the amount each failing hop was asked to forward.
+    pub failed_parts: Vec<(u64, u64)>,
 }
 
 /// Pays `amount_msat` from `payer` to `payee` over `oracle` with `contender` (see the
@@ -237,6 +247,7 @@ pub fn pay(
     let mut held = Vec::new();
     let mut locks = Locks::new();
     let mut failed_scids: Vec<u64> = Vec::new();
+    out.remaining_msat = amount_msat;
     while out.attempts < budget.max_attempts {
         if out.search_ms > budget.max_search_ms {
             out.error = Some("retry_for spent".into());
@@ -269,6 +280,9 @@ pub fn pay(
         let route = match route {
             Ok(r) => r,
             Err(e) => {
+                if out.attempts == 0 && std::env::var_os("BOLTD_B5_PROBE").is_some() {
+                    probe(contender, payer, &rp, &inflight);
+                }
                 out.error = Some(e.to_string());
                 return out;
             }
@@ -280,9 +294,13 @@ pub fn pay(
                 Ok(()) => {
                     out.fee_msat = out.fee_msat.saturating_add(path.fee_msat());
                     remaining = remaining.saturating_sub(path.final_value_msat());
+                    out.remaining_msat = remaining;
                     held.push(path);
                 }
                 Err(f) => {
+                    let asked =
+                        HopAmount::of_path(payer, &path).get(f.hop).map_or(0, |h| h.amount_msat);
+                    out.failed_parts.push((f.scid, asked));
                     contender.failed(payer, &path, f.hop);
                     if !failed_scids.contains(&f.scid) {
                         failed_scids.push(f.scid);
@@ -300,4 +318,23 @@ pub fn pay(
     }
     out.error = Some("attempts spent".into());
     out
+}
+
+fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFlightHtlcs) {
+    let anchor = Contender { kind: Kind::Anchor, ..c.clone_fresh() };
+    let try_it = |name: &str, rp: &RouteParameters| {
+        let a = anchor.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
+        let o = c.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
+        eprintln!("probe {name}: anchor {a:?} ours {o:?}");
+    };
+    try_it("as is", rp);
+    let mut r = rp.clone();
+    r.max_total_routing_fee_msat = None;
+    try_it("no fee limit", &r);
+    let mut r = rp.clone();
+    r.payment_params.max_total_cltv_expiry_delta = 10_000;
+    try_it("no cltv limit", &r);
+    let mut r = rp.clone();
+    r.payment_params.max_path_count = 100;
+    try_it("100 paths", &r);
 }

@@ -207,6 +207,11 @@ impl Node {
             ProbabilisticScoringFeeParameters::default(),
             Arc::clone(&routing),
         ));
+        // What our payments teach about channels' liquidity, for the next searches (fed by
+        // the event handler; kept in memory, forgotten after an hour).
+        router.set_liquidity_bounds(Some(Arc::new(RwLock::new(
+            boltd_routing::LiquidityBounds::with_max_age(boltd_routing::learned::NODE_MAX_AGE),
+        ))));
         let message_router =
             Arc::new(MessageRouter::new(Arc::clone(&graph), Arc::clone(&keys_manager)));
 
