@@ -2,7 +2,8 @@
 //! splice is under way (LDK 0.2's `ChannelDetails` says nothing about one).
 //!
 //! One record per channel, in the store's key-value table (namespace `boltd_splices`, keyed by
-//! the channel id), so it survives a restart like the splice itself:
+//! the channel id), so it survives a restart like the splice itself, and in memory (loaded at
+//! start, every change written to the store first), so listing channels reads no store:
 //! - written **before** the node asks LDK to splice (`negotiating`; removed again when LDK
 //!   refuses), so no splice of ours is ever under way without it;
 //! - moved to `pending_confirmation` with the new funding outpoint by `Event::SplicePending`
@@ -16,6 +17,7 @@
 //! and is neither shown nor in the way of a new splice.
 
 use std::collections::HashMap;
+use std::sync::MutexGuard;
 
 use bitcoin::OutPoint;
 use lightning::io;
@@ -81,9 +83,13 @@ fn node_error(e: io::Error) -> NodeError {
     NodeError::Io(std::io::Error::other(format!("the splice record: {e}")))
 }
 
-/// The splice records (see the module documentation).
+/// The splice records (see the module documentation): in the store, and in memory (loaded at
+/// start, written through), so that listing channels reads no store.
 pub(crate) struct Splices {
     store: Arc<Store>,
+    /// Every record in the store, by channel id (hex). Held across a record's check and write,
+    /// so that two changes of one channel's record never interleave.
+    records: Mutex<HashMap<String, ChannelSplice>>,
 }
 
 /// Unix seconds.
@@ -91,52 +97,75 @@ fn now_secs() -> u64 {
     now().as_secs()
 }
 
-impl Splices {
-    pub(crate) fn new(store: Arc<Store>) -> Self {
-        Self { store }
+fn read_record(store: &Store, key: &str) -> io::Result<Option<ChannelSplice>> {
+    match KVStoreSync::read(store, SPLICES_NAMESPACE, "", key) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The records being changed, and the store to write them to.
+struct Locked<'a> {
+    store: &'a Store,
+    records: MutexGuard<'a, HashMap<String, ChannelSplice>>,
+}
+
+impl Locked<'_> {
+    fn get(&self, key: &str) -> Option<ChannelSplice> {
+        self.records.get(key).cloned()
     }
 
-    fn read(&self, key: &str) -> io::Result<Option<ChannelSplice>> {
-        match KVStoreSync::read(&*self.store, SPLICES_NAMESPACE, "", key) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn write(&self, key: &str, splice: &ChannelSplice) -> io::Result<()> {
-        let bytes = serde_json::to_vec(splice)
+    fn write(&mut self, key: &str, splice: ChannelSplice) -> io::Result<()> {
+        let bytes = serde_json::to_vec(&splice)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-        KVStoreSync::write(&*self.store, SPLICES_NAMESPACE, "", key, bytes)
+        KVStoreSync::write(self.store, SPLICES_NAMESPACE, "", key, bytes)?;
+        self.records.insert(key.to_string(), splice);
+        Ok(())
     }
 
-    fn remove(&self, key: &str) -> io::Result<()> {
-        KVStoreSync::remove(&*self.store, SPLICES_NAMESPACE, "", key, false)
+    fn remove(&mut self, key: &str) -> io::Result<()> {
+        KVStoreSync::remove(self.store, SPLICES_NAMESPACE, "", key, false)?;
+        self.records.remove(key);
+        Ok(())
     }
+}
 
-    /// The live splice of every channel that has one, by channel id (hex). A record that
-    /// cannot be read is logged and left out (the channel list still answers).
-    pub(crate) fn all(&self) -> HashMap<String, ChannelSplice> {
-        let keys = match KVStoreSync::list(&*self.store, SPLICES_NAMESPACE, "") {
-            Ok(keys) => keys,
-            Err(e) => {
-                tracing::error!("cannot list the splice records: {e}");
-                return HashMap::new();
-            }
-        };
-        let at = now_secs();
-        keys.into_iter()
-            .filter_map(|key| match self.read(&key) {
-                Ok(Some(s)) if s.is_live(at) => Some((key, s)),
-                Ok(_) => None,
+impl Splices {
+    /// Loads the records of `store`. One that cannot be read is logged and left out (the
+    /// channel list still answers; a later event about its channel rewrites or removes it).
+    pub(crate) fn new(store: Arc<Store>) -> Self {
+        let keys = KVStoreSync::list(&*store, SPLICES_NAMESPACE, "").unwrap_or_else(|e| {
+            tracing::error!("cannot list the splice records: {e}");
+            Vec::new()
+        });
+        let records = keys
+            .into_iter()
+            .filter_map(|key| match read_record(&store, &key) {
+                Ok(s) => s.map(|s| (key, s)),
                 Err(e) => {
                     tracing::error!(channel_id = %key, "cannot read the splice record: {e}");
                     None
                 }
             })
-            .collect()
+            .collect();
+        Self { store, records: Mutex::new(records) }
+    }
+
+    fn lock(&self) -> Locked<'_> {
+        Locked {
+            store: &self.store,
+            records: self.records.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// The live splice of every channel that has one, by channel id (hex), from memory.
+    pub(crate) fn all(&self) -> HashMap<String, ChannelSplice> {
+        let at = now_secs();
+        let records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records.iter().filter(|(_, s)| s.is_live(at)).map(|(k, s)| (k.clone(), s.clone())).collect()
     }
 
     /// Records a splice of ours before LDK is asked for it; refused while another splice of
@@ -149,7 +178,8 @@ impl Splices {
         address: Option<String>,
     ) -> NodeResult<()> {
         let key = channel_id.to_string();
-        if let Some(s) = self.read(&key).map_err(node_error)?.filter(|s| s.is_live(now_secs())) {
+        let mut records = self.lock();
+        if let Some(s) = records.get(&key).filter(|s| s.is_live(now_secs())) {
             let what = match (&s.state, &s.funding_outpoint) {
                 (SpliceState::PendingConfirmation, Some(o)) => {
                     format!("waits for the confirmation of {o}")
@@ -168,12 +198,12 @@ impl Splices {
             funding_outpoint: None,
             started_at: now_secs(),
         };
-        self.write(&key, &splice).map_err(node_error)
+        records.write(&key, splice).map_err(node_error)
     }
 
     /// LDK refused the splice the node asked for: its record goes.
     pub(crate) fn refused(&self, channel_id: &ChannelId) {
-        if let Err(e) = self.remove(&channel_id.to_string()) {
+        if let Err(e) = self.lock().remove(&channel_id.to_string()) {
             tracing::error!(%channel_id, "cannot remove the record of a refused splice: {e}");
         }
     }
@@ -182,7 +212,8 @@ impl Splices {
     pub(crate) fn pending(&self, channel_id: &ChannelId, funding: OutPoint) -> io::Result<()> {
         let key = channel_id.to_string();
         let outpoint = funding.to_string();
-        let mut splice = match self.read(&key)? {
+        let mut records = self.lock();
+        let mut splice = match records.get(&key) {
             // The event replayed: nothing new.
             Some(s) if s.funding_outpoint.as_deref() == Some(&outpoint) => return Ok(()),
             // Ours (or a splice already seen, now on another transaction).
@@ -199,7 +230,7 @@ impl Splices {
         };
         splice.state = SpliceState::PendingConfirmation;
         splice.funding_outpoint = Some(outpoint);
-        self.write(&key, &splice)
+        records.write(&key, splice)
     }
 
     /// `Event::ChannelReady`: the splice of the channel locked when the channel now runs on
@@ -210,18 +241,19 @@ impl Splices {
         funding: Option<OutPoint>,
     ) -> io::Result<()> {
         let key = channel_id.to_string();
-        let Some(splice) = self.read(&key)? else { return Ok(()) };
+        let mut records = self.lock();
+        let Some(splice) = records.get(&key) else { return Ok(()) };
         let current = funding.map(|o| o.to_string());
         if splice.funding_outpoint.is_some() && splice.funding_outpoint == current {
             tracing::info!(%channel_id, outpoint = ?current, "splice locked");
-            self.remove(&key)?;
+            records.remove(&key)?;
         }
         Ok(())
     }
 
     /// `Event::SpliceFailed` or `Event::ChannelClosed`: the channel has no splice under way.
     pub(crate) fn ended(&self, channel_id: &ChannelId) -> io::Result<()> {
-        self.remove(&channel_id.to_string())
+        self.lock().remove(&channel_id.to_string())
     }
 }
 
@@ -270,6 +302,23 @@ mod tests {
     }
 
     #[test]
+    fn the_records_are_in_the_store_and_loaded_at_start() {
+        let (_dir, s) = splices();
+        let (a, b) = (ChannelId([1; 32]), ChannelId([2; 32]));
+        s.start(&a, SpliceDirection::In, 5, None).unwrap();
+        s.pending(&b, outpoint(3)).unwrap();
+        s.start(&b, SpliceDirection::In, 5, None).unwrap_err();
+        // A node starting on the same store shows the same records and refuses the same.
+        let again = Splices::new(Arc::clone(&s.store));
+        assert_eq!(again.all(), s.all());
+        assert_eq!(again.all().len(), 2);
+        again.start(&b, SpliceDirection::In, 5, None).unwrap_err();
+        // Removals are written through too.
+        again.ended(&a).unwrap();
+        assert_eq!(Splices::new(Arc::clone(&s.store)).all().len(), 1);
+    }
+
+    #[test]
     fn a_peer_splice_a_refused_one_and_a_failed_one() {
         let (_dir, s) = splices();
         let (a, b, c) = (ChannelId([1; 32]), ChannelId([2; 32]), ChannelId([3; 32]));
@@ -295,13 +344,13 @@ mod tests {
             funding_outpoint: None,
             started_at: now_secs() - NEGOTIATION_SECS,
         };
-        s.write(&id.to_string(), &stale).unwrap();
+        s.lock().write(&id.to_string(), stale.clone()).unwrap();
         assert!(s.all().is_empty());
         s.start(&id, SpliceDirection::Out, 6, None).unwrap();
         assert_eq!(s.all()[&id.to_string()].amount_sat, Some(6));
         // A splice signed after a negotiation of ours died is the peer's, not ours.
         let other = ChannelId([5; 32]);
-        s.write(&other.to_string(), &stale).unwrap();
+        s.lock().write(&other.to_string(), stale).unwrap();
         s.pending(&other, outpoint(6)).unwrap();
         let shown = &s.all()[&other.to_string()];
         assert_eq!((shown.direction, shown.amount_sat), (SpliceDirection::Peer, None));
