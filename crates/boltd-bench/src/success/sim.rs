@@ -280,7 +280,12 @@ pub fn pay(
         let route = match route {
             Ok(r) => r,
             Err(e) => {
-                if out.attempts == 0 && std::env::var_os("BOLTD_B5_PROBE").is_some() {
+                if std::env::var_os("BOLTD_B5_PROBE").is_some() {
+                    eprintln!(
+                        "probe attempt {} of {amount_msat} msat, {remaining} left, {} failed channels:",
+                        out.attempts,
+                        failed_scids.len()
+                    );
                     probe(contender, payer, &rp, &inflight);
                 }
                 out.error = Some(e.to_string());
@@ -337,4 +342,12 @@ fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFl
     let mut r = rp.clone();
     r.payment_params.max_path_count = 100;
     try_it("100 paths", &r);
+    let mut r = rp.clone();
+    r.payment_params.previously_failed_channels.clear();
+    try_it("no failed channels", &r);
+    let plain = Contender { kind: Kind::Ours, ..c.clone_fresh() };
+    eprintln!(
+        "probe without bounds: {:?}",
+        plain.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()))
+    );
 }

@@ -11,7 +11,7 @@ use bitcoin::secp256k1::SecretKey;
 use bitcoin::Network;
 use lightning::ln::msgs::UnsignedChannelUpdate;
 use lightning::routing::gossip::{EffectiveCapacity, NodeId};
-use lightning::routing::router::{CandidateRouteHop, PaymentParameters, PublicHopCandidate};
+use lightning::routing::router::{CandidateRouteHop, Path, PaymentParameters, PublicHopCandidate};
 use lightning::routing::scoring::{
     ChannelUsage, FixedPenaltyScorer, ProbabilisticScorer, ProbabilisticScoringDecayParameters,
 };
@@ -399,4 +399,43 @@ fn router_without_policy_uses_the_default() {
     assert!(default.randomize);
     assert!(default.exclude_channels.is_empty() && default.exclude_nodes.is_empty());
     assert_ne!(default.seed, PaymentPolicy::default().seed);
+}
+
+#[test]
+fn path_events_teach_the_search_when_bounds_are_set() {
+    let n = net(100, 40, 100, 40);
+    let params = n.params(1_000_000);
+    let route = |n: &Net| {
+        n.router
+            .find_route_with_policy(&n.p, &params, None, InFlightHtlcs::new(), &fixed(0.0))
+            .unwrap()
+    };
+    let first = route(&n).paths.remove(0);
+    let last_hop = first.hops[1].short_channel_id;
+    let scids = |p: &Path| p.hops.iter().map(|h| h.short_channel_id).collect::<Vec<_>>();
+    // Without bounds nothing is learned: the same channels again (the shadow offset varies).
+    n.router.learn_from_path(&n.p, &first, Some(last_hop));
+    assert_eq!(scids(&route(&n).paths[0]), scids(&first));
+
+    let bounds = Arc::new(RwLock::new(LiquidityBounds::new()));
+    n.router.set_liquidity_bounds(Some(Arc::clone(&bounds)));
+    n.router.learn_from_path(&n.p, &first, Some(last_hop));
+    {
+        let b = bounds.read().unwrap();
+        let hops = crate::HopAmount::of_path(&n.p, &first);
+        // The failing hop is bounded from above, the one before it from below.
+        assert_eq!(b.bounds(hops[1].scid, hops[1].dir_key), Some((0, AMOUNT_MSAT - 1)));
+        assert_eq!(b.bounds(hops[0].scid, hops[0].dir_key), Some((hops[0].amount_msat, u64::MAX)));
+    }
+    // The next search avoids the channel that could not carry the amount.
+    let second = route(&n).paths.remove(0);
+    assert_ne!(second.hops[1].short_channel_id, last_hop);
+    // A success raises every hop's lower bound; a channel not on the path teaches nothing.
+    n.router.learn_from_path(&n.p, &second, None);
+    n.router.learn_from_path(&n.p, &second, Some(999));
+    let b = bounds.read().unwrap();
+    for h in crate::HopAmount::of_path(&n.p, &second) {
+        assert_eq!(b.bounds(h.scid, h.dir_key), Some((h.amount_msat, u64::MAX)));
+    }
+    assert_eq!(b.len(), 4);
 }
