@@ -296,7 +296,7 @@ where
             let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let learned_guard =
                 learned.as_ref().map(|l| l.read().unwrap_or_else(|e| e.into_inner()));
-            let request = Request {
+            let mut request = Request {
                 payer: *payer,
                 route_params,
                 first_hops,
@@ -307,7 +307,19 @@ where
             };
             match self.engine.find_route(&view, &request) {
                 Ok(route) => return Ok(route),
-                Err(SearchError::Failed(e)) => return Err(e),
+                Err(SearchError::Failed(e)) => {
+                    // What was learned never makes a payment unroutable that the graph allows:
+                    // a bound may be stale, or its failure not one of liquidity (a peer away
+                    // fails the same way). Without the bounds, the channels that failed for
+                    // this payment are avoided as LDK does.
+                    if request.learned.is_some_and(|l| !l.is_empty()) {
+                        request.learned = None;
+                        if let Ok(route) = self.engine.find_route(&view, &request) {
+                            return Ok(route);
+                        }
+                    }
+                    return Err(e);
+                }
                 Err(SearchError::Unsupported(_)) => {}
             }
         }

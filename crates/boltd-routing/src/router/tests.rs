@@ -438,4 +438,11 @@ fn path_events_teach_the_search_when_bounds_are_set() {
         assert_eq!(b.bounds(h.scid, h.dir_key), Some((h.amount_msat, u64::MAX)));
     }
     assert_eq!(b.len(), 4);
+    drop(b);
+    // Both ways to D failed at the amount: the bounds allow less than half of it on each, so
+    // together not the amount; the router then searches without them (a bound may be stale,
+    // or its failure not one of liquidity) rather than find no route.
+    n.router.learn_from_path(&n.p, &second, Some(second.hops[1].short_channel_id));
+    let third = route(&n);
+    assert_eq!(third.paths.iter().map(|p| p.final_value_msat()).sum::<u64>(), AMOUNT_MSAT);
 }
