@@ -110,7 +110,10 @@
 //! `PaymentPathFailed` / `PaymentPathSuccessful`): the success probability is conditioned on
 //! them, after a failure a path sends at most the middle of what is still possible over the
 //! channel ([`learned::learned_cap_msat`]), and a previously failed channel with bounds is
-//! capped by them instead of banned. B5 (`bench_success` in `boltd-bench`) measures them.
+//! capped by them instead of banned. They never make a payment unroutable: when the search
+//! with them finds no route, [`router::PolicyRouter`] searches again without them (a bound may
+//! be stale, or its failure not one of liquidity: a peer away fails the same way). B5
+//! (`bench_success` in `boltd-bench`) measures them.
 
 #![deny(missing_docs)]
 
