@@ -50,7 +50,15 @@ const SWEEP_EVERY: u32 = 1024;
 struct Learned {
     lo_msat: u64,
     hi_msat: u64,
+    /// When the last fact about the direction was learned.
     at: Instant,
+}
+
+impl Learned {
+    /// Not yet forgotten under `max_age` (`None`: never forgotten).
+    fn live(&self, max_age: Option<Duration>) -> bool {
+        max_age.is_none_or(|age| self.at.elapsed() < age)
+    }
 }
 
 /// One hop of a path as the network saw it: the channel direction and what it forwarded (the
@@ -106,7 +114,7 @@ impl LiquidityBounds {
     }
 
     fn live(&self, l: &Learned) -> bool {
-        self.max_age.is_none_or(|age| l.at.elapsed() < age)
+        l.live(self.max_age)
     }
 
     /// The number of directions with a bound (forgotten ones may still be counted until the
@@ -138,19 +146,18 @@ impl LiquidityBounds {
     /// The entry of a direction to update: a forgotten one starts again from nothing.
     fn entry(&mut self, scid: u64, dir_key: bool) -> &mut Learned {
         self.updates += 1;
-        if self.updates >= SWEEP_EVERY && self.max_age.is_some() {
-            self.updates = 0;
-            let max_age = self.max_age;
-            self.map.retain(|_, l| max_age.is_none_or(|age| l.at.elapsed() < age));
-        }
         let max_age = self.max_age;
+        if self.updates >= SWEEP_EVERY && max_age.is_some() {
+            self.updates = 0;
+            self.map.retain(|_, l| l.live(max_age));
+        }
         let now = Instant::now();
         let l = self.map.entry((scid, dir_key)).or_insert(Learned {
             lo_msat: 0,
             hi_msat: u64::MAX,
             at: now,
         });
-        if max_age.is_some_and(|age| l.at.elapsed() >= age) {
+        if !l.live(max_age) {
             (l.lo_msat, l.hi_msat) = (0, u64::MAX);
         }
         l.at = now;
