@@ -84,10 +84,6 @@ pub struct Contender {
 }
 
 impl Contender {
-    fn clone_fresh(&self) -> Self {
-        Self::new(self.kind, &self.graph, &self.logger, &self.router)
-    }
-
     /// A contender with nothing learned; `router` is shared by the boltd contenders (its search
     /// buffers and A* bound), its bounds are set per search.
     pub fn new(
@@ -280,7 +276,7 @@ pub fn pay(
         let route = match route {
             Ok(r) => r,
             Err(e) => {
-                if std::env::var_os("BOLTD_B5_PROBE").is_some() {
+                if *PROBE {
                     eprintln!(
                         "probe attempt {} of {amount_msat} msat, {remaining} left, {} failed channels:",
                         out.attempts,
@@ -325,8 +321,14 @@ pub fn pay(
     out
 }
 
+/// `BOLTD_B5_PROBE` set: every failed search is tried again with limits lifted, by this router
+/// and by the anchor, on stderr (for work on the router).
+static PROBE: std::sync::LazyLock<bool> =
+    std::sync::LazyLock::new(|| std::env::var_os("BOLTD_B5_PROBE").is_some());
+
 fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFlightHtlcs) {
-    let anchor = Contender { kind: Kind::Anchor, ..c.clone_fresh() };
+    let fresh = |kind| Contender::new(kind, &c.graph, &c.logger, &c.router);
+    let (anchor, plain) = (fresh(Kind::Anchor), fresh(Kind::Ours));
     let try_it = |name: &str, rp: &RouteParameters| {
         let a = anchor.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
         let o = c.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
@@ -345,7 +347,6 @@ fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFl
     let mut r = rp.clone();
     r.payment_params.previously_failed_channels.clear();
     try_it("no failed channels", &r);
-    let plain = Contender { kind: Kind::Ours, ..c.clone_fresh() };
     eprintln!(
         "probe without bounds: {:?}",
         plain.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()))
