@@ -194,10 +194,7 @@ impl Ctx<'_> {
 
     /// The most one path could carry, judging by the payee's and the payer's hops only.
     pub(super) fn single_path_bound(&self, saturation: u8) -> u64 {
-        let room = |id: HopId| {
-            let h = self.hop(id, saturation);
-            h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key)).min(h.per_part_msat)
-        };
+        let room = |id: HopId| self.part_room(id, saturation);
         let extras = |pred: &dyn Fn(&Extra) -> bool| {
             self.extras
                 .iter()
@@ -239,13 +236,7 @@ impl Ctx<'_> {
         fee_budget_msat: u64,
         saturation: u8,
     ) -> (u64, u64) {
-        let rooms: Vec<u64> = hops
-            .iter()
-            .map(|&id| {
-                let h = self.hop(id, saturation);
-                h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key)).min(h.per_part_msat)
-            })
-            .collect();
+        let rooms: Vec<u64> = hops.iter().map(|&id| self.part_room(id, saturation)).collect();
         let fee_of = |v: u64| -> Option<u64> {
             let amounts = self.amounts(hops, v);
             let fits = amounts.iter().zip(&rooms).all(|(a, r)| a <= r);
@@ -271,6 +262,13 @@ impl Ctx<'_> {
             Some(fee) => (hi, fee),
             None => (found_msat, fee_of(found_msat).unwrap_or(0)),
         }
+    }
+
+    /// What one more part may send over hop `id`: what the earlier parts left of it, at most
+    /// its per-part limit.
+    pub(super) fn part_room(&self, id: HopId, saturation: u8) -> u64 {
+        let h = self.hop(id, saturation);
+        h.max_msat.saturating_sub(self.used_msat(h.scid, h.dir_key)).min(h.per_part_msat)
     }
 
     /// Whether one part delivering `value_msat` over `hops` is within every hop's per-part
