@@ -233,6 +233,7 @@ fn routes_are_valid_and_agree_with_ldk_on_random_subgraphs() {
                 policy: &policy,
                 random_seed_bytes: seed_bytes,
                 learned: None,
+                learned_cap: Default::default(),
             };
             let ours = engine.find_route(&view, &req);
             let theirs = find_route(

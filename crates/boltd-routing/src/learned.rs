@@ -201,22 +201,53 @@ impl LiquidityBounds {
     }
 }
 
+/// How much of what is still possible over a direction a search sends after a failure taught
+/// its upper bound ([`learned_cap_msat`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LearnedCap {
+    /// At most the middle: the first search.
+    #[default]
+    Likely,
+    /// At most three quarters: the search after the first found no route.
+    Hopeful,
+    /// At most fifteen sixteenths: the last search with the bounds, before they are dropped.
+    Bold,
+}
+
+impl LearnedCap {
+    /// The share of `lo..=hi` sent at most, as a fraction.
+    fn fraction(self) -> (u128, u128) {
+        match self {
+            Self::Likely => (1, 2),
+            Self::Hopeful => (3, 4),
+            Self::Bold => (15, 16),
+        }
+    }
+}
+
 /// What a path may send over a direction with learned `(lo, hi)` bounds, `inflight_msat`
 /// already over it: past `preferred_msat` (the saturation preference) up to the lower bound,
 /// at most `full_msat` (the direction's own limit). After a failure taught an upper bound, no
-/// more than the middle of what is still possible (`lo + (hi − lo) / 2` in all): above it a
-/// part is more likely to fail than not, and sending just under the amount that failed (what
-/// the bound alone allows) fails again almost surely. Each failure so halves what is tried
-/// over the direction, and the rest of the payment is split onto other paths.
+/// more than a share of what is still possible (`lo + (hi + 1 − lo) / 2` in all with
+/// [`LearnedCap::Likely`]: a failure at `a` with nothing known below allows `a / 2`): above the
+/// middle a part is more likely to fail than not, and sending just under the amount that failed
+/// (what the bound alone allows) fails again almost surely. Each failure so cuts what is tried
+/// over the direction, and the rest of the payment is split onto other paths. Never the upper
+/// bound itself, in any mode.
 pub fn learned_cap_msat(
     preferred_msat: u64,
     full_msat: u64,
     (lo_msat, hi_msat): (u64, u64),
     inflight_msat: u64,
+    mode: LearnedCap,
 ) -> u64 {
     let lo = lo_msat.min(full_msat);
     let likely = if hi_msat < full_msat {
-        lo_msat.min(hi_msat) + (hi_msat - lo_msat.min(hi_msat)) / 2
+        let from = lo_msat.min(hi_msat);
+        let (num, den) = mode.fraction();
+        // Below `hi - from + 1`, so `from + share <= hi`.
+        let share = (u128::from(hi_msat - from) + 1) * num / den;
+        from.saturating_add(u64::try_from(share).unwrap_or(u64::MAX))
     } else {
         hi_msat
     };
@@ -350,17 +381,25 @@ mod tests {
     #[test]
     fn a_failure_halves_what_is_tried_over_the_direction() {
         let full = 10_000_000;
+        let cap = |p, f, b, i| learned_cap_msat(p, f, b, i, LearnedCap::Likely);
         // Nothing failed: up to the upper bound of the direction's own limit; the lower bound
         // lifts the saturation preference.
-        assert_eq!(learned_cap_msat(2_500_000, full, (0, u64::MAX), 0), 2_500_000);
-        assert_eq!(learned_cap_msat(2_500_000, full, (4_000_000, u64::MAX), 0), 4_000_000);
-        // Failed at 8M: at most the middle of 0..8M, less what is in flight.
-        assert_eq!(learned_cap_msat(full, full, (0, 7_999_999), 0), 3_999_999);
-        assert_eq!(learned_cap_msat(full, full, (0, 7_999_999), 1_000_000), 2_999_999);
+        assert_eq!(cap(2_500_000, full, (0, u64::MAX), 0), 2_500_000);
+        assert_eq!(cap(2_500_000, full, (4_000_000, u64::MAX), 0), 4_000_000);
+        // Failed at 8M: at most the middle of 0..8M (two parts of 4M make 8M), less what is in
+        // flight.
+        assert_eq!(cap(full, full, (0, 7_999_999), 0), 4_000_000);
+        assert_eq!(cap(full, full, (0, 7_999_999), 1_000_000), 3_000_000);
         // Then 4M got through: the middle of 4M..8M.
-        assert_eq!(learned_cap_msat(full, full, (4_000_000, 7_999_999), 0), 5_999_999);
+        assert_eq!(cap(full, full, (4_000_000, 7_999_999), 0), 6_000_000);
         // In flight beyond the cap: nothing more.
-        assert_eq!(learned_cap_msat(full, full, (0, 999), 5_000), 0);
+        assert_eq!(cap(full, full, (0, 999), 5_000), 0);
+        // The later searches send more of what is possible, never the amount that failed.
+        let with = |mode| learned_cap_msat(full, full, (0, 7_999_999), 0, mode);
+        assert_eq!(with(LearnedCap::Hopeful), 6_000_000);
+        assert_eq!(with(LearnedCap::Bold), 7_500_000);
+        assert_eq!(learned_cap_msat(full, full, (5, 5), 0, LearnedCap::Bold), 5);
+        assert_eq!(learned_cap_msat(full, full, (4_000_000, u64::MAX), 0, LearnedCap::Bold), full);
     }
 
     #[test]

@@ -111,9 +111,11 @@
 //! them, after a failure a path sends at most the middle of what is still possible over the
 //! channel ([`learned::learned_cap_msat`]), and a previously failed channel with bounds is
 //! capped by them instead of banned. They never make a payment unroutable: when the search
-//! with them finds no route, [`router::PolicyRouter`] searches again without them (a bound may
-//! be stale, or its failure not one of liquidity: a peer away fails the same way). B5
-//! (`bench_success` in `boltd-bench`) measures them.
+//! with them finds no route, [`router::PolicyRouter`] searches again trusting more of what is
+//! still possible (three quarters, then fifteen sixteenths: [`learned::LearnedCap`]; never the
+//! amount that failed), then without them (a bound may be stale, or its failure not one of
+//! liquidity: a peer away fails the same way). B5 (`bench_success` in `boltd-bench`) measures
+//! them.
 
 #![deny(missing_docs)]
 
@@ -145,7 +147,7 @@ use lightning::routing::router::Route;
 use lightning::types::features::{InitFeatures, NodeFeatures};
 use lightning::util::logger::Logger;
 
-pub use learned::{HopAmount, LiquidityBounds};
+pub use learned::{HopAmount, LearnedCap, LiquidityBounds};
 pub use search::{InFlight, Request, SearchError};
 pub use view::GraphView;
 

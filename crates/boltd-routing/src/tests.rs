@@ -155,6 +155,7 @@ fn ours_with(
         policy,
         random_seed_bytes: seed,
         learned: None,
+        learned_cap: Default::default(),
     };
     search::find_route(view, &mut Scratch::default(), &req)
 }
@@ -656,6 +657,7 @@ fn inflight_htlcs_are_read_and_lower_the_probability() {
         policy: &fixed(0.0),
         random_seed_bytes: [0; 32],
         learned: None,
+        learned_cap: Default::default(),
     };
     let second = search::find_route(&view, &mut Scratch::default(), &req).unwrap();
     assert_ne!(second.paths[0].hops[1].short_channel_id, used);
@@ -723,6 +725,7 @@ fn ours_learned(
         policy: &fixed(0.0),
         random_seed_bytes: [0; 32],
         learned: Some(learned),
+        learned_cap: Default::default(),
     };
     search::find_route(view, &mut Scratch::default(), &req)
 }

@@ -233,6 +233,7 @@ fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
                 policy: &policy,
                 random_seed_bytes: [7; 32],
                 learned: None,
+                learned_cap: Default::default(),
             };
             let routed = engine.find_route(&view, &req).is_ok();
             (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)

@@ -24,11 +24,12 @@ use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency}
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable, EXEMPTFEE_MSAT, MAXFEEPERCENT};
 use boltd_bench::machine::{commit, cpu_model, utc_now, workspace};
-use boltd_bench::success::flow::FlowNet;
+use boltd_bench::success::flow::{FlowNet, WITNESS_MAX_PARTS};
 use boltd_bench::success::oracle::{Distribution, Oracle};
 use boltd_bench::success::report::{Cell, Truth};
 use boltd_bench::success::sim::{pay, Budget, Contender, Kind, Outcome};
 use boltd_routing::logger::LdkLogger;
+use boltd_routing::policy::fee_limit_msat;
 use boltd_routing::router::NodeRouter;
 use boltd_routing::RoutingEngine;
 use lightning::routing::scoring::{
@@ -210,7 +211,10 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
                             } else {
                                 None
                             };
-                            Truth { feasible, cheapest_fee_msat }
+                            let limit_msat =
+                                fee_limit_msat(amount_msat, MAXFEEPERCENT, EXEMPTFEE_MSAT, None);
+                            let payable = cheapest_fee_msat.is_some_and(|f| f <= limit_msat);
+                            Truth { feasible, cheapest_fee_msat, payable }
                         })
                         .collect()
                 })
@@ -221,6 +225,7 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
                     "liquidity": dist.name(), "payer": payer_name, "amount_sat": sat,
                     "feasible": tr.iter().filter(|t| t.feasible).count(),
                     "with_reference_fee": tr.iter().filter(|t| t.cheapest_fee_msat.is_some()).count(),
+                    "payable": tr.iter().filter(|t| t.payable).count(),
                     "payments": tr.len(),
                 }));
             }
@@ -299,14 +304,14 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<serde_json:
     }))
 }
 
-/// With `BOLTD_B5_TRACE` set: one line on stderr per feasible payment left unpaid (for work on
+/// With `BOLTD_B5_TRACE` set: one line on stderr per payable payment left unpaid (for work on
 /// the router; the report does not depend on it).
 fn trace_feasible_failures(kind: Kind, sat: u64, outcomes: &[Outcome], truths: &[Truth]) {
     if std::env::var_os("BOLTD_B5_TRACE").is_none() {
         return;
     }
     for (i, (o, t)) in outcomes.iter().zip(truths).enumerate() {
-        if t.feasible && !o.succeeded {
+        if t.payable && !o.succeeded {
             eprintln!(
                 "trace {} {sat} sat #{i}: {} after {} attempts, {} parts; left {} msat; \
                  reference fee {:?} msat, paid {} msat; failed (scid, asked msat) {:?}",
@@ -332,7 +337,7 @@ fn row_summary(r: &Row) -> String {
                 "{} {:.0}%/{:.0}% a{:.0}/{:.0} f×{:.2}",
                 k.key(),
                 c.success_share * 100.0,
-                c.success_feasible_share * 100.0,
+                c.success_payable_share * 100.0,
                 c.attempts_p50,
                 c.attempts_p90,
                 c.fee_over_cheapest_total
@@ -352,13 +357,13 @@ fn row_summary(r: &Row) -> String {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| graph | liquidity | payer | scorer | amount | router | feasible | success | success (feasible) | attempts p50 / p90 / mean | fee / cheapest (total, p50, p90) | fee ≤ 1.1× | fee ppm | search ms to success p50 / p90 | CPU ms / payment |\n\
-         |---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| graph | liquidity | payer | scorer | amount | router | feasible | payable | success | success (feasible) | success (payable) | attempts p50 / p90 / mean | fee / cheapest (total, p50, p90) | fee ≤ 1.1× | fee ppm | search ms to success p50 / p90 | CPU ms / payment |\n\
+         |---|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         for (k, c) in &r.cells {
             s += &format!(
-                "| {} | {} | {} | {} | {} sat | {} | {} / {} | {:.1} % | {:.1} % | {:.0} / {:.0} / {:.2} | ×{:.3}, ×{:.3}, ×{:.3} | {:.1} % | {:.0} | {:.1} / {:.1} | {:.1} |\n",
+                "| {} | {} | {} | {} | {} sat | {} | {} / {} | {} | {:.1} % | {:.1} % | {:.1} % | {:.0} / {:.0} / {:.2} | ×{:.3}, ×{:.3}, ×{:.3} | {:.1} % | {:.0} | {:.1} / {:.1} | {:.1} |\n",
                 r.graph,
                 r.liquidity,
                 r.payer,
@@ -367,8 +372,10 @@ fn table(rows: &[Row]) -> String {
                 k.name(),
                 c.feasible,
                 c.payments,
+                c.payable,
                 c.success_share * 100.0,
                 c.success_feasible_share * 100.0,
+                c.success_payable_share * 100.0,
                 c.attempts_p50,
                 c.attempts_p90,
                 c.attempts_mean,
@@ -400,10 +407,10 @@ fn goals(rows: &[Row], kind: Kind) -> String {
         );
         let mut why = Vec::new();
         // Counts, not shares: 198 / 200 is 99 %.
-        if c.feasible > 0 && (c.succeeded_feasible as f64) < target * c.feasible as f64 - 1e-9 {
+        if c.payable > 0 && (c.succeeded_payable as f64) < target * c.payable as f64 - 1e-9 {
             why.push(format!(
-                "success among feasible {:.1} % < {:.0} %",
-                c.success_feasible_share * 100.0,
+                "success among payable {:.1} % < {:.0} %",
+                c.success_payable_share * 100.0,
                 target * 100.0
             ));
         }
@@ -417,7 +424,7 @@ fn goals(rows: &[Row], kind: Kind) -> String {
             misses.push(format!("  - {name}: {}", why.join(", ")));
         }
         let mut worse = Vec::new();
-        if c.success_feasible_share < a.success_feasible_share {
+        if c.success_payable_share < a.success_payable_share {
             worse.push("success");
         }
         if c.attempts_mean > a.attempts_mean {
@@ -433,7 +440,7 @@ fn goals(rows: &[Row], kind: Kind) -> String {
     let list =
         |v: Vec<String>| if v.is_empty() { "  - none\n".to_string() } else { v.join("\n") + "\n" };
     format!(
-        "- **{}**, rows missing the goals (≥ 99 % of feasible payments up to 100k sat, ≥ 95 % at 1M, median attempts ≤ 2, fees ≤ 1.1× the cheapest feasible):\n{}- **{}**, rows where the anchor does better (success among feasible, mean attempts, fee ratio):\n{}",
+        "- **{}**, rows missing the goals (≥ 99 % of payable payments up to 100k sat, ≥ 95 % at 1M, median attempts ≤ 2, fees ≤ 1.1× the cheapest feasible):\n{}- **{}**, rows where the anchor does better (success among payable, mean attempts, fee ratio):\n{}",
         kind.name(),
         list(misses),
         kind.name(),
@@ -509,12 +516,18 @@ fn run(args: &Args) -> Result<(), String> {
            (other pairs of the same payer kind, amounts 1k/10k/100k/1M in turn), then over the \
            measured workloads in order (1k → 1M), learning throughout.\n\
          - **Truth**: *feasible*: a max-flow of the amount from payer to payee over the hidden \
-           liquidity exists (fees, CLTV and path length ignored; so some feasible payments are \
-           not payable within the fee limit). *Cheapest*: the cheapest single path whose every \
-           hop has the liquidity for the whole amount, or when there is none successive cheapest \
-           paths over what is left (fees at the part's amount, no fees on fees, no fee limit): an \
-           upper bound of the exact min-cost flow, so a router can pay less (ratio < 1).\n\
-         - Figures: success over all payments and over feasible ones; attempts (rounds) of the \
+           liquidity exists (fees, CLTV and path length ignored: an upper bound; it counts, for \
+           instance, 1M sat from a payer whose only channel holds 1M sat, which no route can \
+           carry with its fees). *Cheapest*: the oracle's witness route, exact as the network \
+           charges (every hop forwards the part plus the fees after it, with the liquidity and \
+           HTLC limits for that; the payer's hop free): the cheapest single path that carries it \
+           all, or when there is none successive cheapest paths each carrying what it can (at \
+           most {WITNESS_MAX_PARTS} parts). It proves the payment can be made at that fee; the \
+           exact minimum can be lower, so a router can pay less (ratio < 1). *Payable*: the \
+           witness's fee is within the payer's fee limit (the same limit the routers get): the \
+           goals' denominator. Feasible payments without a witness are counted in their own \
+           column; CLTV and path length are not checked.\n\
+         - Figures: success over all payments, over feasible ones and over payable ones; attempts (rounds) of the \
            successful payments; fee / cheapest: sum of fees over the sum of cheapest fees of the \
            successful payments (and per-payment median and p90 where the cheapest is above 0); \
            fee ≤ 1.1×: share of successful payments within 1.1 × the cheapest + 1 sat; time: \

@@ -1,11 +1,12 @@
-//! What the oracle knows and the payer does not: whether a payment is feasible at all (a flow
-//! of the amount from payer to payee over the hidden liquidity, [`FlowNet::max_flow_msat`]) and
-//! what its cheapest feasible route costs ([`FlowNet::cheapest_fee_msat`]).
+//! What the oracle knows and the payer does not: whether a payment may be feasible at all (a
+//! flow of the amount from payer to payee over the hidden liquidity,
+//! [`FlowNet::max_flow_msat`]: fees ignored, an upper bound) and a route that proves it can be
+//! made, with its fee ([`FlowNet::cheapest_fee_msat`]: fees counted as the network charges them).
 //!
-//! Both ignore fee and CLTV limits and path lengths; the payer's own channels hold their whole
-//! capacity on its side (as in [`super::oracle::Oracle::send`]). The cheapest route respects
-//! every hop's `htlc_minimum_msat` and `htlc_maximum_msat` for each part; the max-flow ignores
-//! them (many parts may cross a channel).
+//! Both ignore CLTV limits and path lengths; the payer's own channels hold their whole capacity
+//! on its side (as in [`super::oracle::Oracle::send`]). The witness route respects every hop's
+//! `htlc_minimum_msat` and `htlc_maximum_msat` for each part; the max-flow ignores them (many
+//! parts may cross a channel).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -14,6 +15,9 @@ use crate::gossmap::Gossmap;
 use crate::ldk::ldk_usable;
 
 use super::oracle::Oracle;
+
+/// The most parts the oracle's witness of a payment uses ([`FlowNet::cheapest_fee_msat`]).
+pub const WITNESS_MAX_PARTS: u64 = 64;
 
 /// The directions LDK can route over as a residual network: every direction an arc with its
 /// hidden liquidity, paired with a reverse arc of capacity 0.
@@ -215,39 +219,82 @@ impl FlowNet {
         }
     }
 
-    /// The cheapest fee of a route delivering `amount_msat` from `payer` to `payee` over the
-    /// hidden liquidity (fees per hop at the part's amount, no fees on fees, the payer's hop
-    /// free): the cheapest single path whose every hop has the liquidity for the whole amount;
-    /// when there is none, successive cheapest paths over what is left (each filled to its
-    /// bottleneck). `None` when these paths cannot deliver the amount. An upper bound of the
-    /// exact minimum (splitting can be cheaper than the cheapest path that carries it all).
+    /// The fee of a route delivering `amount_msat` from `payer` to `payee` over the hidden
+    /// liquidity, found by the oracle: the cheapest single path that can carry it all; when
+    /// there is none, successive cheapest paths for what is left, each carrying as much as its
+    /// hops allow (a part is halved until a path carries it, down to 1/[`WITNESS_MAX_PARTS`] of
+    /// the amount). Exact as the network charges it: every hop forwards the part plus the fees
+    /// of the hops after it (fees on fees) and must have the liquidity and the `htlc_minimum` /
+    /// `htlc_maximum_msat` for that; the payer's own hop is free and holds the channel's
+    /// capacity. `None` when these paths cannot deliver the amount. So `Some` proves the
+    /// payment can be made at that fee (a witness); the minimum may be lower (splitting can be
+    /// cheaper than the cheapest path that carries it all).
     pub fn cheapest_fee_msat(&self, payer: u32, payee: u32, amount_msat: u64) -> Option<u64> {
+        let n = self.nodes();
+        if payer as usize >= n || payee as usize >= n || payer == payee || amount_msat == 0 {
+            return None;
+        }
         let mut cap = self.capacities(payer);
-        let mut remaining = amount_msat;
-        let mut fee = 0u64;
-        for _ in 0..64 {
-            // A single path for all that remains, else the cheapest with any liquidity.
-            let path = self
-                .cheapest_path(&cap, payer, payee, remaining, remaining)
-                .or_else(|| self.cheapest_path(&cap, payer, payee, remaining, 1))?;
-            let bottleneck = path
-                .iter()
-                .map(|&a| cap[a as usize].min(self.htlc_max_msat[a as usize]))
-                .min()
-                .unwrap_or(0);
-            let part = bottleneck.min(remaining);
-            for &a in &path {
-                cap[a as usize] -= part;
-                if self.to[self.rev[a as usize] as usize] != payer {
-                    fee = fee.saturating_add(self.arc_fee_msat(a as usize, part));
+        let floor = amount_msat.div_ceil(WITNESS_MAX_PARTS);
+        let (mut remaining, mut fee, mut parts) = (amount_msat, 0u64, 0u64);
+        let mut try_msat = remaining;
+        while remaining > 0 {
+            if parts == WITNESS_MAX_PARTS {
+                return None;
+            }
+            let Some(path) = self.cheapest_path(&cap, payer, payee, try_msat) else {
+                let least = floor.min(remaining);
+                if try_msat <= least {
+                    return None;
+                }
+                try_msat = (try_msat / 2).max(least);
+                continue;
+            };
+            // The path carries at least `try_msat`: as much more as it can, up to what is left.
+            let (mut lo, mut hi) = (try_msat, remaining);
+            while lo < hi {
+                let mid = lo + (hi - lo).div_ceil(2);
+                if self.forwarded(&cap, payer, &path, mid).is_some() {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
                 }
             }
-            remaining -= part;
-            if remaining == 0 {
-                return Some(fee);
+            let amounts = self.forwarded(&cap, payer, &path, lo)?;
+            for (&a, &amt) in path.iter().zip(&amounts) {
+                cap[a as usize] -= amt;
+            }
+            fee = fee.saturating_add(amounts[0] - lo);
+            remaining -= lo;
+            parts += 1;
+            try_msat = remaining;
+        }
+        Some(fee)
+    }
+
+    /// What each arc of `path` (from the payer) forwards when `part_msat` is to arrive, or
+    /// `None` when a hop lacks the liquidity or refuses the amount.
+    fn forwarded(&self, cap: &[u64], payer: u32, path: &[u32], part_msat: u64) -> Option<Vec<u64>> {
+        let mut amounts = vec![0u64; path.len()];
+        let mut amt = part_msat;
+        for (i, &a) in path.iter().enumerate().rev() {
+            let a = a as usize;
+            if !self.carries(cap, a, amt) {
+                return None;
+            }
+            amounts[i] = amt;
+            if self.to[self.rev[a] as usize] != payer {
+                amt = amt.checked_add(self.arc_fee_msat(a, amt))?;
             }
         }
-        None
+        Some(amounts)
+    }
+
+    /// Arc `a` can forward `amount_msat` over what `cap` leaves.
+    fn carries(&self, cap: &[u64], a: usize, amount_msat: u64) -> bool {
+        cap[a] >= amount_msat
+            && self.htlc_min_msat[a] <= amount_msat
+            && amount_msat <= self.htlc_max_msat[a]
     }
 
     fn arc_fee_msat(&self, a: usize, amount_msat: u64) -> u64 {
@@ -255,59 +302,66 @@ impl FlowNet {
             .saturating_add(amount_msat.saturating_mul(self.fee_ppm[a]) / 1_000_000)
     }
 
-    /// Dijkstra over forward arcs with at least `need_msat` left, priced at `amount_msat`.
+    /// The path (arcs from `payer`) that delivers `part_msat` to `payee` for the least the
+    /// payer sends: Dijkstra from the payee backwards over what each node must receive (the
+    /// part plus the fees of the hops after it), over arcs that can carry their amount.
     fn cheapest_path(
         &self,
         cap: &[u64],
-        s: u32,
-        t: u32,
-        amount_msat: u64,
-        need_msat: u64,
+        payer: u32,
+        payee: u32,
+        part_msat: u64,
     ) -> Option<Vec<u32>> {
         let n = self.nodes();
-        let mut dist = vec![u64::MAX; n];
+        let mut need = vec![u64::MAX; n];
+        // The arc each node forwards over towards the payee.
         let mut via = vec![u32::MAX; n];
         let mut heap = BinaryHeap::new();
-        dist[s as usize] = 0;
-        heap.push(Reverse((0u64, s)));
-        while let Some(Reverse((d, v))) = heap.pop() {
+        need[payee as usize] = part_msat;
+        heap.push(Reverse((part_msat, payee)));
+        while let Some(Reverse((amt, v))) = heap.pop() {
             let v = v as usize;
-            if d > dist[v] {
+            if amt > need[v] {
                 continue;
             }
-            if v == t as usize {
+            if v == payer as usize {
                 break;
             }
-            #[allow(clippy::needless_range_loop)] // arc indices are the path's
-            for a in self.start[v] as usize..self.start[v + 1] as usize {
-                if !self.forward[a]
-                    || cap[a] < need_msat
-                    || self.htlc_max_msat[a] < need_msat
-                    || self.htlc_min_msat[a] > amount_msat
-                {
+            for b in self.start[v] as usize..self.start[v + 1] as usize {
+                // A reverse arc at `v` names the forward arc u → v.
+                if self.forward[b] {
                     continue;
                 }
-                let w = self.to[a] as usize;
-                let cost = if v == s as usize { 0 } else { self.arc_fee_msat(a, amount_msat) };
-                let nd = d.saturating_add(cost);
-                if nd < dist[w] {
-                    dist[w] = nd;
-                    via[w] = a as u32;
-                    heap.push(Reverse((nd, w as u32)));
+                let a = self.rev[b] as usize;
+                let u = self.to[b];
+                if !self.carries(cap, a, amt) {
+                    continue;
+                }
+                let nu = if u == payer {
+                    amt
+                } else {
+                    match amt.checked_add(self.arc_fee_msat(a, amt)) {
+                        Some(x) => x,
+                        None => continue,
+                    }
+                };
+                if nu < need[u as usize] {
+                    need[u as usize] = nu;
+                    via[u as usize] = a as u32;
+                    heap.push(Reverse((nu, u)));
                 }
             }
         }
-        if dist[t as usize] == u64::MAX {
+        if need[payer as usize] == u64::MAX {
             return None;
         }
         let mut path = Vec::new();
-        let mut v = t as usize;
-        while v != s as usize {
+        let mut v = payer as usize;
+        while v != payee as usize {
             let a = via[v];
             path.push(a);
-            v = self.to[self.rev[a as usize] as usize] as usize;
+            v = self.to[a as usize] as usize;
         }
-        path.reverse();
         Some(path)
     }
 }

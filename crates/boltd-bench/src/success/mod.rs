@@ -10,8 +10,9 @@
 //! ([`sim::Kind`]): LDK's `ProbabilisticScorer` (the anchor), nothing across payments (boltd's
 //! router as the node uses it today), or [`boltd_routing::LiquidityBounds`].
 //!
-//! The oracle also knows whether a payment is feasible at all (a max-flow of the amount over the
-//! hidden liquidity) and what the cheapest feasible route costs ([`flow::FlowNet`]); the
+//! The oracle also knows whether a payment may be feasible at all (a max-flow of the amount over
+//! the hidden liquidity, fees ignored), and a route proving it can be made with its fee, which
+//! makes it *payable* when that fee is within the payer's limit ([`flow::FlowNet`]); the
 //! figures per workload are in [`report::Cell`].
 //!
 //! Payments are independent: balances are not moved by successful payments (each payment sees

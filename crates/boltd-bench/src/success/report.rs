@@ -12,8 +12,12 @@ use crate::stats::percentile;
 pub struct Truth {
     /// A flow of the amount exists over the hidden liquidity.
     pub feasible: bool,
-    /// The reference fee ([`super::flow::FlowNet::cheapest_fee_msat`]), msat.
+    /// The reference fee ([`super::flow::FlowNet::cheapest_fee_msat`]), msat: `Some` proves
+    /// the payment can be made at that fee.
     pub cheapest_fee_msat: Option<u64>,
+    /// The reference fee is within the payer's fee limit: the payment can be made as the payer
+    /// asks (the goals' denominator).
+    pub payable: bool,
 }
 
 /// The figures of a set of payments.
@@ -31,6 +35,12 @@ pub struct Cell {
     pub succeeded_feasible: usize,
     /// Share of feasible payments that succeeded.
     pub success_feasible_share: f64,
+    /// Payable payments (see [`Truth::payable`]).
+    pub payable: usize,
+    /// Payable payments that succeeded.
+    pub succeeded_payable: usize,
+    /// Share of payable payments that succeeded.
+    pub success_payable_share: f64,
     /// Attempts (rounds) of the successful payments: median.
     pub attempts_p50: f64,
     /// p90.
@@ -53,7 +63,7 @@ pub struct Cell {
     pub time_to_success_ms_p90: f64,
     /// Route-search thread CPU per payment (all payments), ms: mean.
     pub cpu_ms_mean: f64,
-    /// Why payments ended unpaid ("(feasible)" first for feasible ones).
+    /// Why payments ended unpaid ("(payable)" or "(feasible)" first for such ones).
     pub errors: BTreeMap<String, usize>,
 }
 
@@ -74,15 +84,27 @@ impl Cell {
             if t.feasible {
                 c.feasible += 1;
             }
+            if t.payable {
+                c.payable += 1;
+            }
             if !o.succeeded {
                 let why = o.error.clone().unwrap_or_default();
-                let e = if t.feasible { format!("(feasible) {why}") } else { why };
+                let e = if t.payable {
+                    format!("(payable) {why}")
+                } else if t.feasible {
+                    format!("(feasible) {why}")
+                } else {
+                    why
+                };
                 *c.errors.entry(e).or_insert(0) += 1;
                 continue;
             }
             c.succeeded += 1;
             if t.feasible {
                 c.succeeded_feasible += 1;
+            }
+            if t.payable {
+                c.succeeded_payable += 1;
             }
             attempts.push(f64::from(o.attempts));
             times.push(o.search_ms);
@@ -102,6 +124,7 @@ impl Cell {
         let share = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         c.success_share = share(c.succeeded, c.payments);
         c.success_feasible_share = share(c.succeeded_feasible, c.feasible);
+        c.success_payable_share = share(c.succeeded_payable, c.payable);
         c.attempts_mean = attempts.iter().sum::<f64>() / attempts.len().max(1) as f64;
         let attempts = sorted(attempts);
         c.attempts_p50 = percentile(&attempts, 50.0);

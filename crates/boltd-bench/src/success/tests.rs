@@ -63,6 +63,24 @@ fn cheapest_fee_prefers_one_path_then_splits() {
     assert_eq!(net.cheapest_fee_msat(0, 3, 1_200_000), None);
 }
 
+#[test]
+fn the_witness_carries_the_fees_the_max_flow_ignores() {
+    let (map, keys) = diamond();
+    // All of channel 1 (1-3) at node 1, nothing of channel 3 (2-3) at node 2: into 3 only via
+    // 1, 1 000 sat.
+    let all_at = |a: usize, b: usize| if keys[a] < keys[b] { 1_000_000 } else { 0 };
+    let split = [500_000, all_at(1, 3), 500_000, all_at(3, 2)];
+    let net = FlowNet::new(&map, &Oracle::from_split(&map, &keys, &split));
+    // The max-flow delivers 1 000 sat, as if node 1 forwarded for free...
+    assert_eq!(net.max_flow_msat(0, 3, 1_000_000), 1_000_000);
+    // ...but the payer's hop would have to carry 1 000 sat and node 1's fee: 1 001 sat over a
+    // 1 000 sat channel. Not payable; 999 sat are, for 1 sat of fees.
+    assert_eq!(net.cheapest_fee_msat(0, 3, 1_000_000), None);
+    assert_eq!(net.cheapest_fee_msat(0, 3, 999_000), Some(1_000));
+    // A part over 1 → 3 with 1 000 msat of fees on top: fees on fees at 0 ppm are just the base.
+    assert_eq!(net.cheapest_fee_msat(1, 3, 1_000_000), Some(0));
+}
+
 fn path(keys: &[PublicKey], hops: &[(usize, usize)], value_msat: u64, fee_msat: u64) -> Path {
     let n = hops.len();
     Path {

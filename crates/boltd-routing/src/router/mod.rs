@@ -78,7 +78,7 @@ use lightning::sign::{EntropySource, KeysManager};
 use lightning::types::payment::PaymentHash;
 use lightning::util::logger::Logger;
 
-use crate::learned::LiquidityBounds;
+use crate::learned::{LearnedCap, LiquidityBounds};
 use crate::logger::LdkLogger;
 use crate::policy::PaymentPolicy;
 #[cfg(doc)]
@@ -304,15 +304,23 @@ where
                 policy,
                 random_seed_bytes: self.entropy_source.get_secure_random_bytes(),
                 learned: learned_guard.as_deref(),
+                learned_cap: LearnedCap::Likely,
             };
             match self.engine.find_route(&view, &request) {
                 Ok(route) => return Ok(route),
                 Err(SearchError::Failed(e)) => {
-                    // What was learned never makes a payment unroutable that the graph allows:
-                    // a bound may be stale, or its failure not one of liquidity (a peer away
-                    // fails the same way). Without the bounds, the channels that failed for
-                    // this payment are avoided as LDK does.
+                    // What was learned never makes a payment unroutable that the graph allows.
+                    // First more of what the failures left possible (never the amount that
+                    // failed: that fails again); then without the bounds (one may be stale, or
+                    // its failure not one of liquidity: a peer away fails the same way), the
+                    // channels that failed for this payment avoided as LDK does.
                     if request.learned.is_some_and(|l| !l.is_empty()) {
+                        for cap in [LearnedCap::Hopeful, LearnedCap::Bold] {
+                            request.learned_cap = cap;
+                            if let Ok(route) = self.engine.find_route(&view, &request) {
+                                return Ok(route);
+                            }
+                        }
                         request.learned = None;
                         if let Ok(route) = self.engine.find_route(&view, &request) {
                             return Ok(route);

@@ -138,7 +138,8 @@ impl Ctx<'_> {
                     if let Some((lo, hi)) = bounds {
                         // Known liquidity may go past the saturation preference; a failure's
                         // upper bound halves what is tried.
-                        cap = learned_cap_msat(cap, e.total_msat(0), (lo, hi), inflight);
+                        let mode = self.req.learned_cap;
+                        cap = learned_cap_msat(cap, e.total_msat(0), (lo, hi), inflight, mode);
                     }
                     // Each part at most `htlc_maximum_msat`; all parts at most the capacity.
                     let max = cap.saturating_sub(used).min(e.htlc_max_msat);

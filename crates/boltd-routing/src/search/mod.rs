@@ -14,7 +14,7 @@ use lightning::types::features::{ChannelFeatures, NodeFeatures};
 use lightning::util::ser::Writeable;
 
 use crate::cost::{fee_msat, public_hop_penalty_msat, random_penalty_msat, splitmix64};
-use crate::learned::{learned_cap_msat, learned_hop_penalty_msat, LiquidityBounds};
+use crate::learned::{learned_cap_msat, learned_hop_penalty_msat, LearnedCap, LiquidityBounds};
 use crate::policy::{risk_cost_msat, PaymentPolicy};
 use crate::shadow::{add_random_cltv_offset, MEDIAN_HOP_CLTV_EXPIRY_DELTA};
 use crate::view::{default_node_features, Edge, GraphView, EDGE_CAPACITY_KNOWN, NONE};
@@ -101,6 +101,8 @@ pub struct Request<'a> {
     /// probability of a public hop is conditioned on them, and a path sends at most the upper
     /// bound over a direction. `None`: LDK's no-history prior everywhere.
     pub learned: Option<&'a LiquidityBounds>,
+    /// How much of a failure's upper bound `learned` is trusted with.
+    pub learned_cap: LearnedCap,
 }
 
 /// The cold part of a node's label (the hot part, its cost and mark, is in separate arrays).

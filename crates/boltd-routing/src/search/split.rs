@@ -140,7 +140,8 @@ impl Ctx<'_> {
         let max = rec.total_msat(saturation);
         match self.req.learned.and_then(|l| l.bounds(rec.scid, dir_key)) {
             Some(b) => {
-                learned_cap_msat(max, rec.total_msat(0), b, self.inflight_msat(rec.scid, dir_key))
+                let inflight = self.inflight_msat(rec.scid, dir_key);
+                learned_cap_msat(max, rec.total_msat(0), b, inflight, self.req.learned_cap)
             }
             None => max,
         }
