@@ -78,7 +78,10 @@
 //! the payment is split: a path is searched for the whole remaining amount; when none can carry
 //! it, for half of it, and so on down to LDK's minimum part (amount / `max_path_count`). A path
 //! found for less than what remains is filled up to what its hops have left (within the fee
-//! limit, leaving nothing or at least a minimum part); each path reserves its liquidity on its
+//! limit, leaving nothing or at least a minimum part). When the payer's and the payee's hops
+//! show that no single path can carry the payment, no part carries more than half of it: a
+//! part at a channel's limit (its capacity or `htlc_maximum_msat`) rarely gets through, two
+//! halves much more often (B5). Each path reserves its liquidity on its
 //! channels for the next searches and uses part of the fee limit. At most `max_path_count`
 //! parts; parts over the same channels are merged. Quick bounds skip searches that cannot
 //! succeed: the largest hop out of the payer and into the payee (one path), and the sum of

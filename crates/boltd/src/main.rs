@@ -1,6 +1,6 @@
 //! The `boltd` command: `boltd serve` runs the daemon; `boltd playground` runs a regtest network
 //! of three nodes on this machine; `boltd restore` builds a data directory from a backup; the
-//! client commands (`cli.rs`) talk to a running daemon.
+//! client commands (`cli/`) talk to a running daemon.
 
 mod cli;
 mod playground;

@@ -34,12 +34,19 @@ pub(super) fn collect_parts(
             },
         ));
     }
+    // When no single path can carry the payment, no part carries more than half of it: a part
+    // at a channel's limit (its capacity or `htlc_maximum_msat`) is unlikely to get through,
+    // two halves much likelier.
+    let mut part_cap = value;
     while remaining > 0 {
         if parts.len() as u64 >= max_paths {
             break;
         }
         let bound = ctx.single_path_bound(saturation);
-        let mut s = try_msat.min(remaining);
+        if allow_mpp && parts.is_empty() && bound < value {
+            part_cap = value.div_ceil(2).max(min_part);
+        }
+        let mut s = try_msat.min(remaining).min(part_cap);
         if allow_mpp && bound < s {
             s = bound.max(min_part.min(remaining));
         }
@@ -52,7 +59,8 @@ pub(super) fn collect_parts(
             Some((hops, fee)) => {
                 // A path found for less than what remains may carry more: fill it.
                 let (v, fee) = if s < remaining {
-                    ctx.fill(&hops, s, remaining, min_part, max_fee - fees_msat, saturation)
+                    let upto = remaining.min(part_cap.max(s));
+                    ctx.fill(&hops, s, upto, min_part, max_fee - fees_msat, saturation)
                 } else {
                     (s, fee)
                 };
