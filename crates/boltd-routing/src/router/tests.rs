@@ -439,10 +439,58 @@ fn path_events_teach_the_search_when_bounds_are_set() {
     }
     assert_eq!(b.len(), 4);
     drop(b);
-    // Both ways to D failed at the amount: the bounds allow less than half of it on each, so
-    // together not the amount; the router then searches without them (a bound may be stale,
-    // or its failure not one of liquidity) rather than find no route.
+    // Both ways to D failed at the amount, and D takes one part only: the bounds allow at most
+    // fifteen sixteenths of it on either (in the widest of the searches with them); the router
+    // then searches without them (a bound may be stale, or its failure not one of liquidity)
+    // rather than find no route.
     n.router.learn_from_path(&n.p, &second, Some(second.hops[1].short_channel_id));
     let third = route(&n);
     assert_eq!(third.paths.iter().map(|p| p.final_value_msat()).sum::<u64>(), AMOUNT_MSAT);
+}
+
+#[test]
+fn when_the_bounds_leave_no_route_more_of_them_is_trusted_before_they_are_dropped() {
+    let n = net(100, 40, 100, 40);
+    let bounds = Arc::new(RwLock::new(LiquidityBounds::new()));
+    n.router.set_liquidity_bounds(Some(Arc::clone(&bounds)));
+    let mut f = lightning::types::features::Bolt11InvoiceFeatures::empty();
+    f.set_variable_length_onion_required();
+    f.set_payment_secret_required();
+    f.set_basic_mpp_optional();
+    let pp = PaymentParameters::from_node_id(n.d, FINAL_CLTV).with_bolt11_features(f).unwrap();
+    let mut params = RouteParameters::from_payment_params_and_value(pp, AMOUNT_MSAT);
+    params.max_total_routing_fee_msat = Some(1_000_000);
+    // B - D failed at the whole amount, C - D at half of it.
+    {
+        let mut b = bounds.write().unwrap();
+        b.path_failed(
+            &[crate::HopAmount {
+                scid: n.bd,
+                dir_key: dir(&n.b, &n.d) == 0,
+                amount_msat: AMOUNT_MSAT,
+            }],
+            0,
+        );
+        b.path_failed(
+            &[crate::HopAmount {
+                scid: n.cd,
+                dir_key: dir(&n.c, &n.d) == 0,
+                amount_msat: AMOUNT_MSAT / 2,
+            }],
+            0,
+        );
+    }
+    // At the middles (1/2 and 1/4 of the amount) there is no route; at three quarters of what
+    // is possible (3/4 and 3/8) there is, and no part sends more than that.
+    let route = n
+        .router
+        .find_route_with_policy(&n.p, &params, None, InFlightHtlcs::new(), &fixed(0.0))
+        .unwrap();
+    assert_eq!(route.paths.iter().map(|p| p.final_value_msat()).sum::<u64>(), AMOUNT_MSAT);
+    for p in &route.paths {
+        let last = p.hops.last().unwrap();
+        let cap =
+            if last.short_channel_id == n.bd { AMOUNT_MSAT * 3 / 4 } else { AMOUNT_MSAT * 3 / 8 };
+        assert!(p.final_value_msat() <= cap, "{route:?}");
+    }
 }
