@@ -41,6 +41,12 @@ use lightning::sign::{EntropySource, KeysManager};
 use lightning::util::ser::{ReadableArgs, Writeable};
 use serde_json::json;
 
+mod fresh;
+mod report;
+
+use fresh::{b4_child, b4_in_children};
+use report::{failures, table};
+
 const GRAPHS: [&str; 2] =
     ["gossip-store-2024-09-22.compressed", "gossip-store-2026-02-03.compressed"];
 
@@ -196,131 +202,6 @@ fn sample(
         },
         Err(e) => Sample { micros, cpu_micros, route: None, error: Some(e) },
     }
-}
-
-/// B4 in a fresh process: from a persisted graph (`ours`: boltd's view, `ldk`: LDK's
-/// `NetworkGraph`) to the first route (1 000 sat, `payer` to `payee`). Prints one JSON line.
-fn b4_child(v: &[String]) -> Result<serde_json::Value, String> {
-    let started = Instant::now();
-    let (kind, file) = (v[0].as_str(), Path::new(&v[1]));
-    let key = |h: &str| {
-        hex_decode(h).and_then(|b| PublicKey::from_slice(&b).ok()).ok_or("bad key".to_string())
-    };
-    let (payer, payee) = (key(&v[2])?, key(&v[3])?);
-    let rss_before = rss_kib();
-    let t = Instant::now();
-    let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let read_ms = t.elapsed().as_secs_f64() * 1e3;
-    let pp = PaymentParameters::from_node_id(payee, FINAL_CLTV);
-    let rp = RouteParameters::from_payment_params_and_value(pp, 1_000_000);
-    let t = Instant::now();
-    let (decode_ms, rss_after, routed, route_ms) = match kind {
-        "ours" => {
-            let view = GraphView::from_bytes(&bytes).map_err(|e| e.to_string())?;
-            drop(bytes);
-            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
-            let engine = RoutingEngine::new(view);
-            let view = engine.view();
-            let rss_after = rss_kib();
-            let t = Instant::now();
-            let inflight = InFlight::default();
-            let policy = PaymentPolicy { seed: 1, ..PaymentPolicy::default() };
-            let req = Request {
-                payer,
-                route_params: &rp,
-                first_hops: None,
-                inflight: &inflight,
-                policy: &policy,
-                random_seed_bytes: [7; 32],
-                learned: None,
-                learned_cap: Default::default(),
-            };
-            let routed = engine.find_route(&view, &req).is_ok();
-            (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)
-        }
-        "ldk" => {
-            let logger = Arc::new(LdkLogger);
-            let graph: Graph = ReadableArgs::read(&mut Cursor::new(&bytes), Arc::clone(&logger))
-                .map_err(|e| format!("LDK graph: {e:?}"))?;
-            drop(bytes);
-            let graph = Arc::new(graph);
-            let scorer = ProbabilisticScorer::new(
-                ProbabilisticScoringDecayParameters::default(),
-                Arc::clone(&graph),
-                Arc::clone(&logger),
-            );
-            let decode_ms = t.elapsed().as_secs_f64() * 1e3;
-            let rss_after = rss_kib();
-            let t = Instant::now();
-            let routed = find_route(
-                &payer,
-                &rp,
-                &graph,
-                None,
-                &*logger,
-                &scorer,
-                &ProbabilisticScoringFeeParameters::default(),
-                &[7; 32],
-            )
-            .is_ok();
-            (decode_ms, rss_after, routed, t.elapsed().as_secs_f64() * 1e3)
-        }
-        other => return Err(format!("unknown b4 kind {other}")),
-    };
-    Ok(json!({
-        "read_ms": read_ms,
-        "decode_ms": decode_ms,
-        "route_ms": route_ms,
-        "in_process_ms": started.elapsed().as_secs_f64() * 1e3,
-        "rss_delta_mib": rss_after.saturating_sub(rss_before) as f64 / 1024.0,
-        "routed": routed,
-    }))
-}
-
-fn hex_decode(h: &str) -> Option<Vec<u8>> {
-    if h.len() & 1 != 0 {
-        return None;
-    }
-    (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok()).collect()
-}
-
-/// Runs [`b4_child`] `runs` times in fresh processes; returns the run with the median wall time
-/// from spawning the process to its answer, with that time added as `start_to_ready_ms`.
-fn b4_in_children(
-    kind: &str,
-    file: &Path,
-    payer: &PublicKey,
-    payee: &PublicKey,
-    runs: usize,
-) -> Option<serde_json::Value> {
-    let exe = std::env::current_exe().ok()?;
-    let mut results = Vec::new();
-    for _ in 0..runs {
-        let t = Instant::now();
-        let mut child = Command::new(&exe)
-            .arg("--b4-child")
-            .arg(kind)
-            .arg(file)
-            .arg(payer.to_string())
-            .arg(payee.to_string())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .ok()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take()?).read_line(&mut line).ok()?;
-        let wall_ms = t.elapsed().as_secs_f64() * 1e3;
-        child.wait().ok()?;
-        let mut v: serde_json::Value = serde_json::from_str(line.trim()).ok()?;
-        v["start_to_ready_ms"] = json!(wall_ms);
-        results.push(v);
-    }
-    results.sort_by(|a, b| {
-        a["start_to_ready_ms"]
-            .as_f64()
-            .unwrap_or(0.0)
-            .total_cmp(&b["start_to_ready_ms"].as_f64().unwrap_or(0.0))
-    });
-    results.get(results.len() / 2).cloned()
 }
 
 struct GraphFigures {
@@ -583,114 +464,6 @@ fn run_graph(args: &Args, file: &str, rows: &mut Vec<Row>) -> Result<GraphFigure
         },
     });
     Ok(GraphFigures { json, md: format!("- {summary}\n{b4_md}") })
-}
-
-fn table(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| graph | payer | workload | router | routed | p50 ms | p90 ms | p99 ms | max ms | CPU p50 / p99 ms | fee ppm p50 / mean | CLTV p50 / mean | parts mean / max | P uniform / LDK prior (mean) |\n\
-         |---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for r in rows {
-        let graph = r.graph.trim_start_matches("gossip-store-").trim_end_matches(".compressed");
-        for (name, x) in
-            [("anchor", &r.anchor), ("ours", &r.ours), ("ours, no risk/random", &r.plain)]
-        {
-            if std::ptr::eq(x, &r.plain) {
-                // Its time is not comparable: it reuses the A* bound computed for the same payer
-                // by the search just before.
-                s += &format!(
-                    "| {graph} | {} | {} | {name} | {:.1} % | | | | | | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
-                    r.payer,
-                    r.workload,
-                    x.routed_share * 100.0,
-                    x.fee_ppm_p50,
-                    x.fee_ppm_mean,
-                    x.cltv_p50,
-                    x.cltv_mean,
-                    x.parts_mean,
-                    x.parts_max,
-                    x.p_uniform_mean,
-                    x.p_bimodal_mean,
-                );
-                continue;
-            }
-            s += &format!(
-                "| {graph} | {} | {} | {name} | {:.1} % | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} / {:.2} | {:.0} / {:.0} | {:.0} / {:.0} | {:.2} / {} | {:.3} / {:.3} |\n",
-                r.payer,
-                r.workload,
-                x.routed_share * 100.0,
-                x.ms_p50,
-                x.ms_p90,
-                x.ms_p99,
-                x.ms_max,
-                x.cpu_ms_p50,
-                x.cpu_ms_p99,
-                x.fee_ppm_p50,
-                x.fee_ppm_mean,
-                x.cltv_p50,
-                x.cltv_mean,
-                x.parts_mean,
-                x.parts_max,
-                x.p_uniform_mean,
-                x.p_bimodal_mean,
-            );
-        }
-        let q = &r.ratio;
-        s += &format!(
-            "| {graph} | {} | {} | **ours / anchor** | {} both, {} only anchor ({} with the anchor's limits), {} only ours | ×{:.2} | | ×{:.2} | | p99 ×{:.2} | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
-            r.payer,
-            r.workload,
-            q.both_routed,
-            q.only_anchor,
-            r.routed_at_anchor_limits,
-            q.only_ours,
-            q.ms_p50,
-            q.ms_p99,
-            q.cpu_ms_p99,
-            q.fee_ppm_mean,
-            q.fee_lower_same_higher.0,
-            q.fee_lower_same_higher.1,
-            q.fee_lower_same_higher.2,
-            q.cltv_mean,
-            q.parts_mean,
-            q.p_uniform_mean,
-            q.p_bimodal_mean,
-        );
-        let q = &r.plain_ratio;
-        s += &format!(
-            "| {graph} | {} | {} | **no risk/random / anchor** | {} both | | | | | | mean ×{:.3} (lower {} / same {} / higher {}) | mean ×{:.2} | mean ×{:.2} | ×{:.3} / ×{:.3} |\n",
-            r.payer,
-            r.workload,
-            q.both_routed,
-            q.fee_ppm_mean,
-            q.fee_lower_same_higher.0,
-            q.fee_lower_same_higher.1,
-            q.fee_lower_same_higher.2,
-            q.cltv_mean,
-            q.parts_mean,
-            q.p_uniform_mean,
-            q.p_bimodal_mean,
-        );
-    }
-    s
-}
-
-fn failures(rows: &[Row]) -> String {
-    let mut s = String::new();
-    for r in rows {
-        for (name, x) in [("anchor", &r.anchor), ("ours", &r.ours)] {
-            for (e, n) in &x.errors {
-                s += &format!(
-                    "- {} / {} / {} / {name}: {n} × \"{e}\"\n",
-                    r.graph, r.payer, r.workload
-                );
-            }
-        }
-    }
-    if s.is_empty() {
-        s = "- none\n".into();
-    }
-    s
 }
 
 fn main() {
