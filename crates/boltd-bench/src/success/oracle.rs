@@ -9,8 +9,12 @@ use lightning::routing::router::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use lightning::ln::channel_state::{ChannelCounterparty, ChannelDetails};
+use lightning::ln::types::ChannelId;
+use lightning::types::features::InitFeatures;
+
 use crate::gossmap::Gossmap;
-use crate::ldk::channel_of_scid;
+use crate::ldk::{channel_of_scid, ldk_usable, scid};
 
 /// How the capacity of a channel is split between its two ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +54,8 @@ pub struct Oracle {
     lesser_msat: Vec<u64>,
     /// The node ids of the map's nodes (to orient a hop).
     node_ids: Vec<NodeId>,
+    /// Per node, its channels it can send over (LDK-routable directions): (channel, peer).
+    own: HashMap<NodeId, Vec<(usize, u32)>>,
     /// The distribution the balances were drawn from.
     pub distribution: Distribution,
 }
@@ -93,7 +99,8 @@ impl Oracle {
             capacity_msat.push(cap);
             lesser_msat.push(((cap as f64) * x) as u64);
         }
-        Self { capacity_msat, lesser_msat, node_ids, distribution }
+        let own = own_channels(map, &node_ids);
+        Self { capacity_msat, lesser_msat, node_ids, own, distribution }
     }
 
     /// An oracle with given balances: `lesser_msat[c]` is what the end of channel `c` with the
@@ -103,12 +110,9 @@ impl Oracle {
             map.capacity_sat.iter().map(|c| c.saturating_mul(1000)).collect();
         let lesser_msat =
             capacity_msat.iter().zip(lesser_msat).map(|(c, l)| (*l).min(*c)).collect();
-        Self {
-            capacity_msat,
-            lesser_msat,
-            node_ids: keys.iter().map(NodeId::from_pubkey).collect(),
-            distribution: Distribution::Uniform,
-        }
+        let node_ids: Vec<NodeId> = keys.iter().map(NodeId::from_pubkey).collect();
+        let own = own_channels(map, &node_ids);
+        Self { capacity_msat, lesser_msat, node_ids, own, distribution: Distribution::Uniform }
     }
 
     /// What the direction from `source` to `target` of channel `channel` can send (0 for a
@@ -141,11 +145,30 @@ impl Oracle {
         self.capacity_msat.get(channel).copied().unwrap_or(0)
     }
 
+    /// The payer's channels as its node lists them to its router (LDK's
+    /// `list_usable_channels`, the `first_hops` of a search): each with all of its capacity
+    /// (see [`Oracle::send`]) less what the payment's parts in `locks` hold on it.
+    pub fn first_hops(&self, payer: &PublicKey, locks: &Locks) -> Vec<ChannelDetails> {
+        let me = NodeId::from_pubkey(payer);
+        let Some(own) = self.own.get(&me) else { return Vec::new() };
+        own.iter()
+            .filter_map(|&(c, peer)| {
+                let peer_id = self.node_ids.get(peer as usize)?;
+                let scid = scid(c);
+                let held = locks.get(&(scid, me < *peer_id)).copied().unwrap_or(0);
+                let free_msat = self.own_capacity_msat(c).saturating_sub(held);
+                let capacity_sat = self.own_capacity_msat(c) / 1000;
+                Some(first_hop(peer_id.as_pubkey().ok()?, scid, capacity_sat, free_msat))
+            })
+            .collect()
+    }
+
     /// Sends one part over `path` from `payer`, on top of the HTLCs `locks` already holds: when
     /// every hop has the liquidity for what it forwards, the part arrives and its amounts are
     /// added to `locks` (held until the payment ends); otherwise the first hop that lacks it is
     /// returned and nothing is held. The payer's own channels hold their whole capacity on the
-    /// payer's side (a node knows its balances; the routers are not given them, both alike).
+    /// payer's side (a node knows its balances: both routers get them as first hops,
+    /// [`Oracle::first_hops`]).
     pub fn send(
         &self,
         payer: &PublicKey,
@@ -168,5 +191,64 @@ impl Oracle {
             *locks.entry((h.scid, h.dir_key)).or_insert(0) += h.amount_msat;
         }
         Ok(())
+    }
+}
+
+/// Per node, the channels whose direction out of it LDK can route over: (channel, peer).
+fn own_channels(map: &Gossmap, node_ids: &[NodeId]) -> HashMap<NodeId, Vec<(usize, u32)>> {
+    let mut own: HashMap<NodeId, Vec<(usize, u32)>> = HashMap::new();
+    for d in 0..map.directions.len() {
+        if !ldk_usable(map, d) {
+            continue;
+        }
+        if let Some(id) = node_ids.get(map.source(d) as usize) {
+            own.entry(*id).or_default().push((d / 2, map.target(d)));
+        }
+    }
+    own
+}
+
+/// A usable outbound channel `scid` of `capacity_sat` to `peer` that can send `free_msat` now
+/// (in one HTLC or several).
+fn first_hop(peer: PublicKey, scid: u64, capacity_sat: u64, free_msat: u64) -> ChannelDetails {
+    let mut channel_id = [0u8; 32];
+    channel_id[..8].copy_from_slice(&scid.to_be_bytes());
+    ChannelDetails {
+        channel_id: ChannelId(channel_id),
+        counterparty: ChannelCounterparty {
+            node_id: peer,
+            features: InitFeatures::empty(),
+            unspendable_punishment_reserve: 0,
+            forwarding_info: None,
+            outbound_htlc_minimum_msat: None,
+            outbound_htlc_maximum_msat: None,
+        },
+        funding_txo: None,
+        channel_type: None,
+        short_channel_id: Some(scid),
+        outbound_scid_alias: None,
+        inbound_scid_alias: None,
+        channel_value_satoshis: capacity_sat,
+        unspendable_punishment_reserve: None,
+        user_channel_id: 0,
+        feerate_sat_per_1000_weight: None,
+        outbound_capacity_msat: free_msat,
+        next_outbound_htlc_limit_msat: free_msat,
+        next_outbound_htlc_minimum_msat: 1,
+        inbound_capacity_msat: 0,
+        confirmations_required: None,
+        confirmations: None,
+        force_close_spend_delay: None,
+        is_outbound: true,
+        is_channel_ready: true,
+        channel_shutdown_state: None,
+        is_usable: true,
+        is_announced: true,
+        inbound_htlc_minimum_msat: None,
+        inbound_htlc_maximum_msat: None,
+        config: None,
+        pending_inbound_htlcs: Vec::new(),
+        pending_outbound_htlcs: Vec::new(),
+        funding_redeem_script: None,
     }
 }

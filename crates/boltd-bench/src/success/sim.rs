@@ -1,7 +1,9 @@
 //! The payer's loop over the [`Oracle`]: route, send the parts, tell the learner what failed,
 //! route what is left, until the payment arrives or the retry budget is spent.
 //!
-//! As LDK's `ChannelManager` pays (and Core Lightning's `pay`): parts that arrive are held by
+//! As LDK's `ChannelManager` pays (and Core Lightning's `pay`): every search is given the
+//! payer's own channels with what they can send now as first hops ([`Oracle::first_hops`], LDK's
+//! `list_usable_channels`), parts that arrive are held by
 //! the payee (their liquidity stays locked, and the next searches see them as in-flight HTLCs);
 //! each failed part's amount is routed again in the next round, with the failing channel added to
 //! `previously_failed_channels` (what LDK's retries do; both routers never use such a channel
@@ -18,6 +20,7 @@ use boltd_routing::policy::{fee_limit_msat, PaymentPolicy, DEFAULT_RISKFACTOR};
 use boltd_routing::router::NodeRouter;
 use boltd_routing::types::{Graph, Scorer};
 use boltd_routing::{HopAmount, LiquidityBounds};
+use lightning::ln::channel_state::ChannelDetails;
 use lightning::routing::router::{
     find_route, InFlightHtlcs, PaymentParameters, Route, RouteParameters,
     ScorerAccountingForInFlightHtlcs,
@@ -129,7 +132,7 @@ impl Contender {
         &self,
         payer: &PublicKey,
         rp: &RouteParameters,
-        inflight: &InFlightHtlcs,
+        (first_hops, inflight): (&[&ChannelDetails], &InFlightHtlcs),
         seed: u64,
     ) -> Result<Route, &'static str> {
         match self.kind {
@@ -141,7 +144,7 @@ impl Contender {
                     payer,
                     rp,
                     &self.graph,
-                    None,
+                    Some(first_hops),
                     &*self.logger,
                     &scorer,
                     &ProbabilisticScoringFeeParameters::default(),
@@ -158,7 +161,13 @@ impl Contender {
                     seed,
                     ..PaymentPolicy::default()
                 };
-                self.router.find_route_with_policy(payer, rp, None, inflight.clone(), &policy)
+                self.router.find_route_with_policy(
+                    payer,
+                    rp,
+                    Some(first_hops),
+                    inflight.clone(),
+                    &policy,
+                )
             }
         }
     }
@@ -269,8 +278,10 @@ pub fn pay(
             inflight.process_path(path, *payer);
         }
         let round_seed = seed ^ (u64::from(out.attempts) << 56);
+        let channels = oracle.first_hops(payer, &locks);
+        let first_hops: Vec<&ChannelDetails> = channels.iter().collect();
         let (route, (wall_us, cpu_us)) =
-            timed(|| contender.route(payer, &rp, &inflight, round_seed));
+            timed(|| contender.route(payer, &rp, (&first_hops, &inflight), round_seed));
         out.search_ms += wall_us / 1e3;
         out.search_cpu_ms += cpu_us / 1e3;
         let route = match route {
@@ -282,7 +293,7 @@ pub fn pay(
                         out.attempts,
                         failed_scids.len()
                     );
-                    probe(contender, payer, &rp, &inflight);
+                    probe(contender, payer, &rp, (&first_hops, &inflight));
                 }
                 out.error = Some(e.to_string());
                 return out;
@@ -326,12 +337,17 @@ pub fn pay(
 static PROBE: std::sync::LazyLock<bool> =
     std::sync::LazyLock::new(|| std::env::var_os("BOLTD_B5_PROBE").is_some());
 
-fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFlightHtlcs) {
+fn probe(
+    c: &Contender,
+    payer: &PublicKey,
+    rp: &RouteParameters,
+    hops: (&[&ChannelDetails], &InFlightHtlcs),
+) {
     let fresh = |kind| Contender::new(kind, &c.graph, &c.logger, &c.router);
     let (anchor, plain) = (fresh(Kind::Anchor), fresh(Kind::Ours));
     let try_it = |name: &str, rp: &RouteParameters| {
-        let a = anchor.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
-        let o = c.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()));
+        let a = anchor.route(payer, rp, hops, 1).map(|r| (r.paths.len(), r.get_total_fees()));
+        let o = c.route(payer, rp, hops, 1).map(|r| (r.paths.len(), r.get_total_fees()));
         eprintln!("probe {name}: anchor {a:?} ours {o:?}");
     };
     try_it("as is", rp);
@@ -349,6 +365,6 @@ fn probe(c: &Contender, payer: &PublicKey, rp: &RouteParameters, inflight: &InFl
     try_it("no failed channels", &r);
     eprintln!(
         "probe without bounds: {:?}",
-        plain.route(payer, rp, inflight, 1).map(|r| (r.paths.len(), r.get_total_fees()))
+        plain.route(payer, rp, hops, 1).map(|r| (r.paths.len(), r.get_total_fees()))
     );
 }

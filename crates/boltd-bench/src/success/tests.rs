@@ -122,3 +122,27 @@ fn parts_hold_liquidity_and_fail_at_the_first_short_hop() {
     let t = path(&keys, &[(0, 1)], 499_000, 0);
     assert_eq!(oracle.send(&keys[0], &t, &mut locks), Ok(()));
 }
+
+#[test]
+fn first_hops_are_the_payers_channels_less_what_the_payment_holds() {
+    let (map, keys) = diamond();
+    let oracle = halves(&map, &keys);
+    let mut locks = Locks::new();
+    let free = |locks: &Locks| {
+        let mut v: Vec<(u64, u64)> = oracle
+            .first_hops(&keys[0], locks)
+            .iter()
+            .map(|c| (c.short_channel_id.unwrap(), c.next_outbound_htlc_limit_msat))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    // Node 0's channels 0 (to 1) and 2 (to 2), all 1 000 sat on its side.
+    assert_eq!(free(&locks), vec![(scid(0), 1_000_000), (scid(2), 1_000_000)]);
+    let p = path(&keys, &[(0, 1), (1, 3)], 400_000, 1_000);
+    oracle.send(&keys[0], &p, &mut locks).unwrap();
+    assert_eq!(free(&locks), vec![(scid(0), 599_000), (scid(2), 1_000_000)]);
+    // Node 3 has channels too; a key outside the map has none.
+    assert_eq!(oracle.first_hops(&keys[3], &locks).len(), 2);
+    assert!(oracle.first_hops(&node_key(99), &locks).is_empty());
+}
