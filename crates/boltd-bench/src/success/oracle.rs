@@ -9,9 +9,8 @@ use lightning::routing::router::Path;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use lightning::ln::channel_state::{ChannelCounterparty, ChannelDetails};
-use lightning::ln::types::ChannelId;
-use lightning::types::features::InitFeatures;
+use boltd_routing::types::usable_channel;
+use lightning::ln::channel_state::ChannelDetails;
 
 use crate::gossmap::Gossmap;
 use crate::ldk::{channel_of_scid, ldk_usable, scid};
@@ -158,7 +157,7 @@ impl Oracle {
                 let held = locks.get(&(scid, me < *peer_id)).copied().unwrap_or(0);
                 let free_msat = self.own_capacity_msat(c).saturating_sub(held);
                 let capacity_sat = self.own_capacity_msat(c) / 1000;
-                Some(first_hop(peer_id.as_pubkey().ok()?, scid, capacity_sat, free_msat))
+                Some(usable_channel(peer_id.as_pubkey().ok()?, scid, capacity_sat, free_msat, 1))
             })
             .collect()
     }
@@ -206,49 +205,4 @@ fn own_channels(map: &Gossmap, node_ids: &[NodeId]) -> HashMap<NodeId, Vec<(usiz
         }
     }
     own
-}
-
-/// A usable outbound channel `scid` of `capacity_sat` to `peer` that can send `free_msat` now
-/// (in one HTLC or several).
-fn first_hop(peer: PublicKey, scid: u64, capacity_sat: u64, free_msat: u64) -> ChannelDetails {
-    let mut channel_id = [0u8; 32];
-    channel_id[..8].copy_from_slice(&scid.to_be_bytes());
-    ChannelDetails {
-        channel_id: ChannelId(channel_id),
-        counterparty: ChannelCounterparty {
-            node_id: peer,
-            features: InitFeatures::empty(),
-            unspendable_punishment_reserve: 0,
-            forwarding_info: None,
-            outbound_htlc_minimum_msat: None,
-            outbound_htlc_maximum_msat: None,
-        },
-        funding_txo: None,
-        channel_type: None,
-        short_channel_id: Some(scid),
-        outbound_scid_alias: None,
-        inbound_scid_alias: None,
-        channel_value_satoshis: capacity_sat,
-        unspendable_punishment_reserve: None,
-        user_channel_id: 0,
-        feerate_sat_per_1000_weight: None,
-        outbound_capacity_msat: free_msat,
-        next_outbound_htlc_limit_msat: free_msat,
-        next_outbound_htlc_minimum_msat: 1,
-        inbound_capacity_msat: 0,
-        confirmations_required: None,
-        confirmations: None,
-        force_close_spend_delay: None,
-        is_outbound: true,
-        is_channel_ready: true,
-        channel_shutdown_state: None,
-        is_usable: true,
-        is_announced: true,
-        inbound_htlc_minimum_msat: None,
-        inbound_htlc_maximum_msat: None,
-        config: None,
-        pending_inbound_htlcs: Vec::new(),
-        pending_outbound_htlcs: Vec::new(),
-        funding_redeem_script: None,
-    }
 }

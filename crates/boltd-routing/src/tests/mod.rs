@@ -8,9 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bitcoin::constants::ChainHash;
 use bitcoin::secp256k1::{PublicKey, Secp256k1, SecretKey};
 use bitcoin::Network;
-use lightning::ln::channel_state::{ChannelCounterparty, ChannelDetails};
+use lightning::ln::channel_state::ChannelDetails;
 use lightning::ln::msgs::UnsignedChannelUpdate;
-use lightning::ln::types::ChannelId;
 use lightning::routing::gossip::NodeId;
 use lightning::routing::router::{
     find_route as ldk_find_route, InFlightHtlcs, Path, PaymentParameters, Route, RouteHint,
@@ -19,7 +18,7 @@ use lightning::routing::router::{
 use lightning::routing::scoring::{
     ProbabilisticScorer, ProbabilisticScoringDecayParameters, ProbabilisticScoringFeeParameters,
 };
-use lightning::types::features::{Bolt11InvoiceFeatures, ChannelFeatures, InitFeatures};
+use lightning::types::features::{Bolt11InvoiceFeatures, ChannelFeatures};
 use lightning::types::routing::RoutingFees;
 
 use super::search::{self, Scratch, ERR_INSUFFICIENT, ERR_NO_PATH};
@@ -282,44 +281,7 @@ fn route_hints_and_first_hops_equal_ldks() {
 }
 
 pub(crate) fn first_hop(peer: usize, scid: u64, limit_msat: u64, min_msat: u64) -> ChannelDetails {
-    ChannelDetails {
-        channel_id: ChannelId([peer as u8; 32]),
-        counterparty: ChannelCounterparty {
-            node_id: key(peer),
-            features: InitFeatures::empty(),
-            unspendable_punishment_reserve: 0,
-            forwarding_info: None,
-            outbound_htlc_minimum_msat: None,
-            outbound_htlc_maximum_msat: None,
-        },
-        funding_txo: None,
-        channel_type: None,
-        short_channel_id: Some(scid),
-        outbound_scid_alias: None,
-        inbound_scid_alias: None,
-        channel_value_satoshis: 2_000_000,
-        unspendable_punishment_reserve: None,
-        user_channel_id: 0,
-        feerate_sat_per_1000_weight: None,
-        outbound_capacity_msat: limit_msat,
-        next_outbound_htlc_limit_msat: limit_msat,
-        next_outbound_htlc_minimum_msat: min_msat,
-        inbound_capacity_msat: 0,
-        confirmations_required: None,
-        confirmations: None,
-        force_close_spend_delay: None,
-        is_outbound: true,
-        is_channel_ready: true,
-        channel_shutdown_state: None,
-        is_usable: true,
-        is_announced: true,
-        inbound_htlc_minimum_msat: None,
-        inbound_htlc_maximum_msat: None,
-        config: None,
-        pending_inbound_htlcs: Vec::new(),
-        pending_outbound_htlcs: Vec::new(),
-        funding_redeem_script: None,
-    }
+    crate::types::usable_channel(key(peer), scid, 2_000_000, limit_msat, min_msat)
 }
 
 /// Payer 0, payee 9, and `k` parallel routes 0-(10+i)-9 of capacity `cap_sat` each, route i
