@@ -37,15 +37,16 @@ pub(super) fn collect_parts(
     // When no single path can carry the payment, no part carries more than half of it: a part
     // at a channel's limit (its capacity or `htlc_maximum_msat`) is unlikely to get through,
     // two halves much likelier.
-    let mut part_cap = value;
+    let part_cap = if allow_mpp && ctx.single_path_bound(saturation) < value {
+        value.div_ceil(2).max(min_part)
+    } else {
+        value
+    };
     while remaining > 0 {
         if parts.len() as u64 >= max_paths {
             break;
         }
         let bound = ctx.single_path_bound(saturation);
-        if allow_mpp && parts.is_empty() && bound < value {
-            part_cap = value.div_ceil(2).max(min_part);
-        }
         let mut s = try_msat.min(remaining).min(part_cap);
         if allow_mpp && bound < s {
             s = bound.max(min_part.min(remaining));
