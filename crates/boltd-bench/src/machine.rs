@@ -45,6 +45,23 @@ pub fn commit() -> (String, bool) {
     (commit, dirty)
 }
 
+/// Writes a report as `<out>/<name>.md` and `<out>/<name>.json` (pretty JSON), creating `out`;
+/// returns the two paths.
+pub fn write_report(
+    out: &Path,
+    name: &str,
+    md: &str,
+    doc: &serde_json::Value,
+) -> Result<(PathBuf, PathBuf), String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let base = out.join(name);
+    let (md_path, json_path) = (base.with_extension("md"), base.with_extension("json"));
+    std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
+    let text = serde_json::to_string_pretty(doc).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, text + "\n").map_err(|e| format!("{}: {e}", json_path.display()))?;
+    Ok((md_path, json_path))
+}
+
 /// UTC date (`YYYY-MM-DD`) and time (`YYYY-MM-DDTHH:MM:SSZ`) from the system clock.
 pub fn utc_now() -> (String, String) {
     let secs = std::time::SystemTime::now()

@@ -703,14 +703,8 @@ impl Report {
             None => None,
         };
         let b1_md = b1_json.and_then(|p| std::fs::read_to_string(p.with_extension("md")).ok());
-        std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
         let suffix = if self.mode == "smoke" { "-smoke" } else { "" };
-        let base = out.join(format!("bench-{}-{}{suffix}", self.date, self.commit));
-        let (md, js) = (base.with_extension("md"), base.with_extension("json"));
-        std::fs::write(&md, self.markdown(b1_md.as_deref()))
-            .map_err(|e| format!("{}: {e}", md.display()))?;
-        let text = serde_json::to_string_pretty(&self.json(b1_value)).map_err(|e| e.to_string())?;
-        std::fs::write(&js, text + "\n").map_err(|e| format!("{}: {e}", js.display()))?;
-        Ok((md, js))
+        let name = format!("bench-{}-{}{suffix}", self.date, self.commit);
+        machine::write_report(out, &name, &self.markdown(b1_md.as_deref()), &self.json(b1_value))
     }
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use boltd_bench::core::{biggest_hub, largest_component, sample_pairs, Adjacency};
 use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{self, ldk_usable, EXEMPTFEE_MSAT, MAXFEEPERCENT};
-use boltd_bench::machine::{commit, cpu_model, utc_now, workspace};
+use boltd_bench::machine::{commit, cpu_model, utc_now, workspace, write_report};
 use boltd_bench::success::flow::{FlowNet, WITNESS_MAX_PARTS};
 use boltd_bench::success::oracle::{Distribution, Oracle};
 use boltd_bench::success::report::{Cell, Truth};
@@ -492,9 +492,10 @@ fn run(args: &Args) -> Result<(), String> {
            with a seeded RNG: *uniform* (either end's balance uniform in 0..capacity) or \
            *depleted* (90 % of channels hold less than 10 % on one end, the end at random; the \
            rest uniform). Payments are independent: successful payments do not move balances. \
-           The payer's own channels never fail (a node knows its balances; the benchmark does \
-           not model them), every other hop must have the liquidity for what it forwards, on top \
-           of the payment's parts already held.\n\
+           The payer's own channels hold their whole capacity on its side and every search gets \
+           them as first hops with what they can send now (as LDK's `ChannelManager` gives its \
+           router `list_usable_channels`; both routers alike); every other hop must have the \
+           liquidity for what it forwards, on top of the payment's parts already held.\n\
          - **Paying** (as LDK's `ChannelManager` and Core Lightning's `pay`): a round routes what \
            is left (every invoice accepts multi-part payments), sends every part; a part that \
            arrives is held (its HTLCs lock liquidity and are in-flight HTLCs for the next \
@@ -564,13 +565,9 @@ fn run(args: &Args) -> Result<(), String> {
         "max_attempts": args.max_attempts, "elapsed_s": elapsed, "process_cpu_s": process_cpu_s,
         "graphs": graphs, "results": results,
     });
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let suffix = if args.full { "" } else { "-small" };
-    let base = args.out.join(format!("success-{date}-{commit}{suffix}"));
-    let (md_path, json_path) = (base.with_extension("md"), base.with_extension("json"));
-    std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(&json_path, text + "\n").map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let name = format!("success-{date}-{commit}{suffix}");
+    let (md_path, json_path) = write_report(&args.out, &name, &md, &doc)?;
     eprintln!("wrote {} and {}", md_path.display(), json_path.display());
     Ok(())
 }

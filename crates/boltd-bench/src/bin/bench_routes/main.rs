@@ -23,7 +23,7 @@ use boltd_bench::gossmap::Gossmap;
 use boltd_bench::ldk::{
     self, ldk_usable, mpp_features, EXEMPTFEE_MSAT, FINAL_CLTV, MAXDELAY_BLOCKS, MAXFEEPERCENT,
 };
-use boltd_bench::machine::{commit, cpu_model, timed, utc_now, workspace};
+use boltd_bench::machine::{commit, cpu_model, timed, utc_now, workspace, write_report};
 use boltd_bench::stats::{Quality, Ratio, Sample, Summary};
 use boltd_routing::cost::prior_success_probability;
 use boltd_routing::logger::LdkLogger;
@@ -593,13 +593,9 @@ fn run(args: &Args) -> Result<(), String> {
         "graphs": graphs.iter().map(|g| g.json.clone()).collect::<Vec<_>>(),
         "results": results,
     });
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
     let suffix = if args.smoke { "-smoke" } else { "" };
-    let base = args.out.join(format!("routes-{date}-{commit}{suffix}"));
-    let (md_path, json_path) = (base.with_extension("md"), base.with_extension("json"));
-    std::fs::write(&md_path, md).map_err(|e| format!("{}: {e}", md_path.display()))?;
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
-    std::fs::write(&json_path, text + "\n").map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let name = format!("routes-{date}-{commit}{suffix}");
+    let (md_path, json_path) = write_report(&args.out, &name, &md, &doc)?;
     eprintln!("wrote {} and {}", md_path.display(), json_path.display());
     Ok(())
 }
